@@ -1,0 +1,544 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The ebpfmon data plane.
+ *
+ * xdp_ingress      per source address: counts traffic, drops banned sources (bans, ban_nets,
+ *                  unless allow_nets says otherwise), matches HTTP request paths to url_rules.
+ * egress_account   cgroup_skb egress on the cgroup v2 root: tx packets/bytes per destination.
+ * sock_state       raw tracepoint inet_sock_set_state: established server-side TCP
+ *                  connections per remote address, and an event when one crosses the limit.
+ * block_io         raw tracepoint block_bio_queue: disk bytes and requests per process.
+ *
+ * Nothing here blocks or prints; every drop and every error is counted in `counters`.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "ebpfmon_abi.h"
+#include "parsing.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define REQ_OP_MASK 0xff
+#define HTTP_METHOD_MAX 7 /* "OPTIONS", "CONNECT" */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ebpfmon_addr);
+	__type(value, struct ebpfmon_ban);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} bans SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ebpfmon_lpm_key);
+	__type(value, struct ebpfmon_ban);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ban_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ebpfmon_lpm_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} allow_nets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536); /* max_tracked_ips, set by the loader */
+	__type(key, struct ebpfmon_addr);
+	__type(value, struct ebpfmon_ip_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ip_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ebpfmon_addr);
+	__type(value, struct ebpfmon_conn);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conn_count SEC(".maps");
+
+/* Established server-side sockets we counted, so that only those are uncounted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct ebpfmon_addr);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conn_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ebpfmon_url_key);
+	__type(value, struct ebpfmon_url_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} url_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ebpfmon_settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ebpfmon_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, struct ebpfmon_proc_io);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} proc_io SEC(".maps");
+
+/* Never NULL for a one-entry array, but the verifier wants the check. */
+static __always_inline struct ebpfmon_counters *get_counters(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&counters, &zero);
+}
+
+static __always_inline void *event_reserve(struct ebpfmon_counters *cnt, __u32 type, __u32 len,
+					   __u64 now)
+{
+	struct ebpfmon_event_hdr *h = bpf_ringbuf_reserve(&events, len, 0);
+
+	if (!h) {
+		cnt->ringbuf_drops++;
+		return NULL;
+	}
+	h->type = type;
+	h->len = len;
+	h->ts_ns = now;
+	cnt->events++;
+	return h;
+}
+
+static __always_inline bool is_allowed(const struct ebpfmon_addr *src)
+{
+	struct ebpfmon_lpm_key key = { .prefixlen = 128 };
+
+	__builtin_memcpy(key.a, src->a, sizeof(key.a));
+	return bpf_map_lookup_elem(&allow_nets, &key) != NULL;
+}
+
+/* A ban is in force while it is permanent or its deadline is still ahead. */
+static __always_inline bool ban_active(const struct ebpfmon_ban *ban, __u64 *now)
+{
+	if (!ban->expires_ns)
+		return true;
+	if (!*now)
+		*now = bpf_ktime_get_boot_ns();
+	return *now < ban->expires_ns;
+}
+
+/* Count a drop on the ban and report the first one, then one every drop_sample_mask + 1. */
+static __always_inline void ban_drop(struct ebpfmon_ban *ban, const struct ebpfmon_addr *src,
+				     const struct ebpfmon_settings *set,
+				     struct ebpfmon_counters *cnt, __u32 from_net, __u64 now)
+{
+	__u64 prev = __sync_fetch_and_add(&ban->drops, 1);
+	struct ebpfmon_ev_ban_drop *ev;
+
+	if (prev & set->drop_sample_mask)
+		return;
+	if (!now)
+		now = bpf_ktime_get_boot_ns();
+	ev = event_reserve(cnt, EBPFMON_EV_BAN_DROP, sizeof(*ev), now);
+	if (!ev)
+		return;
+	ev->addr = *src;
+	ev->drops = prev + 1;
+	ev->from_net = from_net;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u64 now)
+{
+	struct ebpfmon_ip_stats *st = bpf_map_lookup_elem(&ip_stats, &p->src);
+	__u64 syn = p->l4proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
+
+	if (st) {
+		/* Per-CPU value: plain increments are exact. */
+		st->rx_packets++;
+		st->rx_bytes += len;
+		st->syns += syn;
+		st->last_seen_ns = now;
+		return;
+	}
+	struct ebpfmon_ip_stats init = {
+		.rx_packets = 1,
+		.rx_bytes = len,
+		.syns = syn,
+		.first_seen_ns = now,
+		.last_seen_ns = now,
+	};
+	bpf_map_update_elem(&ip_stats, &p->src, &init, BPF_NOEXIST);
+}
+
+static __always_inline bool is_http_port(const struct ebpfmon_settings *set, __u16 port)
+{
+#pragma unroll
+	for (int i = 0; i < EBPFMON_MAX_HTTP_PORTS; i++)
+		if (set->http_ports[i] && set->http_ports[i] == port)
+			return true;
+	return false;
+}
+
+/*
+ * Match the request line "METHOD SP /path SP ..." of one TCP segment against url_rules.
+ * Returns XDP_DROP when a drop rule hit and the source may be dropped, XDP_PASS otherwise.
+ * Only a segment that starts with a request line is looked at: a request line split over
+ * segments is matched on the part that the first segment carries.
+ */
+static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
+				      const struct ebpfmon_settings *set,
+				      struct ebpfmon_counters *cnt, __u64 now)
+{
+	__u32 pkt_len = ctx->data_end - ctx->data;
+	struct ebpfmon_url_key key;
+	struct ebpfmon_url_rule *rule;
+	struct ebpfmon_ev_url_hit *ev;
+	__u8 method[HTTP_METHOD_MAX + 1];
+	__u32 mlen = 0, off, avail, plen = EBPFMON_URL_PATH_MAX;
+	__u32 action;
+
+	if (p->payload_off + sizeof(method) > pkt_len)
+		return XDP_PASS; /* too short for "GET /x" and more */
+	if (bpf_xdp_load_bytes(ctx, p->payload_off, method, sizeof(method)))
+		return XDP_PASS;
+#pragma unroll
+	for (int i = 0; i < (int)sizeof(method); i++) {
+		if (method[i] == ' ') {
+			mlen = i;
+			break;
+		}
+		if (method[i] < 'A' || method[i] > 'Z')
+			return XDP_PASS;
+	}
+	if (mlen < 3)
+		return XDP_PASS;
+
+	off = p->payload_off + mlen + 1;
+	avail = pkt_len - off; /* off + 1 <= pkt_len: the method buffer reached past it */
+	if (avail > EBPFMON_URL_PATH_MAX)
+		avail = EBPFMON_URL_PATH_MAX;
+	if (avail < 1)
+		return XDP_PASS;
+	if (bpf_xdp_load_bytes(ctx, off, key.path, avail))
+		return XDP_PASS;
+	if (key.path[0] != '/')
+		return XDP_PASS;
+
+	for (__u32 i = 1; i < EBPFMON_URL_PATH_MAX; i++) {
+		__u8 ch;
+
+		if (i >= avail) {
+			plen = avail;
+			break;
+		}
+		ch = key.path[i];
+		if (ch == ' ' || ch == '\r' || ch == '\n' || ch == '\0') {
+			plen = i;
+			break;
+		}
+	}
+	key.prefixlen = plen * 8;
+	rule = bpf_map_lookup_elem(&url_rules, &key);
+	if (!rule)
+		return XDP_PASS;
+
+	cnt->url_hits++;
+	action = rule->action;
+	if (action == EBPFMON_URL_DROP &&
+	    ((set->flags & EBPFMON_F_DRY_RUN) || is_allowed(&p->src)))
+		action = EBPFMON_URL_REPORT;
+
+	if (!now)
+		now = bpf_ktime_get_boot_ns();
+	ev = event_reserve(cnt, EBPFMON_EV_URL_HIT, sizeof(*ev), now);
+	if (ev) {
+		ev->addr = p->src;
+		ev->rule_id = rule->id;
+		ev->action = action;
+		ev->dport = p->dport;
+		ev->path_len = plen;
+		ev->pad = 0;
+		__builtin_memcpy(ev->path, key.path, sizeof(ev->path));
+		bpf_ringbuf_submit(ev, 0);
+	}
+	if (action == EBPFMON_URL_DROP) {
+		cnt->rx_drop_url++;
+		return XDP_DROP;
+	}
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_ingress(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct hdr_cursor c = { .pos = data, .end = data_end };
+	struct pkt_info p = {};
+	struct ebpfmon_counters *cnt;
+	struct ebpfmon_settings *set;
+	struct ebpfmon_ban *ban;
+	__u32 zero = 0;
+	__u64 now = 0;
+	int rc;
+
+	cnt = get_counters();
+	set = bpf_map_lookup_elem(&settings, &zero);
+	if (!cnt || !set)
+		return XDP_PASS;
+	cnt->rx_seen++;
+
+	rc = parse_l2_l3(&c, &p);
+	if (rc == PARSE_NOT_IP) {
+		cnt->rx_not_ip++;
+		goto pass;
+	}
+	if (rc) {
+		cnt->rx_parse_err++;
+		goto pass;
+	}
+
+	/* The source is known: enforcement does not depend on anything past layer 3. */
+	ban = bpf_map_lookup_elem(&bans, &p.src);
+	if (ban && ban_active(ban, &now)) {
+		if (!is_allowed(&p.src)) {
+			ban_drop(ban, &p.src, set, cnt, 0, now);
+			cnt->rx_drop_ban++;
+			return XDP_DROP;
+		}
+		cnt->rx_allowed++;
+	} else if (set->flags & EBPFMON_F_BAN_NETS) {
+		struct ebpfmon_lpm_key key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.a, p.src.a, sizeof(key.a));
+		ban = bpf_map_lookup_elem(&ban_nets, &key);
+		if (ban && ban_active(ban, &now)) {
+			if (!is_allowed(&p.src)) {
+				ban_drop(ban, &p.src, set, cnt, 1, now);
+				cnt->rx_drop_net++;
+				return XDP_DROP;
+			}
+			cnt->rx_allowed++;
+		}
+	}
+
+	rc = parse_l4(&c, data, &p);
+	if (!now)
+		now = bpf_ktime_get_boot_ns();
+	stats_rx(&p, data_end - data, now);
+	if (rc) {
+		cnt->rx_parse_err++;
+		goto pass;
+	}
+
+	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) &&
+	    p.payload_off < (__u32)(data_end - data) && is_http_port(set, p.dport)) {
+		if (http_match(ctx, &p, set, cnt, now) == XDP_DROP)
+			return XDP_DROP;
+	}
+pass:
+	cnt->rx_passed++;
+	return XDP_PASS;
+}
+
+SEC("cgroup_skb/egress")
+int egress_account(struct __sk_buff *skb)
+{
+	struct ebpfmon_counters *cnt = get_counters();
+	struct ebpfmon_ip_stats *st;
+	struct ebpfmon_addr dst;
+	__u64 now;
+
+	if (!cnt)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__be32 daddr;
+
+		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &daddr, sizeof(daddr)))
+			return 1;
+		addr_set_v4(&dst, daddr);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), dst.a, sizeof(dst.a)))
+			return 1;
+	} else {
+		return 1;
+	}
+	cnt->tx_seen++;
+	now = bpf_ktime_get_boot_ns();
+	st = bpf_map_lookup_elem(&ip_stats, &dst);
+	if (st) {
+		st->tx_packets++;
+		st->tx_bytes += skb->len;
+		st->last_seen_ns = now;
+		return 1;
+	}
+	struct ebpfmon_ip_stats init = {
+		.tx_packets = 1,
+		.tx_bytes = skb->len,
+		.first_seen_ns = now,
+		.last_seen_ns = now,
+	};
+	bpf_map_update_elem(&ip_stats, &dst, &init, BPF_NOEXIST);
+	return 1;
+}
+
+static __always_inline void sock_remote_addr(const struct sock *sk, struct ebpfmon_addr *a)
+{
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET)
+		addr_set_v4(a, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	else
+		BPF_CORE_READ_INTO(a->a, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+}
+
+static __always_inline void conn_opened(const struct sock *sk, struct ebpfmon_counters *cnt)
+{
+	struct ebpfmon_settings *set;
+	struct ebpfmon_ev_conn_limit *ev;
+	struct ebpfmon_conn *c;
+	struct ebpfmon_addr addr;
+	__u64 skp = (__u64)sk, now = bpf_ktime_get_boot_ns();
+	__u32 zero = 0, active;
+
+	sock_remote_addr(sk, &addr);
+	if (bpf_map_update_elem(&conn_socks, &skp, &addr, BPF_NOEXIST)) {
+		cnt->conn_table_full++;
+		return;
+	}
+	cnt->conn_opened++;
+	c = bpf_map_lookup_elem(&conn_count, &addr);
+	if (!c) {
+		struct ebpfmon_conn init = { .active = 1, .total = 1, .last_ns = now };
+
+		if (!bpf_map_update_elem(&conn_count, &addr, &init, BPF_NOEXIST)) {
+			active = 1;
+			goto check;
+		}
+		c = bpf_map_lookup_elem(&conn_count, &addr); /* lost a race to another CPU */
+		if (!c)
+			return;
+	}
+	active = __sync_fetch_and_add(&c->active, 1) + 1;
+	__sync_fetch_and_add(&c->total, 1);
+	c->last_ns = now;
+check:
+	set = bpf_map_lookup_elem(&settings, &zero);
+	if (!set || !set->max_conn_per_ip || active != set->max_conn_per_ip + 1)
+		return;
+	ev = event_reserve(cnt, EBPFMON_EV_CONN_LIMIT, sizeof(*ev), now);
+	if (!ev)
+		return;
+	ev->addr = addr;
+	ev->active = active;
+	ev->limit = set->max_conn_per_ip;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void conn_closed(const struct sock *sk)
+{
+	struct ebpfmon_addr *a, addr;
+	struct ebpfmon_conn *c;
+	__u64 skp = (__u64)sk;
+
+	a = bpf_map_lookup_elem(&conn_socks, &skp);
+	if (!a)
+		return; /* a client-side socket, or one we could not track */
+	addr = *a;
+	bpf_map_delete_elem(&conn_socks, &skp);
+	c = bpf_map_lookup_elem(&conn_count, &addr);
+	if (c && c->active)
+		__sync_fetch_and_sub(&c->active, 1);
+}
+
+/*
+ * A server-side connection is established when it moves SYN_RECV -> ESTABLISHED (the client
+ * side moves from SYN_SENT); it ends when it leaves ESTABLISHED, whichever way.
+ */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
+{
+	struct ebpfmon_counters *cnt;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	cnt = get_counters();
+	if (!cnt)
+		return 0;
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)
+		conn_opened(sk, cnt);
+	else if (oldstate == TCP_ESTABLISHED)
+		conn_closed(sk);
+	return 0;
+}
+
+/* Disk I/O per process, counted where the issuing task submits the bio. */
+SEC("raw_tp/block_bio_queue")
+int BPF_PROG(block_io, struct bio *bio)
+{
+	struct ebpfmon_counters *cnt = get_counters();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 op = BPF_CORE_READ(bio, bi_opf) & REQ_OP_MASK;
+	__u64 bytes = BPF_CORE_READ(bio, bi_iter.bi_size);
+	struct ebpfmon_proc_io *io;
+
+	if (!cnt || (op != REQ_OP_READ && op != REQ_OP_WRITE))
+		return 0;
+	cnt->io_events++;
+	io = bpf_map_lookup_elem(&proc_io, &tgid);
+	if (!io) {
+		struct ebpfmon_proc_io init = {};
+
+		bpf_get_current_comm(init.comm, sizeof(init.comm));
+		if (bpf_map_update_elem(&proc_io, &tgid, &init, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&proc_io, &tgid)) {
+			cnt->io_table_full++;
+			return 0;
+		}
+		io = bpf_map_lookup_elem(&proc_io, &tgid);
+		if (!io)
+			return 0;
+	}
+	if (op == REQ_OP_READ) {
+		__sync_fetch_and_add(&io->read_bytes, bytes);
+		__sync_fetch_and_add(&io->read_ops, 1);
+	} else {
+		__sync_fetch_and_add(&io->write_bytes, bytes);
+		__sync_fetch_and_add(&io->write_ops, 1);
+	}
+	io->last_ns = bpf_ktime_get_boot_ns();
+	return 0;
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Packet parsing for XDP: a header cursor and one function per layer. Every function checks
+ * that the whole header lies inside the packet before it reads a byte of it, and returns a
+ * negative PARSE_* value, never a guess, when it does not.
+ */
+#ifndef EBPFMON_PARSING_H
+#define EBPFMON_PARSING_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "ebpfmon_abi.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define VLAN_MAX_DEPTH 2
+#define IPV6_EXT_MAX 6
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
+/* IPv6 next-header values (macros in the kernel, so not in vmlinux.h). */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_NONE 59
+#define NEXTHDR_ICMP 58
+#define NEXTHDR_DEST 60
+#define NEXTHDR_MOBILITY 135
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_IP = -1,    /* a frame ebpfmon does not look into: passed */
+	PARSE_TRUNCATED = -2, /* a header runs past the end of the packet */
+	PARSE_MALFORMED = -3, /* a field that no valid packet has (ihl < 5, doff < 5...) */
+};
+
+struct hdr_cursor {
+	void *pos;
+	void *end;
+};
+
+/* What the parsers learn of a packet. Offsets are from the start of the frame. */
+struct pkt_info {
+	struct ebpfmon_addr src;
+	__u32 l4_off;	   /* first byte of the transport header */
+	__u32 payload_off; /* first byte after the transport header (TCP/UDP only) */
+	__u16 dport;	   /* host order; 0 when not TCP/UDP */
+	__u8 l4proto;	   /* IPPROTO_*; 0 when the packet carries no transport header */
+	__u8 tcp_flags;	   /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10) */
+};
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 encap_proto;
+};
+
+static __always_inline void addr_set_v4(struct ebpfmon_addr *a, __be32 v4)
+{
+	__u32 *w = (__u32 *)a->a;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = v4;
+}
+
+/* Ethernet and up to VLAN_MAX_DEPTH 802.1Q/802.1ad tags; returns the EtherType in *proto. */
+static __always_inline int parse_ethhdr(struct hdr_cursor *c, __u16 *proto)
+{
+	struct ethhdr *eth = c->pos;
+	__be16 type;
+
+	if ((void *)(eth + 1) > c->end)
+		return PARSE_TRUNCATED;
+	c->pos = eth + 1;
+	type = eth->h_proto;
+
+#pragma unroll
+	for (int i = 0; i < VLAN_MAX_DEPTH; i++) {
+		struct vlan_tag *vt = c->pos;
+
+		if (type != bpf_htons(ETH_P_8021Q) && type != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(vt + 1) > c->end)
+			return PARSE_TRUNCATED;
+		c->pos = vt + 1;
+		type = vt->encap_proto;
+	}
+	/* A third tag is more nesting than we follow: not looked into. */
+	if (type == bpf_htons(ETH_P_8021Q) || type == bpf_htons(ETH_P_8021AD))
+		return PARSE_NOT_IP;
+	*proto = bpf_ntohs(type);
+	return PARSE_OK;
+}
+
+/* IPv4 with options. A non-first fragment has no transport header: l4proto stays 0. */
+static __always_inline int parse_ipv4(struct hdr_cursor *c, struct pkt_info *p)
+{
+	struct iphdr *iph = c->pos;
+	__u32 hlen;
+
+	if ((void *)(iph + 1) > c->end)
+		return PARSE_TRUNCATED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return PARSE_MALFORMED;
+	hlen = iph->ihl * 4;
+	if (c->pos + hlen > c->end)
+		return PARSE_TRUNCATED;
+	addr_set_v4(&p->src, iph->saddr);
+	c->pos += hlen;
+	if (iph->frag_off & bpf_htons(IP_OFFSET))
+		return PARSE_OK;
+	p->l4proto = iph->protocol;
+	return PARSE_OK;
+}
+
+/* IPv6 and a bounded chain of extension headers. */
+static __always_inline int parse_ipv6(struct hdr_cursor *c, struct pkt_info *p)
+{
+	struct ipv6hdr *ip6h = c->pos;
+	__u8 next;
+
+	if ((void *)(ip6h + 1) > c->end)
+		return PARSE_TRUNCATED;
+	if (ip6h->version != 6)
+		return PARSE_MALFORMED;
+	__builtin_memcpy(p->src.a, &ip6h->saddr, sizeof(p->src.a));
+	c->pos = ip6h + 1;
+	next = ip6h->nexthdr;
+
+#pragma unroll
+	for (int i = 0; i < IPV6_EXT_MAX; i++) {
+		struct ipv6_opt_hdr *eh = c->pos;
+		struct frag_hdr *fh;
+
+		switch (next) {
+		case NEXTHDR_HOP:
+		case NEXTHDR_ROUTING:
+		case NEXTHDR_DEST:
+		case NEXTHDR_MOBILITY:
+			if ((void *)(eh + 1) > c->end)
+				return PARSE_TRUNCATED;
+			next = eh->nexthdr;
+			c->pos += (eh->hdrlen + 1) * 8;
+			break;
+		case NEXTHDR_AUTH:
+			if ((void *)(eh + 1) > c->end)
+				return PARSE_TRUNCATED;
+			next = eh->nexthdr;
+			c->pos += (eh->hdrlen + 2) * 4;
+			break;
+		case NEXTHDR_FRAGMENT:
+			fh = c->pos;
+			if ((void *)(fh + 1) > c->end)
+				return PARSE_TRUNCATED;
+			next = fh->nexthdr;
+			c->pos = fh + 1;
+			/* Only the first fragment carries the transport header. */
+			if (fh->frag_off & bpf_htons(0xfff8))
+				return PARSE_OK;
+			break;
+		case NEXTHDR_NONE:
+			return PARSE_OK;
+		default:
+			p->l4proto = next;
+			return PARSE_OK;
+		}
+		if (c->pos > c->end)
+			return PARSE_TRUNCATED;
+	}
+	/* Longer chains than IPV6_EXT_MAX: the source is known, the transport is not. */
+	return PARSE_OK;
+}
+
+/* Layers 2 and 3: on PARSE_OK, p->src and p->l4proto are set and c->pos is at layer 4. */
+static __always_inline int parse_l2_l3(struct hdr_cursor *c, struct pkt_info *p)
+{
+	__u16 proto;
+	int rc;
+
+	rc = parse_ethhdr(c, &proto);
+	if (rc)
+		return rc;
+	if (proto == ETH_P_IP)
+		return parse_ipv4(c, p);
+	if (proto == ETH_P_IPV6)
+		return parse_ipv6(c, p);
+	return PARSE_NOT_IP;
+}
+
+/* Layer 4 for TCP and UDP (ports, flags, payload offset) and ICMP/ICMPv6 (length only). */
+static __always_inline int parse_l4(struct hdr_cursor *c, void *data, struct pkt_info *p)
+{
+	p->l4_off = c->pos - data;
+
+	if (p->l4proto == IPPROTO_TCP) {
+		struct tcphdr *th = c->pos;
+		__u32 hlen;
+
+		if ((void *)(th + 1) > c->end)
+			return PARSE_TRUNCATED;
+		if (th->doff < 5)
+			return PARSE_MALFORMED;
+		hlen = th->doff * 4;
+		if (c->pos + hlen > c->end)
+			return PARSE_TRUNCATED;
+		p->dport = bpf_ntohs(th->dest);
+		p->tcp_flags = ((__u8 *)th)[13];
+		c->pos += hlen;
+		p->payload_off = c->pos - data;
+	} else if (p->l4proto == IPPROTO_UDP) {
+		struct udphdr *uh = c->pos;
+
+		if ((void *)(uh + 1) > c->end)
+			return PARSE_TRUNCATED;
+		p->dport = bpf_ntohs(uh->dest);
+		c->pos = uh + 1;
+		p->payload_off = c->pos - data;
+	} else if (p->l4proto == IPPROTO_ICMP || p->l4proto == NEXTHDR_ICMP) {
+		/* type, code, checksum and the 4-byte rest of header */
+		if (c->pos + 8 > c->end)
+			return PARSE_TRUNCATED;
+	}
+	return PARSE_OK;
+}
+
+#endif

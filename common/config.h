@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The configuration shared by ebpfmon-loader and ebpfmon-analyzer: an INI file read with
+ * inih. Every key has a default; an unknown section or key, a value out of range or an
+ * unparsable address is an error naming the file, the line and the key.
+ */
+#ifndef EBPFMON_CONFIG_H
+#define EBPFMON_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "ebpfmon_abi.h"
+
+#define EBPFMON_DEFAULT_CONFIG "/etc/ebpfmon/ebpfmon.conf"
+
+#define CONFIG_MAX_URL_PATTERNS 64
+#define CONFIG_MAX_INTERFACES 16
+#define CONFIG_MAX_ALLOW 64
+#define CONFIG_PATH_MAX 256
+#define CONFIG_ERR_MAX 512
+
+enum config_xdp_mode {
+	CONFIG_XDP_AUTO = 0,
+	CONFIG_XDP_NATIVE = 1,
+	CONFIG_XDP_GENERIC = 2,
+};
+
+struct config {
+	/* [network] */
+	uint32_t max_connections_per_ip;      /* 1..1000000, default 100 */
+	uint32_t ban_duration_minutes;	      /* 0 (permanent)..525600, default 60 */
+	uint32_t monitoring_interval_seconds; /* 1..86400, default 10 */
+	/* prefix rules ("/admin") and glob rules ("*.php"), each 1..127 bytes, no spaces */
+	char url_patterns[CONFIG_MAX_URL_PATTERNS][EBPFMON_URL_PATH_MAX];
+	unsigned int n_url_patterns; /* default: /admin, /wp-admin, /.env, /config */
+	char interfaces[CONFIG_MAX_INTERFACES][IF_NAMESIZE];
+	unsigned int n_interfaces; /* default none: the interface of the default route */
+	uint16_t http_ports[EBPFMON_MAX_HTTP_PORTS];
+	unsigned int n_http_ports; /* default 80, 8080 */
+	struct addr_cidr allowlist[CONFIG_MAX_ALLOW];
+	unsigned int n_allowlist; /* default 127.0.0.0/8, ::1 */
+	uint32_t max_tracked_ips; /* 1024..16777216, default 65536 */
+	bool dry_run;		  /* default false */
+
+	/* [system] */
+	uint32_t cpu_threshold_percent;	   /* 1..100, default 80 */
+	uint32_t memory_threshold_percent; /* 1..100, default 85 */
+	uint32_t disk_io_threshold_mbps;   /* 1..1000000, default 100 */
+
+	/* [api] */
+	char uds_socket_path[CONFIG_PATH_MAX]; /* default /run/ebpfmon/api.sock */
+	char listen_address[CONFIG_PATH_MAX];  /* default "" (off), e.g. tcp://127.0.0.1:9091 */
+
+	/* [database] */
+	char sqlite_path[CONFIG_PATH_MAX]; /* default /var/lib/ebpfmon/ebpfmon.db */
+	uint32_t max_records;		   /* 100..100000000, default 10000 */
+
+	/* [loader] */
+	char pin_root[CONFIG_PATH_MAX]; /* default /sys/fs/bpf/ebpfmon */
+	char user[64];			/* default ebpfmon: the loader drops to this user */
+	char group[64];			/* default ebpfmon: owner group of the pins */
+	enum config_xdp_mode xdp_mode;	/* auto|native|generic, default auto */
+};
+
+/* Fill *cfg with the defaults listed above. */
+void config_defaults(struct config *cfg);
+
+/*
+ * Read an INI file over the defaults. 0 on success; on failure -EINVAL (bad content) or
+ * -errno (cannot open/read) and err holds one message per problem, lines separated by '\n',
+ * each of the form "FILE:LINE: [section] key: what is wrong" ("FILE: ..." when no line
+ * applies, such as a missing file).
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* Parse one "section/key = value" into cfg (used by config_load; exposed for tests). */
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       char *err, size_t errlen);
+
+const char *config_xdp_mode_name(enum config_xdp_mode mode);
+
+/*
+ * Strict number parser (errno, end pointer, range): "42" -> 0 and *out; -EINVAL for empty,
+ * trailing garbage, sign or out of [min, max].
+ */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+#endif

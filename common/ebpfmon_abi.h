@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The kernel/user ABI of ebpfmon: map keys and values, ring-buffer events and pin names.
+ *
+ * Included by the BPF programs (after vmlinux.h) and by user space alike, so it uses only
+ * fixed-width __u types and explicit padding. Every struct here is part of the on-disk
+ * (pinned) state: change a layout and an old pin becomes incompatible, which the loader
+ * detects and replaces with a log line.
+ */
+#ifndef EBPFMON_ABI_H
+#define EBPFMON_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Default pin root; the loader's --pin-root overrides it. */
+#define EBPFMON_PIN_ROOT "/sys/fs/bpf/ebpfmon"
+#define EBPFMON_PIN_MAPS "maps"
+#define EBPFMON_PIN_PROGS "progs"
+#define EBPFMON_PIN_LINKS "links"
+
+/* Map names: also the file names of the pins under <root>/maps/. */
+#define EBPFMON_MAP_BANS "bans"
+#define EBPFMON_MAP_BAN_NETS "ban_nets"
+#define EBPFMON_MAP_ALLOW_NETS "allow_nets"
+#define EBPFMON_MAP_IP_STATS "ip_stats"
+#define EBPFMON_MAP_CONN_COUNT "conn_count"
+#define EBPFMON_MAP_CONN_SOCKS "conn_socks"
+#define EBPFMON_MAP_URL_RULES "url_rules"
+#define EBPFMON_MAP_SETTINGS "settings"
+#define EBPFMON_MAP_COUNTERS "counters"
+#define EBPFMON_MAP_EVENTS "events"
+#define EBPFMON_MAP_PROC_IO "proc_io"
+
+/*
+ * One address key for both families: 16 bytes in network order. IPv4 is stored
+ * IPv4-mapped (::ffff:a.b.c.d), so one map serves both families.
+ */
+struct ebpfmon_addr {
+	__u8 a[16];
+};
+
+/* LPM_TRIE key for ban_nets and allow_nets; prefixlen counts bits of the 128-bit form. */
+struct ebpfmon_lpm_key {
+	__u32 prefixlen;
+	__u8 a[16];
+};
+
+/* Why a ban exists (ebpfmon_ban.reason). */
+enum ebpfmon_ban_reason {
+	EBPFMON_BAN_MANUAL = 0,
+	EBPFMON_BAN_CONN_LIMIT = 1,
+	EBPFMON_BAN_URL_RULE = 2,
+	EBPFMON_BAN_ESCALATED = 3,
+};
+
+/* Value of bans and ban_nets. */
+struct ebpfmon_ban {
+	__u64 expires_ns; /* CLOCK_BOOTTIME deadline; 0 = permanent */
+	__u64 drops;	  /* packets dropped by this ban, updated by XDP */
+	__u32 reason;	  /* enum ebpfmon_ban_reason */
+	__u32 flags;	  /* reserved, 0 */
+};
+
+/* Value of ip_stats (per CPU; user space sums the CPUs). */
+struct ebpfmon_ip_stats {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 syns;	     /* TCP SYN without ACK received */
+	__u64 first_seen_ns; /* CLOCK_BOOTTIME */
+	__u64 last_seen_ns;  /* CLOCK_BOOTTIME */
+};
+
+/* Value of conn_count: server-side TCP connections from one remote address. */
+struct ebpfmon_conn {
+	__u32 active;	/* established now */
+	__u32 pad;
+	__u64 total;	/* ever accepted */
+	__u64 last_ns;	/* CLOCK_BOOTTIME of the last accept */
+};
+
+#define EBPFMON_URL_PATH_MAX 128
+
+/* LPM_TRIE key of url_rules: request-path bytes, prefixlen in bits. */
+struct ebpfmon_url_key {
+	__u32 prefixlen;
+	__u8 path[EBPFMON_URL_PATH_MAX];
+};
+
+enum ebpfmon_url_action {
+	EBPFMON_URL_REPORT = 0, /* emit an event, pass the packet */
+	EBPFMON_URL_DROP = 1,	/* emit an event and drop the packet */
+};
+
+struct ebpfmon_url_rule {
+	__u32 id;
+	__u32 action; /* enum ebpfmon_url_action */
+};
+
+#define EBPFMON_MAX_HTTP_PORTS 8
+
+enum ebpfmon_settings_flags {
+	EBPFMON_F_DRY_RUN = 1u << 0,	 /* report URL hits, never drop them */
+	EBPFMON_F_URL_MATCH = 1u << 1,	 /* parse HTTP request lines on http_ports */
+	EBPFMON_F_BAN_NETS = 1u << 2,	 /* ban_nets has entries: consult it */
+};
+
+/* settings[0]: thresholds the kernel acts on. Written by the loader and the analyzer. */
+struct ebpfmon_settings {
+	__u32 max_conn_per_ip; /* conn_count crossing this emits EBPFMON_EV_CONN_LIMIT */
+	__u32 flags;	       /* enum ebpfmon_settings_flags */
+	__u16 http_ports[EBPFMON_MAX_HTTP_PORTS]; /* host order; 0 = unused slot */
+	__u32 drop_sample_mask; /* a ban drop event every (mask + 1) drops, the first always */
+	__u32 pad;
+};
+
+/* counters[0], per CPU. */
+struct ebpfmon_counters {
+	__u64 rx_seen;	     /* packets XDP looked at */
+	__u64 rx_passed;
+	__u64 rx_drop_ban;   /* dropped: source in bans */
+	__u64 rx_drop_net;   /* dropped: source in ban_nets */
+	__u64 rx_drop_url;   /* dropped: URL rule with action drop */
+	__u64 rx_allowed;    /* banned but allowlisted, passed */
+	__u64 rx_not_ip;     /* not IPv4/IPv6 (ARP, LLDP...), passed */
+	__u64 rx_parse_err;  /* malformed or truncated, passed */
+	__u64 url_hits;
+	__u64 tx_seen;	     /* packets seen by egress accounting */
+	__u64 conn_opened;   /* server-side connections established */
+	__u64 conn_table_full;
+	__u64 events;	     /* events written to the ring buffer */
+	__u64 ringbuf_drops; /* events lost: ring buffer full */
+	__u64 io_events;     /* block I/O requests accounted */
+	__u64 io_table_full;
+};
+
+/* Value of proc_io, keyed by __u32 tgid. */
+struct ebpfmon_proc_io {
+	__u64 read_bytes;
+	__u64 write_bytes;
+	__u64 read_ops;
+	__u64 write_ops;
+	__u64 last_ns;
+	char comm[16];
+};
+
+/* Ring-buffer events: every one starts with this header. */
+enum ebpfmon_event_type {
+	EBPFMON_EV_CONN_LIMIT = 1,
+	EBPFMON_EV_URL_HIT = 2,
+	EBPFMON_EV_BAN_DROP = 3,
+};
+
+struct ebpfmon_event_hdr {
+	__u32 type; /* enum ebpfmon_event_type */
+	__u32 len;  /* whole event in bytes */
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
+};
+
+/* An address has more established connections than settings.max_conn_per_ip. */
+struct ebpfmon_ev_conn_limit {
+	struct ebpfmon_event_hdr hdr;
+	struct ebpfmon_addr addr;
+	__u32 active;
+	__u32 limit;
+};
+
+/* A request path matched a url_rules prefix. */
+struct ebpfmon_ev_url_hit {
+	struct ebpfmon_event_hdr hdr;
+	struct ebpfmon_addr addr;
+	__u32 rule_id;
+	__u32 action;	/* what XDP did: enum ebpfmon_url_action, DROP only when it dropped */
+	__u16 dport;
+	__u16 path_len; /* bytes valid in path[] */
+	__u32 pad;
+	__u8 path[EBPFMON_URL_PATH_MAX];
+};
+
+/* A banned source was dropped (the first drop of a ban, then sampled). */
+struct ebpfmon_ev_ban_drop {
+	struct ebpfmon_event_hdr hdr;
+	struct ebpfmon_addr addr;
+	__u64 drops;
+	__u32 from_net; /* 1 when the match came from ban_nets */
+	__u32 pad;
+};
+
+#ifndef __VMLINUX_H__
+#define EBPFMON_ABI_ASSERT(t, n) _Static_assert(sizeof(t) == (n), "ABI size of " #t)
+EBPFMON_ABI_ASSERT(struct ebpfmon_addr, 16);
+EBPFMON_ABI_ASSERT(struct ebpfmon_lpm_key, 20);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ban, 24);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ip_stats, 56);
+EBPFMON_ABI_ASSERT(struct ebpfmon_conn, 24);
+EBPFMON_ABI_ASSERT(struct ebpfmon_url_key, 132);
+EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
+EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
+EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 128);
+EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
+EBPFMON_ABI_ASSERT(struct ebpfmon_event_hdr, 16);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ev_conn_limit, 40);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ev_url_hit, 176);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ev_ban_drop, 48);
+#undef EBPFMON_ABI_ASSERT
+#endif
+
+#endif /* EBPFMON_ABI_H */

@@ -1,0 +1,725 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The privileged half of ebpfmon, kept as small as it can be: open the skeleton, size the
+ * maps, reuse the pinned maps of an earlier run, load, attach every program through a bpf_link,
+ * pin maps, programs and links, hand the pins to the analyzer's group, and give up root.
+ * What is left runs unprivileged: it waits for a signal and removes its link pins on the way
+ * out, which detaches the programs while the maps, and so the bans, stay.
+ */
+#include "loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "ebpfmon.skel.h"
+#include "log.h"
+#include "mapconf.h"
+#include "netif.h"
+#include "privdrop.h"
+
+#define PIN_PATH_MAX 512
+#define LOADER_MAX_LINKS (CONFIG_MAX_INTERFACES + 3)
+
+struct pinned_link {
+	char path[PIN_PATH_MAX];
+	int fd;
+};
+
+struct loader {
+	const struct config *cfg;
+	struct ebpfmon *skel;
+	int root_fd; /* the pin root, flock()ed while we run */
+	uid_t uid;
+	gid_t uid_gid; /* the user's primary group */
+	gid_t pin_gid; /* group that owns the pins */
+	struct pinned_link links[LOADER_MAX_LINKS];
+	unsigned int n_links;
+	char status[CONFIG_PATH_MAX + 192];
+};
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t len;
+
+	if (level == LIBBPF_DEBUG && log_get_level() < LOG_LVL_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		line[len - 1] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf: %s", line);
+	return 0;
+}
+
+static void pin_path(char *buf, size_t len, const char *root, const char *sub, const char *name)
+{
+	if (name)
+		snprintf(buf, len, "%s/%s/%s", root, sub, name);
+	else
+		snprintf(buf, len, "%s/%s", root, sub);
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Make sure pin_root lies on bpffs, mounting /sys/fs/bpf when nothing is mounted there yet. */
+static int ensure_bpffs(const char *pin_root)
+{
+	char parent[PIN_PATH_MAX], *slash;
+
+	snprintf(parent, sizeof(parent), "%s", pin_root);
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent)
+		*slash = '\0';
+	if (on_bpffs(pin_root) || on_bpffs(parent))
+		return 0;
+	if (!strcmp(parent, "/sys/fs/bpf")) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0755") == 0) {
+			log_info("mounted bpffs on /sys/fs/bpf");
+			return 0;
+		}
+		log_error("cannot mount bpffs on /sys/fs/bpf: %s", strerror(errno));
+		return -errno;
+	}
+	log_error("pin root %s is not on a bpf filesystem (mount -t bpf bpf %s)", pin_root,
+		  parent);
+	return -ENOTSUP;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST) {
+		log_error("cannot create %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* The pin root and its three folders, and the lock that keeps a second loader out. */
+static int pin_root_setup(struct loader *l)
+{
+	const char *root = l->cfg->pin_root;
+	char path[PIN_PATH_MAX];
+	const char *subs[] = { EBPFMON_PIN_MAPS, EBPFMON_PIN_PROGS, EBPFMON_PIN_LINKS };
+	int err;
+
+	err = ensure_bpffs(root);
+	if (err)
+		return err;
+	err = make_dir(root);
+	if (err)
+		return err;
+	l->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->root_fd < 0) {
+		log_error("cannot open %s: %s", root, strerror(errno));
+		return -errno;
+	}
+	if (flock(l->root_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (errno == EWOULDBLOCK)
+			log_error("another ebpfmon-loader is already running on %s", root);
+		else
+			log_error("cannot lock %s: %s", root, strerror(errno));
+		return err;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		pin_path(path, sizeof(path), root, subs[i], NULL);
+		err = make_dir(path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * libbpf reuses a pinned map only when type, sizes and flags all match, and fails the load
+ * otherwise. Replace such an old pin (from an older or differently sized build) instead.
+ */
+static void drop_incompatible_pins(struct loader *l)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, l->skel->obj) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		const char *path = bpf_map__pin_path(map);
+		int fd;
+
+		if (!path)
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+		    info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+		    info.value_size == bpf_map__value_size(map) &&
+		    info.max_entries == bpf_map__max_entries(map) &&
+		    info.map_flags == bpf_map__map_flags(map)) {
+			close(fd);
+			continue;
+		}
+		log_warn("pinned map %s does not match this build (type %u key %u value %u "
+			 "entries %u, want %u/%u/%u/%u): replacing it, its entries are lost",
+			 path, info.type, info.key_size, info.value_size, info.max_entries,
+			 bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
+			 bpf_map__max_entries(map));
+		close(fd);
+		if (unlink(path))
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+	}
+}
+
+static bool kernel_has_tracepoint(const struct btf *vmlinux, const char *tp)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
+}
+
+/* The cgroup v2 mount point from mountinfo ("" when there is none). */
+static int cgroup2_root(char *buf, size_t len)
+{
+	char line[1024], mnt[PIN_PATH_MAX], fstype[64];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1) {
+			snprintf(buf, len, "%s", mnt);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+/* Programs whose hook this kernel lacks are left out with a warning, not a failure. */
+static void choose_programs(struct loader *l, const char *cgroup)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+
+	if (!kernel_has_tracepoint(vmlinux, "inet_sock_set_state")) {
+		log_warn("kernel has no tracepoint inet_sock_set_state: connection counting is off");
+		bpf_program__set_autoload(l->skel->progs.sock_state, false);
+	}
+	if (!kernel_has_tracepoint(vmlinux, "block_bio_queue")) {
+		log_warn("kernel has no tracepoint block_bio_queue: per-process disk I/O is off");
+		bpf_program__set_autoload(l->skel->progs.block_io, false);
+	}
+	if (!cgroup[0]) {
+		log_warn("no cgroup v2 hierarchy is mounted: egress accounting is off");
+		bpf_program__set_autoload(l->skel->progs.egress_account, false);
+	}
+	btf__free(vmlinux);
+}
+
+static int pin_programs(struct loader *l)
+{
+	struct bpf_program *prog;
+	char path[PIN_PATH_MAX];
+
+	bpf_object__for_each_program(prog, l->skel->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_PROGS,
+			 bpf_program__name(prog));
+		unlink(path); /* the program of an earlier run */
+		if (bpf_obj_pin(bpf_program__fd(prog), path)) {
+			log_error("cannot pin program at %s: %s", path, strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Keep link_fd pinned at links/NAME. An earlier run's link there is replaced: for links that
+ * can take a new program in place (XDP, cgroup) the caller updates it instead; here the new
+ * link is already attached, so removing the old pin leaves no moment without a program.
+ */
+static int keep_link(struct loader *l, const char *name, int link_fd)
+{
+	struct pinned_link *pl = &l->links[l->n_links];
+
+	pin_path(pl->path, sizeof(pl->path), l->cfg->pin_root, EBPFMON_PIN_LINKS, name);
+	unlink(pl->path);
+	if (bpf_obj_pin(link_fd, pl->path)) {
+		log_error("cannot pin link at %s: %s", pl->path, strerror(errno));
+		close(link_fd);
+		return -errno;
+	}
+	pl->fd = link_fd;
+	l->n_links++;
+	return 0;
+}
+
+/* Point an earlier run's link at our program: no window in which nothing is attached. */
+static int update_old_link(struct loader *l, const char *name, int prog_fd)
+{
+	char path[PIN_PATH_MAX];
+	int fd;
+
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -ENOENT;
+	if (bpf_link_update(fd, prog_fd, NULL)) {
+		log_info("cannot update the link %s of an earlier run (%s): replacing it", path,
+			 strerror(errno));
+		close(fd);
+		unlink(path);
+		return -ENOENT;
+	}
+	struct pinned_link *pl = &l->links[l->n_links++];
+
+	snprintf(pl->path, sizeof(pl->path), "%s", path);
+	pl->fd = fd;
+	return 0;
+}
+
+static int attach_xdp_mode(int prog_fd, const struct netif_info *ifi, __u32 flags)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = flags);
+	int fd = bpf_link_create(prog_fd, ifi->ifindex, BPF_XDP, &opts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static int attach_xdp(struct loader *l, const char *ifname)
+{
+	int prog_fd = bpf_program__fd(l->skel->progs.xdp_ingress);
+	enum config_xdp_mode mode = l->cfg->xdp_mode;
+	struct netif_info ifi;
+	char name[64];
+	int fd, err;
+
+	err = netif_get(ifname, &ifi);
+	if (err == -ENODEV || !ifi.ifindex) {
+		log_error("interface %s does not exist", ifname);
+		return -ENODEV;
+	}
+	snprintf(name, sizeof(name), "xdp-%s", ifname);
+	if (update_old_link(l, name, prog_fd) == 0) {
+		log_info("interface %s: replaced the program of the XDP link left by an earlier run",
+			 ifname);
+		return 0;
+	}
+	if (mode == CONFIG_XDP_AUTO)
+		mode = netif_is_virtual(&ifi) ? CONFIG_XDP_GENERIC : CONFIG_XDP_NATIVE;
+	if (mode == CONFIG_XDP_NATIVE) {
+		fd = attach_xdp_mode(prog_fd, &ifi, XDP_FLAGS_DRV_MODE);
+		if (fd < 0 && l->cfg->xdp_mode == CONFIG_XDP_AUTO) {
+			log_warn("interface %s (driver %s): native XDP failed (%s), using generic",
+				 ifname, ifi.driver[0] ? ifi.driver : "unknown", strerror(-fd));
+			mode = CONFIG_XDP_GENERIC;
+		}
+	}
+	if (mode == CONFIG_XDP_GENERIC)
+		fd = attach_xdp_mode(prog_fd, &ifi, XDP_FLAGS_SKB_MODE);
+	if (fd < 0) {
+		log_error("interface %s: cannot attach XDP in %s mode: %s", ifname,
+			  config_xdp_mode_name(mode), strerror(-fd));
+		return fd;
+	}
+	log_info("interface %s (ifindex %u, driver %s): XDP attached in %s mode", ifname,
+		 ifi.ifindex, ifi.driver[0] ? ifi.driver : "unknown", config_xdp_mode_name(mode));
+	return keep_link(l, name, fd);
+}
+
+static int attach_all(struct loader *l, const char *cgroup)
+{
+	const struct config *cfg = l->cfg;
+	typeof(l->skel->progs) *p = &l->skel->progs;
+	struct bpf_link *link;
+	int err, fd;
+
+	for (unsigned int i = 0; i < cfg->n_interfaces; i++) {
+		err = attach_xdp(l, cfg->interfaces[i]);
+		if (err)
+			return err;
+	}
+
+	if (bpf_program__autoload(p->egress_account) &&
+	    update_old_link(l, "egress", bpf_program__fd(p->egress_account))) {
+		int cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (cg < 0) {
+			log_error("cannot open cgroup %s: %s", cgroup, strerror(errno));
+			return -errno;
+		}
+		fd = bpf_link_create(bpf_program__fd(p->egress_account), cg, BPF_CGROUP_INET_EGRESS,
+				     NULL);
+		err = -errno;
+		close(cg);
+		if (fd < 0) {
+			log_error("cannot attach egress accounting to cgroup %s: %s", cgroup,
+				  strerror(-err));
+			return err;
+		}
+		err = keep_link(l, "egress", fd);
+		if (err)
+			return err;
+	}
+
+	struct {
+		struct bpf_program *prog;
+		const char *tp;
+	} tps[] = { { p->sock_state, "inet_sock_set_state" }, { p->block_io, "block_bio_queue" } };
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		if (!bpf_program__autoload(tps[i].prog))
+			continue;
+		link = bpf_program__attach_raw_tracepoint(tps[i].prog, tps[i].tp);
+		if (!link) {
+			err = -errno;
+			log_error("cannot attach to raw tracepoint %s: %s", tps[i].tp,
+				  strerror(-err));
+			return err;
+		}
+		fd = dup(bpf_link__fd(link));
+		bpf_link__disconnect(link); /* the pin, not this object, keeps it attached */
+		bpf_link__destroy(link);
+		err = fd < 0 ? -errno : keep_link(l, bpf_program__name(tps[i].prog), fd);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct pin_mode {
+	const char *name;
+	mode_t mode;
+};
+
+/* Maps the analyzer writes are group-writable; the rest group-readable. */
+static const struct pin_mode map_modes[] = {
+	{ EBPFMON_MAP_BANS, 0660 },	  { EBPFMON_MAP_BAN_NETS, 0660 },
+	{ EBPFMON_MAP_ALLOW_NETS, 0660 }, { EBPFMON_MAP_URL_RULES, 0660 },
+	{ EBPFMON_MAP_SETTINGS, 0660 },	  { EBPFMON_MAP_EVENTS, 0660 },
+};
+
+static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
+{
+	if (chown(path, uid, gid) || chmod(path, mode)) {
+		log_error("cannot set owner and mode of %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Set owner and mode of every entry of a pin folder. */
+static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t (*mode_of)(const char *))
+{
+	char path[PIN_PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = set_owner(path, uid, gid, mode_of(de->d_name));
+	}
+	closedir(d);
+	return err;
+}
+
+static mode_t map_mode(const char *name)
+{
+	for (size_t i = 0; i < sizeof(map_modes) / sizeof(map_modes[0]); i++)
+		if (!strcmp(name, map_modes[i].name))
+			return map_modes[i].mode;
+	return 0640;
+}
+
+static mode_t private_mode(const char *name)
+{
+	(void)name;
+	return 0600;
+}
+
+/*
+ * root/ and maps/ root:GROUP 0750 with each map root:GROUP 0660 or 0640; progs/ root 0700;
+ * links/ owned by the user we become, so that it can remove the link pins on the way out.
+ */
+static int hand_over_pins(struct loader *l)
+{
+	const char *root = l->cfg->pin_root;
+	char path[PIN_PATH_MAX];
+	int err;
+
+	err = set_owner(root, 0, l->pin_gid, 0750);
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_MAPS, NULL);
+	err = err ?: set_owner(path, 0, l->pin_gid, 0750);
+	err = err ?: set_owner_all(path, 0, l->pin_gid, map_mode);
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
+	err = err ?: set_owner(path, 0, 0, 0700);
+	err = err ?: set_owner_all(path, 0, 0, private_mode);
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_LINKS, NULL);
+	err = err ?: set_owner(path, l->uid, l->uid_gid, 0700);
+	err = err ?: set_owner_all(path, l->uid, l->uid_gid, private_mode);
+	return err;
+}
+
+static int resolve_ids(struct loader *l)
+{
+	const struct passwd *pw = getpwnam(l->cfg->user);
+	const struct group *gr;
+
+	if (!pw) {
+		log_error("user '%s' does not exist (create it, e.g. with packaging/install-deps.sh, "
+			  "or choose another with --user)",
+			  l->cfg->user);
+		return -ESRCH;
+	}
+	l->uid = pw->pw_uid;
+	l->uid_gid = pw->pw_gid;
+	gr = getgrnam(l->cfg->group);
+	if (!gr) {
+		log_error("group '%s' does not exist (choose another with --group)", l->cfg->group);
+		return -ESRCH;
+	}
+	l->pin_gid = gr->gr_gid;
+	if (l->uid == 0) {
+		log_error("user '%s' is root: the loader must drop to an unprivileged user",
+			  l->cfg->user);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void unpin_links(struct loader *l)
+{
+	for (unsigned int i = 0; i < l->n_links; i++) {
+		if (unlink(l->links[i].path) && errno != ENOENT)
+			log_warn("cannot remove link pin %s: %s", l->links[i].path,
+				 strerror(errno));
+		close(l->links[i].fd);
+	}
+	l->n_links = 0;
+}
+
+
+/* After READY: wait for SIGTERM/SIGINT, ping the watchdog, shrug at SIGHUP. */
+static int supervise(int sigfd)
+{
+	uint64_t wd_usec = 0;
+	int tfd = -1;
+
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+		struct itimerspec its = {};
+
+		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		its.it_interval.tv_sec = wd_usec / 2 / 1000000;
+		its.it_interval.tv_nsec = (wd_usec / 2 % 1000000) * 1000;
+		its.it_value = its.it_interval;
+		if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL))
+			log_warn("cannot arm the watchdog timer: %s", strerror(errno));
+	}
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN },
+					 { .fd = tfd, .events = POLLIN } };
+		struct signalfd_siginfo si;
+		uint64_t ticks;
+
+		if (poll(pfd, tfd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (tfd >= 0 && (pfd[1].revents & POLLIN) && read(tfd, &ticks, sizeof(ticks)) > 0)
+			sd_notify(0, "WATCHDOG=1");
+		if (!(pfd[0].revents & POLLIN) || read(sigfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: the analyzer reloads the configuration; nothing to do here");
+			continue;
+		}
+		log_info("%s: detaching the programs, keeping the maps",
+			 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	if (tfd >= 0)
+		close(tfd);
+	return 0;
+}
+
+int loader_run(const struct config *cfg)
+{
+	struct loader l = { .cfg = cfg, .root_fd = -1 };
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	char maps_dir[PIN_PATH_MAX], cgroup[PIN_PATH_MAX] = "";
+	struct mapconf_fds fds;
+	sigset_t mask;
+	int sigfd = -1, err, ret = LOADER_EXIT_FAIL;
+
+	if (geteuid() != 0) {
+		log_error("ebpfmon-loader must be started as root (it gives root up once loaded)");
+		return LOADER_EXIT_FAIL;
+	}
+	/* Signals are read from a signalfd: block them before anything else can start. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return LOADER_EXIT_FAIL;
+	}
+
+	libbpf_set_print(libbpf_log);
+	if (resolve_ids(&l) || pin_root_setup(&l))
+		goto out;
+	cgroup2_root(cgroup, sizeof(cgroup));
+
+	pin_path(maps_dir, sizeof(maps_dir), cfg->pin_root, EBPFMON_PIN_MAPS, NULL);
+	opts.pin_root_path = maps_dir;
+	l.skel = ebpfmon__open_opts(&opts);
+	if (!l.skel) {
+		log_error("cannot open the BPF object: %s", strerror(errno));
+		goto out;
+	}
+	bpf_map__set_max_entries(l.skel->maps.ip_stats, cfg->max_tracked_ips);
+	choose_programs(&l, cgroup);
+	drop_incompatible_pins(&l);
+	err = ebpfmon__load(l.skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s (run with -v for the verifier log)",
+			  strerror(-err));
+		goto out;
+	}
+	fds = (struct mapconf_fds){
+		.settings = bpf_map__fd(l.skel->maps.settings),
+		.allow_nets = bpf_map__fd(l.skel->maps.allow_nets),
+		.url_rules = bpf_map__fd(l.skel->maps.url_rules),
+		.ban_nets = bpf_map__fd(l.skel->maps.ban_nets),
+	};
+	if (mapconf_apply(&fds, cfg) || pin_programs(&l) || attach_all(&l, cgroup) ||
+	    hand_over_pins(&l))
+		goto out_unpin;
+
+	if (privdrop(l.uid, l.pin_gid))
+		goto out_unpin;
+	snprintf(l.status, sizeof(l.status), "attached to %u interface(s), pins in %s, running as %s",
+		 cfg->n_interfaces, cfg->pin_root, cfg->user);
+	log_info("ready: %s", l.status);
+	sd_notifyf(0, "READY=1\nSTATUS=%s", l.status);
+
+	supervise(sigfd);
+	ret = LOADER_EXIT_OK;
+out_unpin:
+	sd_notify(0, "STOPPING=1");
+	unpin_links(&l);
+out:
+	ebpfmon__destroy(l.skel);
+	if (l.root_fd >= 0)
+		close(l.root_fd);
+	if (sigfd >= 0)
+		close(sigfd);
+	return ret;
+}
+
+/* Remove every entry of a pin folder and the folder. */
+static int remove_dir(const char *dir)
+{
+	char path[PIN_PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int err = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path)) {
+			err = -errno;
+			log_error("cannot remove %s: %s", path, strerror(errno));
+		}
+	}
+	closedir(d);
+	if (!err && rmdir(dir)) {
+		err = -errno;
+		log_error("cannot remove %s: %s", dir, strerror(errno));
+	}
+	return err;
+}
+
+int loader_unload(const struct config *cfg)
+{
+	const char *subs[] = { EBPFMON_PIN_LINKS, EBPFMON_PIN_PROGS, EBPFMON_PIN_MAPS };
+	char path[PIN_PATH_MAX];
+	int fd, err = 0;
+
+	if (geteuid() != 0) {
+		log_error("--unload must be run as root");
+		return LOADER_EXIT_FAIL;
+	}
+	fd = open(cfg->pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			log_info("nothing to unload: %s does not exist", cfg->pin_root);
+			return LOADER_EXIT_OK;
+		}
+		log_error("cannot open %s: %s", cfg->pin_root, strerror(errno));
+		return LOADER_EXIT_FAIL;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		log_error("an ebpfmon-loader is running on %s: stop it first", cfg->pin_root);
+		close(fd);
+		return LOADER_EXIT_FAIL;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		pin_path(path, sizeof(path), cfg->pin_root, subs[i], NULL);
+		err = remove_dir(path) ?: err;
+	}
+	close(fd);
+	if (!err && rmdir(cfg->pin_root)) {
+		err = -errno;
+		log_error("cannot remove %s: %s", cfg->pin_root, strerror(errno));
+	}
+	if (err)
+		return LOADER_EXIT_FAIL;
+	log_info("unloaded: removed every pin under %s; the programs are detached", cfg->pin_root);
+	return LOADER_EXIT_OK;
+}

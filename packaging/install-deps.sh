@@ -1,0 +1,42 @@
+#!/bin/sh
+# Install what ebpfmon needs on Debian 12, as root. Idempotent.
+#   packaging/install-deps.sh          build and run dependencies
+#   packaging/install-deps.sh --test   also what the tests use
+# It also creates the system user and group `ebpfmon` that the daemons run as (what the
+# .deb does through sysusers.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
+set -eu
+
+want_test=0
+for arg in "$@"; do
+	case "$arg" in
+	--test) want_test=1 ;;
+	*) echo "install-deps.sh: unknown option '$arg' (use --test)" >&2; exit 2 ;;
+	esac
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: run as root (apt-get, useradd, mount)" >&2
+	exit 1
+fi
+
+pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
+	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libinih-dev
+	libsystemd-dev iproute2"
+test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux"
+[ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $pkgs
+
+if ! getent group ebpfmon >/dev/null; then
+	groupadd --system ebpfmon
+fi
+if ! getent passwd ebpfmon >/dev/null; then
+	useradd --system --gid ebpfmon --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin --comment "ebpfmon daemons" ebpfmon
+fi
+
+if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
