@@ -73,10 +73,16 @@ void config_defaults(struct config *cfg);
  * -errno (cannot open/read) and err holds one message per problem, lines separated by '\n',
  * each of the form "FILE:LINE: [section] key: what is wrong" ("FILE: ..." when no line
  * applies, such as a missing file).
+ * The file is read over config_defaults(), not over what *cfg held, and *cfg is written only
+ * when the whole file is good: a failed reload leaves the running configuration as it was.
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 
-/* Parse one "section/key = value" into cfg (used by config_load; exposed for tests). */
+/*
+ * Parse one "section/key = value" into cfg (used by config_load; exposed for tests).
+ * On error -EINVAL, cfg unchanged, and err holds "[section] key: what is wrong" (one line per
+ * problem, without FILE:LINE).
+ */
 int config_set(struct config *cfg, const char *section, const char *key, const char *value,
 	       char *err, size_t errlen);
 

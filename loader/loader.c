@@ -81,6 +81,16 @@ static void pin_path(char *buf, size_t len, const char *root, const char *sub, c
 		snprintf(buf, len, "%s/%s", root, sub);
 }
 
+/* dir/name into buf; -ENAMETOOLONG (logged) when it does not fit. */
+static int join_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, name) < len)
+		return 0;
+	log_error("path too long: %s/%s", dir, name);
+	errno = ENAMETOOLONG;
+	return -ENAMETOOLONG;
+}
+
 static bool on_bpffs(const char *path)
 {
 	struct statfs st;
@@ -325,7 +335,7 @@ static int attach_xdp(struct loader *l, const char *ifname)
 	enum config_xdp_mode mode = l->cfg->xdp_mode;
 	struct netif_info ifi;
 	char name[64];
-	int fd, err;
+	int fd = -EINVAL, err;
 
 	err = netif_get(ifname, &ifi);
 	if (err == -ENODEV || !ifi.ifindex) {
@@ -453,7 +463,8 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t (*mode_of
 	while (!err && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (join_path(path, sizeof(path), dir, de->d_name))
+			continue;
 		err = set_owner(path, uid, gid, mode_of(de->d_name));
 	}
 	closedir(d);
@@ -671,8 +682,7 @@ static int remove_dir(const char *dir)
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path)) {
+		if (join_path(path, sizeof(path), dir, de->d_name) || unlink(path)) {
 			err = -errno;
 			log_error("cannot remove %s: %s", path, strerror(errno));
 		}

@@ -61,12 +61,13 @@ struct overrides {
 	const char *xdp_mode, *pin_root, *user, *group;
 };
 
-static int set_override(struct config *cfg, const char *key, const char *value)
+static int set_override(struct config *cfg, const char *option, const char *section,
+			const char *key, const char *value)
 {
 	char err[CONFIG_ERR_MAX];
 
-	if (config_set(cfg, "loader", key, value, err, sizeof(err))) {
-		log_error("--%s: %s", key, err);
+	if (config_set(cfg, section, key, value, err, sizeof(err))) {
+		log_error("%s: %s", option, err);
 		return -EINVAL;
 	}
 	return 0;
@@ -74,22 +75,18 @@ static int set_override(struct config *cfg, const char *key, const char *value)
 
 static int apply_overrides(struct config *cfg, const struct overrides *o)
 {
-	if ((o->xdp_mode && set_override(cfg, "xdp_mode", o->xdp_mode)) ||
-	    (o->pin_root && set_override(cfg, "pin_root", o->pin_root)) ||
-	    (o->user && set_override(cfg, "user", o->user)) ||
-	    (o->group && set_override(cfg, "group", o->group)))
-		return -EINVAL;
-	if (o->n_ifaces) {
-		cfg->n_interfaces = 0;
-		for (unsigned int i = 0; i < o->n_ifaces; i++) {
-			if (strlen(o->ifaces[i]) >= IF_NAMESIZE || !o->ifaces[i][0]) {
-				log_error("-i %s: not an interface name", o->ifaces[i]);
-				return -EINVAL;
-			}
-			snprintf(cfg->interfaces[cfg->n_interfaces++], IF_NAMESIZE, "%s",
-				 o->ifaces[i]);
-		}
+	char ifaces[CONFIG_MAX_INTERFACES * (IF_NAMESIZE + 1)] = "";
+
+	for (unsigned int i = 0; i < o->n_ifaces; i++) {
+		strcat(ifaces, i ? "," : "");
+		strncat(ifaces, o->ifaces[i], IF_NAMESIZE);
 	}
+	if ((o->n_ifaces && set_override(cfg, "-i", "network", "interfaces", ifaces)) ||
+	    (o->xdp_mode && set_override(cfg, "--xdp-mode", "loader", "xdp_mode", o->xdp_mode)) ||
+	    (o->pin_root && set_override(cfg, "--pin-root", "loader", "pin_root", o->pin_root)) ||
+	    (o->user && set_override(cfg, "--user", "loader", "user", o->user)) ||
+	    (o->group && set_override(cfg, "--group", "loader", "group", o->group)))
+		return -EINVAL;
 	return 0;
 }
 

@@ -1,0 +1,995 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The configuration file: INI read with inih, checked strictly.
+ *
+ * inih's ini_parse_stream() is fed by our own line reader, which
+ *  - counts lines, so every message names the line it is about (Debian's libinih is built
+ *    without INI_HANDLER_LINENO, so the handler would not know it otherwise);
+ *  - hands inih whole lines only: a line longer than inih's buffer is reported and skipped
+ *    instead of being cut into pieces that inih would read as further lines (a long comment
+ *    is merely cut short);
+ *  - finds syntax errors itself, reports each one and hands inih a blank line instead, so
+ *    that every bad line is reported and not only the first (ini_parse_stream's return value,
+ *    still checked in case inih refuses a line that the reader let through); text after a
+ *    section's ']', which inih ignores, is an error too;
+ *  - decides, as inih does, whether an indented line continues the previous key's value.
+ *    Indented "key = value" and "[section]" lines are un-indented first, so an indented file
+ *    means what it looks like; the remaining indented lines continue a list:
+ *
+ *        malicious_url_patterns = /admin, /wp-admin,
+ *                                 /.env, /config
+ *
+ * The file is read into a copy of the defaults; *cfg changes only when the whole file is good.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "config.h"
+
+#define CFG_QUOTE_MAX	 64 /* bytes of a value quoted in a message; longer ones end in "..." */
+#define CFG_QUOTE_BUF	 (CFG_QUOTE_MAX * 4 + 8)
+#define CFG_MSG_MAX	 1024
+#define CFG_ENTRY_MAX	 256 /* copied list entry; longer entries are too long anyway */
+#define CFG_ACCOUNT_MAX	 32  /* user and group names */
+#define CFG_SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader"};
+
+enum cfg_type {
+	CFG_U32,
+	CFG_BOOL,
+	CFG_XDP_MODE,
+	CFG_PATH,     /* absolute path */
+	CFG_LISTEN,   /* "" or tcp://HOST:PORT, tls+tcp://HOST:PORT */
+	CFG_ACCOUNT,  /* user or group name */
+	CFG_URL_LIST, /* lists from here on */
+	CFG_IFACE_LIST,
+	CFG_PORT_LIST,
+	CFG_CIDR_LIST,
+};
+
+struct cfg_key {
+	const char *section;
+	const char *name;
+	enum cfg_type type;
+	size_t off;   /* of the field in struct config (scalars) */
+	uint64_t min; /* CFG_U32 */
+	uint64_t max; /* CFG_U32: largest value; strings: longest length */
+};
+
+/* clang-format off */
+#define CFG_NUM(sec, field, lo, hi) \
+	{sec, #field, CFG_U32, offsetof(struct config, field), lo, hi}
+#define CFG_STR(sec, field, type, maxlen) \
+	{sec, #field, type, offsetof(struct config, field), 0, maxlen}
+/* clang-format on */
+
+static const struct cfg_key cfg_keys[] = {
+	CFG_NUM("network", max_connections_per_ip, 1, 1000000),
+	CFG_NUM("network", ban_duration_minutes, 0, 525600),
+	CFG_NUM("network", monitoring_interval_seconds, 1, 86400),
+	{"network", "malicious_url_patterns", CFG_URL_LIST, 0, 0, 0},
+	{"network", "interfaces", CFG_IFACE_LIST, 0, 0, 0},
+	{"network", "http_ports", CFG_PORT_LIST, 0, 0, 0},
+	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0},
+	CFG_NUM("network", max_tracked_ips, 1024, 16777216),
+	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0},
+
+	CFG_NUM("system", cpu_threshold_percent, 1, 100),
+	CFG_NUM("system", memory_threshold_percent, 1, 100),
+	CFG_NUM("system", disk_io_threshold_mbps, 1, 1000000),
+
+	CFG_STR("api", uds_socket_path, CFG_PATH, CFG_SUN_PATH_MAX),
+	CFG_STR("api", listen_address, CFG_LISTEN, CONFIG_PATH_MAX - 1),
+
+	CFG_STR("database", sqlite_path, CFG_PATH, CONFIG_PATH_MAX - 1),
+	CFG_NUM("database", max_records, 100, 100000000),
+
+	CFG_STR("loader", pin_root, CFG_PATH, CONFIG_PATH_MAX - 1),
+	CFG_STR("loader", user, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
+	CFG_STR("loader", group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
+	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0},
+};
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- error messages ----------------------------------------------------------------------- */
+
+/* Messages, one a line, into the caller's buffer; what does not fit is cut and ends in "...". */
+struct cfg_err {
+	char *buf;
+	size_t len;
+	size_t used;
+	bool full;
+	unsigned int count;
+	const char *file; /* prefix "FILE:LINE: " when set (line 0: "FILE: ") */
+	int line;
+};
+
+static void cfg_err_init(struct cfg_err *e, char *buf, size_t len, const char *file)
+{
+	memset(e, 0, sizeof(*e));
+	e->buf = buf;
+	e->len = buf ? len : 0;
+	e->file = file;
+	if (e->len)
+		buf[0] = '\0';
+}
+
+static void cfg_err_put(struct cfg_err *e, const char *msg)
+{
+	size_t n = strlen(msg), sep = e->used ? 1 : 0;
+
+	e->count++;
+	if (!e->len || e->full)
+		return;
+	if (e->used + sep + n < e->len) {
+		if (sep)
+			e->buf[e->used++] = '\n';
+		memcpy(e->buf + e->used, msg, n + 1);
+		e->used += n;
+		return;
+	}
+	e->full = true;
+	snprintf(e->buf + e->used, e->len - e->used, "%s%s", sep ? "\n" : "", msg);
+	e->used = e->len - 1;
+	if (e->len >= 4)
+		memcpy(e->buf + e->len - 4, "...", 4);
+}
+
+/* "FILE:LINE: " (if the error sink has a file) + what fmt says. */
+__attribute__((format(printf, 2, 3))) static void cfg_errf(struct cfg_err *e, const char *fmt, ...)
+{
+	char msg[CFG_MSG_MAX];
+	int n = 0;
+	va_list ap;
+
+	if (e->file && e->line > 0)
+		n = snprintf(msg, sizeof(msg), "%s:%d: ", e->file, e->line);
+	else if (e->file)
+		n = snprintf(msg, sizeof(msg), "%s: ", e->file);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	cfg_err_put(e, msg);
+}
+
+/* "[section] key: " + what fmt says. */
+__attribute__((format(printf, 4, 5))) static void cfg_keyerr(struct cfg_err *e, const char *section,
+							     const char *key, const char *fmt, ...)
+{
+	char msg[CFG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_errf(e, "[%s] %s: %s", section, key, msg);
+}
+
+/* 'value' for a message: at most CFG_QUOTE_MAX bytes of it, control bytes as \xNN. */
+static const char *cfg_quote_n(const char *v, size_t vlen, char *buf)
+{
+	size_t i, o = 0;
+
+	buf[o++] = '\'';
+	for (i = 0; i < vlen && i < CFG_QUOTE_MAX; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)sprintf(buf + o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (vlen > CFG_QUOTE_MAX) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *cfg_quote(const char *v, char *buf)
+{
+	return cfg_quote_n(v, strlen(v), buf);
+}
+
+/* ---- values ------------------------------------------------------------------------------- */
+
+/* Decimal digits only: -EINVAL for anything else, -ERANGE beyond 2^64 - 1. */
+static int cfg_strtou64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	int saved = errno, ret = 0;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL; /* empty, sign or leading space */
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end)
+		ret = -EINVAL;
+	else if (errno == ERANGE)
+		ret = -ERANGE;
+	else
+		*out = v;
+	errno = saved;
+	return ret;
+}
+
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (!out || cfg_strtou64(s, &v) || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int cfg_parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(yes); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static const char *const cfg_xdp_names[] = {
+	[CONFIG_XDP_AUTO] = "auto",
+	[CONFIG_XDP_NATIVE] = "native",
+	[CONFIG_XDP_GENERIC] = "generic",
+};
+
+const char *config_xdp_mode_name(enum config_xdp_mode mode)
+{
+	if ((unsigned int)mode < ARRAY_LEN(cfg_xdp_names))
+		return cfg_xdp_names[mode];
+	return "unknown";
+}
+
+static bool cfg_has_ctrl(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static int cfg_set_u32(void *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	char q[CFG_QUOTE_BUF];
+	uint64_t n;
+	int ret;
+
+	ret = cfg_strtou64(v, &n);
+	if (ret == -EINVAL) {
+		cfg_keyerr(e, k->section, k->name, "value %s is not a number (expected %llu..%llu)",
+			   cfg_quote(v, q), (unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	if (ret || n < k->min || n > k->max) {
+		cfg_keyerr(e, k->section, k->name, "value %s is out of range %llu..%llu",
+			   cfg_quote(v, q), (unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	*(uint32_t *)field = (uint32_t)n;
+	return 0;
+}
+
+static int cfg_set_path(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	size_t len = strlen(v);
+	char q[CFG_QUOTE_BUF];
+
+	if (!len) {
+		cfg_keyerr(e, k->section, k->name, "empty value, expected an absolute path");
+		return -EINVAL;
+	}
+	if (v[0] != '/') {
+		cfg_keyerr(e, k->section, k->name, "path %s is not absolute", cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (len > k->max) {
+		cfg_keyerr(e, k->section, k->name, "path %s is %zu bytes long, at most %llu",
+			   cfg_quote(v, q), len, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	if (cfg_has_ctrl(v, len)) {
+		cfg_keyerr(e, k->section, k->name, "path %s contains a control character",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	memcpy(field, v, len + 1);
+	return 0;
+}
+
+/* "" (no listener), or tcp[46]://HOST:PORT or tls+tcp[46]://HOST:PORT (HOST may be empty). */
+static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	static const char *const schemes[] = {"tcp://",	    "tcp4://",	   "tcp6://",
+					      "tls+tcp://", "tls+tcp4://", "tls+tcp6://"};
+	const char *rest = NULL, *colon;
+	size_t len = strlen(v), i;
+	char q[CFG_QUOTE_BUF];
+	uint64_t port;
+
+	for (i = 0; i < ARRAY_LEN(schemes) && len; i++) {
+		if (!strncmp(v, schemes[i], strlen(schemes[i])))
+			rest = v + strlen(schemes[i]);
+	}
+	if (len && (!rest || len > k->max || cfg_has_ctrl(v, len) || strpbrk(v, " \t"))) {
+		cfg_keyerr(e, k->section, k->name,
+			   "address %s is not tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for "
+			   "none)",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (len) {
+		colon = strrchr(rest, ':');
+		if (!colon || parse_u64(colon + 1, 1, 65535, &port)) {
+			cfg_keyerr(e, k->section, k->name, "address %s needs a port in 1..65535",
+				   cfg_quote(v, q));
+			return -EINVAL;
+		}
+	}
+	memcpy(field, v, len + 1);
+	return 0;
+}
+
+static int cfg_set_account(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	size_t len = strlen(v);
+	char q[CFG_QUOTE_BUF];
+
+	if (len < 1 || len > k->max || v[0] == '-' ||
+	    strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != len) {
+		cfg_keyerr(e, k->section, k->name,
+			   "name %s is not a valid user or group name (1..%llu characters of "
+			   "A-Z a-z 0-9 . _ -, not starting with '-')",
+			   cfg_quote(v, q), (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	memcpy(field, v, len + 1);
+	return 0;
+}
+
+/* ---- lists -------------------------------------------------------------------------------- */
+
+static const char *cfg_list_noun(enum cfg_type t)
+{
+	switch (t) {
+	case CFG_URL_LIST:
+		return "patterns";
+	case CFG_IFACE_LIST:
+		return "interfaces";
+	case CFG_PORT_LIST:
+		return "ports";
+	default:
+		return "networks";
+	}
+}
+
+static unsigned int *cfg_list_count(struct config *cfg, enum cfg_type t, unsigned int *cap)
+{
+	switch (t) {
+	case CFG_URL_LIST:
+		*cap = CONFIG_MAX_URL_PATTERNS;
+		return &cfg->n_url_patterns;
+	case CFG_IFACE_LIST:
+		*cap = CONFIG_MAX_INTERFACES;
+		return &cfg->n_interfaces;
+	case CFG_PORT_LIST:
+		*cap = EBPFMON_MAX_HTTP_PORTS;
+		return &cfg->n_http_ports;
+	default:
+		*cap = CONFIG_MAX_ALLOW;
+		return &cfg->n_allowlist;
+	}
+}
+
+static void cfg_list_clear(struct config *cfg, enum cfg_type t)
+{
+	switch (t) {
+	case CFG_URL_LIST:
+		memset(cfg->url_patterns, 0, sizeof(cfg->url_patterns));
+		cfg->n_url_patterns = 0;
+		break;
+	case CFG_IFACE_LIST:
+		memset(cfg->interfaces, 0, sizeof(cfg->interfaces));
+		cfg->n_interfaces = 0;
+		break;
+	case CFG_PORT_LIST:
+		memset(cfg->http_ports, 0, sizeof(cfg->http_ports));
+		cfg->n_http_ports = 0;
+		break;
+	default:
+		memset(cfg->allowlist, 0, sizeof(cfg->allowlist));
+		cfg->n_allowlist = 0;
+		break;
+	}
+}
+
+/*
+ * Check one list entry (s, len bytes; ent is the same, NUL-terminated and possibly cut) and
+ * store it at index n when n < cap. 0, or -EINVAL after a message.
+ */
+static int cfg_list_entry(struct config *cfg, const struct cfg_key *k, const char *s, size_t len,
+			  const char *ent, unsigned int n, unsigned int cap, struct cfg_err *e)
+{
+	char q[CFG_QUOTE_BUF], net[ADDR_STRLEN];
+	struct addr_cidr c;
+	unsigned int i;
+	uint64_t port;
+	int ret;
+
+	cfg_quote_n(s, len, q);
+	switch (k->type) {
+	case CFG_URL_LIST:
+		if (len > EBPFMON_URL_PATH_MAX - 1) {
+			cfg_keyerr(e, k->section, k->name,
+				   "pattern %s is %zu bytes long, at most %d", q, len,
+				   EBPFMON_URL_PATH_MAX - 1);
+			return -EINVAL;
+		}
+		if (strpbrk(ent, " \t\v\f\r\n")) {
+			cfg_keyerr(e, k->section, k->name, "pattern %s contains whitespace", q);
+			return -EINVAL;
+		}
+		if (cfg_has_ctrl(s, len)) {
+			cfg_keyerr(e, k->section, k->name,
+				   "pattern %s contains a control character", q);
+			return -EINVAL;
+		}
+		if (ent[0] != '/' && !strchr(ent, '*')) {
+			cfg_keyerr(e, k->section, k->name,
+				   "pattern %s must start with '/' or contain '*'", q);
+			return -EINVAL;
+		}
+		for (i = 0; i < n && i < cap; i++) {
+			if (!strcmp(cfg->url_patterns[i], ent))
+				goto dup;
+		}
+		if (n < cap)
+			memcpy(cfg->url_patterns[n], ent, len + 1);
+		return 0;
+
+	case CFG_IFACE_LIST:
+		if (len < 1 || len > IF_NAMESIZE - 1 || !strcmp(ent, ".") || !strcmp(ent, "..") ||
+		    strspn(ent,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-@:") !=
+			    len) {
+			cfg_keyerr(e, k->section, k->name,
+				   "interface name %s is not valid (1..%d characters of "
+				   "A-Z a-z 0-9 _ . - @ :)",
+				   q, IF_NAMESIZE - 1);
+			return -EINVAL;
+		}
+		for (i = 0; i < n && i < cap; i++) {
+			if (!strcmp(cfg->interfaces[i], ent))
+				goto dup;
+		}
+		if (n < cap)
+			memcpy(cfg->interfaces[n], ent, len + 1);
+		return 0;
+
+	case CFG_PORT_LIST:
+		ret = cfg_strtou64(ent, &port);
+		if (ret == -EINVAL || len >= CFG_ENTRY_MAX) {
+			cfg_keyerr(e, k->section, k->name,
+				   "port %s is not a number (expected 1..65535)", q);
+			return -EINVAL;
+		}
+		if (ret || port < 1 || port > 65535) {
+			cfg_keyerr(e, k->section, k->name, "port %s is out of range 1..65535", q);
+			return -EINVAL;
+		}
+		for (i = 0; i < n && i < cap; i++) {
+			if (cfg->http_ports[i] == port)
+				goto dup;
+		}
+		if (n < cap)
+			cfg->http_ports[n] = (uint16_t)port;
+		return 0;
+
+	default:
+		ret = len < CFG_ENTRY_MAX ? cidr_parse_loose(ent, &c) : -EINVAL;
+		if (ret < 0) {
+			cfg_keyerr(e, k->section, k->name,
+				   "%s is not an IPv4 or IPv6 address or network", q);
+			return -EINVAL;
+		}
+		if (ret > 0) {
+			cfg_keyerr(e, k->section, k->name,
+				   "%s has host bits set beyond the prefix; did you mean %s?", q,
+				   cidr_format(&c, net, sizeof(net)));
+			return -EINVAL;
+		}
+		for (i = 0; i < n && i < cap; i++) {
+			if (cfg->allowlist[i].prefixlen == c.prefixlen &&
+			    !memcmp(&cfg->allowlist[i].addr, &c.addr, sizeof(c.addr)))
+				goto dup;
+		}
+		if (n < cap)
+			cfg->allowlist[n] = c;
+		return 0;
+	}
+dup:
+	cfg_keyerr(e, k->section, k->name, "%s is listed twice", q);
+	return -EINVAL;
+}
+
+/*
+ * A comma-separated list: replaces the list, or with append (an indented continuation line)
+ * extends it. *total counts the entries given for this key so far, kept or not, so that "too
+ * many" names the real number. An empty value is an empty list; one trailing comma is
+ * allowed (it reads naturally before a continuation line); other empty entries are errors.
+ */
+static int cfg_set_list(struct config *cfg, const struct cfg_key *k, const char *value, bool append,
+			unsigned int *total, struct cfg_err *e)
+{
+	unsigned int cap, *count = cfg_list_count(cfg, k->type, &cap);
+	unsigned int n, index = 0, given = 0;
+	const char *p = value;
+	int ret = 0;
+
+	if (!append) {
+		cfg_list_clear(cfg, k->type);
+		*total = 0;
+	}
+	n = *count;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		const char *next = comma ? comma + 1 : p + strlen(p);
+		const char *s = p, *end = comma ? comma : next;
+		char ent[CFG_ENTRY_MAX];
+		size_t len;
+
+		p = next;
+		index++;
+		while (s < end && isspace((unsigned char)*s))
+			s++;
+		while (end > s && isspace((unsigned char)end[-1]))
+			end--;
+		len = (size_t)(end - s);
+		if (!len) {
+			/* only blanks after the last comma (a trailing comma) are not an entry */
+			if (comma) {
+				cfg_keyerr(e, k->section, k->name, "entry %u is empty", index);
+				ret = -EINVAL;
+			}
+			continue;
+		}
+		snprintf(ent, sizeof(ent), "%.*s", (int)len, s);
+		given++;
+		if (cfg_list_entry(cfg, k, s, len, ent, n, cap, e)) {
+			ret = -EINVAL;
+			continue;
+		}
+		n++;
+	}
+	*total += given;
+	if (given && *total > cap) {
+		cfg_keyerr(e, k->section, k->name, "%u %s, at most %u", *total,
+			   cfg_list_noun(k->type), cap);
+		ret = -EINVAL;
+	}
+	*count = n < cap ? n : cap;
+	return ret;
+}
+
+/* ---- keys --------------------------------------------------------------------------------- */
+
+static bool cfg_section_known(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cfg_sections); i++) {
+		if (strlen(cfg_sections[i]) == len && !strncmp(cfg_sections[i], name, len))
+			return true;
+	}
+	return false;
+}
+
+/* The key, or NULL after a message (unknown section or key). */
+static const struct cfg_key *cfg_lookup(const char *section, const char *name, struct cfg_err *e)
+{
+	const char *elsewhere = NULL;
+	size_t i;
+
+	if (!cfg_section_known(section, strlen(section))) {
+		cfg_keyerr(e, section, name,
+			   "unknown section (expected network, system, api, database or loader)");
+		return NULL;
+	}
+	for (i = 0; i < ARRAY_LEN(cfg_keys); i++) {
+		if (strcmp(cfg_keys[i].name, name))
+			continue;
+		if (!strcmp(cfg_keys[i].section, section))
+			return &cfg_keys[i];
+		elsewhere = cfg_keys[i].section;
+	}
+	if (elsewhere)
+		cfg_keyerr(e, section, name, "unknown key (it belongs in [%s])", elsewhere);
+	else
+		cfg_keyerr(e, section, name, "unknown key");
+	return NULL;
+}
+
+static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v, bool append,
+		     unsigned int *total, struct cfg_err *e)
+{
+	char *field = (char *)cfg + k->off;
+	char q[CFG_QUOTE_BUF];
+	bool b;
+
+	switch (k->type) {
+	case CFG_U32:
+		return cfg_set_u32(field, k, v, e);
+	case CFG_BOOL:
+		if (cfg_parse_bool(v, &b)) {
+			cfg_keyerr(e, k->section, k->name,
+				   "value %s is not a boolean (true/false, yes/no, on/off, 1/0)",
+				   cfg_quote(v, q));
+			return -EINVAL;
+		}
+		*(bool *)field = b;
+		return 0;
+	case CFG_XDP_MODE:
+		for (size_t i = 0; i < ARRAY_LEN(cfg_xdp_names); i++) {
+			if (!strcasecmp(v, cfg_xdp_names[i])) {
+				*(enum config_xdp_mode *)field = (enum config_xdp_mode)i;
+				return 0;
+			}
+		}
+		cfg_keyerr(e, k->section, k->name,
+			   "value %s is not an XDP mode (auto, native or generic)",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	case CFG_PATH:
+		return cfg_set_path(field, k, v, e);
+	case CFG_LISTEN:
+		return cfg_set_listen(field, k, v, e);
+	case CFG_ACCOUNT:
+		return cfg_set_account(field, k, v, e);
+	default:
+		return cfg_set_list(cfg, k, v, append, total, e);
+	}
+}
+
+void config_defaults(struct config *cfg)
+{
+	static const char *const urls[] = {"/admin", "/wp-admin", "/.env", "/config"};
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_connections_per_ip = 100;
+	cfg->ban_duration_minutes = 60;
+	cfg->monitoring_interval_seconds = 10;
+	for (i = 0; i < ARRAY_LEN(urls); i++)
+		snprintf(cfg->url_patterns[i], sizeof(cfg->url_patterns[i]), "%s", urls[i]);
+	cfg->n_url_patterns = ARRAY_LEN(urls);
+	cfg->n_interfaces = 0;
+	cfg->http_ports[0] = 80;
+	cfg->http_ports[1] = 8080;
+	cfg->n_http_ports = 2;
+	cidr_parse("127.0.0.0/8", &cfg->allowlist[0]);
+	cidr_parse("::1", &cfg->allowlist[1]);
+	cfg->n_allowlist = 2;
+	cfg->max_tracked_ips = 65536;
+	cfg->dry_run = false;
+
+	cfg->cpu_threshold_percent = 80;
+	cfg->memory_threshold_percent = 85;
+	cfg->disk_io_threshold_mbps = 100;
+
+	snprintf(cfg->uds_socket_path, sizeof(cfg->uds_socket_path), "/run/ebpfmon/api.sock");
+	cfg->listen_address[0] = '\0';
+
+	snprintf(cfg->sqlite_path, sizeof(cfg->sqlite_path), "/var/lib/ebpfmon/ebpfmon.db");
+	cfg->max_records = 10000;
+
+	snprintf(cfg->pin_root, sizeof(cfg->pin_root), "%s", EBPFMON_PIN_ROOT);
+	snprintf(cfg->user, sizeof(cfg->user), "ebpfmon");
+	snprintf(cfg->group, sizeof(cfg->group), "ebpfmon");
+	cfg->xdp_mode = CONFIG_XDP_AUTO;
+}
+
+int config_set(struct config *cfg, const char *section, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	const struct cfg_key *k;
+	unsigned int total = 0;
+	struct config *tmp;
+	struct cfg_err e;
+	int ret;
+
+	cfg_err_init(&e, err, errlen, NULL);
+	if (!cfg || !section || !key || !value)
+		return -EINVAL;
+	k = cfg_lookup(section, key, &e);
+	if (!k)
+		return -EINVAL;
+	/* all or nothing: a list with one bad entry leaves cfg as it was */
+	tmp = malloc(sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	*tmp = *cfg;
+	ret = cfg_apply(tmp, k, value, false, &total, &e);
+	if (!ret)
+		*cfg = *tmp;
+	free(tmp);
+	return ret;
+}
+
+/* ---- the file ----------------------------------------------------------------------------- */
+
+struct cfg_load {
+	FILE *f;
+	struct config *cfg;
+	struct cfg_err err;
+	int lineno;
+	int read_errno;
+	bool have_key; /* inih has a previous key in this section: an indented line continues it */
+	bool cont;     /* the line being parsed continues that key's value */
+	bool section_known; /* the current section is one of ours (or there is none yet: false) */
+	const struct cfg_key *key; /* of the last key line; NULL if unknown or line refused */
+	unsigned int list_total;
+};
+
+/* inih's find_chars_or_comment(): the first of chars, or an inline ';' after whitespace. */
+static char *cfg_find_chars_or_comment(char *s, const char *chars)
+{
+	bool was_space = false;
+
+	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return s;
+}
+
+/* Does s (not indented) start like "name =", an assignment rather than a list value? */
+static bool cfg_looks_like_key(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	while (isalnum((unsigned char)*s) || *s == '_')
+		s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return *s == '=';
+}
+
+/*
+ * Report a problem with the current line as a whole; inih then gets a blank line instead, and
+ * an indented line after it continues nothing (it is skipped without a second message).
+ */
+__attribute__((format(printf, 3, 4))) static char *cfg_bad_line(struct cfg_load *ld, char *str,
+								const char *fmt, ...)
+{
+	char msg[CFG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_errf(&ld->err, "%s", msg);
+	ld->key = NULL;
+	str[0] = '\0';
+	return str;
+}
+
+/* ini_reader: one physical line per call, classified as described at the top of the file. */
+static char *cfg_reader(char *str, int num, void *stream)
+{
+	struct cfg_load *ld = stream;
+	size_t n = 0, max = num > 1 ? (size_t)num - 1 : 0;
+	char q[CFG_QUOTE_BUF], *s, *end;
+	bool nul = false, indented;
+	int c;
+
+	if (!max)
+		return NULL;
+	c = getc(ld->f);
+	if (c == EOF) {
+		if (ferror(ld->f))
+			ld->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	while (c != EOF && c != '\n') {
+		if (n < max)
+			str[n] = (char)c;
+		if (!c)
+			nul = true;
+		n++;
+		c = getc(ld->f);
+	}
+	if (c == EOF && ferror(ld->f))
+		ld->read_errno = errno ? errno : EIO;
+	ld->lineno++;
+	ld->err.line = ld->lineno;
+	ld->cont = false;
+	str[n < max ? n : max] = '\0';
+	if (nul)
+		return cfg_bad_line(ld, str, "line contains a NUL byte");
+	if (n > max) {
+		/* a long comment is harmless: inih gets its beginning */
+		s = str + strspn(str, " \t\v\f\r");
+		if (*s == '#' || *s == ';')
+			return str;
+		return cfg_bad_line(ld, str, "line is too long (%zu bytes, at most %zu)", n, max);
+	}
+	/* a UTF-8 byte order mark */
+	if (ld->lineno == 1 && n >= 3 && !memcmp(str, "\xef\xbb\xbf", 3))
+		memmove(str, str + 3, n - 2);
+
+	/* trailing whitespace (and the '\r' of CRLF files) means nothing */
+	n = strlen(str);
+	while (n && isspace((unsigned char)str[n - 1]))
+		str[--n] = '\0';
+	indented = isspace((unsigned char)str[0]);
+	s = str;
+	while (isspace((unsigned char)*s))
+		s++;
+
+	if (!*s || *s == ';' || *s == '#')
+		return str; /* blank or comment: changes nothing */
+	if (indented && ld->have_key && *s != '[' && !cfg_looks_like_key(s)) {
+		ld->cont = true; /* inih passes it to the handler under the previous key */
+		return str;
+	}
+	memmove(str, s, strlen(s) + 1);
+
+	if (*str == '[') {
+		end = cfg_find_chars_or_comment(str + 1, "]");
+		if (*end != ']')
+			return cfg_bad_line(ld, str, "syntax error: no closing ']' in %s",
+					    cfg_quote(str, q));
+		s = end + 1 + strspn(end + 1, " \t\v\f\r");
+		if (*s && *s != ';' && *s != '#')
+			/* "[network] x = 1" would silently lose the key */
+			cfg_errf(&ld->err, "syntax error: text after ']' in %s", cfg_quote(str, q));
+		end[1] = '\0';
+		ld->have_key = false;
+		ld->key = NULL;
+		ld->section_known = cfg_section_known(str + 1, (size_t)(end - str - 1));
+		if (!ld->section_known) {
+			char name[CFG_QUOTE_BUF];
+
+			snprintf(name, sizeof(name), "%.*s", (int)(end - str - 1), str + 1);
+			cfg_errf(&ld->err,
+				 "[%s]: unknown section (expected network, system, api, "
+				 "database or loader)",
+				 name);
+		}
+		return str;
+	}
+	end = cfg_find_chars_or_comment(str, "=:");
+	if ((*end != '=' && *end != ':') || end == str)
+		return cfg_bad_line(ld, str,
+				    "syntax error: expected [section] or key = value, got %s",
+				    cfg_quote(str, q));
+	ld->have_key = true;
+	return str;
+}
+
+static int cfg_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_load *ld = user;
+	char q[CFG_QUOTE_BUF];
+
+	if (ld->cont) {
+		if (!ld->key)
+			return 1; /* the key was refused, and that was said */
+		if (ld->key->type < CFG_URL_LIST) {
+			cfg_keyerr(&ld->err, section, name,
+				   "indented line %s would continue this value, but only lists can "
+				   "span lines",
+				   cfg_quote(value, q));
+			return 1;
+		}
+		cfg_apply(ld->cfg, ld->key, value, true, &ld->list_total, &ld->err);
+		return 1;
+	}
+	ld->key = NULL;
+	if (!*section) {
+		cfg_errf(&ld->err, "%s: key is outside any [section]", name);
+		return 1;
+	}
+	if (!ld->section_known)
+		return 1; /* reported at the section's header */
+	ld->key = cfg_lookup(section, name, &ld->err);
+	if (ld->key)
+		cfg_apply(ld->cfg, ld->key, value, false, &ld->list_total, &ld->err);
+	/* errors are collected in ld->err: keep going so that every one is reported */
+	return 1;
+}
+
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct cfg_load ld;
+	struct stat st;
+	int ret;
+
+	memset(&ld, 0, sizeof(ld));
+	cfg_err_init(&ld.err, err, errlen, path);
+	if (!path || !cfg)
+		return -EINVAL;
+
+	ld.f = fopen(path, "re");
+	if (!ld.f) {
+		ret = -errno;
+		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
+		return ret;
+	}
+	if (fstat(fileno(ld.f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
+		goto out;
+	}
+	ld.cfg = malloc(sizeof(*ld.cfg));
+	if (!ld.cfg) {
+		ret = -ENOMEM;
+		cfg_errf(&ld.err, "cannot read: %s", strerror(-ret));
+		goto out;
+	}
+	config_defaults(ld.cfg);
+
+	ret = ini_parse_stream(cfg_reader, &ld, cfg_handler, &ld);
+	if (ld.read_errno) {
+		ld.err.line = 0;
+		cfg_errf(&ld.err, "read error: %s", strerror(ld.read_errno));
+		ret = -ld.read_errno;
+		goto out;
+	}
+	if (ret > 0) {
+		/* a line that inih refused but the reader let through */
+		ld.err.line = ret;
+		cfg_errf(&ld.err, "syntax error");
+	} else if (ret < 0) {
+		ld.err.line = 0;
+		cfg_errf(&ld.err, "cannot read: %s", strerror(ENOMEM));
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (ld.err.count) {
+		ret = -EINVAL;
+		goto out;
+	}
+	*cfg = *ld.cfg;
+	ret = 0;
+out:
+	free(ld.cfg);
+	fclose(ld.f);
+	return ret;
+}

@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The kernel/user ABI: sizes and the offsets of fields that BPF programs and user space both
+ * touch. The header asserts the sizes at compile time; this test also pins the layout, so
+ * that a reordering which keeps the size still fails here.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ebpfmon_abi.h"
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	assert_int_equal(sizeof(struct ebpfmon_addr), 16);
+	assert_int_equal(sizeof(struct ebpfmon_lpm_key), 20);
+	assert_int_equal(sizeof(struct ebpfmon_ban), 24);
+	assert_int_equal(sizeof(struct ebpfmon_ip_stats), 56);
+	assert_int_equal(sizeof(struct ebpfmon_conn), 24);
+	assert_int_equal(sizeof(struct ebpfmon_url_key), 132);
+	assert_int_equal(sizeof(struct ebpfmon_url_rule), 8);
+	assert_int_equal(sizeof(struct ebpfmon_settings), 32);
+	assert_int_equal(sizeof(struct ebpfmon_counters), 128);
+	assert_int_equal(sizeof(struct ebpfmon_proc_io), 56);
+	assert_int_equal(sizeof(struct ebpfmon_event_hdr), 16);
+	assert_int_equal(sizeof(struct ebpfmon_ev_conn_limit), 40);
+	assert_int_equal(sizeof(struct ebpfmon_ev_url_hit), 176);
+	assert_int_equal(sizeof(struct ebpfmon_ev_ban_drop), 48);
+}
+
+static void test_offsets(void **state)
+{
+	(void)state;
+	/* LPM_TRIE keys: the prefix length first, then the data, no padding between */
+	assert_int_equal(offsetof(struct ebpfmon_lpm_key, prefixlen), 0);
+	assert_int_equal(offsetof(struct ebpfmon_lpm_key, a), 4);
+	assert_int_equal(offsetof(struct ebpfmon_url_key, prefixlen), 0);
+	assert_int_equal(offsetof(struct ebpfmon_url_key, path), 4);
+
+	assert_int_equal(offsetof(struct ebpfmon_ban, expires_ns), 0);
+	assert_int_equal(offsetof(struct ebpfmon_ban, drops), 8);
+	assert_int_equal(offsetof(struct ebpfmon_ban, reason), 16);
+	assert_int_equal(offsetof(struct ebpfmon_ban, flags), 20);
+
+	assert_int_equal(offsetof(struct ebpfmon_conn, active), 0);
+	assert_int_equal(offsetof(struct ebpfmon_conn, total), 8);
+
+	assert_int_equal(offsetof(struct ebpfmon_settings, max_conn_per_ip), 0);
+	assert_int_equal(offsetof(struct ebpfmon_settings, flags), 4);
+	assert_int_equal(offsetof(struct ebpfmon_settings, http_ports), 8);
+	assert_int_equal(offsetof(struct ebpfmon_settings, drop_sample_mask), 24);
+
+	assert_int_equal(offsetof(struct ebpfmon_counters, rx_seen), 0);
+	assert_int_equal(offsetof(struct ebpfmon_counters, ringbuf_drops), 13 * 8);
+	assert_int_equal(offsetof(struct ebpfmon_counters, io_table_full), 15 * 8);
+
+	assert_int_equal(offsetof(struct ebpfmon_proc_io, comm), 40);
+
+	/* every event starts with the header; the address follows it */
+	assert_int_equal(offsetof(struct ebpfmon_ev_conn_limit, hdr), 0);
+	assert_int_equal(offsetof(struct ebpfmon_ev_conn_limit, addr), 16);
+	assert_int_equal(offsetof(struct ebpfmon_ev_conn_limit, active), 32);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, addr), 16);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, rule_id), 32);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, dport), 40);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path_len), 42);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path), 48);
+	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, addr), 16);
+	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, drops), 32);
+	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, from_net), 40);
+}
+
+static void test_event_alignment(void **state)
+{
+	(void)state;
+	/* ring-buffer records are 8-byte aligned: each event must be a multiple of 8 */
+	assert_int_equal(sizeof(struct ebpfmon_ev_conn_limit) % 8, 0);
+	assert_int_equal(sizeof(struct ebpfmon_ev_url_hit) % 8, 0);
+	assert_int_equal(sizeof(struct ebpfmon_ev_ban_drop) % 8, 0);
+	assert_true(EBPFMON_MAX_HTTP_PORTS * sizeof(uint16_t) ==
+		    sizeof(((struct ebpfmon_settings *)0)->http_ports));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_offsets),
+		cmocka_unit_test(test_event_alignment),
+	};
+
+	return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
+}

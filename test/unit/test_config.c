@@ -1,0 +1,883 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * Configuration: defaults, the shipped file, every value type, and the exact message an
+ * operator sees for every kind of mistake, with its file and line.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#ifndef EBPFMON_CONF_PATH
+#error "EBPFMON_CONF_PATH must name the shipped conf/ebpfmon.conf"
+#endif
+
+#define ERR_BIG 8192
+
+static char conf_path[64];
+
+/* Write content to a fresh temporary file; its name is in conf_path. */
+static void write_conf(const char *content)
+{
+	size_t len = strlen(content);
+	int fd;
+
+	snprintf(conf_path, sizeof(conf_path), "/tmp/ebpfmon-unit-XXXXXX");
+	fd = mkstemp(conf_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* config_load() of content, from a temporary file that is gone afterwards. */
+static int load(const char *content, struct config *cfg, char *err, size_t errlen)
+{
+	int ret;
+
+	write_conf(content);
+	ret = config_load(conf_path, cfg, err, errlen);
+	unlink(conf_path);
+	return ret;
+}
+
+/* want with every "FILE" replaced by the temporary file's name. */
+static void expand(const char *want, char *out, size_t len)
+{
+	size_t o = 0, plen = strlen(conf_path);
+
+	while (*want && o + plen + 1 < len) {
+		if (!strncmp(want, "FILE", 4)) {
+			memcpy(out + o, conf_path, plen);
+			o += plen;
+			want += 4;
+		} else {
+			out[o++] = *want++;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Loading content fails with -EINVAL, leaves cfg alone, and err is exactly want. */
+static void expect_errors(const char *content, const char *want)
+{
+	static char err[ERR_BIG], expected[ERR_BIG];
+	struct config cfg, before;
+
+	memset(&cfg, 0x5a, sizeof(cfg));
+	before = cfg;
+	assert_int_equal(load(content, &cfg, err, sizeof(err)), -EINVAL);
+	expand(want, expected, sizeof(expected));
+	assert_string_equal(err, expected);
+	assert_memory_equal(&cfg, &before, sizeof(cfg));
+}
+
+/* Loading content succeeds, with no message. */
+static void expect_ok(const char *content, struct config *cfg)
+{
+	static char err[ERR_BIG];
+
+	strcpy(err, "not cleared");
+	if (load(content, cfg, err, sizeof(err)))
+		fail_msg("config refused:\n%s\n---\n%s", content, err);
+	assert_string_equal(err, "");
+}
+
+static void assert_config_equal(const struct config *a, const struct config *b)
+{
+	unsigned int i;
+
+	assert_int_equal(a->max_connections_per_ip, b->max_connections_per_ip);
+	assert_int_equal(a->ban_duration_minutes, b->ban_duration_minutes);
+	assert_int_equal(a->monitoring_interval_seconds, b->monitoring_interval_seconds);
+	assert_int_equal(a->n_url_patterns, b->n_url_patterns);
+	for (i = 0; i < a->n_url_patterns; i++)
+		assert_string_equal(a->url_patterns[i], b->url_patterns[i]);
+	assert_int_equal(a->n_interfaces, b->n_interfaces);
+	for (i = 0; i < a->n_interfaces; i++)
+		assert_string_equal(a->interfaces[i], b->interfaces[i]);
+	assert_int_equal(a->n_http_ports, b->n_http_ports);
+	for (i = 0; i < a->n_http_ports; i++)
+		assert_int_equal(a->http_ports[i], b->http_ports[i]);
+	assert_int_equal(a->n_allowlist, b->n_allowlist);
+	for (i = 0; i < a->n_allowlist; i++) {
+		assert_int_equal(a->allowlist[i].prefixlen, b->allowlist[i].prefixlen);
+		assert_memory_equal(&a->allowlist[i].addr, &b->allowlist[i].addr, 16);
+	}
+	assert_int_equal(a->max_tracked_ips, b->max_tracked_ips);
+	assert_int_equal(a->dry_run, b->dry_run);
+	assert_int_equal(a->cpu_threshold_percent, b->cpu_threshold_percent);
+	assert_int_equal(a->memory_threshold_percent, b->memory_threshold_percent);
+	assert_int_equal(a->disk_io_threshold_mbps, b->disk_io_threshold_mbps);
+	assert_string_equal(a->uds_socket_path, b->uds_socket_path);
+	assert_string_equal(a->listen_address, b->listen_address);
+	assert_string_equal(a->sqlite_path, b->sqlite_path);
+	assert_int_equal(a->max_records, b->max_records);
+	assert_string_equal(a->pin_root, b->pin_root);
+	assert_string_equal(a->user, b->user);
+	assert_string_equal(a->group, b->group);
+	assert_int_equal(a->xdp_mode, b->xdp_mode);
+	/* unused list slots are zero on both sides too */
+	assert_memory_equal(a, b, sizeof(*a));
+}
+
+static const char *cidr_str(const struct addr_cidr *c)
+{
+	static char buf[4][ADDR_STRLEN];
+	static int i;
+
+	i = (i + 1) % 4;
+	return cidr_format(c, buf[i], sizeof(buf[i]));
+}
+
+/* ---- defaults and good files -------------------------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.max_connections_per_ip, 100);
+	assert_int_equal(cfg.ban_duration_minutes, 60);
+	assert_int_equal(cfg.monitoring_interval_seconds, 10);
+	assert_int_equal(cfg.n_url_patterns, 4);
+	assert_string_equal(cfg.url_patterns[0], "/admin");
+	assert_string_equal(cfg.url_patterns[1], "/wp-admin");
+	assert_string_equal(cfg.url_patterns[2], "/.env");
+	assert_string_equal(cfg.url_patterns[3], "/config");
+	assert_int_equal(cfg.n_interfaces, 0);
+	assert_int_equal(cfg.n_http_ports, 2);
+	assert_int_equal(cfg.http_ports[0], 80);
+	assert_int_equal(cfg.http_ports[1], 8080);
+	assert_int_equal(cfg.n_allowlist, 2);
+	assert_string_equal(cidr_str(&cfg.allowlist[0]), "127.0.0.0/8");
+	assert_int_equal(cfg.allowlist[0].prefixlen, 104);
+	assert_string_equal(cidr_str(&cfg.allowlist[1]), "::1");
+	assert_int_equal(cfg.allowlist[1].prefixlen, 128);
+	assert_int_equal(cfg.max_tracked_ips, 65536);
+	assert_false(cfg.dry_run);
+	assert_int_equal(cfg.cpu_threshold_percent, 80);
+	assert_int_equal(cfg.memory_threshold_percent, 85);
+	assert_int_equal(cfg.disk_io_threshold_mbps, 100);
+	assert_string_equal(cfg.uds_socket_path, "/run/ebpfmon/api.sock");
+	assert_string_equal(cfg.listen_address, "");
+	assert_string_equal(cfg.sqlite_path, "/var/lib/ebpfmon/ebpfmon.db");
+	assert_int_equal(cfg.max_records, 10000);
+	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/ebpfmon");
+	assert_string_equal(cfg.user, "ebpfmon");
+	assert_string_equal(cfg.group, "ebpfmon");
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_AUTO);
+}
+
+static void test_shipped_conf_is_defaults(void **state)
+{
+	struct config cfg, def;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	memset(&cfg, 0x5a, sizeof(cfg));
+	if (config_load(EBPFMON_CONF_PATH, &cfg, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_string_equal(err, "");
+	config_defaults(&def);
+	assert_config_equal(&cfg, &def);
+}
+
+static void test_empty_file_is_defaults(void **state)
+{
+	struct config cfg, def;
+
+	(void)state;
+	memset(&cfg, 0x5a, sizeof(cfg));
+	expect_ok("", &cfg);
+	config_defaults(&def);
+	assert_config_equal(&cfg, &def);
+
+	expect_ok("# nothing but comments\n; and more\n\n[network]\n[loader]\n", &cfg);
+	assert_config_equal(&cfg, &def);
+}
+
+static void test_every_key(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok("[network]\n"
+		  "max_connections_per_ip = 1000000\n"
+		  "ban_duration_minutes = 0\n"
+		  "monitoring_interval_seconds = 86400\n"
+		  "malicious_url_patterns = /phpmyadmin, *.php, /cgi-bin/*\n"
+		  "interfaces = eth0, veth-peer.1, br@0:x, wlp0s20f3_a\n"
+		  "http_ports = 1, 65535, 8443\n"
+		  "allowlist = 192.0.2.0/24, 2001:db8::/32, 198.18.0.1\n"
+		  "max_tracked_ips = 1024\n"
+		  "dry_run = yes\n"
+		  "[system]\n"
+		  "cpu_threshold_percent = 1\n"
+		  "memory_threshold_percent = 100\n"
+		  "disk_io_threshold_mbps = 1000000\n"
+		  "[api]\n"
+		  "uds_socket_path = /tmp/ebpfmon test/api.sock\n"
+		  "listen_address = tls+tcp://[::1]:9091\n"
+		  "[database]\n"
+		  "sqlite_path = /srv/ebpfmon.db\n"
+		  "max_records = 100000000\n"
+		  "[loader]\n"
+		  "pin_root = /sys/fs/bpf/other\n"
+		  "user = _ebpfmon\n"
+		  "group = adm.grp-1\n"
+		  "xdp_mode = generic\n",
+		  &cfg);
+	assert_int_equal(cfg.max_connections_per_ip, 1000000);
+	assert_int_equal(cfg.ban_duration_minutes, 0);
+	assert_int_equal(cfg.monitoring_interval_seconds, 86400);
+	assert_int_equal(cfg.n_url_patterns, 3);
+	assert_string_equal(cfg.url_patterns[0], "/phpmyadmin");
+	assert_string_equal(cfg.url_patterns[1], "*.php");
+	assert_string_equal(cfg.url_patterns[2], "/cgi-bin/*");
+	assert_string_equal(cfg.url_patterns[3], ""); /* the default's 4th slot is cleared */
+	assert_int_equal(cfg.n_interfaces, 4);
+	assert_string_equal(cfg.interfaces[0], "eth0");
+	assert_string_equal(cfg.interfaces[1], "veth-peer.1");
+	assert_string_equal(cfg.interfaces[2], "br@0:x");
+	assert_string_equal(cfg.interfaces[3], "wlp0s20f3_a");
+	assert_int_equal(cfg.n_http_ports, 3);
+	assert_int_equal(cfg.http_ports[0], 1);
+	assert_int_equal(cfg.http_ports[1], 65535);
+	assert_int_equal(cfg.http_ports[2], 8443);
+	assert_int_equal(cfg.n_allowlist, 3);
+	assert_string_equal(cidr_str(&cfg.allowlist[0]), "192.0.2.0/24");
+	assert_string_equal(cidr_str(&cfg.allowlist[1]), "2001:db8::/32");
+	assert_string_equal(cidr_str(&cfg.allowlist[2]), "198.18.0.1");
+	assert_int_equal(cfg.max_tracked_ips, 1024);
+	assert_true(cfg.dry_run);
+	assert_int_equal(cfg.cpu_threshold_percent, 1);
+	assert_int_equal(cfg.memory_threshold_percent, 100);
+	assert_int_equal(cfg.disk_io_threshold_mbps, 1000000);
+	assert_string_equal(cfg.uds_socket_path, "/tmp/ebpfmon test/api.sock");
+	assert_string_equal(cfg.listen_address, "tls+tcp://[::1]:9091");
+	assert_string_equal(cfg.sqlite_path, "/srv/ebpfmon.db");
+	assert_int_equal(cfg.max_records, 100000000);
+	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/other");
+	assert_string_equal(cfg.user, "_ebpfmon");
+	assert_string_equal(cfg.group, "adm.grp-1");
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_GENERIC);
+}
+
+static void test_bools(void **state)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
+	static const char *const no[] = {"false", "no", "off", "0", "False", "OFF"};
+	char text[128];
+	struct config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "[network]\ndry_run = %s\n", yes[i]);
+		expect_ok(text, &cfg);
+		assert_true(cfg.dry_run);
+		snprintf(text, sizeof(text), "[network]\ndry_run = %s\n", no[i]);
+		expect_ok(text, &cfg);
+		assert_false(cfg.dry_run);
+	}
+}
+
+static void test_xdp_modes(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	expect_ok("[loader]\nxdp_mode = native\n", &cfg);
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_NATIVE);
+	expect_ok("[loader]\nxdp_mode = generic\n", &cfg);
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_GENERIC);
+	expect_ok("[loader]\nxdp_mode = auto\n", &cfg);
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_AUTO);
+
+	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_AUTO), "auto");
+	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_NATIVE), "native");
+	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_GENERIC), "generic");
+	assert_string_equal(config_xdp_mode_name((enum config_xdp_mode)7), "unknown");
+}
+
+static void test_lists(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	/* a given list replaces the default, it does not add to it */
+	expect_ok("[network]\nallowlist = 10.0.0.0/8\n", &cfg);
+	assert_int_equal(cfg.n_allowlist, 1);
+	assert_string_equal(cidr_str(&cfg.allowlist[0]), "10.0.0.0/8");
+
+	/* empty: an empty list */
+	expect_ok("[network]\nallowlist =\nhttp_ports =\nmalicious_url_patterns = \n", &cfg);
+	assert_int_equal(cfg.n_allowlist, 0);
+	assert_int_equal(cfg.n_http_ports, 0);
+	assert_int_equal(cfg.n_url_patterns, 0);
+
+	/* spaces anywhere around entries; one trailing comma */
+	expect_ok("[network]\nhttp_ports =80 ,8080,\t 81 ,\n", &cfg);
+	assert_int_equal(cfg.n_http_ports, 3);
+	assert_int_equal(cfg.http_ports[2], 81);
+
+	/* continuation lines extend the list; comments and blank lines may come between */
+	expect_ok("[network]\n"
+		  "malicious_url_patterns = /a, /b,\n"
+		  "\t/c\n"
+		  "# a comment\n"
+		  "\n"
+		  "    /d, *e*\n"
+		  "http_ports = 80\n",
+		  &cfg);
+	assert_int_equal(cfg.n_url_patterns, 5);
+	assert_string_equal(cfg.url_patterns[2], "/c");
+	assert_string_equal(cfg.url_patterns[3], "/d");
+	assert_string_equal(cfg.url_patterns[4], "*e*");
+	assert_int_equal(cfg.n_http_ports, 1);
+
+	/* the value may start on the next line */
+	expect_ok("[network]\nallowlist =\n  192.0.2.0/24,\n  ::1\n", &cfg);
+	assert_int_equal(cfg.n_allowlist, 2);
+
+	/* exactly the maximum */
+	expect_ok("[network]\nhttp_ports = 1, 2, 3, 4, 5, 6, 7, 8\n", &cfg);
+	assert_int_equal(cfg.n_http_ports, EBPFMON_MAX_HTTP_PORTS);
+}
+
+static void test_syntax_variants(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	/* a key given twice: the last wins, for lists too */
+	expect_ok("[network]\nmax_connections_per_ip = 5\nmax_connections_per_ip = 7\n"
+		  "http_ports = 1, 2, 3\nhttp_ports = 4\n",
+		  &cfg);
+	assert_int_equal(cfg.max_connections_per_ip, 7);
+	assert_int_equal(cfg.n_http_ports, 1);
+	assert_int_equal(cfg.http_ports[0], 4);
+	assert_int_equal(cfg.http_ports[1], 0);
+
+	/* indented keys and sections mean what they look like */
+	expect_ok("  [network]\n  max_connections_per_ip = 5\n\tban_duration_minutes = 6\n"
+		  "  allowlist = ::1\n  dry_run = on\n",
+		  &cfg);
+	assert_int_equal(cfg.max_connections_per_ip, 5);
+	assert_int_equal(cfg.ban_duration_minutes, 6);
+	assert_int_equal(cfg.n_allowlist, 1);
+	assert_true(cfg.dry_run);
+
+	/* sections may repeat; inline " ;" comments; CRLF; a byte order mark; "key: value" */
+	expect_ok("\xef\xbb\xbf[network]\r\nmax_connections_per_ip = 5 ; five\r\n[system]\r\n"
+		  "cpu_threshold_percent: 50\r\n[network]\r\nban_duration_minutes=7\r\n",
+		  &cfg);
+	assert_int_equal(cfg.max_connections_per_ip, 5);
+	assert_int_equal(cfg.cpu_threshold_percent, 50);
+	assert_int_equal(cfg.ban_duration_minutes, 7);
+
+	/* no newline at the end of the file */
+	expect_ok("[database]\nmax_records = 100", &cfg);
+	assert_int_equal(cfg.max_records, 100);
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static void test_err_unknown(void **state)
+{
+	(void)state;
+	expect_errors("[network]\nmax_connections_per_ip = 5\n[netwrok]\nmax_connections = 1\n"
+		      "[system]\nfoo = 1\ncpu_threshold_percent = 90\nmax_records = 5\n",
+		      "FILE:3: [netwrok]: unknown section (expected network, system, api, database "
+		      "or loader)\n"
+		      "FILE:6: [system] foo: unknown key\n"
+		      "FILE:8: [system] max_records: unknown key (it belongs in [database])");
+	expect_errors("max_records = 100\n[database]\n",
+		      "FILE:1: max_records: key is outside any [section]");
+	/* names are case-sensitive */
+	expect_errors("[Network]\n", "FILE:1: [Network]: unknown section (expected network, "
+				     "system, api, database or loader)");
+}
+
+static void test_err_numbers(void **state)
+{
+	(void)state;
+	expect_errors("[network]\nmax_connections_per_ip = 0\n",
+		      "FILE:2: [network] max_connections_per_ip: value '0' is out of range "
+		      "1..1000000");
+	expect_errors("[network]\n\nmax_connections_per_ip = 1000001\n",
+		      "FILE:3: [network] max_connections_per_ip: value '1000001' is out of range "
+		      "1..1000000");
+	expect_errors("[database]\nmax_records = 99999999999999999999999\n",
+		      "FILE:2: [database] max_records: value '99999999999999999999999' is out of "
+		      "range 100..100000000");
+	expect_errors("[network]\nban_duration_minutes = 525601\n",
+		      "FILE:2: [network] ban_duration_minutes: value '525601' is out of range "
+		      "0..525600");
+	expect_errors("[network]\nmax_tracked_ips = 1023\n",
+		      "FILE:2: [network] max_tracked_ips: value '1023' is out of range "
+		      "1024..16777216");
+	expect_errors("[system]\ncpu_threshold_percent = 101\n",
+		      "FILE:2: [system] cpu_threshold_percent: value '101' is out of range 1..100");
+	expect_errors("[system]\n"
+		      "cpu_threshold_percent = abc\n"
+		      "memory_threshold_percent = -1\n"
+		      "disk_io_threshold_mbps = +5\n"
+		      "cpu_threshold_percent = 1.5\n"
+		      "cpu_threshold_percent = 0x10\n"
+		      "cpu_threshold_percent =\n"
+		      "cpu_threshold_percent = 5 %\n",
+		      "FILE:2: [system] cpu_threshold_percent: value 'abc' is not a number "
+		      "(expected 1..100)\n"
+		      "FILE:3: [system] memory_threshold_percent: value '-1' is not a number "
+		      "(expected 1..100)\n"
+		      "FILE:4: [system] disk_io_threshold_mbps: value '+5' is not a number "
+		      "(expected 1..1000000)\n"
+		      "FILE:5: [system] cpu_threshold_percent: value '1.5' is not a number "
+		      "(expected 1..100)\n"
+		      "FILE:6: [system] cpu_threshold_percent: value '0x10' is not a number "
+		      "(expected 1..100)\n"
+		      "FILE:7: [system] cpu_threshold_percent: value '' is not a number "
+		      "(expected 1..100)\n"
+		      "FILE:8: [system] cpu_threshold_percent: value '5 %' is not a number "
+		      "(expected 1..100)");
+}
+
+static void test_err_bool_xdp(void **state)
+{
+	(void)state;
+	expect_errors("[network]\ndry_run = maybe\n[loader]\nxdp_mode = fast\nxdp_mode =\n",
+		      "FILE:2: [network] dry_run: value 'maybe' is not a boolean (true/false, "
+		      "yes/no, on/off, 1/0)\n"
+		      "FILE:4: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native or "
+		      "generic)\n"
+		      "FILE:5: [loader] xdp_mode: value '' is not an XDP mode (auto, native or "
+		      "generic)");
+	expect_errors("[network]\ndry_run = 2\n",
+		      "FILE:2: [network] dry_run: value '2' is not a boolean (true/false, yes/no, "
+		      "on/off, 1/0)");
+}
+
+static void test_err_addresses(void **state)
+{
+	(void)state;
+	expect_errors(
+		"[network]\n"
+		"allowlist = 192.0.2.0/24, 10.0.0.256, 192.0.2.1/24, ::g, 1.2.3.4/33\n"
+		"allowlist = 2001:db8::1/32, 1.2.3, 1.2.3.4.5, 256.1.1.1\n"
+		"allowlist = ::1, ::1\n",
+		"FILE:2: [network] allowlist: '10.0.0.256' is not an IPv4 or IPv6 address or "
+		"network\n"
+		"FILE:2: [network] allowlist: '192.0.2.1/24' has host bits set beyond the "
+		"prefix; did you mean 192.0.2.0/24?\n"
+		"FILE:2: [network] allowlist: '::g' is not an IPv4 or IPv6 address or network\n"
+		"FILE:2: [network] allowlist: '1.2.3.4/33' is not an IPv4 or IPv6 address or "
+		"network\n"
+		"FILE:3: [network] allowlist: '2001:db8::1/32' has host bits set beyond the "
+		"prefix; did you mean 2001:db8::/32?\n"
+		"FILE:3: [network] allowlist: '1.2.3' is not an IPv4 or IPv6 address or "
+		"network\n"
+		"FILE:3: [network] allowlist: '1.2.3.4.5' is not an IPv4 or IPv6 address or "
+		"network\n"
+		"FILE:3: [network] allowlist: '256.1.1.1' is not an IPv4 or IPv6 address or "
+		"network\n"
+		"FILE:4: [network] allowlist: '::1' is listed twice");
+}
+
+static void test_err_too_many(void **state)
+{
+	char text[4096];
+	size_t o;
+	int i;
+
+	(void)state;
+	expect_errors("[network]\nhttp_ports = 1, 2, 3, 4, 5, 6, 7, 8, 9\n",
+		      "FILE:2: [network] http_ports: 9 ports, at most 8");
+
+	/* 65 networks over continuation lines: the line that goes beyond is named */
+	o = (size_t)snprintf(text, sizeof(text), "[network]\nallowlist = 10.0.0.0/32");
+	for (i = 1; i < 65; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s10.0.0.%d",
+				      i % 8 ? ", " : ",\n  ", i);
+	snprintf(text + o, sizeof(text) - o, "\n[system]\n");
+	expect_errors(text, "FILE:10: [network] allowlist: 65 networks, at most 64");
+
+	o = (size_t)snprintf(text, sizeof(text), "[network]\ninterfaces = e0");
+	for (i = 1; i < 17; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, ", e%d", i);
+	snprintf(text + o, sizeof(text) - o, "\n");
+	expect_errors(text, "FILE:2: [network] interfaces: 17 interfaces, at most 16");
+
+	o = (size_t)snprintf(text, sizeof(text), "[network]\nmalicious_url_patterns = /0");
+	for (i = 1; i < 65; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s/%d", i % 16 ? ", " : ",\n ",
+				      i);
+	snprintf(text + o, sizeof(text) - o, "\n");
+	expect_errors(text, "FILE:6: [network] malicious_url_patterns: 65 patterns, at most 64");
+}
+
+static void test_err_url_patterns(void **state)
+{
+	char text[512], want[1024], pat[129];
+
+	(void)state;
+	memset(pat, 'a', sizeof(pat));
+	pat[0] = '/';
+	pat[128] = '\0';
+	snprintf(text, sizeof(text), "[network]\nmalicious_url_patterns = /ok, %s\n", pat);
+	snprintf(want, sizeof(want),
+		 "FILE:2: [network] malicious_url_patterns: pattern '%.64s...' is 128 bytes long, "
+		 "at most 127",
+		 pat);
+	expect_errors(text, want);
+
+	/* 127 bytes is fine */
+	pat[127] = '\0';
+	snprintf(text, sizeof(text), "[network]\nmalicious_url_patterns = %s\n", pat);
+	{
+		struct config cfg;
+
+		expect_ok(text, &cfg);
+		assert_string_equal(cfg.url_patterns[0], pat);
+	}
+
+	expect_errors(
+		"[network]\n"
+		"malicious_url_patterns = /a b, /x\tz, admin, /ok, , /y\n"
+		"malicious_url_patterns = ,/a\n"
+		"malicious_url_patterns = /a,,\n"
+		"malicious_url_patterns = /dup, *dup*, /dup\n",
+		"FILE:2: [network] malicious_url_patterns: pattern '/a b' contains whitespace\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/x\\x09z' contains "
+		"whitespace\n"
+		"FILE:2: [network] malicious_url_patterns: pattern 'admin' must start with '/' "
+		"or contain '*'\n"
+		"FILE:2: [network] malicious_url_patterns: entry 5 is empty\n"
+		"FILE:3: [network] malicious_url_patterns: entry 1 is empty\n"
+		"FILE:4: [network] malicious_url_patterns: entry 2 is empty\n"
+		"FILE:5: [network] malicious_url_patterns: '/dup' is listed twice");
+	expect_errors("[network]\nmalicious_url_patterns = /a\x01z\n",
+		      "FILE:2: [network] malicious_url_patterns: pattern '/a\\x01z' contains a "
+		      "control character");
+}
+
+static void test_err_ports_interfaces(void **state)
+{
+	(void)state;
+	expect_errors(
+		"[network]\nhttp_ports = 0, 80, 70000, http, 80, -1, 99999999999999999999999\n",
+		"FILE:2: [network] http_ports: port '0' is out of range 1..65535\n"
+		"FILE:2: [network] http_ports: port '70000' is out of range 1..65535\n"
+		"FILE:2: [network] http_ports: port 'http' is not a number (expected "
+		"1..65535)\n"
+		"FILE:2: [network] http_ports: '80' is listed twice\n"
+		"FILE:2: [network] http_ports: port '-1' is not a number (expected 1..65535)\n"
+		"FILE:2: [network] http_ports: port '99999999999999999999999' is out of range "
+		"1..65535");
+	expect_errors(
+		"[network]\ninterfaces = eth0, eth0/1, 0123456789abcdef, .., eth 1, eth0\n",
+		"FILE:2: [network] interfaces: interface name 'eth0/1' is not valid (1..15 "
+		"characters of A-Z a-z 0-9 _ . - @ :)\n"
+		"FILE:2: [network] interfaces: interface name '0123456789abcdef' is not valid "
+		"(1..15 characters of A-Z a-z 0-9 _ . - @ :)\n"
+		"FILE:2: [network] interfaces: interface name '..' is not valid (1..15 "
+		"characters of A-Z a-z 0-9 _ . - @ :)\n"
+		"FILE:2: [network] interfaces: interface name 'eth 1' is not valid (1..15 "
+		"characters of A-Z a-z 0-9 _ . - @ :)\n"
+		"FILE:2: [network] interfaces: 'eth0' is listed twice");
+}
+
+static void test_err_strings(void **state)
+{
+	char text[512], want[1024], path[130];
+
+	(void)state;
+	expect_errors("[api]\n"
+		      "uds_socket_path = run/api.sock\n"
+		      "uds_socket_path =\n"
+		      "listen_address = http://127.0.0.1:80\n"
+		      "listen_address = tcp://127.0.0.1\n"
+		      "listen_address = tcp://[::1]:0\n"
+		      "listen_address = tcp://127.0.0.1:9091 x\n"
+		      "[database]\n"
+		      "sqlite_path = ebpfmon.db\n"
+		      "[loader]\n"
+		      "user = -root\n"
+		      "group =\n"
+		      "user = a/b\n",
+		      "FILE:2: [api] uds_socket_path: path 'run/api.sock' is not absolute\n"
+		      "FILE:3: [api] uds_socket_path: empty value, expected an absolute path\n"
+		      "FILE:4: [api] listen_address: address 'http://127.0.0.1:80' is not "
+		      "tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for none)\n"
+		      "FILE:5: [api] listen_address: address 'tcp://127.0.0.1' needs a port in "
+		      "1..65535\n"
+		      "FILE:6: [api] listen_address: address 'tcp://[::1]:0' needs a port in "
+		      "1..65535\n"
+		      "FILE:7: [api] listen_address: address 'tcp://127.0.0.1:9091 x' is not "
+		      "tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for none)\n"
+		      "FILE:9: [database] sqlite_path: path 'ebpfmon.db' is not absolute\n"
+		      "FILE:11: [loader] user: name '-root' is not a valid user or group name "
+		      "(1..32 characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
+		      "FILE:12: [loader] group: name '' is not a valid user or group name (1..32 "
+		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
+		      "FILE:13: [loader] user: name 'a/b' is not a valid user or group name (1..32 "
+		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')");
+
+	/* a UNIX socket path must fit in sockaddr_un: 107 bytes */
+	memset(path, 'x', sizeof(path));
+	path[0] = '/';
+	path[108] = '\0';
+	snprintf(text, sizeof(text), "[api]\nuds_socket_path = %s\n", path);
+	snprintf(want, sizeof(want),
+		 "FILE:2: [api] uds_socket_path: path '%.64s...' is 108 bytes long, at most 107",
+		 path);
+	expect_errors(text, want);
+}
+
+static void test_err_syntax(void **state)
+{
+	(void)state;
+	expect_errors("[network]\n"
+		      "max_connections_per_ip = 5\n"
+		      "this line has no equals sign\n"
+		      "[system\n"
+		      "cpu_threshold_percent = 0\n"
+		      "also bad ; = 1\n",
+		      "FILE:3: syntax error: expected [section] or key = value, got 'this line has "
+		      "no equals sign'\n"
+		      "FILE:4: syntax error: no closing ']' in '[system'\n"
+		      "FILE:5: [network] cpu_threshold_percent: unknown key (it belongs in "
+		      "[system])\n"
+		      "FILE:6: syntax error: expected [section] or key = value, got 'also bad ; = "
+		      "1'");
+
+	/* text after a section header would silently lose a key */
+	expect_errors("[network] max_connections_per_ip = 0\nban_duration_minutes = 1\n"
+		      "[system] ; a comment is fine\ncpu_threshold_percent = 1\n",
+		      "FILE:1: syntax error: text after ']' in '[network] max_connections_per_ip = "
+		      "0'");
+	/* after a refused line, an indented line is not reported a second time */
+	expect_errors("[network]\nallowlist = ::1\nbad line\n   /x\n",
+		      "FILE:3: syntax error: expected [section] or key = value, got 'bad line'");
+	expect_errors("[network]\n= 5\n",
+		      "FILE:2: syntax error: expected [section] or key = value, got '= 5'");
+	/* an indented line with no key before it in its section is a line of its own */
+	expect_errors("[network]\n   /x\n",
+		      "FILE:2: syntax error: expected [section] or key = value, got '/x'");
+
+	/* an indented line continues only lists */
+	expect_errors("[database]\nmax_records = 100\n    200\n",
+		      "FILE:3: [database] max_records: indented line '200' would continue this "
+		      "value, but only lists can span lines");
+}
+
+static void test_err_long_line(void **state)
+{
+	char text[1024], want[256];
+
+	(void)state;
+	memset(text, 0, sizeof(text));
+	strcpy(text, "[network]\nallowlist = ::1,");
+	memset(text + strlen(text), ' ', 300);
+	strcat(text, "::2\nmax_connections_per_ip = 0\n");
+	snprintf(want, sizeof(want),
+		 "FILE:2: line is too long (%zu bytes, at most 199)\n"
+		 "FILE:3: [network] max_connections_per_ip: value '0' is out of range 1..1000000",
+		 strlen("allowlist = ::1,") + 300 + 3);
+	expect_errors(text, want);
+
+	/* a long comment is fine */
+	memset(text, 0, sizeof(text));
+	strcpy(text, "[network]\n  # ");
+	memset(text + strlen(text), 'c', 300);
+	strcat(text, " x = 1\nmax_connections_per_ip = 9\n");
+	{
+		struct config cfg;
+
+		expect_ok(text, &cfg);
+		assert_int_equal(cfg.max_connections_per_ip, 9);
+	}
+
+	/* an indented line after a refused line continues nothing */
+	memset(text, 0, sizeof(text));
+	strcpy(text, "[network]\nallowlist = ::1\nmalicious_url_patterns = /a,");
+	memset(text + strlen(text), ' ', 300);
+	strcat(text, "/b\n  /c\n");
+	snprintf(want, sizeof(want), "FILE:3: line is too long (%zu bytes, at most 199)",
+		 strlen("malicious_url_patterns = /a,") + 300 + 2);
+	expect_errors(text, want);
+
+	/* a NUL byte: the file is not text */
+	{
+		static const char bin[] = "[network]\nmax_connections_per_ip = 5\0x\n";
+		static char err[ERR_BIG], expected[ERR_BIG];
+		struct config cfg;
+		int fd;
+
+		snprintf(conf_path, sizeof(conf_path), "/tmp/ebpfmon-unit-XXXXXX");
+		fd = mkstemp(conf_path);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, bin, sizeof(bin) - 1), (ssize_t)sizeof(bin) - 1);
+		close(fd);
+		assert_int_equal(config_load(conf_path, &cfg, err, sizeof(err)), -EINVAL);
+		expand("FILE:2: line contains a NUL byte", expected, sizeof(expected));
+		assert_string_equal(err, expected);
+		unlink(conf_path);
+	}
+}
+
+static void test_err_files(void **state)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(config_load("/nonexistent/ebpfmon.conf", &cfg, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "/nonexistent/ebpfmon.conf: cannot open: No such file or "
+				 "directory");
+	assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), -EISDIR);
+	assert_string_equal(err, "/tmp: cannot open: Is a directory");
+	/* no buffer for messages is fine */
+	assert_int_equal(config_load("/nonexistent/ebpfmon.conf", &cfg, NULL, 0), -ENOENT);
+}
+
+/* Many errors into a small buffer: cut at a line, marked with "...", always terminated. */
+static void test_err_truncated(void **state)
+{
+	char text[2048], err[100], big[ERR_BIG];
+	struct config cfg;
+	size_t o = 0;
+	int i;
+
+	(void)state;
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "[network]\n");
+	for (i = 0; i < 40; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "max_connections_per_ip = 0\n");
+
+	memset(err, 'Z', sizeof(err));
+	assert_int_equal(load(text, &cfg, err, sizeof(err)), -EINVAL);
+	assert_int_equal(strlen(err), sizeof(err) - 1);
+	assert_string_equal(err + sizeof(err) - 4, "...");
+
+	/* with room, all 40 are there */
+	assert_int_equal(load(text, &cfg, big, sizeof(big)), -EINVAL);
+	for (o = 0, i = 0; big[o]; o++)
+		i += big[o] == '\n';
+	assert_int_equal(i, 39);
+	assert_non_null(strstr(big, ":41: [network] max_connections_per_ip: value '0'"));
+
+	/* a 1-byte buffer holds only the terminator */
+	assert_int_equal(load(text, &cfg, err, 1), -EINVAL);
+	assert_string_equal(err, "");
+}
+
+/* ---- config_set and parse_u64 ------------------------------------------------------------- */
+
+static void test_config_set(void **state)
+{
+	struct config cfg, before;
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(
+		config_set(&cfg, "network", "max_connections_per_ip", "7", err, sizeof(err)), 0);
+	assert_int_equal(cfg.max_connections_per_ip, 7);
+	assert_int_equal(config_set(&cfg, "network", "http_ports", "81, 82", err, sizeof(err)), 0);
+	assert_int_equal(cfg.n_http_ports, 2);
+	assert_int_equal(cfg.http_ports[1], 82);
+
+	/* refused: cfg unchanged, message without file and line */
+	before = cfg;
+	assert_int_equal(config_set(&cfg, "network", "http_ports", "1, 0", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "[network] http_ports: port '0' is out of range 1..65535");
+	assert_memory_equal(&cfg, &before, sizeof(cfg));
+
+	assert_int_equal(config_set(&cfg, "nope", "x", "1", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "[nope] x: unknown section (expected network, system, api, "
+				 "database or loader)");
+	assert_int_equal(config_set(&cfg, "api", "x", "1", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "[api] x: unknown key");
+	assert_int_equal(config_set(&cfg, "api", "x", "1", NULL, 0), -EINVAL);
+	assert_int_equal(config_set(&cfg, "api", "x", NULL, err, sizeof(err)), -EINVAL);
+	assert_memory_equal(&cfg, &before, sizeof(cfg));
+}
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 12345;
+
+	(void)state;
+	assert_int_equal(parse_u64("0", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_u64("10", 0, 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(parse_u64("007", 0, 10, &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX);
+
+	v = 12345;
+	assert_int_equal(parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64("11", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("4", 5, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64(" 1", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("1 ", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("+1", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("-1", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64("-0", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("1a", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("0x1", 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("1e3", 0, 10000, &v), -EINVAL);
+	assert_int_equal(parse_u64(NULL, 0, 10, &v), -EINVAL);
+	assert_int_equal(parse_u64("1", 0, 10, NULL), -EINVAL);
+	/* nothing written on failure */
+	assert_int_equal(v, 12345);
+
+	/* errno is left as it was */
+	errno = 42;
+	assert_int_equal(parse_u64("99999999999999999999", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(errno, 42);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_shipped_conf_is_defaults),
+		cmocka_unit_test(test_empty_file_is_defaults),
+		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_bools),
+		cmocka_unit_test(test_xdp_modes),
+		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_syntax_variants),
+		cmocka_unit_test(test_err_unknown),
+		cmocka_unit_test(test_err_numbers),
+		cmocka_unit_test(test_err_bool_xdp),
+		cmocka_unit_test(test_err_addresses),
+		cmocka_unit_test(test_err_too_many),
+		cmocka_unit_test(test_err_url_patterns),
+		cmocka_unit_test(test_err_ports_interfaces),
+		cmocka_unit_test(test_err_strings),
+		cmocka_unit_test(test_err_syntax),
+		cmocka_unit_test(test_err_long_line),
+		cmocka_unit_test(test_err_files),
+		cmocka_unit_test(test_err_truncated),
+		cmocka_unit_test(test_config_set),
+		cmocka_unit_test(test_parse_u64),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
