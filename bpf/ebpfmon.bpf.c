@@ -293,7 +293,9 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		ev->dport = p->dport;
 		ev->path_len = plen;
 		ev->pad = 0;
-		__builtin_memcpy(ev->path, key.path, sizeof(ev->path));
+		/* Only plen bytes were loaded: the rest of key.path is stale stack. */
+		for (__u32 i = 0; i < EBPFMON_URL_PATH_MAX; i++)
+			ev->path[i] = i < plen ? key.path[i] : 0;
 		bpf_ringbuf_submit(ev, 0);
 	}
 	if (action == EBPFMON_URL_DROP) {
