@@ -360,9 +360,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	}
 
 	rc = parse_l4(&c, data, &p);
-	if (!now)
-		now = bpf_ktime_get_boot_ns();
-	stats_rx(&p, data_end - data, now);
+	stats_rx(&p, data_end - data, bpf_ktime_get_coarse_ns());
 	if (rc) {
 		cnt->rx_parse_err++;
 		goto pass;
@@ -401,7 +399,7 @@ int egress_account(struct __sk_buff *skb)
 		return 1;
 	}
 	cnt->tx_seen++;
-	now = bpf_ktime_get_boot_ns();
+	now = bpf_ktime_get_coarse_ns();
 	st = bpf_map_lookup_elem(&ip_stats, &dst);
 	if (st) {
 		st->tx_packets++;

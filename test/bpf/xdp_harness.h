@@ -199,12 +199,21 @@ static inline int xh_map_clear(struct bpf_map *map)
 	return n;
 }
 
-/* Now on the clock that expires_ns and the timestamps use. */
+/* Now on the clock of ban deadlines (expires_ns) and event timestamps. */
 static inline uint64_t xh_boot_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Now on the clock of ip_stats first_seen_ns/last_seen_ns. */
+static inline uint64_t xh_coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
