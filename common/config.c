@@ -42,7 +42,7 @@
 #define CFG_ACCOUNT_MAX	 32  /* user and group names */
 #define CFG_SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader"};
+static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader", "testing"};
 
 enum cfg_type {
 	CFG_U32,
@@ -83,6 +83,9 @@ static const struct cfg_key cfg_keys[] = {
 	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0},
 	CFG_NUM("network", max_tracked_ips, 1024, 16777216),
 	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0},
+	CFG_NUM("network", ban_escalation_factor, 1, 100),
+	CFG_NUM("network", ban_max_duration_minutes, 1, 5256000),
+	CFG_NUM("network", cidr_ban_threshold, 0, 256),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
 	CFG_NUM("system", memory_threshold_percent, 1, 100),
@@ -98,6 +101,9 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_STR("loader", user, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 	CFG_STR("loader", group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0},
+
+	CFG_NUM("testing", ban_duration_seconds, 0, 86400),
+	CFG_NUM("testing", monitoring_interval_ms, 0, 86400000),
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -628,7 +634,7 @@ static const struct cfg_key *cfg_lookup(const char *section, const char *name, s
 
 	if (!cfg_section_known(section, strlen(section))) {
 		cfg_keyerr(e, section, name,
-			   "unknown section (expected network, system, api, database or loader)");
+			   "unknown section (expected network, system, api, database, loader or testing)");
 		return NULL;
 	}
 	for (i = 0; i < ARRAY_LEN(cfg_keys); i++) {
@@ -707,6 +713,9 @@ void config_defaults(struct config *cfg)
 	cfg->n_allowlist = 2;
 	cfg->max_tracked_ips = 65536;
 	cfg->dry_run = false;
+	cfg->ban_escalation_factor = 2;
+	cfg->ban_max_duration_minutes = 10080;
+	cfg->cidr_ban_threshold = 0;
 
 	cfg->cpu_threshold_percent = 80;
 	cfg->memory_threshold_percent = 85;
@@ -889,7 +898,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 			snprintf(name, sizeof(name), "%.*s", (int)(end - str - 1), str + 1);
 			cfg_errf(&ld->err,
 				 "[%s]: unknown section (expected network, system, api, "
-				 "database or loader)",
+				 "database, loader or testing)",
 				 name);
 		}
 		return str;

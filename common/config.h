@@ -44,6 +44,9 @@ struct config {
 	unsigned int n_allowlist; /* default 127.0.0.0/8, ::1 */
 	uint32_t max_tracked_ips; /* 1024..16777216, default 65536 */
 	bool dry_run;		  /* default false */
+	uint32_t ban_escalation_factor;	   /* 1..100, default 2: each repeat offence multiplies */
+	uint32_t ban_max_duration_minutes; /* 1..5256000, default 10080 (a week): the cap */
+	uint32_t cidr_ban_threshold; /* 0 (off)..256: banned addresses in a /24 or /64 that ban it */
 
 	/* [system] */
 	uint32_t cpu_threshold_percent;	   /* 1..100, default 80 */
@@ -63,6 +66,10 @@ struct config {
 	char user[64];			/* default ebpfmon: the loader drops to this user */
 	char group[64];			/* default ebpfmon: owner group of the pins */
 	enum config_xdp_mode xdp_mode;	/* auto|native|generic, default auto */
+
+	/* [testing]: for tests that cannot wait minutes; 0 = not set, the normal keys apply */
+	uint32_t ban_duration_seconds;	 /* 0..86400: replaces ban_duration_minutes */
+	uint32_t monitoring_interval_ms; /* 0..86400000: replaces monitoring_interval_seconds */
 };
 
 /* Fill *cfg with the defaults listed above. */

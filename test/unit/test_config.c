@@ -398,15 +398,15 @@ static void test_err_unknown(void **state)
 	(void)state;
 	expect_errors("[network]\nmax_connections_per_ip = 5\n[netwrok]\nmax_connections = 1\n"
 		      "[system]\nfoo = 1\ncpu_threshold_percent = 90\nmax_records = 5\n",
-		      "FILE:3: [netwrok]: unknown section (expected network, system, api, database "
-		      "or loader)\n"
+		      "FILE:3: [netwrok]: unknown section (expected network, system, api, database, "
+		      "loader or testing)\n"
 		      "FILE:6: [system] foo: unknown key\n"
 		      "FILE:8: [system] max_records: unknown key (it belongs in [database])");
 	expect_errors("max_records = 100\n[database]\n",
 		      "FILE:1: max_records: key is outside any [section]");
 	/* names are case-sensitive */
 	expect_errors("[Network]\n", "FILE:1: [Network]: unknown section (expected network, "
-				     "system, api, database or loader)");
+				     "system, api, database, loader or testing)");
 }
 
 static void test_err_numbers(void **state)
@@ -806,7 +806,7 @@ static void test_config_set(void **state)
 
 	assert_int_equal(config_set(&cfg, "nope", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[nope] x: unknown section (expected network, system, api, "
-				 "database or loader)");
+				 "database, loader or testing)");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[api] x: unknown key");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", NULL, 0), -EINVAL);
