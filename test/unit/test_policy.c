@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/* Ban policy arithmetic and URL matching, without maps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "policy.h"
+
+static void set_patterns(struct config *cfg, const char *const *pats, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(cfg->url_patterns[i], sizeof(cfg->url_patterns[i]), "%s", pats[i]);
+	cfg->n_url_patterns = n;
+}
+
+static void duration_escalates_and_caps(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg); /* 60 min, factor 2, cap 10080 min */
+	assert_int_equal(policy_duration_s(&cfg, 0), 3600);
+	assert_int_equal(policy_duration_s(&cfg, 1), 7200);
+	assert_int_equal(policy_duration_s(&cfg, 3), 28800);
+	assert_int_equal(policy_duration_s(&cfg, 7), 460800); /* 128 h */
+	assert_int_equal(policy_duration_s(&cfg, 8), 604800); /* 256 h, capped at a week */
+	assert_int_equal(policy_duration_s(&cfg, 1000), 604800);
+	cfg.ban_escalation_factor = 1;
+	assert_int_equal(policy_duration_s(&cfg, 5), 3600);
+}
+
+static void duration_permanent_and_seconds(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.ban_duration_minutes = 0;
+	assert_int_equal(policy_duration_s(&cfg, 0), 0);
+	assert_int_equal(policy_duration_s(&cfg, 4), 0);
+	cfg.ban_duration_seconds = 5; /* [testing] replaces the minutes */
+	assert_int_equal(policy_duration_s(&cfg, 0), 5);
+	assert_int_equal(policy_duration_s(&cfg, 2), 20);
+}
+
+static void url_prefix_and_glob(void **state)
+{
+	static const char *const pats[] = { "/wp-admin", "*.php", "/cgi-bin/*.sh" };
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	set_patterns(&cfg, pats, 3);
+	assert_string_equal(policy_url_match(&cfg, "/wp-admin/install.php"), "/wp-admin");
+	assert_string_equal(policy_url_match(&cfg, "/index.php"), "*.php");
+	assert_string_equal(policy_url_match(&cfg, "/a/b/c.php"), "*.php"); /* '*' spans '/' */
+	assert_string_equal(policy_url_match(&cfg, "/cgi-bin/x/y.sh"), "/cgi-bin/*.sh");
+	assert_null(policy_url_match(&cfg, "/index.html"));
+	assert_null(policy_url_match(&cfg, "/WP-ADMIN")); /* case-sensitive */
+	assert_null(policy_url_match(&cfg, "/index.PHP"));
+	assert_null(policy_url_match(&cfg, "/cgi-bin/x.py"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(duration_escalates_and_caps),
+		cmocka_unit_test(duration_permanent_and_seconds),
+		cmocka_unit_test(url_prefix_and_glob),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
