@@ -72,7 +72,8 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 			 specs[i].name);
 		for (;;) {
 			fd = open_one(path, specs[i].writable);
-			if (fd >= 0 || fd != -ENOENT)
+			/* EACCES: pinned, not yet handed to our group by the loader. */
+			if (fd >= 0 || (fd != -ENOENT && fd != -EACCES))
 				break;
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (now.tv_sec - start.tv_sec >= (time_t)wait_s)
