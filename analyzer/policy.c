@@ -111,11 +111,15 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	off = offence(p, addr);
 	dur = policy_duration_s(p->cfg, off ? off->bans : 0);
 	if (p->cfg->dry_run) {
+		if (off && (off->dry_until_ns == UINT64_MAX || off->dry_until_ns > now))
+			return 0; /* would be banned already */
 		log_info("would ban %s for %llus (dry run; %s: %s)", a, (unsigned long long)dur,
 			 reason_names[reason], detail);
 		p->would_bans++;
-		if (off)
+		if (off) {
 			off->bans++;
+			off->dry_until_ns = dur ? now + dur * 1000000000ull : UINT64_MAX;
+		}
 		return 1;
 	}
 	ban.expires_ns = dur ? now + dur * 1000000000ull : 0;

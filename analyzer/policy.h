@@ -15,7 +15,8 @@
 
 struct policy_offence {
 	struct ebpfmon_addr addr;
-	uint32_t bans; /* bans so far */
+	uint32_t bans;	       /* bans so far */
+	uint64_t dry_until_ns; /* dry run: "would be banned" until then, so said once */
 };
 
 struct policy {
