@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * One thread, one epoll loop: the ring buffer (kernel events, acted on at once), a timer
- * (the periodic policy pass and the watchdog) and a signalfd (stop, reload).
+ * One thread, one epoll loop: the ring buffer (kernel events, acted on at once), the interval
+ * timer (policy scan, network snapshot, resource sample, retention), an optional watchdog
+ * timer and a signalfd (stop, reload). SQLite is written from this thread only, between
+ * events, never from inside a ring-buffer callback's batch of work.
  */
 #include "analyzer.h"
 
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +21,41 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "mapconf.h"
 #include "maps.h"
+#include "netstats.h"
 #include "policy.h"
+#include "store.h"
+#include "sysmon.h"
+
+#define STORE_RETRY_S 60     /* reopen a database that could not be opened */
+#define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
+#define CLEANUP_EVERY_S 60   /* retention */
+
+struct anomaly_state {
+	struct sysmon_detector det;
+	int64_t row; /* open system_anomalies row, 0 when none */
+};
 
 struct analyzer {
 	struct config cfg; /* the configuration in force */
 	const struct analyzer_opts *opts;
 	struct maps maps;
 	struct policy policy;
+	struct store *store;
+	struct netstats net;
+	struct sysmon *sysmon;
+	struct sysmon_io_entry *io;
+	size_t io_cap;
+	struct anomaly_state anom[SYSMON_METRIC_COUNT];
 	struct ring_buffer *rb;
-	int sigfd, tfd, epfd;
+	int sigfd, tfd, wdfd, epfd;
 	uint64_t events;
+	time_t store_retry_at, store_warned_at, cleanup_at;
 };
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -39,6 +65,42 @@ static int on_event(void *ctx, void *data, size_t len)
 	a->events++;
 	policy_on_event(&a->policy, data, len);
 	return 0;
+}
+
+/* Loopback is in the default allowlist; the host's own addresses are added at start. */
+static void allow_host_addresses(struct config *cfg)
+{
+	struct ifaddrs *ifs, *i;
+	unsigned int added = 0;
+
+	if (getifaddrs(&ifs))
+		return;
+	for (i = ifs; i; i = i->ifa_next) {
+		struct addr_cidr c = { .prefixlen = 128 };
+		bool dup = false;
+
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			addr_from_v4(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr, &c.addr);
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			memcpy(c.addr.a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		else
+			continue;
+		for (unsigned int k = 0; k < cfg->n_allowlist && !dup; k++)
+			dup = cidr_contains(&cfg->allowlist[k], &c.addr);
+		if (dup)
+			continue;
+		if (cfg->n_allowlist == CONFIG_MAX_ALLOW) {
+			log_warn("allowlist full: the host's own addresses are not all on it");
+			break;
+		}
+		cfg->allowlist[cfg->n_allowlist++] = c;
+		added++;
+	}
+	freeifaddrs(ifs);
+	if (added)
+		log_debug("allowlisted %u addresses of this host", added);
 }
 
 static int apply_to_maps(struct analyzer *a)
@@ -53,36 +115,221 @@ static int apply_to_maps(struct analyzer *a)
 	return mapconf_apply(&fds, &a->cfg);
 }
 
-static int arm_timer(struct analyzer *a)
+static uint64_t interval_ms(const struct config *cfg)
 {
-	uint64_t ms = a->cfg.monitoring_interval_ms
-			      ? a->cfg.monitoring_interval_ms
-			      : (uint64_t)a->cfg.monitoring_interval_seconds * 1000;
+	return cfg->monitoring_interval_ms ? cfg->monitoring_interval_ms
+					   : (uint64_t)cfg->monitoring_interval_seconds * 1000;
+}
+
+static int arm(int fd, uint64_t ms)
+{
 	struct itimerspec its = {
 		.it_interval = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
 	};
-	uint64_t wd_usec;
 
-	/* The watchdog is fed from this timer: tick at least twice per watchdog period. */
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec / 2000 < ms) {
-		ms = wd_usec / 2000 ?: 1;
-		its.it_interval = (struct timespec){ ms / 1000, (ms % 1000) * 1000000 };
-	}
 	its.it_value = its.it_interval;
-	if (timerfd_settime(a->tfd, 0, &its, NULL)) {
-		log_error("cannot arm the interval timer: %s", strerror(errno));
+	if (timerfd_settime(fd, 0, &its, NULL)) {
+		log_error("cannot arm a timer: %s", strerror(errno));
 		return -errno;
 	}
 	return 0;
 }
 
+static void detectors_init(struct analyzer *a)
+{
+	const double thr[SYSMON_METRIC_COUNT] = {
+		[SYSMON_METRIC_CPU] = a->cfg.cpu_threshold_percent,
+		[SYSMON_METRIC_MEMORY] = a->cfg.memory_threshold_percent,
+		[SYSMON_METRIC_DISK_IO] = a->cfg.disk_io_threshold_mbps,
+	};
+
+	for (int m = 0; m < SYSMON_METRIC_COUNT; m++) {
+		/* A reload with new thresholds starts the detectors afresh; an open row stays
+		 * open until the next sample decides (it is closed below if need be). */
+		sysmon_detector_init(&a->anom[m].det, m, thr[m],
+				     thr[m] * a->cfg.anomaly_hysteresis_percent / 100.0,
+				     a->cfg.anomaly_min_intervals);
+	}
+}
+
+static int64_t unix_now(void)
+{
+	return time(NULL);
+}
+
+static int64_t ns_to_unix(uint64_t mono_ns)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return r.tv_sec - (int64_t)(((uint64_t)m.tv_sec * 1000000000ull + m.tv_nsec - mono_ns) /
+				    1000000000ull);
+}
+
+static void store_try_open(struct analyzer *a)
+{
+	time_t now = time(NULL);
+
+	if (a->store || now < a->store_retry_at)
+		return;
+	if (store_open(a->cfg.sqlite_path, &a->store)) {
+		a->store = NULL;
+		a->store_retry_at = now + STORE_RETRY_S;
+		log_warn("database %s unavailable: bans are enforced but not recorded; retrying "
+			 "every %ds",
+			 a->cfg.sqlite_path, STORE_RETRY_S);
+		return;
+	}
+	a->policy.store = a->store;
+	store_anomaly_close_all(a->store, unix_now()); /* a previous run's episodes are over */
+	for (int m = 0; m < SYSMON_METRIC_COUNT; m++)
+		a->anom[m].row = 0;
+	policy_reconcile(&a->policy);
+}
+
+/* proc_io as sysmon wants it (never NULL: the map is always there; it may be empty). */
+static const struct sysmon_io_entry *read_proc_io(struct analyzer *a, size_t *n)
+{
+	static const struct sysmon_io_entry none;
+	__u32 key, next, *cur = NULL;
+
+	*n = 0;
+	while (bpf_map_get_next_key(a->maps.proc_io, cur, &next) == 0) {
+		struct ebpfmon_proc_io v;
+
+		key = next;
+		cur = &key;
+		if (bpf_map_lookup_elem(a->maps.proc_io, &key, &v))
+			continue;
+		if (*n == a->io_cap) {
+			size_t cap = a->io_cap ? a->io_cap * 2 : 256;
+			struct sysmon_io_entry *io = realloc(a->io, cap * sizeof(*io));
+
+			if (!io)
+				break; /* what fits is still worth a sample */
+			a->io = io;
+			a->io_cap = cap;
+		}
+		struct sysmon_io_entry *e = &a->io[(*n)++];
+
+		e->tgid = key;
+		memcpy(e->comm, v.comm, sizeof(e->comm));
+		e->comm[sizeof(e->comm) - 1] = '\0';
+		e->read_bytes = v.read_bytes;
+		e->write_bytes = v.write_bytes;
+	}
+	return a->io ? a->io : &none;
+}
+
+static void resource_sample(struct analyzer *a)
+{
+	static const enum store_anomaly_kind kinds[] = {
+		[SYSMON_METRIC_CPU] = STORE_ANOMALY_CPU,
+		[SYSMON_METRIC_MEMORY] = STORE_ANOMALY_MEMORY,
+		[SYSMON_METRIC_DISK_IO] = STORE_ANOMALY_DISK_IO,
+	};
+	struct timespec ts;
+	struct sysmon_report r;
+	size_t n_io;
+	const struct sysmon_io_entry *io = read_proc_io(a, &n_io);
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sysmon_sample(a->sysmon, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec, io, n_io, &r);
+	for (int m = 0; m < SYSMON_METRIC_COUNT; m++) {
+		struct anomaly_state *s = &a->anom[m];
+		struct sysmon_episode ep;
+		struct store_anomaly row;
+
+		switch (sysmon_detector_feed_report(&s->det, &r, &ep)) {
+		case SYSMON_EV_OPENED:
+			log_warn("%s anomaly: %.1f over the threshold %.0f since %d samples; top "
+				 "process %d (%s)",
+				 sysmon_metric_name(m), ep.value, ep.threshold,
+				 a->cfg.anomaly_min_intervals, ep.top_pid, ep.top_comm);
+			row = (struct store_anomaly){
+				.kind = kinds[m],
+				.started_at = ns_to_unix(ep.start_ns),
+				.peak = ep.peak,
+				.threshold = ep.threshold,
+				.top_pid = ep.top_pid,
+			};
+			snprintf(row.top_comm, sizeof(row.top_comm), "%s", ep.top_comm);
+			s->row = a->store ? store_anomaly_open(a->store, &row) : 0;
+			if (s->row < 0)
+				s->row = 0;
+			break;
+		case SYSMON_EV_PEAK_UPDATED:
+			if (s->row)
+				store_anomaly_peak(a->store, s->row, ep.peak, ep.top_pid,
+						   ep.top_comm);
+			break;
+		case SYSMON_EV_CLOSED:
+			log_info("%s anomaly ended: peak %.1f, top process %d (%s)",
+				 sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
+			if (s->row)
+				store_anomaly_close(a->store, s->row, ns_to_unix(ep.end_ns));
+			s->row = 0;
+			break;
+		case SYSMON_EV_NONE:
+			break;
+		}
+	}
+}
+
+static void network_snapshot(struct analyzer *a)
+{
+	struct store_top top[NETSTATS_TOP_N];
+	struct store_net_stats s;
+	size_t ntop;
+
+	if (netstats_collect(&a->net, unix_now(), &s, top, &ntop) == 1 && a->store)
+		store_stats_insert(a->store, &s, top, ntop);
+}
+
+static void store_upkeep(struct analyzer *a)
+{
+	time_t now = time(NULL);
+
+	if (!a->store)
+		return;
+	if (now >= a->cleanup_at) {
+		a->cleanup_at = now + CLEANUP_EVERY_S;
+		store_cleanup(a->store, a->cfg.max_records, (int64_t)a->cfg.max_age_days * 86400,
+			      now);
+	}
+	if (!store_healthy(a->store) && now >= a->store_warned_at + STORE_WARN_S) {
+		a->store_warned_at = now;
+		log_warn("database %s cannot be written (%s): bans are still enforced; retrying",
+			 a->cfg.sqlite_path, store_last_error(a->store));
+	}
+}
+
 static void status(struct analyzer *a)
 {
-	sd_notifyf(0, "STATUS=%llu events, %llu bans%s, %llu expired",
+	const char *db = !a->store ? "unavailable" : store_healthy(a->store) ? "ok" : "failing";
+
+	sd_notifyf(0, "STATUS=%llu events, %llu bans%s, %llu network bans, %llu expired; database %s",
 		   (unsigned long long)a->events,
 		   (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
 		   a->cfg.dry_run ? " (dry run: would-be)" : "",
-		   (unsigned long long)a->policy.expired);
+		   (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired,
+		   db);
+}
+
+static void interval(struct analyzer *a)
+{
+	ring_buffer__consume(a->rb); /* events first, then the scan */
+	store_try_open(a);
+	if (a->store)
+		store_begin(a->store);
+	policy_scan(&a->policy);
+	network_snapshot(a);
+	resource_sample(a);
+	if (a->store)
+		store_commit(a->store);
+	store_upkeep(a);
+	status(a);
 }
 
 /* SIGHUP: a new configuration replaces the old only when all of it is good. */
@@ -98,8 +345,13 @@ static void reload(struct analyzer *a)
 	}
 	if (a->opts->dry_run)
 		next.dry_run = true;
+	if (a->opts->db_path)
+		snprintf(next.sqlite_path, sizeof(next.sqlite_path), "%s", a->opts->db_path);
+	snprintf(next.pin_root, sizeof(next.pin_root), "%s", a->cfg.pin_root);
+	allow_host_addresses(&next);
 	a->cfg = next;
-	if (apply_to_maps(a) || arm_timer(a)) {
+	detectors_init(a);
+	if (apply_to_maps(a) || arm(a->tfd, interval_ms(&a->cfg))) {
 		log_error("reload: could not write the new settings to the maps");
 		return;
 	}
@@ -122,6 +374,7 @@ static int loop(struct analyzer *a)
 	for (;;) {
 		struct epoll_event evs[4];
 		int n = epoll_wait(a->epfd, evs, 4, -1);
+		uint64_t ticks;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -136,14 +389,11 @@ static int loop(struct analyzer *a)
 				if (ring_buffer__consume(a->rb) < 0)
 					log_warn("ring buffer: %s", strerror(errno));
 			} else if (fd == a->tfd) {
-				uint64_t ticks;
-
-				if (read(a->tfd, &ticks, sizeof(ticks)) > 0) {
-					ring_buffer__consume(a->rb); /* events first, then the scan */
-					policy_scan(&a->policy);
-					status(a);
+				if (read(a->tfd, &ticks, sizeof(ticks)) > 0)
+					interval(a);
+			} else if (fd == a->wdfd) {
+				if (read(a->wdfd, &ticks, sizeof(ticks)) > 0)
 					sd_notify(0, "WATCHDOG=1");
-				}
 			} else if (fd == a->sigfd) {
 				struct signalfd_siginfo si;
 
@@ -160,47 +410,64 @@ static int loop(struct analyzer *a)
 	}
 }
 
-int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
+static int setup_loop(struct analyzer *a)
 {
-	static struct analyzer a; /* large (struct config); one per process */
+	uint64_t wd_usec = 0;
 	sigset_t mask;
-	int ret = 1;
-
-	a.cfg = *cfg;
-	a.opts = opts;
-	a.sigfd = a.tfd = a.epfd = -1;
-	if (opts->dry_run)
-		a.cfg.dry_run = true;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	a.sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	a.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	a.epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a.sigfd < 0 || a.tfd < 0 || a.epfd < 0) {
+	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->sigfd < 0 || a->tfd < 0 || a->epfd < 0 || add_fd(a->epfd, a->sigfd) ||
+	    add_fd(a->epfd, a->tfd)) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
-		goto out;
+		return -errno;
 	}
-	if (maps_open(&a.maps, a.cfg.pin_root, opts->wait_s))
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+		a->wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		if (a->wdfd < 0 || add_fd(a->epfd, a->wdfd) || arm(a->wdfd, wd_usec / 2000 ?: 1))
+			log_warn("cannot arm the watchdog timer: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
+{
+	static struct analyzer a; /* large (struct config); one per process */
+	int ret = 1;
+
+	a.cfg = *cfg;
+	a.opts = opts;
+	a.sigfd = a.tfd = a.wdfd = a.epfd = -1;
+	if (opts->dry_run)
+		a.cfg.dry_run = true;
+	if (opts->db_path)
+		snprintf(a.cfg.sqlite_path, sizeof(a.cfg.sqlite_path), "%s", opts->db_path);
+	allow_host_addresses(&a.cfg);
+
+	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s))
 		goto out;
-	policy_init(&a.policy, &a.cfg, &a.maps);
-	if (apply_to_maps(&a))
+	policy_init(&a.policy, &a.cfg, &a.maps, NULL);
+	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) ||
+	    sysmon_create(&a.sysmon, NULL))
 		goto out;
+	detectors_init(&a);
 	a.rb = ring_buffer__new(a.maps.events, on_event, &a, NULL);
 	if (!a.rb) {
 		log_error("cannot map the events ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	if (add_fd(a.epfd, ring_buffer__epoll_fd(a.rb)) || add_fd(a.epfd, a.tfd) ||
-	    add_fd(a.epfd, a.sigfd) || arm_timer(&a)) {
-		log_error("cannot set up the event loop: %s", strerror(errno));
+	if (add_fd(a.epfd, ring_buffer__epoll_fd(a.rb)) || arm(a.tfd, interval_ms(&a.cfg)))
 		goto out;
-	}
+	store_try_open(&a);
 	policy_scan(&a.policy); /* what happened while nobody was listening */
-	log_info("ready: maps under %s, limit %u connections, %u URL patterns%s", a.cfg.pin_root,
+	log_info("ready: maps under %s, database %s%s, limit %u connections, %u URL patterns%s",
+		 a.cfg.pin_root, a.cfg.sqlite_path, a.store ? "" : " (unavailable)",
 		 a.cfg.max_connections_per_ip, a.cfg.n_url_patterns,
 		 a.cfg.dry_run ? ", dry run: nothing is enforced" : "");
 	sd_notify(0, "READY=1");
@@ -209,10 +476,21 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 out:
 	sd_notify(0, "STOPPING=1");
 	ring_buffer__free(a.rb);
+	if (a.store) {
+		for (int m = 0; m < SYSMON_METRIC_COUNT; m++)
+			if (a.anom[m].row)
+				store_anomaly_close(a.store, a.anom[m].row, unix_now());
+		store_close(a.store);
+	}
+	sysmon_destroy(a.sysmon);
+	netstats_free(&a.net);
+	free(a.io);
 	policy_free(&a.policy);
 	maps_close(&a.maps);
 	if (a.epfd >= 0)
 		close(a.epfd);
+	if (a.wdfd >= 0)
+		close(a.wdfd);
 	if (a.tfd >= 0)
 		close(a.tfd);
 	if (a.sigfd >= 0)

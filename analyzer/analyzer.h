@@ -9,6 +9,7 @@ struct analyzer_opts {
 	const char *config_path; /* re-read on SIGHUP */
 	unsigned int wait_s;	 /* how long to wait for the loader's pins */
 	bool dry_run;		 /* --dry-run: overrides the configuration */
+	const char *db_path;	 /* --db: overrides [database] sqlite_path */
 };
 
 /* Run until SIGTERM/SIGINT; returns an exit status (0, 1 failure, 2 bad configuration). */

@@ -17,6 +17,7 @@ static const char usage[] =
 	"  -c, --config FILE      configuration (default " EBPFMON_DEFAULT_CONFIG "),\n"
 	"                         re-read on SIGHUP\n"
 	"      --pin-root DIR     where the loader pinned the maps (default: [loader] pin_root)\n"
+	"      --db PATH          SQLite database (default: [database] sqlite_path)\n"
 	"      --dry-run          log and record what would be banned; enforce nothing\n"
 	"      --wait SECONDS     how long to wait for the loader's pins (default 30)\n"
 	"      --log-level LEVEL  debug, info, warn or error (default info)\n"
@@ -29,11 +30,12 @@ static const char usage[] =
 	"  ebpfmon-analyzer -c /etc/ebpfmon/ebpfmon.conf\n"
 	"  ebpfmon-analyzer --dry-run -v\n";
 
-enum { OPT_PIN_ROOT = 256, OPT_DRY_RUN, OPT_WAIT, OPT_LOG_LEVEL };
+enum { OPT_PIN_ROOT = 256, OPT_DB, OPT_DRY_RUN, OPT_WAIT, OPT_LOG_LEVEL };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'c' },
 	{ "pin-root", required_argument, NULL, OPT_PIN_ROOT },
+	{ "db", required_argument, NULL, OPT_DB },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
@@ -60,6 +62,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PIN_ROOT:
 			pin_root = optarg;
+			break;
+		case OPT_DB:
+			opts.db_path = optarg;
 			break;
 		case OPT_DRY_RUN:
 			opts.dry_run = true;
@@ -102,6 +107,11 @@ int main(int argc, char **argv)
 	}
 	if (pin_root && config_set(&cfg, "loader", "pin_root", pin_root, err, sizeof(err))) {
 		log_error("--pin-root: %s", err);
+		return 2;
+	}
+	if (opts.db_path && config_set(&cfg, "database", "sqlite_path", opts.db_path, err,
+				       sizeof(err))) {
+		log_error("--db: %s", err);
 		return 2;
 	}
 	return analyzer_run(&cfg, &opts);

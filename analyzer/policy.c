@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "store.h"
 
 static const char *const reason_names[] = {
 	[EBPFMON_BAN_MANUAL] = "manual",
@@ -27,11 +28,19 @@ static uint64_t boot_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps)
+static const char *reason_name(__u32 reason)
+{
+	return reason < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[reason]
+									 : "unknown";
+}
+
+void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
+		 struct store *store)
 {
 	memset(p, 0, sizeof(*p));
 	p->cfg = cfg;
 	p->maps = maps;
+	p->store = store;
 }
 
 void policy_free(struct policy *p)
@@ -66,12 +75,31 @@ const char *policy_url_match(const struct config *cfg, const char *path)
 	return NULL;
 }
 
-static bool allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr)
+bool policy_allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr)
 {
 	for (unsigned int i = 0; i < cfg->n_allowlist; i++)
 		if (cidr_contains(&cfg->allowlist[i], addr))
 			return true;
 	return false;
+}
+
+enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon_addr *addr,
+				  bool banned_now)
+{
+	if (policy_allowlisted(cfg, addr))
+		return POLICY_SKIP_ALLOWED;
+	if (banned_now)
+		return POLICY_SKIP_BANNED;
+	return cfg->dry_run ? POLICY_WOULD_BAN : POLICY_BAN;
+}
+
+void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net)
+{
+	bool v4 = addr_is_v4(addr);
+
+	net->addr = *addr;
+	net->prefixlen = v4 ? 120 : 64;
+	memset(net->addr.a + (v4 ? 15 : 8), 0, v4 ? 1 : 8);
 }
 
 static struct policy_offence *offence(struct policy *p, const struct ebpfmon_addr *addr)
@@ -92,36 +120,150 @@ static struct policy_offence *offence(struct policy *p, const struct ebpfmon_add
 	return &p->hist[p->n_hist++];
 }
 
+/* Earlier bans of addr: from the database when there is one, else from this run. */
+static uint32_t prior_bans(struct policy *p, const struct ebpfmon_addr *addr,
+			   const struct policy_offence *off)
+{
+	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
+	int64_t n = -1;
+
+	if (p->store)
+		n = store_ban_count_since(p->store, &net, 0, p->cfg->dry_run);
+	if (n < 0)
+		n = off ? off->bans : 0;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_ban_reason reason,
+		   const char *rule, uint64_t dur, uint32_t level)
+{
+	struct store_ban row = {
+		.net = *net,
+		.reason = reason,
+		.source = reason == EBPFMON_BAN_MANUAL ? STORE_SOURCE_MANUAL : STORE_SOURCE_AUTO,
+		.hits = 1,
+		.banned_at = time(NULL),
+		.escalation_level = level,
+		.dry_run = p->cfg->dry_run,
+	};
+
+	if (!p->store)
+		return;
+	row.expires_at = dur ? row.banned_at + (int64_t)dur : 0;
+	snprintf(row.rule, sizeof(row.rule), "%s", rule ? rule : "");
+	store_ban_insert(p->store, &row); /* a failure shows in store_healthy() */
+}
+
+static bool ban_in_force(const struct ebpfmon_ban *ban, uint64_t now)
+{
+	return !ban->expires_ns || ban->expires_ns > now;
+}
+
+static void set_ban_nets_flag(struct policy *p, bool on)
+{
+	struct ebpfmon_settings set;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(p->maps->settings, &zero, &set))
+		return;
+	if (!!(set.flags & EBPFMON_F_BAN_NETS) == on)
+		return;
+	set.flags = on ? set.flags | EBPFMON_F_BAN_NETS : set.flags & ~EBPFMON_F_BAN_NETS;
+	if (bpf_map_update_elem(p->maps->settings, &zero, &set, BPF_ANY))
+		log_error("cannot write map settings: %s", strerror(errno));
+}
+
+/* Enough banned addresses in one /24 or /64: ban the network. */
+static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uint64_t dur)
+{
+	struct ebpfmon_addr key, next, *cur = NULL;
+	struct ebpfmon_lpm_key lpm;
+	struct ebpfmon_ban ban;
+	struct addr_cidr net;
+	char buf[ADDR_STRLEN];
+	uint64_t now = boot_ns();
+	unsigned int n = 0;
+
+	if (!p->cfg->cidr_ban_threshold || p->cfg->dry_run)
+		return;
+	policy_escalation_net(addr, &net);
+	while (bpf_map_get_next_key(p->maps->bans, cur, &next) == 0) {
+		key = next;
+		cur = &key;
+		if (cidr_contains(&net, &key) && !bpf_map_lookup_elem(p->maps->bans, &key, &ban) &&
+		    ban_in_force(&ban, now))
+			n++;
+	}
+	if (n < p->cfg->cidr_ban_threshold)
+		return;
+	cidr_to_lpm_key(&net, &lpm);
+	if (!bpf_map_lookup_elem(p->maps->ban_nets, &lpm, &ban) && ban_in_force(&ban, now))
+		return;
+	for (unsigned int i = 0; i < p->cfg->n_allowlist; i++) {
+		const struct addr_cidr *a = &p->cfg->allowlist[i];
+
+		if (cidr_contains(&net, &a->addr) || cidr_contains(a, &net.addr)) {
+			log_info("not banning network %s: it overlaps allowlisted %s",
+				 cidr_format(&net, buf, sizeof(buf)),
+				 cidr_format(a, (char[ADDR_STRLEN]){ 0 }, ADDR_STRLEN));
+			return;
+		}
+	}
+	ban = (struct ebpfmon_ban){ .reason = EBPFMON_BAN_ESCALATED,
+				    .expires_ns = dur ? now + dur * 1000000000ull : 0 };
+	if (bpf_map_update_elem(p->maps->ban_nets, &lpm, &ban, BPF_ANY)) {
+		log_error("cannot ban network %s: map ban_nets: %s",
+			  cidr_format(&net, buf, sizeof(buf)), strerror(errno));
+		return;
+	}
+	set_ban_nets_flag(p, true);
+	p->net_bans++;
+	log_info("banned network %s for %llus (escalated: %u of its addresses banned)",
+		 cidr_format(&net, buf, sizeof(buf)), (unsigned long long)dur, n);
+	record(p, &net, EBPFMON_BAN_ESCALATED, NULL, dur, 0);
+}
+
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
-	       const char *detail)
+	       const char *rule, const char *detail)
 {
 	struct ebpfmon_ban ban = { .reason = reason }, old;
-	char a[ADDR_STRLEN];
-	struct policy_offence *off;
+	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
+	struct policy_offence *off = offence(p, addr);
 	uint64_t now = boot_ns(), dur;
+	bool banned;
+	uint32_t prior;
+	char a[ADDR_STRLEN];
 
+	if (p->cfg->dry_run)
+		banned = off && (off->dry_until_ns == UINT64_MAX || off->dry_until_ns > now);
+	else
+		banned = bpf_map_lookup_elem(p->maps->bans, addr, &old) == 0 &&
+			 ban_in_force(&old, now);
 	addr_format(addr, a, sizeof(a));
-	if (allowlisted(p->cfg, addr)) {
+	switch (policy_decide(p->cfg, addr, banned)) {
+	case POLICY_SKIP_ALLOWED:
 		log_info("not banning %s (allowlisted): %s", a, detail);
 		return 0;
-	}
-	if (bpf_map_lookup_elem(p->maps->bans, addr, &old) == 0 &&
-	    (!old.expires_ns || old.expires_ns > now))
-		return 0; /* banned already: a retransmitted probe or a late event */
-	off = offence(p, addr);
-	dur = policy_duration_s(p->cfg, off ? off->bans : 0);
-	if (p->cfg->dry_run) {
-		if (off && (off->dry_until_ns == UINT64_MAX || off->dry_until_ns > now))
-			return 0; /* would be banned already */
+	case POLICY_SKIP_BANNED:
+		return 0;
+	case POLICY_WOULD_BAN:
+		prior = prior_bans(p, addr, off);
+		dur = policy_duration_s(p->cfg, prior);
 		log_info("would ban %s for %llus (dry run; %s: %s)", a, (unsigned long long)dur,
-			 reason_names[reason], detail);
+			 reason_name(reason), detail);
 		p->would_bans++;
 		if (off) {
 			off->bans++;
 			off->dry_until_ns = dur ? now + dur * 1000000000ull : UINT64_MAX;
 		}
+		record(p, &net, reason, rule, dur, prior);
 		return 1;
+	case POLICY_BAN:
+		break;
 	}
+
+	prior = prior_bans(p, addr, off);
+	dur = policy_duration_s(p->cfg, prior);
 	ban.expires_ns = dur ? now + dur * 1000000000ull : 0;
 	if (bpf_map_update_elem(p->maps->bans, addr, &ban, BPF_ANY)) {
 		int err = -errno;
@@ -131,12 +273,14 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	}
 	if (dur)
 		log_info("banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
-			 reason_names[reason], detail, off ? off->bans + 1 : 1);
+			 reason_name(reason), detail, prior + 1);
 	else
-		log_info("banned %s permanently (%s: %s)", a, reason_names[reason], detail);
+		log_info("banned %s permanently (%s: %s)", a, reason_name(reason), detail);
 	if (off)
 		off->bans++;
 	p->bans++;
+	record(p, &net, reason, rule, dur, prior);
+	cidr_escalate(p, addr, dur);
 	return 1;
 }
 
@@ -155,7 +299,7 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 		return 0;
 	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", path, pat,
 		 ev->dport);
-	return policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, detail);
+	return policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
 }
 
 int policy_on_event(struct policy *p, const void *data, size_t len)
@@ -176,7 +320,7 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 			break;
 		snprintf(detail, sizeof(detail), "%u established connections, limit %u",
 			 ev->active, ev->limit);
-		return policy_ban(p, &ev->addr, EBPFMON_BAN_CONN_LIMIT, detail);
+		return policy_ban(p, &ev->addr, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
 	}
 	case EBPFMON_EV_URL_HIT:
 		if (len != sizeof(struct ebpfmon_ev_url_hit))
@@ -194,11 +338,47 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 	return -EINVAL;
 }
 
+/* Remove expired entries of bans (key struct ebpfmon_addr) or ban_nets (LPM key). */
+static unsigned int remove_expired(struct policy *p, int fd, size_t key_size, uint64_t now)
+{
+	unsigned char key[sizeof(struct ebpfmon_lpm_key)], next[sizeof(key)];
+	void *cur = NULL;
+	unsigned int left = 0;
+	char a[ADDR_STRLEN];
+
+	while (bpf_map_get_next_key(fd, cur, next) == 0) {
+		struct ebpfmon_ban ban;
+
+		memcpy(key, next, key_size);
+		cur = key;
+		if (bpf_map_lookup_elem(fd, key, &ban))
+			continue;
+		if (ban_in_force(&ban, now)) {
+			left++;
+			continue;
+		}
+		if (bpf_map_delete_elem(fd, key))
+			continue;
+		p->expired++;
+		if (key_size == sizeof(struct ebpfmon_addr)) {
+			addr_format((struct ebpfmon_addr *)key, a, sizeof(a));
+		} else {
+			struct ebpfmon_lpm_key *k = (struct ebpfmon_lpm_key *)key;
+			struct addr_cidr c = { .prefixlen = k->prefixlen };
+
+			memcpy(c.addr.a, k->a, sizeof(c.addr.a));
+			cidr_format(&c, a, sizeof(a));
+		}
+		log_info("ban of %s ended (%llu packets dropped)", a, (unsigned long long)ban.drops);
+	}
+	return left;
+}
+
 void policy_scan(struct policy *p)
 {
 	struct ebpfmon_addr key, next, *cur = NULL;
 	uint64_t now = boot_ns();
-	char a[ADDR_STRLEN], detail[128];
+	char detail[128];
 
 	/* Safety net: an address over the limit whose crossing event was lost. */
 	while (bpf_map_get_next_key(p->maps->conn_count, cur, &next) == 0) {
@@ -211,23 +391,95 @@ void policy_scan(struct policy *p)
 			continue;
 		snprintf(detail, sizeof(detail), "%u established connections, limit %u (scan)",
 			 c.active, p->cfg->max_connections_per_ip);
-		policy_ban(p, &key, EBPFMON_BAN_CONN_LIMIT, detail);
+		policy_ban(p, &key, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
 	}
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
-	cur = NULL;
+	remove_expired(p, p->maps->bans, sizeof(struct ebpfmon_addr), now);
+	if (!remove_expired(p, p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key), now))
+		set_ban_nets_flag(p, false);
+	if (p->store)
+		store_ban_end_expired(p->store, time(NULL));
+}
+
+struct reconcile {
+	struct policy *p;
+	uint64_t boot_now;
+	int64_t unix_now;
+	unsigned int restored;
+};
+
+/* An active, enforced ban in the database: make sure the kernel enforces it too. */
+static int restore_one(const struct store_ban *row, void *ctx)
+{
+	struct reconcile *r = ctx;
+	struct ebpfmon_ban ban = { .reason = row->reason }, old;
+	struct ebpfmon_lpm_key lpm;
+	char buf[ADDR_STRLEN];
+	bool single = row->net.prefixlen == 128;
+	int fd = single ? r->p->maps->bans : r->p->maps->ban_nets;
+	const void *key = single ? (const void *)&row->net.addr : (const void *)&lpm;
+
+	if (row->dry_run)
+		return 0;
+	cidr_to_lpm_key(&row->net, &lpm);
+	if (bpf_map_lookup_elem(fd, key, &old) == 0)
+		return 0;
+	if (row->expires_at)
+		ban.expires_ns = r->boot_now + (uint64_t)(row->expires_at - r->unix_now) * 1000000000ull;
+	if (bpf_map_update_elem(fd, key, &ban, BPF_NOEXIST) == 0) {
+		r->restored++;
+		if (!single)
+			set_ban_nets_flag(r->p, true);
+		log_info("restored the ban of %s from the database",
+			 cidr_format(&row->net, buf, sizeof(buf)));
+	}
+	return 0;
+}
+
+void policy_reconcile(struct policy *p)
+{
+	struct reconcile r = { .p = p, .boot_now = boot_ns(), .unix_now = time(NULL) };
+	struct ebpfmon_addr key, next, *cur = NULL;
+	unsigned int found = 0;
+	char a[ADDR_STRLEN];
+
+	if (!p->store)
+		return;
+	store_ban_end_expired(p->store, r.unix_now);
+	store_ban_list_active(p->store, restore_one, &r);
+
+	/* Bans in the kernel that the database does not know: written by hand (bpftool). */
 	while (bpf_map_get_next_key(p->maps->bans, cur, &next) == 0) {
+		struct addr_cidr net = { .addr = next, .prefixlen = 128 };
+		struct store_ban row;
 		struct ebpfmon_ban ban;
 
 		key = next;
 		cur = &key;
-		if (bpf_map_lookup_elem(p->maps->bans, &key, &ban) || !ban.expires_ns ||
-		    ban.expires_ns > now)
+		if (bpf_map_lookup_elem(p->maps->bans, &key, &ban) || !ban_in_force(&ban, r.boot_now))
 			continue;
-		if (bpf_map_delete_elem(p->maps->bans, &key) == 0) {
-			p->expired++;
-			log_info("ban of %s ended (%llu packets dropped)",
-				 addr_format(&key, a, sizeof(a)), (unsigned long long)ban.drops);
+		if (store_ban_find_active(p->store, &net, &row) == 1 && !row.dry_run)
+			continue;
+		row = (struct store_ban){
+			.net = net,
+			.reason = ban.reason <= EBPFMON_BAN_ESCALATED ? ban.reason : EBPFMON_BAN_MANUAL,
+			.source = STORE_SOURCE_MANUAL,
+			.hits = 1,
+			.banned_at = r.unix_now,
+			.expires_at = ban.expires_ns
+					      ? r.unix_now + (int64_t)((ban.expires_ns - r.boot_now) /
+								       1000000000ull)
+					      : 0,
+		};
+		if (store_ban_insert(p->store, &row) > 0) {
+			found++;
+			log_info("recorded the ban of %s found in the kernel map",
+				 addr_format(&key, a, sizeof(a)));
 		}
 	}
+	if (r.restored || found)
+		log_info("reconciled: %u bans restored from the database, %u recorded from the "
+			 "kernel",
+			 r.restored, found);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Ban policy: turns kernel events and periodic scans into bans in the `bans` map, honouring
- * the allowlist, dry run and escalation of repeat offenders.
+ * Ban policy: turns kernel events and periodic scans into bans in the `bans` and `ban_nets`
+ * maps, honouring the allowlist, dry run and escalation of repeat offenders, and records
+ * every decision in the store.
  */
 #ifndef EBPFMON_POLICY_H
 #define EBPFMON_POLICY_H
@@ -13,21 +14,39 @@
 #include "ebpfmon_abi.h"
 #include "maps.h"
 
+struct store;
+
+/* What this run remembers of an address (the store remembers across runs). */
 struct policy_offence {
 	struct ebpfmon_addr addr;
-	uint32_t bans;	       /* bans so far */
+	uint32_t bans;	       /* bans so far (would-bans in dry run) */
 	uint64_t dry_until_ns; /* dry run: "would be banned" until then, so said once */
 };
 
 struct policy {
 	const struct config *cfg;
 	const struct maps *maps;
+	struct store *store; /* NULL while the database is unavailable */
 	struct policy_offence *hist;
 	size_t n_hist, cap_hist;
-	uint64_t bans, would_bans, expired; /* since start, for the status line */
+	uint64_t bans, would_bans, net_bans, expired; /* since start, for the status line */
 };
 
-void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps);
+enum policy_verdict {
+	POLICY_BAN,	      /* write the ban */
+	POLICY_WOULD_BAN,     /* dry run: record it, enforce nothing */
+	POLICY_SKIP_ALLOWED,  /* allowlisted: never banned */
+	POLICY_SKIP_BANNED,   /* banned already (a retransmitted probe, a late event) */
+};
+
+/* The decision for an address, given whether it is banned now (or would be, in dry run). */
+enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon_addr *addr,
+				  bool banned_now);
+
+bool policy_allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr);
+
+void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
+		 struct store *store);
 void policy_free(struct policy *p);
 
 /* Ban duration in seconds for an address banned `prior` times before; 0 = permanent. */
@@ -38,17 +57,28 @@ uint64_t policy_duration_s(const struct config *cfg, uint32_t prior);
  * (case-sensitive, '*' also matches '/'), matched against the whole path. */
 const char *policy_url_match(const struct config *cfg, const char *path);
 
+/* The /24 (IPv4) or /64 (IPv6) that CIDR escalation bans for addr. */
+void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net);
+
 /*
- * Ban addr for reason (detail is logged): nothing when it is allowlisted or already banned;
- * "would ban" only in dry run. Returns 1 when it banned (or would have), 0 when not, -errno.
+ * Ban addr for reason (rule: the pattern that matched, or NULL; detail is logged): nothing
+ * when it is allowlisted or banned already; "would ban" only in dry run. Returns 1 when it
+ * banned (or would have), 0 when not, -errno when the map refused.
  */
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
-	       const char *detail);
+	       const char *rule, const char *detail);
 
 /* One ring-buffer record; a malformed one is logged and dropped. */
 int policy_on_event(struct policy *p, const void *data, size_t len);
 
 /* The periodic pass: addresses over the limit that no event reported, and expired bans. */
 void policy_scan(struct policy *p);
+
+/*
+ * At start: bans the database holds active but the kernel lost (a reboot) are written back,
+ * bans the kernel holds that the database does not know (written by hand) are recorded, and
+ * what expired while nobody watched is ended. Needs p->store.
+ */
+void policy_reconcile(struct policy *p);
 
 #endif

@@ -90,12 +90,15 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
 	CFG_NUM("system", memory_threshold_percent, 1, 100),
 	CFG_NUM("system", disk_io_threshold_mbps, 1, 1000000),
+	CFG_NUM("system", anomaly_min_intervals, 1, 1000),
+	CFG_NUM("system", anomaly_hysteresis_percent, 0, 50),
 
 	CFG_STR("api", uds_socket_path, CFG_PATH, CFG_SUN_PATH_MAX),
 	CFG_STR("api", listen_address, CFG_LISTEN, CONFIG_PATH_MAX - 1),
 
 	CFG_STR("database", sqlite_path, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_NUM("database", max_records, 100, 100000000),
+	CFG_NUM("database", max_age_days, 0, 36500),
 
 	CFG_STR("loader", pin_root, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_STR("loader", user, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
@@ -720,12 +723,15 @@ void config_defaults(struct config *cfg)
 	cfg->cpu_threshold_percent = 80;
 	cfg->memory_threshold_percent = 85;
 	cfg->disk_io_threshold_mbps = 100;
+	cfg->anomaly_min_intervals = 3;
+	cfg->anomaly_hysteresis_percent = 5;
 
 	snprintf(cfg->uds_socket_path, sizeof(cfg->uds_socket_path), "/run/ebpfmon/api.sock");
 	cfg->listen_address[0] = '\0';
 
 	snprintf(cfg->sqlite_path, sizeof(cfg->sqlite_path), "/var/lib/ebpfmon/ebpfmon.db");
 	cfg->max_records = 10000;
+	cfg->max_age_days = 30;
 
 	snprintf(cfg->pin_root, sizeof(cfg->pin_root), "%s", EBPFMON_PIN_ROOT);
 	snprintf(cfg->user, sizeof(cfg->user), "ebpfmon");

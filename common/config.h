@@ -52,6 +52,8 @@ struct config {
 	uint32_t cpu_threshold_percent;	   /* 1..100, default 80 */
 	uint32_t memory_threshold_percent; /* 1..100, default 85 */
 	uint32_t disk_io_threshold_mbps;   /* 1..1000000, default 100 */
+	uint32_t anomaly_min_intervals;	   /* 1..1000, default 3: samples above before it opens */
+	uint32_t anomaly_hysteresis_percent; /* 0..50, default 5: closes below threshold - this % */
 
 	/* [api] */
 	char uds_socket_path[CONFIG_PATH_MAX]; /* default /run/ebpfmon/api.sock */
@@ -60,6 +62,7 @@ struct config {
 	/* [database] */
 	char sqlite_path[CONFIG_PATH_MAX]; /* default /var/lib/ebpfmon/ebpfmon.db */
 	uint32_t max_records;		   /* 100..100000000, default 10000 */
+	uint32_t max_age_days;		   /* 0 (no limit)..36500, default 30 */
 
 	/* [loader] */
 	char pin_root[CONFIG_PATH_MAX]; /* default /sys/fs/bpf/ebpfmon */
