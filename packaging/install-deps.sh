@@ -21,7 +21,7 @@ fi
 pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libinih-dev
 	libsystemd-dev iproute2"
-test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux"
+test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
 
 export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "policy.h"
 
 static void set_patterns(struct config *cfg, const char *const *pats, unsigned int n)
@@ -65,12 +66,54 @@ static void url_prefix_and_glob(void **state)
 	assert_null(policy_url_match(&cfg, "/cgi-bin/x.py"));
 }
 
+static void decide_allowlist_banned_dry_run(void **state)
+{
+	struct config cfg;
+	struct ebpfmon_addr a, lo, inside;
+
+	(void)state;
+	config_defaults(&cfg); /* allowlist 127.0.0.0/8, ::1 */
+	assert_int_equal(addr_parse("198.51.100.7", &a), 0);
+	assert_int_equal(addr_parse("127.0.0.1", &lo), 0);
+	assert_int_equal(policy_decide(&cfg, &a, false), POLICY_BAN);
+	assert_int_equal(policy_decide(&cfg, &a, true), POLICY_SKIP_BANNED);
+	assert_int_equal(policy_decide(&cfg, &lo, false), POLICY_SKIP_ALLOWED);
+	assert_int_equal(policy_decide(&cfg, &lo, true), POLICY_SKIP_ALLOWED);
+
+	assert_int_equal(cidr_parse("198.51.100.0/24", &cfg.allowlist[cfg.n_allowlist++]), 0);
+	assert_int_equal(addr_parse("198.51.100.200", &inside), 0);
+	assert_int_equal(policy_decide(&cfg, &inside, false), POLICY_SKIP_ALLOWED);
+
+	cfg.dry_run = true;
+	assert_int_equal(addr_parse("203.0.113.9", &a), 0);
+	assert_int_equal(policy_decide(&cfg, &a, false), POLICY_WOULD_BAN);
+	assert_int_equal(policy_decide(&cfg, &a, true), POLICY_SKIP_BANNED);
+	assert_int_equal(policy_decide(&cfg, &inside, false), POLICY_SKIP_ALLOWED);
+}
+
+static void escalation_network(void **state)
+{
+	struct ebpfmon_addr a;
+	struct addr_cidr net;
+	char buf[ADDR_STRLEN];
+
+	(void)state;
+	assert_int_equal(addr_parse("198.51.100.77", &a), 0);
+	policy_escalation_net(&a, &net);
+	assert_string_equal(cidr_format(&net, buf, sizeof(buf)), "198.51.100.0/24");
+	assert_int_equal(addr_parse("2001:db8:1:2:3:4:5:6", &a), 0);
+	policy_escalation_net(&a, &net);
+	assert_string_equal(cidr_format(&net, buf, sizeof(buf)), "2001:db8:1:2::/64");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(duration_escalates_and_caps),
 		cmocka_unit_test(duration_permanent_and_seconds),
 		cmocka_unit_test(url_prefix_and_glob),
+		cmocka_unit_test(decide_allowlist_banned_dry_run),
+		cmocka_unit_test(escalation_network),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
