@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "mapconf.h"
 #include "maps.h"
@@ -413,14 +414,8 @@ static int loop(struct analyzer *a)
 static int setup_loop(struct analyzer *a)
 {
 	uint64_t wd_usec = 0;
-	sigset_t mask;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	a->sigfd = daemon_signalfd();
 	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a->sigfd < 0 || a->tfd < 0 || a->epfd < 0 || add_fd(a->epfd, a->sigfd) ||

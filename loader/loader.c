@@ -32,6 +32,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "ebpfmon.skel.h"
 #include "log.h"
 #include "mapconf.h"
@@ -598,7 +599,6 @@ int loader_run(const struct config *cfg)
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	char maps_dir[PIN_PATH_MAX], cgroup[PIN_PATH_MAX] = "";
 	struct mapconf_fds fds;
-	sigset_t mask;
 	int sigfd = -1, err, ret = LOADER_EXIT_FAIL;
 
 	if (geteuid() != 0) {
@@ -606,16 +606,9 @@ int loader_run(const struct config *cfg)
 		return LOADER_EXIT_FAIL;
 	}
 	/* Signals are read from a signalfd: block them before anything else can start. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sigfd < 0) {
-		log_error("signalfd: %s", strerror(errno));
+	sigfd = daemon_signalfd();
+	if (sigfd < 0)
 		return LOADER_EXIT_FAIL;
-	}
 
 	libbpf_set_print(libbpf_log);
 	if (resolve_ids(&l) || pin_root_setup(&l))
