@@ -63,12 +63,15 @@ int loader_check(const struct config *cfg)
 		struct netif_info ifi;
 		bool ok = netif_get(cfg->interfaces[i], &ifi) == 0;
 
-		if (ok)
+		if (ok) {
+			int native = netif_xdp_native(ifi.ifindex);
+
 			snprintf(detail, sizeof(detail),
-				 "driver %s; generic XDP always; native XDP %s in auto mode",
+				 "driver %s; XDP generic: yes, native: %s; auto mode tries %s",
 				 ifi.driver[0] ? ifi.driver : "unknown",
-				 netif_is_virtual(&ifi) ? "not tried (virtual device)"
-							: "tried first, generic if it fails");
+				 native > 0 ? "driver says yes" : native == 0 ? "no" : "unknown",
+				 netif_is_virtual(&ifi) || native == 0 ? "generic" : "native");
+		}
 		else
 			snprintf(detail, sizeof(detail), "no such interface here");
 		printf("interface %-18s %-4s %s\n", cfg->interfaces[i], ok ? "yes" : "no", detail);

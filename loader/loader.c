@@ -350,7 +350,9 @@ static int attach_xdp(struct loader *l, const char *ifname)
 		return 0;
 	}
 	if (mode == CONFIG_XDP_AUTO)
-		mode = netif_is_virtual(&ifi) ? CONFIG_XDP_GENERIC : CONFIG_XDP_NATIVE;
+		mode = netif_is_virtual(&ifi) || netif_xdp_native(ifi.ifindex) == 0
+			       ? CONFIG_XDP_GENERIC
+			       : CONFIG_XDP_NATIVE;
 	if (mode == CONFIG_XDP_NATIVE) {
 		fd = attach_xdp_mode(prog_fd, &ifi, XDP_FLAGS_DRV_MODE);
 		if (fd < 0 && l->cfg->xdp_mode == CONFIG_XDP_AUTO) {

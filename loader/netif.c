@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <linux/ethtool.h>
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -158,4 +160,97 @@ int netif_list(void)
 		freeifaddrs(addrs);
 	if_freenameindex(ifs);
 	return 0;
+}
+
+/* The netdev generic netlink family (include/uapi/linux/netdev.h, newer than our headers). */
+#define NETDEV_FAMILY_NAME "netdev"
+#define NETDEV_CMD_DEV_GET 1
+#define NETDEV_A_DEV_IFINDEX 1
+#define NETDEV_A_DEV_XDP_FEATURES 3
+#define NETDEV_XDP_ACT_BASIC 1u
+
+struct nl_req {
+	struct nlmsghdr nh;
+	struct genlmsghdr gh;
+	char attrs[64];
+};
+
+static void nl_put(struct nl_req *r, unsigned short type, const void *data, unsigned short len)
+{
+	struct nlattr *a = (struct nlattr *)((char *)r + NLMSG_ALIGN(r->nh.nlmsg_len));
+
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + len;
+	memcpy((char *)a + NLA_HDRLEN, data, len);
+	r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+/* Send r and find attribute `want` in the reply's attributes: its length, or -errno. */
+static int nl_query(int fd, struct nl_req *r, unsigned short want, void *out, size_t outlen)
+{
+	char buf[8192];
+	ssize_t n;
+
+	if (send(fd, r, r->nh.nlmsg_len, 0) < 0)
+		return -errno;
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n < 0)
+		return -errno;
+	for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
+	     nh = NLMSG_NEXT(nh, n)) {
+		struct nlattr *a;
+		int left;
+
+		if (nh->nlmsg_type == NLMSG_ERROR) {
+			int err = ((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+
+			return err ? err : -ENOENT;
+		}
+		a = (struct nlattr *)((char *)NLMSG_DATA(nh) + GENL_HDRLEN);
+		left = nh->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN);
+		while (left >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN && a->nla_len <= left) {
+			size_t len = a->nla_len - NLA_HDRLEN;
+
+			if ((a->nla_type & NLA_TYPE_MASK) == want) {
+				memcpy(out, (char *)a + NLA_HDRLEN, len < outlen ? len : outlen);
+				return len;
+			}
+			left -= NLA_ALIGN(a->nla_len);
+			a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len));
+		}
+	}
+	return -ENOENT;
+}
+
+int netif_xdp_native(unsigned int ifindex)
+{
+	struct nl_req r = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN), .nlmsg_type = GENL_ID_CTRL,
+			.nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		.gh = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 },
+	};
+	__u16 family = 0;
+	__u64 features = 0;
+	int fd, err;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	if (fd < 0)
+		return -errno;
+	nl_put(&r, CTRL_ATTR_FAMILY_NAME, NETDEV_FAMILY_NAME, sizeof(NETDEV_FAMILY_NAME));
+	err = nl_query(fd, &r, CTRL_ATTR_FAMILY_ID, &family, sizeof(family));
+	if (err < 0) {
+		close(fd);
+		return err == -ENOENT ? -EOPNOTSUPP : err; /* no netdev family: Linux < 6.3 */
+	}
+	r = (struct nl_req){
+		.nh = { .nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN), .nlmsg_type = family,
+			.nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 2 },
+		.gh = { .cmd = NETDEV_CMD_DEV_GET, .version = 1 },
+	};
+	nl_put(&r, NETDEV_A_DEV_IFINDEX, &ifindex, sizeof(__u32));
+	err = nl_query(fd, &r, NETDEV_A_DEV_XDP_FEATURES, &features, sizeof(features));
+	close(fd);
+	if (err < 0)
+		return err;
+	return !!(features & NETDEV_XDP_ACT_BASIC);
 }

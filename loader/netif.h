@@ -21,6 +21,12 @@ struct netif_info {
 int netif_get(const char *name, struct netif_info *info);
 /* A device with no bus behind it (veth, bridge, tun, dummy...): XDP auto mode uses generic. */
 bool netif_is_virtual(const struct netif_info *info);
+/*
+ * Whether the driver of ifindex runs XDP programs natively, as the kernel's netdev netlink
+ * family reports it (Linux >= 6.3): 1 yes, 0 no, -EOPNOTSUPP when the kernel cannot say,
+ * -errno otherwise.
+ */
+int netif_xdp_native(unsigned int ifindex);
 /* The interface of the IPv4 (else IPv6) default route into name; -ENOENT when none. */
 int netif_default_route(char name[IF_NAMESIZE]);
 /* Print every interface with its state, driver and addresses (for --list-interfaces). */
