@@ -187,6 +187,7 @@ static void store_try_open(struct analyzer *a)
 	for (int m = 0; m < SYSMON_METRIC_COUNT; m++)
 		a->anom[m].row = 0;
 	policy_reconcile(&a->policy);
+	policy_load_history(&a->policy);
 }
 
 /* proc_io as sysmon wants it (never NULL: the map is always there; it may be empty). */
@@ -278,13 +279,22 @@ static void resource_sample(struct analyzer *a)
 	}
 }
 
+/* Between two slices of long work: act on the events that came meanwhile. */
+static void drain_events(void *ctx)
+{
+	struct analyzer *a = ctx;
+
+	ring_buffer__consume(a->rb);
+}
+
 static void network_snapshot(struct analyzer *a)
 {
 	struct store_top top[NETSTATS_TOP_N];
 	struct store_net_stats s;
 	size_t ntop;
 
-	if (netstats_collect(&a->net, unix_now(), &s, top, &ntop) == 1 && a->store)
+	if (netstats_collect(&a->net, unix_now(), &s, top, &ntop, drain_events, a) == 1 &&
+	    a->store)
 		store_stats_insert(a->store, &s, top, ntop);
 }
 
@@ -310,12 +320,14 @@ static void status(struct analyzer *a)
 {
 	const char *db = !a->store ? "unavailable" : store_healthy(a->store) ? "ok" : "failing";
 
-	sd_notifyf(0, "STATUS=%llu events, %llu bans%s, %llu network bans, %llu expired; database %s",
+	sd_notifyf(0,
+		   "STATUS=%llu events, %llu bans%s, %llu network bans, %llu expired; database %s"
+		   " (%zu rows waiting, %llu dropped)",
 		   (unsigned long long)a->events,
 		   (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
 		   a->cfg.dry_run ? " (dry run: would-be)" : "",
 		   (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired,
-		   db);
+		   db, a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
 }
 
 static void interval(struct analyzer *a)
@@ -327,6 +339,7 @@ static void interval(struct analyzer *a)
 	policy_scan(&a->policy);
 	network_snapshot(a);
 	resource_sample(a);
+	policy_flush(&a->policy);
 	if (a->store)
 		store_commit(a->store);
 	store_upkeep(a);
@@ -389,6 +402,7 @@ static int loop(struct analyzer *a)
 			if (fd == rb_fd) {
 				if (ring_buffer__consume(a->rb) < 0)
 					log_warn("ring buffer: %s", strerror(errno));
+				policy_flush(&a->policy); /* the bans are in the kernel: now record */
 			} else if (fd == a->tfd) {
 				if (read(a->tfd, &ticks, sizeof(ticks)) > 0)
 					interval(a);

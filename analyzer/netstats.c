@@ -97,7 +97,8 @@ static uint64_t bans_in_force(const struct netstats *ns)
 }
 
 int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *out,
-		     struct store_top top[NETSTATS_TOP_N], size_t *ntop)
+		     struct store_top top[NETSTATS_TOP_N], size_t *ntop, void (*between)(void *),
+		     void *ctx)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	uint64_t rx_p = 0, rx_b = 0, tx_p = 0, tx_b = 0, tracked = 0, drops;
@@ -135,6 +136,8 @@ int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *o
 		}
 		if (err) /* ENOENT: that was the last batch */
 			break;
+		if (between)
+			between(ctx);
 	}
 	for (size_t i = 0; i < *ntop; i++) {
 		struct ebpfmon_conn c;

@@ -32,9 +32,11 @@ void netstats_free(struct netstats *ns);
  * counters. Fills *out (totals are this interval's: the growth since the previous call, the
  * first call only primes them and returns 0) and top[0..*ntop) (addresses by packets since
  * they were first seen, with their established connections). 1 when *out is a snapshot to
- * store, 0 on the first call, -errno.
+ * store, 0 on the first call, -errno. between(ctx), when not NULL, runs after every batch, so
+ * that a large map does not hold up the caller's other work (the analyzer's events).
  */
 int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *out,
-		     struct store_top top[NETSTATS_TOP_N], size_t *ntop);
+		     struct store_top top[NETSTATS_TOP_N], size_t *ntop, void (*between)(void *),
+		     void *ctx);
 
 #endif

@@ -46,8 +46,10 @@ void policy_init(struct policy *p, const struct config *cfg, const struct maps *
 void policy_free(struct policy *p)
 {
 	free(p->hist);
+	free(p->pending);
 	p->hist = NULL;
-	p->n_hist = p->cap_hist = 0;
+	p->pending = NULL;
+	p->n_hist = p->cap_hist = p->n_pending = p->cap_pending = 0;
 }
 
 uint64_t policy_duration_s(const struct config *cfg, uint32_t prior)
@@ -102,42 +104,115 @@ void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *ne
 	memset(net->addr.a + (v4 ? 15 : 8), 0, v4 ? 1 : 8);
 }
 
+static size_t addr_hash(const struct ebpfmon_addr *a)
+{
+	uint64_t w[2], h;
+
+	memcpy(w, a->a, sizeof(w));
+	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	return (size_t)(h ^ (h >> 32));
+}
+
+static struct policy_offence *hist_slot(struct policy_offence *tab, size_t cap,
+					const struct ebpfmon_addr *a)
+{
+	size_t i = addr_hash(a) & (cap - 1);
+
+	while (tab[i].used && memcmp(&tab[i].addr, a, sizeof(*a)))
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+/* The record of addr, created on first use; NULL only when memory runs out. */
 static struct policy_offence *offence(struct policy *p, const struct ebpfmon_addr *addr)
 {
-	for (size_t i = 0; i < p->n_hist; i++)
-		if (!memcmp(&p->hist[i].addr, addr, sizeof(*addr)))
-			return &p->hist[i];
-	if (p->n_hist == p->cap_hist) {
-		size_t cap = p->cap_hist ? p->cap_hist * 2 : 64;
-		struct policy_offence *h = realloc(p->hist, cap * sizeof(*h));
+	struct policy_offence *o;
 
-		if (!h)
+	if (p->cap_hist && (o = hist_slot(p->hist, p->cap_hist, addr))->used)
+		return o;
+	if ((p->n_hist + 1) * 10 > p->cap_hist * 7) { /* keep the load under 70 % */
+		size_t cap = p->cap_hist ? p->cap_hist * 2 : 256;
+		struct policy_offence *tab = calloc(cap, sizeof(*tab));
+
+		if (!tab)
 			return NULL;
-		p->hist = h;
+		for (size_t i = 0; i < p->cap_hist; i++)
+			if (p->hist[i].used)
+				*hist_slot(tab, cap, &p->hist[i].addr) = p->hist[i];
+		free(p->hist);
+		p->hist = tab;
 		p->cap_hist = cap;
 	}
-	p->hist[p->n_hist] = (struct policy_offence){ .addr = *addr };
-	return &p->hist[p->n_hist++];
+	o = hist_slot(p->hist, p->cap_hist, addr);
+	*o = (struct policy_offence){ .addr = *addr, .used = true };
+	p->n_hist++;
+	return o;
 }
 
-/* Earlier bans of addr: from the database when there is one, else from this run. */
-static uint32_t prior_bans(struct policy *p, const struct ebpfmon_addr *addr,
-			   const struct policy_offence *off)
+static int seed_one(const struct ebpfmon_addr *addr, bool dry_run, uint64_t count, void *ctx)
 {
-	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
-	int64_t n = -1;
+	struct policy_offence *o = offence(ctx, addr);
+	uint32_t n = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
 
-	if (p->store)
-		n = store_ban_count_since(p->store, &net, 0, p->cfg->dry_run);
-	if (n < 0)
-		n = off ? off->bans : 0;
-	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	if (!o)
+		return -ENOMEM;
+	if (dry_run && o->dry_bans < n)
+		o->dry_bans = n;
+	else if (!dry_run && o->bans < n)
+		o->bans = n;
+	return 0;
 }
 
+void policy_load_history(struct policy *p)
+{
+	int64_t n;
+
+	if (!p->store)
+		return;
+	n = store_ban_offences(p->store, 0, seed_one, p);
+	if (n < 0)
+		log_warn("cannot read the ban history: repeat offenders are counted from now on");
+	else
+		log_debug("ban history of %lld addresses loaded", (long long)n);
+}
+
+/* Earlier bans of an address (would-bans in dry run). */
+static uint32_t prior_bans(const struct policy *p, const struct policy_offence *off)
+{
+	if (!off)
+		return 0;
+	return p->cfg->dry_run ? off->dry_bans : off->bans;
+}
+
+#define POLICY_PENDING_MAX 10000
+
+/* Queue the row of a decision; policy_flush() writes it. */
 static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_ban_reason reason,
 		   const char *rule, uint64_t dur, uint32_t level)
 {
-	struct store_ban row = {
+	struct store_ban *row;
+
+	if (p->n_pending == p->cap_pending) {
+		size_t cap = p->cap_pending ? p->cap_pending * 2 : 64;
+		struct store_ban *q = NULL;
+
+		if (cap <= POLICY_PENDING_MAX)
+			q = realloc(p->pending, cap * sizeof(*q));
+		if (q) {
+			p->pending = q;
+			p->cap_pending = cap;
+		} else if (p->n_pending) {
+			/* The database has been away too long: the oldest row gives way. */
+			p->unrecorded++;
+			memmove(p->pending, p->pending + 1, (p->n_pending - 1) * sizeof(*row));
+			p->n_pending--;
+		} else {
+			p->unrecorded++;
+			return;
+		}
+	}
+	row = &p->pending[p->n_pending++];
+	*row = (struct store_ban){
 		.net = *net,
 		.reason = reason,
 		.source = reason == EBPFMON_BAN_MANUAL ? STORE_SOURCE_MANUAL : STORE_SOURCE_AUTO,
@@ -146,12 +221,23 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 		.escalation_level = level,
 		.dry_run = p->cfg->dry_run,
 	};
+	row->expires_at = dur ? row->banned_at + (int64_t)dur : 0;
+	snprintf(row->rule, sizeof(row->rule), "%s", rule ? rule : "");
+}
 
-	if (!p->store)
+void policy_flush(struct policy *p)
+{
+	size_t done = 0;
+
+	if (!p->store || !p->n_pending)
 		return;
-	row.expires_at = dur ? row.banned_at + (int64_t)dur : 0;
-	snprintf(row.rule, sizeof(row.rule), "%s", rule ? rule : "");
-	store_ban_insert(p->store, &row); /* a failure shows in store_healthy() */
+	store_begin(p->store);
+	while (done < p->n_pending && store_ban_insert(p->store, &p->pending[done]) > 0)
+		done++;
+	if (store_commit(p->store))
+		done = 0; /* the batch was rolled back: every row is still to be written */
+	memmove(p->pending, p->pending + done, (p->n_pending - done) * sizeof(*p->pending));
+	p->n_pending -= done;
 }
 
 static bool ban_in_force(const struct ebpfmon_ban *ban, uint64_t now)
@@ -242,18 +328,22 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	addr_format(addr, a, sizeof(a));
 	switch (policy_decide(p->cfg, addr, banned)) {
 	case POLICY_SKIP_ALLOWED:
-		log_info("not banning %s (allowlisted): %s", a, detail);
+		/* Said once per address and reason: the scan would repeat it every interval. */
+		log_msg(off && (off->allow_said & 1u << reason) ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+			"not banning %s (allowlisted): %s", a, detail);
+		if (off)
+			off->allow_said |= 1u << reason;
 		return 0;
 	case POLICY_SKIP_BANNED:
 		return 0;
 	case POLICY_WOULD_BAN:
-		prior = prior_bans(p, addr, off);
+		prior = prior_bans(p, off);
 		dur = policy_duration_s(p->cfg, prior);
 		log_info("would ban %s for %llus (dry run; %s: %s)", a, (unsigned long long)dur,
 			 reason_name(reason), detail);
 		p->would_bans++;
 		if (off) {
-			off->bans++;
+			off->dry_bans++;
 			off->dry_until_ns = dur ? now + dur * 1000000000ull : UINT64_MAX;
 		}
 		record(p, &net, reason, rule, dur, prior);
@@ -262,7 +352,7 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 		break;
 	}
 
-	prior = prior_bans(p, addr, off);
+	prior = prior_bans(p, off);
 	dur = policy_duration_s(p->cfg, prior);
 	ban.expires_ns = dur ? now + dur * 1000000000ull : 0;
 	if (bpf_map_update_elem(p->maps->bans, addr, &ban, BPF_ANY)) {

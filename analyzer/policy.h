@@ -15,21 +15,27 @@
 #include "maps.h"
 
 struct store;
+struct store_ban;
 
-/* What this run remembers of an address (the store remembers across runs). */
+/* What the policy remembers of an address: its earlier bans, seeded from the database. */
 struct policy_offence {
 	struct ebpfmon_addr addr;
-	uint32_t bans;	       /* bans so far (would-bans in dry run) */
+	uint32_t bans;	       /* real bans so far */
+	uint32_t dry_bans;     /* would-bans so far (dry run escalates as the real thing would) */
 	uint64_t dry_until_ns; /* dry run: "would be banned" until then, so said once */
+	uint8_t allow_said;    /* reasons (bits) already logged as "not banning (allowlisted)" */
+	bool used;
 };
 
 struct policy {
 	const struct config *cfg;
 	const struct maps *maps;
-	struct store *store; /* NULL while the database is unavailable */
-	struct policy_offence *hist;
+	struct store *store;	     /* NULL while the database is unavailable */
+	struct policy_offence *hist; /* open-addressing hash table, cap_hist a power of 2 */
 	size_t n_hist, cap_hist;
-	uint64_t bans, would_bans, net_bans, expired; /* since start, for the status line */
+	struct store_ban *pending; /* rows to write, outside the ring-buffer callback */
+	size_t n_pending, cap_pending;
+	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
 };
 
 enum policy_verdict {
@@ -71,6 +77,14 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 /* One ring-buffer record; a malformed one is logged and dropped. */
 int policy_on_event(struct policy *p, const void *data, size_t len);
 
+/*
+ * Write the decisions taken since the last call to the database, in one transaction. Called
+ * from the loop after each batch of events, never from the ring-buffer callback, so that a
+ * ban is in the kernel before SQLite is touched. Rows that could not be written are kept and
+ * retried on the next call (up to a bound: then the oldest are dropped and counted).
+ */
+void policy_flush(struct policy *p);
+
 /* The periodic pass: addresses over the limit that no event reported, and expired bans. */
 void policy_scan(struct policy *p);
 
@@ -80,5 +94,8 @@ void policy_scan(struct policy *p);
  * what expired while nobody watched is ended. Needs p->store.
  */
 void policy_reconcile(struct policy *p);
+
+/* Seed the escalation counts from the database's ban history (when the store opens). */
+void policy_load_history(struct policy *p);
 
 #endif

@@ -1145,6 +1145,39 @@ int64_t store_ban_count_since(struct store *st, const struct addr_cidr *net, int
 	return store_run_int(st, STMT_BAN_COUNT_SINCE, "count bans");
 }
 
+int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb, void *ctx)
+{
+	static const char sql[] = "SELECT address, dry_run, count(*) FROM malicious_ips"
+				  " WHERE prefix_len IS NULL AND banned_at >= ?"
+				  " GROUP BY address, dry_run";
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	int rc, ret;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(st, "count offences", rc);
+	sqlite3_bind_int64(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(s, 0);
+		struct ebpfmon_addr addr;
+
+		if (!text || addr_parse(text, &addr))
+			continue; /* a row we cannot read: not counted */
+		n++;
+		ret = cb(&addr, sqlite3_column_int(s, 1) != 0, (uint64_t)sqlite3_column_int64(s, 2),
+			 ctx);
+		if (ret) {
+			sqlite3_finalize(s);
+			return ret < 0 ? ret : n;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		n = store_fail(st, "count offences", rc);
+	sqlite3_finalize(s);
+	return n;
+}
+
 /* Pass every readable row of a bound BAN_COLS statement to cb; see store_ban_list(). */
 static int64_t store_ban_walk(struct store *st, enum store_stmt id, const char *what,
 			      store_ban_cb cb, void *ctx)

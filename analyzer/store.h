@@ -233,6 +233,15 @@ int64_t store_ban_count_since(struct store *st, const struct addr_cidr *net, int
 			      bool dry_run);
 
 /*
+ * Bans per single address since `since` (network bans left out), real and dry-run apart:
+ * cb(addr, dry_run, count) once per address and kind, to seed the escalation counts of the
+ * policy at start without a query per offence. Returns the rows passed or -errno.
+ */
+typedef int (*store_offence_cb)(const struct ebpfmon_addr *addr, bool dry_run, uint64_t count,
+				void *ctx);
+int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb, void *ctx);
+
+/*
  * Every active ban (ended_at NULL, whether or not expires_at has passed), oldest first, for
  * the reconciliation with the kernel map at start. Returns the number of rows passed to cb,
  * or cb's negative value, or -errno.

@@ -417,20 +417,13 @@ int egress_account(struct __sk_buff *skb)
 	return 1;
 }
 
-/*
- * An IPv4 client of a dual-stack (AF_INET6) listener has family AF_INET6, but when the state
- * changes its IPv6 address may still be unset (::): then the IPv4 one is the truth.
- */
+/* The remote address; an IPv4 client of a dual-stack listener is IPv4-mapped already. */
 static __always_inline void sock_remote_addr(const struct sock *sk, struct ebpfmon_addr *a)
 {
-	__u64 *w = (__u64 *)a->a;
-
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6) {
-		BPF_CORE_READ_INTO(a->a, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		if (w[0] || w[1])
-			return;
-	}
-	addr_set_v4(a, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET6)
+		BPF_CORE_READ_INTO(&a->a, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	else
+		addr_set_v4(a, BPF_CORE_READ(sk, __sk_common.skc_daddr));
 }
 
 static __always_inline void conn_opened(const struct sock *sk, struct ebpfmon_counters *cnt)

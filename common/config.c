@@ -46,6 +46,7 @@ static const char *const cfg_sections[] = {"network", "system", "api", "database
 
 enum cfg_type {
 	CFG_U32,
+	CFG_POW2,     /* a CFG_U32 that must be a power of two */
 	CFG_BOOL,
 	CFG_XDP_MODE,
 	CFG_PATH,     /* absolute path */
@@ -86,6 +87,8 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("network", ban_escalation_factor, 1, 100),
 	CFG_NUM("network", ban_max_duration_minutes, 1, 5256000),
 	CFG_NUM("network", cidr_ban_threshold, 0, 256),
+	{"network", "event_buffer_kb", CFG_POW2, offsetof(struct config, event_buffer_kb), 64,
+	 262144},
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
 	CFG_NUM("system", memory_threshold_percent, 1, 100),
@@ -306,6 +309,11 @@ static int cfg_set_u32(void *field, const struct cfg_key *k, const char *v, stru
 	if (ret || n < k->min || n > k->max) {
 		cfg_keyerr(e, k->section, k->name, "value %s is out of range %llu..%llu",
 			   cfg_quote(v, q), (unsigned long long)k->min, (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	if (k->type == CFG_POW2 && (n & (n - 1))) {
+		cfg_keyerr(e, k->section, k->name, "value %s is not a power of two",
+			   cfg_quote(v, q));
 		return -EINVAL;
 	}
 	*(uint32_t *)field = (uint32_t)n;
@@ -663,6 +671,7 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 
 	switch (k->type) {
 	case CFG_U32:
+	case CFG_POW2:
 		return cfg_set_u32(field, k, v, e);
 	case CFG_BOOL:
 		if (cfg_parse_bool(v, &b)) {
@@ -719,6 +728,7 @@ void config_defaults(struct config *cfg)
 	cfg->ban_escalation_factor = 2;
 	cfg->ban_max_duration_minutes = 10080;
 	cfg->cidr_ban_threshold = 0;
+	cfg->event_buffer_kb = 4096;
 
 	cfg->cpu_threshold_percent = 80;
 	cfg->memory_threshold_percent = 85;

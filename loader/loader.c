@@ -625,6 +625,7 @@ int loader_run(const struct config *cfg)
 		goto out;
 	}
 	bpf_map__set_max_entries(l.skel->maps.ip_stats, cfg->max_tracked_ips);
+	bpf_map__set_max_entries(l.skel->maps.events, cfg->event_buffer_kb * 1024);
 	choose_programs(&l, cgroup);
 	drop_incompatible_pins(&l);
 	err = ebpfmon__load(l.skel);

@@ -8,19 +8,26 @@
 The namespaces, veth pair and private pin root are those of nstest.Topology (see
 test_loader.py); the loader runs in the monitor namespace, the analyzer runs as user ebpfmon
 with no capabilities (setpriv) on the loader's pins. Bans last 5 s ([testing]). The analyzer
-keeps its offence history in memory: every test starts a fresh analyzer on an empty `bans`.
+keeps its offence history in SQLite: every test starts a fresh analyzer on an empty `bans` and
+a private database (--db) in a directory of its own owned by user ebpfmon (0700); the test
+reads it read-only with Python's sqlite3 (WAL: reading while the analyzer writes is fine).
 
 Exit status: 0 all passed, 1 a test failed (or a prerequisite is missing while
 EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
 """
 
 import argparse
+import grp
+import ipaddress
 import os
+import pwd
 import re
 import selectors
 import shutil
 import signal
 import socket
+import sqlite3
+import struct
 import sys
 import tempfile
 import time
@@ -37,6 +44,8 @@ HTTP_PORT = 80
 BAN_S = 5
 PEER, MON = Topology.PEER_V4, Topology.MON_V4
 PEER_RX = re.escape(PEER) + r"\b"
+PEER2 = "198.18.0.3"  # a second address of the peer (added by the tests that need it)
+MANUAL = "198.18.0.77"  # written into `bans` by hand (bpftool), never used as a source
 THIS = os.path.abspath(__file__)
 REASON_CONN_LIMIT, REASON_URL_RULE = 1, 2
 
@@ -66,6 +75,8 @@ class Ctx:
         self.pin_root = f"{BPFFS}/{PIN_PREFIX}{os.getpid()}"
         self.loader = None
         self.analyzer = None
+        self.db = None
+        self.test_start_ns = 0  # CLOCK_BOOTTIME when the current test began
         self.tmpdir = tempfile.mkdtemp(prefix=f"ebpfmon-it-{os.getpid()}-")
         CLEANUP.push(f"remove {self.tmpdir}", lambda: shutil.rmtree(self.tmpdir, True))
         os.chmod(self.tmpdir, 0o755)  # the analyzer (user ebpfmon) reads the config
@@ -91,11 +102,24 @@ class Ctx:
 
     # -- the analyzer -----------------------------------------------------------------
 
+    def new_db(self):
+        """A private database: <tmpdir>/db-XXXX/ebpfmon.db, the folder owned by ebpfmon, 0700
+        (removed with tmpdir). The analyzer creates the file."""
+        d = tempfile.mkdtemp(prefix="db-", dir=self.tmpdir)
+        pw = pwd.getpwnam(nstest.USER)
+        os.chown(d, pw.pw_uid, grp.getgrnam(nstest.GROUP).gr_gid)
+        os.chmod(d, 0o700)
+        self.db = os.path.join(d, "ebpfmon.db")
+        return self.db
+
     def start_analyzer(self, *extra, conf=None):
+        """Start an analyzer on the current database (ctx.db; a new one when there is none)."""
         self.stop_analyzer()
+        if self.db is None:
+            self.new_db()
         cmd = ["setpriv", "--reuid", nstest.USER, "--regid", nstest.GROUP, "--init-groups",
                "--inh-caps=-all", "--bounding-set=-all", self.analyzer_path,
-               "-c", conf or self.conf, "--wait", "10"] + list(extra)
+               "-c", conf or self.conf, "--db", self.db, "--wait", "10"] + list(extra)
         an = Background(cmd, "analyzer")
         self.analyzer = an
         if not an.wait_line(r"\bready\b", 10):
@@ -108,10 +132,40 @@ class Ctx:
             self.analyzer.kill()
 
     def fresh(self, *extra, conf=None):
-        """A new analyzer (no offence history) on an empty bans map."""
+        """A new analyzer (no offence history) on an empty bans map and a new database."""
         self.stop_analyzer()
         self.clear_bans()
+        self.new_db()
         return self.start_analyzer(*extra, conf=conf)
+
+    # -- the database (read-only) -----------------------------------------------------
+
+    def query(self, sql, *params):
+        """Rows (dicts) of a query on ctx.db, read-only; [] while the file does not exist."""
+        if not self.db or not os.path.exists(self.db):
+            return []
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
+        try:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute(sql, params)]
+        finally:
+            con.close()
+
+    def bans_of(self, ip):
+        return self.query("SELECT * FROM malicious_ips WHERE address = ? AND prefix_len IS NULL"
+                          " ORDER BY id", ip)
+
+    def wait_rows(self, pred, timeout, sql, *params):
+        """Poll a query until pred(rows) holds; return the last rows."""
+        rows = []
+
+        def ok():
+            nonlocal rows
+            rows = self.query(sql, *params)
+            return pred(rows)
+
+        nstest.wait_until(ok, timeout, 0.1)
+        return rows
 
     # -- maps -------------------------------------------------------------------------
 
@@ -121,10 +175,47 @@ class Ctx:
     def get_ban(self, ip=PEER):
         return self.bpftool.ban_get(self.bans_map(), ip)
 
+    def map_entries(self, name):
+        """(key, value) bytes of the entries of a (not per-CPU) map of the private pin root."""
+        d = self.bpftool.json("map", "dump", "pinned", os.path.join(self.pin_root, "maps", name),
+                              check=False) or []
+        return [(nstest._raw(e["key"]), nstest._raw(e.get("value", []))) for e in d
+                if isinstance(e, dict) and "key" in e]
+
+    def mangled_conn_keys(self):
+        """conn_count keys of connections accepted since the current test began that look like
+        BPF_ADDR_BUG: the one byte really read is 0x00 (as in ::ffff:a.b.c.d), bytes 1..7 are
+        not all zero (stale stack), so the address is in 00xx::/8, which no peer uses."""
+        out = []
+        for k, v in self.map_entries("conn_count"):
+            if len(k) == 16 and k[0] == 0 and k[:8] != bytes(8) and len(v) >= 24 and \
+                    struct.unpack_from("<Q", v, 16)[0] >= self.test_start_ns:
+                out.append(str(ipaddress.ip_address(k)))
+        return out
+
     def clear_bans(self):
+        """Empty `bans` (every entry: the pin root is the test's own)."""
         if os.path.lexists(self.bans_map()):
-            for ip in (Topology.PEER_V4, Topology.PEER_V6, Topology.MON_V4, Topology.MON_V6):
-                self.bpftool.map_delete(self.bans_map(), nstest.addr_key(ip))
+            for key, _ in self.map_entries("bans"):
+                self.bpftool.map_delete(self.bans_map(), key)
+
+    def conn_active(self, ip=PEER):
+        """conn_count[ip].active: the established connections the kernel counts for ip."""
+        raw = self.bpftool.map_lookup_raw(os.path.join(self.pin_root, "maps", "conn_count"),
+                                          nstest.addr_key(ip))
+        return 0 if raw is None else struct.unpack_from("<I", raw)[0]
+
+    def wait_conns_closed(self, ip=PEER, timeout=5):
+        assert nstest.wait_until(lambda: self.conn_active(ip) == 0, timeout, 0.1), \
+            f"conn_count[{ip}].active still {self.conn_active(ip)} {timeout} s after the " \
+            f"connections were closed"
+
+    def add_peer_addr(self, ip):
+        """A second address on the peer's veth (gone with the namespace)."""
+        nstest.run(self.topo.in_peer(["ip", "addr", "add", f"{ip}/24", "dev",
+                                      self.topo.peer_if]))
+        CLEANUP.push(f"remove {ip} from the peer", lambda: nstest.run(self.topo.in_peer(
+            ["ip", "addr", "del", f"{ip}/24", "dev", self.topo.peer_if]), check=False))
 
     # -- traffic ----------------------------------------------------------------------
 
@@ -137,10 +228,12 @@ class Ctx:
             raise AssertionError(f"server did not start: {srv.output()}")
         return srv
 
-    def hold(self, n, timeout=1.0):
-        """The peer opens n connections to port 80 (one after the other) and holds them."""
+    def hold(self, n, timeout=1.0, src=None):
+        """The peer opens n connections to port 80 (one after the other) and holds them;
+        from its address src when given."""
         return Background(self.topo.in_peer([sys.executable, THIS, "hold", MON, str(HTTP_PORT),
-                                              str(n), str(timeout)]), "holder")
+                                              str(n), str(timeout)] + ([src] if src else [])),
+                          f"holder{'@' + src if src else ''}")
 
     def send(self, data, timeout=2.0):
         r = nstest.run(self.topo.in_peer([sys.executable, THIS, "send", MON, str(HTTP_PORT),
@@ -156,6 +249,63 @@ def received(srv):
         if line.startswith("recv "):
             out += bytes.fromhex(line[5:])
     return out
+
+
+# A bug that the conn-limit tests run into (reported, not fixed here): in bpf/ebpfmon.bpf.c
+# sock_remote_addr(), BPF_CORE_READ_INTO(a->a, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8)
+# copies sizeof(*(a->a)) = 1 byte (a->a is a __u8 array), so for a connection to a dual-stack
+# listener the address is that byte plus whatever the stack held: zeros (then the IPv4 fallback
+# saves the day) or stale data, and the IPv4 peer is counted under a mangled address such as
+# 5c:2934:8188:ffff:0:ffff:c612:2 (stale kernel-pointer bytes + ::ffff:198.18.0.2's tail).
+BPF_ADDR_BUG = ("BUG in bpf/ebpfmon.bpf.c sock_remote_addr(): BPF_CORE_READ_INTO(a->a, ...) "
+                "copies 1 byte of skc_v6_daddr (sizeof(*(a->a))), the other 15 are stale stack")
+
+
+def mangled_rx(ip):
+    """An IPv4 address as the buggy kernel side may count it: <stale>:0:ffff:xxxx:yyyy (the
+    tail may be stale too: conn_count is checked as well)."""
+    b = ipaddress.ip_address(ip).packed
+    return r"[0-9a-f:]*:0:ffff:" + f"{b[0] << 8 | b[1]:x}:{b[2] << 8 | b[3]:x}" + r"\b"
+
+
+def wait_verdict(ctx, an, regex, ip, timeout, n=1):
+    """The n-th analyzer line matching regex (a verdict about ip), waiting for it. Missing,
+    while the kernel counted connections under mangled addresses (conn_count keys) or the
+    analyzer logged a verdict about a mangled form of ip: fail naming the bug."""
+    line = wait_nth_line(an, regex, n, timeout)
+    if line:
+        return line
+    bad = re.findall(r"^.*\b(?:banned|would ban|not banning) " + mangled_rx(ip) + r".*$",
+                     an.output(), re.M)
+    keys = ctx.mangled_conn_keys()
+    assert not bad and not keys, \
+        f"{BPF_ADDR_BUG}: the connections of {ip} were counted under mangled addresses: " \
+        f"conn_count keys (accepted during this test) {keys}; analyzer: {bad}"
+    return None
+
+
+def wait_nth_line(bg, regex, n, timeout):
+    """The n-th (1-based) output line of bg matching regex, waiting for it; None if none."""
+    rx = re.compile(regex, re.I)
+
+    def found():
+        hits = [t for t in bg.output().splitlines() if rx.search(t)]
+        return hits[n - 1] if len(hits) >= n else None
+
+    return nstest.wait_until(found, timeout, 0.05)
+
+
+def conf_with(ctx, name, *replacements, append=""):
+    """The test configuration with (old, new) replacements and text appended, as a file."""
+    text = CONF.format(pin_root=ctx.pin_root)
+    for old, new in replacements:
+        assert old in text, f"{old!r} not in the test configuration"
+        text = text.replace(old, new)
+    return ctx.write_file(name, text + append)
+
+
+def ip_rx(ip):
+    return re.escape(ip) + r"\b"
 
 
 TESTS = []
@@ -190,14 +340,48 @@ def t1_unprivileged(ctx):
     assert not problems, f"/proc/{an.pid}/status: " + "; ".join(problems)
 
 
-@test("2. 5 held connections: banned within 2 s, connects time out; the ban ends after 5 s")
+def ban_row(ctx, ip, timeout=2, n=1):
+    """The n-th (1-based) malicious_ips row of ip, waiting for it; AssertionError if none."""
+    rows = ctx.wait_rows(lambda r: len(r) >= n, timeout,
+                         "SELECT * FROM malicious_ips WHERE address = ? ORDER BY id", ip)
+    assert len(rows) >= n, f"malicious_ips has {len(rows)} row(s) for {ip}, expected {n} " \
+                           f"within {timeout} s: {rows}"
+    return rows[n - 1]
+
+
+def check_ban_row(row, reason, duration, level=0, dry_run=0, source="auto"):
+    """A user's view of a ban in malicious_ips: what, by whom, how long, which offence."""
+    problems = []
+    for k, want in (("reason", reason), ("source", source), ("dry_run", dry_run),
+                    ("escalation_level", level), ("prefix_len", None)):
+        if row[k] != want:
+            problems.append(f"{k} = {row[k]!r}, expected {want!r}")
+    if row["expires_at"] is None or row["expires_at"] - row["banned_at"] != duration:
+        problems.append(f"expires_at - banned_at = {row['expires_at']} - {row['banned_at']}, "
+                        f"expected {duration}")
+    now = time.time()
+    if not now - 30 <= row["banned_at"] <= now + 1:
+        problems.append(f"banned_at {row['banned_at']} is not about now ({now:.0f})")
+    assert not problems, f"malicious_ips row {row}: " + "; ".join(problems)
+
+
+def wait_ban_ended(ctx, row_id, timeout=2):
+    rows = ctx.wait_rows(lambda r: r and r[0]["ended_at"] is not None, timeout,
+                         "SELECT * FROM malicious_ips WHERE id = ?", row_id)
+    assert rows and rows[0]["ended_at"] is not None, \
+        f"malicious_ips row {row_id} has no ended_at {timeout} s after the ban ended: {rows}"
+    return rows[0]
+
+
+@test("2. 5 held connections: banned within 2 s, connects time out; the ban ends after 5 s; "
+      "the ban and its end are in malicious_ips")
 def t2_conn_limit(ctx):
     an = ctx.fresh()
     srv = ctx.start_server()
     t0 = time.monotonic()
     holder = ctx.hold(5)
     try:
-        line = an.wait_line(r"\bbanned " + PEER_RX, 2)
+        line = wait_verdict(ctx, an, r"\bbanned " + PEER_RX, PEER, 2)
         assert line, f"no 'banned {PEER}' within 2 s of opening 5 connections:\n{an.output()}\n" \
                      f"holder: {holder.output()}"
         log(f"  after {time.monotonic() - t0:.2f}s: {line}")
@@ -205,6 +389,9 @@ def t2_conn_limit(ctx):
         ban = ctx.get_ban()
         assert ban is not None, f"bans has no entry for {PEER} after '{line}'"
         assert ban["reason"] == REASON_CONN_LIMIT, f"bans[{PEER}].reason = {ban['reason']}"
+        row = ban_row(ctx, PEER)
+        check_ban_row(row, "conn_limit", BAN_S)
+        assert row["ended_at"] is None, f"the ban in force already has an ended_at: {row}"
         res = tcp_connect(ctx.topo.peer, MON, HTTP_PORT, 2.0)
         assert res == "timeout", \
             f"banned peer: connect to {MON}:{HTTP_PORT}: {res}, expected a timeout"
@@ -217,6 +404,11 @@ def t2_conn_limit(ctx):
         assert end, f"no 'ban of {PEER} ended' within {BAN_S + 3} s:\n{an.output()}"
         log(f"  after {time.monotonic() - t0:.2f}s: {end}")
         assert ctx.get_ban() is None, f"bans[{PEER}] still there after '{end}': {ctx.get_ban()}"
+        row = wait_ban_ended(ctx, row["id"])
+        log(f"  malicious_ips: banned_at {row['banned_at']} expires_at {row['expires_at']} "
+            f"ended_at {row['ended_at']}")
+        assert row["ended_at"] >= row["banned_at"], f"ended before it began: {row}"
+        assert len(ctx.bans_of(PEER)) == 1, f"more than one row for {PEER}: {ctx.bans_of(PEER)}"
         srv = ctx.start_server()
         try:
             assert wait_connect_ok(ctx.topo.peer, MON, HTTP_PORT, timeout=3), \
@@ -271,16 +463,20 @@ def t4_url_glob(ctx):
         srv.kill()
 
 
-@test("5. --dry-run: 5 connections log 'would ban', bans stays empty, connects keep working")
+@test("5. --dry-run: 5 connections log 'would ban' once, stored as dry_run 1; bans stays "
+      "empty, connects keep working")
 def t5_dry_run(ctx):
     an = ctx.fresh("--dry-run")
     assert re.search(r"dry run", an.output()), f"ready line does not say dry run:\n{an.output()}"
     srv = ctx.start_server()
     holder = ctx.hold(5)
     try:
-        line = an.wait_line(r"would ban " + PEER_RX, 3)
+        line = wait_verdict(ctx, an, r"would ban " + PEER_RX, PEER, 3)
         assert line, f"no 'would ban {PEER}':\n{an.output()}"
+        t_line = time.monotonic()
         log(f"  {line}")
+        row = ban_row(ctx, PEER)
+        check_ban_row(row, "conn_limit", BAN_S, dry_run=1)
         assert holder.wait_line(r"^done", 8, "out"), f"holder: {holder.output()}"
         conns = holder.output("out").split()
         assert conns.count("connected") == 5, f"dry run: the 5 connections got {conns}"
@@ -290,6 +486,12 @@ def t5_dry_run(ctx):
         assert res == "connected", f"dry run: connect {res}, expected connected"
         bans = re.findall(r"^.*\bbanned .*$", an.output(), re.M)
         assert not bans, f"dry run logged real bans: {bans}"
+        time.sleep(max(0.0, t_line + 2.0 - time.monotonic()))  # 2 s with the connections held
+        would = re.findall(r"^.*would ban " + PEER_RX + ".*$", an.output(), re.M)
+        assert len(would) == 1, f"{len(would)} 'would ban' lines in 2 s, expected 1: {would}"
+        rows = ctx.bans_of(PEER)
+        assert len(rows) == 1, f"dry run: {len(rows)} rows for {PEER}, expected 1: {rows}"
+        assert holder.running(), f"holder exited: {holder.output()}"
     finally:
         holder.kill()
         srv.kill()
@@ -307,6 +509,313 @@ def t6_sighup_broken(ctx):
     log(f"  {line}")
     time.sleep(0.6)
     assert an.running(), f"the analyzer exited ({an.proc.returncode}) after SIGHUP:\n{an.output()}"
+
+
+@test("7. a repeat offence gets a longer ban (5 s, then 10 s, escalation_level 1), counted from "
+      "the database: also across an analyzer restart")
+def t7_repeat_offence(ctx):
+    ctx.add_peer_addr(PEER2)
+    an = ctx.fresh()
+    srv = ctx.start_server()
+    holders = [ctx.hold(5, src=PEER), ctx.hold(5, src=PEER2)]
+    try:
+        first = {}
+        for ip in (PEER, PEER2):
+            line = wait_verdict(ctx, an, r"\bbanned " + ip_rx(ip), ip, 3)
+            assert line, f"no 'banned {ip}' within 3 s of 5 connections:\n{an.output()}"
+            log(f"  {line}")
+            assert re.search(rf"\bfor {BAN_S}s\b", line), f"first offence not {BAN_S} s: {line}"
+            first[ip] = ban_row(ctx, ip)
+            check_ban_row(first[ip], "conn_limit", BAN_S, level=0)
+        for h in holders:
+            h.kill()
+        srv.kill()
+        for ip in (PEER, PEER2):
+            ctx.wait_conns_closed(ip)
+            end = an.wait_line(r"ban of " + ip_rx(ip) + r".*ended", BAN_S + 3)
+            assert end, f"no 'ban of {ip} ended' within {BAN_S + 3} s:\n{an.output()}"
+            wait_ban_ended(ctx, first[ip]["id"])
+
+        # Second offence of PEER: the same analyzer process, the same database.
+        srv = ctx.start_server()
+        holders.append(ctx.hold(5, src=PEER))
+        line = wait_verdict(ctx, an, r"\bbanned " + PEER_RX, PEER, 3, n=2)
+        assert line, f"no second 'banned {PEER}' within 3 s:\n{an.output()}"
+        log(f"  {line}")
+        assert re.search(rf"\bfor {2 * BAN_S}s\b", line), \
+            f"repeat offence (same process): expected 'for {2 * BAN_S}s': {line}"
+        check_ban_row(ban_row(ctx, PEER, n=2), "conn_limit", 2 * BAN_S, level=1)
+
+        # Second offence of PEER2 after a restart: the count can only come from the database.
+        for h in holders:
+            h.kill()
+        srv.kill()
+        an = ctx.start_analyzer()
+        log(f"  restarted the analyzer (pid {an.pid}) on the same database")
+        srv = ctx.start_server()
+        holders.append(ctx.hold(5, src=PEER2))
+        line = wait_verdict(ctx, an, r"\bbanned " + ip_rx(PEER2), PEER2, 3)
+        assert line, f"no 'banned {PEER2}' from the restarted analyzer:\n{an.output()}"
+        log(f"  {line}")
+        assert re.search(rf"\bfor {2 * BAN_S}s\b", line), \
+            f"repeat offence after a restart: expected 'for {2 * BAN_S}s' (history from the " \
+            f"database): {line}"
+        check_ban_row(ban_row(ctx, PEER2, n=2), "conn_limit", 2 * BAN_S, level=1)
+        assert len(ctx.bans_of(PEER)) == 2, f"rows of {PEER}: {ctx.bans_of(PEER)}"
+    finally:
+        for h in holders:
+            h.kill()
+        srv.kill()
+
+
+@test("8. an allowlisted peer is never banned: 5 connections and GET /wp-admin reach the server")
+def t8_allowlist(ctx):
+    conf = conf_with(ctx, "allow.conf", ("allowlist = 127.0.0.0/8, ::1",
+                                         f"allowlist = 127.0.0.0/8, ::1, {PEER}"))
+    an = ctx.fresh(conf=conf)
+    srv = ctx.start_server()
+    holder = ctx.hold(5)
+    try:
+        line = wait_verdict(ctx, an, r"not banning " + PEER_RX + r" \(allowlisted\)", PEER, 3)
+        assert line, f"no 'not banning {PEER} (allowlisted)' after 5 connections:\n{an.output()}"
+        log(f"  {line}")
+        assert holder.wait_line(r"^done", 8, "out"), f"holder: {holder.output()}"
+        conns = holder.output("out").split()
+        assert conns.count("connected") == 5, f"allowlisted: the 5 connections got {conns}"
+        res = ctx.send(b"GET /wp-admin/install.php HTTP/1.1\r\nHost: x\r\n\r\n")
+        log(f"  peer: {res}")
+        line = an.wait_line(r"not banning " + PEER_RX + r" \(allowlisted\).*wp-admin", 3)
+        assert line, f"no 'not banning {PEER} (allowlisted)' for GET /wp-admin:\n{an.output()}"
+        log(f"  {line}")
+        # The kernel reports the request of an allowlisted source; it does not drop it.
+        assert srv.wait_line(r"^recv ", 2, "out") and b"/wp-admin" in received(srv), \
+            f"the server did not receive the allowlisted GET /wp-admin: {received(srv)!r}"
+        time.sleep(0.6)  # a scan as well
+        assert ctx.get_ban() is None, f"allowlisted {PEER} in bans: {ctx.get_ban()}"
+        res = tcp_connect(ctx.topo.peer, MON, HTTP_PORT, 2.0)
+        assert res == "connected", f"allowlisted: connect {res}, expected connected"
+        bans = re.findall(r"^.*\b(?:banned|would ban) " + PEER_RX + ".*$", an.output(), re.M)
+        assert not bans, f"allowlisted peer banned: {bans}"
+        assert ctx.bans_of(PEER) == [], f"malicious_ips rows for allowlisted {PEER}: " \
+                                        f"{ctx.bans_of(PEER)}"
+    finally:
+        holder.kill()
+        srv.kill()
+
+
+LONG_BAN_S = 30
+
+
+@test("9. kill -9 of the analyzer: the ban stays enforced; a restart keeps it (map and table, no "
+      "duplicate); reconciliation restores a lost map entry and records a hand-written one")
+def t9_kill9_restart(ctx):
+    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration_seconds = {BAN_S}",
+                                            f"ban_duration_seconds = {LONG_BAN_S}"))
+    an = ctx.fresh(conf=conf)
+    srv = ctx.start_server()
+    holder = ctx.hold(5)
+    try:
+        line = wait_verdict(ctx, an, r"\bbanned " + PEER_RX, PEER, 2)
+        assert line, f"no 'banned {PEER}' within 2 s:\n{an.output()}"
+        log(f"  {line}")
+        row = ban_row(ctx, PEER)
+        check_ban_row(row, "conn_limit", LONG_BAN_S)
+        before = ctx.get_ban()
+        assert before is not None, f"bans has no entry for {PEER} after '{line}'"
+
+        an.signal(signal.SIGKILL)
+        rc = an.wait(5)
+        assert rc == -signal.SIGKILL, f"analyzer exit status {rc} after SIGKILL"
+        holder.kill()
+        srv.kill()
+        res = tcp_connect(ctx.topo.peer, MON, HTTP_PORT, 1.5)
+        assert res == "timeout", f"analyzer killed: connect from {PEER}: {res}, expected a " \
+                                 f"timeout (the kernel enforces the ban on its own)"
+
+        an = ctx.start_analyzer(conf=conf)
+        time.sleep(0.7)  # reconciliation at start, then a scan
+        ban = ctx.get_ban()
+        assert ban is not None and ban["expires_ns"] == before["expires_ns"], \
+            f"after the restart bans[{PEER}] = {ban}, expected it unchanged: {before}"
+        rows = ctx.bans_of(PEER)
+        assert len(rows) == 1 and rows[0]["id"] == row["id"] and rows[0]["ended_at"] is None, \
+            f"after the restart: rows of {PEER} {rows}, expected the one active row {row}"
+        odd = re.findall(r"^.*\b(?:banned|restored the ban of|recorded the ban of) " + PEER_RX +
+                         r".*$", an.output(), re.M)
+        assert not odd, f"restart with the ban in force in both places: {odd}"
+
+        # Reconciliation: while the analyzer is down, the map loses PEER's ban and gains a
+        # ban written by hand.
+        ctx.stop_analyzer()
+        ctx.bpftool.map_delete(ctx.bans_map(), nstest.addr_key(PEER), missing_ok=False)
+        ctx.bpftool.map_update(ctx.bans_map(), nstest.addr_key(MANUAL), nstest.ban_value(
+            expires_ns=nstest.boottime_ns() + LONG_BAN_S * 10**9, reason=0))
+        t_manual = time.time()
+        an = ctx.start_analyzer(conf=conf)
+        line = an.wait_line(r"restored the ban of " + PEER_RX + r" from the database", 2)
+        assert line, f"no 'restored the ban of {PEER} from the database':\n{an.output()}"
+        log(f"  {line}")
+        ban = ctx.get_ban()
+        assert ban is not None and ban["reason"] == REASON_CONN_LIMIT, \
+            f"bans[{PEER}] after the restore: {ban}"
+        assert abs(ban["expires_ns"] - before["expires_ns"]) <= 2 * 10**9, \
+            f"restored ban expires at {ban['expires_ns']}, the original at " \
+            f"{before['expires_ns']} (boottime ns)"
+        res = tcp_connect(ctx.topo.peer, MON, HTTP_PORT, 1.5)
+        assert res == "timeout", f"restored ban: connect from {PEER}: {res}, expected a timeout"
+        line = an.wait_line(r"recorded the ban of " + re.escape(MANUAL) +
+                            r" found in the kernel map", 2)
+        assert line, f"no 'recorded the ban of {MANUAL} found in the kernel map':\n{an.output()}"
+        log(f"  {line}")
+        mrows = ctx.bans_of(MANUAL)
+        assert len(mrows) == 1, f"rows of {MANUAL}: {mrows}"
+        m = mrows[0]
+        assert m["source"] == "manual" and m["ended_at"] is None and m["dry_run"] == 0, \
+            f"hand-written ban recorded as {m}"
+        assert m["expires_at"] is not None and \
+            abs(m["expires_at"] - (t_manual + LONG_BAN_S)) <= 3, \
+            f"hand-written ban: expires_at {m['expires_at']}, expected about " \
+            f"{t_manual + LONG_BAN_S:.0f}"
+        rows = ctx.bans_of(PEER)
+        assert len(rows) == 1 and rows[0]["ended_at"] is None, \
+            f"after the reconciliation: rows of {PEER} {rows}, expected the one active row"
+    finally:
+        holder.kill()
+        srv.kill()
+
+
+def host_cpu():
+    """(busy, total) jiffies of /proc/stat's cpu line, counted as the analyzer counts them."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = v
+    busy = user + nice + system + irq + softirq + steal
+    return busy, busy + idle + iowait
+
+
+def cpu_percent(a, b):
+    return 100.0 * (b[0] - a[0]) / max(1, b[1] - a[1])
+
+
+BURN_NAME = "ebpfmon-burn"
+BURN_S = 4
+
+
+@test("10. a CPU-burning process opens exactly one cpu anomaly naming it, closed after it stops")
+def t10_cpu_anomaly(ctx):
+    conf = conf_with(ctx, "cpu.conf", append="[system]\ncpu_threshold_percent = 30\n"
+                                             "anomaly_min_intervals = 2\n")
+    an = ctx.fresh(conf=conf)
+
+    def quiet():
+        """Host CPU under 20% for 0.5 s and no cpu anomaly open: the burner's own episode."""
+        c = host_cpu()
+        time.sleep(0.5)
+        out = an.output()
+        return cpu_percent(c, host_cpu()) < 20 and \
+            out.count("cpu anomaly: ") == out.count("cpu anomaly ended")
+
+    time.sleep(0.6)  # the first sample: a baseline without the burner
+    c = host_cpu()
+    ok = nstest.wait_until(quiet, 6, 0)
+    assert ok, f"the host is too busy for this test: {cpu_percent(c, host_cpu()):.0f}% CPU " \
+               f"without the burner (threshold 30%), or a cpu anomaly is open:\n{an.output()}"
+    sql = "SELECT * FROM system_anomalies WHERE kind = 'cpu' AND top_comm = ? ORDER BY id"
+    assert ctx.query(sql, BURN_NAME) == [], "a cpu anomaly naming the burner before it started"
+    t_start = time.time()
+    burner = Background([sys.executable, THIS, "burn", str(BURN_S), BURN_NAME], "burner")
+    try:
+        assert burner.wait_line(r"^burning", 5, "out"), f"burner: {burner.output()}"
+        line = an.wait_line(r"cpu anomaly: .*\(" + re.escape(BURN_NAME) + r"\)", BURN_S)
+        assert line, f"no cpu anomaly naming {BURN_NAME} while it burns:\n{an.output()}"
+        log(f"  {line}")
+        rows = ctx.wait_rows(lambda r: len(r) >= 1, 2, sql, BURN_NAME)
+        assert len(rows) == 1 and rows[0]["ended_at"] is None, \
+            f"while the burner runs: cpu anomalies naming it {rows}, expected one open row"
+        assert burner.wait_line(r"^done", BURN_S + 3, "out"), f"burner: {burner.output()}"
+        t_end = time.time()
+        cpu0 = host_cpu()
+        line = an.wait_line(r"cpu anomaly ended", 5)
+        busy = cpu_percent(cpu0, host_cpu())
+        assert line, f"the cpu anomaly did not end within 5 s of the burner's end; host CPU " \
+                     f"meanwhile {busy:.0f}% (the episode closes below 28.5%: a host busy with " \
+                     f"something else keeps it open):\n{an.output()}"
+        log(f"  {line}")
+        rows = ctx.wait_rows(lambda r: r and r[0]["ended_at"] is not None, 2, sql, BURN_NAME)
+        assert len(rows) == 1, f"cpu anomalies naming {BURN_NAME}: {rows}, expected exactly one"
+        r = rows[0]
+        log(f"  system_anomalies: started_at {r['started_at']} ended_at {r['ended_at']} peak "
+            f"{r['peak']:.1f} threshold {r['threshold']} top {r['top_pid']} {r['top_comm']} "
+            f"(burner {t_start:.1f}..{t_end:.1f})")
+        assert int(t_start) <= r["started_at"] <= t_end, \
+            f"anomaly started at {r['started_at']}, the burner ran {t_start:.1f}..{t_end:.1f}"
+        assert r["ended_at"] is not None and t_end - 1 <= r["ended_at"] <= t_end + 3, \
+            f"anomaly ended at {r['ended_at']}, the burner stopped at {t_end:.1f}"
+        assert r["threshold"] == 30 and r["peak"] >= 30, f"threshold/peak: {r}"
+        assert r["top_pid"] == burner.pid, f"top_pid {r['top_pid']}, burner pid {burner.pid}"
+    finally:
+        burner.kill()
+
+
+@test("11. SIGHUP with a lower limit takes effect: 5 connections pass under 10, are banned "
+      "under 3")
+def t11_sighup_limit(ctx):
+    conf = conf_with(ctx, "limit.conf", ("max_connections_per_ip = 3",
+                                         "max_connections_per_ip = 10"))
+    an = ctx.fresh(conf=conf)
+    assert re.search(r"limit 10 connections", an.output()), f"ready line:\n{an.output()}"
+    srv = ctx.start_server()
+    holder = ctx.hold(5)
+    try:
+        assert holder.wait_line(r"^done", 8, "out"), f"holder: {holder.output()}"
+        conns = holder.output("out").split()
+        assert conns.count("connected") == 5, f"limit 10: the 5 connections got {conns}"
+        time.sleep(1.1)  # two scans
+        assert ctx.get_ban() is None, f"limit 10, 5 connections: bans[{PEER}] = {ctx.get_ban()}"
+        assert not re.search(r"\bbanned " + PEER_RX, an.output()), \
+            f"banned under limit 10:\n{an.output()}"
+        holder.kill()
+        ctx.wait_conns_closed()
+
+        conf_with(ctx, "limit.conf")  # the same file, now with max_connections_per_ip = 3
+        an.signal(signal.SIGHUP)
+        line = an.wait_line(r"reloaded .*limit 3 connections", 3)
+        assert line, f"no 'reloaded ... limit 3 connections' after SIGHUP:\n{an.output()}"
+        log(f"  {line}")
+        holder = ctx.hold(5)
+        line = wait_verdict(ctx, an, r"\bbanned " + PEER_RX, PEER, 3)
+        assert line, f"no 'banned {PEER}' after the reload to limit 3:\n{an.output()}"
+        log(f"  {line}")
+        assert "limit 3" in line, f"ban line does not name the new limit 3: {line}"
+        assert "(scan)" not in line, \
+            f"the ban came from the scan, not from the kernel's crossing event: the settings " \
+            f"map did not get the new limit on reload? {line}"
+        assert ctx.get_ban() is not None, f"bans has no entry for {PEER} after '{line}'"
+    finally:
+        holder.kill()
+        srv.kill()
+
+
+@test("12. network_stats: pings from the peer show in the per-interval totals and in the top "
+      "addresses")
+def t12_network_stats(ctx):
+    ctx.fresh()
+    time.sleep(0.7)  # the first interval only primes the deltas
+    t0 = time.time()
+    n = nstest.ping(ctx.topo.peer, MON, count=6, interval=0.2)
+    assert n == 6, f"{n}/6 ping replies from {MON}"
+    rows = ctx.wait_rows(lambda r: sum(x["rx_packets"] for x in r) >= 6, 3,
+                         "SELECT * FROM network_stats ORDER BY id")
+    got = sum(x["rx_packets"] for x in rows)
+    assert got >= 6, f"network_stats: {len(rows)} rows, rx_packets summing to {got}, " \
+                     f"expected >= 6 after 6 pings: {rows}"
+    assert all(t0 - 5 <= x["ts"] <= time.time() + 1 for x in rows), f"odd ts: {rows}"
+    top = ctx.query("SELECT t.*, s.ts FROM network_stats_top t JOIN network_stats s"
+                    " ON s.id = t.stats_id WHERE t.address = ? ORDER BY s.id", PEER)
+    assert top and max(x["packets"] for x in top) > 0, \
+        f"network_stats_top has no entry for {PEER} with packets > 0: {top}"
+    log(f"  {len(rows)} snapshots, rx_packets {got}; {PEER} in {len(top)} top lists, "
+        f"packets up to {max(x['packets'] for x in top)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,12 +851,14 @@ def _serve_hold(port):
                 key.fileobj.close()
 
 
-def _hold(host, port, n, timeout):
+def _hold(host, port, n, timeout, src=None):
     nstest._die_with_parent()
     held = []
     for _ in range(n):
         c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         c.settimeout(timeout)
+        if src:
+            c.bind((src, 0))
         try:
             c.connect((host, port))
             held.append(c)
@@ -364,6 +875,9 @@ def _hold(host, port, n, timeout):
 def _send(host, port, data, timeout):
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     c.settimeout(timeout)
+    # close() resets the connection: a request that XDP drops is not retransmitted for
+    # minutes by an orphaned socket, reaching (and banning in) the tests that follow.
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     try:
         c.connect((host, port))
         c.sendall(data)
@@ -378,6 +892,19 @@ def _send(host, port, data, timeout):
         return 6
     finally:
         c.close()
+
+
+def _burn(seconds, name):
+    """Keep one CPU busy for seconds, named name (comm, prctl PR_SET_NAME)."""
+    nstest._die_with_parent()
+    import ctypes
+
+    ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+    print("burning", flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+    print("done", flush=True)
 
 
 def main():
@@ -415,6 +942,7 @@ def main():
         for name, title, fn in tests:
             log(f"=== {name}: {title}")
             t = time.monotonic()
+            ctx.test_start_ns = nstest.boottime_ns()
             try:
                 fn(ctx)
                 passed.append(name)
@@ -448,8 +976,11 @@ def main():
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve-hold":
         _serve_hold(int(sys.argv[2]))
-    elif len(sys.argv) == 6 and sys.argv[1] == "hold":
-        _hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+    elif len(sys.argv) in (6, 7) and sys.argv[1] == "hold":
+        _hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
+              sys.argv[6] if len(sys.argv) == 7 else None)
+    elif len(sys.argv) == 4 and sys.argv[1] == "burn":
+        _burn(float(sys.argv[2]), sys.argv[3])
     elif len(sys.argv) == 6 and sys.argv[1] == "send":
         sys.exit(_send(sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4]),
                        float(sys.argv[5])))

@@ -412,6 +412,10 @@ static void test_err_unknown(void **state)
 static void test_err_numbers(void **state)
 {
 	(void)state;
+	expect_errors("[network]\nevent_buffer_kb = 3000\n",
+		      "FILE:2: [network] event_buffer_kb: value '3000' is not a power of two");
+	expect_errors("[network]\nevent_buffer_kb = 32\n",
+		      "FILE:2: [network] event_buffer_kb: value '32' is out of range 64..262144");
 	expect_errors("[network]\nmax_connections_per_ip = 0\n",
 		      "FILE:2: [network] max_connections_per_ip: value '0' is out of range "
 		      "1..1000000");
