@@ -106,7 +106,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 4 << 20); /* event_buffer_kb, set by the loader */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } events SEC(".maps");
 
