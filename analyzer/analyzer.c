@@ -136,6 +136,11 @@ static int arm(int fd, uint64_t ms)
 	return 0;
 }
 
+static int64_t unix_now(void)
+{
+	return time(NULL);
+}
+
 static void detectors_init(struct analyzer *a)
 {
 	const double thr[SYSMON_METRIC_COUNT] = {
@@ -145,17 +150,14 @@ static void detectors_init(struct analyzer *a)
 	};
 
 	for (int m = 0; m < SYSMON_METRIC_COUNT; m++) {
-		/* A reload with new thresholds starts the detectors afresh; an open row stays
-		 * open until the next sample decides (it is closed below if need be). */
+		/* New thresholds start the detectors afresh: an open episode ends here. */
+		if (a->anom[m].row && a->store)
+			store_anomaly_close(a->store, a->anom[m].row, unix_now());
+		a->anom[m].row = 0;
 		sysmon_detector_init(&a->anom[m].det, m, thr[m],
 				     thr[m] * a->cfg.anomaly_hysteresis_percent / 100.0,
 				     a->cfg.anomaly_min_intervals);
 	}
-}
-
-static int64_t unix_now(void)
-{
-	return time(NULL);
 }
 
 static int64_t ns_to_unix(uint64_t mono_ns)
