@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "analyzer.h"
 #include "config.h"
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_init("ebpfmon-analyzer", LOG_LVL_INFO);
+	umask(0027); /* the database is for the ebpfmon group, not for everyone */
 	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

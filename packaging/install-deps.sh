@@ -2,8 +2,9 @@
 # Install what ebpfmon needs on Debian 12, as root. Idempotent.
 #   packaging/install-deps.sh          build and run dependencies
 #   packaging/install-deps.sh --test   also what the tests use
-# It also creates the system user and group `ebpfmon` that the daemons run as (what the
-# .deb does through sysusers.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
+# It also creates the system user and group `ebpfmon` that the daemons run as and their
+# folders /var/lib/ebpfmon and /run/ebpfmon (what the .deb does through sysusers.d and
+# tmpfiles.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
 set -eu
 
 want_test=0
@@ -36,6 +37,9 @@ if ! getent passwd ebpfmon >/dev/null; then
 	useradd --system --gid ebpfmon --no-create-home --home-dir /nonexistent \
 		--shell /usr/sbin/nologin --comment "ebpfmon daemons" ebpfmon
 fi
+
+# What packaging/systemd/ebpfmon.tmpfiles sets up on an installed system.
+install -d -o ebpfmon -g ebpfmon -m 0750 /var/lib/ebpfmon /run/ebpfmon
 
 if ! grep -q ' /sys/fs/bpf bpf ' /proc/mounts; then
 	mount -t bpf bpf /sys/fs/bpf
