@@ -214,22 +214,52 @@ static __always_inline bool is_http_port(const struct ebpfmon_settings *set, __u
 	return false;
 }
 
+/* The request target being matched, and where it ends. */
+struct http_scan {
+	struct ebpfmon_url_key key;
+	__u32 plen;
+};
+
+/*
+ * bpf_loop callback, eight bytes a call: the path ends at the first SP, CR, LF or NUL after
+ * its first byte.
+ */
+static long path_end(__u32 i, void *ctx)
+{
+	struct http_scan *s = ctx;
+
+	if (i >= EBPFMON_URL_PATH_MAX / 8)
+		return 1;
+#pragma unroll
+	for (__u32 k = 0; k < 8; k++) {
+		__u32 j = i * 8 + k;
+		__u8 ch = s->key.path[j];
+
+		if (j && (ch == ' ' || ch == '\r' || ch == '\n' || ch == '\0')) {
+			s->plen = j;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Match the request line "METHOD SP /path SP ..." of one TCP segment against url_rules.
  * Returns XDP_DROP when a drop rule hit and the source may be dropped, XDP_PASS otherwise.
  * Only a segment that starts with a request line is looked at: a request line split over
- * segments is matched on the part that the first segment carries.
+ * segments is matched on the part that the first segment carries. The scan runs in bpf_loop
+ * so that the verifier checks its body once, not once per byte.
  */
 static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
 				      const struct ebpfmon_settings *set,
 				      struct ebpfmon_counters *cnt, __u64 now)
 {
 	__u32 pkt_len = ctx->data_end - ctx->data;
-	struct ebpfmon_url_key key;
 	struct ebpfmon_url_rule *rule;
 	struct ebpfmon_ev_url_hit *ev;
 	__u8 method[HTTP_METHOD_MAX + 1];
-	__u32 mlen = 0, off, avail, plen = EBPFMON_URL_PATH_MAX;
+	__u32 mlen = 0, off, avail;
+	struct http_scan s;
 	__u32 action;
 
 	if (p->payload_off + sizeof(method) > pkt_len)
@@ -254,26 +284,18 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		avail = EBPFMON_URL_PATH_MAX;
 	if (avail < 1)
 		return XDP_PASS;
-	if (bpf_xdp_load_bytes(ctx, off, key.path, avail))
+	/* Zeroed first: what the segment does not fill must not carry stale stack into an
+	 * event, and a zero ends the path where the segment ends. */
+	__builtin_memset(&s, 0, sizeof(s));
+	if (bpf_xdp_load_bytes(ctx, off, s.key.path, avail))
 		return XDP_PASS;
-	if (key.path[0] != '/')
+	if (s.key.path[0] != '/')
 		return XDP_PASS;
+	s.plen = avail;
+	bpf_loop(EBPFMON_URL_PATH_MAX / 8, path_end, &s, 0);
 
-	for (__u32 i = 1; i < EBPFMON_URL_PATH_MAX; i++) {
-		__u8 ch;
-
-		if (i >= avail) {
-			plen = avail;
-			break;
-		}
-		ch = key.path[i];
-		if (ch == ' ' || ch == '\r' || ch == '\n' || ch == '\0') {
-			plen = i;
-			break;
-		}
-	}
-	key.prefixlen = plen * 8;
-	rule = bpf_map_lookup_elem(&url_rules, &key);
+	s.key.prefixlen = s.plen * 8;
+	rule = bpf_map_lookup_elem(&url_rules, &s.key);
 	if (!rule)
 		return XDP_PASS;
 
@@ -291,11 +313,9 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		ev->rule_id = rule->id;
 		ev->action = action;
 		ev->dport = p->dport;
-		ev->path_len = plen;
+		ev->path_len = s.plen;
 		ev->pad = 0;
-		/* Only plen bytes were loaded: the rest of key.path is stale stack. */
-		for (__u32 i = 0; i < EBPFMON_URL_PATH_MAX; i++)
-			ev->path[i] = i < plen ? key.path[i] : 0;
+		__builtin_memcpy(ev->path, s.key.path, sizeof(ev->path));
 		bpf_ringbuf_submit(ev, 0);
 	}
 	if (action == EBPFMON_URL_DROP) {

@@ -1484,6 +1484,24 @@ static void test_ringbuf_full_still_enforces(void **state)
  * This test fails until that is fixed. Several packets are sent because the stale contents
  * depend on what ran on the stack before.
  */
+/*
+ * The verifier accepts xdp_ingress with room to spare: a change that multiplies its paths
+ * (a byte loop the verifier walks once per byte) fails here before it fails on a kernel
+ * whose verifier is a little stricter.
+ */
+static void test_verifier_headroom(void **state)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	(void)state;
+	assert_int_equal(bpf_obj_get_info_by_fd(prog_fd, &info, &len), 0);
+	print_message("xdp_ingress: %u instructions verified, %u translated\n", info.verified_insns,
+		      info.xlated_prog_len / 8);
+	assert_true(info.verified_insns > 0);
+	assert_true(info.verified_insns < 400000); /* the limit is 1000000 */
+}
+
 static void test_url_event_no_stale_bytes(void **state)
 {
 	(void)state;
@@ -1586,6 +1604,7 @@ int main(int argc, char **argv)
 		T(test_url_vlan_and_options),
 		T(test_ringbuf_full_still_enforces),
 		T(test_url_event_no_stale_bytes),
+		T(test_verifier_headroom),
 	};
 	struct CMUnitTest run_tests[sizeof(tests) / sizeof(tests[0])];
 	char *only[MAX_NAMES], *skip[MAX_NAMES];
