@@ -76,7 +76,8 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 			if (fd >= 0 || (fd != -ENOENT && fd != -EACCES))
 				break;
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (now.tv_sec - start.tv_sec >= (time_t)wait_s)
+			if ((now.tv_sec - start.tv_sec) * 1000000000ll + now.tv_nsec - start.tv_nsec >=
+			    (long long)wait_s * 1000000000ll)
 				break;
 			if (!said) {
 				log_info("waiting up to %us for ebpfmon-loader to pin %s", wait_s,

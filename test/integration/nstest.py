@@ -13,12 +13,15 @@ What lives here:
     `ip netns exec`, which remounts /sys and hides /sys/fs/bpf), with a real sd_notify socket;
   * Bpftool: map lookup/update/delete/dump on pinned maps, decoding the raw bytes;
   * small TCP server/client helpers run as `python3 nstest.py serve|connect ...` inside a
-    namespace.
+    namespace;
+  * the runner of a test file (main(): options, prerequisites, the selected tests, cleanup,
+    "N passed, N failed", the exit status) and its test registry.
 
 Nothing here touches anything outside the namespaces, the veth pair and the private pin root
 (/sys/fs/bpf/ebpfmon-test-<pid>) it creates.
 """
 
+import argparse
 import atexit
 import grp
 import ipaddress
@@ -36,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 
 SKIP_RC = 77
 BPFFS = "/sys/fs/bpf"
@@ -239,17 +243,23 @@ def proc_comm(pid):
 class Background:
     """A long-running child in its own session, killed by cleanup. Output is collected."""
 
-    def __init__(self, cmd, name, env=None):
+    def __init__(self, cmd, name, env=None, stderr=None):
+        """stderr: a file descriptor for the child's stderr instead of a pipe collected here
+        (then only stdout is collected)."""
         self.name = name
         self.cmd = list(cmd)
         self.lines = []  # (stream, text)
         self._lock = threading.Lock()
         vlog(f"$ {' '.join(self.cmd)} &")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, start_new_session=True)
+                                     stderr=subprocess.PIPE if stderr is None else stderr,
+                                     env=env, start_new_session=True)
         self.pid = self.proc.pid
+        streams = [(self.proc.stdout, "out")]
+        if stderr is None:
+            streams.append((self.proc.stderr, "err"))
         self._threads = [threading.Thread(target=self._reader, args=(s, n), daemon=True)
-                         for s, n in ((self.proc.stdout, "out"), (self.proc.stderr, "err"))]
+                         for s, n in streams]
         for t in self._threads:
             t.start()
         CLEANUP.push(f"stop {name} (pid {self.pid})", self.kill)
@@ -369,16 +379,16 @@ class Topology:
         return out
 
 
-def ping(ns, dst, count=3, wait=1, interval=0.2, v6=False):
-    """Number of echo replies received by `ping` run in ns."""
+def ping(ns, dst, count=3, wait=1, interval=0.2, v6=False, src=None):
+    """Number of echo replies received by `ping` run in ns (from address src when given)."""
     cmd = ["ping", "-6" if v6 else "-4", "-n", "-q", "-c", str(count), "-W", str(wait),
-           "-i", str(interval), dst]
+           "-i", str(interval)] + (["-I", src] if src else []) + [dst]
     r = run(ns_cmd(ns, cmd), check=False, timeout=count * (interval + wait) + 10)
     m = re.search(r"(\d+) (?:packets )?received", r.stdout)
     if not m:
         raise AssertionError(f"cannot parse ping output: {r.stdout!r} {r.stderr!r}")
     n = int(m.group(1))
-    vlog(f"ping {ns} -> {dst}: {n}/{count} replies")
+    vlog(f"ping {ns}{' from ' + src if src else ''} -> {dst}: {n}/{count} replies")
     return n
 
 
@@ -398,12 +408,13 @@ def start_tcp_server(ns, port):
     return srv
 
 
-def tcp_connect(ns, host, port, timeout=2.0):
-    """'connected', 'timeout', 'refused', 'unreachable' or 'error ...' for a connect from ns."""
-    r = run(ns_cmd(ns, [sys.executable, HELPER, "connect", host, str(port), str(timeout)]),
-            check=False, timeout=timeout + 15)
+def tcp_connect(ns, host, port, timeout=2.0, src=None):
+    """'connected', 'timeout', 'refused', 'unreachable' or 'error ...' for a connect from ns
+    (from address src when given)."""
+    r = run(ns_cmd(ns, [sys.executable, HELPER, "connect", host, str(port), str(timeout)] +
+                   ([src] if src else [])), check=False, timeout=timeout + 15)
     res = (r.stdout.strip() or f"error rc={r.returncode} {r.stderr.strip()}").splitlines()[-1]
-    vlog(f"connect {ns} -> [{host}]:{port}: {res}")
+    vlog(f"connect {ns}{' from ' + src if src else ''} -> [{host}]:{port}: {res}")
     return res
 
 
@@ -437,11 +448,13 @@ def _serve(port):
         c.close()
 
 
-def _connect(host, port, timeout):
+def _connect(host, port, timeout, src=None):
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
+        if src:
+            s.bind((src, 0))
         s.connect((host, port))
         print("connected")
         return 0
@@ -662,11 +675,15 @@ def reap_stale(loader):
 class NotifySocket:
     """An AF_UNIX SOCK_DGRAM socket standing in for systemd's NOTIFY_SOCKET.
 
-    A thread drains it all the time (sd_notify blocks when the receive queue is full)."""
+    A thread drains it all the time (sd_notify blocks when the receive queue is full).
+    Every datagram is also kept as it came, with its arrival time (`raw`): a daemon whose
+    stderr is a socket connected here puts its log lines in the same queue, in the order it
+    wrote them and sent its notifications."""
 
     def __init__(self, path):
         self.path = path
         self.messages = []  # list of dicts (one per datagram)
+        self.raw = []  # (time.monotonic() of arrival, text), one per datagram
         self._lock = threading.Lock()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         if os.path.lexists(path):
@@ -686,14 +703,17 @@ class NotifySocket:
                 continue
             except OSError:
                 return
+            t = time.monotonic()
+            text = data.decode(errors="replace")
             msg = {}
-            for line in data.decode(errors="replace").split("\n"):
+            for line in text.split("\n"):
                 if "=" in line:
                     k, _, v = line.partition("=")
                     msg[k] = v
             vlog(f"sd_notify: {msg}")
             with self._lock:
                 self.messages.append(msg)
+                self.raw.append((t, text))
 
     def seen(self, key, value=None):
         with self._lock:
@@ -701,6 +721,12 @@ class NotifySocket:
                 if key in m and (value is None or m[key] == value):
                     return m[key]
         return None
+
+    def datagrams(self, regex=None):
+        """(arrival time, text) of the datagrams so far (those matching regex when given)."""
+        rx = re.compile(regex) if regex else None
+        with self._lock:
+            return [(t, x) for t, x in self.raw if rx is None or rx.search(x)]
 
     def close(self):
         self._stop = True
@@ -752,11 +778,117 @@ class Loader(Background):
         return "\n".join(self.output("err").splitlines()[-n:])
 
 
+# ---------------------------------------------------------------------------------------
+# The runner of a test file
+# ---------------------------------------------------------------------------------------
+
+
+def test_registry():
+    """(tests, test): @test("title") on a function fn(ctx) appends (name, title, fn) to the
+    list tests, in the order of the file."""
+    tests = []
+
+    def test(title):
+        def deco(fn):
+            tests.append((fn.__name__, title, fn))
+            return fn
+
+        return deco
+
+    return tests, test
+
+
+def main(description, tests, make_ctx, *, programs, tools, options=(), setup_what,
+         before_test=None, on_fail=None, after_test=None):
+    """The command line of a test file: parse the arguments, check the prerequisites, run the
+    selected tests (--only) one after the other on one context, clean up, print
+    "N passed, N failed". Returns the exit status: 0 all passed, 1 a test failed.
+
+    description: the --help text; tests: (name, title, fn) of every test, fn(ctx) raising on
+    failure; make_ctx(args): the context (its setup() runs first, a failure there fails every
+    test); programs: (name, help) of the required --NAME executables, --loader first; tools:
+    what must be in PATH besides --bpftool; options: (flags, kwargs) of options of the file's
+    own, added after --only; setup_what: what setup() sets up, for its failure message;
+    before_test(ctx) and on_fail(ctx): called before a test and after a failed one;
+    after_test: (what, fn) with fn(ctx) run after every test, its failure logged as what."""
+    ap = argparse.ArgumentParser(description=description)
+    for name, help_text in programs:
+        ap.add_argument(f"--{name}", required=True, help=help_text)
+    ap.add_argument("--bpftool", default=shutil.which("bpftool") or "/usr/sbin/bpftool")
+    ap.add_argument("--only", action="append", default=[],
+                    help="run only tests whose function name contains this (repeatable)")
+    for flags, kwargs in options:
+        ap.add_argument(*flags, **kwargs)
+    ap.add_argument("-v", "--verbose", action="store_true", help="log every command")
+    args = ap.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
+    install_signal_handlers()
+
+    msg = check_prerequisites(list(tools) + [args.bpftool])
+    if msg:
+        skip(msg)
+    for name, _ in programs:
+        path = getattr(args, name)
+        if not os.access(path, os.X_OK):
+            print(f"FAILED: {name} {path} is not an executable file", flush=True)
+            return 1
+    reap_stale(os.path.abspath(args.loader))
+
+    tests = [t for t in tests if not args.only or any(o in t[0] for o in args.only)]
+    passed, failed = [], []
+    start = time.monotonic()
+    try:
+        ctx = make_ctx(args)
+        try:
+            ctx.setup()
+        except Exception:  # noqa: BLE001
+            log(f"FAILED: setting up {setup_what}:\n" + traceback.format_exc())
+            failed = [t[0] for t in tests]
+            tests = []
+        for name, title, fn in tests:
+            log(f"=== {name}: {title}")
+            t = time.monotonic()
+            if before_test:
+                before_test(ctx)
+            try:
+                fn(ctx)
+                passed.append(name)
+                log(f"--- PASS {name} ({time.monotonic() - t:.1f}s)")
+            except Exception as e:  # noqa: BLE001
+                failed.append(name)
+                tb = traceback.extract_tb(e.__traceback__)
+                here = os.path.basename(fn.__code__.co_filename)
+                where = next((f"{f.filename.split('/')[-1]}:{f.lineno}" for f in reversed(tb)
+                              if f.filename.endswith(here)), "?")
+                log(f"--- FAIL {name} ({time.monotonic() - t:.1f}s) at {where}: "
+                    f"{type(e).__name__}: {e}")
+                if not isinstance(e, AssertionError):
+                    log(traceback.format_exc())
+                if on_fail:
+                    on_fail(ctx)
+            finally:
+                if after_test:
+                    what, after = after_test
+                    try:
+                        after(ctx)
+                    except Exception as e:  # noqa: BLE001
+                        log(f"    {what}: {e}")
+    finally:
+        CLEANUP.run()
+    log(f"runtime {time.monotonic() - start:.1f}s")
+    if failed:
+        log("failed: " + ", ".join(failed))
+    print(f"{len(passed)} passed, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         _serve(int(sys.argv[2]))
-    elif len(sys.argv) == 5 and sys.argv[1] == "connect":
-        sys.exit(_connect(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+    elif len(sys.argv) in (5, 6) and sys.argv[1] == "connect":
+        sys.exit(_connect(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
+                          sys.argv[5] if len(sys.argv) == 6 else None))
     else:
-        print("usage: nstest.py serve PORT | connect HOST PORT TIMEOUT", file=sys.stderr)
+        print("usage: nstest.py serve PORT | connect HOST PORT TIMEOUT [SRC]", file=sys.stderr)
         sys.exit(2)

@@ -13,7 +13,6 @@ EBPFMON_REQUIRE_BPF=1), 77 skipped (not root, no ebpfmon user/group, no bpffs).
 The last line is "N passed, N failed".
 """
 
-import argparse
 import grp
 import os
 import pwd
@@ -23,7 +22,6 @@ import signal
 import sys
 import tempfile
 import time
-import traceback
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -142,15 +140,7 @@ class Ctx:
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
-TESTS = []
-
-
-def test(title):
-    def deco(fn):
-        TESTS.append((fn.__name__, title, fn))
-        return fn
-
-    return deco
+TESTS, test = nstest.test_registry()
 
 
 # ---------------------------------------------------------------------------------------
@@ -438,67 +428,20 @@ def t9_bad_config(ctx):
 # ---------------------------------------------------------------------------------------
 
 
+def on_fail(ctx):
+    if ctx.loader is not None:
+        log(f"    loader stderr (last lines):\n{ctx.loader.tail()}")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loader", required=True, help="path of ebpfmon-loader")
-    ap.add_argument("--bpftool", default=shutil.which("bpftool") or "/usr/sbin/bpftool")
-    ap.add_argument("--only", action="append", default=[],
-                    help="run only tests whose function name contains this (repeatable)")
-    ap.add_argument("--loader-verbose", action="store_true", help="pass -v to the loader")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log every command")
-    args = ap.parse_args()
-    nstest.VERBOSE = args.verbose
-    nstest.install_signal_handlers()
-
-    msg = nstest.check_prerequisites(["ip", "nsenter", "ping", args.bpftool])
-    if msg:
-        nstest.skip(msg)
-    if not os.access(args.loader, os.X_OK):
-        print(f"FAILED: loader {args.loader} is not an executable file", flush=True)
-        return 1
-    nstest.reap_stale(os.path.abspath(args.loader))
-
-    tests = [t for t in TESTS if not args.only or any(o in t[0] for o in args.only)]
-    passed, failed = [], []
-    start = time.monotonic()
-    try:
-        ctx = Ctx(args)
-        try:
-            ctx.setup()
-        except Exception:  # noqa: BLE001
-            log("FAILED: setting up the namespaces:\n" + traceback.format_exc())
-            failed = [t[0] for t in tests]
-            tests = []
-        for name, title, fn in tests:
-            log(f"=== {name}: {title}")
-            t = time.monotonic()
-            try:
-                fn(ctx)
-                passed.append(name)
-                log(f"--- PASS {name} ({time.monotonic() - t:.1f}s)")
-            except Exception as e:  # noqa: BLE001
-                failed.append(name)
-                tb = traceback.extract_tb(e.__traceback__)
-                where = next((f"{f.filename.split('/')[-1]}:{f.lineno}" for f in reversed(tb)
-                              if f.filename.endswith("test_loader.py")), "?")
-                log(f"--- FAIL {name} ({time.monotonic() - t:.1f}s) at {where}: "
-                    f"{type(e).__name__}: {e}")
-                if not isinstance(e, AssertionError):
-                    log(traceback.format_exc())
-                if ctx.loader is not None:
-                    log(f"    loader stderr (last lines):\n{ctx.loader.tail()}")
-            finally:
-                try:
-                    ctx.clear_bans()
-                except Exception as e:  # noqa: BLE001
-                    log(f"    clearing bans: {e}")
-    finally:
-        CLEANUP.run()
-    log(f"runtime {time.monotonic() - start:.1f}s")
-    if failed:
-        log("failed: " + ", ".join(failed))
-    print(f"{len(passed)} passed, {len(failed)} failed", flush=True)
-    return 1 if failed else 0
+    return nstest.main(
+        __doc__.split("\n")[0], TESTS, Ctx,
+        programs=[("loader", "path of ebpfmon-loader")],
+        tools=["ip", "nsenter", "ping"],
+        options=[(["--loader-verbose"], {"action": "store_true",
+                                         "help": "pass -v to the loader"})],
+        setup_what="the namespaces", on_fail=on_fail,
+        after_test=("clearing bans", lambda ctx: ctx.clear_bans()))
 
 
 if __name__ == "__main__":
