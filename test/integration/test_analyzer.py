@@ -264,10 +264,10 @@ class Ctx:
             raise AssertionError(f"server did not start: {srv.output()}")
         return srv
 
-    def hold(self, n, timeout=1.0, src=None):
-        """The peer opens n connections to port 80 (one after the other) and holds them;
+    def hold(self, n, timeout=1.0, src=None, host=MON):
+        """The peer opens n connections to host port 80 (one after the other) and holds them;
         from its address src when given."""
-        return Background(self.topo.in_peer([sys.executable, THIS, "hold", MON, str(HTTP_PORT),
+        return Background(self.topo.in_peer([sys.executable, THIS, "hold", host, str(HTTP_PORT),
                                               str(n), str(timeout)] + ([src] if src else [])),
                           f"holder{'@' + src if src else ''}")
 
@@ -898,6 +898,25 @@ def statuses(notify):
 INTERVAL_S = 0.5  # monitoring_interval_ms of the test configuration
 
 
+@test("17. IPv6: 5 held connections from 2001:db8::2 ban that very address; its connects time "
+      "out")
+def t17_conn_limit_v6(ctx):
+    peer6, mon6 = Topology.PEER_V6, Topology.MON_V6
+    an = ctx.fresh()
+    srv = ctx.start_server()
+    holder = ctx.hold(5, host=mon6)
+    try:
+        line = wait_verdict(ctx, an, r"\bbanned " + re.escape(peer6) + r"\b", peer6, 3)
+        assert line, f"no 'banned {peer6}' within 3 s of opening 5 connections:\n{an.output()}"
+        log(f"  {line}")
+        assert ctx.get_ban(peer6) is not None, f"bans has no entry for {peer6} after '{line}'"
+        res = tcp_connect(ctx.topo.peer, mon6, HTTP_PORT, 2.0)
+        assert res == "timeout", f"banned peer: connect to [{mon6}]:{HTTP_PORT}: {res}"
+    finally:
+        holder.kill()
+        srv.kill()
+
+
 @test("13. a database the analyzer cannot write (read-only file, or none in a root-owned "
       "folder) does not stop enforcement: bans work, a warning names it, STATUS says so")
 def t13_db_unwritable(ctx):
@@ -1169,7 +1188,7 @@ def _hold(host, port, n, timeout, src=None):
     nstest._die_with_parent()
     held = []
     for _ in range(n):
-        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         c.settimeout(timeout)
         if src:
             c.bind((src, 0))
