@@ -19,6 +19,8 @@ import pwd
 import re
 import shutil
 import signal
+import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -239,6 +241,55 @@ def t2_ip_stats(ctx):
     assert after["syns"] >= 1 and after["syns"] > before["syns"], \
         f"syns {before['syns']} -> {after['syns']}, expected to grow by the TCP connect"
     assert after["last_seen_ns"] > 0 and after["first_seen_ns"] > 0, "first/last seen not set"
+
+
+@test("2b. what the monitored side sends to the peer shows up as tx in ip_stats (egress)")
+def t2b_egress(ctx):
+    ctx.ensure_loader()
+    stats = ctx.map("ip_stats")
+    before = ctx.bpftool.ip_stats_get(stats, Topology.PEER_V4)
+    for _ in range(3):
+        res = tcp_connect(ctx.topo.peer, Topology.MON_V4, TCP_PORT)
+        assert res == "connected", f"TCP connect to {Topology.MON_V4}:{TCP_PORT}: {res}"
+    after = ctx.bpftool.ip_stats_get(stats, Topology.PEER_V4)
+    log(f"  ip_stats[198.18.0.2] tx {before['tx_packets']}/{before['tx_bytes']} -> "
+        f"{after['tx_packets']}/{after['tx_bytes']}")
+    assert after["tx_packets"] - before["tx_packets"] >= 3, \
+        f"tx_packets grew by {after['tx_packets'] - before['tx_packets']} over 3 accepted " \
+        "connections (a SYN-ACK each at least), expected >= 3"
+    assert after["tx_bytes"] > before["tx_bytes"], "tx_bytes did not grow"
+
+
+PROC_IO_FMT = "<5Q16s"  # struct ebpfmon_proc_io
+
+
+@test("2c. a process's direct disk writes and reads show up in proc_io under its pid, to the "
+      "byte")
+def t2c_proc_io(ctx):
+    ctx.ensure_loader()
+    folder = tempfile.mkdtemp(prefix="ebpfmon-io-", dir="/var/tmp")
+    CLEANUP.push(f"remove {folder}", lambda: shutil.rmtree(folder, ignore_errors=True))
+    path = os.path.join(folder, "data")
+    mib = 8
+
+    def dd(*args):
+        p = subprocess.Popen(["dd", "bs=1M", *args], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        _, err = p.communicate(timeout=30)
+        # O_DIRECT needs a disk-backed file system: say so rather than guess
+        assert p.returncode == 0, f"dd {' '.join(args)} in {folder} failed: {err.strip()}"
+        raw = ctx.bpftool.map_lookup_raw(ctx.map("proc_io"), struct.pack("<I", p.pid))
+        assert raw is not None, f"proc_io has no entry for dd {' '.join(args)} (pid {p.pid})"
+        rb, wb, rops, wops, _, comm = struct.unpack(PROC_IO_FMT, raw)
+        comm = comm.split(b"\0")[0].decode()
+        log(f"  proc_io[{p.pid}] {comm}: read {rb} B in {rops}, wrote {wb} B in {wops}")
+        assert comm == "dd", f"proc_io[{p.pid}].comm = {comm!r}, expected 'dd'"
+        return rb, wb
+
+    _, wb = dd("if=/dev/zero", f"of={path}", f"count={mib}", "oflag=direct")
+    assert wb == mib << 20, f"the writer's write_bytes {wb}, expected {mib << 20}"
+    rb, wb = dd(f"if={path}", "of=/dev/null", "iflag=direct")
+    assert rb == mib << 20 and wb == 0, f"the reader: read_bytes {rb}, write_bytes {wb}"
 
 
 def _ban_cycle(ctx, peer_ip, mon_ip, v6):
