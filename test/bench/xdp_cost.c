@@ -354,9 +354,10 @@ int main(int argc, char **argv)
 			       m - empty_ns, verdict_name(cases[i].want));
 	}
 	printf("\nevents written %" PRIu64 ", lost to a full ring buffer %" PRIu64
-	       " (the URL-hit case fills the 1 MiB ring each round: nobody consumes during a "
+	       " (the URL-hit case fills the %u KiB ring each round: nobody consumes during a "
 	       "run)\n",
-	       (uint64_t)cnt.events, (uint64_t)cnt.ringbuf_drops);
+	       (uint64_t)cnt.events, (uint64_t)cnt.ringbuf_drops,
+	       bpf_map__max_entries(skel->maps.events) / 1024);
 
 	clean_over = median(cases[1].ns, rounds) - empty_ns;
 	banned_over = median(cases[3].ns, rounds) - empty_ns;
