@@ -561,5 +561,7 @@ int BPF_PROG(block_io, struct bio *bio)
 		__sync_fetch_and_add(&io->write_ops, 1);
 	}
 	io->last_ns = bpf_ktime_get_boot_ns();
+	/* The name now, not at the first I/O: that may have been before exec (the binary's pages). */
+	bpf_get_current_comm(io->comm, sizeof(io->comm));
 	return 0;
 }
