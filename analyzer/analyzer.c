@@ -457,8 +457,6 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 	a.sigfd = a.tfd = a.wdfd = a.epfd = -1;
 	if (opts->dry_run)
 		a.cfg.dry_run = true;
-	if (opts->db_path)
-		snprintf(a.cfg.sqlite_path, sizeof(a.cfg.sqlite_path), "%s", opts->db_path);
 	allow_host_addresses(&a.cfg);
 
 	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s))

@@ -38,6 +38,19 @@ static int *map_fd(struct maps *m, size_t i)
 	return (int *)((char *)m + specs[i].off);
 }
 
+unsigned long long maps_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+bool maps_ban_in_force(const struct ebpfmon_ban *ban, unsigned long long now)
+{
+	return !ban->expires_ns || ban->expires_ns > now;
+}
+
 void maps_close(struct maps *m)
 {
 	for (size_t i = 0; i < N_SPECS; i++) {

@@ -3,6 +3,8 @@
 #ifndef EBPFMON_MAPS_H
 #define EBPFMON_MAPS_H
 
+#include <stdbool.h>
+
 struct maps {
 	int bans, ban_nets, allow_nets, url_rules, settings, events; /* read-write */
 	int ip_stats, conn_count, counters, proc_io;		      /* read-only */
@@ -15,5 +17,11 @@ struct maps {
  */
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s);
 void maps_close(struct maps *m);
+
+struct ebpfmon_ban;
+/* Now on the clock of ban deadlines (CLOCK_BOOTTIME), in ns. */
+unsigned long long maps_boot_ns(void);
+/* Whether a ban still drops at boot-time now: permanent, or its deadline ahead. */
+bool maps_ban_in_force(const struct ebpfmon_ban *ban, unsigned long long now);
 
 #endif

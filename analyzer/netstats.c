@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ebpfmon_abi.h"
 #include "log.h"
@@ -79,18 +78,14 @@ static uint64_t drops_total(const struct netstats *ns)
 static uint64_t bans_in_force(const struct netstats *ns)
 {
 	struct ebpfmon_addr key, next, *cur = NULL;
-	struct timespec ts;
-	uint64_t now, n = 0;
+	uint64_t now = maps_boot_ns(), n = 0;
 
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	while (bpf_map_get_next_key(ns->maps->bans, cur, &next) == 0) {
 		struct ebpfmon_ban ban;
 
 		key = next;
 		cur = &key;
-		if (!bpf_map_lookup_elem(ns->maps->bans, &key, &ban) &&
-		    (!ban.expires_ns || ban.expires_ns > now))
+		if (!bpf_map_lookup_elem(ns->maps->bans, &key, &ban) && maps_ban_in_force(&ban, now))
 			n++;
 	}
 	return n;

@@ -20,14 +20,6 @@ static const char *const reason_names[] = {
 	[EBPFMON_BAN_ESCALATED] = "escalated",
 };
 
-static uint64_t boot_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static const char *reason_name(__u32 reason)
 {
 	return reason < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[reason]
@@ -240,11 +232,6 @@ void policy_flush(struct policy *p)
 	p->n_pending -= done;
 }
 
-static bool ban_in_force(const struct ebpfmon_ban *ban, uint64_t now)
-{
-	return !ban->expires_ns || ban->expires_ns > now;
-}
-
 static void set_ban_nets_flag(struct policy *p, bool on)
 {
 	struct ebpfmon_settings set;
@@ -267,7 +254,7 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 	struct ebpfmon_ban ban;
 	struct addr_cidr net;
 	char buf[ADDR_STRLEN];
-	uint64_t now = boot_ns();
+	uint64_t now = maps_boot_ns();
 	unsigned int n = 0;
 
 	if (!p->cfg->cidr_ban_threshold || p->cfg->dry_run)
@@ -277,13 +264,13 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 		key = next;
 		cur = &key;
 		if (cidr_contains(&net, &key) && !bpf_map_lookup_elem(p->maps->bans, &key, &ban) &&
-		    ban_in_force(&ban, now))
+		    maps_ban_in_force(&ban, now))
 			n++;
 	}
 	if (n < p->cfg->cidr_ban_threshold)
 		return;
 	cidr_to_lpm_key(&net, &lpm);
-	if (!bpf_map_lookup_elem(p->maps->ban_nets, &lpm, &ban) && ban_in_force(&ban, now))
+	if (!bpf_map_lookup_elem(p->maps->ban_nets, &lpm, &ban) && maps_ban_in_force(&ban, now))
 		return;
 	for (unsigned int i = 0; i < p->cfg->n_allowlist; i++) {
 		const struct addr_cidr *a = &p->cfg->allowlist[i];
@@ -315,7 +302,7 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	struct ebpfmon_ban ban = { .reason = reason }, old;
 	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
 	struct policy_offence *off = offence(p, addr);
-	uint64_t now = boot_ns(), dur;
+	uint64_t now = maps_boot_ns(), dur;
 	bool banned;
 	uint32_t prior;
 	char a[ADDR_STRLEN];
@@ -324,7 +311,7 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 		banned = off && (off->dry_until_ns == UINT64_MAX || off->dry_until_ns > now);
 	else
 		banned = bpf_map_lookup_elem(p->maps->bans, addr, &old) == 0 &&
-			 ban_in_force(&old, now);
+			 maps_ban_in_force(&old, now);
 	addr_format(addr, a, sizeof(a));
 	switch (policy_decide(p->cfg, addr, banned)) {
 	case POLICY_SKIP_ALLOWED:
@@ -443,7 +430,7 @@ static unsigned int remove_expired(struct policy *p, int fd, size_t key_size, ui
 		cur = key;
 		if (bpf_map_lookup_elem(fd, key, &ban))
 			continue;
-		if (ban_in_force(&ban, now)) {
+		if (maps_ban_in_force(&ban, now)) {
 			left++;
 			continue;
 		}
@@ -467,7 +454,7 @@ static unsigned int remove_expired(struct policy *p, int fd, size_t key_size, ui
 void policy_scan(struct policy *p)
 {
 	struct ebpfmon_addr key, next, *cur = NULL;
-	uint64_t now = boot_ns();
+	uint64_t now = maps_boot_ns();
 	char detail[128];
 
 	/* Safety net: an address over the limit whose crossing event was lost. */
@@ -529,7 +516,7 @@ static int restore_one(const struct store_ban *row, void *ctx)
 
 void policy_reconcile(struct policy *p)
 {
-	struct reconcile r = { .p = p, .boot_now = boot_ns(), .unix_now = time(NULL) };
+	struct reconcile r = { .p = p, .boot_now = maps_boot_ns(), .unix_now = time(NULL) };
 	struct ebpfmon_addr key, next, *cur = NULL;
 	unsigned int found = 0;
 	char a[ADDR_STRLEN];
@@ -547,7 +534,7 @@ void policy_reconcile(struct policy *p)
 
 		key = next;
 		cur = &key;
-		if (bpf_map_lookup_elem(p->maps->bans, &key, &ban) || !ban_in_force(&ban, r.boot_now))
+		if (bpf_map_lookup_elem(p->maps->bans, &key, &ban) || !maps_ban_in_force(&ban, r.boot_now))
 			continue;
 		if (store_ban_find_active(p->store, &net, &row) == 1 && !row.dry_run)
 			continue;
