@@ -32,6 +32,7 @@
 #define EBPFMON_MAP_COUNTERS "counters"
 #define EBPFMON_MAP_EVENTS "events"
 #define EBPFMON_MAP_PROC_IO "proc_io"
+#define EBPFMON_MAP_HTTP_FLOWS "http_flows"
 
 /*
  * One address key for both families: 16 bytes in network order. IPv4 is stored
@@ -57,10 +58,11 @@ enum ebpfmon_ban_reason {
 
 /* Value of bans and ban_nets. */
 struct ebpfmon_ban {
-	__u64 expires_ns; /* CLOCK_BOOTTIME deadline; 0 = permanent */
-	__u64 drops;	  /* packets dropped by this ban, updated by XDP */
-	__u32 reason;	  /* enum ebpfmon_ban_reason */
-	__u32 flags;	  /* reserved, 0 */
+	__u64 expires_ns;  /* CLOCK_BOOTTIME deadline; 0 = permanent */
+	__u64 drops;	   /* packets dropped by this ban, updated by XDP */
+	__u64 would_drops; /* packets it would have dropped while settings say dry run */
+	__u32 reason;	   /* enum ebpfmon_ban_reason */
+	__u32 flags;	   /* reserved, 0 */
 };
 
 /* Value of ip_stats (per CPU; user space sums the CPUs). */
@@ -86,7 +88,10 @@ struct ebpfmon_conn {
 
 #define EBPFMON_URL_PATH_MAX 128
 
-/* LPM_TRIE key of url_rules: request-path bytes, prefixlen in bits. */
+/*
+ * LPM_TRIE key of url_rules: bytes of the canonical request path (docs/url-matching.md),
+ * prefixlen in bits. With EBPFMON_F_URL_NOCASE the rules are stored lower-case.
+ */
 struct ebpfmon_url_key {
 	__u32 prefixlen;
 	__u8 path[EBPFMON_URL_PATH_MAX];
@@ -103,6 +108,10 @@ struct ebpfmon_url_rule {
 };
 
 #define EBPFMON_MAX_HTTP_PORTS 8
+/* Request lines matched in one TCP segment; a segment with more is dropped (counted). */
+#define EBPFMON_URL_LINES_MAX 16
+/* Payload bytes of one segment scanned for request lines; the rest is counted, not seen. */
+#define EBPFMON_URL_SCAN_MAX 16384
 
 enum ebpfmon_settings_flags {
 	EBPFMON_F_DRY_RUN = 1u << 0,	 /* report URL hits, never drop them */
@@ -110,9 +119,18 @@ enum ebpfmon_settings_flags {
 	/* ban_nets has entries: consult it. Whoever adds the first entry sets it; without it
 	 * the clean path skips the LPM lookup (about 12 ns). */
 	EBPFMON_F_BAN_NETS = 1u << 2,
+	/* match url_rules case-insensitively (ASCII): the canonical path is lower-cased */
+	EBPFMON_F_URL_NOCASE = 1u << 3,
+	/* drop what the URL matcher cannot see: the first IPv4/IPv6 fragment of a TCP segment
+	 * to an HTTP port, and IPv6 packets whose transport header lies past the parser's bound
+	 * of extension headers */
+	EBPFMON_F_DROP_UNSEEN = 1u << 4,
 };
 
-/* settings[0]: thresholds the kernel acts on. Written by the loader and the analyzer. */
+/*
+ * settings[0]: thresholds the kernel acts on. The loader fills it when it creates the map;
+ * from then on the analyzer owns it, so a restart of either daemon never changes it.
+ */
 struct ebpfmon_settings {
 	__u32 max_conn_per_ip; /* conn_count crossing this emits EBPFMON_EV_CONN_LIMIT */
 	__u32 flags;	       /* enum ebpfmon_settings_flags */
@@ -139,6 +157,14 @@ struct ebpfmon_counters {
 	__u64 ringbuf_drops; /* events lost: ring buffer full */
 	__u64 io_events;     /* block I/O requests accounted */
 	__u64 io_table_full;
+	__u64 rx_drop_unseen;	 /* dropped: TCP fragment or transport past the parser's bound */
+	__u64 rx_would_drop;	 /* dry run: passed, but a ban or a rule would have dropped it */
+	__u64 url_lines;	 /* request lines matched against url_rules */
+	__u64 url_lines_over;	 /* request lines past EBPFMON_URL_LINES_MAX in one segment */
+	__u64 url_split;	 /* request lines completed from an earlier segment of the flow */
+	__u64 url_unverified;	 /* URL hits outside an established connection: never a ban */
+	__u64 url_scan_cut;	 /* segments longer than EBPFMON_URL_SCAN_MAX, scanned in part */
+	__u64 http_flows_full;	 /* partial request lines not kept: http_flows refused them */
 };
 
 /* Value of proc_io, keyed by __u32 tgid. */
@@ -172,14 +198,28 @@ struct ebpfmon_ev_conn_limit {
 	__u32 limit;
 };
 
-/* A request path matched a url_rules prefix. */
+/* ebpfmon_ev_url_hit.flags */
+enum ebpfmon_url_hit_flags {
+	EBPFMON_URL_HIT_TRUNCATED = 1u << 0, /* canonical path longer than path[]: its start */
+	EBPFMON_URL_HIT_SPLIT = 1u << 1,     /* the request line began in an earlier segment */
+	EBPFMON_URL_HIT_DRY_RUN = 1u << 2,   /* a drop rule matched but dry run passed it */
+};
+
+/*
+ * A canonical request path matched a url_rules prefix, in a segment of an established
+ * connection of this host (unverified hits are only counted). Retransmissions of one
+ * request carry the same (addr, sport, dport, seq).
+ */
 struct ebpfmon_ev_url_hit {
 	struct ebpfmon_event_hdr hdr;
 	struct ebpfmon_addr addr;
 	__u32 rule_id;
 	__u32 action;	/* what XDP did: enum ebpfmon_url_action, DROP only when it dropped */
-	__u16 dport;
-	__u16 path_len; /* bytes valid in path[] */
+	__u16 dport;	/* host order */
+	__u16 sport;	/* host order */
+	__u32 seq;	/* TCP sequence number of the first byte of the request line */
+	__u16 path_len; /* bytes valid in path[] (canonical path, at most EBPFMON_URL_PATH_MAX) */
+	__u16 flags;	/* enum ebpfmon_url_hit_flags */
 	__u32 pad;
 	__u8 path[EBPFMON_URL_PATH_MAX];
 };
@@ -197,17 +237,17 @@ struct ebpfmon_ev_ban_drop {
 #define EBPFMON_ABI_ASSERT(t, n) _Static_assert(sizeof(t) == (n), "ABI size of " #t)
 EBPFMON_ABI_ASSERT(struct ebpfmon_addr, 16);
 EBPFMON_ABI_ASSERT(struct ebpfmon_lpm_key, 20);
-EBPFMON_ABI_ASSERT(struct ebpfmon_ban, 24);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ban, 32);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ip_stats, 56);
 EBPFMON_ABI_ASSERT(struct ebpfmon_conn, 24);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_key, 132);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
 EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
-EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 128);
+EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 192);
 EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
 EBPFMON_ABI_ASSERT(struct ebpfmon_event_hdr, 16);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ev_conn_limit, 40);
-EBPFMON_ABI_ASSERT(struct ebpfmon_ev_url_hit, 176);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ev_url_hit, 184);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ev_ban_drop, 48);
 #undef EBPFMON_ABI_ASSERT
 #endif

@@ -93,9 +93,17 @@ static size_t events_read(void)
 	X(events)                                                                                  \
 	X(ringbuf_drops)                                                                           \
 	X(io_events)                                                                               \
-	X(io_table_full)
+	X(io_table_full)                                                                           \
+	X(rx_drop_unseen)                                                                          \
+	X(rx_would_drop)                                                                           \
+	X(url_lines)                                                                               \
+	X(url_lines_over)                                                                          \
+	X(url_split)                                                                               \
+	X(url_unverified)                                                                          \
+	X(url_scan_cut)                                                                            \
+	X(http_flows_full)
 
-_Static_assert(sizeof(struct ebpfmon_counters) == 16 * sizeof(__u64),
+_Static_assert(sizeof(struct ebpfmon_counters) == 24 * sizeof(__u64),
 	       "COUNTER_FIELDS lists every counter");
 
 /* The counters (summed over CPUs) must equal want, field by field; names the ones that differ. */

@@ -487,19 +487,19 @@ def addr_key(ip):
     return a.packed
 
 
-BAN_FMT = "<QQII"  # expires_ns, drops, reason, flags
+BAN_FMT = "<QQQII"  # expires_ns, drops, would_drops, reason, flags
 STATS_FMT = "<7Q"
 STATS_FIELDS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "syns", "first_seen_ns",
                 "last_seen_ns")
 
 
-def ban_value(expires_ns=0, reason=0, drops=0, flags=0):
-    return struct.pack(BAN_FMT, expires_ns, drops, reason, flags)
+def ban_value(expires_ns=0, reason=0, drops=0, flags=0, would_drops=0):
+    return struct.pack(BAN_FMT, expires_ns, drops, would_drops, reason, flags)
 
 
 def decode_ban(raw):
-    e, d, r, f = struct.unpack(BAN_FMT, raw)
-    return {"expires_ns": e, "drops": d, "reason": r, "flags": f}
+    e, d, w, r, f = struct.unpack(BAN_FMT, raw)
+    return {"expires_ns": e, "drops": d, "would_drops": w, "reason": r, "flags": f}
 
 
 def boottime_ns():

@@ -18,17 +18,17 @@ static void test_sizes(void **state)
 	(void)state;
 	assert_int_equal(sizeof(struct ebpfmon_addr), 16);
 	assert_int_equal(sizeof(struct ebpfmon_lpm_key), 20);
-	assert_int_equal(sizeof(struct ebpfmon_ban), 24);
+	assert_int_equal(sizeof(struct ebpfmon_ban), 32);
 	assert_int_equal(sizeof(struct ebpfmon_ip_stats), 56);
 	assert_int_equal(sizeof(struct ebpfmon_conn), 24);
 	assert_int_equal(sizeof(struct ebpfmon_url_key), 132);
 	assert_int_equal(sizeof(struct ebpfmon_url_rule), 8);
 	assert_int_equal(sizeof(struct ebpfmon_settings), 32);
-	assert_int_equal(sizeof(struct ebpfmon_counters), 128);
+	assert_int_equal(sizeof(struct ebpfmon_counters), 192);
 	assert_int_equal(sizeof(struct ebpfmon_proc_io), 56);
 	assert_int_equal(sizeof(struct ebpfmon_event_hdr), 16);
 	assert_int_equal(sizeof(struct ebpfmon_ev_conn_limit), 40);
-	assert_int_equal(sizeof(struct ebpfmon_ev_url_hit), 176);
+	assert_int_equal(sizeof(struct ebpfmon_ev_url_hit), 184);
 	assert_int_equal(sizeof(struct ebpfmon_ev_ban_drop), 48);
 }
 
@@ -43,8 +43,9 @@ static void test_offsets(void **state)
 
 	assert_int_equal(offsetof(struct ebpfmon_ban, expires_ns), 0);
 	assert_int_equal(offsetof(struct ebpfmon_ban, drops), 8);
-	assert_int_equal(offsetof(struct ebpfmon_ban, reason), 16);
-	assert_int_equal(offsetof(struct ebpfmon_ban, flags), 20);
+	assert_int_equal(offsetof(struct ebpfmon_ban, would_drops), 16);
+	assert_int_equal(offsetof(struct ebpfmon_ban, reason), 24);
+	assert_int_equal(offsetof(struct ebpfmon_ban, flags), 28);
 
 	assert_int_equal(offsetof(struct ebpfmon_conn, active), 0);
 	assert_int_equal(offsetof(struct ebpfmon_conn, total), 8);
@@ -67,8 +68,11 @@ static void test_offsets(void **state)
 	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, addr), 16);
 	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, rule_id), 32);
 	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, dport), 40);
-	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path_len), 42);
-	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path), 48);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, sport), 42);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, seq), 44);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path_len), 48);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, flags), 50);
+	assert_int_equal(offsetof(struct ebpfmon_ev_url_hit, path), 56);
 	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, addr), 16);
 	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, drops), 32);
 	assert_int_equal(offsetof(struct ebpfmon_ev_ban_drop, from_net), 40);
