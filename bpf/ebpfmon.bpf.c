@@ -27,6 +27,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define REQ_OP_MASK 0xff
 #define HTTP_METHOD_MAX 7 /* "OPTIONS", "CONNECT" */
 
+/*
+ * A URL hit bans only when its segment belongs to an established connection of this host.
+ * The loader never changes this; tests of the matcher alone (BPF_PROG_TEST_RUN has no
+ * connection) clear it before load.
+ */
+const volatile __u32 url_verify = 1;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);

@@ -8,6 +8,7 @@
 #define EBPFMON_TEST_XDP_HARNESS_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +23,11 @@
 /*
  * Open and load the skeleton with every pin path cleared (libbpf then neither reuses nor
  * creates a pin) and every program but xdp_ingress switched off. ip_stats_max > 0 resizes
- * ip_stats. Returns 0 or -errno; on failure *out is NULL and nothing is left behind.
+ * ip_stats. url_verify false makes every URL hit count as one of an established connection
+ * (BPF_PROG_TEST_RUN frames belong to none). Returns 0 or -errno; on failure *out is NULL and
+ * nothing is left behind.
  */
-static inline int xh_load(struct ebpfmon **out, uint32_t ip_stats_max)
+static inline int xh_load_opts(struct ebpfmon **out, uint32_t ip_stats_max, bool url_verify)
 {
 	struct ebpfmon *skel;
 	struct bpf_program *prog;
@@ -52,6 +55,7 @@ static inline int xh_load(struct ebpfmon **out, uint32_t ip_stats_max)
 		if (err)
 			goto fail;
 	}
+	skel->rodata->url_verify = url_verify;
 	err = ebpfmon__load(skel);
 	if (err)
 		goto fail;
@@ -60,6 +64,11 @@ static inline int xh_load(struct ebpfmon **out, uint32_t ip_stats_max)
 fail:
 	ebpfmon__destroy(skel);
 	return err < 0 ? err : -err;
+}
+
+static inline int xh_load(struct ebpfmon **out, uint32_t ip_stats_max)
+{
+	return xh_load_opts(out, ip_stats_max, true);
 }
 
 /* One BPF_PROG_TEST_RUN of prog_fd on a frame; *duration_ns is the mean over repeat runs. */
