@@ -1652,7 +1652,7 @@ int main(int argc, char **argv)
 
 	bpf_test_require_root_or_skip(PROG);
 	bans_pin_existed = stat(DEFAULT_BANS_PIN, &st) == 0;
-	err = xh_load(&skel, 4096);
+	err = xh_load_opts(&skel, 4096, false);
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "the ebpfmon BPF object", err);
 		fprintf(stderr, "%s: FAIL: cannot load the ebpfmon BPF object: %s\n", PROG,
