@@ -309,6 +309,7 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
 			continue;
 		canonical(dec, t.dec_len, flags, work, &p);
 		p.line_off = line_off;
+		p.end_off = t.next - 1;
 		lines++;
 		if (cb) {
 			err = cb(&p, ctx);
@@ -348,6 +349,7 @@ int urlcanon_target(const uint8_t *target, size_t len, unsigned int flags,
 	}
 	canonical(dec, t.dec_len, flags, work, out);
 	out->line_off = 0;
+	out->end_off = t.next - 1;
 out:
 	free(dec);
 	free(work);

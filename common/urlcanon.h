@@ -31,6 +31,8 @@ struct urlcanon_path {
 	bool truncated;			    /* the canonical path is longer than path[] */
 	size_t full_len;		    /* length of the whole canonical path, in bytes */
 	size_t line_off; /* offset of the request line's first method byte in the buffer */
+	size_t end_off;	 /* offset of the byte that completed it: the terminator, the last
+			  * digit of a %00, or len - 1 when urlcanon_target() ran to the end */
 };
 
 /* How a scanned buffer ends (urlcanon_scan()'s tail argument). */
@@ -56,8 +58,9 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
 /*
  * Canonicalise one request target (origin form "/p?q" or absolute form "scheme://auth/p"),
  * for the analyzer and the CLI. The path ends where the request line's would (raw SP, HTAB,
- * CR, LF, '?', '#', NUL, or %00) or at the end of target. out->line_off is 0. Returns 0, or
- * -EINVAL for unknown flags or a target in neither form (e.g. "*", "host:80", "http:/x").
+ * CR, LF, '?', '#', NUL, or %00) or at the end of target; out->line_off is 0. Returns 0,
+ * -EINVAL for unknown flags or a target in neither form ("", "*", "host:80", "http:/x"), or
+ * -ENOMEM.
  */
 int urlcanon_target(const uint8_t *target, size_t len, unsigned int flags,
 		    struct urlcanon_path *out);

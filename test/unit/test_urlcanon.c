@@ -215,6 +215,7 @@ static void test_path_terminators(void **state)
 	one("GET /a GET /b ", "/a");
 	one("GET /a?GET /b ", "/a");
 	one("GET /a%00GET /b ", "/a");
+	assert_int_equal(got.p[0].end_off, 8); /* the last digit of %00 */
 	/* the byte after %00 is read in SKIP: a line break there starts a line */
 	assert_int_equal(scan("GET /a%00\nGET /b ", 0), 2);
 	line_is(1, "/b");
@@ -237,6 +238,7 @@ static void test_lines(void **state)
 	assert_int_equal(scan(pipeline, 0), 3);
 	line_is(0, "/a");
 	assert_int_equal(got.p[0].line_off, 4);
+	assert_int_equal(got.p[0].end_off, 10); /* the SP after "/a" */
 	line_is(1, "/b");
 	assert_int_equal(got.p[1].line_off, (size_t)(strstr(pipeline, "POST") - pipeline));
 	line_is(2, "/c");
