@@ -460,6 +460,60 @@ static void test_target(void **state)
 			fail_msg("target \"%s\" should be -EINVAL", bad[i]);
 }
 
+/*
+ * Properties on random request lines: a canonical path starts with '/', holds no empty, "."
+ * or ".." segment, and canonicalising it again (when it holds no '%' nor byte that ends a
+ * path) gives it back; a scan sees the same lines whatever comes after a complete line.
+ */
+static void test_invariants(void **state)
+{
+	static const char alphabet[] = "//..%%2fFe0aAzZ?# \t\x80-"; /* no line break */
+	const struct urlcanon_path *p = &got.p[0];
+	uint64_t x = 88172645463325252ull;
+	char line[128];
+
+	(void)state;
+	for (int round = 0; round < 50000; round++) {
+		struct urlcanon_path again;
+		size_t n = 4, len = (size_t)(round % 40);
+		bool plain = true;
+
+		memcpy(line, "GET /", 5);
+		for (size_t k = 0; k < len; k++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			line[++n] = alphabet[x % (sizeof(alphabet) - 1)];
+		}
+		line[++n] = ' ';
+		if (scan_n(line, n + 1, round & 1 ? URLCANON_NOCASE : 0, NULL) != 1)
+			fail_msg("\"%.*s\": not exactly one request line", (int)n + 1, line);
+
+		assert_true(p->len >= 1 && p->path[0] == '/' && !p->truncated);
+		for (size_t k = 0; k < p->len; k++) {
+			bool seg_start = p->path[k] == '/';
+			size_t e = k + 1;
+
+			if (memchr("% \t\r\n?#", p->path[k], 7))
+				plain = false;
+			if (!seg_start)
+				continue;
+			while (e < p->len && p->path[e] != '/')
+				e++;
+			if (e < p->len || e > k + 1) /* a segment that is not the trailing "" */
+				if (e == k + 1 || (e == k + 2 && p->path[k + 1] == '.') ||
+				    (e == k + 3 && p->path[k + 1] == '.' && p->path[k + 2] == '.'))
+					fail_msg("\"%.*s\": canonical \"%.*s\" has a segment to remove",
+						 (int)n + 1, line, (int)p->len, (const char *)p->path);
+		}
+		if (!plain)
+			continue;
+		assert_int_equal(urlcanon_target(p->path, p->len, 0, &again), 0);
+		assert_int_equal(again.len, p->len);
+		assert_memory_equal(again.path, p->path, p->len);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -477,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_incomplete),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_target),
+		cmocka_unit_test(test_invariants),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
