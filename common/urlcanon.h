@@ -27,9 +27,9 @@
 /* One canonical path, as the kernel reports it in struct ebpfmon_ev_url_hit. */
 struct urlcanon_path {
 	uint8_t path[EBPFMON_URL_PATH_MAX]; /* the first len bytes of the canonical path */
-	uint16_t len;			    /* bytes valid in path[], at most EBPFMON_URL_PATH_MAX */
-	bool truncated;			    /* the canonical path is longer than path[] */
-	size_t full_len;		    /* length of the whole canonical path, in bytes */
+	uint16_t len;	 /* bytes valid in path[], at most EBPFMON_URL_PATH_MAX */
+	bool truncated;	 /* the canonical path is longer than path[] */
+	size_t full_len; /* length of the whole canonical path, in bytes */
 	size_t line_off; /* offset of the request line's first method byte in the buffer */
 	size_t end_off;	 /* offset of the byte that completed it: the terminator, the last
 			  * digit of a %00, or len - 1 when urlcanon_target() ran to the end */

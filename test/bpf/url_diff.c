@@ -96,8 +96,8 @@ static void rules_make(bool nocase)
 		const char *pattern;
 		uint32_t action;
 	} base[] = {
-		{"/", EBPFMON_URL_REPORT},	  {"/wp-admin", EBPFMON_URL_DROP},
-		{"/.env", EBPFMON_URL_DROP},	  {"/a/b", EBPFMON_URL_DROP},
+		{"/", EBPFMON_URL_REPORT},	   {"/wp-admin", EBPFMON_URL_DROP},
+		{"/.env", EBPFMON_URL_DROP},	   {"/a/b", EBPFMON_URL_DROP},
 		{"/Static/X", EBPFMON_URL_REPORT}, {NULL, EBPFMON_URL_DROP}, /* 128 bytes */
 	};
 
@@ -154,9 +154,9 @@ struct hit {
 struct answer {
 	size_t n; /* hits reported; at most HITS_MAX kept */
 	struct hit hit[HITS_MAX];
-	size_t nseg;		    /* segments sent */
+	size_t nseg;		   /* segments sent */
 	int verdict[SEGMENTS_MAX]; /* of each segment sent: XDP_PASS or XDP_DROP */
-	uint32_t other_events;	    /* events that are not URL hits */
+	uint32_t other_events;	   /* events that are not URL hits */
 };
 
 static void answer_add(struct answer *a, const struct hit *h)
@@ -195,7 +195,7 @@ static bool answer_equal(const struct answer *x, const struct answer *y)
 struct payload {
 	uint8_t b[PAYLOAD_MAX];
 	size_t len;
-	size_t nseg;			 /* 1 = sent whole */
+	size_t nseg;			  /* 1 = sent whole */
 	size_t seg_off[SEGMENTS_MAX + 1]; /* segment k is b[seg_off[k]..seg_off[k + 1]) */
 	char src[INET_ADDRSTRLEN];
 	uint16_t sport;
@@ -426,11 +426,11 @@ static uint8_t interesting_byte(void)
 static void gen_segment(struct gen *g)
 {
 	static const char *const dict[] = {
-		"",	  "",	   ".",	   "..",   "..",     "wp-admin", ".env", "WP-Admin",
-		"a",	  "b",	   "a/b",  "c",	   "Static", "X",	 "x",	 "index.php",
-		"...",	  ".a",	   "a.",   "%2e",  "%2E%2e", ".%2e",	 "%25",	 "%252e",
-		"%00",	  "%",	   "%2",   "%zz",  "%2z",    "%%",	 "%3f",	 "%23",
-		"%2f",	  "%2F",   "%5c",  "LLLL", "%4c",    "wp-login", "%20", "%0d%0a",
+		"",    "",    ".",   "..",   "..",     "wp-admin", ".env", "WP-Admin",
+		"a",   "b",   "a/b", "c",    "Static", "X",	   "x",	   "index.php",
+		"...", ".a",  "a.",  "%2e",  "%2E%2e", ".%2e",	   "%25",  "%252e",
+		"%00", "%",   "%2",  "%zz",  "%2z",    "%%",	   "%3f",  "%23",
+		"%2f", "%2F", "%5c", "LLLL", "%4c",    "wp-login", "%20",  "%0d%0a",
 	};
 	size_t kind = rnd_below(10);
 
@@ -440,7 +440,8 @@ static void gen_segment(struct gen *g)
 		size_t n = 1 + rnd_below(6);
 
 		for (size_t i = 0; i < n; i++)
-			gen_byte(g, one_in(3) ? interesting_byte() : (uint8_t)(0x21 + rnd_below(94)));
+			gen_byte(g,
+				 one_in(3) ? interesting_byte() : (uint8_t)(0x21 + rnd_below(94)));
 	} else if (kind < 8) { /* a dictionary word with bytes percent-encoded */
 		const char *w = PICK(dict);
 
@@ -492,8 +493,8 @@ static void gen_path(struct gen *g)
 static void gen_method(struct gen *g)
 {
 	static const char *const methods[] = {
-		"GET", "GET", "GET", "GET",	 "POST", "HEAD", "PUT", "OPTIONS", "M-SEARCH",
-		"_",   "-",   "A",   "PROPFIND", "get",  "G3T",	 "GE T", "GET.", "Get",
+		"GET", "GET", "GET", "GET",	 "POST", "HEAD", "PUT",	 "OPTIONS", "M-SEARCH",
+		"_",   "-",   "A",   "PROPFIND", "get",	 "G3T",	 "GE T", "GET.",    "Get",
 	};
 	size_t kind = rnd_below(20);
 
@@ -517,12 +518,19 @@ static void gen_spaces(struct gen *g)
 
 static void gen_target(struct gen *g)
 {
-	static const char *const schemes[] = {"http", "HTTP", "https", "hTtP", "svn+ssh",
+	static const char *const schemes[] = {"http",  "HTTP",	"https", "hTtP", "svn+ssh",
 					      "a1.-+", "1http", "ht_tp", "x"};
 	static const char *const seps[] = {"://", "://", "://", "://", ":/", ":", "//", ":///"};
-	static const char *const auths[] = {"",		 "h",	   "198.18.0.1:8080",
-					    "user:pw@h", "[2001:db8::1]:80", "h%2f", "H.EXAMPLE",
-					    "h:",	 "@",	   "h%00"};
+	static const char *const auths[] = {"",
+					    "h",
+					    "198.18.0.1:8080",
+					    "user:pw@h",
+					    "[2001:db8::1]:80",
+					    "h%2f",
+					    "H.EXAMPLE",
+					    "h:",
+					    "@",
+					    "h%00"};
 	size_t kind = rnd_below(10);
 
 	if (kind < 7) {
@@ -547,9 +555,18 @@ static void gen_target(struct gen *g)
 static void gen_line_end(struct gen *g)
 {
 	static const char *const ends[] = {
-		" HTTP/1.1\r\n", " HTTP/1.1\r\n", " HTTP/1.1\r\n", "?q=1 HTTP/1.1\r\n",
-		"#f HTTP/1.0\r\n", "\r\n", "\n", "\r", "\t HTTP/1.1\n", "%00 x\r\n",
-		" GET /wp-admin HTTP/1.1\r\n", "?GET /.env\r\n",
+		" HTTP/1.1\r\n",
+		" HTTP/1.1\r\n",
+		" HTTP/1.1\r\n",
+		"?q=1 HTTP/1.1\r\n",
+		"#f HTTP/1.0\r\n",
+		"\r\n",
+		"\n",
+		"\r",
+		"\t HTTP/1.1\n",
+		"%00 x\r\n",
+		" GET /wp-admin HTTP/1.1\r\n",
+		"?GET /.env\r\n",
 	};
 
 	if (one_in(30)) {
@@ -564,9 +581,20 @@ static void gen_line_end(struct gen *g)
 static void gen_filler(struct gen *g)
 {
 	static const char *const fill[] = {
-		"",	 "", "\r\n", "\n", "\r", "\r\n\r\n", "Host: h\r\n", "X-A: b\r\n\r\n",
-		"junk\r\n", "HOST /wp-admin\r\n", "Referer: GET /wp-admin\r\n", "\r\n\r\n\r\n\n",
-		"User-Agent: x\r\nAccept: */*\r\n\r\n", "  GET /.env\r\n",
+		"",
+		"",
+		"\r\n",
+		"\n",
+		"\r",
+		"\r\n\r\n",
+		"Host: h\r\n",
+		"X-A: b\r\n\r\n",
+		"junk\r\n",
+		"HOST /wp-admin\r\n",
+		"Referer: GET /wp-admin\r\n",
+		"\r\n\r\n\r\n\n",
+		"User-Agent: x\r\nAccept: */*\r\n\r\n",
+		"  GET /.env\r\n",
 	};
 
 	gen_str(g, PICK(fill));
@@ -620,8 +648,9 @@ static void gen_mutate(struct gen *g)
  */
 static void gen_plain(struct gen *g)
 {
-	static const char *const words[] = {"wp-admin", "a", "b", ".env", "index.html", "x-y",
-					    "static", "img", "wp-login.php", "lib"};
+	static const char *const words[] = {"wp-admin",	    "a",   "b",	     ".env",
+					    "index.html",   "x-y", "static", "img",
+					    "wp-login.php", "lib"};
 
 	gen_str(g, "GET ");
 	for (size_t i = 0, n = 1 + rnd_below(5); i < n; i++) {
@@ -820,10 +849,14 @@ static void usage(FILE *out)
 static void parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"count", required_argument, NULL, 'c'}, {"seed", required_argument, NULL, 's'},
-		{"nocase", no_argument, NULL, 'n'},	 {"plain", no_argument, NULL, 'p'},
-		{"no-seq", no_argument, NULL, 'q'},	 {"force", no_argument, NULL, 'f'},
-		{"verbose", no_argument, NULL, 'v'},	 {"help", no_argument, NULL, 'h'},
+		{"count", required_argument, NULL, 'c'},
+		{"seed", required_argument, NULL, 's'},
+		{"nocase", no_argument, NULL, 'n'},
+		{"plain", no_argument, NULL, 'p'},
+		{"no-seq", no_argument, NULL, 'q'},
+		{"force", no_argument, NULL, 'f'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
@@ -833,8 +866,8 @@ static void parse_args(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			if (!parse_ulong(optarg, ULONG_MAX, &v) || v == 0) {
-				fprintf(stderr, "%s: --count: '%s' is not a positive number\n", PROG,
-					optarg);
+				fprintf(stderr, "%s: --count: '%s' is not a positive number\n",
+					PROG, optarg);
 				exit(2);
 			}
 			opt.count = (unsigned long)v;
@@ -947,12 +980,15 @@ int main(int argc, char **argv)
 	if (err)
 		die("counters", err);
 	if (cnt.ringbuf_drops) {
-		fprintf(stderr, "%s: %" PRIu64 " events lost in the ring buffer: nothing compared "
-				"is trustworthy\n", PROG, (uint64_t)cnt.ringbuf_drops);
+		fprintf(stderr,
+			"%s: %" PRIu64 " events lost in the ring buffer: nothing compared "
+			"is trustworthy\n",
+			PROG, (uint64_t)cnt.ringbuf_drops);
 		disagree++;
 	}
 	printf("%s: seed %" PRIu64 "; payloads: %lu split, %lu nocase, %lu without a request line, "
-	       "%lu ending inside one, %lu not sent whole after a drop; segments: %lu with a drop rule "
+	       "%lu ending inside one, %lu not sent whole after a drop; segments: %lu with a drop "
+	       "rule "
 	       "hit, %lu over %d lines; %lu lines truncated\n",
 	       PROG, opt.seed, seen.split, seen.nocase, seen.no_line, seen.incomplete, seen.cut,
 	       seen.drop, seen.over, EBPFMON_URL_LINES_MAX, seen.truncated);

@@ -80,7 +80,7 @@ static void one_(const char *payload, unsigned int flags, const char *want, cons
 	}
 	line_is_(0, want, file, line);
 }
-#define one(payload, want) one_(payload, 0, want, __FILE__, __LINE__)
+#define one(payload, want)	  one_(payload, 0, want, __FILE__, __LINE__)
 #define one_nocase(payload, want) one_(payload, URLCANON_NOCASE, want, __FILE__, __LINE__)
 
 /* The payload holds no complete request line. */
@@ -102,12 +102,9 @@ static void none_(const char *payload, const char *file, int line)
 static void test_doc_examples(void **state)
 {
 	static const char *const lines[] = {
-		"GET //wp-admin/ HTTP/1.1",
-		"GET /./wp-admin/ HTTP/1.1",
-		"GET /wp%2dadmin/ HTTP/1.1",
-		"GET /%2fwp-admin/ HTTP/1.1",
-		"GET  /wp-admin/ HTTP/1.1",
-		"GET http://198.18.0.1/wp-admin/ HTTP/1.1",
+		"GET //wp-admin/ HTTP/1.1",	     "GET /./wp-admin/ HTTP/1.1",
+		"GET /wp%2dadmin/ HTTP/1.1",	     "GET /%2fwp-admin/ HTTP/1.1",
+		"GET  /wp-admin/ HTTP/1.1",	     "GET http://198.18.0.1/wp-admin/ HTTP/1.1",
 		"GET /static/../wp-admin/ HTTP/1.1",
 	};
 
@@ -139,9 +136,9 @@ static void test_methods(void **state)
 	none("get /wp-admin ");	 /* a method is upper-case... */
 	none("GET2 /wp-admin "); /* ...without digits */
 	none("GET.X /wp-admin ");
-	none(" GET /wp-admin ");      /* not at a line start */
+	none(" GET /wp-admin "); /* not at a line start */
 	none("xGET /wp-admin ");
-	none("GET/wp-admin ");	      /* no space */
+	none("GET/wp-admin "); /* no space */
 	/* a method cut by a line break: the next line is read */
 	one("GET\r\nPOST /x ", "/x");
 	assert_int_equal(got.p[0].line_off, 5);
@@ -174,8 +171,8 @@ static void test_absolute_form(void **state)
 	req("svn+ssh.1-x://h/a", "/a");
 	req("http://user:pw@h:8080/a/../b", "/b");
 	req("http://[2001:db8::1]:80/a", "/a");
-	req("http:///x", "/x");		/* empty authority */
-	req("http://h%2f/a", "/a");	/* the authority is not decoded */
+	req("http:///x", "/x");	    /* empty authority */
+	req("http://h%2f/a", "/a"); /* the authority is not decoded */
 	req("http://h//wp-admin", "/wp-admin");
 	/* an authority followed by anything but '/' has the path "/" */
 	req("http://h", "/");
@@ -377,8 +374,9 @@ static void test_many_lines(void **state)
 static void test_incomplete(void **state)
 {
 	static const char *const partial[] = {
-		"G", "GET", "GET ", "GET \t", "GET /", "GET /wp", "GET /a%", "GET /a%2",
-		"GET h", "GET http:", "GET http:/", "GET http://", "GET http://h",
+		"G",	      "GET",	     "GET ",	     "GET \t", "GET /",
+		"GET /wp",    "GET /a%",     "GET /a%2",     "GET h",  "GET http:",
+		"GET http:/", "GET http://", "GET http://h",
 	};
 	static const char *const ended[] = {
 		"", "\r\n", "x", "GET /a ", "GET /a\r\n", "GET * ", "GET /a%00", "get /a",
@@ -422,9 +420,8 @@ static void test_errors(void **state)
 			 -ECANCELED);
 	assert_int_equal(calls, 1);
 	/* without a callback, the lines are only counted */
-	assert_int_equal(urlcanon_scan((const uint8_t *)"GET /a\nGET /b\n", 14, 0, NULL, NULL,
-				       NULL),
-			 2);
+	assert_int_equal(
+		urlcanon_scan((const uint8_t *)"GET /a\nGET /b\n", 14, 0, NULL, NULL, NULL), 2);
 }
 
 static void target_is(const char *target, unsigned int flags, const char *want)
@@ -441,8 +438,8 @@ static void target_is(const char *target, unsigned int flags, const char *want)
 
 static void test_target(void **state)
 {
-	static const char *const bad[] = {"", "*", "host:443", "http:", "http:/x", "wp-admin",
-					  "?/a", " /a"};
+	static const char *const bad[] = {
+		"", "*", "host:443", "http:", "http:/x", "wp-admin", "?/a", " /a"};
 	struct urlcanon_path p;
 
 	(void)state;
@@ -503,8 +500,10 @@ static void test_invariants(void **state)
 			if (e < p->len || e > k + 1) /* a segment that is not the trailing "" */
 				if (e == k + 1 || (e == k + 2 && p->path[k + 1] == '.') ||
 				    (e == k + 3 && p->path[k + 1] == '.' && p->path[k + 2] == '.'))
-					fail_msg("\"%.*s\": canonical \"%.*s\" has a segment to remove",
-						 (int)n + 1, line, (int)p->len, (const char *)p->path);
+					fail_msg("\"%.*s\": canonical \"%.*s\" has a segment to "
+						 "remove",
+						 (int)n + 1, line, (int)p->len,
+						 (const char *)p->path);
 		}
 		if (!plain)
 			continue;
