@@ -247,6 +247,13 @@ static void canonical(const uint8_t *dec, size_t n, unsigned int flags, uint8_t 
 int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_cb cb, void *ctx,
 		  struct urlcanon_tail *tail)
 {
+	return urlcanon_scan_segments(buf, len, NULL, 0, flags, cb, ctx, tail);
+}
+
+int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
+			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail)
+{
+	size_t next_seg = 0;
 	enum { LINE_START, SKIP, METHOD, SPACES } st = LINE_START;
 	size_t i = 0, line_off = 0, mlen = 0;
 	uint8_t *dec, *work;
@@ -265,6 +272,12 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
 		uint8_t c = buf[i];
 		struct urlcanon_path p;
 		struct target t;
+
+		/* a segment starts a line unless a request line runs on into it */
+		while (next_seg < n_seg && seg_off[next_seg] < i)
+			next_seg++;
+		if (next_seg < n_seg && seg_off[next_seg] == i && st == SKIP)
+			st = LINE_START;
 
 		switch (st) {
 		case LINE_START:

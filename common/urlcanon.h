@@ -56,6 +56,14 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
 		  struct urlcanon_tail *tail);
 
 /*
+ * urlcanon_scan() of the payloads of consecutive TCP segments of one flow, concatenated in
+ * buf: seg_off[0..n_seg) are the offsets where segments begin, ascending. A segment begins a
+ * line, as in XDP, unless a request line (method seen, path not ended) runs on into it.
+ */
+int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
+			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail);
+
+/*
  * Canonicalise one request target (origin form "/p?q" or absolute form "scheme://auth/p"),
  * for the analyzer and the CLI. The path ends where the request line's would (raw SP, HTAB,
  * CR, LF, '?', '#', NUL, or %00) or at the end of target; out->line_off is 0. Returns 0,

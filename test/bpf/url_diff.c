@@ -273,7 +273,8 @@ static int reference(const struct payload *pl, unsigned int flags, struct answer
 
 	memset(&c, 0, sizeof(c));
 	c.pl = pl;
-	lines = urlcanon_scan(pl->b, pl->len, flags, ref_line, &c, &tail);
+	lines = urlcanon_scan_segments(pl->b, pl->len, pl->seg_off, pl->nseg, flags, ref_line, &c,
+				       &tail);
 	if (lines < 0) {
 		fprintf(stderr, "%s: urlcanon_scan: %s\n", PROG, strerror(-lines));
 		exit(EXIT_FAILURE);
@@ -925,15 +926,6 @@ int main(int argc, char **argv)
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "ebpfmon.bpf.o", err);
 		die("loading ebpfmon.bpf.o", err);
-	}
-	if (!bpf_object__find_map_by_name(skel->obj, EBPFMON_MAP_HTTP_FLOWS) && !opt.force) {
-		/* not a privilege problem: the kernel side is not there to be compared */
-		fprintf(stderr,
-			"%s: SKIP: this ebpfmon.bpf.o has no %s map, so it predates the "
-			"canonicalising matcher (bpf/http.h); --force compares it anyway\n",
-			PROG, EBPFMON_MAP_HTTP_FLOWS);
-		ebpfmon__destroy(skel);
-		return BPF_TEST_EXIT_SKIP;
 	}
 	prog_fd = bpf_program__fd(skel->progs.xdp_ingress);
 	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, NULL, NULL);
