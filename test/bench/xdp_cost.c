@@ -217,8 +217,9 @@ int main(int argc, char **argv)
 	static const char http_req_hit[] =
 		"GET /wp-admin/setup-config.php HTTP/1.1\r\nHost: www.example.test\r\n"
 		"User-Agent: bench\r\nAccept: */*\r\n\r\n";
+	static char http_body[1401];
 	unsigned repeat = DEFAULT_REPEAT, rounds = DEFAULT_ROUNDS;
-	struct bench_case cases[8];
+	struct bench_case cases[9];
 	struct ebpfmon *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct ebpfmon_counters cnt;
@@ -305,6 +306,11 @@ int main(int argc, char **argv)
 	tcp_frame(&cases[nc++].f, TRACKED_BASE + 2, 80, TCP_ACK | TCP_PSH, http_req_miss);
 	cases[nc] = (struct bench_case){.name = "HTTP request, drop rule hit", .want = XDP_DROP};
 	tcp_frame(&cases[nc++].f, TRACKED_BASE + 3, 80, TCP_ACK | TCP_PSH, http_req_hit);
+	/* a full segment of a request body (form data, one line): not a request line */
+	for (size_t i = 0; i < sizeof(http_body) - 1; i++)
+		http_body[i] = "a=b&c=d%20e&"[i % 12];
+	cases[nc] = (struct bench_case){.name = "HTTP body segment, 1400 B", .want = XDP_PASS};
+	tcp_frame(&cases[nc++].f, TRACKED_BASE + 4, 80, TCP_ACK, http_body);
 
 	/* Rounds go across the cases, so that drift of the machine hits every case alike. */
 	for (unsigned r = 0; r < rounds; r++) {
