@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "addr.h"
@@ -59,10 +60,13 @@ uint64_t policy_duration_s(const struct config *cfg, uint32_t prior)
 
 const char *policy_url_match(const struct config *cfg, const char *path)
 {
+	bool nocase = cfg->url_case_insensitive;
+
 	for (unsigned int i = 0; i < cfg->n_url_patterns; i++) {
 		const char *pat = cfg->url_patterns[i];
 
-		if (strchr(pat, '*') ? fnmatch(pat, path, 0) == 0
+		if (strchr(pat, '*') ? fnmatch(pat, path, nocase ? FNM_CASEFOLD : 0) == 0
+		    : nocase	     ? strncasecmp(path, pat, strlen(pat)) == 0
 				     : strncmp(path, pat, strlen(pat)) == 0)
 			return pat;
 	}

@@ -60,7 +60,8 @@ uint64_t policy_duration_s(const struct config *cfg, uint32_t prior);
 
 /* Whether a URL-hit path is malicious by cfg's patterns: the pattern it matched or NULL.
  * Prefix patterns compare the start of the path; patterns with '*' are fnmatch(3) globs
- * (case-sensitive, '*' also matches '/'), matched against the whole path. */
+ * ('*' also matches '/'), matched against the whole path. Case-sensitive, except with
+ * url_case_insensitive (ASCII case folded, FNM_CASEFOLD for globs). */
 const char *policy_url_match(const struct config *cfg, const char *path);
 
 /* The /24 (IPv4) or /64 (IPv6) that CIDR escalation bans for addr. */

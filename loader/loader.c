@@ -626,6 +626,7 @@ int loader_run(const struct config *cfg)
 	}
 	bpf_map__set_max_entries(l.skel->maps.ip_stats, cfg->max_tracked_ips);
 	bpf_map__set_max_entries(l.skel->maps.events, cfg->event_buffer_kb * 1024);
+	bpf_map__set_max_entries(l.skel->maps.bans, cfg->max_bans);
 	choose_programs(&l, cgroup);
 	drop_incompatible_pins(&l);
 	err = ebpfmon__load(l.skel);
@@ -640,7 +641,8 @@ int loader_run(const struct config *cfg)
 		.url_rules = bpf_map__fd(l.skel->maps.url_rules),
 		.ban_nets = bpf_map__fd(l.skel->maps.ban_nets),
 	};
-	if (mapconf_apply(&fds, cfg) || pin_programs(&l) || attach_all(&l, cgroup) ||
+	if (mapconf_apply(&fds, cfg, MAPCONF_RULES | MAPCONF_SETTINGS) ||
+	    pin_programs(&l) || attach_all(&l, cgroup) ||
 	    hand_over_pins(&l))
 		goto out_unpin;
 

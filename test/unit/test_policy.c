@@ -64,6 +64,12 @@ static void url_prefix_and_glob(void **state)
 	assert_null(policy_url_match(&cfg, "/WP-ADMIN")); /* case-sensitive */
 	assert_null(policy_url_match(&cfg, "/index.PHP"));
 	assert_null(policy_url_match(&cfg, "/cgi-bin/x.py"));
+
+	cfg.url_case_insensitive = true; /* prefix and glob alike */
+	assert_string_equal(policy_url_match(&cfg, "/WP-ADMIN"), "/wp-admin");
+	assert_string_equal(policy_url_match(&cfg, "/index.PHP"), "*.php");
+	assert_string_equal(policy_url_match(&cfg, "/CGI-BIN/x/Y.SH"), "/cgi-bin/*.sh");
+	assert_null(policy_url_match(&cfg, "/index.html"));
 }
 
 static void decide_allowlist_banned_dry_run(void **state)
