@@ -47,7 +47,9 @@ PEER3 = "198.18.0.4"  # a third one, never banned itself (test 14)
 MANUAL = "198.18.0.77"  # written into `bans` by hand (bpftool), never used as a source
 THIS = os.path.abspath(__file__)
 REASON_CONN_LIMIT, REASON_URL_RULE, REASON_ESCALATED = 1, 2, 3
-F_BAN_NETS = 1 << 2  # EBPFMON_F_BAN_NETS, settings.flags (common/ebpfmon_abi.h)
+F_DRY_RUN = 1 << 0  # EBPFMON_F_DRY_RUN, settings.flags (common/ebpfmon_abi.h)
+F_BAN_NETS = 1 << 2  # EBPFMON_F_BAN_NETS
+F_URL_NOCASE = 1 << 3  # EBPFMON_F_URL_NOCASE
 
 CONF = f"""\
 # ebpfmon integration test configuration (written by test_analyzer.py)
@@ -216,12 +218,26 @@ class Ctx:
                 for key, _ in self.map_entries(name):
                     self.bpftool.map_delete(path, key)
 
-    def settings_flags(self):
-        """settings[0].flags (struct ebpfmon_settings: u32 max_conn_per_ip, u32 flags...)."""
+    def settings(self):
+        """settings[0] as (max_conn_per_ip, flags) (struct ebpfmon_settings: u32, u32, ...)."""
         raw = self.bpftool.map_lookup_raw(os.path.join(self.pin_root, "maps", "settings"),
                                           bytes(4))
         assert raw is not None and len(raw) >= 8, f"settings[0]: {raw!r}"
-        return struct.unpack_from("<I", raw, 4)[0]
+        return struct.unpack_from("<II", raw)
+
+    def settings_flags(self):
+        """settings[0].flags."""
+        return self.settings()[1]
+
+    def restart_loader(self):
+        """Stop the loader (SIGTERM: links go, map pins stay) and start a new one on the same
+        pin root and configuration."""
+        rc = self.loader.stop()
+        assert rc == 0, f"loader exit status {rc}:\n{self.loader.tail()}"
+        self.loader = Loader(self.loader_path, self.topo.mon,
+                             ["-c", self.conf, "-i", self.topo.mon_if, "--pin-root",
+                              self.pin_root], self.tmpdir)
+        self.loader.wait_ready()
 
     def ban_nets(self):
         """ban_nets as a list of (network text, prefixlen of the 128-bit key, decoded ban)."""
@@ -710,6 +726,38 @@ def t9_kill9_restart(ctx):
     finally:
         holder.kill()
         srv.kill()
+
+
+@test("18. settings belong to the analyzer: with the analyzer in --dry-run and its own limit, a "
+      "loader restart keeps the dry-run flag, the limit and ban_nets' flag")
+def t18_settings_survive_loader_restart(ctx):
+    conf = conf_with(ctx, "limit7.conf", ("max_connections_per_ip = 3",
+                                          "max_connections_per_ip = 7"))
+    an = ctx.fresh("--dry-run", conf=conf)
+    limit, flags = ctx.settings()
+    assert limit == 7 and flags & F_DRY_RUN, \
+        f"analyzer --dry-run wrote limit {limit} flags {flags:#x}, expected 7 and dry run"
+    # ban_nets in use (as after a network ban): the flag is set in settings by whoever adds
+    # the entry; here by hand, as an operator with bpftool would.
+    nets = os.path.join(ctx.pin_root, "maps", "ban_nets")
+    key = struct.pack("<I", 120) + nstest.addr_key("198.19.7.0")
+    ctx.bpftool.map_update(nets, key, nstest.ban_value(reason=0))
+    raw = ctx.bpftool.map_lookup_raw(os.path.join(ctx.pin_root, "maps", "settings"), bytes(4))
+    ctx.bpftool.map_update(os.path.join(ctx.pin_root, "maps", "settings"), bytes(4),
+                           raw[:4] + struct.pack("<I", flags | F_BAN_NETS) + raw[8:])
+
+    ctx.restart_loader()
+    assert "settings reused" in ctx.loader.output("err"), \
+        f"the new loader did not say it reused settings:\n{ctx.loader.tail()}"
+    limit, flags = ctx.settings()
+    assert flags & F_DRY_RUN, f"after a loader restart settings.flags = {flags:#x}: the " \
+                              f"analyzer's dry run was cleared"
+    assert limit == 7, f"after a loader restart settings.max_conn_per_ip = {limit}, expected " \
+                       f"the analyzer's 7 (the loader's file says 3)"
+    assert flags & F_BAN_NETS, f"after a loader restart settings.flags = {flags:#x}: " \
+                               f"EBPFMON_F_BAN_NETS lost while ban_nets has an entry"
+    assert an.running(), f"analyzer exited on the loader restart:\n{an.output()}"
+    ctx.bpftool.map_delete(nets, key)
 
 
 def host_cpu():
