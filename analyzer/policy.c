@@ -3,11 +3,10 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "addr.h"
@@ -30,7 +29,12 @@ static const char *reason_name(__u32 reason)
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
 		 struct store *store)
 {
+	uint64_t seed;
+
 	memset(p, 0, sizeof(*p));
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ maps_boot_ns();
+	policy_seen_init(&p->seen, seed);
 	p->cfg = cfg;
 	p->maps = maps;
 	p->store = store;
@@ -43,61 +47,6 @@ void policy_free(struct policy *p)
 	p->hist = NULL;
 	p->pending = NULL;
 	p->n_hist = p->cap_hist = p->n_pending = p->cap_pending = 0;
-}
-
-uint64_t policy_duration_s(const struct config *cfg, uint32_t prior)
-{
-	uint64_t base = cfg->ban_duration_seconds ? cfg->ban_duration_seconds
-						  : (uint64_t)cfg->ban_duration_minutes * 60;
-	uint64_t cap = (uint64_t)cfg->ban_max_duration_minutes * 60, d = base;
-
-	if (!base)
-		return 0;
-	for (uint32_t i = 0; i < prior && d < cap; i++)
-		d *= cfg->ban_escalation_factor;
-	return d > cap && cap >= base ? cap : d;
-}
-
-const char *policy_url_match(const struct config *cfg, const char *path)
-{
-	bool nocase = cfg->url_case_insensitive;
-
-	for (unsigned int i = 0; i < cfg->n_url_patterns; i++) {
-		const char *pat = cfg->url_patterns[i];
-
-		if (strchr(pat, '*') ? fnmatch(pat, path, nocase ? FNM_CASEFOLD : 0) == 0
-		    : nocase	     ? strncasecmp(path, pat, strlen(pat)) == 0
-				     : strncmp(path, pat, strlen(pat)) == 0)
-			return pat;
-	}
-	return NULL;
-}
-
-bool policy_allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr)
-{
-	for (unsigned int i = 0; i < cfg->n_allowlist; i++)
-		if (cidr_contains(&cfg->allowlist[i], addr))
-			return true;
-	return false;
-}
-
-enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon_addr *addr,
-				  bool banned_now)
-{
-	if (policy_allowlisted(cfg, addr))
-		return POLICY_SKIP_ALLOWED;
-	if (banned_now)
-		return POLICY_SKIP_BANNED;
-	return cfg->dry_run ? POLICY_WOULD_BAN : POLICY_BAN;
-}
-
-void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net)
-{
-	bool v4 = addr_is_v4(addr);
-
-	net->addr = *addr;
-	net->prefixlen = v4 ? 120 : 64;
-	memset(net->addr.a + (v4 ? 15 : 8), 0, v4 ? 1 : 8);
 }
 
 static size_t addr_hash(const struct ebpfmon_addr *a)
@@ -367,7 +316,8 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 
 static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 {
-	char path[EBPFMON_URL_PATH_MAX + 1], detail[EBPFMON_URL_PATH_MAX + 192];
+	char path[EBPFMON_URL_PATH_MAX + 1], detail[EBPFMON_URL_PATH_MAX + 192], a[ADDR_STRLEN];
+	struct policy_req req;
 	const char *pat;
 	size_t len = ev->path_len < EBPFMON_URL_PATH_MAX ? ev->path_len : EBPFMON_URL_PATH_MAX;
 
@@ -378,6 +328,15 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 	pat = policy_url_match(p->cfg, path);
 	if (!pat)
 		return 0;
+	req = (struct policy_req){ .addr = ev->addr, .sport = ev->sport, .dport = ev->dport,
+				   .seq = ev->seq };
+	if (policy_seen_check(&p->seen, &req, ev->hdr.ts_ns)) {
+		p->retransmits++;
+		log_debug("%s:%u requested '%s' again (port %u, seq %u): a retransmission, not a new "
+			  "offence", addr_format(&ev->addr, a, sizeof(a)), ev->sport, path, ev->dport,
+			  ev->seq);
+		return 0;
+	}
 	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", path, pat,
 		 ev->dport);
 	return policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
