@@ -133,9 +133,10 @@ static int db_cmp(const void *a, const void *b)
 			&((const struct policy_db_ban *)b)->net);
 }
 
-static bool entry_in_force(const struct policy_map_ban *m, uint64_t boot_ns)
+/* In force beyond the clocks' drift: a ban about to expire may have lost its row already. */
+static bool entry_lasts(const struct policy_map_ban *m, uint64_t boot_ns)
 {
-	return !m->expires_ns || m->expires_ns > boot_ns;
+	return !m->expires_ns || m->expires_ns > boot_ns + POLICY_RC_GRACE_S * 1000000000ull;
 }
 
 static void judge_row(const struct policy_db_ban *row, bool maps_new, const struct policy_now *now,
@@ -161,17 +162,24 @@ void policy_reconcile_diff(struct policy_map_ban *map, size_t n_map, struct poli
 		int c = i == n_map ? 1 : j == n_db ? -1 : cidr_cmp(&map[i].net, &db[j].net);
 
 		if (c < 0) {
-			if (entry_in_force(&map[i], now->boot_ns))
+			if (entry_lasts(&map[i], now->boot_ns))
 				cb(POLICY_RC_RECORD, &map[i], NULL, ctx);
 			i++;
 		} else if (c > 0) {
 			judge_row(&db[j++], maps_new, now, cb, ctx);
 		} else {
-			/* agreed: skip every row of this network and the entry */
+			/* agreed; of several rows the newest (or the one not yet written) stands */
 			struct addr_cidr net = map[i++].net;
+			size_t k, first = j, newest = j;
 
-			while (j < n_db && !cidr_cmp(&db[j].net, &net))
+			while (j < n_db && !cidr_cmp(&db[j].net, &net)) {
+				if (db[newest].id && (!db[j].id || db[j].id > db[newest].id))
+					newest = j;
 				j++;
+			}
+			for (k = first; k < j; k++)
+				if (k != newest && db[k].id)
+					cb(POLICY_RC_END_SUPERSEDED, NULL, &db[k], ctx);
 		}
 	}
 }

@@ -92,6 +92,7 @@ struct policy_db_ban {
 	struct addr_cidr net;
 	int64_t id;
 	int64_t expires_at; /* unix seconds; 0 = permanent */
+	uint32_t reason;    /* enum ebpfmon_ban_reason */
 };
 
 enum policy_rc_action {
@@ -99,6 +100,7 @@ enum policy_rc_action {
 	POLICY_RC_END_REMOVED, /* row: gone from the map before its deadline, an unban */
 	POLICY_RC_RESTORE,     /* row: the maps are new (reboot, --unload); write it back */
 	POLICY_RC_RECORD,      /* map entry: in force and unknown to the database; record it */
+	POLICY_RC_END_SUPERSEDED, /* row: an older row of a network whose newest row stands */
 };
 
 /* Times in both clocks, taken at one moment. */
@@ -116,9 +118,10 @@ typedef void (*policy_rc_cb)(enum policy_rc_action action, const struct policy_m
 /*
  * Compare a snapshot of the maps with the database's active rows and call cb once per
  * difference: for a row the map lacks END_EXPIRED, or RESTORE when maps_new, else
- * END_REMOVED (entry NULL); for a map entry in force that no row knows, RECORD (row NULL).
- * Entries and rows that agree (the same network) are left alone, however many rows a
- * network has. Both arrays are sorted in place.
+ * END_REMOVED (entry NULL); for a map entry in force (beyond POLICY_RC_GRACE_S) that no row
+ * knows, RECORD (row NULL). A network in both is left alone, except that of several rows
+ * the older ones are END_SUPERSEDED (the newest is the highest id; id 0, a row not yet
+ * written, is newer still and never passed to cb). Both arrays are sorted in place.
  */
 void policy_reconcile_diff(struct policy_map_ban *map, size_t n_map, struct policy_db_ban *db,
 			   size_t n_db, bool maps_new, const struct policy_now *now,

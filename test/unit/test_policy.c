@@ -211,6 +211,8 @@ static void reconcile_running(void **state)
 		{ .net = net_of("198.51.100.1"), .expires_ns = NOW_BOOT + 60000000000ull },
 		{ .net = net_of("198.51.100.9"), .expires_ns = 0 }, /* by hand, permanent */
 		{ .net = net_of("198.51.100.10"), .expires_ns = NOW_BOOT - 1 }, /* expired */
+		/* about to expire: its row may have been ended already (the clocks drift) */
+		{ .net = net_of("198.51.100.11"), .expires_ns = NOW_BOOT + 1000000000ull },
 		{ .net = net_of("203.0.113.0/24"), .expires_ns = NOW_BOOT + 1 },
 	};
 	struct policy_db_ban db[] = {
@@ -224,19 +226,22 @@ static void reconcile_running(void **state)
 	struct rc_log l = { 0 };
 
 	(void)state;
-	policy_reconcile_diff(map, 4, db, 6, false, &now, rc_collect, &l);
-	assert_int_equal(l.n, 4);
+	policy_reconcile_diff(map, 5, db, 6, false, &now, rc_collect, &l);
+	assert_int_equal(l.n, 5);
+	/* .1 has two rows: the older one is superseded by the newer, the ban stands */
+	assert_int_equal(l.act[0], POLICY_RC_END_SUPERSEDED);
+	assert_string_equal(l.what[0], "198.51.100.1");
 	/* in address order: .2 and .3 were deleted from the map before their deadline */
-	assert_int_equal(l.act[0], POLICY_RC_END_REMOVED);
-	assert_string_equal(l.what[0], "198.51.100.2");
 	assert_int_equal(l.act[1], POLICY_RC_END_REMOVED);
-	assert_string_equal(l.what[1], "198.51.100.3");
+	assert_string_equal(l.what[1], "198.51.100.2");
+	assert_int_equal(l.act[2], POLICY_RC_END_REMOVED);
+	assert_string_equal(l.what[2], "198.51.100.3");
 	/* .4's deadline is now (within the clocks' drift): it expired, nobody removed it */
-	assert_int_equal(l.act[2], POLICY_RC_END_EXPIRED);
-	assert_string_equal(l.what[2], "198.51.100.4");
-	/* .9 was written by hand; .10 is in the map but expired: nothing to record */
-	assert_int_equal(l.act[3], POLICY_RC_RECORD);
-	assert_string_equal(l.what[3], "198.51.100.9");
+	assert_int_equal(l.act[3], POLICY_RC_END_EXPIRED);
+	assert_string_equal(l.what[3], "198.51.100.4");
+	/* .9 was written by hand; .10 is expired and .11 about to: nothing to record */
+	assert_int_equal(l.act[4], POLICY_RC_RECORD);
+	assert_string_equal(l.what[4], "198.51.100.9");
 }
 
 static void reconcile_new_maps_restore(void **state)
