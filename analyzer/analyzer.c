@@ -113,7 +113,7 @@ static int apply_to_maps(struct analyzer *a)
 		.ban_nets = a->maps.ban_nets,
 	};
 
-	return mapconf_apply(&fds, &a->cfg);
+	return mapconf_apply(&fds, &a->cfg, MAPCONF_RULES | MAPCONF_SETTINGS);
 }
 
 static uint64_t interval_ms(const struct config *cfg)

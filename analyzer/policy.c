@@ -3,14 +3,15 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "addr.h"
 #include "log.h"
+#include "mapwalk.h"
 #include "store.h"
 
 static const char *const reason_names[] = {
@@ -29,7 +30,12 @@ static const char *reason_name(__u32 reason)
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
 		 struct store *store)
 {
+	uint64_t seed;
+
 	memset(p, 0, sizeof(*p));
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ maps_boot_ns();
+	policy_seen_init(&p->seen, seed);
 	p->cfg = cfg;
 	p->maps = maps;
 	p->store = store;
@@ -42,58 +48,6 @@ void policy_free(struct policy *p)
 	p->hist = NULL;
 	p->pending = NULL;
 	p->n_hist = p->cap_hist = p->n_pending = p->cap_pending = 0;
-}
-
-uint64_t policy_duration_s(const struct config *cfg, uint32_t prior)
-{
-	uint64_t base = cfg->ban_duration_seconds ? cfg->ban_duration_seconds
-						  : (uint64_t)cfg->ban_duration_minutes * 60;
-	uint64_t cap = (uint64_t)cfg->ban_max_duration_minutes * 60, d = base;
-
-	if (!base)
-		return 0;
-	for (uint32_t i = 0; i < prior && d < cap; i++)
-		d *= cfg->ban_escalation_factor;
-	return d > cap && cap >= base ? cap : d;
-}
-
-const char *policy_url_match(const struct config *cfg, const char *path)
-{
-	for (unsigned int i = 0; i < cfg->n_url_patterns; i++) {
-		const char *pat = cfg->url_patterns[i];
-
-		if (strchr(pat, '*') ? fnmatch(pat, path, 0) == 0
-				     : strncmp(path, pat, strlen(pat)) == 0)
-			return pat;
-	}
-	return NULL;
-}
-
-bool policy_allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr)
-{
-	for (unsigned int i = 0; i < cfg->n_allowlist; i++)
-		if (cidr_contains(&cfg->allowlist[i], addr))
-			return true;
-	return false;
-}
-
-enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon_addr *addr,
-				  bool banned_now)
-{
-	if (policy_allowlisted(cfg, addr))
-		return POLICY_SKIP_ALLOWED;
-	if (banned_now)
-		return POLICY_SKIP_BANNED;
-	return cfg->dry_run ? POLICY_WOULD_BAN : POLICY_BAN;
-}
-
-void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net)
-{
-	bool v4 = addr_is_v4(addr);
-
-	net->addr = *addr;
-	net->prefixlen = v4 ? 120 : 64;
-	memset(net->addr.a + (v4 ? 15 : 8), 0, v4 ? 1 : 8);
 }
 
 static size_t addr_hash(const struct ebpfmon_addr *a)
@@ -363,7 +317,8 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 
 static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 {
-	char path[EBPFMON_URL_PATH_MAX + 1], detail[EBPFMON_URL_PATH_MAX + 192];
+	char path[EBPFMON_URL_PATH_MAX + 1], detail[EBPFMON_URL_PATH_MAX + 192], a[ADDR_STRLEN];
+	struct policy_req req;
 	const char *pat;
 	size_t len = ev->path_len < EBPFMON_URL_PATH_MAX ? ev->path_len : EBPFMON_URL_PATH_MAX;
 
@@ -374,6 +329,15 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 	pat = policy_url_match(p->cfg, path);
 	if (!pat)
 		return 0;
+	req = (struct policy_req){ .addr = ev->addr, .sport = ev->sport, .dport = ev->dport,
+				   .seq = ev->seq };
+	if (policy_seen_check(&p->seen, &req, ev->hdr.ts_ns)) {
+		p->retransmits++;
+		log_debug("%s:%u requested '%s' again (port %u, seq %u): a retransmission, not a new "
+			  "offence", addr_format(&ev->addr, a, sizeof(a)), ev->sport, path, ev->dport,
+			  ev->seq);
+		return 0;
+	}
 	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", path, pat,
 		 ev->dport);
 	return policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
@@ -415,47 +379,249 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 	return -EINVAL;
 }
 
-/* Remove expired entries of bans (key struct ebpfmon_addr) or ban_nets (LPM key). */
-static unsigned int remove_expired(struct policy *p, int fd, size_t key_size, uint64_t now)
+/* --- snapshots of the maps --- */
+
+struct snapshot {
+	struct policy_map_ban *v;
+	size_t n, cap;
+};
+
+static int snap_push(struct snapshot *sn, const struct addr_cidr *net, const struct ebpfmon_ban *b)
 {
-	unsigned char key[sizeof(struct ebpfmon_lpm_key)], next[sizeof(key)];
-	void *cur = NULL;
-	unsigned int left = 0;
+	if (sn->n == sn->cap) {
+		size_t cap = sn->cap ? sn->cap * 2 : 256;
+		struct policy_map_ban *v = realloc(sn->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		sn->v = v;
+		sn->cap = cap;
+	}
+	sn->v[sn->n++] = (struct policy_map_ban){ .net = *net, .expires_ns = b->expires_ns,
+						  .reason = b->reason };
+	return 0;
+}
+
+static int snap_ban(const void *key, const void *value, void *ctx)
+{
+	struct addr_cidr net = { .prefixlen = 128 };
+
+	memcpy(&net.addr, key, sizeof(net.addr));
+	return snap_push(ctx, &net, value);
+}
+
+static int snap_net(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_lpm_key *k = key;
+	struct addr_cidr net = { .prefixlen = k->prefixlen };
+
+	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
+	return snap_push(ctx, &net, value);
+}
+
+/* Every entry of bans, then of ban_nets; n_bans: how many came from bans. 0 or -errno. */
+static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
+{
+	long n;
+
+	sn->n = 0;
+	n = maps_walk(p->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
+		      snap_ban, sn);
+	*n_bans = sn->n;
+	if (n >= 0)
+		n = maps_walk(p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key),
+			      sizeof(struct ebpfmon_ban), snap_net, sn);
+	if (n < 0) {
+		log_warn("cannot read maps bans/ban_nets: %s", strerror((int)-n));
+		return (int)n;
+	}
+	return 0;
+}
+
+static int ban_map_fd(const struct policy *p, const struct addr_cidr *net, const void **key,
+		      struct ebpfmon_lpm_key *lpm)
+{
+	if (net->prefixlen == 128) {
+		*key = &net->addr;
+		return p->maps->bans;
+	}
+	cidr_to_lpm_key(net, lpm);
+	*key = lpm;
+	return p->maps->ban_nets;
+}
+
+/* Remove the map entries whose deadline passed: they drop nothing any more. */
+static void remove_expired(struct policy *p, const struct snapshot *sn, uint64_t now)
+{
+	bool nets_left = false;
 	char a[ADDR_STRLEN];
 
-	while (bpf_map_get_next_key(fd, cur, next) == 0) {
+	for (size_t i = 0; i < sn->n; i++) {
+		const struct policy_map_ban *m = &sn->v[i];
+		struct ebpfmon_lpm_key lpm;
 		struct ebpfmon_ban ban;
+		const void *key;
+		int fd = ban_map_fd(p, &m->net, &key, &lpm);
 
-		memcpy(key, next, key_size);
-		cur = key;
-		if (bpf_map_lookup_elem(fd, key, &ban))
-			continue;
-		if (maps_ban_in_force(&ban, now)) {
-			left++;
+		if (!m->expires_ns || m->expires_ns > now) {
+			nets_left |= m->net.prefixlen != 128;
 			continue;
 		}
-		if (bpf_map_delete_elem(fd, key))
+		/* read it again: it may have been renewed since the snapshot */
+		if (bpf_map_lookup_elem(fd, key, &ban) || maps_ban_in_force(&ban, now) ||
+		    bpf_map_delete_elem(fd, key))
 			continue;
 		p->expired++;
-		if (key_size == sizeof(struct ebpfmon_addr)) {
-			addr_format((struct ebpfmon_addr *)key, a, sizeof(a));
-		} else {
-			struct ebpfmon_lpm_key *k = (struct ebpfmon_lpm_key *)key;
-			struct addr_cidr c = { .prefixlen = k->prefixlen };
-
-			memcpy(c.addr.a, k->a, sizeof(c.addr.a));
-			cidr_format(&c, a, sizeof(a));
-		}
-		log_info("ban of %s ended (%llu packets dropped)", a, (unsigned long long)ban.drops);
+		log_info("ban of %s ended (%llu packets dropped)", cidr_format(&m->net, a, sizeof(a)),
+			 (unsigned long long)ban.drops);
 	}
-	return left;
+	if (!nets_left)
+		set_ban_nets_flag(p, false);
+}
+
+/* --- the kernel maps against the database --- */
+
+struct db_rows {
+	struct policy_db_ban *v;
+	size_t n, cap;
+};
+
+static int db_push(struct db_rows *r, const struct addr_cidr *net, int64_t id, int64_t expires_at,
+		   uint32_t reason)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct policy_db_ban *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n++] = (struct policy_db_ban){ .net = *net, .id = id, .expires_at = expires_at,
+					       .reason = reason };
+	return 0;
+}
+
+static int db_collect(const struct store_ban *row, void *ctx)
+{
+	return db_push(ctx, &row->net, row->id, row->expires_at, row->reason);
+}
+
+struct rc_ctx {
+	struct policy *p;
+	struct policy_now now;
+	unsigned int restored, recorded, removed;
+};
+
+static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
+		   const struct policy_db_ban *row, void *ctx)
+{
+	struct rc_ctx *rc = ctx;
+	struct policy *p = rc->p;
+	struct ebpfmon_ban ban = { 0 };
+	struct ebpfmon_lpm_key lpm;
+	struct store_ban rec;
+	const void *key;
+	char a[ADDR_STRLEN];
+	int fd;
+
+	switch (action) {
+	case POLICY_RC_END_EXPIRED:
+		if (row->id)
+			store_ban_end_why(p->store, row->id, row->expires_at, "expired");
+		return;
+	case POLICY_RC_END_REMOVED:
+		if (!row->id)
+			return; /* not written yet: judged again at the next interval */
+		if (store_ban_end_why(p->store, row->id, rc->now.unix_s, "removed from the map"))
+			return;
+		rc->removed++;
+		log_info("ban of %s was removed from the map before its deadline: ended as an unban",
+			 cidr_format(&row->net, a, sizeof(a)));
+		return;
+	case POLICY_RC_END_SUPERSEDED:
+		store_ban_end_why(p->store, row->id, rc->now.unix_s, "replaced by a newer ban");
+		return;
+	case POLICY_RC_RESTORE:
+		fd = ban_map_fd(p, &row->net, &key, &lpm);
+		ban.reason = row->reason;
+		if (row->expires_at)
+			ban.expires_ns = rc->now.boot_ns +
+					 (uint64_t)(row->expires_at - rc->now.unix_s) * 1000000000ull;
+		if (bpf_map_update_elem(fd, key, &ban, BPF_NOEXIST)) {
+			log_warn("cannot restore the ban of %s: %s", cidr_format(&row->net, a, sizeof(a)),
+				 strerror(errno));
+			return;
+		}
+		rc->restored++;
+		if (row->net.prefixlen != 128)
+			set_ban_nets_flag(p, true);
+		log_info("restored the ban of %s from the database (the maps are new)",
+			 cidr_format(&row->net, a, sizeof(a)));
+		return;
+	case POLICY_RC_RECORD:
+		rec = (struct store_ban){
+			.net = m->net,
+			.reason = m->reason <= EBPFMON_BAN_ESCALATED ? m->reason : EBPFMON_BAN_MANUAL,
+			.source = STORE_SOURCE_MANUAL,
+			.hits = 1,
+			.banned_at = rc->now.unix_s,
+			.expires_at = m->expires_ns
+					      ? rc->now.unix_s + (int64_t)((m->expires_ns - rc->now.boot_ns) /
+									 1000000000ull)
+					      : 0,
+		};
+		if (store_ban_insert(p->store, &rec) > 0) {
+			rc->recorded++;
+			log_info("recorded the ban of %s found in the kernel map",
+				 cidr_format(&m->net, a, sizeof(a)));
+		}
+		return;
+	}
+}
+
+/* Diff the maps against the database's active rows and act; maps_new: restore, not end. */
+static void reconcile(struct policy *p, const struct snapshot *sn, bool maps_new)
+{
+	struct rc_ctx rc = { .p = p, .now = { .boot_ns = maps_boot_ns(), .unix_s = time(NULL) } };
+	struct policy_map_ban *map = NULL;
+	struct db_rows rows = { 0 };
+	int64_t n;
+
+	policy_flush(p); /* our own bans are rows before they are compared */
+	n = store_ban_list_active(p->store, db_collect, &rows);
+	/* rows still waiting to be written are known too (id 0: nothing to end yet) */
+	for (size_t i = 0; n >= 0 && i < p->n_pending; i++)
+		if (!p->pending[i].dry_run && !p->pending[i].ended_at &&
+		    db_push(&rows, &p->pending[i].net, 0, p->pending[i].expires_at,
+			    p->pending[i].reason))
+			n = -ENOMEM;
+	if (n >= 0 && sn->n)
+		map = malloc(sn->n * sizeof(*map));
+	if (n < 0 || (sn->n && !map)) {
+		log_debug("reconciliation skipped: %s", strerror(n < 0 ? (int)-n : ENOMEM));
+		goto out;
+	}
+	if (sn->n)
+		memcpy(map, sn->v, sn->n * sizeof(*map));
+	policy_reconcile_diff(map, sn->n, rows.v, rows.n, maps_new, &rc.now, rc_act, &rc);
+	if (rc.restored || rc.recorded || rc.removed)
+		log_info("reconciled: %u bans restored from the database, %u recorded from the "
+			 "kernel, %u ended as removed from the map",
+			 rc.restored, rc.recorded, rc.removed);
+out:
+	free(map);
+	free(rows.v);
 }
 
 void policy_scan(struct policy *p)
 {
 	struct ebpfmon_addr key, next, *cur = NULL;
+	struct snapshot sn = { 0 };
 	uint64_t now = maps_boot_ns();
 	char detail[128];
+	size_t n_bans;
 
 	/* Safety net: an address over the limit whose crossing event was lost. */
 	while (bpf_map_get_next_key(p->maps->conn_count, cur, &next) == 0) {
@@ -472,91 +638,65 @@ void policy_scan(struct policy *p)
 	}
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
-	remove_expired(p, p->maps->bans, sizeof(struct ebpfmon_addr), now);
-	if (!remove_expired(p, p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key), now))
-		set_ban_nets_flag(p, false);
-	if (p->store)
-		store_ban_end_expired(p->store, time(NULL));
+	if (snapshot_maps(p, &sn, &n_bans))
+		goto out;
+	remove_expired(p, &sn, now);
+	if (!p->store)
+		goto out;
+	store_ban_end_expired(p->store, time(NULL));
+	/* The map is the truth: what left it early was unbanned, what came by hand is new. */
+	if (!snapshot_maps(p, &sn, &n_bans))
+		reconcile(p, &sn, false);
+out:
+	free(sn.v);
 }
 
-struct reconcile {
-	struct policy *p;
-	uint64_t boot_now;
-	int64_t unix_now;
-	unsigned int restored;
-};
-
-/* An active, enforced ban in the database: make sure the kernel enforces it too. */
-static int restore_one(const struct store_ban *row, void *ctx)
+/* "BOOT_ID bans=ID ban_nets=ID": which maps the database's bans were enforced in. */
+static int maps_marker(const struct policy *p, char *buf, size_t len)
 {
-	struct reconcile *r = ctx;
-	struct ebpfmon_ban ban = { .reason = row->reason }, old;
-	struct ebpfmon_lpm_key lpm;
-	char buf[ADDR_STRLEN];
-	bool single = row->net.prefixlen == 128;
-	int fd = single ? r->p->maps->bans : r->p->maps->ban_nets;
-	const void *key = single ? (const void *)&row->net.addr : (const void *)&lpm;
+	struct bpf_map_info bi = { 0 }, ni = { 0 };
+	__u32 bl = sizeof(bi), nl = sizeof(ni);
+	char boot[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
 
-	if (row->dry_run)
-		return 0;
-	cidr_to_lpm_key(&row->net, &lpm);
-	if (bpf_map_lookup_elem(fd, key, &old) == 0)
-		return 0;
-	if (row->expires_at)
-		ban.expires_ns = r->boot_now + (uint64_t)(row->expires_at - r->unix_now) * 1000000000ull;
-	if (bpf_map_update_elem(fd, key, &ban, BPF_NOEXIST) == 0) {
-		r->restored++;
-		if (!single)
-			set_ban_nets_flag(r->p, true);
-		log_info("restored the ban of %s from the database",
-			 cidr_format(&row->net, buf, sizeof(buf)));
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		fclose(f);
 	}
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!boot[0] || bpf_obj_get_info_by_fd(p->maps->bans, &bi, &bl) ||
+	    bpf_obj_get_info_by_fd(p->maps->ban_nets, &ni, &nl))
+		return -EIO;
+	snprintf(buf, len, "%s bans=%u ban_nets=%u", boot, bi.id, ni.id);
 	return 0;
 }
 
 void policy_reconcile(struct policy *p)
 {
-	struct reconcile r = { .p = p, .boot_now = maps_boot_ns(), .unix_now = time(NULL) };
-	struct ebpfmon_addr key, next, *cur = NULL;
-	unsigned int found = 0;
-	char a[ADDR_STRLEN];
+	char was[128] = "", is[128] = "";
+	struct snapshot sn = { 0 };
+	bool maps_new;
+	size_t n_bans;
 
 	if (!p->store)
 		return;
-	store_ban_end_expired(p->store, r.unix_now);
-	store_ban_list_active(p->store, restore_one, &r);
-
-	/* Bans in the kernel that the database does not know: written by hand (bpftool). */
-	while (bpf_map_get_next_key(p->maps->bans, cur, &next) == 0) {
-		struct addr_cidr net = { .addr = next, .prefixlen = 128 };
-		struct store_ban row;
-		struct ebpfmon_ban ban;
-
-		key = next;
-		cur = &key;
-		if (bpf_map_lookup_elem(p->maps->bans, &key, &ban) || !maps_ban_in_force(&ban, r.boot_now))
-			continue;
-		if (store_ban_find_active(p->store, &net, &row) == 1 && !row.dry_run)
-			continue;
-		row = (struct store_ban){
-			.net = net,
-			.reason = ban.reason <= EBPFMON_BAN_ESCALATED ? ban.reason : EBPFMON_BAN_MANUAL,
-			.source = STORE_SOURCE_MANUAL,
-			.hits = 1,
-			.banned_at = r.unix_now,
-			.expires_at = ban.expires_ns
-					      ? r.unix_now + (int64_t)((ban.expires_ns - r.boot_now) /
-								       1000000000ull)
-					      : 0,
-		};
-		if (store_ban_insert(p->store, &row) > 0) {
-			found++;
-			log_info("recorded the ban of %s found in the kernel map",
-				 addr_format(&key, a, sizeof(a)));
-		}
-	}
-	if (r.restored || found)
-		log_info("reconciled: %u bans restored from the database, %u recorded from the "
-			 "kernel",
-			 r.restored, found);
+	store_begin(p->store);
+	store_ban_end_expired(p->store, time(NULL));
+	/* A map id can repeat after a reboot, the boot id never does. Unknown: assume new. */
+	maps_new = maps_marker(p, is, sizeof(is)) || store_state_get(p->store, "maps", was,
+								     sizeof(was)) != 1 ||
+		   strcmp(was, is);
+	log_info("%s (%s)",
+		 maps_new ? "the ban maps are new since the last run: bans in force are restored "
+			    "from the database"
+			  : "the ban maps are those of the last run: bans missing from them were "
+			    "removed, and are ended",
+		 is[0] ? is : "maps unidentified");
+	if (!snapshot_maps(p, &sn, &n_bans))
+		reconcile(p, &sn, maps_new);
+	if (is[0])
+		store_state_set(p->store, "maps", is);
+	store_commit(p->store);
+	free(sn.v);
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ebpfmon_abi.h"
 #include "maps.h"
+#include "policy_core.h"
 
 struct store;
 struct store_ban;
@@ -36,35 +37,13 @@ struct policy {
 	struct store_ban *pending; /* rows to write, outside the ring-buffer callback */
 	size_t n_pending, cap_pending;
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
+	uint64_t retransmits;	 /* URL hits of a request counted already */
+	struct policy_seen seen; /* recent URL offences: one request, one offence */
 };
-
-enum policy_verdict {
-	POLICY_BAN,	      /* write the ban */
-	POLICY_WOULD_BAN,     /* dry run: record it, enforce nothing */
-	POLICY_SKIP_ALLOWED,  /* allowlisted: never banned */
-	POLICY_SKIP_BANNED,   /* banned already (a retransmitted probe, a late event) */
-};
-
-/* The decision for an address, given whether it is banned now (or would be, in dry run). */
-enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon_addr *addr,
-				  bool banned_now);
-
-bool policy_allowlisted(const struct config *cfg, const struct ebpfmon_addr *addr);
 
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
 		 struct store *store);
 void policy_free(struct policy *p);
-
-/* Ban duration in seconds for an address banned `prior` times before; 0 = permanent. */
-uint64_t policy_duration_s(const struct config *cfg, uint32_t prior);
-
-/* Whether a URL-hit path is malicious by cfg's patterns: the pattern it matched or NULL.
- * Prefix patterns compare the start of the path; patterns with '*' are fnmatch(3) globs
- * (case-sensitive, '*' also matches '/'), matched against the whole path. */
-const char *policy_url_match(const struct config *cfg, const char *path);
-
-/* The /24 (IPv4) or /64 (IPv6) that CIDR escalation bans for addr. */
-void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net);
 
 /*
  * Ban addr for reason (rule: the pattern that matched, or NULL; detail is logged): nothing

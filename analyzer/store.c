@@ -105,6 +105,15 @@ static const char *const store_migrations[] = {
 	"  WHERE ended_at IS NULL;"
 	"CREATE INDEX system_anomalies_ended ON system_anomalies (ended_at)"
 	"  WHERE ended_at IS NOT NULL;",
+
+	/* 1 -> 2: why a ban ended; the analyzer's notes (which maps it saw last) */
+	"ALTER TABLE malicious_ips ADD COLUMN end_reason TEXT;" /* NULL while active */
+	"UPDATE malicious_ips SET end_reason = 'expired'"
+	"  WHERE ended_at IS NOT NULL AND ended_at = expires_at;"
+	"CREATE TABLE analyzer_state ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL"
+	");",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -128,6 +137,9 @@ enum store_stmt {
 	STMT_ROLLBACK_TO,
 	STMT_BAN_INSERT,
 	STMT_BAN_END,
+	STMT_BAN_END_WHY,
+	STMT_STATE_GET,
+	STMT_STATE_SET,
 	STMT_BAN_END_NET,
 	STMT_BAN_END_EXPIRED,
 	STMT_BAN_ADD_HITS,
@@ -171,9 +183,15 @@ static const char *const store_sql[STMT_COUNT_] = {
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[STMT_BAN_END] =
 		"UPDATE malicious_ips SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+	[STMT_BAN_END_WHY] = "UPDATE malicious_ips SET ended_at = ?2, end_reason = ?3"
+			     " WHERE id = ?1 AND ended_at IS NULL",
+	[STMT_STATE_GET] = "SELECT value FROM analyzer_state WHERE key = ?1",
+	[STMT_STATE_SET] = "INSERT INTO analyzer_state (key, value) VALUES (?1, ?2)"
+			   " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 	[STMT_BAN_END_NET] = "UPDATE malicious_ips SET ended_at = ?3"
 			     " WHERE address = ?1 AND prefix_len IS ?2 AND ended_at IS NULL",
-	[STMT_BAN_END_EXPIRED] = "UPDATE malicious_ips SET ended_at = expires_at"
+	[STMT_BAN_END_EXPIRED] = "UPDATE malicious_ips SET ended_at = expires_at,"
+				 " end_reason = 'expired'"
 				 " WHERE ended_at IS NULL AND expires_at IS NOT NULL"
 				 " AND expires_at <= ?1",
 	[STMT_BAN_ADD_HITS] = "UPDATE malicious_ips SET hits = CASE"
@@ -185,12 +203,13 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_BAN_COUNT_SINCE] = "SELECT count(*) FROM malicious_ips WHERE address = ?1"
 				 " AND prefix_len IS ?2 AND banned_at >= ?3 AND dry_run = ?4",
 	[STMT_BAN_LIST_RECONCILE] = "SELECT " BAN_COLS " FROM malicious_ips WHERE ended_at IS NULL"
-				    " ORDER BY banned_at, id",
+				    " AND dry_run = 0 ORDER BY banned_at, id",
 	[STMT_BAN_LIST] = "SELECT " BAN_COLS " FROM malicious_ips"
 			  " WHERE (?1 IS NULL OR (address = ?1 AND prefix_len IS ?2))"
 			  " AND (?3 IS NULL OR banned_at >= ?3) AND (?4 IS NULL OR banned_at <= ?4)"
 			  " ORDER BY banned_at DESC, id DESC LIMIT ?5 OFFSET ?6",
 	[STMT_BAN_LIST_ACTIVE] = "SELECT " BAN_COLS " FROM malicious_ips WHERE ended_at IS NULL"
+				 " AND dry_run = 0"
 				 " AND (?1 IS NULL OR (address = ?1 AND prefix_len IS ?2))"
 				 " AND (?3 IS NULL OR banned_at >= ?3)"
 				 " AND (?4 IS NULL OR banned_at <= ?4)"
@@ -1050,6 +1069,50 @@ int store_ban_end(struct store *st, int64_t id, int64_t ended_at)
 	sqlite3_bind_int64(s, 2, ended_at);
 	n = store_run_changes(st, STMT_BAN_END, "end ban");
 	return n < 0 ? n : n ? 0 : -ENOENT;
+}
+
+int store_ban_end_why(struct store *st, int64_t id, int64_t ended_at, const char *why)
+{
+	sqlite3_stmt *s = st->stmt[STMT_BAN_END_WHY];
+	int n;
+
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, ended_at);
+	sqlite3_bind_text(s, 3, why, -1, SQLITE_TRANSIENT);
+	n = store_run_changes(st, STMT_BAN_END_WHY, "end ban");
+	return n < 0 ? n : n ? 0 : -ENOENT;
+}
+
+int store_state_get(struct store *st, const char *key, char *buf, size_t len)
+{
+	sqlite3_stmt *s = st->stmt[STMT_STATE_GET];
+	int rc, ret = 0;
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+
+		snprintf(buf, len, "%s", v ? v : "");
+		ret = 1;
+	} else if (rc != SQLITE_DONE) {
+		ret = store_fail(st, "read state", rc);
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_state_set(struct store *st, const char *key, const char *value)
+{
+	sqlite3_stmt *s = st->stmt[STMT_STATE_SET];
+	int err;
+
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
+	err = store_run(st, STMT_STATE_SET, "write state");
+	if (!err)
+		store_ok(st);
+	return err;
 }
 
 int store_ban_end_net(struct store *st, const struct addr_cidr *net, int64_t ended_at)

@@ -37,7 +37,7 @@
 #include "ebpfmon_abi.h"
 
 /* Schema version this code writes; PRAGMA user_version of a database it created. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Milliseconds a statement waits for another connection's lock before failing -EBUSY. */
 #define STORE_BUSY_TIMEOUT_MS 1000
@@ -202,6 +202,21 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban);
 int store_ban_end(struct store *st, int64_t id, int64_t ended_at);
 
 /*
+ * Set ended_at of an active ban and why it ended (malicious_ips.end_reason, free text such
+ * as "removed from the map" or "evicted: bans map full"; expired bans say "expired"):
+ * 0, -ENOENT when no active ban has that id, or -errno.
+ */
+int store_ban_end_why(struct store *st, int64_t id, int64_t ended_at, const char *why);
+
+/*
+ * The analyzer's notes that outlive it (table analyzer_state): the value of key into buf
+ * (len bytes, cut to fit): 1, 0 when there is none, or -errno. store_state_set() writes it:
+ * 0 or -errno.
+ */
+int store_state_get(struct store *st, const char *key, char *buf, size_t len);
+int store_state_set(struct store *st, const char *key, const char *value);
+
+/*
  * End every active ban of exactly this address or network (an unban): the number of rows
  * ended (0 when there was none) or -errno.
  */
@@ -242,15 +257,17 @@ typedef int (*store_offence_cb)(const struct ebpfmon_addr *addr, bool dry_run, u
 int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb, void *ctx);
 
 /*
- * Every active ban (ended_at NULL, whether or not expires_at has passed), oldest first, for
- * the reconciliation with the kernel map at start. Returns the number of rows passed to cb,
+ * Every active enforced ban (ended_at NULL, whether or not expires_at has passed; never a
+ * dry run's would-ban, which was never in the map), oldest first, for the reconciliation
+ * with the kernel maps. Returns the number of rows passed to cb,
  * or cb's negative value, or -errno.
  */
 int64_t store_ban_list_active(struct store *st, store_ban_cb cb, void *ctx);
 
 /*
  * Bans for the API, newest banned_at first, filtered by q (active_only, net, since/until on
- * banned_at, limit, offset; NULL = everything). Returns the number of rows passed to cb, or
+ * banned_at, limit, offset; NULL = everything). active_only lists bans in force, never a
+ * dry run's would-bans. Returns the number of rows passed to cb, or
  * cb's negative value, or -errno.
  */
 int64_t store_ban_list(struct store *st, const struct store_query *q, store_ban_cb cb, void *ctx);

@@ -89,6 +89,10 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("network", cidr_ban_threshold, 0, 256),
 	{"network", "event_buffer_kb", CFG_POW2, offsetof(struct config, event_buffer_kb), 64,
 	 262144},
+	{"network", "url_case_insensitive", CFG_BOOL, offsetof(struct config, url_case_insensitive),
+	 0, 0},
+	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0},
+	CFG_NUM("network", max_bans, 1024, 4194304),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
 	CFG_NUM("system", memory_threshold_percent, 1, 100),
@@ -729,6 +733,9 @@ void config_defaults(struct config *cfg)
 	cfg->ban_max_duration_minutes = 10080;
 	cfg->cidr_ban_threshold = 0;
 	cfg->event_buffer_kb = 4096;
+	cfg->url_case_insensitive = false;
+	cfg->url_drop_unseen = true;
+	cfg->max_bans = 65536;
 
 	cfg->cpu_threshold_percent = 80;
 	cfg->memory_threshold_percent = 85;

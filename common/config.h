@@ -48,6 +48,9 @@ struct config {
 	uint32_t ban_max_duration_minutes; /* 1..5256000, default 10080 (a week): the cap */
 	uint32_t cidr_ban_threshold; /* 0 (off)..256: banned addresses in a /24 or /64 that ban it */
 	uint32_t event_buffer_kb;    /* 64..262144, a power of two, default 4096: ring buffer */
+	bool url_case_insensitive;   /* default false: URL rules match ASCII case-insensitively */
+	bool url_drop_unseen;	     /* default true: drop what the URL matcher cannot see */
+	uint32_t max_bans;	     /* 1024..4194304, default 65536: entries of the bans map */
 
 	/* [system] */
 	uint32_t cpu_threshold_percent;	   /* 1..100, default 80 */

@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "mapwalk.h"
 
-void mapconf_url_rule(const char *pattern, unsigned int id, struct ebpfmon_url_key *key,
-		      struct ebpfmon_url_rule *rule)
+void mapconf_url_rule(const char *pattern, unsigned int id, bool nocase,
+		      struct ebpfmon_url_key *key, struct ebpfmon_url_rule *rule)
 {
 	size_t len = strcspn(pattern, "*");
 
@@ -17,47 +18,60 @@ void mapconf_url_rule(const char *pattern, unsigned int id, struct ebpfmon_url_k
 	if (len > sizeof(key->path))
 		len = sizeof(key->path);
 	memcpy(key->path, pattern, len);
+	for (size_t i = 0; nocase && i < len; i++)
+		if (key->path[i] >= 'A' && key->path[i] <= 'Z')
+			key->path[i] += 'a' - 'A';
 	key->prefixlen = len * 8;
 	rule->id = id;
 	rule->action = pattern[len] == '*' ? EBPFMON_URL_REPORT : EBPFMON_URL_DROP;
+}
+
+struct prune {
+	unsigned char *keys;
+	size_t n, cap, key_size;
+};
+
+static int prune_collect(const void *key, const void *value, void *ctx)
+{
+	struct prune *pr = ctx;
+
+	(void)value;
+	if (pr->n == pr->cap) {
+		size_t cap = pr->cap ? pr->cap * 2 : 64;
+		unsigned char *k = realloc(pr->keys, cap * pr->key_size);
+
+		if (!k)
+			return -ENOMEM;
+		pr->keys = k;
+		pr->cap = cap;
+	}
+	memcpy(pr->keys + pr->n++ * pr->key_size, key, pr->key_size);
+	return 0;
 }
 
 /* Delete every key of map fd for which keep(key) is false. */
 static int map_prune(int fd, size_t key_size, bool (*keep)(const void *key, const void *arg),
 		     const void *arg, const char *name)
 {
-	unsigned char *keys = NULL, *cur = NULL;
-	size_t n = 0, cap = 0;
+	struct prune pr = { .key_size = key_size };
+	long n = maps_walk(fd, key_size, 0, prune_collect, &pr);
 	int err = 0;
 
-	for (;;) {
-		unsigned char next[256];
-
-		if (bpf_map_get_next_key(fd, cur, next))
-			break;
-		if (n == cap) {
-			unsigned char *k = realloc(keys, (cap = cap ? cap * 2 : 64) * key_size);
-
-			if (!k) {
-				err = -ENOMEM;
-				goto out;
-			}
-			keys = k;
-		}
-		cur = keys + n++ * key_size;
-		memcpy(cur, next, key_size);
+	if (n < 0) {
+		log_error("cannot read map %s: %s", name, strerror((int)-n));
+		free(pr.keys);
+		return (int)n;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (keep(keys + i * key_size, arg))
+	for (size_t i = 0; i < pr.n; i++) {
+		if (keep(pr.keys + i * key_size, arg))
 			continue;
-		if (bpf_map_delete_elem(fd, keys + i * key_size) && errno != ENOENT) {
+		if (bpf_map_delete_elem(fd, pr.keys + i * key_size) && errno != ENOENT) {
 			err = -errno;
 			log_error("cannot remove a stale entry from map %s: %s", name,
 				  strerror(errno));
 		}
 	}
-out:
-	free(keys);
+	free(pr.keys);
 	return err;
 }
 
@@ -83,7 +97,7 @@ static bool url_keep(const void *key, const void *arg)
 		struct ebpfmon_url_key k;
 		struct ebpfmon_url_rule r;
 
-		mapconf_url_rule(cfg->url_patterns[i], i + 1, &k, &r);
+		mapconf_url_rule(cfg->url_patterns[i], i + 1, cfg->url_case_insensitive, &k, &r);
 		if (!memcmp(&k, key, sizeof(k)))
 			return true;
 	}
@@ -97,14 +111,53 @@ static bool map_empty(int fd)
 	return bpf_map_get_next_key(fd, NULL, key) != 0;
 }
 
-int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg)
+void mapconf_settings(const struct config *cfg, __u32 old_flags, struct ebpfmon_settings *set)
 {
-	struct ebpfmon_settings set = {};
 	unsigned int i, n;
-	__u32 zero = 0, one = 1;
-	char buf[ADDR_STRLEN];
+
+	memset(set, 0, sizeof(*set));
+	set->max_conn_per_ip = cfg->max_connections_per_ip;
+	for (i = 0, n = 0; i < cfg->n_http_ports && n < EBPFMON_MAX_HTTP_PORTS; i++)
+		set->http_ports[n++] = cfg->http_ports[i];
+	if (n && cfg->n_url_patterns)
+		set->flags |= EBPFMON_F_URL_MATCH;
+	if (cfg->dry_run)
+		set->flags |= EBPFMON_F_DRY_RUN;
+	if (cfg->url_case_insensitive)
+		set->flags |= EBPFMON_F_URL_NOCASE;
+	if (cfg->url_drop_unseen)
+		set->flags |= EBPFMON_F_DROP_UNSEEN;
+	set->flags |= old_flags & EBPFMON_F_BAN_NETS;
+	set->drop_sample_mask = 0xffff;
+}
+
+static int write_settings(const struct mapconf_fds *fds, const struct config *cfg)
+{
+	struct ebpfmon_settings set, old = {};
+	__u32 zero = 0;
 	int err;
 
+	bpf_map_lookup_elem(fds->settings, &zero, &old); /* a fresh map reads as zeros */
+	if (!map_empty(fds->ban_nets))
+		old.flags |= EBPFMON_F_BAN_NETS;
+	mapconf_settings(cfg, old.flags, &set);
+	if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY)) {
+		err = -errno;
+		log_error("cannot write map settings: %s", strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what)
+{
+	__u32 one = 1;
+	char buf[ADDR_STRLEN];
+	unsigned int i;
+	int err;
+
+	if (!(what & MAPCONF_RULES))
+		goto settings;
 	for (i = 0; i < cfg->n_allowlist; i++) {
 		struct ebpfmon_lpm_key k;
 
@@ -127,7 +180,7 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg)
 		struct ebpfmon_url_key k;
 		struct ebpfmon_url_rule r, old;
 
-		mapconf_url_rule(cfg->url_patterns[i], i + 1, &k, &r);
+		mapconf_url_rule(cfg->url_patterns[i], i + 1, cfg->url_case_insensitive, &k, &r);
 		if (r.action == EBPFMON_URL_REPORT &&
 		    !bpf_map_lookup_elem(fds->url_rules, &k, &old) && old.action == EBPFMON_URL_DROP &&
 		    old.id > i + 1)
@@ -143,21 +196,6 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg)
 			EBPFMON_MAP_URL_RULES);
 	if (err)
 		return err;
-
-	set.max_conn_per_ip = cfg->max_connections_per_ip;
-	for (i = 0, n = 0; i < cfg->n_http_ports && n < EBPFMON_MAX_HTTP_PORTS; i++)
-		set.http_ports[n++] = cfg->http_ports[i];
-	if (n && cfg->n_url_patterns)
-		set.flags |= EBPFMON_F_URL_MATCH;
-	if (cfg->dry_run)
-		set.flags |= EBPFMON_F_DRY_RUN;
-	if (!map_empty(fds->ban_nets))
-		set.flags |= EBPFMON_F_BAN_NETS;
-	set.drop_sample_mask = 0xffff;
-	if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY)) {
-		err = -errno;
-		log_error("cannot write map settings: %s", strerror(errno));
-		return err;
-	}
-	return 0;
+settings:
+	return what & MAPCONF_SETTINGS ? write_settings(fds, cfg) : 0;
 }

@@ -602,6 +602,7 @@ int loader_run(const struct config *cfg)
 	char maps_dir[PIN_PATH_MAX], cgroup[PIN_PATH_MAX] = "";
 	struct mapconf_fds fds;
 	int sigfd = -1, err, ret = LOADER_EXIT_FAIL;
+	bool settings_new;
 
 	if (geteuid() != 0) {
 		log_error("ebpfmon-loader must be started as root (it gives root up once loaded)");
@@ -626,8 +627,11 @@ int loader_run(const struct config *cfg)
 	}
 	bpf_map__set_max_entries(l.skel->maps.ip_stats, cfg->max_tracked_ips);
 	bpf_map__set_max_entries(l.skel->maps.events, cfg->event_buffer_kb * 1024);
+	bpf_map__set_max_entries(l.skel->maps.bans, cfg->max_bans);
 	choose_programs(&l, cgroup);
 	drop_incompatible_pins(&l);
+	/* settings belong to the analyzer once it runs: fill them only in a map made now */
+	settings_new = access(bpf_map__pin_path(l.skel->maps.settings), F_OK) != 0;
 	err = ebpfmon__load(l.skel);
 	if (err) {
 		log_error("cannot load the BPF programs: %s (run with -v for the verifier log)",
@@ -640,7 +644,12 @@ int loader_run(const struct config *cfg)
 		.url_rules = bpf_map__fd(l.skel->maps.url_rules),
 		.ban_nets = bpf_map__fd(l.skel->maps.ban_nets),
 	};
-	if (mapconf_apply(&fds, cfg) || pin_programs(&l) || attach_all(&l, cgroup) ||
+	if (settings_new)
+		log_info("map settings created: filled from the configuration");
+	else
+		log_info("map settings reused: kept as they are (the analyzer owns them)");
+	if (mapconf_apply(&fds, cfg, MAPCONF_RULES | (settings_new ? MAPCONF_SETTINGS : 0)) ||
+	    pin_programs(&l) || attach_all(&l, cgroup) ||
 	    hand_over_pins(&l))
 		goto out_unpin;
 

@@ -114,6 +114,9 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	}
 	assert_int_equal(a->max_tracked_ips, b->max_tracked_ips);
 	assert_int_equal(a->dry_run, b->dry_run);
+	assert_int_equal(a->url_case_insensitive, b->url_case_insensitive);
+	assert_int_equal(a->url_drop_unseen, b->url_drop_unseen);
+	assert_int_equal(a->max_bans, b->max_bans);
 	assert_int_equal(a->cpu_threshold_percent, b->cpu_threshold_percent);
 	assert_int_equal(a->memory_threshold_percent, b->memory_threshold_percent);
 	assert_int_equal(a->disk_io_threshold_mbps, b->disk_io_threshold_mbps);
@@ -165,6 +168,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.allowlist[1].prefixlen, 128);
 	assert_int_equal(cfg.max_tracked_ips, 65536);
 	assert_false(cfg.dry_run);
+	assert_false(cfg.url_case_insensitive);
+	assert_true(cfg.url_drop_unseen);
+	assert_int_equal(cfg.max_bans, 65536);
 	assert_int_equal(cfg.cpu_threshold_percent, 80);
 	assert_int_equal(cfg.memory_threshold_percent, 85);
 	assert_int_equal(cfg.disk_io_threshold_mbps, 100);
@@ -221,6 +227,9 @@ static void test_every_key(void **state)
 		  "allowlist = 192.0.2.0/24, 2001:db8::/32, 198.18.0.1\n"
 		  "max_tracked_ips = 1024\n"
 		  "dry_run = yes\n"
+		  "url_case_insensitive = yes\n"
+		  "url_drop_unseen = off\n"
+		  "max_bans = 4194304\n"
 		  "[system]\n"
 		  "cpu_threshold_percent = 1\n"
 		  "memory_threshold_percent = 100\n"
@@ -260,6 +269,9 @@ static void test_every_key(void **state)
 	assert_string_equal(cidr_str(&cfg.allowlist[2]), "198.18.0.1");
 	assert_int_equal(cfg.max_tracked_ips, 1024);
 	assert_true(cfg.dry_run);
+	assert_true(cfg.url_case_insensitive);
+	assert_false(cfg.url_drop_unseen);
+	assert_int_equal(cfg.max_bans, 4194304);
 	assert_int_equal(cfg.cpu_threshold_percent, 1);
 	assert_int_equal(cfg.memory_threshold_percent, 100);
 	assert_int_equal(cfg.disk_io_threshold_mbps, 1000000);
@@ -431,6 +443,13 @@ static void test_err_numbers(void **state)
 	expect_errors("[network]\nmax_tracked_ips = 1023\n",
 		      "FILE:2: [network] max_tracked_ips: value '1023' is out of range "
 		      "1024..16777216");
+	expect_errors("[network]\nmax_bans = 1023\nmax_bans = 4194305\n",
+		      "FILE:2: [network] max_bans: value '1023' is out of range 1024..4194304\n"
+		      "FILE:3: [network] max_bans: value '4194305' is out of range "
+		      "1024..4194304");
+	expect_errors("[network]\nurl_case_insensitive = maybe\n",
+		      "FILE:2: [network] url_case_insensitive: value 'maybe' is not a boolean "
+		      "(true/false, yes/no, on/off, 1/0)");
 	expect_errors("[system]\ncpu_threshold_percent = 101\n",
 		      "FILE:2: [system] cpu_threshold_percent: value '101' is out of range 1..100");
 	expect_errors("[system]\n"

@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,12 @@ static void url_prefix_and_glob(void **state)
 	assert_null(policy_url_match(&cfg, "/WP-ADMIN")); /* case-sensitive */
 	assert_null(policy_url_match(&cfg, "/index.PHP"));
 	assert_null(policy_url_match(&cfg, "/cgi-bin/x.py"));
+
+	cfg.url_case_insensitive = true; /* prefix and glob alike */
+	assert_string_equal(policy_url_match(&cfg, "/WP-ADMIN"), "/wp-admin");
+	assert_string_equal(policy_url_match(&cfg, "/index.PHP"), "*.php");
+	assert_string_equal(policy_url_match(&cfg, "/CGI-BIN/x/Y.SH"), "/cgi-bin/*.sh");
+	assert_null(policy_url_match(&cfg, "/index.html"));
 }
 
 static void decide_allowlist_banned_dry_run(void **state)
@@ -106,6 +113,177 @@ static void escalation_network(void **state)
 	assert_string_equal(cidr_format(&net, buf, sizeof(buf)), "2001:db8:1:2::/64");
 }
 
+/* ---- one request, one offence ---- */
+
+#define MIN_NS (60ull * 1000000000ull)
+
+static struct policy_seen seen; /* 160 KiB: not on the stack */
+
+static struct policy_req req(const char *ip, uint16_t sport, uint32_t seq)
+{
+	struct policy_req r = { .sport = sport, .dport = 80, .seq = seq };
+
+	assert_int_equal(addr_parse(ip, &r.addr), 0);
+	return r;
+}
+
+static void retransmission_is_not_a_new_offence(void **state)
+{
+	struct policy_req r = req("198.51.100.7", 40000, 1000);
+	struct policy_req other_seq = req("198.51.100.7", 40000, 2000);
+	struct policy_req other_port = req("198.51.100.7", 40001, 1000);
+	struct policy_req other_addr = req("198.51.100.8", 40000, 1000);
+	uint64_t t = 5 * MIN_NS;
+
+	(void)state;
+	policy_seen_init(&seen, 42);
+	assert_false(policy_seen_check(&seen, &r, t));		  /* the offence */
+	assert_true(policy_seen_check(&seen, &r, t + 200000000)); /* retransmitted 200 ms on */
+	/* after the ban expired (5 s) or an unban, the kernel reports it again: still the same */
+	assert_true(policy_seen_check(&seen, &r, t + 10 * MIN_NS));
+	/* another request on the connection, another connection, another client: offences */
+	assert_false(policy_seen_check(&seen, &other_seq, t + 1));
+	assert_false(policy_seen_check(&seen, &other_port, t + 1));
+	assert_false(policy_seen_check(&seen, &other_addr, t + 1));
+	/* 30 minutes on, the request is forgotten: TCP gave up retransmitting long before */
+	assert_false(policy_seen_check(&seen, &r, t + 31 * MIN_NS));
+}
+
+static void seen_table_is_bounded_and_forgets_the_oldest(void **state)
+{
+	struct policy_req first = req("198.51.100.1", 1, 1);
+	unsigned int remembered = 0;
+
+	(void)state;
+	policy_seen_init(&seen, 7);
+	assert_false(policy_seen_check(&seen, &first, 1000));
+	/* 20000 further requests: the table keeps 4096, so the first one gives way */
+	for (uint32_t i = 0; i < 20000; i++) {
+		struct policy_req r = req("198.51.100.2", (uint16_t)(i % 60000), i);
+
+		assert_false(policy_seen_check(&seen, &r, 2000 + i));
+	}
+	assert_false(policy_seen_check(&seen, &first, 30000));
+	/* most of the newest 4096 are still known (some sets fill faster than others) */
+	for (uint32_t i = 20000 - 2048; i < 20000; i++) {
+		struct policy_req r = req("198.51.100.2", (uint16_t)(i % 60000), i);
+
+		remembered += policy_seen_check(&seen, &r, 40000);
+	}
+	assert_true(remembered > 1800);
+}
+
+/* ---- reconciliation ---- */
+
+struct rc_log {
+	enum policy_rc_action act[16];
+	char what[16][ADDR_STRLEN];
+	int n;
+};
+
+static void rc_collect(enum policy_rc_action action, const struct policy_map_ban *entry,
+		       const struct policy_db_ban *row, void *ctx)
+{
+	struct rc_log *l = ctx;
+
+	assert_true(l->n < 16);
+	assert_true(!entry != !row); /* exactly one of them */
+	l->act[l->n] = action;
+	cidr_format(entry ? &entry->net : &row->net, l->what[l->n], ADDR_STRLEN);
+	l->n++;
+}
+
+static struct addr_cidr net_of(const char *s)
+{
+	struct addr_cidr c;
+
+	assert_int_equal(cidr_parse(s, &c), 0);
+	return c;
+}
+
+#define NOW_UNIX 1700000000
+#define NOW_BOOT (1000ull * 1000000000ull)
+
+static void reconcile_running(void **state)
+{
+	const struct policy_now now = { .boot_ns = NOW_BOOT, .unix_s = NOW_UNIX };
+	struct policy_map_ban map[] = {
+		{ .net = net_of("198.51.100.1"), .expires_ns = NOW_BOOT + 60000000000ull },
+		{ .net = net_of("198.51.100.9"), .expires_ns = 0 }, /* by hand, permanent */
+		{ .net = net_of("198.51.100.10"), .expires_ns = NOW_BOOT - 1 }, /* expired */
+		/* about to expire: its row may have been ended already (the clocks drift) */
+		{ .net = net_of("198.51.100.11"), .expires_ns = NOW_BOOT + 1000000000ull },
+		{ .net = net_of("203.0.113.0/24"), .expires_ns = NOW_BOOT + 1 },
+	};
+	struct policy_db_ban db[] = {
+		{ .net = net_of("198.51.100.1"), .id = 1, .expires_at = NOW_UNIX + 60 },
+		{ .net = net_of("198.51.100.1"), .id = 2, .expires_at = NOW_UNIX + 60 }, /* dup */
+		{ .net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600 },
+		{ .net = net_of("198.51.100.3"), .id = 4, .expires_at = 0 }, /* permanent */
+		{ .net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX + 1 },
+		{ .net = net_of("203.0.113.0/24"), .id = 6, .expires_at = NOW_UNIX + 1 },
+	};
+	struct rc_log l = { 0 };
+
+	(void)state;
+	policy_reconcile_diff(map, 5, db, 6, false, &now, rc_collect, &l);
+	assert_int_equal(l.n, 5);
+	/* .1 has two rows: the older one is superseded by the newer, the ban stands */
+	assert_int_equal(l.act[0], POLICY_RC_END_SUPERSEDED);
+	assert_string_equal(l.what[0], "198.51.100.1");
+	/* in address order: .2 and .3 were deleted from the map before their deadline */
+	assert_int_equal(l.act[1], POLICY_RC_END_REMOVED);
+	assert_string_equal(l.what[1], "198.51.100.2");
+	assert_int_equal(l.act[2], POLICY_RC_END_REMOVED);
+	assert_string_equal(l.what[2], "198.51.100.3");
+	/* .4's deadline is now (within the clocks' drift): it expired, nobody removed it */
+	assert_int_equal(l.act[3], POLICY_RC_END_EXPIRED);
+	assert_string_equal(l.what[3], "198.51.100.4");
+	/* .9 was written by hand; .10 is expired and .11 about to: nothing to record */
+	assert_int_equal(l.act[4], POLICY_RC_RECORD);
+	assert_string_equal(l.what[4], "198.51.100.9");
+}
+
+static void reconcile_new_maps_restore(void **state)
+{
+	const struct policy_now now = { .boot_ns = NOW_BOOT, .unix_s = NOW_UNIX };
+	struct policy_db_ban db[] = {
+		{ .net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600 },
+		{ .net = net_of("2001:db8::/64"), .id = 4, .expires_at = 0 },
+		{ .net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX - 5 },
+	};
+	struct rc_log l = { 0 };
+
+	(void)state;
+	/* after a reboot or --unload the maps are empty: what is in force is written back */
+	policy_reconcile_diff(NULL, 0, db, 3, true, &now, rc_collect, &l);
+	assert_int_equal(l.n, 3);
+	assert_int_equal(l.act[0], POLICY_RC_RESTORE); /* IPv4-mapped sorts first */
+	assert_string_equal(l.what[0], "198.51.100.2");
+	assert_int_equal(l.act[1], POLICY_RC_END_EXPIRED);
+	assert_string_equal(l.what[1], "198.51.100.4");
+	assert_int_equal(l.act[2], POLICY_RC_RESTORE);
+	assert_string_equal(l.what[2], "2001:db8::/64");
+}
+
+/* ---- a full bans map ---- */
+
+static void evict_soonest_expiring_never_permanent(void **state)
+{
+	const struct policy_map_ban bans[] = {
+		{ .net = net_of("198.51.100.1"), .expires_ns = 0 },
+		{ .net = net_of("198.51.100.2"), .expires_ns = 900 },
+		{ .net = net_of("198.51.100.3"), .expires_ns = 300 },
+		{ .net = net_of("198.51.100.4"), .expires_ns = 600 },
+	};
+
+	(void)state;
+	assert_int_equal(policy_pick_evict(bans, 4), 2);
+	assert_int_equal(policy_pick_evict(bans, 2), 1);
+	assert_int_equal(policy_pick_evict(bans, 1), -1); /* all permanent: ban the network */
+	assert_int_equal(policy_pick_evict(bans, 0), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +292,11 @@ int main(void)
 		cmocka_unit_test(url_prefix_and_glob),
 		cmocka_unit_test(decide_allowlist_banned_dry_run),
 		cmocka_unit_test(escalation_network),
+		cmocka_unit_test(retransmission_is_not_a_new_offence),
+		cmocka_unit_test(seen_table_is_bounded_and_forgets_the_oldest),
+		cmocka_unit_test(reconcile_running),
+		cmocka_unit_test(reconcile_new_maps_restore),
+		cmocka_unit_test(evict_soonest_expiring_never_permanent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,17 +410,17 @@ static void test_bans(void **state)
 	n = net_of("2001:db8::1");
 	assert_int_equal(store_ban_end_net(st, &n, 1150), 1);
 	assert_int_equal(store_ban_end_net(st, &n, 1160), 0);
+	assert_int_equal(store_ban_end_why(st, id2, 1170, "removed from the map"), -ENOENT);
 	assert_int_equal(store_ban_add_hits(st, id4, 2), 0);
 	assert_int_equal(store_ban_add_hits(st, id4, UINT64_MAX), 0); /* saturates */
 	assert_int_equal(store_ban_add_hits(st, 999999, 1), -ENOENT);
 
-	/* active only */
+	/* active only: bans in force, not id5, the would-ban of a dry run */
 	q.active_only = true;
-	assert_int_equal(list_bans(st, &q, &r), 3);
-	assert_int_equal(r.bans[0].id, id5);
-	assert_int_equal(r.bans[1].id, id4);
-	assert_int_equal(r.bans[1].hits, INT64_MAX);
-	assert_int_equal(r.bans[2].id, id3);
+	assert_int_equal(list_bans(st, &q, &r), 2);
+	assert_int_equal(r.bans[0].id, id4);
+	assert_int_equal(r.bans[0].hits, INT64_MAX);
+	assert_int_equal(r.bans[1].id, id3);
 
 	/* one address, ended or not */
 	n = net_of("192.0.2.1");
@@ -464,18 +464,22 @@ static void test_bans(void **state)
 	n = net_of("198.18.0.5"); /* an address inside is not the network's row */
 	assert_int_equal(store_ban_find_active(st, &n, &got), 0);
 
-	/* reconciliation: active ones, oldest first */
+	/* reconciliation: active ones, oldest first; a dry run's would-ban (id5) is never one */
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(store_ban_list_active(st, collect_ban, &r), 3);
+	assert_int_equal(store_ban_list_active(st, collect_ban, &r), 2);
 	assert_int_equal(r.bans[0].id, id3);
-	assert_int_equal(r.bans[2].id, id5);
-
-	/* expired while nobody watched: ended at their expiry */
-	assert_int_equal(store_ban_end_expired(st, 4635), 2); /* id3 (4620), id4 (4630) */
+	assert_int_equal(r.bans[1].id, id4);
 	memset(&q, 0, sizeof(q));
 	q.active_only = true;
-	assert_int_equal(list_bans(st, &q, &r), 1);
-	assert_int_equal(r.bans[0].id, id5);
+	assert_int_equal(list_bans(st, &q, &r), 2);
+	assert_int_equal(r.bans[0].id, id4);
+	assert_int_equal(r.bans[1].id, id3);
+
+	/* expired while nobody watched: ended at their expiry, saying so */
+	assert_int_equal(store_ban_end_expired(st, 4635), 2); /* id3 (4620), id4 (4630) */
+	assert_int_equal(list_bans(st, &q, &r), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE"
+					  " end_reason = 'expired'"), 2);
 	n = net_of("192.0.2.1");
 	q.active_only = false;
 	q.net = &n;
@@ -499,6 +503,29 @@ static void test_bans(void **state)
 	assert_int_equal(store_ban_insert(st, &b), -EINVAL);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 5);
 	assert_true(store_healthy(st));
+}
+
+/* A ban ended for a reason says it; the analyzer's notes survive a reopen. */
+static void test_end_reason_and_state(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	char buf[64];
+	int64_t id = insert_ban(st, "192.0.2.1", EBPFMON_BAN_CONN_LIMIT, 100);
+
+	assert_int_equal(store_ban_end_why(st, id, 150, "removed from the map"), 0);
+	assert_int_equal(store_ban_end_why(st, id, 160, "again"), -ENOENT);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE ended_at = 150"
+					  " AND end_reason = 'removed from the map'"),
+			 1);
+
+	assert_int_equal(store_state_get(st, "bans_map", buf, sizeof(buf)), 0);
+	assert_int_equal(store_state_set(st, "bans_map", "boot-1 id 7"), 0);
+	assert_int_equal(store_state_set(st, "bans_map", "boot-1 id 9"), 0);
+	store_close(st);
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	assert_int_equal(store_state_get(f->st, "bans_map", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "boot-1 id 9");
 }
 
 /* What reconciliation does: end bans from inside the walk over the active ones. */
@@ -1204,6 +1231,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_reason_and_state, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
