@@ -459,7 +459,10 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 		a.cfg.dry_run = true;
 	allow_host_addresses(&a.cfg);
 
-	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s))
+	memset(&a.maps, -1, sizeof(a.maps)); /* every fd -1: maps_close() is safe at once */
+	/* The lock before anything is written to the maps or read from the ring buffer. */
+	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s) ||
+	    maps_lock(&a.maps, a.cfg.pin_root))
 		goto out;
 	policy_init(&a.policy, &a.cfg, &a.maps, NULL);
 	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) ||
