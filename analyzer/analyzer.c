@@ -268,8 +268,15 @@ static void resource_sample(struct analyzer *a)
 				store_anomaly_peak(a->store, s->row, ep.peak, ep.top_pid,
 						   ep.top_comm);
 			break;
+		case SYSMON_EV_TOP_CHANGED:
+			log_info("%s anomaly: process %d (%s) has now used the most since it began",
+				 sysmon_metric_name(m), ep.top_pid, ep.top_comm);
+			if (s->row)
+				store_anomaly_top(a->store, s->row, ep.top_pid, ep.top_comm);
+			break;
 		case SYSMON_EV_CLOSED:
-			log_info("%s anomaly ended: peak %.1f, top process %d (%s)",
+			log_info("%s anomaly ended: peak %.1f, top process %d (%s), the one that used "
+				 "the most over it",
 				 sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
 			if (s->row)
 				store_anomaly_close(a->store, s->row, ns_to_unix(ep.end_ns));
