@@ -275,7 +275,7 @@ static void resource_sample(struct analyzer *a)
 				store_anomaly_top(a->store, s->row, ep.top_pid, ep.top_comm);
 			break;
 		case SYSMON_EV_CLOSED:
-			log_info("%s anomaly ended: peak %.1f, top process %d (%s), the one that used "
+			log_info("%s anomaly ended: peak %.1f, top process %d (%s), which used "
 				 "the most over it",
 				 sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
 			if (s->row)

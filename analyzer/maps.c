@@ -170,9 +170,10 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 				if (!denied_by(path, pin_root, what, sizeof(what))) {
 					describe_user(user, sizeof(user));
 					log_error("cannot open map %s (%s): %s: refused by %s to "
-						  "user %s; run the analyzer as a member of the pins' "
-						  "group ([loader] group)",
-						  path, specs[i].writable ? "read-write" : "read-only",
+						  "user %s; run the analyzer as a member of the "
+						  "pins' group ([loader] group)",
+						  path, specs[i].writable ? "read-write"
+									  : "read-only",
 						  strerror(-fd), what, user);
 					maps_close(m);
 					return fd;
@@ -263,8 +264,8 @@ int maps_lock(struct maps *m, const char *pin_root)
 	pid = fstat(fd, &st) ? 0 : flock_holder(st.st_dev, st.st_ino);
 	close(fd);
 	if (pid > 0)
-		log_error("another ebpfmon-analyzer (pid %ld) is already running on %s (it holds the "
-			  "lock on %s): not starting a second one",
+		log_error("another ebpfmon-analyzer (pid %ld) is already running on %s (it holds "
+			  "the lock on %s): not starting a second one",
 			  pid, pin_root, path);
 	else
 		log_error("another ebpfmon-analyzer is already running on %s (a process of another "

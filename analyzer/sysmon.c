@@ -994,7 +994,8 @@ static bool sysmon_usage_account(struct sysmon_detector *d, const struct sysmon_
 		const struct sysmon_usage *u = &d->usage[i];
 
 		/* strictly more to take over: the one named before keeps a tie */
-		if (!top || u->used > top->used || (u->used == top->used && u->pid == d->ep.top_pid))
+		if (!top || u->used > top->used ||
+		    (u->used == top->used && u->pid == d->ep.top_pid))
 			top = u;
 	}
 	if (!top)
