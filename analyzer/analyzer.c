@@ -268,8 +268,15 @@ static void resource_sample(struct analyzer *a)
 				store_anomaly_peak(a->store, s->row, ep.peak, ep.top_pid,
 						   ep.top_comm);
 			break;
+		case SYSMON_EV_TOP_CHANGED:
+			log_info("%s anomaly: process %d (%s) has now used the most since it began",
+				 sysmon_metric_name(m), ep.top_pid, ep.top_comm);
+			if (s->row)
+				store_anomaly_top(a->store, s->row, ep.top_pid, ep.top_comm);
+			break;
 		case SYSMON_EV_CLOSED:
-			log_info("%s anomaly ended: peak %.1f, top process %d (%s)",
+			log_info("%s anomaly ended: peak %.1f, top process %d (%s), which used "
+				 "the most over it",
 				 sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
 			if (s->row)
 				store_anomaly_close(a->store, s->row, ns_to_unix(ep.end_ns));
@@ -459,7 +466,10 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 		a.cfg.dry_run = true;
 	allow_host_addresses(&a.cfg);
 
-	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s))
+	memset(&a.maps, -1, sizeof(a.maps)); /* every fd -1: maps_close() is safe at once */
+	/* The lock before anything is written to the maps or read from the ring buffer. */
+	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s) ||
+	    maps_lock(&a.maps, a.cfg.pin_root))
 		goto out;
 	policy_init(&a.policy, &a.cfg, &a.maps, NULL);
 	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) ||

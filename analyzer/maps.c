@@ -3,9 +3,15 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +66,75 @@ void maps_close(struct maps *m)
 			close(*fd);
 		*fd = -1;
 	}
+	if (m->lock >= 0)
+		close(m->lock); /* releases the flock */
+	m->lock = -1;
+}
+
+/* "name (uid N, groups a, b)" of the effective user, for messages about permissions. */
+static void describe_user(char *buf, size_t len)
+{
+	const struct passwd *pw = getpwuid(geteuid());
+	gid_t groups[32];
+	int n = getgroups(32, groups);
+	size_t off;
+
+	off = snprintf(buf, len, "%s (uid %u, groups ", pw ? pw->pw_name : "?",
+		       (unsigned int)geteuid());
+	if (n <= 0) {
+		groups[0] = getegid();
+		n = 1;
+	}
+	for (int i = 0; i < n && off < len; i++) {
+		const struct group *gr = getgrgid(groups[i]);
+
+		if (gr)
+			off += snprintf(buf + off, len - off, "%s%s", i ? ", " : "", gr->gr_name);
+		else
+			off += snprintf(buf + off, len - off, "%s%u", i ? ", " : "",
+					(unsigned int)groups[i]);
+	}
+	if (off < len)
+		snprintf(buf + off, len - off, ")");
+}
+
+/*
+ * Which object refuses this user access to path: the deepest of path and its folders that
+ * the user can stat (a folder above one that cannot be stat()ed lacks search permission for
+ * it). Writes "PATH (owner U, group G, mode 0750)" to what. Returns true when that object lies
+ * at or under pin_root and is still root:root, that is, the loader may not have handed its
+ * pins over yet (it pins as root and chowns afterwards): worth waiting for.
+ */
+static bool denied_by(const char *path, const char *pin_root, char *what, size_t len)
+{
+	char p[512], user[32], group[32];
+	const struct passwd *pw;
+	const struct group *gr;
+	struct stat st;
+	char *slash;
+
+	snprintf(p, sizeof(p), "%s", path);
+	while (stat(p, &st)) {
+		slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			snprintf(what, len, "%s", path);
+			return false;
+		}
+		*slash = '\0';
+	}
+	pw = getpwuid(st.st_uid);
+	gr = getgrgid(st.st_gid);
+	snprintf(user, sizeof(user), "%s", pw ? pw->pw_name : "?");
+	snprintf(group, sizeof(group), "%s", gr ? gr->gr_name : "?");
+	if (!pw)
+		snprintf(user, sizeof(user), "%u", (unsigned int)st.st_uid);
+	if (!gr)
+		snprintf(group, sizeof(group), "%u", (unsigned int)st.st_gid);
+	snprintf(what, len, "%s (%s, owner %s, group %s, mode %04o)", p,
+		 S_ISDIR(st.st_mode) ? "folder" : "pin", user, group, st.st_mode & 07777);
+	return !strncmp(p, pin_root, strlen(pin_root)) &&
+	       (p[strlen(pin_root)] == '\0' || p[strlen(pin_root)] == '/') && st.st_uid == 0 &&
+	       st.st_gid == 0;
 }
 
 static int open_one(const char *path, bool writable)
@@ -73,21 +148,39 @@ static int open_one(const char *path, bool writable)
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 {
 	struct timespec start, now;
-	char path[512];
+	char path[512], what[700], user[512];
 	bool said = false;
 	int fd;
 
 	for (size_t i = 0; i < N_SPECS; i++)
 		*map_fd(m, i) = -1;
+	m->lock = -1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (size_t i = 0; i < N_SPECS; i++) {
 		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS,
 			 specs[i].name);
 		for (;;) {
 			fd = open_one(path, specs[i].writable);
-			/* EACCES: pinned, not yet handed to our group by the loader. */
-			if (fd >= 0 || (fd != -ENOENT && fd != -EACCES))
+			if (fd == -EACCES || fd == -EPERM) {
+				/*
+				 * Refused by a pin or folder the loader has handed over already:
+				 * waiting cannot help. Still root:root: the loader is between
+				 * pinning and handing over, wait.
+				 */
+				if (!denied_by(path, pin_root, what, sizeof(what))) {
+					describe_user(user, sizeof(user));
+					log_error("cannot open map %s (%s): %s: refused by %s to "
+						  "user %s; run the analyzer as a member of the "
+						  "pins' group ([loader] group)",
+						  path, specs[i].writable ? "read-write"
+									  : "read-only",
+						  strerror(-fd), what, user);
+					maps_close(m);
+					return fd;
+				}
+			} else if (fd != -ENOENT) {
 				break;
+			}
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if ((now.tv_sec - start.tv_sec) * 1000000000ll + now.tv_nsec - start.tv_nsec >=
 			    (long long)wait_s * 1000000000ll)
@@ -99,16 +192,84 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 			}
 			usleep(100 * 1000);
 		}
+		if (fd == -EACCES || fd == -EPERM) {
+			denied_by(path, pin_root, what, sizeof(what));
+			describe_user(user, sizeof(user));
+			log_error("cannot open map %s (%s): %s: refused by %s to user %s; has "
+				  "ebpfmon-loader finished handing its pins over?",
+				  path, specs[i].writable ? "read-write" : "read-only",
+				  strerror(-fd), what, user);
+			maps_close(m);
+			return fd;
+		}
 		if (fd < 0) {
 			log_error("cannot open map %s (%s): %s%s", path,
 				  specs[i].writable ? "read-write" : "read-only", strerror(-fd),
-				  fd == -ENOENT ? "; is ebpfmon-loader running?"
-				  : fd == -EACCES ? "; is this user in the pins' group?"
-						  : "");
+				  fd == -ENOENT ? "; is ebpfmon-loader running?" : "");
 			maps_close(m);
 			return fd;
 		}
 		*map_fd(m, i) = fd;
 	}
 	return 0;
+}
+
+/* The pid holding a flock on (dev, ino) according to /proc/locks; 0 when not found. */
+static long flock_holder(dev_t dev, ino_t ino)
+{
+	char line[256];
+	FILE *f = fopen("/proc/locks", "re");
+	long pid = 0;
+
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		unsigned int maj, min;
+		unsigned long long i;
+		long p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"; "1: -> FLOCK ..." waits */
+		if (sscanf(line, "%*d: FLOCK %*s %*s %ld %x:%x:%llu", &p, &maj, &min, &i) == 4 &&
+		    makedev(maj, min) == dev && i == (unsigned long long)ino)
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+int maps_lock(struct maps *m, const char *pin_root)
+{
+	char path[512];
+	struct stat st;
+	long pid;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_MAPS);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_error("cannot open %s to lock it: %s", path, strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		m->lock = fd;
+		return 0;
+	}
+	err = -errno;
+	if (err != -EWOULDBLOCK) {
+		log_error("cannot lock %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	pid = fstat(fd, &st) ? 0 : flock_holder(st.st_dev, st.st_ino);
+	close(fd);
+	if (pid > 0)
+		log_error("another ebpfmon-analyzer (pid %ld) is already running on %s (it holds "
+			  "the lock on %s): not starting a second one",
+			  pid, pin_root, path);
+	else
+		log_error("another ebpfmon-analyzer is already running on %s (a process of another "
+			  "pid namespace holds the lock on %s): not starting a second one",
+			  pin_root, path);
+	return -EBUSY;
 }

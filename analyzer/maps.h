@@ -8,14 +8,27 @@
 struct maps {
 	int bans, ban_nets, allow_nets, url_rules, settings, events; /* read-write */
 	int ip_stats, conn_count, counters, proc_io;		      /* read-only */
+	int lock; /* pin_root/maps, flock()ed by maps_lock(); -1 when not held */
 };
 
 /*
  * Open every map pinned under pin_root/maps, waiting up to wait_s seconds for the loader to
  * pin them (a log line says what it waits for). Read-only maps are opened with BPF_F_RDONLY,
- * so that group read permission on their pins is enough. 0 or -errno (logged, naming the map).
+ * so that group read permission on their pins is enough. A pin (or a folder above it) that
+ * exists but that this user may not open fails at once with -EACCES or -EPERM, the message
+ * naming the object, its owner, group and mode, and the user; only while the loader has not
+ * yet handed its pins over (still owned by root:root) is that waited for. 0 or -errno
+ * (logged, naming the map).
  */
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s);
+/*
+ * Make this process the only analyzer of pin_root: an exclusive flock() on the folder
+ * pin_root/maps (on bpffs; no file of ours is needed, any user that can open the maps can
+ * take it), held until maps_close(). 0; -EBUSY when another process holds it (logged with
+ * its pid, from /proc/locks, and the path); other -errno (logged).
+ */
+int maps_lock(struct maps *m, const char *pin_root);
+/* Close every map and release the lock. */
 void maps_close(struct maps *m);
 
 struct ebpfmon_ban;

@@ -155,6 +155,7 @@ enum store_stmt {
 	STMT_TOP_LIST,
 	STMT_ANOM_OPEN,
 	STMT_ANOM_PEAK,
+	STMT_ANOM_TOP,
 	STMT_ANOM_CLOSE,
 	STMT_ANOM_CLOSE_ALL,
 	STMT_ANOM_LIST,
@@ -233,6 +234,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_ANOM_PEAK] = "UPDATE system_anomalies SET peak = ?2, top_pid = coalesce(?3, top_pid),"
 			   " top_comm = coalesce(?4, top_comm)"
 			   " WHERE id = ?1 AND ended_at IS NULL AND peak < ?2",
+	[STMT_ANOM_TOP] = "UPDATE system_anomalies SET top_pid = ?2, top_comm = ?3"
+			  " WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_ANOM_CLOSE] = "UPDATE system_anomalies SET ended_at = ?2"
 			    " WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_ANOM_CLOSE_ALL] = "UPDATE system_anomalies SET ended_at = max(?1, started_at)"
@@ -1506,6 +1509,17 @@ int store_anomaly_peak(struct store *st, int64_t id, double value, int32_t top_p
 	bind_process(s, 3, top_pid, top_comm);
 	n = store_run_changes(st, STMT_ANOM_PEAK, "raise anomaly peak");
 	return n < 0 ? n : n ? 1 : 0;
+}
+
+int store_anomaly_top(struct store *st, int64_t id, int32_t top_pid, const char *top_comm)
+{
+	sqlite3_stmt *s = st->stmt[STMT_ANOM_TOP];
+	int n;
+
+	sqlite3_bind_int64(s, 1, id);
+	bind_process(s, 2, top_pid, top_comm);
+	n = store_run_changes(st, STMT_ANOM_TOP, "name anomaly top process");
+	return n < 0 ? n : n ? 0 : -ENOENT;
 }
 
 int store_anomaly_close(struct store *st, int64_t id, int64_t ended_at)

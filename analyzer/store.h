@@ -106,7 +106,7 @@ struct store_anomaly {
 	int64_t ended_at;   /* unix seconds; 0 = still open */
 	double peak;	    /* highest value seen */
 	double threshold;   /* the threshold crossed */
-	int32_t top_pid;    /* the top process at the peak; 0 = unknown */
+	int32_t top_pid;    /* the process that used the most over the episode; 0 = unknown */
 	char top_comm[STORE_COMM_MAX];
 };
 
@@ -309,6 +309,12 @@ int64_t store_anomaly_open(struct store *st, const struct store_anomaly *a);
  */
 int store_anomaly_peak(struct store *st, int64_t id, double value, int32_t top_pid,
 		       const char *top_comm);
+
+/*
+ * Name another top process of an open anomaly (pid 0 and comm NULL: unknown): 0, -ENOENT
+ * when no open anomaly has that id, or -errno.
+ */
+int store_anomaly_top(struct store *st, int64_t id, int32_t top_pid, const char *top_comm);
 
 /* Close an open anomaly: 0, -ENOENT when no open anomaly has that id, or -errno. */
 int store_anomaly_close(struct store *st, int64_t id, int64_t ended_at);

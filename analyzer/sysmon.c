@@ -953,10 +953,61 @@ int sysmon_detector_init(struct sysmon_detector *d, enum sysmon_metric metric, d
 	return 0;
 }
 
-static void sysmon_episode_top(struct sysmon_episode *ep, int32_t pid, const char *comm)
+/* Add one sample's use to the run's accounts (see struct sysmon_detector for the rules). */
+static void sysmon_usage_add(struct sysmon_detector *d, const struct sysmon_use *u)
 {
-	ep->top_pid = pid;
-	snprintf(ep->top_comm, sizeof(ep->top_comm), "%s", comm ? comm : "");
+	struct sysmon_usage *slot = NULL, *least = NULL;
+	unsigned int i;
+
+	if (u->pid <= 0 || !(u->used > 0) || !isfinite(u->used))
+		return;
+	for (i = 0; i < d->n_usage && !slot; i++) {
+		if (d->usage[i].pid == u->pid)
+			slot = &d->usage[i];
+		else if (!least || d->usage[i].used < least->used)
+			least = &d->usage[i];
+	}
+	if (!slot) {
+		if (d->n_usage < SYSMON_USAGE_MAX)
+			slot = &d->usage[d->n_usage++];
+		else if (least && u->used > least->used)
+			slot = least;
+		else
+			return;
+		slot->pid = u->pid;
+		slot->used = 0;
+	}
+	slot->used += u->used;
+	snprintf(slot->comm, sizeof(slot->comm), "%s", u->comm ? u->comm : "");
+}
+
+/* Account a sample and name the biggest user in d->ep; true when that is another process. */
+static bool sysmon_usage_account(struct sysmon_detector *d, const struct sysmon_use *use,
+				 unsigned int n_use)
+{
+	const struct sysmon_usage *top = NULL;
+	unsigned int i;
+
+	for (i = 0; i < n_use; i++)
+		sysmon_usage_add(d, &use[i]);
+	for (i = 0; i < d->n_usage; i++) {
+		const struct sysmon_usage *u = &d->usage[i];
+
+		/* strictly more to take over: the one named before keeps a tie */
+		if (!top || u->used > top->used ||
+		    (u->used == top->used && u->pid == d->ep.top_pid))
+			top = u;
+	}
+	if (!top)
+		return false;
+	d->ep.top_used = top->used;
+	if (top->pid == d->ep.top_pid) {
+		memcpy(d->ep.top_comm, top->comm, sizeof(d->ep.top_comm));
+		return false;
+	}
+	d->ep.top_pid = top->pid;
+	memcpy(d->ep.top_comm, top->comm, sizeof(d->ep.top_comm));
+	return true;
 }
 
 static enum sysmon_event sysmon_detector_emit(struct sysmon_detector *d, enum sysmon_event ev,
@@ -968,10 +1019,10 @@ static enum sysmon_event sysmon_detector_emit(struct sysmon_detector *d, enum sy
 }
 
 enum sysmon_event sysmon_detector_feed(struct sysmon_detector *d, uint64_t now_ns, double value,
-				       int32_t top_pid, const char *top_comm,
+				       const struct sysmon_use *use, unsigned int n_use,
 				       struct sysmon_episode *ep)
 {
-	bool peak;
+	bool top_changed;
 
 	if (isnan(value))
 		return SYSMON_EV_NONE;
@@ -983,32 +1034,33 @@ enum sysmon_event sysmon_detector_feed(struct sysmon_detector *d, uint64_t now_n
 			d->run = 0;
 			return sysmon_detector_emit(d, SYSMON_EV_CLOSED, ep);
 		}
+		top_changed = sysmon_usage_account(d, use, n_use);
 		if (value <= d->ep.peak)
-			return SYSMON_EV_NONE;
+			return top_changed ? sysmon_detector_emit(d, SYSMON_EV_TOP_CHANGED, ep)
+					   : SYSMON_EV_NONE;
 		d->ep.peak = value;
 		d->ep.peak_ns = now_ns;
-		sysmon_episode_top(&d->ep, top_pid, top_comm);
 		return sysmon_detector_emit(d, SYSMON_EV_PEAK_UPDATED, ep);
 	}
 	if (!(value > d->threshold)) {
 		d->run = 0;
 		return SYSMON_EV_NONE;
 	}
-	/* above the threshold: start or extend the run, remember its peak */
-	peak = !d->run || value > d->ep.peak;
+	/* above the threshold: start or extend the run, remember its peak and its users */
 	if (!d->run) {
 		memset(&d->ep, 0, sizeof(d->ep));
 		d->ep.metric = d->metric;
 		d->ep.threshold = d->threshold;
 		d->ep.start_ns = now_ns;
+		d->n_usage = 0;
+	}
+	if (!d->run || value > d->ep.peak) {
+		d->ep.peak = value;
+		d->ep.peak_ns = now_ns;
 	}
 	d->run++;
 	d->ep.value = value;
-	if (peak) {
-		d->ep.peak = value;
-		d->ep.peak_ns = now_ns;
-		sysmon_episode_top(&d->ep, top_pid, top_comm);
-	}
+	sysmon_usage_account(d, use, n_use);
 	if (d->run < d->sustain)
 		return SYSMON_EV_NONE;
 	d->open = true;
@@ -1020,36 +1072,49 @@ enum sysmon_event sysmon_detector_feed_report(struct sysmon_detector *d,
 					      const struct sysmon_report *r,
 					      struct sysmon_episode *ep)
 {
-	const struct sysmon_top *top = NULL;
-	double value;
+	struct sysmon_use use[SYSMON_TOP_N];
+	const struct sysmon_top *rows;
+	double value, secs = (double)r->interval_ns / (double)SYSMON_NS_PER_SEC;
+	unsigned int n, i;
 
 	switch (d->metric) {
 	case SYSMON_METRIC_CPU:
 		if (!(r->have & SYSMON_HAVE_CPU))
 			return SYSMON_EV_NONE;
 		value = r->cpu_pct;
-		if (r->n_top_cpu)
-			top = &r->top_cpu[0];
+		rows = r->top_cpu;
+		n = r->n_top_cpu;
 		break;
 	case SYSMON_METRIC_MEMORY:
 		if (!(r->have & SYSMON_HAVE_MEM))
 			return SYSMON_EV_NONE;
 		value = r->mem_pct;
-		if (r->n_top_rss)
-			top = &r->top_rss[0];
+		rows = r->top_rss;
+		n = r->n_top_rss;
 		break;
 	case SYSMON_METRIC_DISK_IO:
 		if (!(r->have & SYSMON_HAVE_DISK))
 			return SYSMON_EV_NONE;
 		value = r->disk_mbps;
-		if (r->n_top_io)
-			top = &r->top_io[0];
+		rows = r->top_io;
+		n = r->n_top_io;
 		break;
 	default:
 		return SYSMON_EV_NONE;
 	}
-	return sysmon_detector_feed(d, r->now_ns, value, top ? top->pid : 0, top ? top->comm : NULL,
-				    ep);
+	if (n > SYSMON_TOP_N)
+		n = SYSMON_TOP_N;
+	for (i = 0; i < n; i++) {
+		use[i].pid = rows[i].pid;
+		use[i].comm = rows[i].comm;
+		if (d->metric == SYSMON_METRIC_CPU)
+			use[i].used = rows[i].cpu_pct * secs;
+		else if (d->metric == SYSMON_METRIC_MEMORY)
+			use[i].used = (double)rows[i].rss_bytes;
+		else
+			use[i].used = (double)rows[i].read_bytes + (double)rows[i].write_bytes;
+	}
+	return sysmon_detector_feed(d, r->now_ns, value, use, n, ep);
 }
 
 enum sysmon_event sysmon_detector_close(struct sysmon_detector *d, uint64_t now_ns,

@@ -223,6 +223,7 @@ enum sysmon_event {
 	SYSMON_EV_OPENED = 1,	    /* an episode began: insert its row */
 	SYSMON_EV_PEAK_UPDATED = 2, /* the open episode has a new maximum: update the row */
 	SYSMON_EV_CLOSED = 3,	    /* the episode ended: set end_ns */
+	SYSMON_EV_TOP_CHANGED = 4,  /* another process now used the most: update the row */
 };
 
 struct sysmon_episode {
@@ -233,16 +234,43 @@ struct sysmon_episode {
 	uint64_t start_ns; /* the first sample of the run above the threshold */
 	uint64_t peak_ns;
 	uint64_t end_ns; /* the sample that closed it; 0 while open */
-	int32_t top_pid; /* top process at the peak sample; 0 when none was known */
+	/* the process that used the most over the episode so far; 0 when none was known */
+	int32_t top_pid;
 	char top_comm[SYSMON_COMM_LEN];
+	double top_used; /* its use over the episode, in the unit of struct sysmon_use */
+};
+
+/*
+ * One process's use of the metric during one sample, as the detector accounts it to name
+ * the process that used the most over a whole episode (not the one that led one sample):
+ * CPU: % of one CPU times the interval in seconds (100 = one CPU-second, as ticks are);
+ * memory: RSS bytes (summed over the samples, that is the average RSS times the number of
+ * samples: samples come at a fixed interval); disk: bytes read + written in the interval.
+ */
+struct sysmon_use {
+	int32_t pid;	  /* <= 0: ignored */
+	const char *comm; /* NULL: "" */
+	double used;	  /* <= 0 or not finite: ignored */
+};
+
+#define SYSMON_USAGE_MAX 32 /* processes an episode keeps account of */
+
+/* A process's use over the current run or episode (private to the detector). */
+struct sysmon_usage {
+	int32_t pid;
+	char comm[SYSMON_COMM_LEN]; /* the latest name seen */
+	double used;
 };
 
 /*
  * One detector per metric. An episode opens at the sustain-th consecutive sample above
  * threshold (value > threshold; a sample at or below it restarts the count), stays open while
  * value >= threshold - hysteresis, and closes at the first sample below that. One episode per
- * crossing, however long it lasts and however the value moves inside the band. Fields are
- * private; set them with sysmon_detector_init().
+ * crossing, however long it lasts and however the value moves inside the band. The episode's
+ * top process is the one whose use, summed over every sample from its start (the sustain run
+ * included, the closing sample not), is the largest; a tie keeps the one named before. The
+ * SYSMON_USAGE_MAX biggest users are kept: a newcomer that used more in its sample than the
+ * smallest of them takes its place. Fields are private; set them with sysmon_detector_init().
  */
 struct sysmon_detector {
 	enum sysmon_metric metric;
@@ -252,6 +280,8 @@ struct sysmon_detector {
 	bool open;
 	unsigned int run; /* consecutive samples above threshold while not open */
 	struct sysmon_episode ep;
+	unsigned int n_usage;
+	struct sysmon_usage usage[SYSMON_USAGE_MAX];
 };
 
 /*
@@ -261,16 +291,18 @@ struct sysmon_detector {
 int sysmon_detector_init(struct sysmon_detector *d, enum sysmon_metric metric, double threshold,
 			 double hysteresis, unsigned int sustain);
 /*
- * Feed one sample taken at now_ns with the metric's top process at that moment (pid 0 and
- * comm NULL when unknown). Returns what happened; for every event but SYSMON_EV_NONE the
- * episode is copied to *ep (ep may be NULL). A NaN value is ignored (SYSMON_EV_NONE).
+ * Feed one sample taken at now_ns with what the busiest processes used during it (use[0..n_use),
+ * n_use 0 when unknown). Returns what happened; for every event but SYSMON_EV_NONE the
+ * episode is copied to *ep (ep may be NULL). SYSMON_EV_PEAK_UPDATED wins over
+ * SYSMON_EV_TOP_CHANGED when both happen. A NaN value is ignored (SYSMON_EV_NONE).
  */
 enum sysmon_event sysmon_detector_feed(struct sysmon_detector *d, uint64_t now_ns, double value,
-				       int32_t top_pid, const char *top_comm,
+				       const struct sysmon_use *use, unsigned int n_use,
 				       struct sysmon_episode *ep);
 /*
- * Feed the detector's metric from a report, with the matching top process (top_cpu, top_rss
- * or top_io first row). A report without that figure (first sample) is ignored.
+ * Feed the detector's metric from a report, with the use of the processes of the matching
+ * top list (top_cpu, top_rss or top_io; see struct sysmon_use). A report without that figure
+ * (first sample) is ignored.
  */
 enum sysmon_event sysmon_detector_feed_report(struct sysmon_detector *d,
 					      const struct sysmon_report *r,

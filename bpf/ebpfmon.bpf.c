@@ -316,45 +316,84 @@ pass:
 	return XDP_PASS;
 }
 
-SEC("cgroup_skb/egress")
+/*
+ * The network namespace whose sockets sock_state counts: the inode number of the loader's
+ * /proc/self/ns/net, where the monitored interfaces live. 0 counts every namespace (only
+ * for tests that load the object without a loader).
+ */
+const volatile __u32 mon_netns_ino = 0;
+
+#define EGRESS_NO_VERDICT -1 /* TCX_NEXT, TC_ACT_UNSPEC: the next program or the default */
+
+/* The destination of an Ethernet (up to two VLAN tags) IPv4/IPv6 frame in [data, end). */
+static __always_inline int egress_daddr(void *data, void *end, struct ebpfmon_addr *dst)
+{
+	struct hdr_cursor c = { .pos = data, .end = end };
+	__u16 proto;
+	int rc;
+
+	rc = parse_ethhdr(&c, &proto);
+	if (rc)
+		return rc;
+	if (proto == ETH_P_IP) {
+		struct iphdr *iph = c.pos;
+
+		if ((void *)(iph + 1) > end)
+			return PARSE_TRUNCATED;
+		if (iph->version != 4 || iph->ihl < 5)
+			return PARSE_MALFORMED;
+		addr_set_v4(dst, iph->daddr);
+		return PARSE_OK;
+	}
+	if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6h = c.pos;
+
+		if ((void *)(ip6h + 1) > end)
+			return PARSE_TRUNCATED;
+		if (ip6h->version != 6)
+			return PARSE_MALFORMED;
+		__builtin_memcpy(dst->a, &ip6h->daddr, sizeof(dst->a));
+		return PARSE_OK;
+	}
+	return PARSE_NOT_IP;
+}
+
+/*
+ * tcx egress on each monitored interface (SCHED_CLS): tx packets and bytes per destination
+ * of what leaves through that interface, and nothing else: traffic that stays inside this
+ * host or inside another network namespace never reaches it. A GSO packet counts its
+ * segments as packets and skb->len (headers once) as bytes. Never changes the verdict.
+ */
+SEC("tc")
 int egress_account(struct __sk_buff *skb)
 {
 	struct ebpfmon_counters *cnt = get_counters();
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
 	struct ebpfmon_ip_stats *st;
 	struct ebpfmon_addr dst;
+	__u32 segs = skb->gso_segs ?: 1;
 	__u64 now;
 
-	if (!cnt)
-		return 1;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		__be32 daddr;
-
-		if (bpf_skb_load_bytes(skb, offsetof(struct iphdr, daddr), &daddr, sizeof(daddr)))
-			return 1;
-		addr_set_v4(&dst, daddr);
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		if (bpf_skb_load_bytes(skb, offsetof(struct ipv6hdr, daddr), dst.a, sizeof(dst.a)))
-			return 1;
-	} else {
-		return 1;
-	}
+	if (!cnt || egress_daddr(data, end, &dst) != PARSE_OK)
+		return EGRESS_NO_VERDICT;
 	cnt->tx_seen++;
 	now = bpf_ktime_get_coarse_ns();
 	st = bpf_map_lookup_elem(&ip_stats, &dst);
 	if (st) {
-		st->tx_packets++;
+		st->tx_packets += segs;
 		st->tx_bytes += skb->len;
 		st->last_seen_ns = now;
-		return 1;
+		return EGRESS_NO_VERDICT;
 	}
 	struct ebpfmon_ip_stats init = {
-		.tx_packets = 1,
+		.tx_packets = segs,
 		.tx_bytes = skb->len,
 		.first_seen_ns = now,
 		.last_seen_ns = now,
 	};
 	bpf_map_update_elem(&ip_stats, &dst, &init, BPF_NOEXIST);
-	return 1;
+	return EGRESS_NO_VERDICT;
 }
 
 /* The remote address; an IPv4 client of a dual-stack listener is IPv4-mapped already. */
@@ -435,6 +474,9 @@ int BPF_PROG(sock_state, const struct sock *sk, int oldstate, int newstate)
 	struct ebpfmon_counters *cnt;
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	/* Only sockets of the monitored interfaces' namespace: not a container's own. */
+	if (mon_netns_ino && BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) != mon_netns_ino)
 		return 0;
 	cnt = get_counters();
 	if (!cnt)

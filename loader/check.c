@@ -53,8 +53,9 @@ int loader_check(const struct config *cfg)
 	report(btf && btf__find_by_name_kind(vmlinux, "btf_trace_block_bio_queue",
 					     BTF_KIND_TYPEDEF) > 0,
 	       false, "  block_bio_queue", "per-process disk I/O", &missing);
-	report(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, NULL) == 1, false,
-	       "cgroup_skb programs", "egress accounting", &missing);
+	/* struct tcx_entry came with tcx links (Linux 6.6): egress is counted through them */
+	report(btf && btf__find_by_name_kind(vmlinux, "tcx_entry", BTF_KIND_STRUCT) > 0, false,
+	       "tcx egress links", "egress accounting per interface (Linux 6.6+)", &missing);
 	report(fs_is("/sys/kernel/tracing", TRACEFS_MAGIC), false, "tracefs",
 	       "not needed: ebpfmon uses raw tracepoints only", &missing);
 	btf__free(vmlinux);

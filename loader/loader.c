@@ -40,7 +40,12 @@
 #include "privdrop.h"
 
 #define PIN_PATH_MAX 512
-#define LOADER_MAX_LINKS (CONFIG_MAX_INTERFACES + 3)
+#define LOADER_MAX_LINKS (2 * CONFIG_MAX_INTERFACES + 2) /* XDP and egress each, 2 tracepoints */
+/*
+ * enum bpf_attach_type's BPF_TCX_EGRESS (Linux 6.6): the uapi headers that libbpf 1.1.2 is
+ * built against may predate it, and it is an enum, not a macro, so it is spelt out here.
+ */
+#define LOADER_TCX_EGRESS 47
 
 struct pinned_link {
 	char path[PIN_PATH_MAX];
@@ -214,32 +219,8 @@ static bool kernel_has_tracepoint(const struct btf *vmlinux, const char *tp)
 	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 }
 
-/* The cgroup v2 mount point from mountinfo ("" when there is none). */
-static int cgroup2_root(char *buf, size_t len)
-{
-	char line[1024], mnt[PIN_PATH_MAX], fstype[64];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2"))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1) {
-			snprintf(buf, len, "%s", mnt);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return err;
-}
-
 /* Programs whose hook this kernel lacks are left out with a warning, not a failure. */
-static void choose_programs(struct loader *l, const char *cgroup)
+static void choose_programs(struct loader *l)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 
@@ -250,10 +231,6 @@ static void choose_programs(struct loader *l, const char *cgroup)
 	if (!kernel_has_tracepoint(vmlinux, "block_bio_queue")) {
 		log_warn("kernel has no tracepoint block_bio_queue: per-process disk I/O is off");
 		bpf_program__set_autoload(l->skel->progs.block_io, false);
-	}
-	if (!cgroup[0]) {
-		log_warn("no cgroup v2 hierarchy is mounted: egress accounting is off");
-		bpf_program__set_autoload(l->skel->progs.egress_account, false);
 	}
 	btf__free(vmlinux);
 }
@@ -373,37 +350,68 @@ static int attach_xdp(struct loader *l, const char *ifname)
 	return keep_link(l, name, fd);
 }
 
-static int attach_all(struct loader *l, const char *cgroup)
+/*
+ * Egress accounting on one interface: a tcx egress link (Linux 6.6+), pinned as
+ * links/egress-IFNAME; a restart updates the link of the earlier run in place. Without tcx
+ * there is no egress accounting on that interface (logged): libbpf 1.1.2 cannot make a
+ * legacy TC clsact filter a link, and counting host-wide instead would count what never
+ * crosses the interface. Returns 0 whether attached or not; -errno only when pinning fails.
+ */
+static int attach_egress(struct loader *l, const char *ifname)
+{
+	int prog_fd = bpf_program__fd(l->skel->progs.egress_account);
+	struct netif_info ifi;
+	char name[64];
+	int fd;
+
+	snprintf(name, sizeof(name), "egress-%s", ifname);
+	if (update_old_link(l, name, prog_fd) == 0) {
+		log_info("interface %s: replaced the program of the egress link left by an earlier "
+			 "run", ifname);
+		return 0;
+	}
+	if (netif_get(ifname, &ifi) || !ifi.ifindex)
+		return 0; /* attach_xdp() said so */
+	fd = bpf_link_create(prog_fd, ifi.ifindex, LOADER_TCX_EGRESS, NULL);
+	if (fd < 0) {
+		log_warn("interface %s: cannot attach tcx egress (%s; tcx needs Linux 6.6): no "
+			 "egress accounting on it (tx_* of ip_stats stay 0 for its traffic)",
+			 ifname, strerror(errno));
+		return 0;
+	}
+	log_info("interface %s: egress accounting attached (tcx)", ifname);
+	return keep_link(l, name, fd);
+}
+
+/*
+ * Earlier versions counted egress host-wide with a cgroup_skb link pinned as links/egress:
+ * remove it, or it would go on counting every namespace's traffic.
+ */
+static void drop_hostwide_egress(struct loader *l)
+{
+	char path[PIN_PATH_MAX];
+
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, "egress");
+	if (unlink(path) == 0)
+		log_info("removed %s, the host-wide egress link of an earlier version", path);
+	else if (errno != ENOENT)
+		log_warn("cannot remove %s (host-wide egress link of an earlier version): %s", path,
+			 strerror(errno));
+}
+
+static int attach_all(struct loader *l)
 {
 	const struct config *cfg = l->cfg;
 	typeof(l->skel->progs) *p = &l->skel->progs;
 	struct bpf_link *link;
 	int err, fd;
 
+	drop_hostwide_egress(l);
 	for (unsigned int i = 0; i < cfg->n_interfaces; i++) {
 		err = attach_xdp(l, cfg->interfaces[i]);
 		if (err)
 			return err;
-	}
-
-	if (bpf_program__autoload(p->egress_account) &&
-	    update_old_link(l, "egress", bpf_program__fd(p->egress_account))) {
-		int cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (cg < 0) {
-			log_error("cannot open cgroup %s: %s", cgroup, strerror(errno));
-			return -errno;
-		}
-		fd = bpf_link_create(bpf_program__fd(p->egress_account), cg, BPF_CGROUP_INET_EGRESS,
-				     NULL);
-		err = -errno;
-		close(cg);
-		if (fd < 0) {
-			log_error("cannot attach egress accounting to cgroup %s: %s", cgroup,
-				  strerror(-err));
-			return err;
-		}
-		err = keep_link(l, "egress", fd);
+		err = attach_egress(l, cfg->interfaces[i]);
 		if (err)
 			return err;
 	}
@@ -599,7 +607,8 @@ int loader_run(const struct config *cfg)
 {
 	struct loader l = { .cfg = cfg, .root_fd = -1 };
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
-	char maps_dir[PIN_PATH_MAX], cgroup[PIN_PATH_MAX] = "";
+	char maps_dir[PIN_PATH_MAX];
+	struct stat netns;
 	struct mapconf_fds fds;
 	int sigfd = -1, err, ret = LOADER_EXIT_FAIL;
 	bool settings_new;
@@ -616,7 +625,11 @@ int loader_run(const struct config *cfg)
 	libbpf_set_print(libbpf_log);
 	if (resolve_ids(&l) || pin_root_setup(&l))
 		goto out;
-	cgroup2_root(cgroup, sizeof(cgroup));
+	/* Connections are counted in the namespace of the monitored interfaces: ours. */
+	if (stat("/proc/self/ns/net", &netns)) {
+		log_error("cannot stat /proc/self/ns/net: %s", strerror(errno));
+		goto out;
+	}
 
 	pin_path(maps_dir, sizeof(maps_dir), cfg->pin_root, EBPFMON_PIN_MAPS, NULL);
 	opts.pin_root_path = maps_dir;
@@ -628,7 +641,10 @@ int loader_run(const struct config *cfg)
 	bpf_map__set_max_entries(l.skel->maps.ip_stats, cfg->max_tracked_ips);
 	bpf_map__set_max_entries(l.skel->maps.events, cfg->event_buffer_kb * 1024);
 	bpf_map__set_max_entries(l.skel->maps.bans, cfg->max_bans);
-	choose_programs(&l, cgroup);
+	l.skel->rodata->mon_netns_ino = (__u32)netns.st_ino;
+	log_info("connections are counted for sockets of this network namespace only "
+		 "(net:[%llu])", (unsigned long long)netns.st_ino);
+	choose_programs(&l);
 	drop_incompatible_pins(&l);
 	/* settings belong to the analyzer once it runs: fill them only in a map made now */
 	settings_new = access(bpf_map__pin_path(l.skel->maps.settings), F_OK) != 0;
@@ -649,8 +665,7 @@ int loader_run(const struct config *cfg)
 	else
 		log_info("map settings reused: kept as they are (the analyzer owns them)");
 	if (mapconf_apply(&fds, cfg, MAPCONF_RULES | (settings_new ? MAPCONF_SETTINGS : 0)) ||
-	    pin_programs(&l) || attach_all(&l, cgroup) ||
-	    hand_over_pins(&l))
+	    pin_programs(&l) || attach_all(&l) || hand_over_pins(&l))
 		goto out_unpin;
 
 	if (privdrop(l.uid, l.pin_gid))

@@ -628,7 +628,7 @@ def reap_stale(loader):
     stale_pids = set()
     if os.path.isdir(NETNS_DIR):
         for name in os.listdir(NETNS_DIR):
-            m = re.fullmatch(re.escape(NS_PREFIX) + r"(?:mon|peer)-(\d+)", name)
+            m = re.fullmatch(re.escape(NS_PREFIX) + r"(?:mon|peer|other)-(\d+)", name)
             if m and not pid_alive(int(m.group(1))):
                 stale_pids.add(int(m.group(1)))
     for name in os.listdir(BPFFS):
@@ -662,7 +662,7 @@ def reap_stale(loader):
         for name in os.listdir(BPFFS):
             if re.fullmatch(re.escape(PIN_PREFIX) + str(pid) + r"(?:-.*)?", name):
                 unload_and_remove(loader, f"{BPFFS}/{name}")
-        for ns in (f"{NS_PREFIX}mon-{pid}", f"{NS_PREFIX}peer-{pid}"):
+        for ns in (f"{NS_PREFIX}mon-{pid}", f"{NS_PREFIX}peer-{pid}", f"{NS_PREFIX}other-{pid}"):
             if os.path.exists(f"{NETNS_DIR}/{ns}"):
                 run(["ip", "netns", "del", ns], check=False)
 

@@ -1295,6 +1295,61 @@ def t16_ready_status(ctx):
     assert an.running(), f"the analyzer exited ({an.proc.returncode}):\n{dump()}"
 
 
+@test("18. a second analyzer on the same pins exits 1 at once naming the first one's pid and "
+      "the lock; the first goes on")
+def t18_second_analyzer(ctx):
+    first = ctx.fresh()
+    db = ctx.db
+    ctx.new_db()  # the second one's own database: only the pins are shared
+    t0 = time.monotonic()
+    r = nstest.run(ctx.analyzer_cmd(wait=5), check=False, timeout=20)
+    took = time.monotonic() - t0
+    ctx.db = db
+    out = (r.stderr + r.stdout).strip()
+    log(f"  rc={r.returncode} after {took:.2f}s: {out.splitlines()[-1] if out else ''}")
+    assert r.returncode == 1, f"second analyzer: exit status {r.returncode}, expected 1:\n{out}"
+    assert took <= 3.0, f"second analyzer exited after {took:.1f} s, expected at once"
+    lock = f"{ctx.pin_root}/maps"
+    assert re.search(r"\bpid " + str(first.pid) + r"\b.*" + re.escape(lock), out), \
+        f"no message naming the first analyzer (pid {first.pid}) and {lock}:\n{out}"
+    assert not re.search(r"\bready\b", out), f"the second analyzer got ready:\n{out}"
+    assert first.running(), f"the first analyzer exited:\n{first.output()}"
+    # The first one still owns the ring buffer: a connection-limit crossing still bans.
+    srv, holder = conn_limit_enforced(ctx, first, "the first analyzer, after the second")
+    end_conn_limit(ctx, srv, holder)
+
+
+@test("19. a user that may not open the pins: exits 1 at once (not after --wait), naming the "
+      "refusing folder, its owner, group and mode, and the user")
+def t19_pins_denied(ctx):
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        raise AssertionError("no user 'nobody' to run an analyzer outside group ebpfmon")
+    gr = grp.getgrgid(pw.pw_gid)
+    assert nstest.USER not in gr.gr_mem and gr.gr_name != nstest.GROUP, \
+        f"user nobody is in group {gr.gr_name}"
+    ctx.new_db()
+    cmd = ["setpriv", "--reuid", "nobody", "--regid", gr.gr_name, "--init-groups",
+           "--inh-caps=-all", "--bounding-set=-all", ctx.analyzer_path, "-c", ctx.conf,
+           "--db", ctx.db, "--wait", "10"]
+    t0 = time.monotonic()
+    r = nstest.run(cmd, check=False, timeout=30)
+    took = time.monotonic() - t0
+    out = (r.stderr + r.stdout).strip()
+    log(f"  rc={r.returncode} after {took:.2f}s: {out.splitlines()[-1] if out else ''}")
+    assert r.returncode == 1, f"exit status {r.returncode}, expected 1:\n{out}"
+    assert took <= 3.0, f"exited after {took:.1f} s of --wait 10: it waited for a loader that " \
+                        f"is already there\n{out}"
+    # The pin root is root:ebpfmon 0750: nobody may not search it.
+    want = (re.escape(ctx.pin_root) + r" \(folder, owner root, group " + nstest.GROUP +
+            r", mode 0750\).*\buser nobody\b")
+    assert re.search(want, out), f"no message naming {ctx.pin_root}, root, {nstest.GROUP}, " \
+                                 f"0750 and user nobody:\n{out}"
+    assert re.search(re.escape(f"{ctx.pin_root}/maps/") + r"\w+", out), \
+        f"the message does not name the map it could not open:\n{out}"
+
+
 # ---------------------------------------------------------------------------------------
 # Helpers run inside a namespace: python3 test_analyzer.py serve-hold|hold|send ...
 

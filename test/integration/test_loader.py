@@ -37,7 +37,7 @@ MAPS = ("bans", "ban_nets", "allow_nets", "ip_stats", "conn_count", "conn_socks"
         "settings", "counters", "events", "proc_io")
 MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")  # 0660
 PROGS = ("xdp_ingress", "egress_account", "sock_state", "block_io")
-LINKS_FIXED = ("egress", "sock_state", "block_io")  # plus xdp-<ifname>
+LINKS_FIXED = ("sock_state", "block_io")  # plus xdp-<ifname> and egress-<ifname>
 TCP_PORT = 9000
 COMM = "ebpfmon-loader"
 
@@ -203,7 +203,7 @@ def t1_pins(ctx):
         elif os.lstat(path).st_uid != 0:
             problems.append(f"{path}: owner uid {os.lstat(path).st_uid}, expected 0")
     expect(ctx.pin("links"), ctx.uid, None, 0o700)
-    for link in (f"xdp-{ctx.topo.mon_if}",) + LINKS_FIXED:
+    for link in (f"xdp-{ctx.topo.mon_if}", f"egress-{ctx.topo.mon_if}") + LINKS_FIXED:
         if not os.path.lexists(ctx.pin("links", link)):
             problems.append(f"{ctx.pin('links', link)}: missing")
     extra = sorted(set(os.listdir(ctx.pin("maps"))) - set(MAPS)) if os.path.isdir(
@@ -315,6 +315,89 @@ def _ban_cycle(ctx, peer_ip, mon_ip, v6):
         f"unbanned {peer_ip}: TCP connect still fails"
 
 
+OTHER_A, OTHER_B = "198.18.20.1", "198.18.20.2"  # inside the other namespace only
+OTHER_PORT = 9020
+
+
+def conn_total(ctx, ip):
+    """conn_count[ip].total: connections the kernel ever counted for ip (0 when none)."""
+    raw = ctx.bpftool.map_lookup_raw(ctx.map("conn_count"), addr_key(ip))
+    return 0 if raw is None else struct.unpack_from("<Q", raw, 8)[0]
+
+
+@test("2d. scope: a second namespace's loopback and internal traffic is neither in ip_stats nor "
+      "in conn_count; traffic over the monitored veth is, both ways")
+def t2d_scope(ctx):
+    ctx.ensure_loader()
+    other = f"{nstest.NS_PREFIX}other-{os.getpid()}"
+    run(["ip", "netns", "add", other])
+    CLEANUP.push(f"delete netns {other}", lambda: run(["ip", "netns", "del", other], check=False))
+    dummy, dummy_peer = f"emto{os.getpid()}"[:15], f"emtq{os.getpid()}"[:15]
+    for cmd in (["ip", "link", "set", "lo", "up"],
+                ["ip", "link", "add", dummy, "type", "veth", "peer", "name", dummy_peer],
+                ["ip", "link", "set", dummy_peer, "up"],
+                ["ip", "addr", "add", f"{OTHER_A}/24", "dev", dummy],
+                ["ip", "addr", "add", f"{OTHER_B}/24", "dev", dummy],
+                ["ip", "link", "set", dummy, "up"]):
+        run(ns_cmd(other, cmd))
+    srv = start_tcp_server(other, OTHER_PORT)
+    stats = ctx.map("ip_stats")
+    watched = ("127.0.0.1", "::1", OTHER_A, OTHER_B)
+    st0 = {ip: ctx.bpftool.ip_stats_get(stats, ip) for ip in watched}
+    cc0 = {ip: conn_total(ctx, ip) for ip in watched}
+    peer0 = ctx.bpftool.ip_stats_get(stats, Topology.PEER_V4)
+    peer_cc0 = conn_total(ctx, Topology.PEER_V4)
+
+    # The other namespace: TCP to its own loopback (both families) and between its addresses.
+    n = 5
+    for _ in range(n):
+        for host, src in (("127.0.0.1", None), ("::1", None), (OTHER_A, OTHER_B)):
+            res = tcp_connect(other, host, OTHER_PORT, src=src)
+            assert res == "connected", f"in {other}: connect [{host}]:{OTHER_PORT}: {res}"
+    assert ping(other, OTHER_A, count=3, src=OTHER_B) == 3, f"ping inside {other} failed"
+    # The monitored veth: the peer connects to the monitored side, which pings the peer.
+    for _ in range(n):
+        res = tcp_connect(ctx.topo.peer, Topology.MON_V4, TCP_PORT)
+        assert res == "connected", f"peer -> [{Topology.MON_V4}]:{TCP_PORT}: {res}"
+    assert ping(ctx.topo.mon, Topology.PEER_V4, count=3) == 3, "mon -> peer ping failed"
+    srv.kill()
+
+    def counted():
+        st = {ip: ctx.bpftool.ip_stats_get(stats, ip) for ip in watched}
+        cc = {ip: conn_total(ctx, ip) for ip in watched}
+        return st, cc
+
+    # A connection is counted when it is established (no waiting for closes needed), but
+    # give a slow CPU a moment before concluding that something was not counted.
+    wait_until(lambda: conn_total(ctx, Topology.PEER_V4) >= peer_cc0 + n, 3)
+    peer_cc1 = conn_total(ctx, Topology.PEER_V4)
+    peer1 = ctx.bpftool.ip_stats_get(stats, Topology.PEER_V4)
+    st1, cc1 = counted()
+    problems = []
+    for ip in watched:
+        for k in ("tx_packets", "tx_bytes", "rx_packets", "rx_bytes"):
+            if st1[ip][k] != st0[ip][k]:
+                problems.append(f"ip_stats[{ip}].{k} {st0[ip][k]} -> {st1[ip][k]}")
+        if cc1[ip] != cc0[ip]:
+            problems.append(f"conn_count[{ip}].total {cc0[ip]} -> {cc1[ip]}")
+    log(f"  {other}: {n} connections each to 127.0.0.1, ::1 and {OTHER_A}: "
+        f"{'; '.join(problems) or 'nothing counted'}")
+    assert not problems, f"traffic inside another network namespace was counted: " \
+                         f"{'; '.join(problems)}"
+    log(f"  peer: conn_count total {peer_cc0} -> {peer_cc1}, tx_packets "
+        f"{peer0['tx_packets']} -> {peer1['tx_packets']}, tx_bytes {peer0['tx_bytes']} -> "
+        f"{peer1['tx_bytes']}")
+    assert peer_cc1 - peer_cc0 == n, \
+        f"conn_count[{Topology.PEER_V4}].total grew by {peer_cc1 - peer_cc0} over {n} " \
+        f"connections over the monitored veth, expected {n}"
+    # a SYN-ACK per connection and 3 echo requests at least
+    assert peer1["tx_packets"] - peer0["tx_packets"] >= n + 3, \
+        f"ip_stats[{Topology.PEER_V4}].tx_packets grew by " \
+        f"{peer1['tx_packets'] - peer0['tx_packets']}, expected >= {n + 3}"
+    assert peer1["tx_bytes"] - peer0["tx_bytes"] >= (n + 3) * 54, \
+        f"ip_stats[{Topology.PEER_V4}].tx_bytes grew by {peer1['tx_bytes'] - peer0['tx_bytes']}"
+
+
 @test("3. a permanent ban drops the peer's IPv4 and IPv6 pings and TCP; unban restores them")
 def t3_ban(ctx):
     ctx.ensure_loader()
@@ -395,6 +478,47 @@ def t6_sigterm_restart(ctx):
     assert n == 0, f"after the restart the ban written before it is not enforced ({n}/3 replies)"
     ctx.unban(ip)
     assert wait_ping_ok(peer, mon, timeout=6), "unban after restart: ping still fails"
+
+
+def tx_to_peer(ctx):
+    return ctx.bpftool.ip_stats_get(ctx.map("ip_stats"), Topology.PEER_V4)["tx_packets"]
+
+
+def assert_tx_counted(ctx, what):
+    before = tx_to_peer(ctx)
+    assert ping(ctx.topo.mon, Topology.PEER_V4, count=3) == 3, f"{what}: mon -> peer ping failed"
+    after = tx_to_peer(ctx)
+    assert after - before >= 3, \
+        f"{what}: tx_packets to {Topology.PEER_V4} grew by {after - before} over 3 echo " \
+        f"requests, expected >= 3"
+
+
+@test("6b. after a crash the egress link stays and counts; a restart updates it in place: one "
+      "link runs the new egress_account")
+def t6b_egress_restart(ctx):
+    lo = ctx.ensure_loader()
+    bt = ctx.bpftool
+    link = ctx.pin("links", f"egress-{ctx.topo.mon_if}")
+    old_id = bt.obj_id("link", link)
+    assert old_id, f"no egress link pinned at {link}: {ctx.link_pins()}"
+    rc = lo.stop(signal.SIGKILL)
+    assert rc == -signal.SIGKILL, f"exit status {rc}"
+    ctx.loader = None
+    assert os.path.lexists(link), "a crashed loader took its egress link pin with it"
+    assert_tx_counted(ctx, "no loader (crashed)")
+
+    lo = ctx.start_loader()
+    line = lo.wait_line(r"replaced the program of the egress link", 3, "err")
+    assert line, f"no line saying the egress link of the crashed run was updated:\n{lo.tail()}"
+    prog_id = bt.obj_id("prog", ctx.pin("progs", "egress_account"))
+    new_id = bt.obj_id("link", link)
+    running = sorted(i for i, lk in bt.ids("link").items() if lk.get("prog_id") == prog_id)
+    log(f"  egress link id {old_id} -> {new_id}; links running egress_account (prog id "
+        f"{prog_id}): {running}")
+    assert new_id == old_id, f"the egress link was replaced ({old_id} -> {new_id}), not updated"
+    assert running == [old_id], \
+        f"links running the new egress_account: {running}, expected only [{old_id}]"
+    assert_tx_counted(ctx, "after the restart")
 
 
 @test("7. a second loader on the same pin root is refused while the first runs")

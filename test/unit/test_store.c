@@ -736,7 +736,10 @@ static void test_anomalies(void **state)
 	assert_int_equal(store_anomaly_peak(st, cpu, 95.5, 4343, "other"), 1);
 	assert_int_equal(store_anomaly_peak(st, cpu, 93, 1, "lower"), 0);
 	assert_int_equal(store_anomaly_peak(st, cpu, 99, 0, NULL), 1); /* keeps the process */
+	/* another process used the most over the episode: named without a new peak */
+	assert_int_equal(store_anomaly_top(st, cpu, 5151, "stress-ng"), 0);
 	assert_int_equal(store_anomaly_close(st, cpu, 3300), 0);
+	assert_int_equal(store_anomaly_top(st, cpu, 1, "late"), -ENOENT); /* closed */
 	assert_int_equal(store_anomaly_close(st, cpu, 3400), -ENOENT);
 	assert_int_equal(store_anomaly_peak(st, cpu, 100, 1, "late"), 0); /* closed */
 
@@ -747,8 +750,8 @@ static void test_anomalies(void **state)
 	assert_int_equal(r.anomalies[2].kind, STORE_ANOMALY_CPU);
 	assert_true(r.anomalies[2].peak == 99);
 	assert_true(r.anomalies[2].threshold == 80);
-	assert_int_equal(r.anomalies[2].top_pid, 4343);
-	assert_string_equal(r.anomalies[2].top_comm, "other");
+	assert_int_equal(r.anomalies[2].top_pid, 5151);
+	assert_string_equal(r.anomalies[2].top_comm, "stress-ng");
 	assert_int_equal(r.anomalies[2].started_at, 3000);
 	assert_int_equal(r.anomalies[2].ended_at, 3300);
 	assert_int_equal(r.anomalies[1].top_pid, 0);

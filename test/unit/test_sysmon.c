@@ -612,15 +612,26 @@ static void test_detector_init(void **state)
 	assert_string_equal(sysmon_metric_name(SYSMON_METRIC_COUNT), "?");
 }
 
-/* Sample i is taken at (i + 1) * 10 s; its top process is pid 1000 + i, "p<i>". */
+/* One sample whose only busy process (pid 0: none) used as much as the value says. */
+static enum sysmon_event feed1(struct sysmon_detector *d, uint64_t now_ns, double v, int32_t pid,
+			       const char *comm, struct sysmon_episode *ep)
+{
+	struct sysmon_use u = {.pid = pid, .comm = comm, .used = v};
+
+	return sysmon_detector_feed(d, now_ns, v, &u, pid ? 1 : 0, ep);
+}
+
+/*
+ * Sample i is taken at (i + 1) * 10 s; its only busy process is pid 1000 + i, "p<i>", which
+ * used v: over an episode, the one of the highest sample used the most.
+ */
 static enum sysmon_event feed_at(struct sysmon_detector *d, unsigned int i, double v,
 				 struct sysmon_episode *ep)
 {
 	char comm[SYSMON_COMM_LEN];
 
 	snprintf(comm, sizeof(comm), "p%u", i);
-	return sysmon_detector_feed(d, (uint64_t)(i + 1) * 10 * SEC, v, (int32_t)(1000 + i), comm,
-				    ep);
+	return feed1(d, (uint64_t)(i + 1) * 10 * SEC, v, (int32_t)(1000 + i), comm, ep);
 }
 
 static void test_detector_sequence(void **state)
@@ -666,7 +677,7 @@ static void test_detector_sequence(void **state)
 			assert_int_equal(ep.start_ns, 60 * SEC); /* sample 5 */
 			assert_int_equal(ep.peak_ns, 70 * SEC);
 			assert_int_equal(ep.end_ns, 0);
-			assert_int_equal(ep.top_pid, 1006); /* the top process at the peak */
+			assert_int_equal(ep.top_pid, 1006); /* used the most so far */
 			assert_string_equal(ep.top_comm, "p6");
 			assert_true(sysmon_detector_is_open(&d));
 			break;
@@ -783,17 +794,19 @@ static void test_detector_sustain_one_nan_close(void **state)
 
 	(void)state;
 	assert_int_equal(sysmon_detector_init(&d, SYSMON_METRIC_CPU, 50, 0, 1), 0);
-	assert_int_equal(sysmon_detector_feed(&d, 5, 50, 1, "a", &ep), SYSMON_EV_NONE);
-	assert_int_equal(sysmon_detector_feed(&d, 6, 50.5, 0, NULL, &ep), SYSMON_EV_OPENED);
+	assert_int_equal(feed1(&d, 5, 50, 1, "a", &ep), SYSMON_EV_NONE);
+	assert_int_equal(feed1(&d, 6, 50.5, 0, NULL, &ep), SYSMON_EV_OPENED);
 	assert_int_equal(ep.start_ns, 6);
 	assert_int_equal(ep.top_pid, 0);
 	assert_string_equal(ep.top_comm, "");
 	/* a NaN changes nothing */
-	assert_int_equal(sysmon_detector_feed(&d, 7, NAN, 2, "b", &ep), SYSMON_EV_NONE);
+	assert_int_equal(feed1(&d, 7, NAN, 2, "b", &ep), SYSMON_EV_NONE);
 	assert_true(sysmon_detector_is_open(&d));
 	/* hysteresis 0: at the threshold stays open, below it closes */
-	assert_int_equal(sysmon_detector_feed(&d, 8, 50, 2, "b", NULL), SYSMON_EV_NONE);
-	assert_int_equal(sysmon_detector_feed(&d, 9, 60, 3, "c", NULL), SYSMON_EV_PEAK_UPDATED);
+	/* the first process known to use anything is named at once */
+	assert_int_equal(feed1(&d, 8, 50, 2, "b", &ep), SYSMON_EV_TOP_CHANGED);
+	assert_int_equal(ep.top_pid, 2);
+	assert_int_equal(feed1(&d, 9, 60, 3, "c", NULL), SYSMON_EV_PEAK_UPDATED);
 	/* shutdown closes the open episode, once */
 	assert_int_equal(sysmon_detector_close(&d, 10, &ep), SYSMON_EV_CLOSED);
 	assert_int_equal(ep.start_ns, 6);
@@ -803,10 +816,10 @@ static void test_detector_sustain_one_nan_close(void **state)
 	assert_int_equal(sysmon_detector_close(&d, 11, &ep), SYSMON_EV_NONE);
 	/* a run that has not opened is dropped by close() */
 	assert_int_equal(sysmon_detector_init(&d, SYSMON_METRIC_CPU, 50, 0, 2), 0);
-	assert_int_equal(sysmon_detector_feed(&d, 20, 70, 0, NULL, NULL), SYSMON_EV_NONE);
+	assert_int_equal(feed1(&d, 20, 70, 0, NULL, NULL), SYSMON_EV_NONE);
 	assert_int_equal(sysmon_detector_close(&d, 21, NULL), SYSMON_EV_NONE);
-	assert_int_equal(sysmon_detector_feed(&d, 22, 70, 0, NULL, NULL), SYSMON_EV_NONE);
-	assert_int_equal(sysmon_detector_feed(&d, 23, 70, 0, NULL, NULL), SYSMON_EV_OPENED);
+	assert_int_equal(feed1(&d, 22, 70, 0, NULL, NULL), SYSMON_EV_NONE);
+	assert_int_equal(feed1(&d, 23, 70, 0, NULL, NULL), SYSMON_EV_OPENED);
 }
 
 static void test_detector_feed_report(void **state)
@@ -826,10 +839,13 @@ static void test_detector_feed_report(void **state)
 	r.disk_mbps = 500;
 	r.have = SYSMON_HAVE_MEM | SYSMON_HAVE_TOP_RSS; /* a first sample */
 	r.n_top_rss = 1;
+	r.interval_ns = 10 * SEC;
 	r.top_rss[0].pid = 42;
+	r.top_rss[0].rss_bytes = 1u << 30;
 	snprintf(r.top_rss[0].comm, SYSMON_COMM_LEN, "java");
 	r.n_top_cpu = 1;
 	r.top_cpu[0].pid = 43;
+	r.top_cpu[0].cpu_pct = 97;
 	snprintf(r.top_cpu[0].comm, SYSMON_COMM_LEN, "burner");
 	assert_int_equal(sysmon_detector_feed_report(&cpu, &r, &ep), SYSMON_EV_NONE);
 	assert_int_equal(sysmon_detector_feed_report(&disk, &r, &ep), SYSMON_EV_NONE);
@@ -847,6 +863,176 @@ static void test_detector_feed_report(void **state)
 	assert_int_equal(sysmon_detector_feed_report(&disk, &r, &ep), SYSMON_EV_OPENED);
 	assert_int_equal(ep.top_pid, 0);
 	assert_near(ep.peak, 500);
+}
+
+/*
+ * The issue's episode, through /proc trees written for it, 10 s apart: from sample 1 the
+ * host's two CPUs are saturated (100 %, so the peak never rises again). "burst" leads
+ * sample 1 alone (1.2 CPUs against stress-ng's 0.8) and then nearly stops; stress-ng takes a
+ * whole CPU to the end. Memory likewise: "cache" holds 8 GB for sample 1 only, "leak" 3.2 GB
+ * for all three.
+ */
+struct ep_proc {
+	int32_t pid;
+	const char *comm;
+	uint64_t ticks;	 /* utime, cumulative */
+	uint64_t rss_pg; /* resident pages; 0: not running */
+};
+
+static void ep_tree(unsigned int i, uint64_t busy, uint64_t idle, uint64_t avail_kb,
+		    const struct ep_proc *procs, unsigned int n)
+{
+	char rel[64], text[512];
+
+	snprintf(rel, sizeof(rel), "s%u", i);
+	tmp_mkdir(rel);
+	snprintf(rel, sizeof(rel), "s%u/stat", i);
+	snprintf(text, sizeof(text),
+		 "cpu  %llu 0 0 %llu 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\n"
+		 "cpu1 0 0 0 0 0 0 0 0 0 0\n",
+		 (unsigned long long)busy, (unsigned long long)idle);
+	tmp_write(rel, text);
+	snprintf(rel, sizeof(rel), "s%u/meminfo", i);
+	snprintf(text, sizeof(text), "MemTotal:       16000000 kB\nMemFree:  %llu kB\n"
+		 "MemAvailable:   %llu kB\n", (unsigned long long)avail_kb,
+		 (unsigned long long)avail_kb);
+	tmp_write(rel, text);
+	snprintf(rel, sizeof(rel), "s%u/diskstats", i);
+	tmp_write(rel, "   8       0 sda 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
+	for (unsigned int k = 0; k < n; k++) {
+		if (!procs[k].rss_pg)
+			continue;
+		snprintf(rel, sizeof(rel), "s%u/%d", i, procs[k].pid);
+		tmp_mkdir(rel);
+		snprintf(rel, sizeof(rel), "s%u/%d/stat", i, procs[k].pid);
+		snprintf(text, sizeof(text),
+			 "%d (%s) R 1 %d %d 0 -1 4194304 0 0 0 0 %llu 0 0 0 20 0 1 0 %d 1000 "
+			 "%llu 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n",
+			 procs[k].pid, procs[k].comm, procs[k].pid, procs[k].pid,
+			 (unsigned long long)procs[k].ticks, 100 + procs[k].pid,
+			 (unsigned long long)procs[k].rss_pg);
+		tmp_write(rel, text);
+		snprintf(rel, sizeof(rel), "s%u/%d/statm", i, procs[k].pid);
+		snprintf(text, sizeof(text), "%llu %llu 0 0 0 0 0\n",
+			 (unsigned long long)procs[k].rss_pg, (unsigned long long)procs[k].rss_pg);
+		tmp_write(rel, text);
+	}
+}
+
+static void test_episode_names_biggest_user(void **state)
+{
+	const uint64_t T = 10 * (uint64_t)sysconf(_SC_CLK_TCK); /* one CPU for 10 s */
+	const uint64_t G = 1000000000ull / (uint64_t)sysconf(_SC_PAGESIZE); /* pages in a GB */
+	/* sample: cumulative host busy/idle ticks, MemAvailable; burst, stress-ng, cache, leak */
+	const struct {
+		uint64_t busy, idle, avail_kb, burst, stress, cache_pg, leak_pg;
+	} s[] = {
+		{0, 2 * T, 8000000, 0, 0, G / 10, G / 10},		      /* 0: quiet, 50 % */
+		{2 * T, 2 * T, 480000, T * 12 / 10, T * 8 / 10, 8 * G, 3 * G}, /* 1: 97 % */
+		{4 * T, 2 * T, 480000, T * 13 / 10, T * 18 / 10, 0, 32 * G / 10},
+		{6 * T, 2 * T, 480000, T * 13 / 10, T * 28 / 10, 0, 32 * G / 10},
+		{6 * T + T / 10, 4 * T, 8000000, T * 13 / 10, T * 29 / 10, 0, G / 10}, /* ends */
+	};
+	struct sysmon_detector cpu, mem;
+	struct sysmon_episode ep;
+	struct sysmon_report r;
+	enum sysmon_event ev[2];
+	struct sysmon *sm;
+	char rel[300];
+
+	(void)state;
+	tmp_make();
+	for (unsigned int i = 0; i < 5; i++) {
+		struct ep_proc p[] = {
+			{100, "burst", s[i].burst, 1000},
+			{200, "stress-ng", s[i].stress, 1000},
+			{300, "cache", 0, s[i].cache_pg},
+			{400, "leak", 0, s[i].leak_pg},
+		};
+
+		ep_tree(i, s[i].busy, s[i].idle, s[i].avail_kb, p, 4);
+	}
+	assert_int_equal(sysmon_detector_init(&cpu, SYSMON_METRIC_CPU, 90, 5, 1), 0);
+	assert_int_equal(sysmon_detector_init(&mem, SYSMON_METRIC_MEMORY, 90, 5, 1), 0);
+	for (unsigned int i = 0; i < 5; i++) {
+		snprintf(rel, sizeof(rel), "%s/s%u", tmp_dir, i);
+		tmp_point(rel);
+		if (i == 0)
+			assert_int_equal(sysmon_create(&sm, tmp_proc), 0);
+		assert_int_equal(sysmon_sample(sm, (uint64_t)(i + 1) * 10 * SEC, NULL, 0, &r), 0);
+		ev[0] = sysmon_detector_feed_report(&cpu, &r, &ep);
+		switch (i) {
+		case 1: /* burst leads the first sample of the episode: it is named, for now */
+			assert_near(r.cpu_pct, 100);
+			assert_int_equal(ev[0], SYSMON_EV_OPENED);
+			assert_int_equal(ep.top_pid, 100);
+			assert_string_equal(ep.top_comm, "burst");
+			break;
+		case 2: /* 1.3 CPU-s * 10 against 2.6: stress-ng has used the most from now on */
+			assert_int_equal(ev[0], SYSMON_EV_TOP_CHANGED);
+			assert_int_equal(ep.top_pid, 200);
+			assert_string_equal(ep.top_comm, "stress-ng");
+			assert_near(ep.peak, 100);
+			break;
+		case 3:
+			assert_int_equal(ev[0], SYSMON_EV_NONE);
+			break;
+		case 4:
+			assert_int_equal(ev[0], SYSMON_EV_CLOSED);
+			assert_int_equal(ep.top_pid, 200);
+			assert_string_equal(ep.top_comm, "stress-ng");
+			/* CPU-% x s: 0.8 + 1.0 + 1.0 CPUs for 10 s each */
+			assert_true(fabs(ep.top_used - 2800.0) < 1e-6);
+			break;
+		default:
+			assert_int_equal(ev[0], SYSMON_EV_NONE);
+		}
+		ev[1] = sysmon_detector_feed_report(&mem, &r, &ep);
+		if (i == 1) {
+			assert_int_equal(ev[1], SYSMON_EV_OPENED);
+			assert_string_equal(ep.top_comm, "cache"); /* 8 GB against 3 */
+		} else if (i == 3) {
+			/* cache: 8 GB for one sample; leak: 3 + 3.2 + 3.2 */
+			assert_int_equal(ev[1], SYSMON_EV_TOP_CHANGED);
+			assert_int_equal(ep.top_pid, 400);
+			assert_string_equal(ep.top_comm, "leak");
+		} else if (i == 4) {
+			assert_int_equal(ev[1], SYSMON_EV_CLOSED);
+			assert_string_equal(ep.top_comm, "leak");
+		} else {
+			assert_int_equal(ev[1], SYSMON_EV_NONE);
+		}
+	}
+	sysmon_destroy(sm);
+	tmp_remove();
+}
+
+/* More busy processes than the detector keeps: a big user is never crowded out. */
+static void test_episode_many_users(void **state)
+{
+	struct sysmon_use u[5];
+	struct sysmon_detector d;
+	struct sysmon_episode ep;
+	char comm[5][SYSMON_COMM_LEN];
+	enum sysmon_event ev;
+
+	(void)state;
+	assert_int_equal(sysmon_detector_init(&d, SYSMON_METRIC_DISK_IO, 100, 0, 1), 0);
+	for (unsigned int i = 0; i < 40; i++) {
+		/* pid 7 ("dd") uses 30 each time; four short-lived ones 10 to 14 each */
+		u[0] = (struct sysmon_use){.pid = 7, .comm = "dd", .used = 30};
+		for (unsigned int k = 1; k < 5; k++) {
+			snprintf(comm[k], sizeof(comm[k]), "w%u", i * 4 + k);
+			u[k] = (struct sysmon_use){.pid = (int32_t)(1000 + i * 4 + k),
+						   .comm = comm[k], .used = 10.0 + k};
+		}
+		ev = sysmon_detector_feed(&d, (i + 1) * SEC, 150, u, 5, &ep);
+		assert_int_equal(ev, i ? SYSMON_EV_NONE : SYSMON_EV_OPENED);
+		assert_int_equal(ep.top_pid, 7);
+	}
+	assert_int_equal(sysmon_detector_close(&d, 41 * SEC, &ep), SYSMON_EV_CLOSED);
+	assert_int_equal(ep.top_pid, 7);
+	assert_near(ep.top_used, 40 * 30);
 }
 
 /* ---- The real /proc ---- */
@@ -935,6 +1121,8 @@ int main(void)
 		cmocka_unit_test(test_detector_crossings),
 		cmocka_unit_test(test_detector_sustain_one_nan_close),
 		cmocka_unit_test(test_detector_feed_report),
+		cmocka_unit_test(test_episode_names_biggest_user),
+		cmocka_unit_test(test_episode_many_users),
 		cmocka_unit_test(test_real_proc),
 	};
 
