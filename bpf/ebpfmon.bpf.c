@@ -3,10 +3,12 @@
  * The ebpfmon data plane.
  *
  * xdp_ingress      per source address: counts traffic, drops banned sources (bans, ban_nets,
- *                  unless allow_nets says otherwise), matches HTTP request paths to url_rules.
- * egress_account   cgroup_skb egress on the cgroup v2 root: tx packets/bytes per destination.
+ *                  unless allow_nets says otherwise), matches every HTTP request line's
+ *                  canonical path to url_rules (http.h), drops what that matcher cannot see.
+ * egress_account   tcx egress on each monitored interface: tx packets/bytes per destination.
  * sock_state       raw tracepoint inet_sock_set_state: established server-side TCP
- *                  connections per remote address, and an event when one crosses the limit.
+ *                  connections per remote address, in the loader's network namespace only,
+ *                  and an event when one crosses the limit.
  * block_io         raw tracepoint block_bio_queue: disk bytes and requests per process.
  *
  * Nothing here blocks or prints; every drop and every error is counted in `counters`.
@@ -124,6 +126,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } proc_io SEC(".maps");
 
+/*
+ * The value of key in a hash map, created from init when it is not there (a concurrent
+ * creation on another CPU is fine: its value is used). NULL when the map is full.
+ */
+static __always_inline void *map_lookup_or_try_init(void *map, const void *key, const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+	long err;
+
+	if (v)
+		return v;
+	err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST */)
+		return NULL;
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* Never NULL for a one-entry array, but the verifier wants the check. */
 static __always_inline struct ebpfmon_counters *get_counters(void)
 {
@@ -190,25 +209,16 @@ static __always_inline void ban_drop(struct ebpfmon_ban *ban, const struct ebpfm
 
 static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u64 now)
 {
-	struct ebpfmon_ip_stats *st = bpf_map_lookup_elem(&ip_stats, &p->src);
-	__u64 syn = p->l4proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
+	struct ebpfmon_ip_stats init = { .first_seen_ns = now }, *st;
 
-	if (st) {
-		/* Per-CPU value: plain increments are exact. */
-		st->rx_packets++;
-		st->rx_bytes += len;
-		st->syns += syn;
-		st->last_seen_ns = now;
+	st = map_lookup_or_try_init(&ip_stats, &p->src, &init);
+	if (!st)
 		return;
-	}
-	struct ebpfmon_ip_stats init = {
-		.rx_packets = 1,
-		.rx_bytes = len,
-		.syns = syn,
-		.first_seen_ns = now,
-		.last_seen_ns = now,
-	};
-	bpf_map_update_elem(&ip_stats, &p->src, &init, BPF_NOEXIST);
+	/* Per-CPU value: plain increments are exact. */
+	st->rx_packets++;
+	st->rx_bytes += len;
+	st->syns += p->l4proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
+	st->last_seen_ns = now;
 }
 
 static __always_inline bool is_http_port(const struct ebpfmon_settings *set, __u16 port)
@@ -379,20 +389,14 @@ int egress_account(struct __sk_buff *skb)
 		return EGRESS_NO_VERDICT;
 	cnt->tx_seen++;
 	now = bpf_ktime_get_coarse_ns();
-	st = bpf_map_lookup_elem(&ip_stats, &dst);
-	if (st) {
-		st->tx_packets += segs;
-		st->tx_bytes += skb->len;
-		st->last_seen_ns = now;
+	struct ebpfmon_ip_stats init = { .first_seen_ns = now };
+
+	st = map_lookup_or_try_init(&ip_stats, &dst, &init);
+	if (!st)
 		return EGRESS_NO_VERDICT;
-	}
-	struct ebpfmon_ip_stats init = {
-		.tx_packets = segs,
-		.tx_bytes = skb->len,
-		.first_seen_ns = now,
-		.last_seen_ns = now,
-	};
-	bpf_map_update_elem(&ip_stats, &dst, &init, BPF_NOEXIST);
+	st->tx_packets += segs;
+	st->tx_bytes += skb->len;
+	st->last_seen_ns = now;
 	return EGRESS_NO_VERDICT;
 }
 
@@ -420,22 +424,12 @@ static __always_inline void conn_opened(const struct sock *sk, struct ebpfmon_co
 		return;
 	}
 	cnt->conn_opened++;
-	c = bpf_map_lookup_elem(&conn_count, &addr);
-	if (!c) {
-		struct ebpfmon_conn init = { .active = 1, .total = 1, .last_ns = now };
-
-		if (!bpf_map_update_elem(&conn_count, &addr, &init, BPF_NOEXIST)) {
-			active = 1;
-			goto check;
-		}
-		c = bpf_map_lookup_elem(&conn_count, &addr); /* lost a race to another CPU */
-		if (!c)
-			return;
-	}
+	c = map_lookup_or_try_init(&conn_count, &addr, &(struct ebpfmon_conn){});
+	if (!c)
+		return;
 	active = __sync_fetch_and_add(&c->active, 1) + 1;
 	__sync_fetch_and_add(&c->total, 1);
 	c->last_ns = now;
-check:
 	set = bpf_map_lookup_elem(&settings, &zero);
 	if (!set || !set->max_conn_per_ip || active != set->max_conn_per_ip + 1)
 		return;
@@ -501,19 +495,10 @@ int BPF_PROG(block_io, struct bio *bio)
 	if (!cnt || (op != REQ_OP_READ && op != REQ_OP_WRITE))
 		return 0;
 	cnt->io_events++;
-	io = bpf_map_lookup_elem(&proc_io, &tgid);
+	io = map_lookup_or_try_init(&proc_io, &tgid, &(struct ebpfmon_proc_io){});
 	if (!io) {
-		struct ebpfmon_proc_io init = {};
-
-		bpf_get_current_comm(init.comm, sizeof(init.comm));
-		if (bpf_map_update_elem(&proc_io, &tgid, &init, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&proc_io, &tgid)) {
-			cnt->io_table_full++;
-			return 0;
-		}
-		io = bpf_map_lookup_elem(&proc_io, &tgid);
-		if (!io)
-			return 0;
+		cnt->io_table_full++;
+		return 0;
 	}
 	if (op == REQ_OP_READ) {
 		__sync_fetch_and_add(&io->read_bytes, bytes);

@@ -461,6 +461,29 @@ static void cfg_list_clear(struct config *cfg, enum cfg_type t)
  * Check one list entry (s, len bytes; ent is the same, NUL-terminated and possibly cut) and
  * store it at index n when n < cap. 0, or -EINVAL after a message.
  */
+
+/*
+ * Why a URL pattern can never match a canonical path (docs/url-matching.md), or NULL. Only
+ * the literal part is judged: up to the first '*' (or '?' or '[' in a glob).
+ */
+static const char *cfg_pattern_noncanonical(const char *pat)
+{
+	bool glob = strchr(pat, '*') != NULL;
+	size_t n = glob ? strcspn(pat, "*?[") : strlen(pat);
+	char lit[EBPFMON_URL_PATH_MAX];
+
+	snprintf(lit, sizeof(lit), "%.*s", (int)n, pat);
+	if (strchr(lit, '%'))
+		return "a canonical path is percent-decoded: write the byte, not its %XX escape";
+	if (strpbrk(lit, "?#"))
+		return "the path ends at '?' or '#', so a pattern cannot go past them";
+	if (strstr(lit, "//"))
+		return "a canonical path has no '//' (runs of '/' are merged)";
+	if (strstr(lit, "/./") || strstr(lit, "/../"))
+		return "a canonical path has no '.' or '..' segment";
+	return NULL;
+}
+
 static int cfg_list_entry(struct config *cfg, const struct cfg_key *k, const char *s, size_t len,
 			  const char *ent, unsigned int n, unsigned int cap, struct cfg_err *e)
 {
@@ -468,6 +491,7 @@ static int cfg_list_entry(struct config *cfg, const struct cfg_key *k, const cha
 	struct addr_cidr c;
 	unsigned int i;
 	uint64_t port;
+	const char *why;
 	int ret;
 
 	cfg_quote_n(s, len, q);
@@ -491,6 +515,11 @@ static int cfg_list_entry(struct config *cfg, const struct cfg_key *k, const cha
 		if (ent[0] != '/' && !strchr(ent, '*')) {
 			cfg_keyerr(e, k->section, k->name,
 				   "pattern %s must start with '/' or contain '*'", q);
+			return -EINVAL;
+		}
+		if ((why = cfg_pattern_noncanonical(ent))) {
+			cfg_keyerr(e, k->section, k->name,
+				   "pattern %s can never match: %s (docs/url-matching.md)", q, why);
 			return -EINVAL;
 		}
 		for (i = 0; i < n && i < cap; i++) {

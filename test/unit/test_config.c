@@ -592,6 +592,35 @@ static void test_err_url_patterns(void **state)
 	expect_errors("[network]\nmalicious_url_patterns = /a\x01z\n",
 		      "FILE:2: [network] malicious_url_patterns: pattern '/a\\x01z' contains a "
 		      "control character");
+
+	/* what no canonical path holds: the rule would never match */
+	expect_errors(
+		"[network]\n"
+		"malicious_url_patterns = /wp%2dadmin, //wp-admin, /a/./b, /a/../b, /x?y, /p#f\n"
+		"malicious_url_patterns = //*.php, /ok/*?x*\n",
+		"FILE:2: [network] malicious_url_patterns: pattern '/wp%2dadmin' can never match: a "
+		"canonical path is percent-decoded: write the byte, not its %XX escape "
+		"(docs/url-matching.md)\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '//wp-admin' can never match: a "
+		"canonical path has no '//' (runs of '/' are merged) (docs/url-matching.md)\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/a/./b' can never match: a "
+		"canonical path has no '.' or '..' segment (docs/url-matching.md)\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/a/../b' can never match: a "
+		"canonical path has no '.' or '..' segment (docs/url-matching.md)\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/x?y' can never match: the path "
+		"ends at '?' or '#', so a pattern cannot go past them (docs/url-matching.md)\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/p#f' can never match: the path "
+		"ends at '?' or '#', so a pattern cannot go past them (docs/url-matching.md)\n"
+		"FILE:3: [network] malicious_url_patterns: pattern '//*.php' can never match: a "
+		"canonical path has no '//' (runs of '/' are merged) (docs/url-matching.md)");
+	{
+		struct config cfg;
+
+		/* dot-names, a glob's '?' wildcard, a trailing "/." prefix: all can match */
+		expect_ok("[network]\nmalicious_url_patterns = /.env, /.git/, /x/*.ph?, /a/.\n",
+			  &cfg);
+		assert_int_equal(cfg.n_url_patterns, 4);
+	}
 }
 
 static void test_err_ports_interfaces(void **state)
