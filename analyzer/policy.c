@@ -55,7 +55,14 @@ static size_t addr_hash(const struct ebpfmon_addr *a)
 	uint64_t w[2], h;
 
 	memcpy(w, a->a, sizeof(w));
-	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	/* Every bit must reach the low bits the table uses: the last two bytes of an IPv4
+	 * address sit in the top bits of w[1], which a multiplication alone leaves there, and
+	 * 65536 addresses of one /16 then shared one slot chain (a start of seconds). */
+	h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull);
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
 	return (size_t)(h ^ (h >> 32));
 }
 
