@@ -55,7 +55,14 @@ static size_t addr_hash(const struct ebpfmon_addr *a)
 	uint64_t w[2], h;
 
 	memcpy(w, a->a, sizeof(w));
-	h = (w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+	/* Every bit must reach the low bits the table uses: the last two bytes of an IPv4
+	 * address sit in the top bits of w[1], which a multiplication alone leaves there, and
+	 * 65536 addresses of one /16 then shared one slot chain (a start of seconds). */
+	h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull);
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ull;
 	return (size_t)(h ^ (h >> 32));
 }
 
@@ -171,13 +178,28 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 	snprintf(row->rule, sizeof(row->rule), "%s", rule ? rule : "");
 }
 
+/* The rows of bans evicted from a full map end, saying so. */
+static void flush_evicted(struct policy *p)
+{
+	int64_t now = time(NULL);
+
+	for (size_t i = 0; i < p->n_evicted; i++) {
+		struct store_ban row;
+
+		if (store_ban_find_active(p->store, &p->evicted[i], &row) == 1)
+			store_ban_end_why(p->store, row.id, now, "evicted: bans map full");
+	}
+	p->n_evicted = 0;
+}
+
 void policy_flush(struct policy *p)
 {
 	size_t done = 0;
 
-	if (!p->store || !p->n_pending)
+	if (!p->store || (!p->n_pending && !p->n_evicted))
 		return;
 	store_begin(p->store);
+	flush_evicted(p);
 	while (done < p->n_pending && store_ban_insert(p->store, &p->pending[done]) > 0)
 		done++;
 	if (store_commit(p->store))
@@ -250,6 +272,115 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 	record(p, &net, EBPFMON_BAN_ESCALATED, NULL, dur, 0);
 }
 
+/* --- snapshots of the maps --- */
+
+struct snapshot {
+	struct policy_map_ban *v;
+	size_t n, cap;
+};
+
+static int snap_push(struct snapshot *sn, const struct addr_cidr *net, const struct ebpfmon_ban *b)
+{
+	if (sn->n == sn->cap) {
+		size_t cap = sn->cap ? sn->cap * 2 : 256;
+		struct policy_map_ban *v = realloc(sn->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		sn->v = v;
+		sn->cap = cap;
+	}
+	sn->v[sn->n++] = (struct policy_map_ban){ .net = *net, .expires_ns = b->expires_ns,
+						  .reason = b->reason };
+	return 0;
+}
+
+static int snap_ban(const void *key, const void *value, void *ctx)
+{
+	struct addr_cidr net = { .prefixlen = 128 };
+
+	memcpy(&net.addr, key, sizeof(net.addr));
+	return snap_push(ctx, &net, value);
+}
+
+static int snap_net(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_lpm_key *k = key;
+	struct addr_cidr net = { .prefixlen = k->prefixlen };
+
+	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
+	return snap_push(ctx, &net, value);
+}
+
+/* Every entry of bans, then of ban_nets; n_bans: how many came from bans. 0 or -errno. */
+static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
+{
+	long n;
+
+	sn->n = 0;
+	n = maps_walk(p->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
+		      snap_ban, sn);
+	*n_bans = sn->n;
+	if (n >= 0)
+		n = maps_walk(p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key),
+			      sizeof(struct ebpfmon_ban), snap_net, sn);
+	if (n < 0) {
+		log_warn("cannot read maps bans/ban_nets: %s", strerror((int)-n));
+		return (int)n;
+	}
+	return 0;
+}
+
+#define FULL_WARN_NS (60ull * 1000000000ull)
+
+/*
+ * bans is full: evict the ban expiring soonest (never a permanent one) and write ban in its
+ * place; when every ban is permanent, ban addr's /24 or /64 in ban_nets. 1 when addr is
+ * banned (*how says how), 0 when not, or -errno.
+ */
+static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
+			 const struct ebpfmon_ban *ban, struct addr_cidr *net, const char **how)
+{
+	struct snapshot sn = { 0 };
+	struct ebpfmon_lpm_key lpm;
+	size_t n_bans;
+	long victim = -1;
+	int err = -ENOSPC;
+
+	if (!snapshot_maps(p, &sn, &n_bans))
+		victim = policy_pick_evict(sn.v, n_bans);
+	if (victim >= 0 && p->n_evicted < sizeof(p->evicted) / sizeof(p->evicted[0]) &&
+	    !bpf_map_delete_elem(p->maps->bans, &sn.v[victim].net.addr)) {
+		p->evicted[p->n_evicted++] = sn.v[victim].net;
+		if (!bpf_map_update_elem(p->maps->bans, addr, ban, BPF_NOEXIST)) {
+			*net = (struct addr_cidr){ .addr = *addr, .prefixlen = 128 };
+			*how = "evicted the ban expiring soonest";
+			err = 1;
+			goto out;
+		}
+	}
+	policy_escalation_net(addr, net);
+	for (unsigned int i = 0; i < p->cfg->n_allowlist; i++) {
+		const struct addr_cidr *a = &p->cfg->allowlist[i];
+
+		if (cidr_contains(net, &a->addr) || cidr_contains(a, &net->addr)) {
+			err = 0; /* the network holds allowlisted addresses: no fallback */
+			goto out;
+		}
+	}
+	cidr_to_lpm_key(net, &lpm);
+	if (bpf_map_update_elem(p->maps->ban_nets, &lpm, ban, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	set_ban_nets_flag(p, true);
+	*how = "every ban is permanent: banned the network instead";
+	err = 1;
+out:
+	free(sn.v);
+	return err;
+}
+
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
 	       const char *rule, const char *detail)
 {
@@ -298,9 +429,37 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	ban.expires_ns = dur ? now + dur * 1000000000ull : 0;
 	if (bpf_map_update_elem(p->maps->bans, addr, &ban, BPF_ANY)) {
 		int err = -errno;
+		const char *how = NULL;
+		bool warn = now - p->full_warned_ns >= FULL_WARN_NS || !p->full_warned_ns;
 
-		log_error("cannot ban %s: map bans: %s", a, strerror(errno));
-		return err;
+		if (err != -E2BIG) {
+			log_error("cannot ban %s: map bans: %s", a, strerror(-err));
+			return err;
+		}
+		/* bans is full (max_bans): the fallback of docs/policy.md */
+		p->full_events++;
+		err = ban_when_full(p, addr, &ban, &net, &how);
+		if (warn)
+			p->full_warned_ns = now;
+		log_msg(warn ? LOG_LVL_WARN : LOG_LVL_DEBUG,
+			"map bans is full (max_bans): %s for %s: %s (%llu times so far; this "
+			"warning at most once a minute)",
+			err == 1 ? "banned" : "could not ban", a, err == 1 ? how : strerror(err < 0 ? -err : EPERM),
+			(unsigned long long)p->full_events);
+		if (err != 1) {
+			/* the decision stands in the history, marked as never enforced */
+			size_t before = p->n_pending;
+
+			record(p, &net, reason, rule, dur, prior);
+			if (p->n_pending > before) {
+				struct store_ban *row = &p->pending[p->n_pending - 1];
+
+				row->ended_at = row->banned_at;
+				snprintf(row->end_reason, sizeof(row->end_reason),
+					 "not enforced: bans map full");
+			}
+			return err ? err : -ENOSPC;
+		}
 	}
 	if (dur)
 		log_info("banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
@@ -377,65 +536,6 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 	}
 	log_warn("dropping an event of type %u with a bad length %zu", h->type, len);
 	return -EINVAL;
-}
-
-/* --- snapshots of the maps --- */
-
-struct snapshot {
-	struct policy_map_ban *v;
-	size_t n, cap;
-};
-
-static int snap_push(struct snapshot *sn, const struct addr_cidr *net, const struct ebpfmon_ban *b)
-{
-	if (sn->n == sn->cap) {
-		size_t cap = sn->cap ? sn->cap * 2 : 256;
-		struct policy_map_ban *v = realloc(sn->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		sn->v = v;
-		sn->cap = cap;
-	}
-	sn->v[sn->n++] = (struct policy_map_ban){ .net = *net, .expires_ns = b->expires_ns,
-						  .reason = b->reason };
-	return 0;
-}
-
-static int snap_ban(const void *key, const void *value, void *ctx)
-{
-	struct addr_cidr net = { .prefixlen = 128 };
-
-	memcpy(&net.addr, key, sizeof(net.addr));
-	return snap_push(ctx, &net, value);
-}
-
-static int snap_net(const void *key, const void *value, void *ctx)
-{
-	const struct ebpfmon_lpm_key *k = key;
-	struct addr_cidr net = { .prefixlen = k->prefixlen };
-
-	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
-	return snap_push(ctx, &net, value);
-}
-
-/* Every entry of bans, then of ban_nets; n_bans: how many came from bans. 0 or -errno. */
-static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
-{
-	long n;
-
-	sn->n = 0;
-	n = maps_walk(p->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
-		      snap_ban, sn);
-	*n_bans = sn->n;
-	if (n >= 0)
-		n = maps_walk(p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key),
-			      sizeof(struct ebpfmon_ban), snap_net, sn);
-	if (n < 0) {
-		log_warn("cannot read maps bans/ban_nets: %s", strerror((int)-n));
-		return (int)n;
-	}
-	return 0;
 }
 
 static int ban_map_fd(const struct policy *p, const struct addr_cidr *net, const void **key,

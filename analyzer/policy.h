@@ -38,6 +38,10 @@ struct policy {
 	size_t n_pending, cap_pending;
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
 	uint64_t retransmits;	 /* URL hits of a request counted already */
+	uint64_t full_warned_ns; /* the last "bans map full" warning (one a minute) */
+	uint64_t full_events;	 /* bans that met a full map */
+	struct addr_cidr evicted[64]; /* bans evicted from a full map, rows to end */
+	size_t n_evicted;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
 };
 

@@ -180,8 +180,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_ROLLBACK_TO] = "ROLLBACK TO store_op",
 
 	[STMT_BAN_INSERT] = "INSERT INTO malicious_ips (address, prefix_len, reason, rule, source,"
-			    " hits, banned_at, expires_at, ended_at, escalation_level, dry_run)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+			    " hits, banned_at, expires_at, ended_at, escalation_level, dry_run,"
+			    " end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[STMT_BAN_END] =
 		"UPDATE malicious_ips SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_BAN_END_WHY] = "UPDATE malicious_ips SET ended_at = ?2, end_reason = ?3"
@@ -1045,6 +1045,10 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban)
 	bind_time_or_null(s, 9, ban->ended_at);
 	sqlite3_bind_int64(s, 10, ban->escalation_level);
 	sqlite3_bind_int(s, 11, ban->dry_run ? 1 : 0);
+	if (ban->ended_at && ban->end_reason[0])
+		sqlite3_bind_text(s, 12, ban->end_reason, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 12);
 	err = store_run(st, STMT_BAN_INSERT, "insert ban");
 	if (err)
 		return err;

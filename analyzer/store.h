@@ -67,6 +67,7 @@ struct store_ban {
 	int64_t ended_at;	   /* unix seconds; 0 = still active */
 	uint32_t escalation_level; /* 0 for a first offence, +1 per repeat */
 	bool dry_run;		   /* "would ban": recorded, never enforced */
+	char end_reason[48];	   /* store_ban_insert() of an ended row: why; else ignored */
 };
 
 /* One of the top addresses of a network_stats snapshot (network_stats_top). */

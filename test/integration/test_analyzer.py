@@ -229,14 +229,14 @@ class Ctx:
         """settings[0].flags."""
         return self.settings()[1]
 
-    def restart_loader(self, stop=True):
+    def restart_loader(self, stop=True, conf=None):
         """Stop the loader (SIGTERM: links go, map pins stay; unless stop is False) and start
-        a new one on the same pin root and configuration."""
+        a new one on the same pin root, with conf (default: the test configuration)."""
         if stop:
             rc = self.loader.stop()
             assert rc == 0, f"loader exit status {rc}:\n{self.loader.tail()}"
         self.loader = Loader(self.loader_path, self.topo.mon,
-                             ["-c", self.conf, "-i", self.topo.mon_if, "--pin-root",
+                             ["-c", conf or self.conf, "-i", self.topo.mon_if, "--pin-root",
                               self.pin_root], self.tmpdir)
         self.loader.wait_ready()
 
@@ -854,6 +854,61 @@ def t20_new_maps_restore(ctx):
     finally:
         holder.kill()
         srv.kill()
+
+
+@test("21. max_bans = 1024, filled to capacity: the analyzer starts in under 2 s (twice: "
+      "recording the 1024 bans, then knowing them); a new offender evicts the ban expiring "
+      "soonest, whose row ends as evicted; one warning")
+def t21_full_bans_map(ctx):
+    small = conf_with(ctx, "small.conf", ("max_connections_per_ip = 3",
+                                          "max_connections_per_ip = 3\nmax_bans = 1024"))
+    holder = srv = None
+    try:
+        ctx.stop_analyzer()
+        ctx.restart_loader(conf=small)
+        boot = nstest.boottime_ns()
+        soonest = "198.19.3.7"
+        lines = []
+        for i in range(1024):
+            ip = f"198.19.{i // 256}.{i % 256}"
+            exp = boot + (600 if ip == soonest else 3600) * 10**9
+            lines.append("map update pinned " + ctx.bans_map() + " key " +
+                         " ".join(f"0x{b:02x}" for b in nstest.addr_key(ip)) + " value " +
+                         " ".join(f"0x{b:02x}" for b in nstest.ban_value(expires_ns=exp)))
+        batch = ctx.write_file("fill.batch", "\n".join(lines) + "\n")
+        ctx.bpftool.cmd("batch", "file", batch)
+        assert len(ctx.map_entries("bans")) == 1024, "bans not filled"
+        ctx.new_db()
+        for what in ("unknown to the database", "known to the database"):
+            t0 = time.monotonic()
+            an = ctx.start_analyzer(conf=small)
+            dt = time.monotonic() - t0
+            log(f"  start with 1024 bans {what}: ready after {dt:.2f}s")
+            assert dt < 2.0, f"start with a full bans map ({what}) took {dt:.2f}s"
+            ctx.stop_analyzer()
+        rows = ctx.query("SELECT count(*) AS n FROM malicious_ips WHERE ended_at IS NULL")
+        assert rows[0]["n"] == 1024, f"{rows[0]['n']} active rows, expected the 1024 bans"
+
+        an = ctx.start_analyzer(conf=small)
+        srv = ctx.start_server()
+        res = ctx.send(b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        line = an.wait_line(r"map bans is full", 3)
+        assert line, f"no 'map bans is full' after GET /wp-admin/ ({res}):\n{an.output()}"
+        log(f"  {line}")
+        assert "evicted" in line and "warning" in line, f"unexpected: {line}"
+        assert ctx.get_ban() is not None, f"the new offender {PEER} is not in bans"
+        assert ctx.get_ban(soonest) is None, f"the ban expiring soonest ({soonest}) stayed"
+        rows = ctx.wait_rows(lambda r: r and r[0]["ended_at"] is not None, 2,
+                             "SELECT * FROM malicious_ips WHERE address = ?", soonest)
+        assert rows and rows[0]["end_reason"] == "evicted: bans map full", \
+            f"the evicted ban's row: {rows}"
+        assert len(ctx.map_entries("bans")) == 1024
+    finally:
+        if srv:
+            srv.kill()
+        ctx.stop_analyzer()
+        ctx.clear_bans()
+        ctx.restart_loader()  # the test's own configuration: bans back to its size
 
 
 def host_cpu():
