@@ -1350,9 +1350,9 @@ def t16_ready_status(ctx):
     assert an.running(), f"the analyzer exited ({an.proc.returncode}):\n{dump()}"
 
 
-@test("18. a second analyzer on the same pins exits 1 at once naming the first one's pid and "
+@test("22. a second analyzer on the same pins exits 1 at once naming the first one's pid and "
       "the lock; the first goes on")
-def t18_second_analyzer(ctx):
+def t22_second_analyzer(ctx):
     first = ctx.fresh()
     db = ctx.db
     ctx.new_db()  # the second one's own database: only the pins are shared
@@ -1374,9 +1374,9 @@ def t18_second_analyzer(ctx):
     end_conn_limit(ctx, srv, holder)
 
 
-@test("19. a user that may not open the pins: exits 1 at once (not after --wait), naming the "
+@test("23. a user that may not open the pins: exits 1 at once (not after --wait), naming the "
       "refusing folder, its owner, group and mode, and the user")
-def t19_pins_denied(ctx):
+def t23_pins_denied(ctx):
     try:
         pw = pwd.getpwnam("nobody")
     except KeyError:

@@ -564,8 +564,10 @@ def t8_unload(ctx):
     assert r.returncode == 0, f"--unload exited {r.returncode}: {r.stderr}"
     assert not os.path.lexists(ctx.pin_root), \
         f"{ctx.pin_root} still exists: {list(os.walk(ctx.pin_root))}"
-    xdp = ctx.topo.xdp_in_link_details()
-    assert not xdp, f"XDP still on the veth after --unload:\n{ctx.topo.link_details()}"
+    # the last link reference goes with the pin; the kernel detaches right after, not before
+    # unlink() returns
+    assert nstest.wait_until(lambda: not ctx.topo.xdp_in_link_details(), 3, 0.05), \
+        f"XDP still on the veth 3 s after --unload:\n{ctx.topo.link_details()}"
     assert not ctx.topo.bpftool_net_xdp(bt.path), "bpftool net show still lists XDP"
     assert wait_ping_ok(ctx.topo.peer, Topology.MON_V4), "peer cannot ping after --unload"
 
