@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mapconf.h"
 #include "maps.h"
+#include "mapwalk.h"
 #include "netstats.h"
 #include "policy.h"
 #include "store.h"
@@ -192,37 +193,44 @@ static void store_try_open(struct analyzer *a)
 	policy_load_history(&a->policy);
 }
 
+struct io_walk {
+	struct analyzer *a;
+	size_t n;
+};
+
+static int io_one(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_proc_io *v = value;
+	struct io_walk *w = ctx;
+	struct analyzer *a = w->a;
+	struct sysmon_io_entry *e;
+
+	if (w->n == a->io_cap) {
+		size_t cap = a->io_cap ? a->io_cap * 2 : 256;
+		struct sysmon_io_entry *io = realloc(a->io, cap * sizeof(*io));
+
+		if (!io)
+			return 1; /* what fits is still worth a sample */
+		a->io = io;
+		a->io_cap = cap;
+	}
+	e = &a->io[w->n++];
+	memcpy(&e->tgid, key, sizeof(e->tgid));
+	memcpy(e->comm, v->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = '\0';
+	e->read_bytes = v->read_bytes;
+	e->write_bytes = v->write_bytes;
+	return 0;
+}
+
 /* proc_io as sysmon wants it (never NULL: the map is always there; it may be empty). */
 static const struct sysmon_io_entry *read_proc_io(struct analyzer *a, size_t *n)
 {
 	static const struct sysmon_io_entry none;
-	__u32 key, next, *cur = NULL;
+	struct io_walk w = { .a = a };
 
-	*n = 0;
-	while (bpf_map_get_next_key(a->maps.proc_io, cur, &next) == 0) {
-		struct ebpfmon_proc_io v;
-
-		key = next;
-		cur = &key;
-		if (bpf_map_lookup_elem(a->maps.proc_io, &key, &v))
-			continue;
-		if (*n == a->io_cap) {
-			size_t cap = a->io_cap ? a->io_cap * 2 : 256;
-			struct sysmon_io_entry *io = realloc(a->io, cap * sizeof(*io));
-
-			if (!io)
-				break; /* what fits is still worth a sample */
-			a->io = io;
-			a->io_cap = cap;
-		}
-		struct sysmon_io_entry *e = &a->io[(*n)++];
-
-		e->tgid = key;
-		memcpy(e->comm, v.comm, sizeof(e->comm));
-		e->comm[sizeof(e->comm) - 1] = '\0';
-		e->read_bytes = v.read_bytes;
-		e->write_bytes = v.write_bytes;
-	}
+	maps_walk(a->maps.proc_io, sizeof(__u32), sizeof(struct ebpfmon_proc_io), io_one, &w);
+	*n = w.n;
 	return a->io ? a->io : &none;
 }
 

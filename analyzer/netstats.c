@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include "netstats.h"
 
+#include "mapwalk.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -75,20 +77,26 @@ static uint64_t drops_total(const struct netstats *ns)
 	return sum;
 }
 
+struct in_force {
+	uint64_t now, n;
+};
+
+static int ban_in_force_one(const void *key, const void *value, void *ctx)
+{
+	struct in_force *f = ctx;
+
+	(void)key;
+	f->n += maps_ban_in_force(value, f->now);
+	return 0;
+}
+
 static uint64_t bans_in_force(const struct netstats *ns)
 {
-	struct ebpfmon_addr key, next, *cur = NULL;
-	uint64_t now = maps_boot_ns(), n = 0;
+	struct in_force f = { .now = maps_boot_ns() };
 
-	while (bpf_map_get_next_key(ns->maps->bans, cur, &next) == 0) {
-		struct ebpfmon_ban ban;
-
-		key = next;
-		cur = &key;
-		if (!bpf_map_lookup_elem(ns->maps->bans, &key, &ban) && maps_ban_in_force(&ban, now))
-			n++;
-	}
-	return n;
+	maps_walk(ns->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
+		  ban_in_force_one, &f);
+	return f.n;
 }
 
 int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *out,

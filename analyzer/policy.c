@@ -222,27 +222,38 @@ static void set_ban_nets_flag(struct policy *p, bool on)
 		log_error("cannot write map settings: %s", strerror(errno));
 }
 
+struct net_count {
+	struct addr_cidr net;
+	uint64_t now;
+	unsigned int n;
+};
+
+static int net_count_one(const void *key, const void *value, void *ctx)
+{
+	struct net_count *c = ctx;
+
+	c->n += cidr_contains(&c->net, key) && maps_ban_in_force(value, c->now);
+	return 0;
+}
+
 /* Enough banned addresses in one /24 or /64: ban the network. */
 static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uint64_t dur)
 {
-	struct ebpfmon_addr key, next, *cur = NULL;
+	uint64_t now = maps_boot_ns();
+	struct net_count cnt = { .now = now };
 	struct ebpfmon_lpm_key lpm;
 	struct ebpfmon_ban ban;
 	struct addr_cidr net;
 	char buf[ADDR_STRLEN];
-	uint64_t now = maps_boot_ns();
-	unsigned int n = 0;
+	unsigned int n;
 
 	if (!p->cfg->cidr_ban_threshold || p->cfg->dry_run)
 		return;
 	policy_escalation_net(addr, &net);
-	while (bpf_map_get_next_key(p->maps->bans, cur, &next) == 0) {
-		key = next;
-		cur = &key;
-		if (cidr_contains(&net, &key) && !bpf_map_lookup_elem(p->maps->bans, &key, &ban) &&
-		    maps_ban_in_force(&ban, now))
-			n++;
-	}
+	cnt.net = net;
+	maps_walk(p->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
+		  net_count_one, &cnt);
+	n = cnt.n;
 	if (n < p->cfg->cidr_ban_threshold)
 		return;
 	cidr_to_lpm_key(&net, &lpm);
@@ -715,27 +726,30 @@ out:
 	free(rows.v);
 }
 
+/* An address over the limit whose crossing event was lost (maps_walk callback). */
+static int conn_over_one(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_conn *c = value;
+	struct policy *p = ctx;
+	char detail[128];
+
+	if (c->active <= p->cfg->max_connections_per_ip)
+		return 0;
+	snprintf(detail, sizeof(detail), "%u established connections, limit %u (scan)", c->active,
+		 p->cfg->max_connections_per_ip);
+	policy_ban(p, key, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
+	return 0;
+}
+
 void policy_scan(struct policy *p)
 {
-	struct ebpfmon_addr key, next, *cur = NULL;
 	struct snapshot sn = { 0 };
 	uint64_t now = maps_boot_ns();
-	char detail[128];
 	size_t n_bans;
 
 	/* Safety net: an address over the limit whose crossing event was lost. */
-	while (bpf_map_get_next_key(p->maps->conn_count, cur, &next) == 0) {
-		struct ebpfmon_conn c;
-
-		key = next;
-		cur = &key;
-		if (bpf_map_lookup_elem(p->maps->conn_count, &key, &c) ||
-		    c.active <= p->cfg->max_connections_per_ip)
-			continue;
-		snprintf(detail, sizeof(detail), "%u established connections, limit %u (scan)",
-			 c.active, p->cfg->max_connections_per_ip);
-		policy_ban(p, &key, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
-	}
+	maps_walk(p->maps->conn_count, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_conn),
+		  conn_over_one, p);
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
 	if (snapshot_maps(p, &sn, &n_bans))
