@@ -87,6 +87,8 @@ max_connections_per_ip = 1000
 http_ports = {port}
 malicious_url_patterns = /wp-admin, /.env
 allowlist = 127.0.0.0/8, ::1
+# every probe comes from 198.19.44.0/24: a network ban would ban the controls too
+cidr_ban_threshold = 0
 {extra}
 [loader]
 pin_root = {pin_root}
@@ -794,6 +796,9 @@ def t20_dry_run(ctx):
         problems.append(f"dry run logged a real ban: {ban_lines(an, src)}")
     if ctx.get_ban(src) is not None:
         problems.append(f"dry run wrote bans[{src}] = {ctx.get_ban(src)}")
+    entries = ctx.bpftool.json("map", "dump", "pinned", ctx.map_path("bans")) or []
+    if entries:
+        problems.append(f"dry run: the bans map is not empty: {entries}")
     d = delta(before, ctx.counters(), "rx_would_drop", "rx_drop_url", "url_hits")
     log(f"  counters: {d}")
     if d["rx_would_drop"] < 1:
