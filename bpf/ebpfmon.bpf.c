@@ -25,7 +25,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define REQ_OP_MASK 0xff
-#define HTTP_METHOD_MAX 7 /* "OPTIONS", "CONNECT" */
 
 /*
  * A URL hit bans only when its segment belongs to an established connection of this host.
@@ -221,123 +220,14 @@ static __always_inline bool is_http_port(const struct ebpfmon_settings *set, __u
 	return false;
 }
 
-/* The request target being matched, and where it ends. */
-struct http_scan {
-	struct ebpfmon_url_key key;
-	__u32 plen;
-};
-
-/*
- * bpf_loop callback, eight bytes a call: the path ends at the first SP, CR, LF or NUL after
- * its first byte.
- */
-static long path_end(__u32 i, void *ctx)
-{
-	struct http_scan *s = ctx;
-
-	if (i >= EBPFMON_URL_PATH_MAX / 8)
-		return 1;
-#pragma unroll
-	for (__u32 k = 0; k < 8; k++) {
-		__u32 j = i * 8 + k;
-		__u8 ch = s->key.path[j];
-
-		if (j && (ch == ' ' || ch == '\r' || ch == '\n' || ch == '\0')) {
-			s->plen = j;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/*
- * Match the request line "METHOD SP /path SP ..." of one TCP segment against url_rules.
- * Returns XDP_DROP when a drop rule hit and the source may be dropped, XDP_PASS otherwise.
- * Only a segment that starts with a request line is looked at: a request line split over
- * segments is matched on the part that the first segment carries. The scan runs in bpf_loop
- * so that the verifier checks its body once, not once per byte.
- */
-static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
-				      const struct ebpfmon_settings *set,
-				      struct ebpfmon_counters *cnt, __u64 now)
-{
-	__u32 pkt_len = ctx->data_end - ctx->data;
-	struct ebpfmon_url_rule *rule;
-	struct ebpfmon_ev_url_hit *ev;
-	__u8 method[HTTP_METHOD_MAX + 1];
-	__u32 mlen = 0, off, avail;
-	struct http_scan s;
-	__u32 action;
-
-	if (p->payload_off + sizeof(method) > pkt_len)
-		return XDP_PASS; /* too short for "GET /x" and more */
-	if (bpf_xdp_load_bytes(ctx, p->payload_off, method, sizeof(method)))
-		return XDP_PASS;
-#pragma unroll
-	for (int i = 0; i < (int)sizeof(method); i++) {
-		if (method[i] == ' ') {
-			mlen = i;
-			break;
-		}
-		if (method[i] < 'A' || method[i] > 'Z')
-			return XDP_PASS;
-	}
-	if (mlen < 3)
-		return XDP_PASS;
-
-	off = p->payload_off + mlen + 1;
-	avail = pkt_len - off; /* off + 1 <= pkt_len: the method buffer reached past it */
-	if (avail > EBPFMON_URL_PATH_MAX)
-		avail = EBPFMON_URL_PATH_MAX;
-	if (avail < 1)
-		return XDP_PASS;
-	/* Zeroed first: what the segment does not fill must not carry stale stack into an
-	 * event, and a zero ends the path where the segment ends. */
-	__builtin_memset(&s, 0, sizeof(s));
-	if (bpf_xdp_load_bytes(ctx, off, s.key.path, avail))
-		return XDP_PASS;
-	if (s.key.path[0] != '/')
-		return XDP_PASS;
-	s.plen = avail;
-	bpf_loop(EBPFMON_URL_PATH_MAX / 8, path_end, &s, 0);
-
-	s.key.prefixlen = s.plen * 8;
-	rule = bpf_map_lookup_elem(&url_rules, &s.key);
-	if (!rule)
-		return XDP_PASS;
-
-	cnt->url_hits++;
-	action = rule->action;
-	if (action == EBPFMON_URL_DROP &&
-	    ((set->flags & EBPFMON_F_DRY_RUN) || is_allowed(&p->src)))
-		action = EBPFMON_URL_REPORT;
-
-	if (!now)
-		now = bpf_ktime_get_boot_ns();
-	ev = event_reserve(cnt, EBPFMON_EV_URL_HIT, sizeof(*ev), now);
-	if (ev) {
-		ev->addr = p->src;
-		ev->rule_id = rule->id;
-		ev->action = action;
-		ev->dport = p->dport;
-		ev->path_len = s.plen;
-		ev->pad = 0;
-		__builtin_memcpy(ev->path, s.key.path, sizeof(ev->path));
-		bpf_ringbuf_submit(ev, 0);
-	}
-	if (action == EBPFMON_URL_DROP) {
-		cnt->rx_drop_url++;
-		return XDP_DROP;
-	}
-	return XDP_PASS;
-}
+#include "http.h"
 
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct hdr_cursor c = { .pos = data, .end = data_end };
+	struct hdr_cursor c = { .pos = data, .end = data_end, .xdp = ctx };
 	struct pkt_info p = {};
 	struct ebpfmon_counters *cnt;
 	struct ebpfmon_settings *set;
@@ -352,7 +242,7 @@ int xdp_ingress(struct xdp_md *ctx)
 		return XDP_PASS;
 	cnt->rx_seen++;
 
-	rc = parse_l2_l3(&c, &p);
+	rc = parse_l2_l3(&c, data, &p);
 	if (rc == PARSE_NOT_IP) {
 		cnt->rx_not_ip++;
 		goto pass;
@@ -365,29 +255,52 @@ int xdp_ingress(struct xdp_md *ctx)
 	/* The source is known: enforcement does not depend on anything past layer 3. */
 	ban = bpf_map_lookup_elem(&bans, &p.src);
 	if (ban && ban_active(ban, &now)) {
-		if (!is_allowed(&p.src)) {
+		if (is_allowed(&p.src)) {
+			cnt->rx_allowed++;
+		} else if (set->flags & EBPFMON_F_DRY_RUN) {
+			__sync_fetch_and_add(&ban->would_drops, 1);
+			cnt->rx_would_drop++;
+		} else {
 			ban_drop(ban, &p.src, set, cnt, 0, now);
 			cnt->rx_drop_ban++;
 			return XDP_DROP;
 		}
-		cnt->rx_allowed++;
 	} else if (set->flags & EBPFMON_F_BAN_NETS) {
 		struct ebpfmon_lpm_key key = { .prefixlen = 128 };
 
 		__builtin_memcpy(key.a, p.src.a, sizeof(key.a));
 		ban = bpf_map_lookup_elem(&ban_nets, &key);
 		if (ban && ban_active(ban, &now)) {
-			if (!is_allowed(&p.src)) {
+			if (is_allowed(&p.src)) {
+				cnt->rx_allowed++;
+			} else if (set->flags & EBPFMON_F_DRY_RUN) {
+				__sync_fetch_and_add(&ban->would_drops, 1);
+				cnt->rx_would_drop++;
+			} else {
 				ban_drop(ban, &p.src, set, cnt, 1, now);
 				cnt->rx_drop_net++;
 				return XDP_DROP;
 			}
-			cnt->rx_allowed++;
 		}
 	}
 
 	rc = parse_l4(&c, data, &p);
 	stats_rx(&p, data_end - data, bpf_ktime_get_coarse_ns());
+	if (p.first_frag || p.l4_unseen) {
+		/* What the URL matcher cannot read: the first fragment of a TCP segment to an
+		 * HTTP port (or one too short to say which port), or a transport it cannot find. */
+		if ((set->flags & (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH)) ==
+			    (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH) &&
+		    (p.l4_unseen || (p.l4proto == IPPROTO_TCP &&
+				     (rc || is_http_port(set, p.dport))))) {
+			if (set->flags & EBPFMON_F_DRY_RUN) {
+				cnt->rx_would_drop++;
+			} else {
+				cnt->rx_drop_unseen++;
+				return XDP_DROP;
+			}
+		}
+	}
 	if (rc) {
 		cnt->rx_parse_err++;
 		goto pass;

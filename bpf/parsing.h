@@ -19,7 +19,7 @@
 #define ETH_P_8021AD 0x88A8
 
 #define VLAN_MAX_DEPTH 2
-#define IPV6_EXT_MAX 6
+#define IPV6_EXT_MAX 16
 
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
@@ -44,16 +44,29 @@ enum parse_result {
 struct hdr_cursor {
 	void *pos;
 	void *end;
+	struct xdp_md *xdp; /* the frame, for what is read through helpers (IPv6 extensions) */
 };
 
 /* What the parsers learn of a packet. Offsets are from the start of the frame. */
 struct pkt_info {
 	struct ebpfmon_addr src;
+	struct ebpfmon_addr dst;
+	__u32 l3_off;	   /* first byte of the IP header */
 	__u32 l4_off;	   /* first byte of the transport header */
 	__u32 payload_off; /* first byte after the transport header (TCP/UDP only) */
+	__u32 seq;	   /* TCP sequence number, host order */
+	__u32 ack;	   /* TCP acknowledgment number, host order */
+	__u16 sport;	   /* host order; 0 when not TCP/UDP */
 	__u16 dport;	   /* host order; 0 when not TCP/UDP */
 	__u8 l4proto;	   /* IPPROTO_*; 0 when the packet carries no transport header */
 	__u8 tcp_flags;	   /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10) */
+	__u8 v6;	   /* 1 for IPv6 */
+	/* the first fragment of a fragmented datagram: its transport header is here, the rest of
+	 * its payload is not (the URL matcher cannot read a request split this way) */
+	__u8 first_frag;
+	/* IPv6 with more than IPV6_EXT_MAX extension headers: the transport is not known */
+	__u8 l4_unseen;
+	__u8 pad[3];
 };
 
 struct vlan_tag {
@@ -114,73 +127,129 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct pkt_info *p)
 	if (c->pos + hlen > c->end)
 		return PARSE_TRUNCATED;
 	addr_set_v4(&p->src, iph->saddr);
+	addr_set_v4(&p->dst, iph->daddr);
 	c->pos += hlen;
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
 		return PARSE_OK;
+	p->first_frag = !!(iph->frag_off & bpf_htons(IP_MF));
 	p->l4proto = iph->protocol;
 	return PARSE_OK;
 }
 
-/* IPv6 and a bounded chain of extension headers. */
-static __always_inline int parse_ipv6(struct hdr_cursor *c, struct pkt_info *p)
+static __always_inline bool ipv6_is_ext(__u8 next)
+{
+	return next == NEXTHDR_HOP || next == NEXTHDR_ROUTING || next == NEXTHDR_DEST ||
+	       next == NEXTHDR_MOBILITY || next == NEXTHDR_AUTH || next == NEXTHDR_FRAGMENT;
+}
+
+enum ipv6_walk_end {
+	IPV6_WALK_MORE = 0, /* still in the chain */
+	IPV6_WALK_L4,	    /* next is the transport (or NEXTHDR_NONE) */
+	IPV6_WALK_LATER,    /* a non-first fragment: no transport header here */
+	IPV6_WALK_TRUNC,    /* a header runs past the end of the packet */
+};
+
+/* The bpf_loop context of an extension-header walk. */
+struct ipv6_walk {
+	struct xdp_md *xdp;
+	__u32 off;	/* offset of the header of type next */
+	__u8 next;
+	__u8 end;	/* enum ipv6_walk_end */
+	__u8 first_frag;
+	__u8 pad;
+};
+
+/* bpf_loop callback: one extension header (each at least 8 bytes, RFC 8200 §4). */
+static long ipv6_walk_cb(__u32 i, void *vctx)
+{
+	struct ipv6_walk *w = vctx;
+	__u8 h[4], last;
+
+	if (!ipv6_is_ext(w->next)) {
+		w->end = IPV6_WALK_L4;
+		return 1;
+	}
+	if (bpf_xdp_load_bytes(w->xdp, w->off, h, sizeof(h)) ||
+	    bpf_xdp_load_bytes(w->xdp, w->off + 7, &last, 1)) { /* its last byte is there too */
+		w->end = IPV6_WALK_TRUNC;
+		return 1;
+	}
+	if (w->next == NEXTHDR_FRAGMENT) {
+		__u16 frag_off = (__u16)h[2] << 8 | h[3];
+
+		/* Only the first fragment carries the transport header. */
+		if (frag_off & 0xfff8) {
+			w->end = IPV6_WALK_LATER;
+			return 1;
+		}
+		/* M set: more fragments follow; clear: an atomic fragment (RFC 8021) */
+		w->first_frag = frag_off & 1;
+		w->off += 8;
+	} else if (w->next == NEXTHDR_AUTH) {
+		w->off += ((__u32)h[1] + 2) * 4;
+	} else {
+		w->off += ((__u32)h[1] + 1) * 8;
+	}
+	w->next = h[0];
+	return 0;
+}
+
+/*
+ * IPv6 and a chain of up to IPV6_EXT_MAX extension headers, walked in bpf_loop (an unrolled
+ * walk costs the verifier exponentially in its length). A longer chain leaves the transport
+ * unknown: p->l4_unseen.
+ */
+static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data, struct pkt_info *p)
 {
 	struct ipv6hdr *ip6h = c->pos;
-	__u8 next;
+	struct ipv6_walk w = {};
+	__u32 off;
 
 	if ((void *)(ip6h + 1) > c->end)
 		return PARSE_TRUNCATED;
 	if (ip6h->version != 6)
 		return PARSE_MALFORMED;
 	__builtin_memcpy(p->src.a, &ip6h->saddr, sizeof(p->src.a));
+	__builtin_memcpy(p->dst.a, &ip6h->daddr, sizeof(p->dst.a));
+	p->v6 = 1;
 	c->pos = ip6h + 1;
-	next = ip6h->nexthdr;
-
-#pragma unroll
-	for (int i = 0; i < IPV6_EXT_MAX; i++) {
-		struct ipv6_opt_hdr *eh = c->pos;
-		struct frag_hdr *fh;
-
-		switch (next) {
-		case NEXTHDR_HOP:
-		case NEXTHDR_ROUTING:
-		case NEXTHDR_DEST:
-		case NEXTHDR_MOBILITY:
-			if ((void *)(eh + 1) > c->end)
-				return PARSE_TRUNCATED;
-			next = eh->nexthdr;
-			c->pos += (eh->hdrlen + 1) * 8;
-			break;
-		case NEXTHDR_AUTH:
-			if ((void *)(eh + 1) > c->end)
-				return PARSE_TRUNCATED;
-			next = eh->nexthdr;
-			c->pos += (eh->hdrlen + 2) * 4;
-			break;
-		case NEXTHDR_FRAGMENT:
-			fh = c->pos;
-			if ((void *)(fh + 1) > c->end)
-				return PARSE_TRUNCATED;
-			next = fh->nexthdr;
-			c->pos = fh + 1;
-			/* Only the first fragment carries the transport header. */
-			if (fh->frag_off & bpf_htons(0xfff8))
-				return PARSE_OK;
-			break;
-		case NEXTHDR_NONE:
-			return PARSE_OK;
-		default:
-			p->l4proto = next;
-			return PARSE_OK;
-		}
-		if (c->pos > c->end)
-			return PARSE_TRUNCATED;
+	w.next = ip6h->nexthdr;
+	if (!ipv6_is_ext(w.next)) {
+		if (w.next != NEXTHDR_NONE)
+			p->l4proto = w.next;
+		return PARSE_OK;
 	}
-	/* Longer chains than IPV6_EXT_MAX: the source is known, the transport is not. */
+
+	w.xdp = c->xdp;
+	w.off = c->pos - data;
+	bpf_loop(IPV6_EXT_MAX + 1, ipv6_walk_cb, &w, 0);
+	p->first_frag = w.first_frag;
+	switch (w.end) {
+	case IPV6_WALK_TRUNC:
+		return PARSE_TRUNCATED;
+	case IPV6_WALK_LATER:
+		return PARSE_OK;
+	case IPV6_WALK_MORE:
+		p->l4_unseen = 1;
+		return PARSE_OK;
+	}
+	off = w.off;
+	if (off > 0x3fff) {
+		/* farther than the verifier lets a packet offset go: as good as unseen */
+		p->l4_unseen = 1;
+		return PARSE_OK;
+	}
+	barrier_var(off);
+	c->pos = data + (off & 0x3fff);
+	if (c->pos > c->end)
+		return PARSE_TRUNCATED;
+	if (w.next != NEXTHDR_NONE)
+		p->l4proto = w.next;
 	return PARSE_OK;
 }
 
 /* Layers 2 and 3: on PARSE_OK, p->src and p->l4proto are set and c->pos is at layer 4. */
-static __always_inline int parse_l2_l3(struct hdr_cursor *c, struct pkt_info *p)
+static __always_inline int parse_l2_l3(struct hdr_cursor *c, void *data, struct pkt_info *p)
 {
 	__u16 proto;
 	int rc;
@@ -188,10 +257,11 @@ static __always_inline int parse_l2_l3(struct hdr_cursor *c, struct pkt_info *p)
 	rc = parse_ethhdr(c, &proto);
 	if (rc)
 		return rc;
+	p->l3_off = c->pos - data;
 	if (proto == ETH_P_IP)
 		return parse_ipv4(c, p);
 	if (proto == ETH_P_IPV6)
-		return parse_ipv6(c, p);
+		return parse_ipv6(c, data, p);
 	return PARSE_NOT_IP;
 }
 
@@ -211,7 +281,10 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data, struct pkt
 		hlen = th->doff * 4;
 		if (c->pos + hlen > c->end)
 			return PARSE_TRUNCATED;
+		p->sport = bpf_ntohs(th->source);
 		p->dport = bpf_ntohs(th->dest);
+		p->seq = bpf_ntohl(th->seq);
+		p->ack = bpf_ntohl(th->ack_seq);
 		p->tcp_flags = ((__u8 *)th)[13];
 		c->pos += hlen;
 		p->payload_off = c->pos - data;
@@ -220,6 +293,7 @@ static __always_inline int parse_l4(struct hdr_cursor *c, void *data, struct pkt
 
 		if ((void *)(uh + 1) > c->end)
 			return PARSE_TRUNCATED;
+		p->sport = bpf_ntohs(uh->source);
 		p->dport = bpf_ntohs(uh->dest);
 		c->pos = uh + 1;
 		p->payload_off = c->pos - data;

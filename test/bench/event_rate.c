@@ -369,7 +369,7 @@ int main(int argc, char **argv)
 
 	log_init(PROG, LOG_LVL_WARN);
 	bpf_test_require_root_or_skip(PROG);
-	err = xh_load(&skel, 0);
+	err = xh_load_opts(&skel, 0, false);
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "the ebpfmon BPF object", err);
 		fprintf(stderr, "%s: cannot load the ebpfmon BPF object: %s\n", PROG,

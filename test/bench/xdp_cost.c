@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	}
 
 	bpf_test_require_root_or_skip(PROG);
-	err = xh_load(&skel, IP_STATS_MAX);
+	err = xh_load_opts(&skel, IP_STATS_MAX, false);
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "the ebpfmon BPF object", err);
 		fprintf(stderr, "%s: cannot load the ebpfmon BPF object: %s\n", PROG,

@@ -66,6 +66,7 @@ struct frame {
 	size_t l3_off; /* first byte of the IP header */
 	int l3;	       /* 4, 6, or 0 when there is no IP header */
 	size_t l4_off; /* first byte of the UDP header, for its length */
+	size_t tcp_off; /* first byte of the TCP header */
 	bool udp;
 };
 
@@ -246,7 +247,10 @@ static inline void put_ipv6_frag(struct frame *f, uint8_t next, uint16_t offset8
 
 static inline void put_tcp(struct frame *f, uint16_t sport, uint16_t dport, uint8_t flags)
 {
-	uint8_t *p = frame_put(f, TCP_HLEN_);
+	uint8_t *p;
+
+	f->tcp_off = f->len;
+	p = frame_put(f, TCP_HLEN_);
 
 	pkt_put16(p, sport);
 	pkt_put16(p + 2, dport);
@@ -254,6 +258,13 @@ static inline void put_tcp(struct frame *f, uint16_t sport, uint16_t dport, uint
 	p[12] = 5 << 4; /* doff */
 	p[13] = flags;
 	pkt_put16(p + 14, 65535);
+}
+
+/* The TCP sequence number of a frame that put_tcp() wrote (it writes 1). */
+static inline void frame_set_tcp_seq(struct frame *f, uint32_t seq)
+{
+	pkt_put16(f->b + f->tcp_off + 4, (uint16_t)(seq >> 16));
+	pkt_put16(f->b + f->tcp_off + 6, (uint16_t)seq);
 }
 
 static inline void put_udp(struct frame *f, uint16_t sport, uint16_t dport)

@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * HTTP request lines in XDP: find every request line of a TCP segment, canonicalise its target
+ * the way nginx routes it, and match it against url_rules. docs/url-matching.md is the
+ * contract; common/urlcanon.c is the user-space reference, and test/bpf/url_diff.c holds the
+ * two to the same answers.
+ *
+ * The parser is a state machine fed one byte at a time (bpf_loop, so the verifier checks its
+ * body once), whose whole state fits in struct http_canon: a segment that ends inside a request
+ * line leaves that state in http_flows, keyed by the flow and the sequence number the next
+ * segment must carry, and the next segment resumes it.
+ *
+ * Included by ebpfmon.bpf.c after its maps and helpers (counters, events, allow_nets).
+ */
+#ifndef EBPFMON_HTTP_H
+#define EBPFMON_HTTP_H
+
+#include "parsing.h"
+
+#define HTTP_METHOD_MAX 32
+
+/* v & mask, kept by the compiler even where it can prove the mask idle (the verifier can't). */
+static __always_inline __u32 http_mask(__u32 v, __u32 mask)
+{
+	barrier_var(v);
+	return v & mask;
+}
+
+/* Where the parser is in a line (struct http_canon.state). */
+enum http_state {
+	HS_LINE_START = 0, /* start of a line: CR/LF skipped, a method may begin */
+	HS_SKIP,	   /* not a request line, or past its target: wait for CR or LF */
+	HS_METHOD,
+	HS_SPACES,	   /* SP/HTAB after the method */
+	HS_SCHEME,	   /* absolute form: the scheme */
+	HS_COLON,	   /* "scheme:" seen, "/" expected */
+	HS_SLASH1,	   /* "scheme:/" seen, "/" expected */
+	HS_AUTHORITY,
+	HS_PATH,
+};
+
+/* Where the path normaliser is in a segment (http_canon.pstate), as nginx's complex URI. */
+enum http_pstate {
+	PS_USUAL = 0,
+	PS_SLASH,  /* the output ends with "/" */
+	PS_DOT,	   /* "/." read, the dot not written yet */
+	PS_DOTDOT, /* "/.." read, the dots not written yet */
+};
+
+/*
+ * The parser's state: the canonical path so far (as a url_rules key, so that it is looked up
+ * as it stands) and where the parser is. Kept in http_flows between segments.
+ */
+struct http_canon {
+	struct ebpfmon_url_key key; /* key.path: the first EBPFMON_URL_PATH_MAX bytes */
+	__u16 vlen;   /* canonical length, saturated at EBPFMON_URL_PATH_MAX + 1 */
+	__u16 deep;   /* "/" of the canonical path at offsets >= EBPFMON_URL_PATH_MAX */
+	__u8 state;   /* enum http_state */
+	__u8 pstate;  /* enum http_pstate */
+	__u8 pct;     /* 0; 1: "%" read; 2: "%" and one hex digit read */
+	__u8 pct_hi;  /* the hex digit read (as sent) */
+	__u8 mlen;    /* method bytes so far */
+	__u8 split;   /* the line began in an earlier segment */
+	__u16 pad;
+	__u32 line_seq; /* TCP sequence number of the line's first byte */
+};
+
+/* http_flows key: the flow (addresses as in ebpfmon_addr) and the next segment's seq. */
+struct http_flow_key {
+	struct ebpfmon_addr src;
+	struct ebpfmon_addr dst;
+	__u16 sport; /* host order */
+	__u16 dport;
+	__u32 seq;   /* sequence number of the segment that resumes the line */
+};
+
+/* A rule hit, kept until the segment is scanned (verification is once per segment). */
+struct http_hit {
+	__u32 rule_id;
+	__u32 action;
+	__u32 seq;
+	__u16 path_len;
+	__u16 flags;
+	__u8 path[EBPFMON_URL_PATH_MAX];
+};
+
+struct http_hits {
+	struct http_hit h[EBPFMON_URL_LINES_MAX];
+};
+
+/* What the scan of one segment knows besides the parser's state. */
+struct http_meta {
+	__u32 seq;   /* sequence number of the payload's first byte */
+	__u32 lines; /* complete request lines in this segment */
+	__u32 nhits;
+	__u32 nocase;
+};
+
+/* Per-CPU scratch: the payload, the parser and the hits of one segment. */
+struct http_scratch {
+	struct http_canon c;
+	struct http_meta m;
+	struct http_hits hits;
+	__u8 buf[EBPFMON_URL_SCAN_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct http_flow_key);
+	__type(value, struct http_canon);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} http_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http_scratch);
+} http_scratch SEC(".maps");
+
+/* The bpf_loop context of one segment's scan. */
+struct http_scan_ctx {
+	struct http_scratch *s;
+	__u32 len; /* payload bytes in s->buf */
+};
+
+/* What the parser works on: its state, the segment's facts, the hits so far. */
+struct http_parse {
+	struct http_canon *c;
+	struct http_meta *m;
+	struct http_hits *hits;
+};
+
+static __always_inline bool http_is_method(__u8 ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-';
+}
+
+static __always_inline bool http_is_alpha(__u8 ch)
+{
+	return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
+}
+
+static __always_inline int http_hex(__u8 ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch |= 0x20;
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* A raw byte that ends the path. */
+static __always_inline bool http_path_end(__u8 ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '?' || ch == '#' ||
+	       ch == '\0';
+}
+
+/* Not (or no longer) a request line: wait for the next line. */
+static __always_inline void http_fail(struct http_canon *c, __u8 ch)
+{
+	c->state = ch == '\r' || ch == '\n' ? HS_LINE_START : HS_SKIP;
+}
+
+/* Append one byte to the canonical path. */
+static __always_inline void http_emit(struct http_canon *c, __u8 ch, __u8 nocase)
+{
+	__u32 n = c->vlen;
+
+	if (nocase && ch >= 'A' && ch <= 'Z')
+		ch |= 0x20;
+	if (n < EBPFMON_URL_PATH_MAX)
+		c->key.path[http_mask(n, EBPFMON_URL_PATH_MAX - 1)] = ch;
+	else if (ch == '/')
+		c->deep++;
+	if (n <= EBPFMON_URL_PATH_MAX)
+		c->vlen = n + 1;
+}
+
+struct http_pop_ctx {
+	struct http_canon *c;
+	__u32 from; /* scan backwards from key.path[from - 1] */
+	__u32 to;   /* out: the length that keeps the "/" found (1 at the root) */
+};
+
+/* bpf_loop callback: clear key.path[from - 1 - i] unless it is the "/" sought. */
+static long http_pop_cb(__u32 i, void *vctx)
+{
+	struct http_pop_ctx *x = vctx;
+	__u32 j;
+
+	if (i >= x->from || i >= EBPFMON_URL_PATH_MAX)
+		return 1;
+	j = http_mask(x->from - 1 - i, EBPFMON_URL_PATH_MAX - 1);
+	if (x->c->key.path[j] == '/') {
+		x->to = j + 1;
+		return 1;
+	}
+	x->c->key.path[j] = 0;
+	return 0;
+}
+
+/*
+ * "/.." read after a path that ends with "/": remove that "/" and the segment before it,
+ * keeping the "/" that starts it (RFC 3986 §5.2.4, clamped at the root).
+ */
+static __always_inline void http_pop(struct http_canon *c)
+{
+	struct http_pop_ctx x = { .c = c, .to = 1 };
+
+	if (c->deep) {
+		/* the last "/" lies past the stored bytes */
+		c->deep--;
+		if (c->deep)
+			return; /* so does the one before it: still longer than stored */
+		x.from = EBPFMON_URL_PATH_MAX;
+	} else {
+		if (c->vlen <= 1)
+			return; /* "/" alone: the root stays */
+		x.from = c->vlen - 1;
+		if (x.from > EBPFMON_URL_PATH_MAX)
+			x.from = EBPFMON_URL_PATH_MAX;
+		/* the last "/" itself */
+		c->key.path[http_mask(x.from, EBPFMON_URL_PATH_MAX - 1)] = 0;
+	}
+	bpf_loop(EBPFMON_URL_PATH_MAX, http_pop_cb, &x, 0);
+	if (x.to < 1)
+		x.to = 1;
+	c->vlen = x.to;
+}
+
+/* An ordinary path byte: the dots held back were a segment's start, not a dot segment. */
+static __always_inline void http_path_char(struct http_canon *c, __u8 ch, __u8 nocase)
+{
+	if (c->pstate == PS_DOT) {
+		http_emit(c, '.', nocase);
+	} else if (c->pstate == PS_DOTDOT) {
+		http_emit(c, '.', nocase);
+		http_emit(c, '.', nocase);
+	}
+	http_emit(c, ch, nocase);
+	c->pstate = PS_USUAL;
+}
+
+/* A path byte as nginx reads it, raw or decoded: "/" and "." shape segments. */
+static __always_inline void http_path_sym(struct http_canon *c, __u8 ch, __u8 nocase)
+{
+	if (ch == '/') {
+		switch (c->pstate) {
+		case PS_USUAL:
+			http_emit(c, '/', nocase);
+			break;
+		case PS_DOTDOT:
+			http_pop(c);
+			break;
+		default: /* "//" merged; "/./" is "/" */
+			break;
+		}
+		c->pstate = PS_SLASH;
+		return;
+	}
+	if (ch == '.') {
+		if (c->pstate == PS_SLASH) {
+			c->pstate = PS_DOT;
+			return;
+		}
+		if (c->pstate == PS_DOT) {
+			c->pstate = PS_DOTDOT;
+			return;
+		}
+	}
+	http_path_char(c, ch, nocase);
+}
+
+/* The path starts: an empty canonical path, then its first "/". */
+static __always_inline void http_path_begin(struct http_canon *c, __u8 nocase)
+{
+	__builtin_memset(c->key.path, 0, sizeof(c->key.path));
+	c->vlen = 0;
+	c->deep = 0;
+	c->pct = 0;
+	c->pstate = PS_USUAL;
+	http_path_sym(c, '/', nocase);
+	c->state = HS_PATH;
+}
+
+/* A complete path: finish it the way nginx ends a URI, then look it up. */
+static __always_inline void http_path_done(struct http_parse *x, struct http_canon *c)
+{
+	struct ebpfmon_url_rule *rule;
+	struct http_hit *h;
+	__u32 n;
+
+	if (c->pct) {
+		/* an escape cut short by the end of the path: literal bytes */
+		http_path_char(c, '%', x->m->nocase);
+		if (c->pct == 2)
+			http_path_char(c, c->pct_hi, x->m->nocase);
+		c->pct = 0;
+	}
+	if (c->pstate == PS_DOTDOT)
+		http_pop(c); /* trailing "/..": the parent, with its "/" */
+	/* trailing "/.": the dot was never written */
+	c->pstate = PS_USUAL;
+
+	if (++x->m->lines > EBPFMON_URL_LINES_MAX)
+		return;
+	n = c->vlen > EBPFMON_URL_PATH_MAX ? EBPFMON_URL_PATH_MAX : c->vlen;
+	c->key.prefixlen = n * 8;
+	rule = bpf_map_lookup_elem(&url_rules, &c->key);
+	if (!rule || x->m->nhits >= EBPFMON_URL_LINES_MAX)
+		return;
+	h = &x->hits->h[http_mask(x->m->nhits, EBPFMON_URL_LINES_MAX - 1)];
+	x->m->nhits++;
+	h->rule_id = rule->id;
+	h->action = rule->action;
+	h->seq = c->line_seq;
+	h->path_len = n;
+	h->flags = (c->vlen > EBPFMON_URL_PATH_MAX ? EBPFMON_URL_HIT_TRUNCATED : 0) |
+		   (c->split ? EBPFMON_URL_HIT_SPLIT : 0);
+	__builtin_memcpy(h->path, c->key.path, sizeof(h->path));
+}
+
+/* The path ends at raw byte ch (or at a decoded NUL: ch 0). */
+static __always_inline void http_path_end_at(struct http_parse *x, struct http_canon *c,
+					     __u8 ch)
+{
+	http_path_done(x, c);
+	http_fail(c, ch);
+}
+
+/* A byte of the path as sent. */
+static __always_inline void http_path_byte(struct http_parse *x, struct http_canon *c,
+					   __u8 ch)
+{
+	int v;
+
+	if (c->pct == 1) {
+		if (http_hex(ch) >= 0) {
+			c->pct_hi = ch;
+			c->pct = 2;
+			return;
+		}
+		c->pct = 0;
+		http_path_char(c, '%', x->m->nocase);
+	} else if (c->pct == 2) {
+		v = http_hex(ch);
+		c->pct = 0;
+		if (v >= 0) {
+			__u8 d = (__u8)(http_hex(c->pct_hi) << 4 | v);
+
+			if (d == 0)
+				http_path_end_at(x, c, 0);
+			else if (d == '%' || d == '?' || d == '#')
+				http_path_char(c, d, x->m->nocase);
+			else
+				http_path_sym(c, d, x->m->nocase);
+			return;
+		}
+		http_path_char(c, '%', x->m->nocase);
+		http_path_char(c, c->pct_hi, x->m->nocase);
+	}
+	if (http_path_end(ch)) {
+		http_path_end_at(x, c, ch);
+		return;
+	}
+	if (ch == '%') {
+		c->pct = 1;
+		return;
+	}
+	http_path_sym(c, ch, x->m->nocase);
+}
+
+/*
+ * One byte ch of the payload at offset i. A global function: the verifier checks it once, on
+ * its own, instead of once per path through the scan loop that calls it.
+ */
+__noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_hits *hits,
+			 __u32 ch, __u32 i)
+{
+	struct http_parse px = { .c = c, .m = m, .hits = hits }, *x = &px;
+
+	if (!c || !m || !hits)
+		return 0;
+	ch &= 0xff;
+	switch (c->state) {
+	case HS_LINE_START:
+		if (ch == '\r' || ch == '\n')
+			return 0;
+		if (http_is_method(ch)) {
+			c->state = HS_METHOD;
+			c->mlen = 1;
+			c->split = 0;
+			c->line_seq = m->seq + i;
+		} else {
+			c->state = HS_SKIP;
+		}
+		return 0;
+	case HS_SKIP:
+		if (ch == '\r' || ch == '\n')
+			c->state = HS_LINE_START;
+		return 0;
+	case HS_METHOD:
+		if (http_is_method(ch)) {
+			if (++c->mlen > HTTP_METHOD_MAX)
+				c->state = HS_SKIP;
+			return 0;
+		}
+		if (ch == ' ' || ch == '\t')
+			c->state = HS_SPACES;
+		else
+			http_fail(c, ch);
+		return 0;
+	case HS_SPACES:
+		if (ch == ' ' || ch == '\t')
+			return 0;
+		if (ch == '/')
+			http_path_begin(c, x->m->nocase);
+		else if (http_is_alpha(ch))
+			c->state = HS_SCHEME;
+		else
+			http_fail(c, ch);
+		return 0;
+	case HS_SCHEME:
+		if (http_is_alpha(ch) || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' ||
+		    ch == '.')
+			return 0;
+		if (ch == ':')
+			c->state = HS_COLON;
+		else
+			http_fail(c, ch);
+		return 0;
+	case HS_COLON:
+	case HS_SLASH1:
+		if (ch == '/')
+			c->state = c->state == HS_COLON ? HS_SLASH1 : HS_AUTHORITY;
+		else
+			http_fail(c, ch);
+		return 0;
+	case HS_AUTHORITY:
+		if (ch == '/') {
+			http_path_begin(c, x->m->nocase);
+		} else if (http_path_end(ch)) {
+			/* no path after the authority: "/" */
+			http_path_begin(c, x->m->nocase);
+			http_path_end_at(x, c, ch);
+		}
+		return 0;
+	case HS_PATH:
+		http_path_byte(x, c, ch);
+		return 0;
+	}
+	return 0;
+}
+
+/* bpf_loop callback: byte i of the payload. */
+static long http_scan_cb(__u32 i, void *vctx)
+{
+	struct http_scan_ctx *x = vctx;
+	struct http_scratch *s = x->s;
+
+	if (i >= x->len)
+		return 1;
+	http_step(&s->c, &s->m, &s->hits, s->buf[http_mask(i, EBPFMON_URL_SCAN_MAX - 1)], i);
+	return 0;
+}
+
+/* A state that a segment can end in the middle of a request line in. */
+static __always_inline bool http_in_line(const struct http_canon *c)
+{
+	return c->state != HS_LINE_START && c->state != HS_SKIP;
+}
+
+/*
+ * Whether the segment of p belongs to a connection of this host: an established socket whose
+ * receive window holds the segment, a request socket whose handshake the segment completes,
+ * or a listener whose SYN cookie the segment carries. A spoofed segment from an address
+ * without such a connection is none of these, and must never cause a ban.
+ */
+static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	__u32 tlen;
+	bool ok = false;
+
+	if (p->v6) {
+		__builtin_memcpy(t.ipv6.saddr, p->src.a, 16);
+		__builtin_memcpy(t.ipv6.daddr, p->dst.a, 16);
+		t.ipv6.sport = bpf_htons(p->sport);
+		t.ipv6.dport = bpf_htons(p->dport);
+		tlen = sizeof(t.ipv6);
+	} else {
+		__builtin_memcpy(&t.ipv4.saddr, &p->src.a[12], 4);
+		__builtin_memcpy(&t.ipv4.daddr, &p->dst.a[12], 4);
+		t.ipv4.sport = bpf_htons(p->sport);
+		t.ipv4.dport = bpf_htons(p->dport);
+		tlen = sizeof(t.ipv4);
+	}
+	sk = bpf_skc_lookup_tcp(ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return false;
+	if (sk->state == BPF_TCP_ESTABLISHED || sk->state == BPF_TCP_FIN_WAIT1 ||
+	    sk->state == BPF_TCP_FIN_WAIT2) {
+		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+
+		if (tp) {
+			__u32 nxt = tp->rcv_nxt, wnd = tp->rcv_wnd;
+
+			if (wnd < 65535)
+				wnd = 65535;
+			/* within one window either side of what the socket expects next */
+			ok = p->seq - (nxt - wnd) <= 2 * wnd;
+		}
+	} else if (sk->state == BPF_TCP_NEW_SYN_RECV) {
+		struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(sk);
+
+		if (req)
+			ok = p->seq == req->rcv_isn + 1 && p->ack == req->snt_isn + 1;
+	} else if (sk->state == BPF_TCP_LISTEN) {
+		__u32 l3 = p->l3_off & 0xff, l4 = p->l4_off & 0x3ff;
+		void *iph = data + l3, *th = data + l4;
+
+		if (th + sizeof(struct tcphdr) <= data_end &&
+		    iph + sizeof(struct ipv6hdr) <= data_end)
+			ok = bpf_tcp_check_syncookie(sk, iph,
+						     p->v6 ? sizeof(struct ipv6hdr)
+							   : sizeof(struct iphdr),
+						     th, sizeof(struct tcphdr)) == 0;
+	}
+	bpf_sk_release(sk);
+	return ok;
+}
+
+struct http_emit_ctx {
+	struct xdp_md *ctx;
+	const struct pkt_info *p;
+	struct http_scratch *s;
+	struct ebpfmon_counters *cnt;
+	__u32 nhits;
+	__u32 drop_rule; /* flags: dry run (bit 0), allowlisted (bit 1) */
+	__u64 now;
+	bool drop;
+};
+
+/* bpf_loop callback: report hit i of the segment, and whether it drops. */
+static long http_emit_cb(__u32 i, void *vctx)
+{
+	struct http_emit_ctx *x = vctx;
+	struct http_hit *h;
+	struct ebpfmon_ev_url_hit *ev;
+	__u32 action;
+	__u16 flags;
+
+	if (i >= x->nhits)
+		return 1;
+	h = &x->s->hits.h[http_mask(i, EBPFMON_URL_LINES_MAX - 1)];
+	action = h->action;
+	flags = h->flags;
+	x->cnt->url_hits++;
+	if (action == EBPFMON_URL_DROP && x->drop_rule) {
+		if (x->drop_rule & 1) {
+			flags |= EBPFMON_URL_HIT_DRY_RUN;
+			x->cnt->rx_would_drop++;
+		}
+		action = EBPFMON_URL_REPORT;
+	}
+	if (action == EBPFMON_URL_DROP)
+		x->drop = true;
+	ev = event_reserve(x->cnt, EBPFMON_EV_URL_HIT, sizeof(*ev), x->now);
+	if (!ev)
+		return 0;
+	ev->addr = x->p->src;
+	ev->rule_id = h->rule_id;
+	ev->action = action;
+	ev->dport = x->p->dport;
+	ev->sport = x->p->sport;
+	ev->seq = h->seq;
+	ev->path_len = h->path_len;
+	ev->flags = flags;
+	ev->pad = 0;
+	__builtin_memcpy(ev->path, h->path, sizeof(ev->path));
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/*
+ * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
+ * Returns XDP_DROP when a drop rule hit (and the source may be dropped) or the segment holds
+ * more than EBPFMON_URL_LINES_MAX request lines; XDP_PASS otherwise. Hits of a segment that
+ * belongs to no connection of this host are counted (url_unverified), never reported.
+ */
+static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
+				      const struct ebpfmon_settings *set,
+				      struct ebpfmon_counters *cnt, __u64 now)
+{
+	__u32 pkt_len = ctx->data_end - ctx->data, zero = 0, len;
+	struct http_scan_ctx x = {};
+	struct http_flow_key fk;
+	struct http_canon *prev;
+	struct http_scratch *s;
+	bool dry = set->flags & EBPFMON_F_DRY_RUN;
+
+	if (p->payload_off >= pkt_len)
+		return XDP_PASS;
+	s = bpf_map_lookup_elem(&http_scratch, &zero);
+	if (!s)
+		return XDP_PASS;
+	len = pkt_len - p->payload_off;
+	if (len > EBPFMON_URL_SCAN_MAX) {
+		cnt->url_scan_cut++;
+		len = EBPFMON_URL_SCAN_MAX;
+	}
+	if (len < 1 || bpf_xdp_load_bytes(ctx, p->payload_off, s->buf, len))
+		return XDP_PASS;
+
+	__builtin_memset(&fk, 0, sizeof(fk));
+	fk.src = p->src;
+	fk.dst = p->dst;
+	fk.sport = p->sport;
+	fk.dport = p->dport;
+	fk.seq = p->seq;
+	prev = bpf_map_lookup_elem(&http_flows, &fk);
+	if (prev) {
+		/* this segment resumes a request line; the entry stays for a retransmission */
+		__builtin_memcpy(&s->c, prev, sizeof(s->c));
+		s->c.split = 1;
+		cnt->url_split++;
+	} else {
+		s->c.state = HS_LINE_START;
+	}
+
+	s->m.seq = p->seq;
+	s->m.lines = 0;
+	s->m.nhits = 0;
+	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
+	x.s = s;
+	x.len = len;
+	bpf_loop(EBPFMON_URL_SCAN_MAX, http_scan_cb, &x, 0);
+
+	if (http_in_line(&s->c)) {
+		fk.seq = p->seq + len;
+		if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
+			cnt->http_flows_full++;
+	}
+	if (s->m.lines > EBPFMON_URL_LINES_MAX) {
+		cnt->url_lines += EBPFMON_URL_LINES_MAX;
+		cnt->url_lines_over += s->m.lines - EBPFMON_URL_LINES_MAX;
+	} else {
+		cnt->url_lines += s->m.lines;
+	}
+
+	if (s->m.nhits) {
+		struct http_emit_ctx e = {
+			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
+		};
+
+		if (url_verify && !http_verified(ctx, p)) {
+			/* spoofed evidence bans nobody; a drop rule still drops it */
+			cnt->url_unverified += e.nhits;
+			for (__u32 i = 0; i < EBPFMON_URL_LINES_MAX && i < e.nhits; i++)
+				if (s->hits.h[i].action == EBPFMON_URL_DROP)
+					e.drop = true;
+			if (e.drop && dry) {
+				cnt->rx_would_drop++;
+				e.drop = false;
+			}
+		} else {
+			e.drop_rule = (dry ? 1 : 0) | (is_allowed(&p->src) ? 2 : 0);
+			e.now = now ? now : bpf_ktime_get_boot_ns();
+			bpf_loop(EBPFMON_URL_LINES_MAX, http_emit_cb, &e, 0);
+		}
+		if (e.drop) {
+			cnt->rx_drop_url++;
+			return XDP_DROP;
+		}
+	}
+	if (s->m.lines > EBPFMON_URL_LINES_MAX) {
+		if (dry) {
+			cnt->rx_would_drop++;
+			return XDP_PASS;
+		}
+		cnt->rx_drop_url++;
+		return XDP_DROP;
+	}
+	return XDP_PASS;
+}
+
+#endif
