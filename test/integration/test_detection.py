@@ -711,6 +711,7 @@ def t18_spoof(ctx):
     log(f"  spoofed segment from {spoofed}: {res}")
     unverified = nstest.wait_until(
         lambda: ctx.counters()["url_unverified"] - before["url_unverified"], 2)
+    log(f"  counters: {delta(before, ctx.counters(), 'url_unverified', 'url_hits')}")
     problems = []
     if not unverified:
         problems.append(f"counters.url_unverified did not increase within 2 s "
