@@ -493,6 +493,15 @@ STATS_FIELDS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "syns", "fir
                 "last_seen_ns")
 
 
+# struct ebpfmon_counters, in its order (counters[0], per CPU; u64 each)
+COUNTERS_FIELDS = ("rx_seen", "rx_passed", "rx_drop_ban", "rx_drop_net", "rx_drop_url",
+                   "rx_allowed", "rx_not_ip", "rx_parse_err", "url_hits", "tx_seen",
+                   "conn_opened", "conn_table_full", "events", "ringbuf_drops", "io_events",
+                   "io_table_full", "rx_drop_unseen", "rx_would_drop", "url_lines",
+                   "url_lines_over", "url_split", "url_unverified", "url_scan_cut",
+                   "http_flows_full")
+
+
 def ban_value(expires_ns=0, reason=0, drops=0, flags=0, would_drops=0):
     return struct.pack(BAN_FMT, expires_ns, drops, would_drops, reason, flags)
 
@@ -576,6 +585,17 @@ class Bpftool:
                     tot[k] = max(tot[k], v)
                 else:
                     tot[k] += v
+        return tot
+
+    def counters(self, pinned):
+        """counters[0] (struct ebpfmon_counters) summed over the CPUs, as a dict. A value
+        shorter than the struct (an older ABI) leaves the missing fields at 0."""
+        raw = self.map_lookup_raw(pinned, bytes(4))
+        tot = dict.fromkeys(COUNTERS_FIELDS, 0)
+        for cpu in [] if raw is None else raw if isinstance(raw, list) else [raw]:
+            n = min(len(cpu) // 8, len(COUNTERS_FIELDS))
+            for k, v in zip(COUNTERS_FIELDS, struct.unpack_from(f"<{n}Q", cpu)):
+                tot[k] += v
         return tot
 
     def obj_id(self, kind, pinned):
@@ -815,7 +835,7 @@ def main(description, tests, make_ctx, *, programs, tools, options=(), setup_wha
     for name, help_text in programs:
         ap.add_argument(f"--{name}", required=True, help=help_text)
     ap.add_argument("--bpftool", default=shutil.which("bpftool") or "/usr/sbin/bpftool")
-    ap.add_argument("--only", action="append", default=[],
+    ap.add_argument("--only", "-k", action="append", default=[],
                     help="run only tests whose function name contains this (repeatable)")
     for flags, kwargs in options:
         ap.add_argument(*flags, **kwargs)

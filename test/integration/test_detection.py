@@ -1,0 +1,1099 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Integration tests of URL detection as an attacker probes it: real clients, a real nginx.
+
+    test_detection.py --loader build/loader/ebpfmon-loader \
+        --analyzer build/analyzer/ebpfmon-analyzer [--bpftool bpftool] [-k NAME] [-v]
+
+nginx (Debian's) runs inside the monitor namespace, where the loader attaches XDP to the veth,
+and serves a docroot with /index.html, /wp-admin/index.html and /.env on 198.19.44.1:80 and
+[2001:db8:44::1]:80 (this file's own subnets: 198.19.44.0/24, 2001:db8:44::/64). The rules are
+`malicious_url_patterns = /wp-admin, /.env` (docs/url-matching.md: the kernel matches the
+canonical path, the way nginx routes the request). Every probe walks around a raw-bytes
+matcher; the test asserts what a user notices: the protected file is not served (the client
+gets no 200, nginx's access log has no 200 for it) and the source is banned ("banned ADDR" in
+the analyzer's log, an entry in the `bans` map).
+
+Clients: curl --path-as-is and raw TCP sockets from the peer namespace, each probe from an
+address of its own on the peer's veth (so one probe's retransmissions never meet another's
+verdict). Packets a kernel client cannot send (IP fragments, a chain of IPv6 Destination
+Options, a spoofed source) are built with scapy and sent on the peer's veth through an
+AF_PACKET socket; where the test needs a real connection, scapy completes a real handshake
+from a "phantom" address: one the peer does not own, which the monitor namespace resolves to
+the peer's MAC by a permanent neighbour entry, so the peer's kernel silently drops the
+SYN-ACK (no forwarding) instead of answering it with a RST.
+
+Each test starts a fresh unprivileged analyzer on an empty `bans` map and a private database;
+bans last BAN_S seconds (3 s where the test says so). Exit status: 0 all passed, 1 a test
+failed, 77 skipped (no root, no nginx/curl/scapy...). The last line is "N passed, N failed".
+"""
+
+import grp
+import ipaddress
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nstest  # noqa: E402
+from nstest import (BPFFS, CLEANUP, PIN_PREFIX, Background, Bpftool, Loader, Topology,  # noqa: E402
+                    log, unload_and_remove)
+
+THIS = os.path.abspath(__file__)
+HTTP_PORT = 80
+BAN_S = 10  # long enough that a ban is still in the map when a probe's checks run
+SHORT_BAN_S = 3  # "one request is one offence"
+CURL_T = 3  # seconds a curl probe may take: a dropped request times out then
+BAN_WAIT = 3  # seconds from the probe to the "banned" line (the kernel reports at once)
+REASON_URL_RULE = 2  # EBPFMON_BAN_URL_RULE
+
+
+class DetTopology(Topology):
+    """nstest's topology on this file's own subnets."""
+
+    MON_V4 = "198.19.44.1"
+    PEER_V4 = "198.19.44.2"
+    MON_V6 = "2001:db8:44::1"
+    PEER_V6 = "2001:db8:44::2"
+
+
+MON4, MON6 = DetTopology.MON_V4, DetTopology.MON_V6
+# Extra addresses of the peer: real clients (on its veth), phantoms (not on it: scapy speaks
+# for them), spoofed sources (nobody's).
+POOLS = {
+    ("client", 4): ("198.19.44.{}", range(10, 150)),
+    ("phantom", 4): ("198.19.44.{}", range(150, 200)),
+    ("spoof", 4): ("198.19.44.{}", range(200, 250)),
+    ("client", 6): ("2001:db8:44::1:{:x}", range(1, 0x1000)),
+    ("phantom", 6): ("2001:db8:44::2:{:x}", range(1, 0x1000)),
+    ("spoof", 6): ("2001:db8:44::3:{:x}", range(1, 0x1000)),
+}
+
+CONF = """\
+# ebpfmon integration test configuration (written by test_detection.py)
+[network]
+max_connections_per_ip = 1000
+http_ports = {port}
+malicious_url_patterns = /wp-admin, /.env
+allowlist = 127.0.0.0/8, ::1
+# every probe comes from 198.19.44.0/24: a network ban would ban the controls too
+cidr_ban_threshold = 0
+{extra}
+[loader]
+pin_root = {pin_root}
+[testing]
+ban_duration_seconds = {ban_s}
+monitoring_interval_ms = 500
+"""
+
+NGINX_CONF = """\
+# nginx for test_detection.py: foreground, everything in {d}
+daemon off;
+master_process on;
+worker_processes 1;
+user nobody nogroup;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{
+    worker_connections 256;
+}}
+http {{
+    log_format det '$remote_addr $status $uri "$request"';
+    access_log {d}/access.log det;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    # longer than any probe: nginx must not end a connection whose request XDP drops while
+    # its client still retransmits it (one request is one offence)
+    client_header_timeout 15s;
+    keepalive_timeout 5s;
+    default_type text/plain;
+    # merge_slashes: left at its default (on), as on a real server
+    server {{
+        listen {mon4}:{port} default_server;
+        listen [{mon6}]:{port} default_server;
+        server_name _;
+        root {d}/www;
+        location / {{
+        }}
+    }}
+}}
+"""
+
+DOCROOT = {
+    "index.html": "public page\n",
+    "wp-admin/index.html": "PROTECTED wp-admin\n",
+    ".env": "PROTECTED SECRET=1\n",
+}
+
+REQ_WP = b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n"
+REQ_INDEX = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+SCAPY_PY = None  # an interpreter that imports scapy (main() finds it)
+
+
+def ip_rx(ip):
+    """An address in a log line, not a prefix of a longer one (198.19.44.1 vs .10)."""
+    return re.escape(ip) + r"(?![0-9A-Fa-f.:])"
+
+
+def url_host(ip):
+    return f"[{ip}]" if ":" in ip else ip
+
+
+class Ctx:
+    def __init__(self, args):
+        self.loader_path = os.path.abspath(args.loader)
+        self.analyzer_path = os.path.abspath(args.analyzer)
+        self.bpftool = Bpftool(args.bpftool)
+        self.topo = DetTopology()
+        self.pin_root = f"{BPFFS}/{PIN_PREFIX}{os.getpid()}"
+        self.loader = None
+        self.analyzer = None
+        self.nginx = None
+        self.db = None
+        self.next_addr = {k: iter(r) for k, (_, r) in POOLS.items()}
+        self.mon_mac = self.peer_mac = None
+        self.tmpdir = tempfile.mkdtemp(prefix=f"ebpfmon-it-{os.getpid()}-")
+        CLEANUP.push(f"remove {self.tmpdir}", lambda: shutil.rmtree(self.tmpdir, True))
+        os.chmod(self.tmpdir, 0o755)  # the analyzer (ebpfmon) and nginx's worker (nobody) read
+        self.conf = self.write_conf("ebpfmon.conf")
+        self.web = os.path.join(self.tmpdir, "nginx")
+        self.access_log = os.path.join(self.web, "access.log")
+
+    def write_file(self, name, text):
+        path = os.path.join(self.tmpdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        return path
+
+    def write_conf(self, name, extra="", ban_s=BAN_S):
+        """The test configuration with lines added to [network] and the ban duration."""
+        return self.write_file(name, CONF.format(port=HTTP_PORT, extra=extra,
+                                                 pin_root=self.pin_root, ban_s=ban_s))
+
+    def setup(self):
+        if os.path.lexists(self.pin_root):
+            raise AssertionError(f"{self.pin_root} exists already")
+        self.topo.setup()
+        # A client killed with a request in flight leaves an orphan socket that retransmits
+        # for minutes: here it gives up after one retry (the peer namespace is the test's).
+        nstest.run(self.topo.in_peer(["sysctl", "-q", "-w", "net.ipv4.tcp_orphan_retries=1"]))
+        self.mon_mac = self.mac(self.topo.mon, self.topo.mon_if)
+        self.peer_mac = self.mac(self.topo.peer, self.topo.peer_if)
+        CLEANUP.push(f"unload {self.pin_root}", lambda: unload_and_remove(
+            self.loader_path, self.pin_root, self.topo.mon))
+        self.loader = Loader(self.loader_path, self.topo.mon,
+                             ["-c", self.conf, "-i", self.topo.mon_if, "--pin-root",
+                              self.pin_root], self.tmpdir)
+        self.loader.wait_ready()
+        self.start_nginx()
+
+    def mac(self, ns, ifname):
+        out = nstest.run(nstest.ns_cmd(ns, ["ip", "-j", "link", "show", "dev", ifname])).stdout
+        return json.loads(out)[0]["address"]
+
+    # -- nginx --------------------------------------------------------------------------
+
+    def start_nginx(self):
+        d = self.web
+        for rel, text in DOCROOT.items():
+            path = os.path.join(d, "www", rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        for root, dirs, files in os.walk(d):
+            os.chmod(root, 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF.format(d=d, mon4=MON4, mon6=MON6, port=HTTP_PORT))
+        r = nstest.run(self.topo.in_mon(["nginx", "-t", "-p", d + "/", "-c", conf, "-e",
+                                         f"{d}/error.log"]),
+                       check=False)
+        if r.returncode != 0:
+            raise AssertionError(f"nginx -t refused {conf}:\n{r.stderr.strip()}")
+        self.nginx = Background(self.topo.in_mon(["nginx", "-p", d + "/", "-c", conf, "-e",
+                                                  f"{d}/error.log"]), "nginx")
+        CLEANUP.push("stop nginx's workers", self.kill_nginx_workers)
+        for host in (MON4, MON6):
+            ok = nstest.wait_until(lambda h=host: nstest.tcp_connect(self.topo.mon, h, HTTP_PORT,
+                                                                     1.0) == "connected", 10)
+            if not ok:
+                raise AssertionError(f"nginx does not accept on [{host}]:{HTTP_PORT} within "
+                                     f"10 s (running={self.nginx.running()}):\n"
+                                     f"{self.nginx.output()}\n{self.error_log()}")
+
+    def kill_nginx_workers(self):
+        """Workers of our nginx master (by parent pid), should the master have died first."""
+        master = self.nginx.pid if self.nginx else None
+        if master is None:
+            return
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == master and nstest.proc_comm(p) == "nginx":
+                try:
+                    os.kill(int(p), signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.web, "error.log")) as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def access(self, src=None):
+        """nginx's access log as (remote_addr, status, uri, request line) tuples."""
+        out = []
+        try:
+            with open(self.access_log) as f:
+                for line in f:
+                    m = re.match(r'^(\S+) (\d{3}) (\S*) "(.*)"$', line.rstrip("\n"))
+                    if m and (src is None or m.group(1) == src):
+                        out.append((m.group(1), int(m.group(2)), m.group(3), m.group(4)))
+        except FileNotFoundError:
+            pass
+        return out
+
+    def served(self, src, prefix):
+        """Access-log entries of src answered 200 for a (decoded, normalised) uri under
+        prefix: the protected file was served."""
+        return [e for e in self.access(src) if e[1] == 200 and e[2].startswith(prefix)]
+
+    # -- addresses ----------------------------------------------------------------------
+
+    def new_addr(self, kind, family):
+        fmt, _ = POOLS[(kind, family)]
+        return fmt.format(next(self.next_addr[(kind, family)]))
+
+    def client(self, family=4):
+        """A fresh address on the peer's veth (gone with the namespace)."""
+        ip = self.new_addr("client", family)
+        plen = 24 if family == 4 else 64
+        nstest.run(self.topo.in_peer(["ip", "addr", "add", f"{ip}/{plen}", "dev",
+                                      self.topo.peer_if] + (["nodad"] if family == 6 else [])))
+        return ip
+
+    def phantom(self, family=4):
+        """An address the peer does not own, that the monitor resolves to the peer's MAC."""
+        ip = self.new_addr("phantom", family)
+        nstest.run(self.topo.in_mon(["ip", "neigh", "replace", ip, "lladdr", self.peer_mac,
+                                     "dev", self.topo.mon_if, "nud", "permanent"]))
+        return ip
+
+    # -- the analyzer -------------------------------------------------------------------
+
+    def new_db(self):
+        d = tempfile.mkdtemp(prefix="db-", dir=self.tmpdir)
+        os.chown(d, pwd.getpwnam(nstest.USER).pw_uid, grp.getgrnam(nstest.GROUP).gr_gid)
+        os.chmod(d, 0o700)
+        self.db = os.path.join(d, "ebpfmon.db")
+        return self.db
+
+    def fresh(self, *extra, conf=None):
+        """A new unprivileged analyzer (no history) on an empty bans map and a new database."""
+        self.stop_analyzer()
+        self.clear_bans()
+        self.new_db()
+        cmd = ["setpriv", "--reuid", nstest.USER, "--regid", nstest.GROUP, "--init-groups",
+               "--inh-caps=-all", "--bounding-set=-all", self.analyzer_path,
+               "-c", conf or self.conf, "--db", self.db, "--wait", "10"] + list(extra)
+        an = Background(cmd, "analyzer")
+        self.analyzer = an
+        ready = nstest.wait_until(lambda: an.wait_line(r"\bready\b", 0) or not an.running(),
+                                  10, 0.05)
+        if not an.wait_line(r"\bready\b", 0):
+            an.wait(2)
+            why = f"exited {an.proc.returncode}" if ready else "no 'ready' line within 10 s"
+            raise AssertionError(f"the analyzer did not start ({why}): " +
+                                 " / ".join(an.output().splitlines()[-3:]))
+        return an
+
+    def stop_analyzer(self):
+        if self.analyzer is not None:
+            self.analyzer.kill()
+
+    def query(self, sql, *params):
+        if not self.db or not os.path.exists(self.db):
+            return []
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
+        try:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute(sql, params)]
+        finally:
+            con.close()
+
+    def rows_of(self, ip):
+        return self.query("SELECT * FROM malicious_ips WHERE address = ? ORDER BY id", ip)
+
+    # -- maps ---------------------------------------------------------------------------
+
+    def map_path(self, name):
+        return os.path.join(self.pin_root, "maps", name)
+
+    def get_ban(self, ip):
+        return self.bpftool.ban_get(self.map_path("bans"), ip)
+
+    def counters(self):
+        return self.bpftool.counters(self.map_path("counters"))
+
+    def clear_bans(self):
+        for name in ("bans", "ban_nets"):
+            path = self.map_path(name)
+            if not os.path.lexists(path):
+                continue
+            d = self.bpftool.json("map", "dump", "pinned", path, check=False) or []
+            for e in d:
+                if isinstance(e, dict) and "key" in e:
+                    self.bpftool.map_delete(path, nstest._raw(e["key"]))
+
+    # -- clients ------------------------------------------------------------------------
+
+    def curl(self, src, path, host=None, extra=(), timeout=CURL_T):
+        """curl --path-as-is from src in the peer: (http code, 'rc=N stderr'). '000': no
+        response (dropped, reset, timed out)."""
+        host = host or (MON6 if ":" in src else MON4)
+        cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--path-as-is",
+               "-m", str(timeout), "--interface", src] + list(extra) + \
+              [f"http://{url_host(host)}{path}"]
+        r = nstest.run(self.topo.in_peer(cmd), check=False, timeout=timeout + 15)
+        return r.stdout.strip()[-3:] or "000", f"rc={r.returncode} {r.stderr.strip()}"
+
+    def raw(self, src, chunks, delay=0.05, timeout=2.0, expect=1):
+        """A TCP client in the peer (TCP_NODELAY) that sends each chunk in its own send(),
+        delay s apart, then reads for up to timeout s (or until `expect` responses came); it
+        closes with a RST. Returns its result: {"result", "statuses", "head"}."""
+        host = MON6 if ":" in src else MON4
+        r = nstest.run(self.topo.in_peer([sys.executable, THIS, "raw", host, str(HTTP_PORT), src,
+                                          str(timeout), str(delay), str(expect)] +
+                                         [c.hex() for c in chunks]),
+                       check=False, timeout=timeout + len(chunks) * delay + 15)
+        try:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise AssertionError(f"raw client failed (rc={r.returncode}): {r.stdout!r} "
+                                 f"{r.stderr.strip()}") from None
+
+    def scapy(self, spec, timeout=20):
+        """The scapy helper (below, pkt_main) in the peer namespace; its JSON result."""
+        spec = dict(spec, iface=self.topo.peer_if, src_mac=self.peer_mac, dst_mac=self.mon_mac)
+        r = nstest.run(self.topo.in_peer([SCAPY_PY, THIS, "pkt", json.dumps(spec)]),
+                       check=False, timeout=timeout)
+        try:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise AssertionError(f"scapy helper failed (rc={r.returncode}): {r.stdout!r} "
+                                 f"{r.stderr.strip()[-2000:]}") from None
+
+    def kill_peer_sockets(self):
+        """Every TCP socket of the peer namespace (ss -K): no orphan retransmits a dropped
+        request into the next test."""
+        nstest.run(self.topo.in_peer(["ss", "-K", "-t"]), check=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------
+
+
+def ban_line(an, ip, timeout=BAN_WAIT):
+    return an.wait_line(r"\bbanned " + ip_rx(ip), timeout)
+
+
+def ban_lines(an, ip):
+    return re.findall(r"^.*\bbanned " + ip_rx(ip) + r".*$", an.output(), re.M)
+
+
+def expect_blocked_and_banned(ctx, an, src, prefix, what, client):
+    """The user's view of a probe walked around no more: the protected path was not served
+    (client: what the client got; the access log) and src is banned (log line, bans map)."""
+    problems = []
+    if client.get("served"):
+        problems.append(f"the probe was SERVED: the client got {client['got']}")
+    hits = ctx.served(src, prefix)
+    if hits:
+        problems.append(f"nginx's access log has 200 for {prefix}: {hits}")
+    line = ban_line(an, src)
+    if not line:
+        problems.append(f"no 'banned {src}' within {BAN_WAIT} s")
+    else:
+        log(f"  {line}")
+        ban = ctx.get_ban(src)
+        if ban is None:
+            problems.append(f"'{line}' but no entry for {src} in the bans map")
+        elif ban["reason"] != REASON_URL_RULE:
+            problems.append(f"bans[{src}].reason = {ban['reason']}, expected {REASON_URL_RULE} "
+                            f"(url_rule)")
+    assert not problems, f"{what} from {src}: " + "; ".join(problems) + \
+        f"\n  client: {client}\n  access log of {src}: {ctx.access(src)}"
+
+
+def curl_probe(ctx, path, prefix, family=4, extra=(), what=None):
+    an = ctx.fresh()
+    src = ctx.client(family)
+    code, detail = ctx.curl(src, path, extra=extra)
+    log(f"  curl {' '.join(extra + (path,))} from {src}: {code} ({detail})")
+    expect_blocked_and_banned(ctx, an, src, prefix, what or f"GET {path}",
+                              {"served": code == "200", "got": f"HTTP {code} ({detail})"})
+
+
+def raw_probe(ctx, chunks, prefix, what, expect=1, family=4):
+    an = ctx.fresh()
+    src = ctx.client(family)
+    res = ctx.raw(src, chunks, expect=expect)
+    log(f"  raw client {src}: {res}")
+    expect_blocked_and_banned(ctx, an, src, prefix, what, {
+        "served": any(e[1] == 200 and e[2].startswith(prefix) for e in ctx.access(src)),
+        "got": res})
+    return src, res
+
+
+def delta(before, after, *fields):
+    return {f: after[f] - before[f] for f in fields}
+
+
+def expect_not_banned(ctx, an, ip, what, settle=1.0):
+    """No 'banned ip' / 'would ban ip' line (waiting settle s for one), no bans entry."""
+    line = an.wait_line(r"\b(?:banned|would ban) " + ip_rx(ip), settle)
+    ban = ctx.get_ban(ip)
+    assert not line and ban is None, f"{what}: {ip} was banned: line {line!r}, bans map {ban}"
+
+
+TESTS, test = nstest.test_registry()
+
+
+# ---------------------------------------------------------------------------------------
+# Controls
+# ---------------------------------------------------------------------------------------
+
+
+def control(ctx, an, src, what):
+    code, detail = ctx.curl(src, "/index.html")
+    log(f"  control GET /index.html from {src}: {code}")
+    assert code == "200", f"{what}: GET /index.html from {src} got {code} ({detail}), " \
+                          f"expected 200\n{ctx.error_log()[-1500:]}"
+    assert any(e[1] == 200 and e[2] == "/index.html" for e in ctx.access(src)), \
+        f"{what}: curl got 200 but nginx did not log it: {ctx.access(src)}"
+    expect_not_banned(ctx, an, src, what)
+
+
+@test("control: GET /index.html from real clients (IPv4, IPv6) is served, nobody is banned")
+def t01_control_before(ctx):
+    an = ctx.fresh()
+    ctx.control_v4, ctx.control_v6 = ctx.client(4), ctx.client(6)
+    for src in (ctx.control_v4, ctx.control_v6):
+        control(ctx, an, src, "control before the probes")
+    bans = re.findall(r"^.*\b(?:banned|would ban) .*$", an.output(), re.M)
+    assert not bans, f"a ban without a probe: {bans}"
+
+
+@test("baseline: the literal GET /wp-admin/ (curl) and GET /.env (raw socket) are not served "
+      "and ban their sources")
+def t01b_baseline_literal(ctx):
+    curl_probe(ctx, "/wp-admin/", "/wp-admin")
+    raw_probe(ctx, [b"GET /.env HTTP/1.1\r\nHost: x\r\n\r\n"], "/.env", "GET /.env (raw socket)")
+
+
+@test("baseline: GET /wp-admin/ in one plain segment of a scapy-made connection (phantom "
+      "address) is not served and bans the phantom")
+def t01c_baseline_phantom(ctx):
+    an = ctx.fresh()
+    src, res = phantom_request(ctx, 4, "plain")
+    expect_blocked_and_banned(ctx, an, src, "/wp-admin", "GET /wp-admin/ (scapy, plain)", {
+        "served": bool(res.get("response")), "got": res})
+
+
+# ---------------------------------------------------------------------------------------
+# Paths nginx routes to /wp-admin/ or /.env (curl --path-as-is)
+# ---------------------------------------------------------------------------------------
+
+
+@test("GET //wp-admin/ (merged slashes): not served, banned")
+def t02_double_slash(ctx):
+    curl_probe(ctx, "//wp-admin/", "/wp-admin")
+
+
+@test("GET /./wp-admin/ (dot segment): not served, banned")
+def t03_dot_segment(ctx):
+    curl_probe(ctx, "/./wp-admin/", "/wp-admin")
+
+
+@test("GET /wp%2dadmin/ (percent-encoded '-'): not served, banned")
+def t04_pct_dash(ctx):
+    curl_probe(ctx, "/wp%2dadmin/", "/wp-admin")
+
+
+@test("GET /%2fwp-admin/ (percent-encoded '/'): not served, banned")
+def t05_pct_slash(ctx):
+    curl_probe(ctx, "/%2fwp-admin/", "/wp-admin")
+
+
+@test("GET /%2eenv (rule /.env, percent-encoded '.'): not served, banned")
+def t06_pct_dot_env(ctx):
+    curl_probe(ctx, "/%2eenv", "/.env")
+
+
+@test("GET /static/../wp-admin/ (dot-dot segment): not served, banned")
+def t07_dotdot(ctx):
+    curl_probe(ctx, "/static/../wp-admin/", "/wp-admin")
+
+
+@test("GET //wp-admin/ over IPv6: not served, the IPv6 source banned")
+def t08_double_slash_v6(ctx):
+    curl_probe(ctx, "//wp-admin/", "/wp-admin", family=6)
+
+
+@test("absolute form: GET http://198.19.44.1/wp-admin/ HTTP/1.1: not served, banned")
+def t09_absolute_form(ctx):
+    curl_probe(ctx, "/", "/wp-admin",
+               extra=("--request-target", f"http://{MON4}/wp-admin/"),
+               what=f"GET http://{MON4}/wp-admin/ (absolute form)")
+
+
+# ---------------------------------------------------------------------------------------
+# Request lines a raw socket sends
+# ---------------------------------------------------------------------------------------
+
+
+@test("two spaces: 'GET  /wp-admin/ HTTP/1.1': not served, banned")
+def t10_two_spaces(ctx):
+    raw_probe(ctx, [b"GET  /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n"], "/wp-admin",
+              "'GET  /wp-admin/' (two spaces)")
+
+
+@test("two requests in one segment: GET /index.html then GET /wp-admin/: the second is not "
+      "served, banned")
+def t11_pipelined(ctx):
+    src, res = raw_probe(ctx, [REQ_INDEX + REQ_WP], "/wp-admin",
+                         "GET /index.html + GET /wp-admin/ in one segment", expect=2)
+    log(f"  the first response {'came back' if res['statuses'] else 'did not come back'} "
+        f"(either is fine: the segment carries the probe)")
+
+
+@test("request line split over two segments: 'GET /wp' | '-admin/ HTTP/1.1...': not served, "
+      "banned")
+def t12_split_path(ctx):
+    raw_probe(ctx, [b"GET /wp", b"-admin/ HTTP/1.1\r\nHost: x\r\n\r\n"], "/wp-admin",
+              "'GET /wp' | '-admin/ ...' (two segments, 50 ms apart)")
+
+
+@test("method split over two segments: 'GE' | 'T /.env HTTP/1.1...': not served, banned")
+def t13_split_method(ctx):
+    raw_probe(ctx, [b"GE", b"T /.env HTTP/1.1\r\nHost: x\r\n\r\n"], "/.env",
+              "'GE' | 'T /.env ...' (two segments, 50 ms apart)")
+
+
+# ---------------------------------------------------------------------------------------
+# What a kernel client cannot send: scapy
+# ---------------------------------------------------------------------------------------
+
+
+def phantom_request(ctx, family, mode, request=REQ_WP, wait=2.0, **kw):
+    """A real connection from a phantom address; the request sent as mode ('plain', 'frag',
+    'dstopts'). Returns (phantom address, helper result)."""
+    src = ctx.phantom(family)
+    res = ctx.scapy(dict(kw, mode=mode, src=src, dst=MON6 if family == 6 else MON4,
+                         dport=HTTP_PORT, payload=request.hex(), wait=wait))
+    log(f"  {mode} request from phantom {src}: {res}")
+    assert res.get("synack"), f"harness: no SYN-ACK for the phantom {src} (scapy handshake): " \
+                              f"{res}"
+    return src, res
+
+
+def frag_dropped(ctx, family):
+    an = ctx.fresh()
+    before = ctx.counters()
+    src, res = phantom_request(ctx, family, "frag")
+    d = delta(before, ctx.counters(), "rx_drop_unseen", "rx_passed", "url_hits")
+    log(f"  counters: {d}")
+    problems = []
+    if res.get("response"):
+        problems.append(f"the fragmented request was SERVED: {res['response']!r}")
+    if ctx.access(src):
+        problems.append(f"nginx logged it: {ctx.access(src)}")
+    if d["rx_drop_unseen"] < 1:
+        problems.append(f"counters.rx_drop_unseen did not increase ({d})")
+    assert not problems, f"IPv{family} fragments (TCP header + 'GET ' | the rest) from {src}: " + \
+        "; ".join(problems) + f"\n  helper: {res}"
+    return an, src
+
+
+@test("IPv4 fragments (first: TCP header + 'GET ', second: the rest) of an established "
+      "connection: dropped (rx_drop_unseen), nginx never sees the request")
+def t14_frag_v4(ctx):
+    frag_dropped(ctx, 4)
+
+
+@test("IPv6 fragments (first: TCP header + 'GET ', second: the rest): dropped "
+      "(rx_drop_unseen), nginx never sees the request")
+def t15_frag_v6(ctx):
+    frag_dropped(ctx, 6)
+
+
+@test("url_drop_unseen = false (the documented switch): fragmented requests pass and are served")
+def t16_frag_switch_off(ctx):
+    conf = ctx.write_conf("unseen-off.conf", extra="url_drop_unseen = false")
+    ctx.fresh(conf=conf)
+    for family in (4, 6):
+        before = ctx.counters()
+        src, res = phantom_request(ctx, family, "frag")
+        d = delta(before, ctx.counters(), "rx_drop_unseen")
+        problems = []
+        if not (res.get("response") or "").startswith("HTTP/1.1 200"):
+            problems.append(f"no 200 came back: {res.get('response')!r}")
+        if not ctx.served(src, "/wp-admin"):
+            problems.append(f"nginx did not log a 200 for /wp-admin/: {ctx.access(src)}")
+        if d["rx_drop_unseen"]:
+            problems.append(f"counters.rx_drop_unseen increased by {d['rx_drop_unseen']}")
+        assert not problems, f"url_drop_unseen = false, IPv{family} fragments from {src}: " + \
+            "; ".join(problems)
+
+
+@test("IPv6 request behind 6 Destination Options headers: not served; matched and banned, or "
+      "dropped as unseen")
+def t17_dstopts_v6(ctx):
+    an = ctx.fresh()
+    before = ctx.counters()
+    src, res = phantom_request(ctx, 6, "dstopts", n_ext=6)
+    d = delta(before, ctx.counters(), "rx_drop_unseen", "url_hits", "rx_drop_url")
+    log(f"  counters: {d}")
+    problems = []
+    if res.get("response"):
+        problems.append(f"the request was SERVED: {res['response']!r}")
+    if ctx.served(src, "/wp-admin"):
+        problems.append(f"nginx logged a 200: {ctx.access(src)}")
+    if d["url_hits"] >= 1:
+        how = "matched (url_hits)"
+        if not ban_line(an, src):
+            problems.append(f"matched (url_hits {d['url_hits']}) but no 'banned {src}' within "
+                            f"{BAN_WAIT} s")
+    elif d["rx_drop_unseen"] >= 1:
+        how = "dropped as unseen (rx_drop_unseen)"
+    else:
+        how = "neither matched nor dropped as unseen"
+        problems.append(f"counters: neither url_hits nor rx_drop_unseen increased ({d})")
+    log(f"  6 Destination Options: {how}")
+    assert not problems, f"GET /wp-admin/ behind 6 Destination Options from {src}: " + \
+        "; ".join(problems) + f"\n  helper: {res}"
+
+
+@test("spoofed source (no handshake): PSH/ACK 'GET /wp-admin/' bans nobody, counted "
+      "url_unverified; a real client with the same probe is banned")
+def t18_spoof(ctx):
+    an = ctx.fresh()
+    spoofed = ctx.new_addr("spoof", 4)
+    before = ctx.counters()
+    res = ctx.scapy(dict(mode="spoof", src=spoofed, dst=MON4, dport=HTTP_PORT,
+                         payload=b"GET /wp-admin/ HTTP/1.1\r\n\r\n".hex()))
+    log(f"  spoofed segment from {spoofed}: {res}")
+    unverified = nstest.wait_until(
+        lambda: ctx.counters()["url_unverified"] - before["url_unverified"], 2)
+    log(f"  counters: {delta(before, ctx.counters(), 'url_unverified', 'url_hits')}")
+    problems = []
+    if not unverified:
+        problems.append(f"counters.url_unverified did not increase within 2 s "
+                        f"({delta(before, ctx.counters(), 'url_unverified', 'url_hits')})")
+    line = an.wait_line(r"\b(?:banned|would ban) " + ip_rx(spoofed), 1.5)
+    if line:
+        problems.append(f"the spoofed source was banned: {line!r}")
+    if ctx.get_ban(spoofed) is not None:
+        problems.append(f"the spoofed source is in the bans map: {ctx.get_ban(spoofed)}")
+    assert not problems, f"spoofed GET /wp-admin/ from {spoofed}: " + "; ".join(problems)
+
+    src = ctx.client(4)
+    code, detail = ctx.curl(src, "/wp-admin/")
+    expect_blocked_and_banned(ctx, an, src, "/wp-admin", "GET /wp-admin/ after the spoof",
+                              {"served": code == "200", "got": f"HTTP {code} ({detail})"})
+
+
+# ---------------------------------------------------------------------------------------
+# Policy seen from the client
+# ---------------------------------------------------------------------------------------
+
+
+@test("one request is one offence: a retransmitted GET /wp-admin/ (curl -m 8, ban 3 s) bans "
+      "once, not again after the ban expires, nor after a manual unban (bpftool)")
+def t19_one_offence(ctx):
+    conf = ctx.write_conf("short-ban.conf", ban_s=SHORT_BAN_S)
+    an = ctx.fresh(conf=conf)
+    a, b = ctx.client(4), ctx.client(4)
+    cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m", "8", "--interface"]
+    curls = {ip: Background(ctx.topo.in_peer(cmd + [ip, f"http://{MON4}/wp-admin/"]),
+                            f"curl@{ip}") for ip in (a, b)}
+    try:
+        t0 = time.monotonic()
+        lb = ban_line(an, b)
+        assert lb, f"no 'banned {b}' within {BAN_WAIT} s of GET /wp-admin/:\n{an.output()}"
+        ctx.bpftool.map_delete(ctx.map_path("bans"), nstest.addr_key(b), missing_ok=False)
+        log(f"  {lb}; unbanned {b} with bpftool {time.monotonic() - t0:.2f} s after the request")
+        la = ban_line(an, a)
+        assert la, f"no 'banned {a}' within {BAN_WAIT} s of GET /wp-admin/:\n{an.output()}"
+        log(f"  {la}")
+        for ip, c in curls.items():
+            assert c.wait(12) is not None, f"curl from {ip} still running after 12 s"
+        # the orphan of each curl (the request still unacknowledged) retries once more
+        time.sleep(0.5)
+        log(f"  curls ended after {time.monotonic() - t0:.1f} s: "
+            f"{ {ip: c.output('out') for ip, c in curls.items()} }")
+        problems = []
+        for ip, why in ((a, f"after its {SHORT_BAN_S} s ban expired"),
+                        (b, "after the manual unban")):
+            lines, rows = ban_lines(an, ip), ctx.rows_of(ip)
+            if len(lines) != 1:
+                problems.append(f"{ip} banned {len(lines)} times (re-banned {why}): {lines}")
+            if len(rows) != 1:
+                problems.append(f"malicious_ips has {len(rows)} rows for {ip}, expected 1: "
+                                f"{[(r['id'], r['banned_at'], r['ended_at']) for r in rows]}")
+            if curls[ip].output("out").strip() == "200" or ctx.served(ip, "/wp-admin"):
+                problems.append(f"{ip}: the retransmitted request was SERVED "
+                                f"({ctx.access(ip)})")
+        assert not problems, "; ".join(problems)
+    finally:
+        for c in curls.values():
+            c.kill()
+
+
+@test("--dry-run: the probe is served (200), 'would ban', bans stays empty, rx_would_drop "
+      "counts; a ban written with bpftool drops nothing (ping passes) and counts would_drops")
+def t20_dry_run(ctx):
+    an = ctx.fresh("--dry-run")
+    src = ctx.client(4)
+    before = ctx.counters()
+    code, detail = ctx.curl(src, "/wp-admin/")
+    log(f"  dry run: curl /wp-admin/ from {src}: {code}")
+    problems = []
+    if code != "200" or not ctx.served(src, "/wp-admin"):
+        problems.append(f"the probe was not served in dry run: curl {code} ({detail}), "
+                        f"access log {ctx.access(src)}")
+    line = an.wait_line(r"\bwould ban " + ip_rx(src), BAN_WAIT)
+    if not line:
+        problems.append(f"no 'would ban {src}' within {BAN_WAIT} s")
+    else:
+        log(f"  {line}")
+    if ban_lines(an, src):
+        problems.append(f"dry run logged a real ban: {ban_lines(an, src)}")
+    if ctx.get_ban(src) is not None:
+        problems.append(f"dry run wrote bans[{src}] = {ctx.get_ban(src)}")
+    entries = ctx.bpftool.json("map", "dump", "pinned", ctx.map_path("bans")) or []
+    if entries:
+        problems.append(f"dry run: the bans map is not empty: {entries}")
+    d = delta(before, ctx.counters(), "rx_would_drop", "rx_drop_url", "url_hits")
+    log(f"  counters: {d}")
+    if d["rx_would_drop"] < 1:
+        problems.append(f"counters.rx_would_drop did not increase ({d})")
+    if d["rx_drop_url"]:
+        problems.append(f"dry run dropped {d['rx_drop_url']} packet(s) by a URL rule")
+
+    banned = ctx.client(4)
+    ctx.bpftool.map_update(ctx.map_path("bans"), nstest.addr_key(banned), nstest.ban_value(
+        expires_ns=nstest.boottime_ns() + 60 * 10**9, reason=0))
+    n = nstest.ping(ctx.topo.peer, MON4, count=3, wait=1, src=banned)
+    ban = ctx.get_ban(banned)
+    log(f"  dry run: ping from {banned} (in bans, written with bpftool): {n}/3 replies; {ban}")
+    if n < 1:
+        problems.append(f"dry run: ping from {banned} (banned with bpftool) got no reply: the "
+                        f"ban dropped")
+    if ban is None:
+        problems.append(f"bans[{banned}] vanished in dry run")
+    else:
+        if ban["would_drops"] < 1:
+            problems.append(f"bans[{banned}].would_drops = {ban['would_drops']} after the pings")
+        if ban["drops"]:
+            problems.append(f"bans[{banned}].drops = {ban['drops']} in dry run")
+    assert not problems, "dry run: " + "; ".join(problems)
+
+
+@test("case: without url_case_insensitive, GET /WP-Admin/ is not a hit (nginx answers 404), "
+      "nobody is banned")
+def t21_case_sensitive_default(ctx):
+    an = ctx.fresh()
+    src = ctx.client(4)
+    code, detail = ctx.curl(src, "/WP-Admin/")
+    log(f"  curl /WP-Admin/ from {src}: {code}")
+    assert code == "404", f"GET /WP-Admin/ (no case-insensitive rule) got {code} ({detail}), " \
+                          f"expected nginx's 404"
+    expect_not_banned(ctx, an, src, "GET /WP-Admin/ without url_case_insensitive")
+
+
+@test("case: url_case_insensitive = true: GET /WP-Admin/ is dropped and banned")
+def t22_case_insensitive(ctx):
+    conf = ctx.write_conf("nocase.conf", extra="url_case_insensitive = true")
+    an = ctx.fresh(conf=conf)
+    src = ctx.client(4)
+    code, detail = ctx.curl(src, "/WP-Admin/")
+    log(f"  curl /WP-Admin/ from {src}: {code} ({detail})")
+    # nginx itself answers 404 (case-sensitive file system): "not served" means no answer
+    expect_blocked_and_banned(ctx, an, src, "/WP-Admin", "GET /WP-Admin/ (case-insensitive)",
+                              {"served": code != "000", "got": f"HTTP {code} ({detail})"})
+
+
+@test("control: after the probes of other clients, GET /index.html from the control clients is "
+      "still served, they are not banned")
+def t23_control_after(ctx):
+    an = ctx.fresh()
+    srcs = [s for s in (getattr(ctx, "control_v4", None), getattr(ctx, "control_v6", None)) if s]
+    if not srcs:  # run alone (-k): clients of their own
+        srcs = [ctx.client(4), ctx.client(6)]
+    for src in srcs:
+        control(ctx, an, src, "control after the probes")
+        bad = [e for e in ctx.access(src) if e[1] != 200]
+        assert not bad, f"control client {src} got non-200 answers: {bad}"
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers run in the peer namespace
+# ---------------------------------------------------------------------------------------
+
+
+def raw_main(host, port, src, timeout, delay, expect, chunks):
+    """Connect from src, send the chunks (TCP_NODELAY, delay s apart), read until `expect`
+    status lines, EOF, a reset or timeout; close with a RST (SO_LINGER 0) so that nothing is
+    retransmitted after we are gone. Prints one JSON line."""
+    nstest._die_with_parent()
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    c = socket.socket(fam, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.settimeout(timeout)
+    data, result = b"", None
+    try:
+        c.bind((src, 0))
+        c.connect((host, port))
+        for i, chunk in enumerate(chunks):
+            if i:
+                time.sleep(delay)
+            c.sendall(chunk)
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(re.findall(rb"HTTP/1\.[01] \d{3}", data)) >= expect:
+                result = "responses"
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                result = "timeout"
+                break
+            c.settimeout(left)
+            try:
+                b = c.recv(65536)
+            except (socket.timeout, TimeoutError):
+                result = "timeout"
+                break
+            if not b:
+                result = "closed"
+                break
+            data += b
+    except ConnectionResetError:
+        result = "reset"
+    except (socket.timeout, TimeoutError):
+        result = "connect timeout"
+    except OSError as e:
+        result = f"error {e}"
+    finally:
+        c.close()
+    print(json.dumps({"result": result,
+                      "statuses": [s.decode() for s in
+                                   re.findall(rb"HTTP/1\.[01] (\d{3})", data)],
+                      "head": data[:80].decode(errors="replace")}), flush=True)
+    return 0
+
+
+def pkt_main(spec):
+    """Run with an interpreter that has scapy. Modes:
+      spoof:   one PSH/ACK segment carrying the payload from spec.src, no handshake;
+      plain, frag, dstopts: a real handshake from spec.src (a phantom address: the monitor
+               sends its replies to our MAC, our kernel drops them), then the payload in one
+               segment: as is (plain), as two IP fragments (frag: the first holds the TCP
+               header and 4 payload bytes), or behind spec.n_ext Destination Options headers
+               (dstopts, IPv6); then read the answer for spec.wait s, and reset.
+    Prints one JSON line: synack, response (first line of what the server sent), rst,
+    acked (the server acknowledged the request)."""
+    nstest._die_with_parent()
+    import random
+    import logging
+
+    logging.getLogger("scapy").setLevel(logging.ERROR)
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    src, dst, dport = spec["src"], spec["dst"], spec["dport"]
+    payload = bytes.fromhex(spec["payload"])
+    v6 = ":" in dst
+    eth = Ether(src=spec["src_mac"], dst=spec["dst_mac"])
+
+    def ip():
+        return IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
+
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    s.bind((spec["iface"], 0))
+    sport = random.randint(20000, 60000)
+    isn = random.getrandbits(32)
+    out = {"synack": False, "response": None, "rst": False, "acked": False}
+
+    def send(pkt):
+        s.send(bytes(eth / pkt))
+
+    def replies(timeout, stop):
+        """TCP segments from dst:dport to src:sport until stop(seg) or timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            s.settimeout(left)
+            try:
+                frame = s.recv(65535)
+            except (socket.timeout, TimeoutError):
+                return
+            p = Ether(frame)
+            l3 = p.getlayer(IPv6 if v6 else IP)
+            if l3 is None or l3.src != dst or l3.dst != src or TCP not in p:
+                continue
+            t = p[TCP]
+            if t.sport != dport or t.dport != sport:
+                continue
+            yield t
+            if stop(t):
+                return
+
+    if spec["mode"] == "spoof":
+        send(ip() / TCP(sport=sport, dport=dport, flags="PA", seq=isn,
+                        ack=random.getrandbits(32), window=64240) / Raw(payload))
+        out["sent"] = True
+        print(json.dumps(out), flush=True)
+        return 0
+
+    send(ip() / TCP(sport=sport, dport=dport, flags="S", seq=isn, window=64240,
+                    options=[("MSS", 1220)]))
+    synack = None
+    for t in replies(3.0, lambda t: (int(t.flags) & 0x12) == 0x12):
+        if (int(t.flags) & 0x12) == 0x12:
+            synack = t
+    if synack is None:
+        print(json.dumps(out), flush=True)
+        return 0
+    out["synack"] = True
+    seq, ack = isn + 1, synack.seq + 1
+    send(ip() / TCP(sport=sport, dport=dport, flags="A", seq=seq, ack=ack, window=64240))
+    seg = TCP(sport=sport, dport=dport, flags="PA", seq=seq, ack=ack, window=64240) / \
+        Raw(payload)
+    if spec["mode"] == "plain":
+        send(ip() / seg)
+    elif spec["mode"] == "frag":
+        whole = bytes(ip() / seg)  # checksums computed over the whole segment
+        tcp_bytes = whole[40:] if v6 else whole[(whole[0] & 0xf) * 4:]
+        cut = 24  # the TCP header (20) and "GET ": a multiple of 8
+        fid = random.getrandbits(16 if not v6 else 32)
+        if v6:
+            send(IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(nh=6, offset=0, m=1, id=fid) /
+                 Raw(tcp_bytes[:cut]))
+            send(IPv6(src=src, dst=dst) / IPv6ExtHdrFragment(nh=6, offset=cut // 8, m=0,
+                                                              id=fid) / Raw(tcp_bytes[cut:]))
+        else:
+            send(IP(src=src, dst=dst, id=fid, flags="MF", frag=0, proto=6) /
+                 Raw(tcp_bytes[:cut]))
+            send(IP(src=src, dst=dst, id=fid, frag=cut // 8, proto=6) / Raw(tcp_bytes[cut:]))
+    elif spec["mode"] == "dstopts":
+        pkt = IPv6(src=src, dst=dst)
+        for _ in range(spec.get("n_ext", 6)):
+            pkt = pkt / IPv6ExtHdrDestOpt()
+        send(pkt / seg)
+    else:
+        raise SystemExit(f"unknown mode {spec['mode']}")
+
+    data = b""
+    end_seq = (seq + len(payload)) & 0xffffffff
+    for t in replies(spec.get("wait", 2.0), lambda t: b"\r\n" in data or bool(int(t.flags) & 4)):
+        if int(t.flags) & 4:
+            out["rst"] = True
+        if int(t.flags) & 0x10 and t.ack == end_seq:
+            out["acked"] = True
+        if Raw in t:
+            data += t[Raw].load
+    if data:
+        out["response"] = data.split(b"\r\n", 1)[0].decode(errors="replace")
+    # Reset our end: at the sequence number the server expects, whether it has the request
+    # or not.
+    for sq in (seq, end_seq):
+        send(ip() / TCP(sport=sport, dport=dport, flags="R", seq=sq, window=0))
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def before_test(ctx):
+    ctx.analyzer = None
+    if ctx.nginx is not None and not ctx.nginx.running():
+        raise AssertionError(f"nginx is not running:\n{ctx.error_log()}")
+
+
+def on_fail(ctx):
+    if ctx.analyzer is not None:
+        log(f"    analyzer output:\n{ctx.analyzer.output()}")
+
+
+def after_test(ctx):
+    ctx.stop_analyzer()
+    ctx.kill_peer_sockets()
+    ctx.clear_bans()
+
+
+def find_scapy_python():
+    for py in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        if py and os.access(py, os.X_OK) and subprocess.run(
+                [py, "-c", "import scapy.layers.inet6"], capture_output=True).returncode == 0:
+            return py
+    return None
+
+
+def main():
+    global SCAPY_PY
+    if os.geteuid() == 0:  # without root nstest skips first, whatever is installed
+        SCAPY_PY = find_scapy_python()
+        if SCAPY_PY is None:
+            nstest.skip(f"scapy is not importable by {sys.executable} nor /usr/bin/python3 "
+                        f"(packaging/install-deps.sh installs python3-scapy)")
+    return nstest.main(
+        __doc__.split("\n")[0], TESTS, Ctx,
+        programs=[("loader", "path of ebpfmon-loader"),
+                  ("analyzer", "path of ebpfmon-analyzer")],
+        tools=["ip", "nsenter", "ping", "setpriv", "ss", "sysctl", "nginx", "curl"],
+        setup_what="the namespaces, the loader and nginx", before_test=before_test,
+        on_fail=on_fail, after_test=("stopping the analyzer / clearing bans", after_test))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 9 and sys.argv[1] == "raw":
+        sys.exit(raw_main(sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5]),
+                          float(sys.argv[6]), int(sys.argv[7]),
+                          [bytes.fromhex(x) for x in sys.argv[8:]]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "pkt":
+        sys.exit(pkt_main(json.loads(sys.argv[2])))
+    else:
+        sys.exit(main())
