@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mapwalk.h"
 #include "store.h"
+#include "urlcanon.h"
 
 static const char *const reason_names[] = {
 	[EBPFMON_BAN_MANUAL] = "manual",
@@ -176,6 +177,8 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 	};
 	row->expires_at = dur ? row->banned_at + (int64_t)dur : 0;
 	snprintf(row->rule, sizeof(row->rule), "%s", rule ? rule : "");
+	if (reason == EBPFMON_BAN_URL_RULE && p->hit_path)
+		snprintf(row->path, sizeof(row->path), "%s", p->hit_path);
 }
 
 /* The rows of bans evicted from a full map end, saying so. */
@@ -487,10 +490,12 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 
 static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 {
-	char path[EBPFMON_URL_PATH_MAX + 1], detail[EBPFMON_URL_PATH_MAX + 192], a[ADDR_STRLEN];
+	char path[EBPFMON_URL_PATH_MAX + 1], shown[STORE_PATH_MAX], a[ADDR_STRLEN];
+	char detail[STORE_PATH_MAX + 192];
 	struct policy_req req;
 	const char *pat;
 	size_t len = ev->path_len < EBPFMON_URL_PATH_MAX ? ev->path_len : EBPFMON_URL_PATH_MAX;
+	int rc;
 
 	memcpy(path, ev->path, len);
 	path[len] = '\0';
@@ -499,18 +504,23 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 	pat = policy_url_match(p->cfg, path);
 	if (!pat)
 		return 0;
+	/* the path is the client's: never let its bytes into a log line or a row as they are */
+	urlcanon_escape(ev->path, len, ev->flags & EBPFMON_URL_HIT_TRUNCATED, shown, sizeof(shown));
 	req = (struct policy_req){ .addr = ev->addr, .sport = ev->sport, .dport = ev->dport,
 				   .seq = ev->seq };
 	if (policy_seen_check(&p->seen, &req, ev->hdr.ts_ns)) {
 		p->retransmits++;
 		log_debug("%s:%u requested '%s' again (port %u, seq %u): a retransmission, not a new "
-			  "offence", addr_format(&ev->addr, a, sizeof(a)), ev->sport, path, ev->dport,
+			  "offence", addr_format(&ev->addr, a, sizeof(a)), ev->sport, shown, ev->dport,
 			  ev->seq);
 		return 0;
 	}
-	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", path, pat,
+	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", shown, pat,
 		 ev->dport);
-	return policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
+	p->hit_path = shown;
+	rc = policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
+	p->hit_path = NULL;
+	return rc;
 }
 
 int policy_on_event(struct policy *p, const void *data, size_t len)

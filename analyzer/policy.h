@@ -35,6 +35,7 @@ struct policy {
 	struct policy_offence *hist; /* open-addressing hash table, cap_hist a power of 2 */
 	size_t n_hist, cap_hist;
 	struct store_ban *pending; /* rows to write, outside the ring-buffer callback */
+	const char *hit_path;	   /* while a URL hit is judged: its escaped canonical path */
 	size_t n_pending, cap_pending;
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
 	uint64_t retransmits;	 /* URL hits of a request counted already */

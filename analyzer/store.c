@@ -114,6 +114,9 @@ static const char *const store_migrations[] = {
 	"  key TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL"
 	");",
+
+	/* 2 -> 3: the canonical request path of a url_rule ban (docs/url-matching.md) */
+	"ALTER TABLE malicious_ips ADD COLUMN path TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -181,7 +184,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 
 	[STMT_BAN_INSERT] = "INSERT INTO malicious_ips (address, prefix_len, reason, rule, source,"
 			    " hits, banned_at, expires_at, ended_at, escalation_level, dry_run,"
-			    " end_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			    " end_reason, path)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[STMT_BAN_END] =
 		"UPDATE malicious_ips SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_BAN_END_WHY] = "UPDATE malicious_ips SET ended_at = ?2, end_reason = ?3"
@@ -1031,7 +1035,8 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban)
 	const char *source = store_source_name(ban->source);
 	int err;
 
-	if (!reason || !source || strnlen(ban->rule, STORE_RULE_MAX) >= STORE_RULE_MAX)
+	if (!reason || !source || strnlen(ban->rule, STORE_RULE_MAX) >= STORE_RULE_MAX ||
+	    strnlen(ban->path, STORE_PATH_MAX) >= STORE_PATH_MAX)
 		return -EINVAL;
 	err = bind_net(s, 1, &ban->net);
 	if (err)
@@ -1049,6 +1054,7 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban)
 		sqlite3_bind_text(s, 12, ban->end_reason, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(s, 12);
+	sqlite3_bind_text(s, 13, ban->path, -1, SQLITE_TRANSIENT);
 	err = store_run(st, STMT_BAN_INSERT, "insert ban");
 	if (err)
 		return err;

@@ -37,7 +37,7 @@
 #include "ebpfmon_abi.h"
 
 /* Schema version this code writes; PRAGMA user_version of a database it created. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Milliseconds a statement waits for another connection's lock before failing -EBUSY. */
 #define STORE_BUSY_TIMEOUT_MS 1000
@@ -55,6 +55,9 @@ enum store_ban_source {
 };
 
 /* One row of malicious_ips. */
+/* Bytes of store_ban.path: an escaped canonical path (4 per byte) with "..." and the NUL. */
+#define STORE_PATH_MAX (4 * 128 + 4)
+
 struct store_ban {
 	int64_t id;			/* row id; ignored by store_ban_insert() */
 	struct addr_cidr net;		/* address (/128) or network banned */
@@ -68,6 +71,8 @@ struct store_ban {
 	uint32_t escalation_level; /* 0 for a first offence, +1 per repeat */
 	bool dry_run;		   /* "would ban": recorded, never enforced */
 	char end_reason[48];	   /* store_ban_insert() of an ended row: why; else ignored */
+	/* url_rule: the canonical request path that matched, escaped (urlcanon_escape()); "" */
+	char path[STORE_PATH_MAX];
 };
 
 /* One of the top addresses of a network_stats snapshot (network_stats_top). */

@@ -11,6 +11,7 @@
  * the input, which bounds both), and only then cut to EBPFMON_URL_PATH_MAX.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,4 +368,35 @@ out:
 	free(dec);
 	free(work);
 	return err;
+}
+
+char *urlcanon_escape(const uint8_t *path, size_t n, bool truncated, char *out, size_t size)
+{
+	size_t o = 0;
+
+	if (!size)
+		return out;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = path[i];
+		char e[5];
+		size_t k;
+
+		if (c > 0x20 && c < 0x7f && c != '\\') {
+			e[0] = (char)c;
+			k = 1;
+		} else {
+			snprintf(e, sizeof(e), "\\x%02x", c);
+			k = 4;
+		}
+		if (o + k >= size)
+			break;
+		memcpy(out + o, e, k);
+		o += k;
+	}
+	if (truncated && o + 3 < size) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
 }

@@ -73,4 +73,12 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 int urlcanon_target(const uint8_t *target, size_t len, unsigned int flags,
 		    struct urlcanon_path *out);
 
+/*
+ * A canonical path as text for logs, rows and terminals: bytes 0x21..0x7e as they are except
+ * '\\', and every other byte (space, controls, a decoded CR or LF, non-ASCII) as \xHH, so
+ * that a path can never forge a log line; "..." follows when truncated. Writes at most size
+ * bytes with the NUL (4 * n + 4 suffice) and returns out.
+ */
+char *urlcanon_escape(const uint8_t *path, size_t n, bool truncated, char *out, size_t size);
+
 #endif /* EBPFMON_URLCANON_H */

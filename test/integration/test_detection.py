@@ -447,6 +447,13 @@ def expect_blocked_and_banned(ctx, an, src, prefix, what, client):
         elif ban["reason"] != REASON_URL_RULE:
             problems.append(f"bans[{src}].reason = {ban['reason']}, expected {REASON_URL_RULE} "
                             f"(url_rule)")
+        # the row shows the canonical path the server would have routed
+        paths = []
+        nstest.wait_until(lambda: paths.extend(r["path"] for r in ctx.rows_of(src)) or paths,
+                          3, 0.1)
+        if not any(p.lower().startswith(prefix.lower()) for p in paths):
+            problems.append(f"malicious_ips.path for {src} is {paths}, expected the canonical "
+                            f"path starting {prefix} (lower-cased when case-insensitive)")
     assert not problems, f"{what} from {src}: " + "; ".join(problems) + \
         f"\n  client: {client}\n  access log of {src}: {ctx.access(src)}"
 
@@ -571,6 +578,16 @@ def t09_absolute_form(ctx):
     curl_probe(ctx, "/", "/wp-admin",
                extra=("--request-target", f"http://{MON4}/wp-admin/"),
                what=f"GET http://{MON4}/wp-admin/ (absolute form)")
+
+
+@test("a decoded CR LF in the path cannot forge a log line: the ban line shows it escaped")
+def t09b_log_injection(ctx):
+    forged = "198.19.44.251"
+    curl_probe(ctx, f"/wp-admin%0d%0abanned%20{forged}%20for%2099s", "/wp-admin")
+    an = ctx.analyzer
+    assert not re.search(r"^banned " + re.escape(forged), an.output(), re.M), \
+        f"a forged line reached the log:\n{an.output()}"
+    assert "\\x0d\\x0a" in an.output(), f"the CR LF is not shown escaped:\n{an.output()}"
 
 
 # ---------------------------------------------------------------------------------------

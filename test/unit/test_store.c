@@ -367,8 +367,13 @@ static void test_bans(void **state)
 	assert_true(id1 > 0);
 	b = ban_of("2001:db8::1", EBPFMON_BAN_URL_RULE, 1010);
 	snprintf(b.rule, sizeof(b.rule), "/wp-admin*");
+	snprintf(b.path, sizeof(b.path), "/wp-admin/x\\x0a");
 	b.expires_at = 0; /* permanent */
 	id2 = store_ban_insert(st, &b);
+	/* the canonical path of the request that matched */
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE"
+					  " path = '/wp-admin/x\\x0a' AND rule = '/wp-admin*'"),
+			 1);
 	id3 = insert_ban(st, "198.18.0.0/24", EBPFMON_BAN_ESCALATED, 1020);
 	id4 = insert_ban(st, "192.0.2.1", EBPFMON_BAN_MANUAL, 1030);
 	b = ban_of("192.0.2.9", EBPFMON_BAN_CONN_LIMIT, 1040);

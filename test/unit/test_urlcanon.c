@@ -513,6 +513,22 @@ static void test_invariants(void **state)
 	}
 }
 
+/* A path as text: never a control byte, a space or a backslash as it is. */
+static void test_escape(void **state)
+{
+	const uint8_t p[] = "/a b\r\nbanned 1.2.3.4\\\x01\xff'";
+	char out[4 * sizeof(p) + 4];
+
+	(void)state;
+	urlcanon_escape(p, sizeof(p) - 1, false, out, sizeof(out));
+	assert_string_equal(out, "/a\\x20b\\x0d\\x0abanned\\x201.2.3.4\\x5c\\x01\\xff'");
+	urlcanon_escape((const uint8_t *)"/wp-admin", 9, true, out, sizeof(out));
+	assert_string_equal(out, "/wp-admin...");
+	/* cut where the buffer ends, never inside an escape */
+	urlcanon_escape((const uint8_t *)"/\n\n", 3, false, out, 7);
+	assert_string_equal(out, "/\\x0a");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_target),
 		cmocka_unit_test(test_invariants),
+		cmocka_unit_test(test_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
