@@ -317,6 +317,17 @@ int xdp_ingress(struct xdp_md *ctx)
 	}
 
 	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) &&
+	    (p.tcp_flags & 0x20) && is_http_port(set, p.dport)) {
+		/* URG: the receiver takes the urgent byte out of the stream the server reads, so
+		 * the bytes here are not the request it gets. HTTP never sends urgent data. */
+		if (set->flags & EBPFMON_F_DRY_RUN) {
+			cnt->rx_would_drop++;
+		} else {
+			cnt->url_urgent++;
+			return XDP_DROP;
+		}
+	}
+	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) &&
 	    p.payload_off < (__u32)(data_end - data) && is_http_port(set, p.dport)) {
 		if (http_match(ctx, &p, set, cnt, now) == XDP_DROP)
 			return XDP_DROP;

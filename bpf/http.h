@@ -90,10 +90,12 @@ struct http_hits {
 
 /* What the scan of one segment knows besides the parser's state. */
 struct http_meta {
-	__u32 seq;   /* sequence number of the payload's first byte */
-	__u32 lines; /* complete request lines in this segment */
+	__u32 seq;	/* sequence number of the payload's first byte */
+	__u32 lines;	/* complete request lines in this segment */
 	__u32 nhits;
 	__u32 nocase;
+	__u32 line_off; /* payload offset where the last line began (0: in an earlier one) */
+	__u32 pad;
 };
 
 /* Per-CPU scratch: the payload, the parser and the hits of one segment. */
@@ -118,6 +120,9 @@ struct {
 	__type(key, __u32);
 	__type(value, struct http_scratch);
 } http_scratch SEC(".maps");
+
+/* Set once a partial line was kept in http_flows: until then no segment needs to look. */
+__u32 http_flows_used;
 
 /* The bpf_loop context of one segment's scan. */
 struct http_scan_ctx {
@@ -395,6 +400,7 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 			c->mlen = 1;
 			c->split = 0;
 			c->line_seq = m->seq + i;
+			m->line_off = i;
 		} else {
 			c->state = HS_SKIP;
 		}
@@ -498,12 +504,15 @@ static __always_inline bool http_in_line(const struct http_canon *c)
 }
 
 /*
- * Whether the segment of p belongs to a connection of this host: an established socket whose
- * receive window holds the segment, a request socket whose handshake the segment completes,
- * or a listener whose SYN cookie the segment carries. A spoofed segment from an address
- * without such a connection is none of these, and must never cause a ban.
+ * Whether the segment of p belongs to a connection of this host, as the kernel would take it:
+ * an established socket whose receive window holds it (from rcv_nxt on; RFC 9293 §3.10.7.4)
+ * and whose acknowledgment is acceptable (RFC 5961 §5.2: SND.UNA - MAX.SND.WND <= SEG.ACK
+ * <= SND.NXT), a request socket whose handshake it completes, or a listener whose SYN cookie
+ * it carries. A blind spoofer must guess both numbers. in_order: only the segment that
+ * starts at rcv_nxt (what the kernel appends next) counts.
  */
-static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p)
+static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
+					  bool in_order)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -533,12 +542,11 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 		struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
 
 		if (tp) {
-			__u32 nxt = tp->rcv_nxt, wnd = tp->rcv_wnd;
+			__u32 nxt = tp->rcv_nxt, wnd = tp->rcv_wnd, una = tp->snd_una;
+			__u32 snxt = tp->snd_nxt, maxw = tp->max_window;
 
-			if (wnd < 65535)
-				wnd = 65535;
-			/* within one window either side of what the socket expects next */
-			ok = p->seq - (nxt - wnd) <= 2 * wnd;
+			ok = (in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
+			     p->ack - (una - maxw) <= snxt - (una - maxw);
 		}
 	} else if (sk->state == BPF_TCP_NEW_SYN_RECV) {
 		struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(sk);
@@ -614,8 +622,9 @@ static long http_emit_cb(__u32 i, void *vctx)
 
 /*
  * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
- * Returns XDP_DROP when a drop rule hit (and the source may be dropped) or the segment holds
- * more than EBPFMON_URL_LINES_MAX request lines; XDP_PASS otherwise. Hits of a segment that
+ * Returns XDP_DROP when a drop rule hit (and the source may be dropped), the segment holds
+ * more than EBPFMON_URL_LINES_MAX request lines, or it ends inside a request line carrying
+ * less than EBPFMON_URL_SPLIT_MIN bytes of it; XDP_PASS otherwise. Hits of a segment that
  * belongs to no connection of this host are counted (url_unverified), never reported.
  */
 static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
@@ -627,7 +636,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	struct http_flow_key fk;
 	struct http_canon *prev;
 	struct http_scratch *s;
-	bool dry = set->flags & EBPFMON_F_DRY_RUN;
+	bool dry = set->flags & EBPFMON_F_DRY_RUN, cut = false, partial = false;
 
 	if (p->payload_off >= pkt_len)
 		return XDP_PASS;
@@ -638,6 +647,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (len > EBPFMON_URL_SCAN_MAX) {
 		cnt->url_scan_cut++;
 		len = EBPFMON_URL_SCAN_MAX;
+		cut = true;
 	}
 	if (len < 1 || bpf_xdp_load_bytes(ctx, p->payload_off, s->buf, len))
 		return XDP_PASS;
@@ -648,7 +658,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	fk.sport = p->sport;
 	fk.dport = p->dport;
 	fk.seq = p->seq;
-	prev = bpf_map_lookup_elem(&http_flows, &fk);
+	prev = http_flows_used ? bpf_map_lookup_elem(&http_flows, &fk) : NULL;
 	if (prev) {
 		/* this segment resumes a request line; the entry stays for a retransmission */
 		__builtin_memcpy(&s->c, prev, sizeof(s->c));
@@ -661,15 +671,29 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	s->m.seq = p->seq;
 	s->m.lines = 0;
 	s->m.nhits = 0;
+	s->m.line_off = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
 	x.s = s;
 	x.len = len;
 	bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
 
+	fk.seq = p->seq + len;
 	if (http_in_line(&s->c)) {
-		fk.seq = p->seq + len;
-		if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
-			cnt->http_flows_full++;
+		if (len - s->m.line_off < EBPFMON_URL_SPLIT_MIN) {
+			/* a short piece of a request line: never delivered in pieces (below) */
+			partial = true;
+		} else if (cut) {
+			partial = true; /* the rest of the segment was not read */
+		} else if (!url_verify || http_verified(ctx, p, true)) {
+			/* a long line, from the segment the kernel appends next: resumable */
+			if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
+				cnt->http_flows_full++;
+			else
+				http_flows_used = 1;
+		}
+	} else if (http_flows_used) {
+		/* what a discarded segment (a bad checksum, a duplicate) left there is stale */
+		bpf_map_delete_elem(&http_flows, &fk);
 	}
 	if (s->m.lines > EBPFMON_URL_LINES_MAX) {
 		cnt->url_lines += EBPFMON_URL_LINES_MAX;
@@ -683,7 +707,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
 		};
 
-		if (url_verify && !http_verified(ctx, p)) {
+		if (url_verify && !http_verified(ctx, p, false)) {
 			/* spoofed evidence bans nobody; a drop rule still drops it */
 			cnt->url_unverified += e.nhits;
 			for (__u32 i = 0; i < EBPFMON_URL_LINES_MAX && i < e.nhits; i++)
@@ -703,12 +727,15 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 			return XDP_DROP;
 		}
 	}
-	if (s->m.lines > EBPFMON_URL_LINES_MAX) {
+	if (s->m.lines > EBPFMON_URL_LINES_MAX || partial) {
 		if (dry) {
 			cnt->rx_would_drop++;
 			return XDP_PASS;
 		}
-		cnt->rx_drop_url++;
+		if (partial)
+			cnt->url_partial++;
+		else
+			cnt->rx_drop_url++;
 		return XDP_DROP;
 	}
 	return XDP_PASS;

@@ -248,13 +248,35 @@ static void canonical(const uint8_t *dec, size_t n, unsigned int flags, uint8_t 
 int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_cb cb, void *ctx,
 		  struct urlcanon_tail *tail)
 {
-	return urlcanon_scan_segments(buf, len, NULL, 0, flags, cb, ctx, tail);
+	return urlcanon_scan_segments(buf, len, NULL, 0, flags, cb, ctx, tail, NULL);
+}
+
+/* Where segment k of n ends in a buffer of len bytes. */
+static size_t seg_end(const size_t *seg_off, size_t n, size_t k, size_t len)
+{
+	return k + 1 < n ? seg_off[k + 1] : len;
+}
+
+/* Segments ending at or before pos (and after the ones noted) end as in_line says. */
+static void note_ends(const size_t *seg_off, size_t n, size_t len, size_t *k, size_t pos,
+		      bool in_line, size_t line_off, struct urlcanon_seg_end *ends)
+{
+	while (*k < n && seg_end(seg_off, n, *k, len) <= pos) {
+		size_t e = seg_end(seg_off, n, *k, len), from = seg_off[*k];
+
+		if (ends) {
+			ends[*k].in_line = in_line;
+			ends[*k].line_bytes = in_line ? e - (line_off > from ? line_off : from) : 0;
+		}
+		(*k)++;
+	}
 }
 
 int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
-			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail)
+			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail,
+			   struct urlcanon_seg_end *ends)
 {
-	size_t next_seg = 0;
+	size_t next_seg = 0, end_k = 0;
 	enum { LINE_START, SKIP, METHOD, SPACES } st = LINE_START;
 	size_t i = 0, line_off = 0, mlen = 0;
 	uint8_t *dec, *work;
@@ -274,6 +296,9 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 		struct urlcanon_path p;
 		struct target t;
 
+		/* segments ending here end in this state (before byte i) */
+		note_ends(seg_off, n_seg, len, &end_k, i, st == METHOD || st == SPACES, line_off,
+			  ends);
 		/* a segment starts a line unless a request line runs on into it */
 		while (next_seg < n_seg && seg_off[next_seg] < i)
 			next_seg++;
@@ -315,6 +340,9 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 
 		/* SPACES, at the first byte of the request target */
 		read_target(buf, len, i, false, dec, &t);
+		/* segments ending before the byte that ended the target end inside the line */
+		note_ends(seg_off, n_seg, len, &end_k,
+			  t.status == TARGET_INCOMPLETE ? len : t.next - 1, true, line_off, ends);
 		if (t.status == TARGET_INCOMPLETE)
 			break;
 		st = t.line_end ? LINE_START : SKIP;
@@ -331,6 +359,7 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 				goto out;
 		}
 	}
+	note_ends(seg_off, n_seg, len, &end_k, len, st == METHOD || st == SPACES, line_off, ends);
 	if (tail) {
 		tail->incomplete = st == METHOD || st == SPACES;
 		tail->line_off = tail->incomplete ? line_off : 0;

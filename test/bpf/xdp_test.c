@@ -104,9 +104,11 @@ static size_t events_read(void)
 	X(url_split)                                                                               \
 	X(url_unverified)                                                                          \
 	X(url_scan_cut)                                                                            \
-	X(http_flows_full)
+	X(http_flows_full)                                                                         \
+	X(url_partial)                                                                             \
+	X(url_urgent)
 
-_Static_assert(sizeof(struct ebpfmon_counters) == 24 * sizeof(__u64),
+_Static_assert(sizeof(struct ebpfmon_counters) == 26 * sizeof(__u64),
 	       "COUNTER_FIELDS lists every counter");
 
 /* The counters (summed over CPUs) must equal want, field by field; names the ones that differ. */
@@ -1351,9 +1353,10 @@ static void v4_tcp_seq(struct frame *f, const char *src, uint32_t seq, const cha
 }
 
 /*
- * A request line cut by the end of a segment is completed from the next segment of the flow
- * (the one whose sequence number follows), however it is cut; its retransmission is judged
- * the same way, and a segment out of sequence does not resume it.
+ * A segment that ends inside a request line with less than EBPFMON_URL_SPLIT_MIN bytes of it
+ * is dropped: a request line is never delivered in pieces, whatever the client sends in the
+ * next segment (out of order, overlapping, with a bad checksum). The client's retransmission,
+ * coalesced with what follows, is judged whole.
  */
 static void test_url_split_request(void **state)
 {
@@ -1362,49 +1365,95 @@ static void test_url_split_request(void **state)
 	(void)state;
 	url_setup(0);
 	v4_tcp_seq(&f, "203.0.113.107", 1000, "GET /wp");
-	assert_int_equal(run(&f), XDP_PASS); /* incomplete: "/wp/../index.html" is harmless */
+	assert_int_equal(run(&f), XDP_DROP);
+	/* the rest alone is no request line: passed, useless to the server without the start */
 	v4_tcp_seq(&f, "203.0.113.107", 1007, "-admin/ HTTP/1.1\r\nHost: x\r\n\r\n");
+	assert_int_equal(run(&f), XDP_PASS);
+	/* the client's retransmission from 1000 carries both: judged whole */
+	v4_tcp_seq(&f, "203.0.113.107", 1000, "GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n");
 	assert_int_equal(run(&f), XDP_DROP);
 	assert_int_equal(events_read(), 1);
 	check_url_event(0, "203.0.113.107", 10, EBPFMON_URL_DROP, 80, "/wp-admin/", 10);
-	assert_int_equal(evlog.ev[0].url.flags, EBPFMON_URL_HIT_SPLIT);
-	assert_int_equal(evlog.ev[0].url.seq, 1000); /* where the request line began */
+	assert_int_equal(evlog.ev[0].url.seq, 1000);
 	assert_int_equal(evlog.ev[0].url.sport, 40000);
-	/* the client retransmits the dropped segment: dropped again, same request */
-	assert_int_equal(run(&f), XDP_DROP);
-	assert_int_equal(events_read(), 2);
-	assert_int_equal(evlog.ev[1].url.seq, 1000);
 
-	/* cut inside the method */
-	v4_tcp_seq(&f, "203.0.113.107", 5000, "GE");
-	assert_int_equal(run(&f), XDP_PASS);
-	v4_tcp_seq(&f, "203.0.113.107", 5002, "T /.env HTTP/1.1\r\n\r\n");
+	/* cut inside the method, after a complete request */
+	v4_tcp_seq(&f, "203.0.113.107", 5000, "GET /a HTTP/1.1\r\n\r\nGE");
 	assert_int_equal(run(&f), XDP_DROP);
-	assert_int_equal(events_read(), 3);
-	check_url_event(2, "203.0.113.107", 11, EBPFMON_URL_DROP, 80, "/.env", 5);
+	expect_counters(.rx_seen = 4, .rx_passed = 1, .rx_drop_url = 1, .url_hits = 1, .events = 1,
+			.url_lines = 2, .url_partial = 2);
 
-	/* one byte at a time, escapes and dot segments cut anywhere */
+	/* every byte of a request line sent alone is dropped */
 	{
-		const char *req = "GET /static/%2E%2e/wp%2dadmin/ HTTP/1.1\r\n\r\n";
-		uint32_t seq = 9000;
+		const char *req = "GET /static/%2E%2e/wp%2dadmin/ HTTP/1.1\r\n";
 
-		for (size_t i = 0; req[i]; i++, seq++) {
+		for (size_t i = 0; req[i] && req[i] != ' '; i++) {
 			char one[2] = { req[i], 0 };
 
-			v4_tcp_seq(&f, "203.0.113.107", seq, one);
-			if (run(&f) != (req[i] == ' ' && i > 20 ? XDP_DROP : XDP_PASS))
-				fail_msg("byte %zu ('%c') judged wrongly", i, req[i]);
+			v4_tcp_seq(&f, "203.0.113.107", 9000 + (uint32_t)i, one);
+			if (run(&f) != XDP_DROP)
+				fail_msg("byte %zu ('%c') alone was passed", i, req[i]);
 		}
-		assert_int_equal(events_read(), 4);
-		check_url_event(3, "203.0.113.107", 10, EBPFMON_URL_DROP, 80, "/wp-admin/", 10);
 	}
+}
 
-	/* a segment that does not follow (a forgery, or out of order) resumes nothing */
-	v4_tcp_seq(&f, "203.0.113.107", 20000, "GET /wp");
+/*
+ * A request line longer than EBPFMON_URL_SPLIT_MIN in its first segment is resumed by the
+ * next segment of the flow (its sequence number follows), also when that is retransmitted;
+ * a segment out of sequence resumes nothing, and a segment that takes the same place without
+ * ending inside a line leaves nothing behind.
+ */
+static void test_url_long_line_resumed(void **state)
+{
+	char first[1200];
+	struct frame f;
+	uint32_t n;
+
+	(void)state;
+	url_setup(0);
+	n = (uint32_t)snprintf(first, sizeof(first), "GET /");
+	memset(first + n, 'a', 1100);
+	n += 1100;
+	first[n] = '\0';
+	v4_tcp_seq(&f, "203.0.113.108", 1000, first);
 	assert_int_equal(run(&f), XDP_PASS);
-	v4_tcp_seq(&f, "203.0.113.107", 20100, "-admin/ HTTP/1.1\r\n\r\n");
+	v4_tcp_seq(&f, "203.0.113.108", 1000 + n, "/../wp-admin/ HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(run(&f), XDP_DROP); /* its retransmission */
+	assert_int_equal(events_read(), 2);
+	check_url_event(0, "203.0.113.108", 10, EBPFMON_URL_DROP, 80, "/wp-admin/", 10);
+	assert_int_equal(evlog.ev[0].url.flags, EBPFMON_URL_HIT_SPLIT);
+	assert_int_equal(evlog.ev[0].url.seq, 1000);
+
+	/* out of sequence: nothing to resume */
+	v4_tcp_seq(&f, "203.0.113.108", 50000, first);
 	assert_int_equal(run(&f), XDP_PASS);
-	assert_int_equal(events_read(), 4);
+	v4_tcp_seq(&f, "203.0.113.108", 50000 + n + 100, "/../wp-admin/ HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(&f), XDP_PASS);
+
+	/* the same place taken by a segment that ends between lines: the saved line is gone */
+	v4_tcp_seq(&f, "203.0.113.108", 90000, first);
+	assert_int_equal(run(&f), XDP_PASS);
+	memset(first, '\n', n);
+	v4_tcp_seq(&f, "203.0.113.108", 90000, first);
+	assert_int_equal(run(&f), XDP_PASS);
+	v4_tcp_seq(&f, "203.0.113.108", 90000 + n, "/../wp-admin/ HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(&f), XDP_PASS);
+	assert_int_equal(events_read(), 2);
+}
+
+/* TCP urgent data to an HTTP port is dropped: the server never reads the urgent byte. */
+static void test_url_urgent_dropped(void **state)
+{
+	struct frame f;
+
+	(void)state;
+	url_setup(0);
+	v4_tcp(&f, "203.0.113.109", 80, TCP_ACK | 0x20, "X");
+	assert_int_equal(run(&f), XDP_DROP);
+	v4_tcp(&f, "203.0.113.109", 22, TCP_ACK | 0x20, "X");
+	assert_int_equal(run(&f), XDP_PASS);
+	expect_counters(.rx_seen = 2, .rx_passed = 1, .url_urgent = 1);
 }
 
 /* The request target as nginx routes it: every walk-around of a raw-byte match is a hit. */
@@ -1861,6 +1910,8 @@ int main(int argc, char **argv)
 		T(test_url_not_a_request_line),
 		T(test_url_other_methods),
 		T(test_url_split_request),
+		T(test_url_long_line_resumed),
+		T(test_url_urgent_dropped),
 		T(test_url_canonical),
 		T(test_url_pipelined),
 		T(test_url_unverified),
