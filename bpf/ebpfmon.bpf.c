@@ -327,7 +327,8 @@ int xdp_ingress(struct xdp_md *ctx)
 			return XDP_DROP;
 		}
 	}
-	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) &&
+	/* a first fragment (url_drop_unseen off) holds only the start of its segment */
+	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) && !p.first_frag &&
 	    p.payload_off < (__u32)(data_end - data) && is_http_port(set, p.dport)) {
 		if (http_match(ctx, &p, set, cnt, now) == XDP_DROP)
 			return XDP_DROP;

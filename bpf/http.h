@@ -61,7 +61,11 @@ struct http_canon {
 	__u8 pct_hi;  /* the hex digit read (as sent) */
 	__u8 mlen;    /* method bytes so far */
 	__u8 split;   /* the line began in an earlier segment */
-	__u16 pad;
+	/* kept from a short piece that was dropped: the kernel never got it, so the next
+	 * segment is read both ways, resumed (to report the request) and afresh (what the
+	 * server could get) */
+	__u8 dropped;
+	__u8 pad;
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
 };
 
@@ -659,15 +663,6 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	fk.dport = p->dport;
 	fk.seq = p->seq;
 	prev = http_flows_used ? bpf_map_lookup_elem(&http_flows, &fk) : NULL;
-	if (prev) {
-		/* this segment resumes a request line; the entry stays for a retransmission */
-		__builtin_memcpy(&s->c, prev, sizeof(s->c));
-		s->c.split = 1;
-		cnt->url_split++;
-	} else {
-		s->c.state = HS_LINE_START;
-	}
-
 	s->m.seq = p->seq;
 	s->m.lines = 0;
 	s->m.nhits = 0;
@@ -675,15 +670,35 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
 	x.s = s;
 	x.len = len;
+	if (prev) {
+		/* this segment resumes a request line; the entry stays for a retransmission */
+		__builtin_memcpy(&s->c, prev, sizeof(s->c));
+		s->c.split = 1;
+		cnt->url_split++;
+		if (s->c.dropped) {
+			/* reported, not enforced: the lines of the fresh reading below count */
+			bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
+			s->m.lines = 0;
+			s->m.line_off = 0;
+			s->c.state = HS_LINE_START;
+		}
+	} else {
+		s->c.state = HS_LINE_START;
+	}
+	s->c.dropped = 0;
 	bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
 
 	fk.seq = p->seq + len;
 	if (http_in_line(&s->c)) {
-		if (len - s->m.line_off < EBPFMON_URL_SPLIT_MIN) {
-			/* a short piece of a request line: never delivered in pieces (below) */
+		if (len - s->m.line_off < EBPFMON_URL_SPLIT_MIN || cut) {
+			/* a short piece of a request line (or one not read to its end): never
+			 * delivered in pieces (below). Kept for a connection of this host, so that
+			 * the request its next segment completes is still reported. */
 			partial = true;
-		} else if (cut) {
-			partial = true; /* the rest of the segment was not read */
+			s->c.dropped = 1;
+			if (!cut && (!url_verify || http_verified(ctx, p, false)) &&
+			    !bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
+				http_flows_used = 1;
 		} else if (!url_verify || http_verified(ctx, p, true)) {
 			/* a long line, from the segment the kernel appends next: resumable */
 			if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
