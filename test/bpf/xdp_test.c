@@ -284,7 +284,7 @@ static void v6_ext_tcp(struct frame *f, const char *src, uint16_t dport, uint8_t
 	put_ipv6_ext(f, PKT_NEXTHDR_ROUTING, 0);  /* hop-by-hop, 8 bytes */
 	put_ipv6_routing(f, PKT_NEXTHDR_DEST, 2); /* routing, 24 bytes */
 	put_ipv6_ext(f, PKT_NEXTHDR_FRAGMENT, 1); /* destination options, 16 bytes */
-	put_ipv6_frag(f, IPPROTO_TCP, 0, true);
+	put_ipv6_frag(f, IPPROTO_TCP, 0, false); /* atomic (RFC 8021): a whole packet */
 	put_tcp(f, 40000, dport, flags);
 	if (payload)
 		put_str(f, payload);
