@@ -1405,6 +1405,31 @@ def t23_pins_denied(ctx):
         f"the message does not name the map it could not open:\n{out}"
 
 
+@test("24. new maps under a running analyzer (loader --unload, then a new loader): it exits 1 "
+      "within 2 intervals naming the pin root; a new analyzer then bans")
+def t24_maps_replaced(ctx):
+    an = ctx.fresh()
+    rc = ctx.loader.stop()
+    assert rc == 0, f"loader exit status {rc}:\n{ctx.loader.tail()}"
+    unload_and_remove(ctx.loader_path, ctx.pin_root, ctx.topo.mon)
+    ctx.restart_loader(stop=False)
+    t0 = time.monotonic()
+    rc = an.wait(2 * INTERVAL_S)
+    took = time.monotonic() - t0
+    assert rc is not None, f"the analyzer still runs {2 * INTERVAL_S} s after a new loader " \
+                           f"replaced the maps it holds (deaf to the new ring buffer, its " \
+                           f"bans in maps no longer attached):\n{an.output()}"
+    line = an.wait_line(r"maps under " + re.escape(ctx.pin_root) + r" were replaced.*"
+                        r"exiting so that a restart attaches to the new ones", 1)
+    log(f"  rc={rc} {took:.2f}s after the new loader was ready: {line}")
+    assert rc == 1, f"exit status {rc}, expected 1 (Restart=on-failure):\n{an.output()}"
+    assert line, f"no 'maps under {ctx.pin_root} were replaced ... exiting so that a restart " \
+                 f"attaches to the new ones':\n{an.output()}"
+    an = ctx.start_analyzer()
+    srv, holder = conn_limit_enforced(ctx, an, "the analyzer started on the new maps")
+    end_conn_limit(ctx, srv, holder)
+
+
 # ---------------------------------------------------------------------------------------
 # Helpers run inside a namespace: python3 test_analyzer.py serve-hold|hold|send ...
 
