@@ -37,6 +37,7 @@
 #define STORE_RETRY_S 60     /* reopen a database that could not be opened */
 #define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
 #define CLEANUP_EVERY_S 60   /* retention */
+#define MAPS_GONE_GRACE_S 5  /* pins missing this long (not replaced) end the analyzer */
 
 struct anomaly_state {
 	struct sysmon_detector det;
@@ -58,6 +59,7 @@ struct analyzer {
 	int sigfd, tfd, wdfd, epfd;
 	uint64_t events;
 	time_t store_retry_at, store_warned_at, cleanup_at;
+	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 };
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -347,8 +349,52 @@ static void status(struct analyzer *a)
 		   db, a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
 }
 
-static void interval(struct analyzer *a)
+/*
+ * Whether the pinned maps are still the ones this analyzer holds. When a loader replaced them
+ * (--unload, then a new loader) the ring buffer it reads is not the one XDP writes and its bans
+ * land in maps no longer attached; its lock is on a removed folder and excludes no other
+ * analyzer. The one remedy is a restart, which attaches to the new maps: 0, or -ESTALE after
+ * the one error line. Pins that cannot be checked are given MAPS_GONE_GRACE_S first.
+ */
+static int maps_watch(struct analyzer *a)
 {
+	const char *root = a->cfg.pin_root;
+	struct timespec now;
+	char what[700];
+	int ret = maps_check(&a->maps, root, what, sizeof(what));
+
+	if (ret == 0) {
+		a->maps_gone_since.tv_sec = 0;
+		return 0;
+	}
+	if (ret > 0) {
+		log_error("the maps under %s were replaced (a loader ran --unload?): %s; exiting "
+			  "so that a restart attaches to the new ones (systemd's "
+			  "Restart=on-failure starts the analyzer again)",
+			  root, what);
+		return -ESTALE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!a->maps_gone_since.tv_sec) {
+		a->maps_gone_since = now;
+		log_debug("cannot check the maps under %s (%s): waiting %ds", root, what,
+			  MAPS_GONE_GRACE_S);
+		return 0;
+	}
+	if (now.tv_sec - a->maps_gone_since.tv_sec < MAPS_GONE_GRACE_S)
+		return 0;
+	log_error("the maps under %s were replaced or removed (a loader ran --unload?): %s for "
+		  "%lds; exiting so that a restart attaches to the new ones (systemd's "
+		  "Restart=on-failure starts the analyzer again)",
+		  root, what, (long)(now.tv_sec - a->maps_gone_since.tv_sec));
+	return -ESTALE;
+}
+
+/* One interval's work; -ESTALE when the maps were replaced (maps_watch()). */
+static int interval(struct analyzer *a)
+{
+	if (maps_watch(a))
+		return -ESTALE;
 	ring_buffer__consume(a->rb); /* events first, then the scan */
 	store_try_open(a);
 	if (a->store)
@@ -361,6 +407,7 @@ static void interval(struct analyzer *a)
 		store_commit(a->store);
 	store_upkeep(a);
 	status(a);
+	return 0;
 }
 
 /* SIGHUP: a new configuration replaces the old only when all of it is good. */
@@ -421,8 +468,8 @@ static int loop(struct analyzer *a)
 					log_warn("ring buffer: %s", strerror(errno));
 				policy_flush(&a->policy); /* the bans are in the kernel: now record */
 			} else if (fd == a->tfd) {
-				if (read(a->tfd, &ticks, sizeof(ticks)) > 0)
-					interval(a);
+				if (read(a->tfd, &ticks, sizeof(ticks)) > 0 && interval(a))
+					return -ESTALE;
 			} else if (fd == a->wdfd) {
 				if (read(a->wdfd, &ticks, sizeof(ticks)) > 0)
 					sd_notify(0, "WATCHDOG=1");

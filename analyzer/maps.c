@@ -38,6 +38,8 @@ static const struct map_spec specs[] = {
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
+_Static_assert(N_SPECS == sizeof(((struct maps *)0)->ids) / sizeof(unsigned int),
+	       "struct maps: one id per map");
 
 static int *map_fd(struct maps *m, size_t i)
 {
@@ -145,6 +147,53 @@ static int open_one(const char *path, bool writable)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The kernel's id of the map behind fd; 0 when it cannot be read. */
+static unsigned int map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(fd, &info, &len) ? 0 : info.id;
+}
+
+int maps_check(const struct maps *m, const char *pin_root, char *what, size_t len)
+{
+	char path[512];
+	struct stat now, held;
+	unsigned int id;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_MAPS);
+	if (stat(path, &now)) {
+		fd = -errno;
+		snprintf(what, len, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	if (m->lock >= 0 && !fstat(m->lock, &held) &&
+	    (now.st_dev != held.st_dev || now.st_ino != held.st_ino)) {
+		snprintf(what, len, "%s is a new folder (inode %llu, the locked one %llu)", path,
+			 (unsigned long long)now.st_ino, (unsigned long long)held.st_ino);
+		return 1;
+	}
+	for (size_t i = 0; i < N_SPECS; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS,
+			 specs[i].name);
+		fd = open_one(path, false);
+		if (fd < 0) {
+			snprintf(what, len, "%s: %s", path, strerror(-fd));
+			return fd;
+		}
+		id = map_id(fd);
+		close(fd);
+		if (id && m->ids[i] && id != m->ids[i]) {
+			snprintf(what, len, "%s is map id %u, this analyzer holds id %u", path, id,
+				 m->ids[i]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 {
 	struct timespec start, now;
@@ -152,8 +201,10 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 	bool said = false;
 	int fd;
 
-	for (size_t i = 0; i < N_SPECS; i++)
+	for (size_t i = 0; i < N_SPECS; i++) {
 		*map_fd(m, i) = -1;
+		m->ids[i] = 0;
+	}
 	m->lock = -1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (size_t i = 0; i < N_SPECS; i++) {
@@ -210,6 +261,7 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 			return fd;
 		}
 		*map_fd(m, i) = fd;
+		m->ids[i] = map_id(fd);
 	}
 	return 0;
 }

@@ -4,11 +4,13 @@
 #define EBPFMON_MAPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct maps {
 	int bans, ban_nets, allow_nets, url_rules, settings, events; /* read-write */
 	int ip_stats, conn_count, counters, proc_io;		      /* read-only */
 	int lock; /* pin_root/maps, flock()ed by maps_lock(); -1 when not held */
+	unsigned int ids[10]; /* kernel map id of each fd above, in their order (maps_open()) */
 };
 
 /*
@@ -28,6 +30,13 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s);
  * its pid, from /proc/locks, and the path); other -errno (logged).
  */
 int maps_lock(struct maps *m, const char *pin_root);
+/*
+ * Whether the maps pinned under pin_root are still the ones m holds: every pin's map id and
+ * the folder pin_root/maps that maps_lock() locked. 0 when they are; 1 when one was replaced
+ * (a loader ran --unload, or replaced an incompatible pin), what says which; -errno when a pin
+ * or the folder cannot be checked now (-ENOENT: gone), what says which. Logs nothing.
+ */
+int maps_check(const struct maps *m, const char *pin_root, char *what, size_t len);
 /* Close every map and release the lock. */
 void maps_close(struct maps *m);
 

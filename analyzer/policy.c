@@ -117,9 +117,31 @@ static int seed_one(const struct ebpfmon_addr *addr, bool dry_run, uint64_t coun
 	return 0;
 }
 
+struct seen_seed {
+	struct policy_seen *seen;
+	int64_t unix_now;
+	uint64_t boot_now;
+};
+
+static int seed_request(const struct store_request *r, void *ctx)
+{
+	const struct seen_seed *sd = ctx;
+	struct policy_req req = { .addr = r->addr, .sport = r->sport, .dport = r->dport,
+				  .seq = r->seq };
+	uint64_t ago = r->banned_at < sd->unix_now
+			       ? (uint64_t)(sd->unix_now - r->banned_at) * 1000000000ull
+			       : 0;
+
+	/* the ban's time on the events' clock; before this boot: as old as the boot */
+	policy_seen_check(sd->seen, &req, ago < sd->boot_now ? sd->boot_now - ago : 0);
+	return 0;
+}
+
 void policy_load_history(struct policy *p)
 {
-	int64_t n;
+	struct seen_seed sd = { .seen = &p->seen, .unix_now = time(NULL),
+				.boot_now = maps_boot_ns() };
+	int64_t n, since;
 
 	if (!p->store)
 		return;
@@ -128,6 +150,13 @@ void policy_load_history(struct policy *p)
 		log_warn("cannot read the ban history: repeat offenders are counted from now on");
 	else
 		log_debug("ban history of %lld addresses loaded", (long long)n);
+	since = sd.unix_now - (int64_t)(POLICY_SEEN_TTL_NS / 1000000000ull);
+	n = store_ban_requests(p->store, since, seed_request, &sd);
+	if (n < 0)
+		log_warn("cannot read the requests of recent URL bans: a retransmission of one "
+			 "may count as a new offence");
+	else
+		log_debug("requests of %lld recent URL bans loaded", (long long)n);
 }
 
 /* Earlier bans of an address (would-bans in dry run). */
@@ -179,6 +208,13 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 	snprintf(row->rule, sizeof(row->rule), "%s", rule ? rule : "");
 	if (reason == EBPFMON_BAN_URL_RULE && p->hit_path)
 		snprintf(row->path, sizeof(row->path), "%s", p->hit_path);
+	/* the request of a single address's URL ban: seeds the seen table after a restart */
+	if (reason == EBPFMON_BAN_URL_RULE && p->hit_req && net->prefixlen == 128) {
+		row->has_req = true;
+		row->sport = p->hit_req->sport;
+		row->dport = p->hit_req->dport;
+		row->seq = p->hit_req->seq;
+	}
 }
 
 /* The rows of bans evicted from a full map end, saying so. */
@@ -518,8 +554,10 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", shown, pat,
 		 ev->dport);
 	p->hit_path = shown;
+	p->hit_req = &req;
 	rc = policy_ban(p, &ev->addr, EBPFMON_BAN_URL_RULE, pat, detail);
 	p->hit_path = NULL;
+	p->hit_req = NULL;
 	return rc;
 }
 

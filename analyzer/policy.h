@@ -36,6 +36,7 @@ struct policy {
 	size_t n_hist, cap_hist;
 	struct store_ban *pending; /* rows to write, outside the ring-buffer callback */
 	const char *hit_path;	   /* while a URL hit is judged: its escaped canonical path */
+	const struct policy_req *hit_req; /* and its request, kept with the ban's row */
 	size_t n_pending, cap_pending;
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
 	uint64_t retransmits;	 /* URL hits of a request counted already */
@@ -79,7 +80,11 @@ void policy_scan(struct policy *p);
  */
 void policy_reconcile(struct policy *p);
 
-/* Seed the escalation counts from the database's ban history (when the store opens). */
+/*
+ * Seed the escalation counts from the database's ban history, and the requests of the URL
+ * bans of the last POLICY_SEEN_TTL_NS, so that a retransmission after a restart is no new
+ * offence (when the store opens).
+ */
 void policy_load_history(struct policy *p);
 
 #endif

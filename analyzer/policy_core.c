@@ -95,7 +95,9 @@ bool policy_seen_check(struct policy_seen *s, const struct policy_req *req, uint
 
 	for (int i = 0; i < POLICY_SEEN_WAYS; i++) {
 		struct policy_seen_entry *e = &set[i];
-		bool live = e->used && now_ns - e->at_ns < POLICY_SEEN_TTL_NS;
+		/* an entry newer than now_ns (history seeded late) is live too */
+		bool live = e->used &&
+			    (e->at_ns >= now_ns || now_ns - e->at_ns < POLICY_SEEN_TTL_NS);
 
 		if (live && req_equal(&e->req, req))
 			return true;

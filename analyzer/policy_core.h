@@ -74,7 +74,8 @@ void policy_seen_init(struct policy_seen *s, uint64_t seed);
 /*
  * Whether req is a request already counted within POLICY_SEEN_TTL_NS before now_ns (any
  * clock, the same for every call): true for a retransmission, which is no new offence.
- * Otherwise req is remembered from now_ns on and false is returned.
+ * Otherwise req is remembered from now_ns on and false is returned. now_ns may be older
+ * than earlier calls' (seeding from the database after events came): newer entries stay.
  */
 bool policy_seen_check(struct policy_seen *s, const struct policy_req *req, uint64_t now_ns);
 

@@ -115,8 +115,15 @@ static const char *const store_migrations[] = {
 	"  value TEXT NOT NULL"
 	");",
 
-	/* 2 -> 3: the canonical request path of a url_rule ban (docs/url-matching.md) */
-	"ALTER TABLE malicious_ips ADD COLUMN path TEXT NOT NULL DEFAULT '';",
+	/*
+	 * 2 -> 3: the canonical request path of a url_rule ban (docs/url-matching.md), and its
+	 * request as TCP delivers it (NULL for other bans): one request, one offence, across
+	 * restarts
+	 */
+	"ALTER TABLE malicious_ips ADD COLUMN path TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE malicious_ips ADD COLUMN sport INTEGER;"
+	"ALTER TABLE malicious_ips ADD COLUMN dport INTEGER;"
+	"ALTER TABLE malicious_ips ADD COLUMN seq INTEGER;",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -184,8 +191,9 @@ static const char *const store_sql[STMT_COUNT_] = {
 
 	[STMT_BAN_INSERT] = "INSERT INTO malicious_ips (address, prefix_len, reason, rule, source,"
 			    " hits, banned_at, expires_at, ended_at, escalation_level, dry_run,"
-			    " end_reason, path)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			    " end_reason, path, sport, dport, seq)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+			    " ?15, ?16)",
 	[STMT_BAN_END] =
 		"UPDATE malicious_ips SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_BAN_END_WHY] = "UPDATE malicious_ips SET ended_at = ?2, end_reason = ?3"
@@ -1055,6 +1063,15 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban)
 	else
 		sqlite3_bind_null(s, 12);
 	sqlite3_bind_text(s, 13, ban->path, -1, SQLITE_TRANSIENT);
+	if (ban->has_req) {
+		sqlite3_bind_int(s, 14, ban->sport);
+		sqlite3_bind_int(s, 15, ban->dport);
+		sqlite3_bind_int64(s, 16, ban->seq);
+	} else {
+		sqlite3_bind_null(s, 14);
+		sqlite3_bind_null(s, 15);
+		sqlite3_bind_null(s, 16);
+	}
 	err = store_run(st, STMT_BAN_INSERT, "insert ban");
 	if (err)
 		return err;
@@ -1250,6 +1267,46 @@ int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb,
 	}
 	if (rc != SQLITE_DONE)
 		n = store_fail(st, "count offences", rc);
+	sqlite3_finalize(s);
+	return n;
+}
+
+int64_t store_ban_requests(struct store *st, int64_t since, store_request_cb cb, void *ctx)
+{
+	static const char sql[] = "SELECT address, sport, dport, seq, banned_at FROM malicious_ips"
+				  " WHERE banned_at >= ? AND prefix_len IS NULL"
+				  " AND reason = 'url_rule' AND seq IS NOT NULL"
+				  " ORDER BY banned_at, id";
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	int rc, ret;
+
+	rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_fail(st, "list requests", rc);
+	sqlite3_bind_int64(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *text = (const char *)sqlite3_column_text(s, 0);
+		int64_t sport = sqlite3_column_int64(s, 1), dport = sqlite3_column_int64(s, 2);
+		int64_t seq = sqlite3_column_int64(s, 3);
+		struct store_request r;
+
+		if (!text || addr_parse(text, &r.addr) || sport < 0 || sport > UINT16_MAX ||
+		    dport < 0 || dport > UINT16_MAX || seq < 0 || seq > UINT32_MAX)
+			continue; /* a row we cannot read: not remembered */
+		r.sport = (uint16_t)sport;
+		r.dport = (uint16_t)dport;
+		r.seq = (uint32_t)seq;
+		r.banned_at = sqlite3_column_int64(s, 4);
+		n++;
+		ret = cb(&r, ctx);
+		if (ret) {
+			sqlite3_finalize(s);
+			return ret < 0 ? ret : n;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		n = store_fail(st, "list requests", rc);
 	sqlite3_finalize(s);
 	return n;
 }

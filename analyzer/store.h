@@ -73,6 +73,10 @@ struct store_ban {
 	char end_reason[48];	   /* store_ban_insert() of an ended row: why; else ignored */
 	/* url_rule: the canonical request path that matched, escaped (urlcanon_escape()); "" */
 	char path[STORE_PATH_MAX];
+	/* url_rule of one address: the request as TCP delivers it (NULL columns when false) */
+	bool has_req;
+	uint16_t sport, dport; /* the client's port, the server's */
+	uint32_t seq;	       /* TCP sequence number of the request line's first byte */
 };
 
 /* One of the top addresses of a network_stats snapshot (network_stats_top). */
@@ -261,6 +265,22 @@ int64_t store_ban_count_since(struct store *st, const struct addr_cidr *net, int
 typedef int (*store_offence_cb)(const struct ebpfmon_addr *addr, bool dry_run, uint64_t count,
 				void *ctx);
 int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb, void *ctx);
+
+/* The request behind a url_rule ban of one address (store_ban_requests()). */
+struct store_request {
+	struct ebpfmon_addr addr;
+	uint16_t sport, dport;
+	uint32_t seq;
+	int64_t banned_at; /* unix seconds */
+};
+
+/*
+ * The requests of url_rule bans of single addresses banned at `since` or later (dry run
+ * too), oldest first, so that a retransmission of one after a restart is not a new offence.
+ * Returns the rows passed to cb, cb's negative value, or -errno.
+ */
+typedef int (*store_request_cb)(const struct store_request *req, void *ctx);
+int64_t store_ban_requests(struct store *st, int64_t since, store_request_cb cb, void *ctx);
 
 /*
  * Every active enforced ban (ended_at NULL, whether or not expires_at has passed; never a

@@ -464,7 +464,8 @@ static void cfg_list_clear(struct config *cfg, enum cfg_type t)
 
 /*
  * Why a URL pattern can never match a canonical path (docs/url-matching.md), or NULL. Only
- * the literal part is judged: up to the first '*' (or '?' or '[' in a glob).
+ * the literal part is judged: up to the first '*' (or '?' or '[' in a glob). A '%' is
+ * allowed: a request's %25 decodes to it and an invalid escape stays literal.
  */
 static const char *cfg_pattern_noncanonical(const char *pat)
 {
@@ -473,8 +474,6 @@ static const char *cfg_pattern_noncanonical(const char *pat)
 	char lit[EBPFMON_URL_PATH_MAX];
 
 	snprintf(lit, sizeof(lit), "%.*s", (int)n, pat);
-	if (strchr(lit, '%'))
-		return "a canonical path is percent-decoded: write the byte, not its %XX escape";
 	if (strpbrk(lit, "?#"))
 		return "the path ends at '?' or '#', so a pattern cannot go past them";
 	if (strstr(lit, "//"))

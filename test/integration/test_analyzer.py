@@ -1405,6 +1405,63 @@ def t23_pins_denied(ctx):
         f"the message does not name the map it could not open:\n{out}"
 
 
+@test("24. new maps under a running analyzer (loader --unload, then a new loader): it exits 1 "
+      "within 2 intervals naming the pin root; a new analyzer then bans")
+def t24_maps_replaced(ctx):
+    an = ctx.fresh()
+    rc = ctx.loader.stop()
+    assert rc == 0, f"loader exit status {rc}:\n{ctx.loader.tail()}"
+    unload_and_remove(ctx.loader_path, ctx.pin_root, ctx.topo.mon)
+    ctx.restart_loader(stop=False)
+    t0 = time.monotonic()
+    rc = an.wait(2 * INTERVAL_S)
+    took = time.monotonic() - t0
+    assert rc is not None, f"the analyzer still runs {2 * INTERVAL_S} s after a new loader " \
+                           f"replaced the maps it holds (deaf to the new ring buffer, its " \
+                           f"bans in maps no longer attached):\n{an.output()}"
+    line = an.wait_line(r"maps under " + re.escape(ctx.pin_root) + r" were replaced.*"
+                        r"exiting so that a restart attaches to the new ones", 1)
+    log(f"  rc={rc} {took:.2f}s after the new loader was ready: {line}")
+    assert rc == 1, f"exit status {rc}, expected 1 (Restart=on-failure):\n{an.output()}"
+    assert line, f"no 'maps under {ctx.pin_root} were replaced ... exiting so that a restart " \
+                 f"attaches to the new ones':\n{an.output()}"
+    an = ctx.start_analyzer()
+    srv, holder = conn_limit_enforced(ctx, an, "the analyzer started on the new maps")
+    end_conn_limit(ctx, srv, holder)
+
+
+@test("25. one request, one offence across a restart: GET /wp-admin/ from a client that keeps "
+      "retransmitting it, the analyzer restarted during the ban: after the ban ends the "
+      "retransmission bans nobody")
+def t25_retransmit_after_restart(ctx):
+    an = ctx.fresh()
+    srv = ctx.start_server()
+    # XDP drops the request: the client's kernel retransmits it (0.2, 0.6, 1.4, 3, 6.2 s...)
+    client = Background(ctx.topo.in_peer([sys.executable, THIS, "send-keep", MON,
+                                          str(HTTP_PORT),
+                                          b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n".hex()]),
+                        "retransmitter")
+    try:
+        line = an.wait_line(r"\bbanned " + PEER_RX, 3)
+        assert line, f"no 'banned {PEER}' after GET /wp-admin/:\n{an.output()}\n" \
+                     f"client: {client.output()}"
+        log(f"  {line}")
+        an = ctx.start_analyzer("-v")  # same database; -v shows the retransmissions
+        end = an.wait_line(r"ban of " + PEER_RX + r".*ended", BAN_S + 3)
+        assert end, f"no 'ban of {PEER} ended' within {BAN_S + 3} s:\n{an.output()}"
+        again = an.wait_line(r"\bbanned " + PEER_RX + r"|" + re.escape(PEER) +
+                             r":\d+ requested .* a retransmission, not a new offence", 10)
+        log(f"  after the ban: {again}")
+        assert again, f"the request was not seen again within 10 s of the ban's end (no " \
+                      f"retransmission?):\n{an.output()}\nclient: {client.output()}"
+        assert not re.search(r"\bbanned " + PEER_RX, an.output()), \
+            f"the retransmitted request banned {PEER} again after a restart:\n{an.output()}"
+        assert len(ctx.bans_of(PEER)) == 1, f"rows of {PEER}: {ctx.bans_of(PEER)}"
+    finally:
+        client.kill()
+        srv.kill()
+
+
 # ---------------------------------------------------------------------------------------
 # Helpers run inside a namespace: python3 test_analyzer.py serve-hold|hold|send ...
 
@@ -1481,6 +1538,19 @@ def _send(host, port, data, timeout):
         c.close()
 
 
+def _send_keep(host, port, data):
+    """Send data and keep the connection open: the kernel retransmits what XDP drops. Killed,
+    the socket is reset (SO_LINGER 0), so no orphan goes on retransmitting."""
+    nstest._die_with_parent()
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.connect((host, port))
+    c.sendall(data)
+    print("sent", flush=True)
+    while True:
+        signal.pause()
+
+
 def _burn(seconds, name):
     """Keep one CPU busy for seconds, named name (comm, prctl PR_SET_NAME)."""
     nstest._die_with_parent()
@@ -1525,6 +1595,8 @@ if __name__ == "__main__":
     elif len(sys.argv) in (6, 7) and sys.argv[1] == "hold":
         _hold(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
               sys.argv[6] if len(sys.argv) == 7 else None)
+    elif len(sys.argv) == 5 and sys.argv[1] == "send-keep":
+        _send_keep(sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4]))
     elif len(sys.argv) == 4 and sys.argv[1] == "burn":
         _burn(float(sys.argv[2]), sys.argv[3])
     elif len(sys.argv) == 6 and sys.argv[1] == "send":

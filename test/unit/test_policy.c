@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "policy.h"
+#include "store.h"
 
 static void set_patterns(struct config *cfg, const char *const *pats, unsigned int n)
 {
@@ -284,6 +287,80 @@ static void evict_soonest_expiring_never_permanent(void **state)
 	assert_int_equal(policy_pick_evict(bans, 0), -1);
 }
 
+/* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
+
+static struct policy pol; /* holds a seen table: not on the stack */
+
+static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_t seq,
+					 const char *path)
+{
+	struct ebpfmon_ev_url_hit ev = {
+		.hdr = { .type = EBPFMON_EV_URL_HIT, .len = sizeof(ev), .ts_ns = maps_boot_ns() },
+		.dport = 80,
+		.sport = sport,
+		.seq = seq,
+		.path_len = (uint16_t)strlen(path),
+	};
+
+	assert_int_equal(addr_parse(ip, &ev.addr), 0);
+	memcpy(ev.path, path, ev.path_len);
+	return ev;
+}
+
+static int64_t rows_of(struct store *st, const char *ip)
+{
+	struct addr_cidr net = { .prefixlen = 128 };
+
+	assert_int_equal(addr_parse(ip, &net.addr), 0);
+	return store_ban_count_since(st, &net, 0, true);
+}
+
+static void url_offence_survives_a_restart(void **state)
+{
+	char dir[] = "/tmp/ebpfmon-test-policy-XXXXXX", path[64];
+	struct ebpfmon_ev_url_hit ev = url_hit("198.51.100.7", 40000, 1234, "/wp-admin/");
+	struct ebpfmon_ev_url_hit next = url_hit("198.51.100.7", 40000, 1300, "/wp-admin/");
+	struct store *st;
+	struct config cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	cfg.dry_run = true;
+	snprintf(cfg.url_patterns[0], sizeof(cfg.url_patterns[0]), "/wp-admin");
+	cfg.n_url_patterns = 1;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ebpfmon.db", dir);
+	assert_int_equal(store_open(path, &st), 0);
+
+	policy_init(&pol, &cfg, NULL, st);
+	policy_load_history(&pol);
+	assert_int_equal(policy_on_event(&pol, &ev, sizeof(ev)), 1); /* the offence */
+	policy_flush(&pol);
+	assert_int_equal(rows_of(st, "198.51.100.7"), 1);
+	policy_free(&pol);
+
+	/* a restart: the client's kernel retransmits the same request, no new offence */
+	policy_init(&pol, &cfg, NULL, st);
+	policy_load_history(&pol);
+	ev.hdr.ts_ns = maps_boot_ns();
+	assert_int_equal(policy_on_event(&pol, &ev, sizeof(ev)), 0);
+	assert_int_equal(pol.would_bans, 0);
+	assert_int_equal(pol.retransmits, 1);
+	/* the next request on that connection is a new offence */
+	assert_int_equal(policy_on_event(&pol, &next, sizeof(next)), 1);
+	policy_flush(&pol);
+	assert_int_equal(rows_of(st, "198.51.100.7"), 2);
+	policy_free(&pol);
+
+	store_close(st);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/ebpfmon.db%s", dir, (const char *[]){ "", "-wal",
+									      "-shm" }[i]);
+		unlink(path);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +371,7 @@ int main(void)
 		cmocka_unit_test(escalation_network),
 		cmocka_unit_test(retransmission_is_not_a_new_offence),
 		cmocka_unit_test(seen_table_is_bounded_and_forgets_the_oldest),
+		cmocka_unit_test(url_offence_survives_a_restart),
 		cmocka_unit_test(reconcile_running),
 		cmocka_unit_test(reconcile_new_maps_restore),
 		cmocka_unit_test(evict_soonest_expiring_never_permanent),

@@ -588,6 +588,71 @@ static void test_escalation_count(void **state)
 	assert_int_equal(store_ban_count_since(st, &n, 0, false), 1);
 }
 
+/* What store_ban_requests() passed. */
+struct reqs {
+	int n;
+	struct store_request r[8];
+};
+
+static int collect_req(const struct store_request *r, void *ctx)
+{
+	struct reqs *q = ctx;
+
+	if (q->n < 8)
+		q->r[q->n] = *r;
+	q->n++;
+	return 0;
+}
+
+static void test_ban_requests(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	struct store_ban b;
+	struct reqs q = { 0 };
+	char a[ADDR_STRLEN];
+
+	/* a URL ban keeps its request (seq 0 and the top of the range are requests too) */
+	b = ban_of("192.0.2.7", EBPFMON_BAN_URL_RULE, 1000);
+	b.has_req = true;
+	b.sport = 65535;
+	b.dport = 80;
+	b.seq = UINT32_MAX;
+	assert_true(store_ban_insert(st, &b) > 0);
+	b = ban_of("2001:db8::7", EBPFMON_BAN_URL_RULE, 1001);
+	b.has_req = true;
+	b.sport = 40000;
+	b.dport = 8080;
+	b.seq = 0;
+	b.dry_run = true;
+	assert_true(store_ban_insert(st, &b) > 0);
+	/* too old, no request (conn_limit, a URL ban without one), a network: not listed */
+	b = ban_of("192.0.2.8", EBPFMON_BAN_URL_RULE, 999);
+	b.has_req = true;
+	assert_true(store_ban_insert(st, &b) > 0);
+	insert_ban(st, "192.0.2.9", EBPFMON_BAN_CONN_LIMIT, 1002);
+	insert_ban(st, "192.0.2.10", EBPFMON_BAN_URL_RULE, 1002);
+	b = ban_of("192.0.2.0/24", EBPFMON_BAN_URL_RULE, 1002);
+	b.has_req = true;
+	assert_true(store_ban_insert(st, &b) > 0);
+
+	assert_int_equal(store_ban_requests(st, 1000, collect_req, &q), 2);
+	assert_int_equal(q.n, 2);
+	assert_string_equal(addr_format(&q.r[0].addr, a, sizeof(a)), "192.0.2.7");
+	assert_int_equal(q.r[0].sport, 65535);
+	assert_int_equal(q.r[0].dport, 80);
+	assert_int_equal(q.r[0].seq, UINT32_MAX);
+	assert_int_equal(q.r[0].banned_at, 1000);
+	assert_string_equal(addr_format(&q.r[1].addr, a, sizeof(a)), "2001:db8::7");
+	assert_int_equal(q.r[1].sport, 40000);
+	assert_int_equal(q.r[1].dport, 8080);
+	assert_int_equal(q.r[1].seq, 0);
+	/* the columns of a ban without a request are NULL, as a user querying sees them */
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE sport IS NULL"
+					  " AND dport IS NULL AND seq IS NULL"),
+			 2);
+}
+
 /* --- network_stats --- */
 
 static struct store_top top_of(const char *addr, uint64_t packets)
@@ -1247,6 +1312,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_writes_in_callback, setup_open,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_escalation_count, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_ban_requests, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_bulk_top, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_anomalies, setup_open, teardown),
