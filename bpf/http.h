@@ -37,7 +37,14 @@ enum http_state {
 	HS_SLASH1,	   /* "scheme:/" seen, "/" expected */
 	HS_AUTHORITY,
 	HS_PATH,
+	HS_BODY,	   /* a request's Content-Length body: skipped */
 };
+
+/* http_canon.hn: where the header line stands against "content-length:" */
+#define HN_COLON 14   /* the name matched, ':' expected */
+#define HN_VALUE 15   /* in the value: OWS, digits, OWS */
+#define HN_NO 0xff    /* not that header, or not a valid value */
+#define HTTP_CL_MAX 0x7fffffffu
 
 /* Where the path normaliser is in a segment (http_canon.pstate), as nginx's complex URI. */
 enum http_pstate {
@@ -65,8 +72,18 @@ struct http_canon {
 	 * segment is read both ways, resumed (to report the request) and afresh (what the
 	 * server could get) */
 	__u8 dropped;
-	__u8 pad;
+	/* the head of a request (after its request line, up to the empty line): its
+	 * Content-Length is read, so that its body is passed over and the request after it
+	 * found where it starts (RFC 9112 §6.3) */
+	__u8 head;
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
+	__u8 hempty;	/* in the head: nothing but CR since the last LF */
+	__u8 hn;	/* HN_*, or 0..13: bytes of "content-length" matched */
+	__u8 hdigit;	/* the value has a digit */
+	__u8 pad2;
+	__u32 hval;	/* the value so far */
+	__u32 cl;	/* the head's Content-Length (0: none) */
+	__u32 body;	/* HS_BODY: bytes of the body still to pass over */
 };
 
 /* http_flows key: the flow (addresses as in ebpfmon_addr) and the next segment's seq. */
@@ -339,6 +356,13 @@ static __always_inline void http_path_end_at(struct http_parse *x, struct http_c
 {
 	http_path_done(x, c);
 	http_fail(c, ch);
+	/* the head of this request begins: its header lines follow this line */
+	c->head = 1;
+	c->hempty = ch == '\n';
+	c->hn = ch == '\n' ? 0 : HN_NO; /* the rest of the request line is no header */
+	c->hdigit = 0;
+	c->hval = 0;
+	c->cl = 0;
 }
 
 /* A byte of the path as sent. */
@@ -395,6 +419,47 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 	if (!c || !m || !hits)
 		return 0;
 	ch &= 0xff;
+	if (c->state == HS_BODY) {
+		if (--c->body == 0)
+			c->state = HS_LINE_START;
+		return 0;
+	}
+	if (c->head) {
+		if (ch == '\n') {
+			if (c->hn == HN_VALUE && c->hdigit)
+				c->cl = c->hval;
+			if (c->hempty) {
+				/* the empty line: the head ends, the body (if any) follows */
+				c->head = 0;
+				c->body = c->cl;
+				c->state = c->cl ? HS_BODY : HS_LINE_START;
+				return 0;
+			}
+			c->hempty = 1;
+			c->hn = 0;
+			c->hdigit = 0;
+			c->hval = 0;
+		} else if (ch != '\r') {
+			c->hempty = 0;
+			if (c->hn < HN_COLON) {
+				c->hn = (ch | 0x20) == (__u8)"content-length"[c->hn & 15] ? c->hn + 1
+											: HN_NO;
+			} else if (c->hn == HN_COLON) {
+				c->hn = ch == ':' ? HN_VALUE : HN_NO;
+			} else if (c->hn == HN_VALUE) {
+				if (ch >= '0' && ch <= '9' && c->hdigit != 2) {
+					c->hval = c->hval > HTTP_CL_MAX / 10 ? HTTP_CL_MAX
+									      : c->hval * 10 + (ch - '0');
+					c->hdigit = 1;
+				} else if (ch == ' ' || ch == '\t') {
+					if (c->hdigit)
+						c->hdigit = 2; /* trailing OWS: no digit may follow */
+				} else {
+					c->hn = HN_NO;
+				}
+			}
+		}
+	}
 	switch (c->state) {
 	case HS_LINE_START:
 		if (ch == '\r' || ch == '\n')
@@ -488,9 +553,15 @@ static long http_scan_cb(__u32 i, void *vctx)
 
 	if (base >= x->len)
 		return 1;
-	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
-	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_MAX - 8)]))
+	if (s->c.state == HS_BODY && s->c.body > 8 && base + 8 <= x->len) {
+		s->c.body -= 8;
 		return 0;
+	}
+	if (s->c.state == HS_SKIP && base + 8 <= x->len && (!s->c.head || s->c.hn == HN_NO) &&
+	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_MAX - 8)])) {
+		s->c.hempty = 0;
+		return 0;
+	}
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
 		if (base + k >= x->len)
@@ -504,7 +575,7 @@ static long http_scan_cb(__u32 i, void *vctx)
 /* A state that a segment can end in the middle of a request line in. */
 static __always_inline bool http_in_line(const struct http_canon *c)
 {
-	return c->state != HS_LINE_START && c->state != HS_SKIP;
+	return c->state != HS_LINE_START && c->state != HS_SKIP && c->state != HS_BODY;
 }
 
 /*
@@ -681,9 +752,11 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 			s->m.lines = 0;
 			s->m.line_off = 0;
 			s->c.state = HS_LINE_START;
+			s->c.head = 0;
 		}
 	} else {
 		s->c.state = HS_LINE_START;
+		s->c.head = 0;
 	}
 	s->c.dropped = 0;
 	bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);

@@ -588,6 +588,40 @@ static void gen_line_end(struct gen *g)
 	}
 }
 
+/*
+ * A head that declares a body, and the body: right or wrong lengths, odd spellings, bodies
+ * holding request-like lines, the next request glued to the body's last byte.
+ */
+static void gen_body(struct gen *g)
+{
+	static const char *const names[] = {
+		"Content-Length:", "content-length:", "CONTENT-LENGTH:", "Content-Length :",
+		"Content-Lenght:", "X-Content-Length:", "Content-Length:\r",
+	};
+	static const char *const bodies[] = {
+		"hello", "a=b\r\n", "GET /wp-admin/ HTTP/1.1\r\n", "x\nGET /.env HTTP/1.1\n",
+		"", "\r\n\r\n", "%2e%2e/wp-admin",
+	};
+	const char *body = PICK(bodies);
+	size_t blen = strlen(body);
+	char num[32];
+	long n = (long)blen + (one_in(3) ? (long)rnd_below(7) - 3 : 0);
+
+	if (n < 0)
+		n = 0;
+	if (one_in(10))
+		n = (long)rnd_below(3000);
+	snprintf(num, sizeof(num), "%s%ld%s", one_in(4) ? " \t" : " ", n,
+		 one_in(6) ? " " : one_in(10) ? "x" : "");
+	gen_str(g, PICK(names));
+	gen_str(g, num);
+	gen_str(g, one_in(8) ? "\n" : "\r\n");
+	if (one_in(4))
+		gen_str(g, "Content-Length: 2\r\n"); /* a second one: the last counts */
+	gen_str(g, one_in(8) ? "\n" : "\r\n");
+	gen_str(g, body);
+}
+
 /* Leading bytes and header lines, between request lines. */
 static void gen_filler(struct gen *g)
 {
@@ -702,6 +736,8 @@ static void gen_payload(struct payload *pl)
 				gen_line_end(&g);
 			if (one_in(3))
 				gen_str(&g, "Host: h\r\n\r\n");
+			else if (one_in(3))
+				gen_body(&g);
 		}
 		if (one_in(3))
 			gen_mutate(&g);

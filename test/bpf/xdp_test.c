@@ -1578,6 +1578,20 @@ static void test_url_pipelined(void **state)
 	assert_int_equal(run(&f), XDP_PASS);
 	expect_counters(.rx_seen = 4, .rx_passed = 1, .rx_drop_url = 3, .url_hits = 2, .events = 2,
 			.url_lines = 2 + 2 + 16 + 16, .url_lines_over = 1);
+
+	/* the next request glued to the last byte of a body: found where the body ends */
+	v4_tcp(&f, "203.0.113.125", 80, TCP_ACK,
+	       "GET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+	       "helloGET /wp-admin/ HTTP/1.1\r\n\r\n");
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(events_read(), 3);
+	check_url_event(2, "203.0.113.125", 10, EBPFMON_URL_DROP, 80, "/wp-admin/", 10);
+	/* a body holding a request-like line is a body: no hit, no ban of an uploader */
+	v4_tcp(&f, "203.0.113.126", 80, TCP_ACK,
+	       "POST /upload HTTP/1.1\r\nHost: x\r\ncontent-length:  33 \r\n\r\n"
+	       "log excerpt:\r\nGET /.env HTTP/1.1\r\n");
+	assert_int_equal(run(&f), XDP_PASS);
+	assert_int_equal(events_read(), 3);
 }
 
 /*
