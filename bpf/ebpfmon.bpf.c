@@ -207,6 +207,27 @@ static __always_inline void ban_drop(struct ebpfmon_ban *ban, const struct ebpfm
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/*
+ * A ban in force on src: whether to drop. Not an allowlisted source (counted rx_allowed), and
+ * not in dry run, where the packet passes and what the ban would have dropped is counted.
+ */
+static __always_inline bool ban_enforce(struct ebpfmon_ban *ban, const struct ebpfmon_addr *src,
+					const struct ebpfmon_settings *set,
+					struct ebpfmon_counters *cnt, __u32 from_net, __u64 now)
+{
+	if (is_allowed(src)) {
+		cnt->rx_allowed++;
+		return false;
+	}
+	if (set->flags & EBPFMON_F_DRY_RUN) {
+		__sync_fetch_and_add(&ban->would_drops, 1);
+		cnt->rx_would_drop++;
+		return false;
+	}
+	ban_drop(ban, src, set, cnt, from_net, now);
+	return true;
+}
+
 static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u64 now)
 {
 	struct ebpfmon_ip_stats init = { .first_seen_ns = now }, *st;
@@ -265,13 +286,7 @@ int xdp_ingress(struct xdp_md *ctx)
 	/* The source is known: enforcement does not depend on anything past layer 3. */
 	ban = bpf_map_lookup_elem(&bans, &p.src);
 	if (ban && ban_active(ban, &now)) {
-		if (is_allowed(&p.src)) {
-			cnt->rx_allowed++;
-		} else if (set->flags & EBPFMON_F_DRY_RUN) {
-			__sync_fetch_and_add(&ban->would_drops, 1);
-			cnt->rx_would_drop++;
-		} else {
-			ban_drop(ban, &p.src, set, cnt, 0, now);
+		if (ban_enforce(ban, &p.src, set, cnt, 0, now)) {
 			cnt->rx_drop_ban++;
 			return XDP_DROP;
 		}
@@ -280,17 +295,9 @@ int xdp_ingress(struct xdp_md *ctx)
 
 		__builtin_memcpy(key.a, p.src.a, sizeof(key.a));
 		ban = bpf_map_lookup_elem(&ban_nets, &key);
-		if (ban && ban_active(ban, &now)) {
-			if (is_allowed(&p.src)) {
-				cnt->rx_allowed++;
-			} else if (set->flags & EBPFMON_F_DRY_RUN) {
-				__sync_fetch_and_add(&ban->would_drops, 1);
-				cnt->rx_would_drop++;
-			} else {
-				ban_drop(ban, &p.src, set, cnt, 1, now);
-				cnt->rx_drop_net++;
-				return XDP_DROP;
-			}
+		if (ban && ban_active(ban, &now) && ban_enforce(ban, &p.src, set, cnt, 1, now)) {
+			cnt->rx_drop_net++;
+			return XDP_DROP;
 		}
 	}
 
