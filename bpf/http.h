@@ -17,8 +17,6 @@
 
 #include "parsing.h"
 
-#define HTTP_METHOD_MAX 32
-
 /* v & mask, kept by the compiler even where it can prove the mask idle (the verifier can't). */
 static __always_inline __u32 http_mask(__u32 v, __u32 mask)
 {
@@ -37,14 +35,7 @@ enum http_state {
 	HS_SLASH1,	   /* "scheme:/" seen, "/" expected */
 	HS_AUTHORITY,
 	HS_PATH,
-	HS_BODY,	   /* a request's Content-Length body: skipped */
 };
-
-/* http_canon.hn: where the header line stands against "content-length:" */
-#define HN_COLON 14   /* the name matched, ':' expected */
-#define HN_VALUE 15   /* in the value: OWS, digits, OWS */
-#define HN_NO 0xff    /* not that header, or not a valid value */
-#define HTTP_CL_MAX 0x7fffffffu
 
 /* Where the path normaliser is in a segment (http_canon.pstate), as nginx's complex URI. */
 enum http_pstate {
@@ -66,24 +57,10 @@ struct http_canon {
 	__u8 pstate;  /* enum http_pstate */
 	__u8 pct;     /* 0; 1: "%" read; 2: "%" and one hex digit read */
 	__u8 pct_hi;  /* the hex digit read (as sent) */
-	__u8 mlen;    /* method bytes so far */
+	__u8 pad0;
 	__u8 split;   /* the line began in an earlier segment */
-	/* kept from a short piece that was dropped: the kernel never got it, so the next
-	 * segment is read both ways, resumed (to report the request) and afresh (what the
-	 * server could get) */
-	__u8 dropped;
-	/* the head of a request (after its request line, up to the empty line): its
-	 * Content-Length is read, so that its body is passed over and the request after it
-	 * found where it starts (RFC 9112 §6.3) */
-	__u8 head;
+	__u8 pad;
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
-	__u8 hempty;	/* in the head: nothing but CR since the last LF */
-	__u8 hn;	/* HN_*, or 0..13: bytes of "content-length" matched */
-	__u8 hdigit;	/* the value has a digit */
-	__u8 pad2;
-	__u32 hval;	/* the value so far */
-	__u32 cl;	/* the head's Content-Length (0: none) */
-	__u32 body;	/* HS_BODY: bytes of the body still to pass over */
 };
 
 /* http_flows key: the flow (addresses as in ebpfmon_addr) and the next segment's seq. */
@@ -115,8 +92,6 @@ struct http_meta {
 	__u32 lines;	/* complete request lines in this segment */
 	__u32 nhits;
 	__u32 nocase;
-	__u32 line_off; /* payload offset where the last line began (0: in an earlier one) */
-	__u32 pad;
 };
 
 /* Per-CPU scratch: the payload, the parser and the hits of one segment. */
@@ -356,13 +331,6 @@ static __always_inline void http_path_end_at(struct http_parse *x, struct http_c
 {
 	http_path_done(x, c);
 	http_fail(c, ch);
-	/* the head of this request begins: its header lines follow this line */
-	c->head = 1;
-	c->hempty = ch == '\n';
-	c->hn = ch == '\n' ? 0 : HN_NO; /* the rest of the request line is no header */
-	c->hdigit = 0;
-	c->hval = 0;
-	c->cl = 0;
 }
 
 /* A byte of the path as sent. */
@@ -419,57 +387,14 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 	if (!c || !m || !hits)
 		return 0;
 	ch &= 0xff;
-	if (c->state == HS_BODY) {
-		if (--c->body == 0)
-			c->state = HS_LINE_START;
-		return 0;
-	}
-	if (c->head) {
-		if (ch == '\n') {
-			if (c->hn == HN_VALUE && c->hdigit)
-				c->cl = c->hval;
-			if (c->hempty) {
-				/* the empty line: the head ends, the body (if any) follows */
-				c->head = 0;
-				c->body = c->cl;
-				c->state = c->cl ? HS_BODY : HS_LINE_START;
-				return 0;
-			}
-			c->hempty = 1;
-			c->hn = 0;
-			c->hdigit = 0;
-			c->hval = 0;
-		} else if (ch != '\r') {
-			c->hempty = 0;
-			if (c->hn < HN_COLON) {
-				c->hn = (ch | 0x20) == (__u8)"content-length"[c->hn & 15] ? c->hn + 1
-											: HN_NO;
-			} else if (c->hn == HN_COLON) {
-				c->hn = ch == ':' ? HN_VALUE : HN_NO;
-			} else if (c->hn == HN_VALUE) {
-				if (ch >= '0' && ch <= '9' && c->hdigit != 2) {
-					c->hval = c->hval > HTTP_CL_MAX / 10 ? HTTP_CL_MAX
-									      : c->hval * 10 + (ch - '0');
-					c->hdigit = 1;
-				} else if (ch == ' ' || ch == '\t') {
-					if (c->hdigit)
-						c->hdigit = 2; /* trailing OWS: no digit may follow */
-				} else {
-					c->hn = HN_NO;
-				}
-			}
-		}
-	}
 	switch (c->state) {
 	case HS_LINE_START:
 		if (ch == '\r' || ch == '\n')
 			return 0;
 		if (http_is_method(ch)) {
 			c->state = HS_METHOD;
-			c->mlen = 1;
 			c->split = 0;
 			c->line_seq = m->seq + i;
-			m->line_off = i;
 		} else {
 			c->state = HS_SKIP;
 		}
@@ -479,11 +404,9 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 			c->state = HS_LINE_START;
 		return 0;
 	case HS_METHOD:
-		if (http_is_method(ch)) {
-			if (++c->mlen > HTTP_METHOD_MAX)
-				c->state = HS_SKIP;
+		/* any length: nginx takes a method of any length, and a proxy passes it on */
+		if (http_is_method(ch))
 			return 0;
-		}
 		if (ch == ' ' || ch == '\t')
 			c->state = HS_SPACES;
 		else
@@ -553,15 +476,9 @@ static long http_scan_cb(__u32 i, void *vctx)
 
 	if (base >= x->len)
 		return 1;
-	if (s->c.state == HS_BODY && s->c.body > 8 && base + 8 <= x->len) {
-		s->c.body -= 8;
+	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
+	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_MAX - 8)]))
 		return 0;
-	}
-	if (s->c.state == HS_SKIP && base + 8 <= x->len && (!s->c.head || s->c.hn == HN_NO) &&
-	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_MAX - 8)])) {
-		s->c.hempty = 0;
-		return 0;
-	}
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
 		if (base + k >= x->len)
@@ -575,7 +492,7 @@ static long http_scan_cb(__u32 i, void *vctx)
 /* A state that a segment can end in the middle of a request line in. */
 static __always_inline bool http_in_line(const struct http_canon *c)
 {
-	return c->state != HS_LINE_START && c->state != HS_SKIP && c->state != HS_BODY;
+	return c->state != HS_LINE_START && c->state != HS_SKIP;
 }
 
 /*
@@ -698,8 +615,8 @@ static long http_emit_cb(__u32 i, void *vctx)
 /*
  * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
  * Returns XDP_DROP when a drop rule hit (and the source may be dropped), the segment holds
- * more than EBPFMON_URL_LINES_MAX request lines, or it ends inside a request line carrying
- * less than EBPFMON_URL_SPLIT_MIN bytes of it; XDP_PASS otherwise. Hits of a segment that
+ * more than EBPFMON_URL_LINES_MAX request lines, or it was read in part and ends inside a
+ * request line; XDP_PASS otherwise. Hits of a segment that
  * belongs to no connection of this host are counted (url_unverified), never reported.
  */
 static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
@@ -737,7 +654,6 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	s->m.seq = p->seq;
 	s->m.lines = 0;
 	s->m.nhits = 0;
-	s->m.line_off = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
 	x.s = s;
 	x.len = len;
@@ -746,34 +662,17 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		__builtin_memcpy(&s->c, prev, sizeof(s->c));
 		s->c.split = 1;
 		cnt->url_split++;
-		if (s->c.dropped) {
-			/* reported, not enforced: the lines of the fresh reading below count */
-			bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
-			s->m.lines = 0;
-			s->m.line_off = 0;
-			s->c.state = HS_LINE_START;
-			s->c.head = 0;
-		}
 	} else {
 		s->c.state = HS_LINE_START;
-		s->c.head = 0;
 	}
-	s->c.dropped = 0;
 	bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
 
 	fk.seq = p->seq + len;
 	if (http_in_line(&s->c)) {
-		if (len - s->m.line_off < EBPFMON_URL_SPLIT_MIN || cut) {
-			/* a short piece of a request line (or one not read to its end): never
-			 * delivered in pieces (below). Kept for a connection of this host, so that
-			 * the request its next segment completes is still reported. */
-			partial = true;
-			s->c.dropped = 1;
-			if (!cut && (!url_verify || http_verified(ctx, p, false)) &&
-			    !bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
-				http_flows_used = 1;
+		if (cut) {
+			partial = true; /* the rest of the line was not read: fail closed */
 		} else if (!url_verify || http_verified(ctx, p, true)) {
-			/* a long line, from the segment the kernel appends next: resumable */
+			/* from the segment the kernel appends next: the next one resumes it */
 			if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
 				cnt->http_flows_full++;
 			else

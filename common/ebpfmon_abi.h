@@ -110,13 +110,6 @@ struct ebpfmon_url_rule {
 #define EBPFMON_MAX_HTTP_PORTS 8
 /* Request lines matched in one TCP segment; a segment with more is dropped (counted). */
 #define EBPFMON_URL_LINES_MAX 16
-/*
- * A segment that ends inside a request line carrying fewer bytes of it than this is dropped
- * (its client retransmits it, with what follows when its kernel coalesces): a request line is
- * never delivered in pieces that XDP cannot see together. A longer partial line is resumed
- * from http_flows by the next in-order segment.
- */
-#define EBPFMON_URL_SPLIT_MIN 1024
 /* Payload bytes of one segment scanned for request lines; the rest is counted, not seen. */
 #define EBPFMON_URL_SCAN_MAX 16384
 
@@ -172,7 +165,8 @@ struct ebpfmon_counters {
 	__u64 url_unverified;	 /* URL hits outside an established connection: never a ban */
 	__u64 url_scan_cut;	 /* segments longer than EBPFMON_URL_SCAN_MAX, scanned in part */
 	__u64 http_flows_full;	 /* partial request lines not kept: http_flows refused them */
-	__u64 url_partial;	 /* dropped: ends inside a request line (< EBPFMON_URL_SPLIT_MIN) */
+	__u64 url_partial;	 /* dropped: read in part (EBPFMON_URL_SCAN_MAX), ending inside
+				  * a request line */
 	__u64 url_urgent;	 /* dropped: TCP urgent data to an HTTP port (not in the stream) */
 };
 

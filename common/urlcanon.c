@@ -248,115 +248,15 @@ static void canonical(const uint8_t *dec, size_t n, unsigned int flags, uint8_t 
 int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_cb cb, void *ctx,
 		  struct urlcanon_tail *tail)
 {
-	return urlcanon_scan_segments(buf, len, NULL, 0, flags, cb, ctx, tail, NULL);
-}
-
-/* Where segment k of n ends in a buffer of len bytes. */
-static size_t seg_end(const size_t *seg_off, size_t n, size_t k, size_t len)
-{
-	return k + 1 < n ? seg_off[k + 1] : len;
-}
-
-/* Segments ending at or before pos (and after the ones noted) end as in_line says. */
-static void note_ends(const size_t *seg_off, size_t n, size_t len, size_t *k, size_t pos,
-		      bool in_line, size_t line_off, struct urlcanon_seg_end *ends)
-{
-	while (*k < n && seg_end(seg_off, n, *k, len) <= pos) {
-		size_t e = seg_end(seg_off, n, *k, len), from = seg_off[*k];
-
-		if (ends) {
-			ends[*k].in_line = in_line;
-			ends[*k].line_bytes = in_line ? e - (line_off > from ? line_off : from) : 0;
-		}
-		(*k)++;
-	}
-}
-
-/*
- * The head of the last request: the lines after its request line, up to the empty line. Its
- * Content-Length (RFC 9112 §6.3) says how many bytes of body to pass over before the next
- * request line. CR bytes are ignored in head lines.
- */
-struct head {
-	bool in;	   /* in a head */
-	bool reqline;	   /* the current line is the rest of the request line: no header */
-	size_t line_start; /* where the current head line began */
-	uint32_t cl;	   /* Content-Length so far, 0: none */
-};
-
-#define HEAD_CL_MAX 0x7fffffffu
-
-/* "Content-Length:" OWS 1*DIGIT OWS, the name in any case, CR bytes ignored: its value, or -1. */
-static int64_t content_length(const uint8_t *line, size_t n)
-{
-	static const char name[] = "content-length";
-	enum { NAME, COLON, LEAD, DIGITS, TRAIL } st = NAME;
-	size_t k = 0;
-	uint32_t v = 0;
-
-	for (size_t j = 0; j < n; j++) {
-		uint8_t c = line[j];
-
-		if (c == '\r')
-			continue;
-		switch (st) {
-		case NAME:
-			if ((c | 0x20) != (uint8_t)name[k])
-				return -1;
-			if (++k == sizeof(name) - 1)
-				st = COLON;
-			break;
-		case COLON:
-			if (c != ':')
-				return -1;
-			st = LEAD;
-			break;
-		case LEAD:
-		case DIGITS:
-			if (c >= '0' && c <= '9') {
-				v = v > HEAD_CL_MAX / 10 ? HEAD_CL_MAX : v * 10 + (uint32_t)(c - '0');
-				st = DIGITS;
-			} else if (c == ' ' || c == '\t') {
-				if (st == DIGITS)
-					st = TRAIL;
-			} else {
-				return -1;
-			}
-			break;
-		case TRAIL:
-			if (c != ' ' && c != '\t')
-				return -1;
-			break;
-		}
-	}
-	return st == DIGITS || st == TRAIL ? (int64_t)v : -1;
-}
-
-/* The head line ending at the LF buf[lf]: returns true when it was the empty line. */
-static bool head_lf(struct head *h, const uint8_t *buf, size_t lf)
-{
-	bool empty = true;
-	int64_t v;
-
-	for (size_t j = h->line_start; j < lf; j++)
-		empty &= buf[j] == '\r';
-	if (!h->reqline && empty)
-		return true;
-	if (!h->reqline && (v = content_length(buf + h->line_start, lf - h->line_start)) >= 0)
-		h->cl = (uint32_t)v;
-	h->reqline = false;
-	h->line_start = lf + 1;
-	return false;
+	return urlcanon_scan_segments(buf, len, NULL, 0, flags, cb, ctx, tail);
 }
 
 int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
-			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail,
-			   struct urlcanon_seg_end *ends)
+			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail)
 {
-	size_t next_seg = 0, end_k = 0, body = 0;
-	enum { LINE_START, SKIP, METHOD, SPACES, BODY } st = LINE_START;
-	struct head h = { 0 };
-	size_t i = 0, line_off = 0, mlen = 0;
+	size_t next_seg = 0;
+	enum { LINE_START, SKIP, METHOD, SPACES } st = LINE_START;
+	size_t i = 0, line_off = 0;
 	uint8_t *dec, *work;
 	int lines = 0, err = 0;
 
@@ -374,45 +274,16 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 		struct urlcanon_path p;
 		struct target t;
 
-		/* segments ending here end in this state (before byte i) */
-		note_ends(seg_off, n_seg, len, &end_k, i, st == METHOD || st == SPACES, line_off,
-			  ends);
-		/* a segment starts a line unless a request line runs on into it, and starts with
-		 * no head or body known: XDP keeps only a request line across segments */
+		/* a segment starts a line unless a request line runs on into it */
 		while (next_seg < n_seg && seg_off[next_seg] < i)
 			next_seg++;
-		if (next_seg < n_seg && seg_off[next_seg] == i && i &&
-		    (st == SKIP || st == LINE_START || st == BODY)) {
+		if (next_seg < n_seg && seg_off[next_seg] == i && st == SKIP)
 			st = LINE_START;
-			h.in = false;
-		}
-
-		if (st == BODY) {
-			size_t seg_e = next_seg < n_seg && seg_off[next_seg] > i
-					       ? seg_off[next_seg]
-					       : (next_seg + 1 < n_seg ? seg_off[next_seg + 1] : len);
-			size_t n = seg_e - i < body ? seg_e - i : body;
-
-			i += n;
-			body -= n;
-			if (!body)
-				st = LINE_START;
-			continue;
-		}
-		if (h.in && c == '\n' && head_lf(&h, buf, i)) {
-			/* the empty line: the head ends; its body, if any, follows */
-			h.in = false;
-			body = h.cl;
-			st = body ? BODY : LINE_START;
-			i++;
-			continue;
-		}
 
 		switch (st) {
 		case LINE_START:
 			if (is_method(c)) {
 				line_off = i;
-				mlen = 1;
 				st = METHOD;
 			} else if (!is_eol(c)) {
 				st = SKIP;
@@ -426,7 +297,7 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 			continue;
 		case METHOD:
 			if (is_method(c))
-				st = ++mlen > URLCANON_METHOD_MAX ? SKIP : METHOD;
+				st = METHOD; /* of any length, as nginx takes it */
 			else if (is_space(c))
 				st = SPACES;
 			else
@@ -439,27 +310,16 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 				continue;
 			}
 			break;
-		case BODY:
-			break; /* handled above */
 		}
 
 		/* SPACES, at the first byte of the request target */
 		read_target(buf, len, i, false, dec, &t);
-		/* segments ending before the byte that ended the target end inside the line */
-		note_ends(seg_off, n_seg, len, &end_k,
-			  t.status == TARGET_INCOMPLETE ? len : t.next - 1, true, line_off, ends);
 		if (t.status == TARGET_INCOMPLETE)
 			break;
 		st = t.line_end ? LINE_START : SKIP;
 		i = t.next;
-		if (t.status == TARGET_FAIL) {
-			/* a failed request line inside a head is one of its lines (never empty) */
-			if (h.in && buf[i - 1] == '\n')
-				head_lf(&h, buf, i - 1);
+		if (t.status == TARGET_FAIL)
 			continue;
-		}
-		/* the head of this request: its lines follow the request line */
-		h = (struct head){ .in = true, .reqline = buf[i - 1] != '\n', .line_start = i };
 		canonical(dec, t.dec_len, flags, work, &p);
 		p.line_off = line_off;
 		p.end_off = t.next - 1;
@@ -470,7 +330,6 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 				goto out;
 		}
 	}
-	note_ends(seg_off, n_seg, len, &end_k, len, st == METHOD || st == SPACES, line_off, ends);
 	if (tail) {
 		tail->incomplete = st == METHOD || st == SPACES;
 		tail->line_off = tail->incomplete ? line_off : 0;

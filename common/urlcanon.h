@@ -21,9 +21,6 @@
 /* Lower-case ASCII A-Z of the canonical path (settings flag EBPFMON_F_URL_NOCASE). */
 #define URLCANON_NOCASE 1u
 
-/* Longest method accepted: a longer run of method bytes is not a request line. */
-#define URLCANON_METHOD_MAX 32
-
 /* One canonical path, as the kernel reports it in struct ebpfmon_ev_url_hit. */
 struct urlcanon_path {
 	uint8_t path[EBPFMON_URL_PATH_MAX]; /* the first len bytes of the canonical path */
@@ -55,21 +52,13 @@ typedef int (*urlcanon_cb)(const struct urlcanon_path *p, void *ctx);
 int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_cb cb, void *ctx,
 		  struct urlcanon_tail *tail);
 
-/* How one segment ends (urlcanon_scan_segments()). */
-struct urlcanon_seg_end {
-	bool in_line;	   /* inside a request line: method seen, its path not ended */
-	size_t line_bytes; /* then: bytes of that line within the segment */
-};
-
 /*
  * urlcanon_scan() of the payloads of consecutive TCP segments of one flow, concatenated in
- * buf: seg_off[0..n_seg) are the offsets where segments begin, ascending, seg_off[0] == 0. A
- * segment begins a line, as in XDP, unless a request line runs on into it. ends, when not
- * NULL, receives how each of the n_seg segments ends.
+ * buf: seg_off[0..n_seg) are the offsets where segments begin, ascending. A segment begins a
+ * line, as in XDP, unless a request line (method seen, path not ended) runs on into it.
  */
 int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
-			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail,
-			   struct urlcanon_seg_end *ends);
+			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail);
 
 /*
  * Canonicalise one request target (origin form "/p?q" or absolute form "scheme://auth/p"),

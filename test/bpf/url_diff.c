@@ -214,7 +214,7 @@ static size_t segment_of(const struct payload *pl, size_t off)
 
 /* What the payloads exercised, to see that the generator reaches every rule. */
 static struct {
-	unsigned long split, no_line, over, truncated, drop, nocase, incomplete, cut, partial;
+	unsigned long split, no_line, over, truncated, drop, nocase, incomplete, cut;
 	unsigned long resumed; /* hits of lines resumed from an earlier segment */
 } seen;
 
@@ -269,25 +269,20 @@ static int ref_line(const struct urlcanon_path *p, void *data)
 static int reference(const struct payload *pl, unsigned int flags, struct answer *a)
 {
 	static struct ref_ctx c;
-	struct urlcanon_seg_end ends[SEGMENTS_MAX];
 	struct urlcanon_tail tail;
 	int lines, sent_lines = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.pl = pl;
 	lines = urlcanon_scan_segments(pl->b, pl->len, pl->seg_off, pl->nseg, flags, ref_line, &c,
-				       &tail, ends);
+				       &tail);
 	if (lines < 0) {
 		fprintf(stderr, "%s: urlcanon_scan: %s\n", PROG, strerror(-lines));
 		exit(EXIT_FAILURE);
 	}
 	memset(a, 0, sizeof(*a));
 	for (size_t k = 0; k < pl->nseg && (k == 0 || a->verdict[k - 1] == XDP_PASS); k++) {
-		/* a short piece of a request line at the end: dropped, never carried */
-		bool partial = ends[k].in_line && ends[k].line_bytes < EBPFMON_URL_SPLIT_MIN;
-
-		a->verdict[k] = c.drop[k] || c.over[k] || partial ? XDP_DROP : XDP_PASS;
-		seen.partial += partial;
+		a->verdict[k] = c.drop[k] || c.over[k] ? XDP_DROP : XDP_PASS;
 		a->nseg = k + 1;
 		sent_lines += (int)c.lines[k];
 		seen.over += c.over[k];
@@ -461,8 +456,8 @@ static void gen_segment(struct gen *g)
 				gen_byte(g, (uint8_t)*c);
 		if (one_in(3))
 			gen_pct(g, interesting_byte());
-	} else if (kind < 9) { /* long runs around the 128-byte bound, now and then a line long
-				 * enough to be resumed across segments (EBPFMON_URL_SPLIT_MIN) */
+	} else if (kind < 9) { /* long runs around the 128-byte bound, now and then a line that
+				 * fills most of a segment */
 		size_t n = one_in(12) ? 1000 + rnd_below(250)
 				      : (one_in(2) ? 120 : 1) + rnd_below(one_in(2) ? 16 : 300);
 		uint8_t c = one_in(2) ? 'L' : (uint8_t)('a' + rnd_below(26));
@@ -1026,11 +1021,10 @@ int main(int argc, char **argv)
 	}
 	printf("%s: seed %" PRIu64 "; payloads: %lu split, %lu nocase, %lu without a request line, "
 	       "%lu ending inside one, %lu not sent whole after a drop; segments: %lu with a drop "
-	       "rule hit, %lu over %d lines, %lu ending inside a short piece of a line; %lu lines "
-	       "truncated, %lu resumed from an earlier segment\n",
+	       "rule hit, %lu over %d lines; %lu lines truncated, %lu resumed from an earlier "
+	       "segment\n",
 	       PROG, opt.seed, seen.split, seen.nocase, seen.no_line, seen.incomplete, seen.cut,
-	       seen.drop, seen.over, EBPFMON_URL_LINES_MAX, seen.partial, seen.truncated,
-	       seen.resumed);
+	       seen.drop, seen.over, EBPFMON_URL_LINES_MAX, seen.truncated, seen.resumed);
 	printf("%s: %lu payloads, %lu request lines, %lu disagreements\n", PROG, done, lines,
 	       disagree);
 	ring_buffer__free(rb);
