@@ -99,7 +99,7 @@ struct http_scratch {
 	struct http_canon c;
 	struct http_meta m;
 	struct http_hits hits;
-	__u8 buf[EBPFMON_URL_SCAN_MAX];
+	__u8 buf[EBPFMON_URL_SCAN_CHUNK];
 };
 
 struct {
@@ -477,14 +477,14 @@ static long http_scan_cb(__u32 i, void *vctx)
 	if (base >= x->len)
 		return 1;
 	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
-	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_MAX - 8)]))
+	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)]))
 		return 0;
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
 		if (base + k >= x->len)
 			return 1;
 		http_step(&s->c, &s->m, &s->hits,
-			  s->buf[http_mask(base + k, EBPFMON_URL_SCAN_MAX - 1)], base + k);
+			  s->buf[http_mask(base + k, EBPFMON_URL_SCAN_CHUNK - 1)], base + k);
 	}
 	return 0;
 }
@@ -641,7 +641,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		len = EBPFMON_URL_SCAN_MAX;
 		cut = true;
 	}
-	if (len < 1 || bpf_xdp_load_bytes(ctx, p->payload_off, s->buf, len))
+	if (len < 1)
 		return XDP_PASS;
 
 	__builtin_memset(&fk, 0, sizeof(fk));
@@ -651,12 +651,10 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	fk.dport = p->dport;
 	fk.seq = p->seq;
 	prev = http_flows_used ? bpf_map_lookup_elem(&http_flows, &fk) : NULL;
-	s->m.seq = p->seq;
 	s->m.lines = 0;
 	s->m.nhits = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
 	x.s = s;
-	x.len = len;
 	if (prev) {
 		/* this segment resumes a request line; the entry stays for a retransmission */
 		__builtin_memcpy(&s->c, prev, sizeof(s->c));
@@ -665,7 +663,18 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	} else {
 		s->c.state = HS_LINE_START;
 	}
-	bpf_loop(EBPFMON_URL_SCAN_MAX / 8, http_scan_cb, &x, 0);
+	for (__u32 off = 0; off < len && off < EBPFMON_URL_SCAN_MAX;
+	     off += EBPFMON_URL_SCAN_CHUNK) {
+		__u32 n = len - off;
+
+		if (n > EBPFMON_URL_SCAN_CHUNK)
+			n = EBPFMON_URL_SCAN_CHUNK;
+		if (n < 1 || bpf_xdp_load_bytes(ctx, p->payload_off + off, s->buf, n))
+			return XDP_PASS;
+		s->m.seq = p->seq + off; /* the chunk's offsets count from here */
+		x.len = n;
+		bpf_loop(EBPFMON_URL_SCAN_CHUNK / 8, http_scan_cb, &x, 0);
+	}
 
 	fk.seq = p->seq + len;
 	if (http_in_line(&s->c)) {

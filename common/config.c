@@ -516,6 +516,12 @@ static int cfg_list_entry(struct config *cfg, const struct cfg_key *k, const cha
 				   "pattern %s must start with '/' or contain '*'", q);
 			return -EINVAL;
 		}
+		if (strspn(ent, "/*") == len) {
+			cfg_keyerr(e, k->section, k->name,
+				   "pattern %s matches every request: every client would be banned",
+				   q);
+			return -EINVAL;
+		}
 		if ((why = cfg_pattern_noncanonical(ent))) {
 			cfg_keyerr(e, k->section, k->name,
 				   "pattern %s can never match: %s (docs/url-matching.md)", q, why);

@@ -110,8 +110,13 @@ struct ebpfmon_url_rule {
 #define EBPFMON_MAX_HTTP_PORTS 8
 /* Request lines matched in one TCP segment; a segment with more is dropped (counted). */
 #define EBPFMON_URL_LINES_MAX 16
-/* Payload bytes of one segment scanned for request lines; the rest is counted, not seen. */
-#define EBPFMON_URL_SCAN_MAX 16384
+/*
+ * Payload bytes of one segment scanned for request lines (a GRO packet that generic XDP sees
+ * can hold 64 KiB); the rest is counted, not seen.
+ */
+#define EBPFMON_URL_SCAN_MAX 65536
+/* ... read in pieces of this many bytes */
+#define EBPFMON_URL_SCAN_CHUNK 16384
 
 enum ebpfmon_settings_flags {
 	EBPFMON_F_DRY_RUN = 1u << 0,	 /* report URL hits, never drop them */

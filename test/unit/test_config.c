@@ -610,6 +610,13 @@ static void test_err_url_patterns(void **state)
 		"ends at '?' or '#', so a pattern cannot go past them (docs/url-matching.md)\n"
 		"FILE:3: [network] malicious_url_patterns: pattern '//*.php' can never match: a "
 		"canonical path has no '//' (runs of '/' are merged) (docs/url-matching.md)");
+	expect_errors("[network]\nmalicious_url_patterns = /ok, /, /*, *\n",
+		      "FILE:2: [network] malicious_url_patterns: pattern '/' matches every request: "
+		      "every client would be banned\n"
+		      "FILE:2: [network] malicious_url_patterns: pattern '/*' matches every "
+		      "request: every client would be banned\n"
+		      "FILE:2: [network] malicious_url_patterns: pattern '*' matches every request: "
+		      "every client would be banned");
 	{
 		struct config cfg;
 
