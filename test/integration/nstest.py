@@ -32,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import struct
 import subprocess
@@ -509,6 +510,18 @@ def ban_value(expires_ns=0, reason=0, drops=0, flags=0, would_drops=0):
 def decode_ban(raw):
     e, d, w, r, f = struct.unpack(BAN_FMT, raw)
     return {"expires_ns": e, "drops": d, "would_drops": w, "reason": r, "flags": f}
+
+
+def db_query(db, sql, *params):
+    """Rows (dicts) of a query on the SQLite file db, read-only; [] while it does not exist."""
+    if not db or not os.path.exists(db):
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
+    try:
+        con.row_factory = sqlite3.Row
+        return [dict(r) for r in con.execute(sql, params)]
+    finally:
+        con.close()
 
 
 def boottime_ns():

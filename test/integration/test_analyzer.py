@@ -25,7 +25,6 @@ import selectors
 import shutil
 import signal
 import socket
-import sqlite3
 import struct
 import sys
 import tempfile
@@ -159,14 +158,7 @@ class Ctx:
 
     def query(self, sql, *params):
         """Rows (dicts) of a query on ctx.db, read-only; [] while the file does not exist."""
-        if not self.db or not os.path.exists(self.db):
-            return []
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
-        try:
-            con.row_factory = sqlite3.Row
-            return [dict(r) for r in con.execute(sql, params)]
-        finally:
-            con.close()
+        return nstest.db_query(self.db, sql, *params)
 
     def bans_of(self, ip):
         return self.query("SELECT * FROM malicious_ips WHERE address = ? AND prefix_len IS NULL"

@@ -37,7 +37,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -337,14 +336,8 @@ class Ctx:
             self.analyzer.kill()
 
     def query(self, sql, *params):
-        if not self.db or not os.path.exists(self.db):
-            return []
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
-        try:
-            con.row_factory = sqlite3.Row
-            return [dict(r) for r in con.execute(sql, params)]
-        finally:
-            con.close()
+        """Rows (dicts) of a query on ctx.db, read-only; [] while the file does not exist."""
+        return nstest.db_query(self.db, sql, *params)
 
     def rows_of(self, ip):
         return self.query("SELECT * FROM malicious_ips WHERE address = ? ORDER BY id", ip)
