@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1606,6 +1610,132 @@ static void test_url_unverified(void **state)
 	ebpfmon__destroy(v);
 }
 
+#ifndef TCP_REPAIR
+#define TCP_REPAIR 19
+#define TCP_REPAIR_QUEUE 20
+#define TCP_QUEUE_SEQ 21
+#endif
+#define REPAIR_RECV_QUEUE 1
+#define REPAIR_SEND_QUEUE 2
+
+/* A sequence number of queue q of fd, read in TCP repair mode (needs CAP_NET_ADMIN). */
+static uint32_t repair_seq(int fd, int q)
+{
+	uint32_t seq = 0;
+	socklen_t len = sizeof(seq);
+	int on = 1;
+
+	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)), 0);
+	assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)), 0);
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, &len), 0);
+	return seq;
+}
+
+/*
+ * A hit in a segment of a real connection of this host (loopback in this namespace, which is
+ * where BPF_PROG_TEST_RUN looks sockets up) is reported; the same bytes a window away from
+ * what the socket expects, or with an acknowledgment it would refuse (RFC 5961), are not.
+ */
+static void test_url_verified_connection(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct ebpfmon_settings set = { .flags = EBPFMON_F_URL_MATCH };
+	socklen_t alen = sizeof(a);
+	struct ebpfmon_counters c;
+	struct ebpfmon *v = NULL;
+	uint16_t sport, cport;
+	uint32_t seq, ack;
+	int lfd, cfd, afd, prog;
+	struct frame f;
+	__u32 verdict = 0;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	sport = ntohs(a.sin_port);
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	alen = sizeof(a);
+	assert_int_equal(getsockname(cfd, (struct sockaddr *)&a, &alen), 0);
+	cport = ntohs(a.sin_port);
+	/* what the server side expects next, and what it has sent */
+	seq = repair_seq(cfd, REPAIR_SEND_QUEUE);
+	ack = repair_seq(cfd, REPAIR_RECV_QUEUE);
+
+	set.http_ports[0] = sport;
+	assert_int_equal(xh_load_opts(&v, 0, true), 0);
+	prog = bpf_program__fd(v->progs.xdp_ingress);
+	assert_int_equal(xh_settings_set(v, &set), 0);
+	assert_int_equal(xh_url_rule_add(v, "/wp-admin", 1, EBPFMON_URL_DROP), 0);
+
+	struct {
+		uint32_t seq, ack;
+		bool verified;
+	} cases[] = {
+		{ seq, ack, true },
+		{ seq + 200000, ack, false },		/* far outside the receive window */
+		{ seq - 1000, ack, false },		/* before what the socket expects */
+		{ seq, ack + 100000000, false },	/* acknowledges what was never sent */
+		{ seq, ack - 0x40000000, false },	/* too old an acknowledgment */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		frame_init(&f);
+		put_eth(&f, PKT_ETH_P_IP);
+		put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
+		put_tcp(&f, cport, sport, TCP_ACK | TCP_PSH);
+		put_str(&f, HTTP_REQ("/wp-admin/"));
+		frame_finish(&f);
+		frame_set_tcp_seq(&f, cases[i].seq);
+		pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(cases[i].ack >> 16));
+		pkt_put16(f.b + f.tcp_off + 10, (uint16_t)cases[i].ack);
+		assert_int_equal(xh_counters_zero(v), 0);
+		assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
+		assert_int_equal(verdict, XDP_DROP); /* a drop rule drops either way */
+		assert_int_equal(xh_counters(v, &c), 0);
+		if (c.url_hits != (cases[i].verified ? 1u : 0u) ||
+		    c.url_unverified != (cases[i].verified ? 0u : 1u))
+			fail_msg("case %zu: url_hits %" PRIu64 ", url_unverified %" PRIu64, i,
+				 (uint64_t)c.url_hits, (uint64_t)c.url_unverified);
+	}
+	/*
+	 * A split line is kept only from the segment the socket expects next: "GET /wp" at
+	 * rcv_nxt is resumed by "-admin/..."; the same piece sent as an old duplicate is not.
+	 */
+	{
+		static const char *const piece[2] = { "GET /wp", "-admin/ HTTP/1.1\r\n\r\n" };
+		uint32_t at[2][2] = { { seq, seq + 7 }, { seq - 7, seq } };
+
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(xh_counters_zero(v), 0);
+			assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
+			for (int j = 0; j < 2; j++) {
+				frame_init(&f);
+				put_eth(&f, PKT_ETH_P_IP);
+				put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
+				put_tcp(&f, cport, sport, TCP_ACK);
+				put_str(&f, piece[j]);
+				frame_finish(&f);
+				frame_set_tcp_seq(&f, at[k][j]);
+				pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(ack >> 16));
+				pkt_put16(f.b + f.tcp_off + 10, (uint16_t)ack);
+				assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
+			}
+			assert_int_equal(xh_counters(v, &c), 0);
+			if (c.url_split != (k == 0 ? 1u : 0u))
+				fail_msg("split %d: url_split %" PRIu64, k, (uint64_t)c.url_split);
+		}
+	}
+	ebpfmon__destroy(v);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
 /*
  * HTTP over TCP does not fragment: the first fragment of a TCP segment to an HTTP port (the
  * request would sit in the rest, unseen) is dropped, as is an IPv6 packet whose transport
@@ -1927,6 +2057,7 @@ int main(int argc, char **argv)
 		T(test_url_canonical),
 		T(test_url_pipelined),
 		T(test_url_unverified),
+		T(test_url_verified_connection),
 		T(test_url_unseen_dropped),
 		T(test_url_long_path),
 		T(test_url_longest_prefix),
