@@ -83,15 +83,17 @@ struct http_hit {
 };
 
 struct http_hits {
-	struct http_hit h[EBPFMON_URL_LINES_MAX];
+	struct http_hit h[EBPFMON_URL_HITS_MAX];
 };
 
 /* What the scan of one segment knows besides the parser's state. */
 struct http_meta {
-	__u32 seq;	/* sequence number of the payload's first byte */
-	__u32 lines;	/* complete request lines in this segment */
-	__u32 nhits;
+	__u32 seq;	 /* sequence number of the payload's first byte */
+	__u32 lines;	 /* complete request lines in this segment */
+	__u32 nhits;	 /* hits kept in http_hits (at most EBPFMON_URL_HITS_MAX) */
 	__u32 nocase;
+	__u32 over;	 /* hits past those */
+	__u32 over_drop; /* one of them was a drop rule's */
 };
 
 /* Per-CPU scratch: the payload, the parser and the hits of one segment. */
@@ -307,14 +309,20 @@ static __always_inline void http_path_done(struct http_parse *x, struct http_can
 	/* trailing "/.": the dot was never written */
 	c->pstate = PS_USUAL;
 
-	if (++x->m->lines > EBPFMON_URL_LINES_MAX)
-		return;
+	x->m->lines++;
 	n = c->vlen > EBPFMON_URL_PATH_MAX ? EBPFMON_URL_PATH_MAX : c->vlen;
 	c->key.prefixlen = n * 8;
 	rule = bpf_map_lookup_elem(&url_rules, &c->key);
-	if (!rule || x->m->nhits >= EBPFMON_URL_LINES_MAX)
+	if (!rule)
 		return;
-	h = &x->hits->h[http_mask(x->m->nhits, EBPFMON_URL_LINES_MAX - 1)];
+	if (x->m->nhits >= EBPFMON_URL_HITS_MAX) {
+		/* not reported, but a drop rule still drops the segment */
+		x->m->over++;
+		if (rule->action == EBPFMON_URL_DROP)
+			x->m->over_drop = 1;
+		return;
+	}
+	h = &x->hits->h[http_mask(x->m->nhits, EBPFMON_URL_HITS_MAX - 1)];
 	x->m->nhits++;
 	h->rule_id = rule->id;
 	h->action = rule->action;
@@ -582,7 +590,7 @@ static long http_emit_cb(__u32 i, void *vctx)
 
 	if (i >= x->nhits)
 		return 1;
-	h = &x->s->hits.h[http_mask(i, EBPFMON_URL_LINES_MAX - 1)];
+	h = &x->s->hits.h[http_mask(i, EBPFMON_URL_HITS_MAX - 1)];
 	action = h->action;
 	flags = h->flags;
 	x->cnt->url_hits++;
@@ -615,8 +623,8 @@ static long http_emit_cb(__u32 i, void *vctx)
 /*
  * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
  * Returns XDP_DROP when a drop rule hit (and the source may be dropped), the segment holds
- * more than EBPFMON_URL_LINES_MAX request lines, or it was read in part and ends inside a
- * request line; XDP_PASS otherwise. Hits of a segment that
+ * or it was read in part and ends inside a request line; XDP_PASS otherwise. Every request
+ * line is matched; hits past EBPFMON_URL_HITS_MAX are counted, not reported. Hits of a segment that
  * belongs to no connection of this host are counted (url_unverified), never reported.
  */
 static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
@@ -653,6 +661,8 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	prev = http_flows_used ? bpf_map_lookup_elem(&http_flows, &fk) : NULL;
 	s->m.lines = 0;
 	s->m.nhits = 0;
+	s->m.over = 0;
+	s->m.over_drop = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
 	x.s = s;
 	if (prev) {
@@ -691,22 +701,19 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		/* what a discarded segment (a bad checksum, a duplicate) left there is stale */
 		bpf_map_delete_elem(&http_flows, &fk);
 	}
-	if (s->m.lines > EBPFMON_URL_LINES_MAX) {
-		cnt->url_lines += EBPFMON_URL_LINES_MAX;
-		cnt->url_lines_over += s->m.lines - EBPFMON_URL_LINES_MAX;
-	} else {
-		cnt->url_lines += s->m.lines;
-	}
+	cnt->url_lines += s->m.lines;
+	cnt->url_hits_over += s->m.over;
 
 	if (s->m.nhits) {
 		struct http_emit_ctx e = {
 			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
 		};
+		bool allowed = is_allowed(&p->src);
 
 		if (url_verify && !http_verified(ctx, p, false)) {
 			/* spoofed evidence bans nobody; a drop rule still drops it */
 			cnt->url_unverified += e.nhits;
-			for (__u32 i = 0; i < EBPFMON_URL_LINES_MAX && i < e.nhits; i++)
+			for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < e.nhits; i++)
 				if (s->hits.h[i].action == EBPFMON_URL_DROP)
 					e.drop = true;
 			if (e.drop && dry) {
@@ -714,24 +721,28 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 				e.drop = false;
 			}
 		} else {
-			e.drop_rule = (dry ? 1 : 0) | (is_allowed(&p->src) ? 2 : 0);
+			e.drop_rule = (dry ? 1 : 0) | (allowed ? 2 : 0);
 			e.now = now ? now : bpf_ktime_get_boot_ns();
-			bpf_loop(EBPFMON_URL_LINES_MAX, http_emit_cb, &e, 0);
+			bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);
+		}
+		/* a drop rule's hit past those reported drops as a reported one would */
+		if (s->m.over_drop && !allowed) {
+			if (dry)
+				cnt->rx_would_drop++;
+			else
+				e.drop = true;
 		}
 		if (e.drop) {
 			cnt->rx_drop_url++;
 			return XDP_DROP;
 		}
 	}
-	if (s->m.lines > EBPFMON_URL_LINES_MAX || partial) {
+	if (partial) {
 		if (dry) {
 			cnt->rx_would_drop++;
 			return XDP_PASS;
 		}
-		if (partial)
-			cnt->url_partial++;
-		else
-			cnt->rx_drop_url++;
+		cnt->url_partial++;
 		return XDP_DROP;
 	}
 	return XDP_PASS;

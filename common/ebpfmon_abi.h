@@ -108,8 +108,11 @@ struct ebpfmon_url_rule {
 };
 
 #define EBPFMON_MAX_HTTP_PORTS 8
-/* Request lines matched in one TCP segment; a segment with more is dropped (counted). */
-#define EBPFMON_URL_LINES_MAX 16
+/*
+ * URL hits reported per TCP segment. Every request line is matched; a hit past this many is
+ * counted (url_hits_over) and still drops the segment when its rule says so.
+ */
+#define EBPFMON_URL_HITS_MAX 16
 /*
  * Payload bytes of one segment scanned for request lines (a GRO packet that generic XDP sees
  * can hold 64 KiB); the rest is counted, not seen.
@@ -165,7 +168,7 @@ struct ebpfmon_counters {
 	__u64 rx_drop_unseen;	 /* dropped: TCP fragment or transport past the parser's bound */
 	__u64 rx_would_drop;	 /* dry run: passed, but a ban or a rule would have dropped it */
 	__u64 url_lines;	 /* request lines matched against url_rules */
-	__u64 url_lines_over;	 /* request lines past EBPFMON_URL_LINES_MAX in one segment */
+	__u64 url_hits_over;	 /* hits past EBPFMON_URL_HITS_MAX in one segment: not reported */
 	__u64 url_split;	 /* request lines completed from an earlier segment of the flow */
 	__u64 url_unverified;	 /* URL hits outside an established connection: never a ban */
 	__u64 url_scan_cut;	 /* segments longer than EBPFMON_URL_SCAN_MAX, scanned in part */

@@ -43,7 +43,7 @@ typedef int (*urlcanon_cb)(const struct urlcanon_path *p, void *ctx);
 
 /*
  * Scan buf[0..len) from a line start for request lines, as XDP scans one TCP payload (the
- * caller applies EBPFMON_URL_SCAN_MAX and EBPFMON_URL_LINES_MAX, which are per segment). cb
+ * caller applies EBPFMON_URL_SCAN_MAX and EBPFMON_URL_HITS_MAX, which are per segment). cb
  * may be NULL. tail, when not NULL, says whether the buffer ends inside a request line, which
  * the kernel would complete from the next segment of the flow. flags: URLCANON_NOCASE.
  * Returns the number of complete request lines, -EINVAL for unknown flags, -ENOMEM, or the

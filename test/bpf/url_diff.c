@@ -10,8 +10,9 @@
  * event carrying its canonical path, and a few longer DROP rules that win by longest prefix.
  * Some payloads are sent as 2 to 4 segments of one flow (seq advancing by the payload sent):
  * the kernel must then report the hits the reference finds on the concatenation, and give
- * each segment the verdict of the lines that complete in it (at most EBPFMON_URL_LINES_MAX
- * of them matched, more drop the segment). After a dropped segment the rest is not sent.
+ * each segment the verdict of the lines that complete in it (every line is matched; at most
+ * EBPFMON_URL_HITS_MAX hits are reported, the rest only decide the verdict). After a dropped
+ * segment the rest is not sent.
  *
  *	url_diff [--count N] [--seed S] [--nocase] [--plain] [--no-seq] [--force] [--verbose]
  *
@@ -221,9 +222,9 @@ static struct {
 struct ref_ctx {
 	const struct payload *pl;
 	struct answer all; /* the hits of every segment */
-	unsigned int lines[SEGMENTS_MAX];
+	unsigned int hits[SEGMENTS_MAX];
 	bool drop[SEGMENTS_MAX];
-	bool over[SEGMENTS_MAX]; /* more than EBPFMON_URL_LINES_MAX lines completed here */
+	bool over[SEGMENTS_MAX]; /* more than EBPFMON_URL_HITS_MAX hits here: not reported */
 };
 
 static int ref_line(const struct urlcanon_path *p, void *data)
@@ -235,14 +236,16 @@ static int ref_line(const struct urlcanon_path *p, void *data)
 	struct hit h = {0};
 
 	seen.truncated += p->truncated;
-	/* lines are counted, and bounded, on the segment where they complete */
-	if (++c->lines[seg] > EBPFMON_URL_LINES_MAX) {
-		c->over[seg] = true;
-		return 0;
-	}
 	r = rules_match(p->path, p->len);
 	if (!r) /* cannot happen with "/" among the rules: the answers will differ */
 		return 0;
+	/* hits are counted, and bounded, on the segment where their lines complete */
+	if (r->action == EBPFMON_URL_DROP)
+		c->drop[seg] = true;
+	if (++c->hits[seg] > EBPFMON_URL_HITS_MAX) {
+		c->over[seg] = true;
+		return 0;
+	}
 	h.rule_id = r->id;
 	h.action = r->action;
 	h.seq = pl->seq + (uint32_t)p->line_off;
@@ -252,16 +255,14 @@ static int ref_line(const struct urlcanon_path *p, void *data)
 	h.len = p->len;
 	memcpy(h.path, p->path, p->len);
 	h.seg = seg;
-	if (r->action == EBPFMON_URL_DROP)
-		c->drop[seg] = true;
 	answer_add(&c->all, &h);
 	return 0;
 }
 
 /*
  * What the kernel must answer, from the reference on the whole payload: the hits and the
- * verdict of each segment. A segment drops when a line completed in it hits a drop rule, or
- * when more than EBPFMON_URL_LINES_MAX lines complete in it. The segments after a dropped
+ * verdict of each segment. A segment drops when a line completed in it hits a drop rule
+ * (reported among its first EBPFMON_URL_HITS_MAX hits or not). The segments after a dropped
  * one are not sent (TCP would retransmit the dropped one instead, and what a flow's state
  * holds past a dropped segment is the kernel's choice), and their lines not expected.
  * Returns the number of complete lines in the segments sent.
@@ -282,9 +283,9 @@ static int reference(const struct payload *pl, unsigned int flags, struct answer
 	}
 	memset(a, 0, sizeof(*a));
 	for (size_t k = 0; k < pl->nseg && (k == 0 || a->verdict[k - 1] == XDP_PASS); k++) {
-		a->verdict[k] = c.drop[k] || c.over[k] ? XDP_DROP : XDP_PASS;
+		a->verdict[k] = c.drop[k] ? XDP_DROP : XDP_PASS;
 		a->nseg = k + 1;
-		sent_lines += (int)c.lines[k];
+		sent_lines += (int)c.hits[k]; /* "/" is a rule: every line is a hit */
 		seen.over += c.over[k];
 		seen.drop += c.drop[k];
 	}
@@ -710,7 +711,7 @@ static void gen_payload(struct payload *pl)
 	if (opt.plain) {
 		gen_plain(&g);
 	} else if (one_in(20)) {
-		/* around EBPFMON_URL_LINES_MAX short request lines in one segment */
+		/* around EBPFMON_URL_HITS_MAX short request lines in one segment */
 		for (size_t i = 0, n = 14 + rnd_below(6); i < n; i++) {
 			gen_str(&g, one_in(4) ? "\r\n" : "");
 			gen_str(&g, one_in(8) ? "get" : "GET");
@@ -1024,7 +1025,7 @@ int main(int argc, char **argv)
 	       "rule hit, %lu over %d lines; %lu lines truncated, %lu resumed from an earlier "
 	       "segment\n",
 	       PROG, opt.seed, seen.split, seen.nocase, seen.no_line, seen.incomplete, seen.cut,
-	       seen.drop, seen.over, EBPFMON_URL_LINES_MAX, seen.truncated, seen.resumed);
+	       seen.drop, seen.over, EBPFMON_URL_HITS_MAX, seen.truncated, seen.resumed);
 	printf("%s: %lu payloads, %lu request lines, %lu disagreements\n", PROG, done, lines,
 	       disagree);
 	ring_buffer__free(rb);

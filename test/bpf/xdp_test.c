@@ -104,7 +104,7 @@ static size_t events_read(void)
 	X(rx_drop_unseen)                                                                          \
 	X(rx_would_drop)                                                                           \
 	X(url_lines)                                                                               \
-	X(url_lines_over)                                                                          \
+	X(url_hits_over)                                                                          \
 	X(url_split)                                                                               \
 	X(url_unverified)                                                                          \
 	X(url_scan_cut)                                                                            \
@@ -1546,7 +1546,11 @@ static void test_url_canonical(void **state)
 	}
 }
 
-/* Every request line of a segment is matched, up to EBPFMON_URL_LINES_MAX; more drop it. */
+/*
+ * Every request line of a segment is matched; past EBPFMON_URL_HITS_MAX hits they are counted,
+ * not reported, and a drop rule among them still drops the segment. Many lines that hit
+ * nothing (a Dockerfile, a shell script uploaded) pass.
+ */
 static void test_url_pipelined(void **state)
 {
 	char payload[1400];
@@ -1567,18 +1571,33 @@ static void test_url_pipelined(void **state)
 	assert_int_equal(run(&f), XDP_DROP);
 	assert_int_equal(events_read(), 2);
 
-	/* 16 harmless requests and the probe: dropped for the count */
-	for (int i = 0; i < EBPFMON_URL_LINES_MAX; i++)
-		n += (size_t)snprintf(payload + n, sizeof(payload) - n,
-				      "GET /i%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
+	/* 40 harmless request-like lines and the probe: matched all the same */
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(payload + n, sizeof(payload) - n, "COPY /b%d /app\n", i);
+	v4_tcp(&f, "203.0.113.124", 80, TCP_ACK, payload);
+	assert_int_equal(run(&f), XDP_PASS);
 	snprintf(payload + n, sizeof(payload) - n, "GET /wp-admin/ HTTP/1.1\r\n\r\n");
 	v4_tcp(&f, "203.0.113.124", 80, TCP_ACK, payload);
 	assert_int_equal(run(&f), XDP_DROP);
-	payload[n] = '\0'; /* exactly 16: passed */
-	v4_tcp(&f, "203.0.113.124", 80, TCP_ACK, payload);
+	assert_int_equal(events_read(), 3);
+	expect_counters(.rx_seen = 4, .rx_passed = 1, .rx_drop_url = 3, .url_hits = 3, .events = 3,
+			.url_lines = 2 + 2 + 40 + 41);
+
+	/* 16 reported hits of a report rule, then a drop rule's: not reported, still dropped */
+	n = 0;
+	for (int i = 0; i < EBPFMON_URL_HITS_MAX; i++)
+		n += (size_t)snprintf(payload + n, sizeof(payload) - n,
+				      "GET /phpmyadmin/%d HTTP/1.1\r\n\r\n", i);
+	snprintf(payload + n, sizeof(payload) - n, "GET /.env HTTP/1.1\r\n\r\n");
+	v4_tcp(&f, "203.0.113.125", 80, TCP_ACK, payload);
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(events_read(), 3 + EBPFMON_URL_HITS_MAX);
+	payload[n] = '\0'; /* the 16 report hits alone: passed */
+	v4_tcp(&f, "203.0.113.125", 80, TCP_ACK, payload);
 	assert_int_equal(run(&f), XDP_PASS);
-	expect_counters(.rx_seen = 4, .rx_passed = 1, .rx_drop_url = 3, .url_hits = 2, .events = 2,
-			.url_lines = 2 + 2 + 16 + 16, .url_lines_over = 1);
+	expect_counters(.rx_seen = 6, .rx_passed = 2, .rx_drop_url = 4,
+			.url_hits = 3 + 2 * EBPFMON_URL_HITS_MAX, .events = 3 + 2 * EBPFMON_URL_HITS_MAX,
+			.url_lines = 2 + 2 + 40 + 41 + 17 + 16, .url_hits_over = 1);
 }
 
 /*

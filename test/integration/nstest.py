@@ -499,7 +499,7 @@ COUNTERS_FIELDS = ("rx_seen", "rx_passed", "rx_drop_ban", "rx_drop_net", "rx_dro
                    "rx_allowed", "rx_not_ip", "rx_parse_err", "url_hits", "tx_seen",
                    "conn_opened", "conn_table_full", "events", "ringbuf_drops", "io_events",
                    "io_table_full", "rx_drop_unseen", "rx_would_drop", "url_lines",
-                   "url_lines_over", "url_split", "url_unverified", "url_scan_cut",
+                   "url_hits_over", "url_split", "url_unverified", "url_scan_cut",
                    "http_flows_full")
 
 
