@@ -194,10 +194,22 @@ int maps_check(const struct maps *m, const char *pin_root, char *what, size_t le
 	return 0;
 }
 
+/* Log that the pin at path refused this user (err), naming what refuses and the remedy. */
+static void log_refused(const char *path, const char *pin_root, bool writable, int err,
+			const char *hint)
+{
+	char what[700], user[512];
+
+	denied_by(path, pin_root, what, sizeof(what));
+	describe_user(user, sizeof(user));
+	log_error("cannot open map %s (%s): %s: refused by %s to user %s; %s", path,
+		  writable ? "read-write" : "read-only", strerror(-err), what, user, hint);
+}
+
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 {
 	struct timespec start, now;
-	char path[512], what[700], user[512];
+	char path[512], what[700];
 	bool said = false;
 	int fd;
 
@@ -219,13 +231,9 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 				 * pinning and handing over, wait.
 				 */
 				if (!denied_by(path, pin_root, what, sizeof(what))) {
-					describe_user(user, sizeof(user));
-					log_error("cannot open map %s (%s): %s: refused by %s to "
-						  "user %s; run the analyzer as a member of the "
-						  "pins' group ([loader] group)",
-						  path, specs[i].writable ? "read-write"
-									  : "read-only",
-						  strerror(-fd), what, user);
+					log_refused(path, pin_root, specs[i].writable, fd,
+						    "run the analyzer as a member of the pins' group "
+						    "([loader] group)");
 					maps_close(m);
 					return fd;
 				}
@@ -244,12 +252,8 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 			usleep(100 * 1000);
 		}
 		if (fd == -EACCES || fd == -EPERM) {
-			denied_by(path, pin_root, what, sizeof(what));
-			describe_user(user, sizeof(user));
-			log_error("cannot open map %s (%s): %s: refused by %s to user %s; has "
-				  "ebpfmon-loader finished handing its pins over?",
-				  path, specs[i].writable ? "read-write" : "read-only",
-				  strerror(-fd), what, user);
+			log_refused(path, pin_root, specs[i].writable, fd,
+				    "has ebpfmon-loader finished handing its pins over?");
 			maps_close(m);
 			return fd;
 		}

@@ -838,7 +838,7 @@ void policy_reconcile(struct policy *p)
 {
 	char was[128] = "", is[128] = "";
 	struct snapshot sn = { 0 };
-	bool maps_new;
+	bool maps_new, first;
 	size_t n_bans;
 
 	if (!p->store)
@@ -846,15 +846,17 @@ void policy_reconcile(struct policy *p)
 	store_begin(p->store);
 	store_ban_end_expired(p->store, time(NULL));
 	/* A map id can repeat after a reboot, the boot id never does. Unknown: assume new. */
-	maps_new = maps_marker(p, is, sizeof(is)) || store_state_get(p->store, "maps", was,
-								     sizeof(was)) != 1 ||
-		   strcmp(was, is);
-	log_info("%s (%s)",
-		 maps_new ? "the ban maps are new since the last run: bans in force are restored "
-			    "from the database"
-			  : "the ban maps are those of the last run: bans missing from them were "
-			    "removed, and are ended",
-		 is[0] ? is : "maps unidentified");
+	first = store_state_get(p->store, "maps", was, sizeof(was)) != 1;
+	maps_new = maps_marker(p, is, sizeof(is)) || first || strcmp(was, is);
+	if (first)
+		log_debug("first run with this database (%s)", is[0] ? is : "maps unidentified");
+	else
+		log_info("%s (%s)",
+			 maps_new ? "the ban maps are new since the last run: bans in force are "
+				    "restored from the database"
+				  : "the ban maps are those of the last run: bans missing from them "
+				    "were removed, and are ended",
+			 is[0] ? is : "maps unidentified");
 	if (!snapshot_maps(p, &sn, &n_bans))
 		reconcile(p, &sn, maps_new);
 	if (is[0])

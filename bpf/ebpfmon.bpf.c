@@ -208,6 +208,21 @@ static __always_inline void ban_drop(struct ebpfmon_ban *ban, const struct ebpfm
 }
 
 /*
+ * Drop for the reason counted in *why, or in dry run pass and count what would have been
+ * dropped. Returns the XDP verdict.
+ */
+static __always_inline int drop_unless_dry(const struct ebpfmon_settings *set,
+					   struct ebpfmon_counters *cnt, __u64 *why)
+{
+	if (set->flags & EBPFMON_F_DRY_RUN) {
+		cnt->rx_would_drop++;
+		return XDP_PASS;
+	}
+	(*why)++;
+	return XDP_DROP;
+}
+
+/*
  * A ban in force on src: whether to drop. Not an allowlisted source (counted rx_allowed), and
  * not in dry run, where the packet passes and what the ban would have dropped is counted.
  */
@@ -309,35 +324,25 @@ int xdp_ingress(struct xdp_md *ctx)
 		if ((set->flags & (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH)) ==
 			    (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH) &&
 		    (p.l4_unseen || (p.l4proto == IPPROTO_TCP &&
-				     (rc || is_http_port(set, p.dport))))) {
-			if (set->flags & EBPFMON_F_DRY_RUN) {
-				cnt->rx_would_drop++;
-			} else {
-				cnt->rx_drop_unseen++;
-				return XDP_DROP;
-			}
-		}
+				     (rc || is_http_port(set, p.dport)))) &&
+		    drop_unless_dry(set, cnt, &cnt->rx_drop_unseen) == XDP_DROP)
+			return XDP_DROP;
 	}
 	if (rc) {
 		cnt->rx_parse_err++;
 		goto pass;
 	}
 
-	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) &&
-	    (p.tcp_flags & 0x20) && is_http_port(set, p.dport)) {
-		/* URG: the receiver takes the urgent byte out of the stream the server reads, so
-		 * the bytes here are not the request it gets. HTTP never sends urgent data. */
-		if (set->flags & EBPFMON_F_DRY_RUN) {
-			cnt->rx_would_drop++;
-		} else {
-			cnt->url_urgent++;
-			return XDP_DROP;
-		}
-	}
 	/* a first fragment (url_drop_unseen off) holds only the start of its segment */
 	if (p.l4proto == IPPROTO_TCP && (set->flags & EBPFMON_F_URL_MATCH) && !p.first_frag &&
-	    p.payload_off < (__u32)(data_end - data) && is_http_port(set, p.dport)) {
-		if (http_match(ctx, &p, set, cnt, now) == XDP_DROP)
+	    is_http_port(set, p.dport)) {
+		/* URG: the receiver takes the urgent byte out of the stream the server reads, so
+		 * the bytes here are not the request it gets. HTTP never sends urgent data. */
+		if ((p.tcp_flags & 0x20) &&
+		    drop_unless_dry(set, cnt, &cnt->url_urgent) == XDP_DROP)
+			return XDP_DROP;
+		if (p.payload_off < (__u32)(data_end - data) &&
+		    http_match(ctx, &p, set, cnt, now) == XDP_DROP)
 			return XDP_DROP;
 	}
 pass:

@@ -57,9 +57,8 @@ struct http_canon {
 	__u8 pstate;  /* enum http_pstate */
 	__u8 pct;     /* 0; 1: "%" read; 2: "%" and one hex digit read */
 	__u8 pct_hi;  /* the hex digit read (as sent) */
-	__u8 pad0;
 	__u8 split;   /* the line began in an earlier segment */
-	__u8 pad;
+	__u8 pad[2];
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
 };
 
@@ -622,10 +621,10 @@ static long http_emit_cb(__u32 i, void *vctx)
 
 /*
  * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
- * Returns XDP_DROP when a drop rule hit (and the source may be dropped), the segment holds
- * or it was read in part and ends inside a request line; XDP_PASS otherwise. Every request
- * line is matched; hits past EBPFMON_URL_HITS_MAX are counted, not reported. Hits of a segment that
- * belongs to no connection of this host are counted (url_unverified), never reported.
+ * Returns XDP_DROP when a drop rule hit (and the source may be dropped), or when the segment
+ * was read in part and ends inside a request line; XDP_PASS otherwise. Hits past
+ * EBPFMON_URL_HITS_MAX are counted, not reported; hits of a segment that belongs to no
+ * connection of this host are counted (url_unverified), never reported.
  */
 static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
 				      const struct ebpfmon_settings *set,
@@ -708,44 +707,32 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		struct http_emit_ctx e = {
 			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
 		};
-		bool allowed = is_allowed(&p->src);
+		bool verified = !url_verify || http_verified(ctx, p, false);
+		/* may a drop rule drop this segment: a real connection's allowlisted client no */
+		bool may_drop = !verified || !is_allowed(&p->src);
 
-		if (url_verify && !http_verified(ctx, p, false)) {
+		if (verified) {
+			e.drop_rule = (dry ? 1 : 0) | (may_drop ? 0 : 2);
+			e.now = now ? now : bpf_ktime_get_boot_ns();
+			bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);
+		} else {
 			/* spoofed evidence bans nobody; a drop rule still drops it */
 			cnt->url_unverified += e.nhits;
 			for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < e.nhits; i++)
-				if (s->hits.h[i].action == EBPFMON_URL_DROP)
-					e.drop = true;
-			if (e.drop && dry) {
-				cnt->rx_would_drop++;
-				e.drop = false;
-			}
-		} else {
-			e.drop_rule = (dry ? 1 : 0) | (allowed ? 2 : 0);
-			e.now = now ? now : bpf_ktime_get_boot_ns();
-			bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);
+				e.drop |= s->hits.h[i].action == EBPFMON_URL_DROP;
 		}
 		/* a drop rule's hit past those reported drops as a reported one would */
-		if (s->m.over_drop && !allowed) {
-			if (dry)
-				cnt->rx_would_drop++;
-			else
-				e.drop = true;
+		e.drop |= s->m.over_drop && may_drop;
+		if (e.drop && dry) {
+			cnt->rx_would_drop++;
+			e.drop = false;
 		}
 		if (e.drop) {
 			cnt->rx_drop_url++;
 			return XDP_DROP;
 		}
 	}
-	if (partial) {
-		if (dry) {
-			cnt->rx_would_drop++;
-			return XDP_PASS;
-		}
-		cnt->url_partial++;
-		return XDP_DROP;
-	}
-	return XDP_PASS;
+	return partial ? drop_unless_dry(set, cnt, &cnt->url_partial) : XDP_PASS;
 }
 
 #endif

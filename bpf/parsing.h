@@ -163,14 +163,13 @@ struct ipv6_walk {
 static long ipv6_walk_cb(__u32 i, void *vctx)
 {
 	struct ipv6_walk *w = vctx;
-	__u8 h[4], last;
+	__u8 h[8]; /* the smallest extension header whole: next, length, and the rest */
 
 	if (!ipv6_is_ext(w->next)) {
 		w->end = IPV6_WALK_L4;
 		return 1;
 	}
-	if (bpf_xdp_load_bytes(w->xdp, w->off, h, sizeof(h)) ||
-	    bpf_xdp_load_bytes(w->xdp, w->off + 7, &last, 1)) { /* its last byte is there too */
+	if (bpf_xdp_load_bytes(w->xdp, w->off, h, sizeof(h))) {
 		w->end = IPV6_WALK_TRUNC;
 		return 1;
 	}

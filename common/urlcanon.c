@@ -245,6 +245,21 @@ static void canonical(const uint8_t *dec, size_t n, unsigned int flags, uint8_t 
 	memcpy(p->path, work, p->len);
 }
 
+/*
+ * Check flags and allocate the decoding and normalising buffers for an input of len bytes (a
+ * decoded path is at most as long as the input, plus the "/" of an empty one). On failure
+ * both are NULL or freeable; returns 0, -EINVAL or -ENOMEM.
+ */
+static int work_bufs(unsigned int flags, size_t len, uint8_t **dec, uint8_t **work)
+{
+	*dec = *work = NULL;
+	if (flags & ~URLCANON_NOCASE)
+		return -EINVAL;
+	*dec = malloc(len + 1);
+	*work = malloc(len + 1);
+	return *dec && *work ? 0 : -ENOMEM;
+}
+
 int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_cb cb, void *ctx,
 		  struct urlcanon_tail *tail)
 {
@@ -260,15 +275,9 @@ int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off
 	uint8_t *dec, *work;
 	int lines = 0, err = 0;
 
-	if (flags & ~URLCANON_NOCASE)
-		return -EINVAL;
-	/* a decoded path is at most as long as the input, plus the "/" of an empty one */
-	dec = malloc(len + 1);
-	work = malloc(len + 1);
-	if (!dec || !work) {
-		err = -ENOMEM;
+	err = work_bufs(flags, len, &dec, &work);
+	if (err)
 		goto out;
-	}
 	while (i < len) {
 		uint8_t c = buf[i];
 		struct urlcanon_path p;
@@ -347,14 +356,9 @@ int urlcanon_target(const uint8_t *target, size_t len, unsigned int flags,
 	struct target t;
 	int err = 0;
 
-	if (flags & ~URLCANON_NOCASE)
-		return -EINVAL;
-	dec = malloc(len + 1);
-	work = malloc(len + 1);
-	if (!dec || !work) {
-		err = -ENOMEM;
+	err = work_bufs(flags, len, &dec, &work);
+	if (err)
 		goto out;
-	}
 	read_target(target, len, 0, true, dec, &t);
 	if (t.status != TARGET_COMPLETE) {
 		err = -EINVAL;
