@@ -21,7 +21,7 @@ fi
 
 pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libinih-dev
-	libsystemd-dev iproute2"
+	libsystemd-dev libjson-c-dev iproute2"
 # nginx-light, curl, python3-scapy, procps: test/integration/test_detection.py (nginx runs in a
 # namespace of the test; the package's own service may start as well, it is not used)
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
