@@ -690,8 +690,13 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (http_in_line(&s->c)) {
 		if (cut) {
 			partial = true; /* the rest of the line was not read: fail closed */
-		} else if (!url_verify || http_verified(ctx, p, &fk.dst, true)) {
-			/* from the segment the kernel appends next: the next one resumes it */
+		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev)) {
+			/*
+			 * A line begins where the kernel appends next (rcv_nxt); a segment that
+			 * resumes it carries it on from wherever it is in the window, since the
+			 * segments before it may still be on their way up (the same NAPI poll,
+			 * the socket's backlog) and rcv_nxt not past them yet.
+			 */
 			if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
 				cnt->http_flows_full++;
 			else
