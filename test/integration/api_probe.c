@@ -12,6 +12,9 @@
  *   api_probe --url URL rate SECONDS CLIENTS [status|stats]
  *                                       round trips for SECONDS with CLIENTS threads: prints
  *                                       requests/s and p50/p99 latency in microseconds
+ *   api_probe --url URL banstorm RATE SECONDS
+ *                                       BanIP of RATE new addresses a second (198.19.0.0/16,
+ *                                       60 s bans) for SECONDS: prints the bans made
  *
  * Exit status: 0 every check held, 1 one did not (the reason on stderr), 2 usage, 3 no server.
  */
@@ -294,10 +297,53 @@ static int run_workers(unsigned long n, int which, double seconds)
 	return failed ? failed : (seconds > 0 || total == n ? 0 : 1);
 }
 
+/* BanIP of rate addresses a second in 198.19.0.0/16 for the given seconds. */
+static int do_banstorm(unsigned long rate, unsigned long seconds)
+{
+	uint64_t t0 = now_ns(), gap = rate ? 1000000000ull / rate : 0;
+	unsigned long made = 0, refused = 0, total = rate * seconds;
+	nng_socket s;
+
+	if (dial(&s))
+		return 3;
+	for (unsigned long i = 0; i < total; i++) {
+		Ebpfmon__V1__Request req = EBPFMON__V1__REQUEST__INIT;
+		Ebpfmon__V1__BanIPRequest ban = EBPFMON__V1__BAN_IPREQUEST__INIT;
+		Ebpfmon__V1__Response *r;
+		uint8_t body[128];
+		char addr[32];
+		size_t len;
+
+		while (now_ns() < t0 + i * gap)
+			;
+		snprintf(addr, sizeof(addr), "198.19.%lu.%lu", (i / 250) % 250 + 1, i % 250 + 1);
+		ban.address = addr;
+		ban.duration_seconds = 60;
+		ban.reason = "api_probe banstorm";
+		req.version = 1;
+		req.call_case = EBPFMON__V1__REQUEST__CALL_BAN_IP;
+		req.ban_ip = &ban;
+		len = ebpfmon__v1__request__pack(&req, body);
+		if (call(s, body, len, &r) || !r) {
+			nng_close(s);
+			return 1;
+		}
+		if (r->status == EBPFMON__V1__STATUS__STATUS_OK)
+			made++;
+		else
+			refused++;
+		ebpfmon__v1__response__free_unpacked(r, NULL);
+	}
+	nng_close(s);
+	printf("banstorm: %lu bans made, %lu refused, in %.2f s\n", made, refused,
+	       (double)(now_ns() - t0) / 1e9);
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: api_probe [--url URL] fuzz N [SEED] | version V | concurrent N |\n"
-		   "                 rate SECONDS CLIENTS [status|stats]\n"
+		   "                 rate SECONDS CLIENTS [status|stats] | banstorm RATE SECONDS\n"
 		   "  --url URL  the API (default ipc:///run/ebpfmon/api.sock)\n"
 		   "EXAMPLES\n"
 		   "  api_probe --url ipc:///tmp/t/api.sock fuzz 1000\n"
@@ -344,6 +390,8 @@ int main(int argc, char **argv)
 		return run_workers(num(argv[i + 2]),
 				   i + 3 < argc && !strcmp(argv[i + 3], "stats") ? 1 : 0,
 				   (double)num(argv[i + 1]));
+	if (!strcmp(argv[i], "banstorm") && i + 2 < argc)
+		return do_banstorm(num(argv[i + 1]), num(argv[i + 2]));
 	usage(stderr);
 	return 2;
 }
