@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 
 #include "config.h"
 
@@ -51,6 +52,7 @@ enum cfg_type {
 	CFG_XDP_MODE,
 	CFG_PATH,     /* absolute path */
 	CFG_LISTEN,   /* "" or tcp://HOST:PORT, tls+tcp://HOST:PORT */
+	CFG_HTTP,     /* "" or http://HOST:PORT */
 	CFG_ACCOUNT,  /* user or group name */
 	CFG_URL_LIST, /* lists from here on */
 	CFG_IFACE_LIST,
@@ -102,6 +104,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	CFG_STR("api", uds_socket_path, CFG_PATH, CFG_SUN_PATH_MAX),
 	CFG_STR("api", listen_address, CFG_LISTEN, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", metrics_address, CFG_HTTP, CONFIG_PATH_MAX - 1),
 
 	CFG_STR("database", sqlite_path, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_NUM("database", max_records, 100, 100000000),
@@ -379,6 +382,67 @@ static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, s
 				   cfg_quote(v, q));
 			return -EINVAL;
 		}
+	}
+	memcpy(field, v, len + 1);
+	return 0;
+}
+
+/*
+ * "" (no listener), or http://HOST:PORT: HOST a name or IPv4 address (A-Z a-z 0-9 . -), an
+ * IPv6 address in brackets, or empty for every address; PORT 1..65535; no path (the metrics
+ * are at /metrics).
+ */
+static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	static const char scheme[] = "http://";
+	size_t len = strlen(v), hlen;
+	const char *host = v + strlen(scheme), *colon;
+	char q[CFG_QUOTE_BUF], addr[64];
+	struct in6_addr a6;
+	uint64_t port;
+
+	if (!len) {
+		field[0] = '\0';
+		return 0;
+	}
+	if (strncmp(v, scheme, strlen(scheme)) || len > k->max || cfg_has_ctrl(v, len)) {
+		cfg_keyerr(e, k->section, k->name,
+			   "address %s is not http://HOST:PORT (or empty for none)", cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+
+		hlen = end ? (size_t)(end - host - 1) : 0;
+		if (hlen && hlen < sizeof(addr)) {
+			memcpy(addr, host + 1, hlen);
+			addr[hlen] = '\0';
+		}
+		if (!hlen || hlen >= sizeof(addr) || inet_pton(AF_INET6, addr, &a6) != 1) {
+			cfg_keyerr(e, k->section, k->name,
+				   "address %s: the host in brackets is not an IPv6 address",
+				   cfg_quote(v, q));
+			return -EINVAL;
+		}
+		colon = end + 1;
+	} else {
+		hlen = strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
+		colon = host + hlen;
+	}
+	if (*colon == '/' || (*colon == ':' && strchr(colon, '/'))) {
+		cfg_keyerr(e, k->section, k->name,
+			   "address %s has a path: give http://HOST:PORT, the metrics are served at "
+			   "/metrics",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (*colon != ':' || parse_u64(colon + 1, 1, 65535, &port)) {
+		cfg_keyerr(e, k->section, k->name,
+			   *colon == ':' || !*colon
+				   ? "address %s needs a port in 1..65535"
+				   : "address %s is not http://HOST:PORT (or empty for none)",
+			   cfg_quote(v, q));
+		return -EINVAL;
 	}
 	memcpy(field, v, len + 1);
 	return 0;
@@ -735,6 +799,8 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 		return cfg_set_path(field, k, v, e);
 	case CFG_LISTEN:
 		return cfg_set_listen(field, k, v, e);
+	case CFG_HTTP:
+		return cfg_set_http(field, k, v, e);
 	case CFG_ACCOUNT:
 		return cfg_set_account(field, k, v, e);
 	default:
@@ -779,6 +845,7 @@ void config_defaults(struct config *cfg)
 
 	snprintf(cfg->uds_socket_path, sizeof(cfg->uds_socket_path), "/run/ebpfmon/api.sock");
 	cfg->listen_address[0] = '\0';
+	cfg->metrics_address[0] = '\0';
 
 	snprintf(cfg->sqlite_path, sizeof(cfg->sqlite_path), "/var/lib/ebpfmon/ebpfmon.db");
 	cfg->max_records = 10000;

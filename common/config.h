@@ -62,6 +62,7 @@ struct config {
 	/* [api] */
 	char uds_socket_path[CONFIG_PATH_MAX]; /* default /run/ebpfmon/api.sock */
 	char listen_address[CONFIG_PATH_MAX];  /* default "" (off), e.g. tcp://127.0.0.1:9091 */
+	char metrics_address[CONFIG_PATH_MAX]; /* default "" (off), e.g. http://127.0.0.1:9464 */
 
 	/* [database] */
 	char sqlite_path[CONFIG_PATH_MAX]; /* default /var/lib/ebpfmon/ebpfmon.db */

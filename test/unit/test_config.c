@@ -122,6 +122,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->disk_io_threshold_mbps, b->disk_io_threshold_mbps);
 	assert_string_equal(a->uds_socket_path, b->uds_socket_path);
 	assert_string_equal(a->listen_address, b->listen_address);
+	assert_string_equal(a->metrics_address, b->metrics_address);
 	assert_string_equal(a->sqlite_path, b->sqlite_path);
 	assert_int_equal(a->max_records, b->max_records);
 	assert_string_equal(a->pin_root, b->pin_root);
@@ -176,6 +177,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.disk_io_threshold_mbps, 100);
 	assert_string_equal(cfg.uds_socket_path, "/run/ebpfmon/api.sock");
 	assert_string_equal(cfg.listen_address, "");
+	assert_string_equal(cfg.metrics_address, "");
 	assert_string_equal(cfg.sqlite_path, "/var/lib/ebpfmon/ebpfmon.db");
 	assert_int_equal(cfg.max_records, 10000);
 	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/ebpfmon");
@@ -237,6 +239,7 @@ static void test_every_key(void **state)
 		  "[api]\n"
 		  "uds_socket_path = /tmp/ebpfmon test/api.sock\n"
 		  "listen_address = tls+tcp://[::1]:9091\n"
+		  "metrics_address = http://[::1]:9464\n"
 		  "[database]\n"
 		  "sqlite_path = /srv/ebpfmon.db\n"
 		  "max_records = 100000000\n"
@@ -277,6 +280,7 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.disk_io_threshold_mbps, 1000000);
 	assert_string_equal(cfg.uds_socket_path, "/tmp/ebpfmon test/api.sock");
 	assert_string_equal(cfg.listen_address, "tls+tcp://[::1]:9091");
+	assert_string_equal(cfg.metrics_address, "http://[::1]:9464");
 	assert_string_equal(cfg.sqlite_path, "/srv/ebpfmon.db");
 	assert_int_equal(cfg.max_records, 100000000);
 	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/other");
@@ -707,6 +711,57 @@ static void test_err_strings(void **state)
 	expect_errors(text, want);
 }
 
+static void test_metrics_address(void **state)
+{
+	static const char *const good[] = {
+		"http://127.0.0.1:9464", "http://localhost:9464", "http://[::1]:1",
+		"http://[::]:65535",	 "http://:9464",	  "http://metrics.example.org:80",
+	};
+	char text[256];
+	struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "[api]\nmetrics_address = %s\n", good[i]);
+		expect_ok(text, &cfg);
+		assert_string_equal(cfg.metrics_address, good[i]);
+	}
+	expect_ok("[api]\nmetrics_address = http://127.0.0.1:9464\nmetrics_address =\n", &cfg);
+	assert_string_equal(cfg.metrics_address, "");
+
+	expect_errors("[api]\n"
+		      "metrics_address = tcp://127.0.0.1:9464\n"
+		      "metrics_address = https://127.0.0.1:9464\n"
+		      "metrics_address = http://127.0.0.1\n"
+		      "metrics_address = http://127.0.0.1:0\n"
+		      "metrics_address = http://127.0.0.1:9464/metrics\n"
+		      "metrics_address = http://127.0.0.1/metrics\n"
+		      "metrics_address = http://[::1:9464\n"
+		      "metrics_address = http://[]:9464\n"
+		      "metrics_address = http://ho st:9464\n"
+		      "metrics_address = http://127.0.0.1:9464?x\n",
+		      "FILE:2: [api] metrics_address: address 'tcp://127.0.0.1:9464' is not "
+		      "http://HOST:PORT (or empty for none)\n"
+		      "FILE:3: [api] metrics_address: address 'https://127.0.0.1:9464' is not "
+		      "http://HOST:PORT (or empty for none)\n"
+		      "FILE:4: [api] metrics_address: address 'http://127.0.0.1' needs a port in "
+		      "1..65535\n"
+		      "FILE:5: [api] metrics_address: address 'http://127.0.0.1:0' needs a port in "
+		      "1..65535\n"
+		      "FILE:6: [api] metrics_address: address 'http://127.0.0.1:9464/metrics' has a "
+		      "path: give http://HOST:PORT, the metrics are served at /metrics\n"
+		      "FILE:7: [api] metrics_address: address 'http://127.0.0.1/metrics' has a "
+		      "path: give http://HOST:PORT, the metrics are served at /metrics\n"
+		      "FILE:8: [api] metrics_address: address 'http://[::1:9464': the host in "
+		      "brackets is not an IPv6 address\n"
+		      "FILE:9: [api] metrics_address: address 'http://[]:9464': the host in "
+		      "brackets is not an IPv6 address\n"
+		      "FILE:10: [api] metrics_address: address 'http://ho st:9464' is not "
+		      "http://HOST:PORT (or empty for none)\n"
+		      "FILE:11: [api] metrics_address: address 'http://127.0.0.1:9464?x' needs a "
+		      "port in 1..65535");
+}
+
 static void test_err_syntax(void **state)
 {
 	(void)state;
@@ -934,6 +989,7 @@ int main(void)
 		cmocka_unit_test(test_err_url_patterns),
 		cmocka_unit_test(test_err_ports_interfaces),
 		cmocka_unit_test(test_err_strings),
+		cmocka_unit_test(test_metrics_address),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_err_long_line),
 		cmocka_unit_test(test_err_files),
