@@ -2,6 +2,7 @@
 #include "maps.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -17,6 +18,7 @@
 
 #include "ebpfmon_abi.h"
 #include "log.h"
+#include "mapwalk.h"
 
 struct map_spec {
 	const char *name;
@@ -57,6 +59,53 @@ unsigned long long maps_boot_ns(void)
 bool maps_ban_in_force(const struct ebpfmon_ban *ban, unsigned long long now)
 {
 	return !ban->expires_ns || ban->expires_ns > now;
+}
+
+int maps_counters_sum(const struct maps *m, struct ebpfmon_counters *sum)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u32 zero = 0;
+
+	_Static_assert(sizeof(*sum) % sizeof(__u64) == 0, "counters: only __u64 fields");
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	{
+		struct ebpfmon_counters c[ncpus];
+		__u64 *out = (__u64 *)sum;
+
+		if (bpf_map_lookup_elem(m->counters, &zero, c))
+			return -errno;
+		memset(sum, 0, sizeof(*sum));
+		for (int i = 0; i < ncpus; i++) {
+			const __u64 *v = (const __u64 *)&c[i];
+
+			for (size_t f = 0; f < sizeof(*sum) / sizeof(__u64); f++)
+				out[f] += v[f];
+		}
+	}
+	return 0;
+}
+
+struct in_force {
+	unsigned long long now;
+	long n;
+};
+
+static int in_force_one(const void *key, const void *value, void *ctx)
+{
+	struct in_force *f = ctx;
+
+	(void)key;
+	f->n += maps_ban_in_force(value, f->now);
+	return 0;
+}
+
+long maps_bans_in_force(int fd, size_t key_size)
+{
+	struct in_force f = { .now = maps_boot_ns() };
+	long n = maps_walk(fd, key_size, sizeof(struct ebpfmon_ban), in_force_one, &f);
+
+	return n < 0 ? n : f.n;
 }
 
 void maps_close(struct maps *m)

@@ -40,6 +40,12 @@ int maps_check(const struct maps *m, const char *pin_root, char *what, size_t le
 /* Close every map and release the lock. */
 void maps_close(struct maps *m);
 
+struct ebpfmon_counters;
+/* counters[0] summed over the CPUs into *sum: 0 or -errno (*sum unchanged). */
+int maps_counters_sum(const struct maps *m, struct ebpfmon_counters *sum);
+/* Entries of a ban map (bans: key_size 16, ban_nets: 20) in force now, or -errno. */
+long maps_bans_in_force(int fd, size_t key_size);
+
 struct ebpfmon_ban;
 /* Now on the clock of ban deadlines (CLOCK_BOOTTIME), in ns. */
 unsigned long long maps_boot_ns(void);

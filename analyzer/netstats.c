@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include "netstats.h"
 
-#include "mapwalk.h"
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -66,37 +64,18 @@ static uint64_t delta(uint64_t now, uint64_t prev)
 
 static uint64_t drops_total(const struct netstats *ns)
 {
-	struct ebpfmon_counters c[ns->ncpus];
-	uint64_t sum = 0;
-	__u32 zero = 0;
+	struct ebpfmon_counters c;
 
-	if (bpf_map_lookup_elem(ns->maps->counters, &zero, c))
+	if (maps_counters_sum(ns->maps, &c))
 		return 0;
-	for (unsigned int i = 0; i < ns->ncpus; i++)
-		sum += c[i].rx_drop_ban + c[i].rx_drop_net + c[i].rx_drop_url;
-	return sum;
-}
-
-struct in_force {
-	uint64_t now, n;
-};
-
-static int ban_in_force_one(const void *key, const void *value, void *ctx)
-{
-	struct in_force *f = ctx;
-
-	(void)key;
-	f->n += maps_ban_in_force(value, f->now);
-	return 0;
+	return c.rx_drop_ban + c.rx_drop_net + c.rx_drop_url;
 }
 
 static uint64_t bans_in_force(const struct netstats *ns)
 {
-	struct in_force f = { .now = maps_boot_ns() };
+	long n = maps_bans_in_force(ns->maps->bans, sizeof(struct ebpfmon_addr));
 
-	maps_walk(ns->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
-		  ban_in_force_one, &f);
-	return f.n;
+	return n > 0 ? (uint64_t)n : 0;
 }
 
 int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *out,
