@@ -317,6 +317,7 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 	}
 	set_ban_nets_flag(p, true);
 	p->net_bans++;
+	p->bans_by_reason[EBPFMON_BAN_ESCALATED]++;
 	log_info("banned network %s for %llus (escalated: %u of its addresses banned)",
 		 cidr_format(&net, buf, sizeof(buf)), (unsigned long long)dur, n);
 	record(p, &net, EBPFMON_BAN_ESCALATED, NULL, dur, 0);
@@ -437,7 +438,7 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	struct ebpfmon_ban ban = { .reason = reason }, old;
 	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
 	struct policy_offence *off = offence(p, addr);
-	uint64_t now = maps_boot_ns(), dur;
+	uint64_t now = maps_boot_ns(), dur, written_ns;
 	bool banned;
 	uint32_t prior;
 	char a[ADDR_STRLEN];
@@ -511,6 +512,12 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 			return err ? err : -ENOSPC;
 		}
 	}
+	written_ns = maps_boot_ns();
+	if (p->ev_ts_ns) /* the ban of a kernel event: how long it took */
+		metrics_histogram_observe(&p->time_to_ban,
+					  written_ns > p->ev_ts_ns
+						  ? (double)(written_ns - p->ev_ts_ns) / 1e9
+						  : 0);
 	if (dur)
 		log_info("banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
 			 reason_name(reason), detail, prior + 1);
@@ -519,9 +526,49 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	if (off)
 		off->bans++;
 	p->bans++;
+	if (reason < METRICS_BAN_REASONS)
+		p->bans_by_reason[reason]++;
 	record(p, &net, reason, rule, dur, prior);
 	cidr_escalate(p, addr, dur);
 	return 1;
+}
+
+/* Count a request that matched pattern (a pattern of p->cfg). */
+static void count_url_hit(struct policy *p, const char *pattern)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < p->n_url_hits; i++) {
+		if (!strcmp(p->url_hits[i].pattern, pattern)) {
+			p->url_hits[i].hits++;
+			return;
+		}
+	}
+	if (p->n_url_hits == CONFIG_MAX_URL_PATTERNS) {
+		/* full: a reload replaced patterns; forget those no longer configured */
+		for (i = 0; i < p->n_url_hits; i++) {
+			for (unsigned int k = 0; k < p->cfg->n_url_patterns; k++) {
+				if (!strcmp(p->url_hits[i].pattern, p->cfg->url_patterns[k])) {
+					p->url_hits[n++] = p->url_hits[i];
+					break;
+				}
+			}
+		}
+		p->n_url_hits = n;
+		if (n == CONFIG_MAX_URL_PATTERNS)
+			return;
+	}
+	snprintf(p->url_hits[p->n_url_hits].pattern, sizeof(p->url_hits[0].pattern), "%s",
+		 pattern);
+	p->url_hits[p->n_url_hits++].hits = 1;
+}
+
+uint64_t policy_url_hits(const struct policy *p, const char *pattern)
+{
+	for (unsigned int i = 0; i < p->n_url_hits; i++)
+		if (!strcmp(p->url_hits[i].pattern, pattern))
+			return p->url_hits[i].hits;
+	return 0;
 }
 
 static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
@@ -551,6 +598,7 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 			  ev->seq);
 		return 0;
 	}
+	count_url_hit(p, pat);
 	snprintf(detail, sizeof(detail), "requested '%s' (pattern '%s', port %u)", shown, pat,
 		 ev->dport);
 	p->hit_path = shown;
@@ -565,6 +613,7 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 {
 	const struct ebpfmon_event_hdr *h = data;
 	char detail[128];
+	int rc;
 
 	if (len < sizeof(*h) || h->len != len) {
 		log_warn("dropping a malformed event (%zu bytes, header says %u)", len,
@@ -579,12 +628,18 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 			break;
 		snprintf(detail, sizeof(detail), "%u established connections, limit %u",
 			 ev->active, ev->limit);
-		return policy_ban(p, &ev->addr, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
+		p->ev_ts_ns = h->ts_ns;
+		rc = policy_ban(p, &ev->addr, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
+		p->ev_ts_ns = 0;
+		return rc;
 	}
 	case EBPFMON_EV_URL_HIT:
 		if (len != sizeof(struct ebpfmon_ev_url_hit))
 			break;
-		return on_url_hit(p, data);
+		p->ev_ts_ns = h->ts_ns;
+		rc = on_url_hit(p, data);
+		p->ev_ts_ns = 0;
+		return rc;
 	case EBPFMON_EV_BAN_DROP:
 		if (len != sizeof(struct ebpfmon_ev_ban_drop))
 			break;

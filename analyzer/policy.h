@@ -13,6 +13,7 @@
 #include "config.h"
 #include "ebpfmon_abi.h"
 #include "maps.h"
+#include "metrics.h"
 #include "policy_core.h"
 
 struct store;
@@ -45,6 +46,12 @@ struct policy {
 	struct addr_cidr evicted[64]; /* bans evicted from a full map, rows to end */
 	size_t n_evicted;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
+	/* for the metrics */
+	uint64_t ev_ts_ns;			    /* while an event is judged: its CLOCK_BOOTTIME */
+	uint64_t bans_by_reason[METRICS_BAN_REASONS]; /* bans and network bans written */
+	struct metrics_histogram time_to_ban;	    /* event -> ban in the map, seconds */
+	struct metrics_rule url_hits[CONFIG_MAX_URL_PATTERNS]; /* requests by matching pattern */
+	unsigned int n_url_hits;
 };
 
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
@@ -58,6 +65,9 @@ void policy_free(struct policy *p);
  */
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
 	       const char *rule, const char *detail);
+
+/* Requests that matched pattern since the start (0 for a pattern that never matched). */
+uint64_t policy_url_hits(const struct policy *p, const char *pattern);
 
 /* One ring-buffer record; a malformed one is logged and dropped. */
 int policy_on_event(struct policy *p, const void *data, size_t len);
