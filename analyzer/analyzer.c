@@ -29,6 +29,7 @@
 #include "mapconf.h"
 #include "maps.h"
 #include "mapwalk.h"
+#include "metrics.h"
 #include "netstats.h"
 #include "policy.h"
 #include "store.h"
@@ -38,6 +39,7 @@
 #define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
 #define CLEANUP_EVERY_S 60   /* retention */
 #define MAPS_GONE_GRACE_S 5  /* pins missing this long (not replaced) end the analyzer */
+#define METRICS_RETRY_S 60   /* start again a metrics listener that could not start */
 
 struct anomaly_state {
 	struct sysmon_detector det;
@@ -60,6 +62,10 @@ struct analyzer {
 	uint64_t events;
 	time_t store_retry_at, store_warned_at, cleanup_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
+	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
+	struct metrics_snapshot msnap;	 /* what the loop last published */
+	uint64_t metrics_decisions;	 /* policy_decisions() when msnap was filled */
+	time_t metrics_retry_at;
 };
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -311,9 +317,13 @@ static void network_snapshot(struct analyzer *a)
 	struct store_top top[NETSTATS_TOP_N];
 	struct store_net_stats s;
 	size_t ntop;
+	int rc = netstats_collect(&a->net, unix_now(), &s, top, &ntop, drain_events, a);
 
-	if (netstats_collect(&a->net, unix_now(), &s, top, &ntop, drain_events, a) == 1 &&
-	    a->store)
+	if (rc >= 0) {
+		a->msnap.tracked_addresses = s.tracked;
+		a->msnap.bans_active = s.bans_active;
+	}
+	if (rc == 1 && a->store)
 		store_stats_insert(a->store, &s, top, ntop);
 }
 
@@ -347,6 +357,94 @@ static void status(struct analyzer *a)
 		   a->cfg.dry_run ? " (dry run: would-be)" : "",
 		   (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired,
 		   db, a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
+}
+
+/* --- metrics: the loop fills a snapshot, the listener's threads serve copies of it --- */
+
+/* Grows with every decision the metrics show: a batch of events that changed it publishes. */
+static uint64_t policy_decisions(const struct policy *p)
+{
+	uint64_t n = p->bans + p->would_bans + p->net_bans + p->retransmits;
+
+	for (unsigned int i = 0; i < p->n_url_hits; i++)
+		n += p->url_hits[i].hits;
+	return n;
+}
+
+/* What the loop knows now into a->msnap (the map walks of an interval are filled there). */
+static void metrics_fill(struct analyzer *a)
+{
+	struct metrics_snapshot *s = &a->msnap;
+	const struct policy *p = &a->policy;
+
+	maps_counters_sum(&a->maps, &s->kernel); /* unreadable: the last figures stay */
+	memcpy(s->bans, p->bans_by_reason, sizeof(s->bans));
+	s->would_bans = p->would_bans;
+	s->bans_expired = p->expired;
+	s->url_retransmits = p->retransmits;
+	s->ban_rows_pending = p->n_pending;
+	s->ban_rows_lost = p->unrecorded;
+	s->time_to_ban = p->time_to_ban;
+	s->database_up = a->store && store_healthy(a->store);
+	s->database_errors = a->store ? store_error_count(a->store) : 0;
+	s->dry_run = a->cfg.dry_run;
+	s->n_anomalies = SYSMON_METRIC_COUNT;
+	for (int m = 0; m < SYSMON_METRIC_COUNT; m++) {
+		s->anomaly_kind[m] = sysmon_metric_name(m);
+		s->anomaly_open[m] = sysmon_detector_is_open(&a->anom[m].det);
+	}
+	s->n_rules = a->cfg.n_url_patterns;
+	for (unsigned int i = 0; i < s->n_rules; i++) {
+		memcpy(s->rules[i].pattern, a->cfg.url_patterns[i], sizeof(s->rules[i].pattern));
+		s->rules[i].hits = policy_url_hits(p, a->cfg.url_patterns[i]);
+	}
+	a->metrics_decisions = policy_decisions(p);
+}
+
+/* The listener [api] metrics_address asks for: started, moved after a reload, or stopped. */
+static void metrics_listen(struct analyzer *a)
+{
+	const char *want = a->cfg.metrics_address;
+	time_t now = time(NULL);
+
+	if (a->metrics && strcmp(metrics_server_address(a->metrics), want)) {
+		metrics_server_stop(a->metrics);
+		a->metrics = NULL;
+		a->metrics_retry_at = 0;
+	}
+	if (!a->metrics && want[0] && now >= a->metrics_retry_at) {
+		if (metrics_server_start(want, &a->metrics)) {
+			a->metrics_retry_at = now + METRICS_RETRY_S;
+			log_warn("no metrics at %s: retrying every %ds; bans are not affected", want,
+				 METRICS_RETRY_S);
+		} else {
+			log_info("metrics at %s/metrics", want);
+		}
+	}
+}
+
+/* Each interval: the listener, and a full snapshot for it (503 until the first one). */
+static void metrics_interval(struct analyzer *a)
+{
+	long n;
+
+	metrics_listen(a);
+	if (!a->metrics)
+		return;
+	n = maps_bans_in_force(a->maps.ban_nets, sizeof(struct ebpfmon_lpm_key));
+	if (n >= 0)
+		a->msnap.network_bans_active = (uint64_t)n;
+	metrics_fill(a);
+	metrics_server_publish(a->metrics, &a->msnap);
+}
+
+/* After a batch of events: publish at once what it decided (bans, URL hits). */
+static void metrics_events(struct analyzer *a)
+{
+	if (!a->metrics || policy_decisions(&a->policy) == a->metrics_decisions)
+		return;
+	metrics_fill(a);
+	metrics_server_publish(a->metrics, &a->msnap);
 }
 
 /*
@@ -407,6 +505,7 @@ static int interval(struct analyzer *a)
 		store_commit(a->store);
 	store_upkeep(a);
 	status(a);
+	metrics_interval(a);
 	return 0;
 }
 
@@ -467,6 +566,7 @@ static int loop(struct analyzer *a)
 				if (ring_buffer__consume(a->rb) < 0)
 					log_warn("ring buffer: %s", strerror(errno));
 				policy_flush(&a->policy); /* the bans are in the kernel: now record */
+				metrics_events(a);
 			} else if (fd == a->tfd) {
 				if (read(a->tfd, &ticks, sizeof(ticks)) > 0 && interval(a))
 					return -ESTALE;
@@ -540,6 +640,7 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 		goto out;
 	store_try_open(&a);
 	policy_scan(&a.policy); /* what happened while nobody was listening */
+	metrics_listen(&a);
 	log_info("ready: maps under %s, database %s%s, limit %u connections, %u URL patterns%s",
 		 a.cfg.pin_root, a.cfg.sqlite_path, a.store ? "" : " (unavailable)",
 		 a.cfg.max_connections_per_ip, a.cfg.n_url_patterns,
@@ -549,6 +650,7 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 	ret = loop(&a) ? 1 : 0;
 out:
 	sd_notify(0, "STOPPING=1");
+	metrics_server_stop(a.metrics); /* before the maps and the state it reads close */
 	ring_buffer__free(a.rb);
 	if (a.store) {
 		for (int m = 0; m < SYSMON_METRIC_COUNT; m++)
