@@ -24,8 +24,10 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 	libsystemd-dev libjson-c-dev iproute2"
 # nginx-light, curl, python3-scapy, procps: test/integration/test_detection.py (nginx runs in a
 # namespace of the test; the package's own service may start as well, it is not used)
+# prometheus: its promtool checks /metrics in test/integration/test_metrics.py (the package's
+# own server may start as well, it is not used)
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
-	nginx-light curl python3-scapy procps"
+	nginx-light curl python3-scapy procps prometheus"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
 
 # apt only for what is missing: with everything installed, a held dpkg lock or an unrelated
