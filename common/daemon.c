@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #include "log.h"
 
@@ -57,22 +56,4 @@ int daemon_event_run(sd_event *e)
 	if (r < 0 && sd_event_get_exit_code(e, &code) == -ENODATA)
 		log_error("the event loop failed: %s", strerror(-r));
 	return r;
-}
-
-int daemon_signalfd(void)
-{
-	sigset_t mask;
-	int fd;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (fd < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		return -errno;
-	}
-	return fd;
 }

@@ -21,10 +21,4 @@ int daemon_event_new(sd_event **ret, sd_event_signal_handler_t on_signal, void *
  */
 int daemon_event_run(sd_event *e);
 
-/*
- * Block SIGTERM, SIGINT and SIGHUP (before any thread exists, so none inherits them
- * unblocked) and return a signalfd that reads them, or -errno (logged).
- */
-int daemon_signalfd(void);
-
 #endif
