@@ -37,6 +37,7 @@
 #define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
 #define CLEANUP_EVERY_S 60   /* retention */
 #define MAPS_GONE_GRACE_S 5  /* pins missing this long (not replaced) end the analyzer */
+#define STATUS_LOG_S 60	     /* off systemd, the status line is logged this often */
 
 struct anomaly_state {
 	struct sysmon_detector det;
@@ -59,7 +60,7 @@ struct analyzer {
 	sd_event_source *rb_src; /* the ring buffer's epoll fd */
 	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
 	uint64_t events;
-	time_t store_retry_at, store_warned_at, cleanup_at;
+	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 };
 
@@ -338,18 +339,33 @@ static void store_upkeep(struct analyzer *a)
 	}
 }
 
+/*
+ * The one-line status: systemd's STATUS= (systemctl status) under a service manager; off it,
+ * the same line in the log when the analyzer is ready and every STATUS_LOG_S seconds.
+ */
 static void status(struct analyzer *a)
 {
 	const char *db = !a->store ? "unavailable" : store_healthy(a->store) ? "ok" : "failing";
+	struct timespec now;
+	char line[256];
 
-	sd_notifyf(0,
-		   "STATUS=%llu events, %llu bans%s, %llu network bans, %llu expired; database %s"
-		   " (%zu rows waiting, %llu dropped)",
-		   (unsigned long long)a->events,
-		   (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
-		   a->cfg.dry_run ? " (dry run: would-be)" : "",
-		   (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired,
-		   db, a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
+	snprintf(line, sizeof(line),
+		 "%llu events, %llu bans%s, %llu network bans, %llu expired; database %s"
+		 " (%zu rows waiting, %llu dropped)",
+		 (unsigned long long)a->events,
+		 (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
+		 a->cfg.dry_run ? " (dry run: would-be)" : "",
+		 (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired, db,
+		 a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
+	if (getenv("NOTIFY_SOCKET")) {
+		sd_notifyf(0, "STATUS=%s", line);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (a->status_logged_at && now.tv_sec - a->status_logged_at < STATUS_LOG_S)
+		return;
+	a->status_logged_at = now.tv_sec;
+	log_info("status: %s", line);
 }
 
 /*
