@@ -330,7 +330,7 @@ struct metrics_shared {
 struct metrics_server {
 	nng_http_server *http;
 	nng_http_handler *handler;
-	struct metrics_shared *shared; /* the handler's data */
+	struct metrics_shared *shared; /* until the handler holds it (then its data) */
 	char url[CONFIG_PATH_MAX];
 };
 
