@@ -285,6 +285,18 @@ static size_t http_get(int port, const char *method, const char *path, char *buf
 	return got;
 }
 
+/* Connect and close without a word. */
+static void bare_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+}
+
 static void assert_has(const char *text, const char *want)
 {
 	if (!strstr(text, want))
@@ -306,6 +318,10 @@ static void test_server(void **state)
 
 	http_get(port, "GET", "/metrics", reply, sizeof(reply));
 	assert_has(reply, "HTTP/1.1 503 ");
+
+	/* a connection that sends nothing (a port probe) leaves the listener serving */
+	bare_connect(port);
+	bare_connect(port);
 
 	s.bans_active = 42;
 	metrics_server_publish(srv, &s);
