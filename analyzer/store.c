@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -291,6 +292,7 @@ struct store {
 	int batch_err;	  /* SQLite rolled the batch back: what store_commit() returns */
 
 	bool healthy;
+	int64_t failing_since; /* unix seconds of the failure that ended healthy; 0 when healthy */
 	uint64_t errors;
 	char errbuf[STORE_ERR_MAX];
 
@@ -401,6 +403,8 @@ static int store_fail(struct store *st, const char *what, int rc)
 	int err = store_errno(st->db, rc);
 
 	snprintf(st->errbuf, sizeof(st->errbuf), "%s: %s", what, sqlite3_errmsg(st->db));
+	if (st->healthy || !st->failing_since)
+		st->failing_since = time(NULL);
 	st->healthy = false;
 	st->errors++;
 	log_debug("database %s: %s", st->path, st->errbuf);
@@ -428,6 +432,7 @@ static void store_ok(struct store *st)
 	if (st->op_open)
 		return;
 	st->healthy = true;
+	st->failing_since = 0;
 	st->errbuf[0] = '\0';
 }
 
@@ -439,6 +444,11 @@ bool store_healthy(const struct store *st)
 const char *store_last_error(const struct store *st)
 {
 	return st ? st->errbuf : "no store";
+}
+
+int64_t store_failing_since(const struct store *st)
+{
+	return st && !st->healthy ? st->failing_since : 0;
 }
 
 uint64_t store_error_count(const struct store *st)

@@ -183,6 +183,9 @@ bool store_healthy(const struct store *st);
 /* "" when healthy, otherwise what failed last: "insert ban: database or disk is full". */
 const char *store_last_error(const struct store *st);
 
+/* Unix seconds of the failure that made the store unhealthy; 0 while healthy. */
+int64_t store_failing_since(const struct store *st);
+
 /* Calls that failed since store_open(), for the status and the metrics. */
 uint64_t store_error_count(const struct store *st);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1059,9 +1060,14 @@ static void check_readonly_store(struct store *st)
 	struct rows r;
 	int ret;
 
+	int64_t since;
+
 	assert_true(store_healthy(st));
+	assert_int_equal(store_failing_since(st), 0);
 	assert_int_equal(store_ban_insert(st, &b), -EROFS);
 	assert_false(store_healthy(st));
+	since = store_failing_since(st);
+	assert_true(since > 0 && since <= time(NULL));
 	assert_non_null(strstr(store_last_error(st), "readonly"));
 	assert_true(store_error_count(st) >= 1);
 	assert_int_equal(store_stats_insert(st, &ns, &top, 1), -EROFS);
@@ -1082,6 +1088,7 @@ static void check_readonly_store(struct store *st)
 	assert_int_equal(store_stats_list(st, NULL, collect_stats, &r), 1);
 	assert_int_equal(r.ntop[0], 1);
 	assert_false(store_healthy(st)); /* a read does not prove writes work */
+	assert_int_equal(store_failing_since(st), since); /* since the first failure */
 }
 
 /* Two bans and a snapshot, written and closed: the database the read-only tests open. */
@@ -1169,6 +1176,7 @@ static void test_locked(void **state)
 
 	assert_true(store_ban_insert(st, &b) > 0);
 	assert_true(store_healthy(st));
+	assert_int_equal(store_failing_since(st), 0);
 	assert_string_equal(store_last_error(st), "");
 	sqlite3_close(other);
 }
