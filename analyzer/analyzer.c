@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "log.h"
 #include "mapconf.h"
@@ -56,6 +57,7 @@ struct analyzer {
 	size_t io_cap;
 	struct anomaly_state anom[SYSMON_METRIC_COUNT];
 	struct ring_buffer *rb;
+	struct api *api; /* NULL: no API (its socket could not be made) */
 	int sigfd, tfd, wdfd, epfd;
 	uint64_t events;
 	time_t store_retry_at, store_warned_at, cleanup_at;
@@ -470,6 +472,8 @@ static int loop(struct analyzer *a)
 			} else if (fd == a->tfd) {
 				if (read(a->tfd, &ticks, sizeof(ticks)) > 0 && interval(a))
 					return -ESTALE;
+			} else if (a->api && fd == api_fd(a->api)) {
+				api_dispatch(a->api); /* requests run here, on the loop's thread */
 			} else if (fd == a->wdfd) {
 				if (read(a->wdfd, &ticks, sizeof(ticks)) > 0)
 					sd_notify(0, "WATCHDOG=1");
@@ -540,6 +544,17 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 		goto out;
 	store_try_open(&a);
 	policy_scan(&a.policy); /* what happened while nobody was listening */
+	/* The API last: its calls need the maps, the policy and the store. Without it the
+	 * analyzer still enforces and records (the socket is retried by the API itself). */
+	{
+		struct timespec t0;
+		struct api_env env = { .policy = &a.policy, .sysmon = a.sysmon, .own_uid = geteuid() };
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		env.started_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
+		if (!api_create(&a.api, &a.cfg, &env) && add_fd(a.epfd, api_fd(a.api)))
+			log_error("cannot watch the API's eventfd: %s", strerror(errno));
+	}
 	log_info("ready: maps under %s, database %s%s, limit %u connections, %u URL patterns%s",
 		 a.cfg.pin_root, a.cfg.sqlite_path, a.store ? "" : " (unavailable)",
 		 a.cfg.max_connections_per_ip, a.cfg.n_url_patterns,
@@ -549,6 +564,7 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 	ret = loop(&a) ? 1 : 0;
 out:
 	sd_notify(0, "STOPPING=1");
+	api_destroy(a.api); /* before the store and the maps it reads go */
 	ring_buffer__free(a.rb);
 	if (a.store) {
 		for (int m = 0; m < SYSMON_METRIC_COUNT; m++)

@@ -134,7 +134,7 @@ _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
 
 #define BAN_COLS                                                                                   \
 	"id, address, prefix_len, reason, rule, source, hits, banned_at, expires_at, ended_at, "   \
-	"escalation_level, dry_run"
+	"escalation_level, dry_run, end_reason, path"
 #define STATS_COLS                                                                                 \
 	"id, ts, rx_packets, rx_bytes, tx_packets, tx_bytes, tracked_ips, bans_active, drops"
 #define ANOM_COLS "id, kind, started_at, ended_at, peak, threshold, top_pid, top_comm"
@@ -1187,6 +1187,7 @@ int store_ban_add_hits(struct store *st, int64_t id, uint64_t delta)
 /* The current row of a BAN_COLS statement -> *b: 0, or -EINVAL for a row that is bad. */
 static int store_ban_row(struct store *st, sqlite3_stmt *s, struct store_ban *b)
 {
+	const char *text;
 	int reason, source;
 	sqlite3_int64 level;
 
@@ -1211,6 +1212,11 @@ static int store_ban_row(struct store *st, sqlite3_stmt *s, struct store_ban *b)
 	b->ended_at = sqlite3_column_int64(s, 9);
 	b->escalation_level = (uint32_t)level;
 	b->dry_run = sqlite3_column_int(s, 11) != 0;
+	/* free texts: cut to fit rather than skip the row */
+	text = (const char *)sqlite3_column_text(s, 12);
+	snprintf(b->end_reason, sizeof(b->end_reason), "%s", text ? text : "");
+	text = (const char *)sqlite3_column_text(s, 13);
+	snprintf(b->path, sizeof(b->path), "%s", text ? text : "");
 	return 0;
 }
 

@@ -512,6 +512,12 @@ static void test_bans(void **state)
 }
 
 /* A ban ended for a reason says it; the analyzer's notes survive a reopen. */
+static int first_ban(const struct store_ban *b, void *ctx)
+{
+	*(struct store_ban *)ctx = *b;
+	return 0;
+}
+
 static void test_end_reason_and_state(void **state)
 {
 	struct fixture *f = *state;
@@ -524,6 +530,22 @@ static void test_end_reason_and_state(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE ended_at = 150"
 					  " AND end_reason = 'removed from the map'"),
 			 1);
+	{
+		/* the listings read it back, and the path of a URL ban */
+		struct store_ban b = ban_of("192.0.2.2", EBPFMON_BAN_URL_RULE, 110), got;
+		struct addr_cidr n = net_of("192.0.2.2");
+
+		snprintf(b.path, sizeof(b.path), "/wp-admin/x");
+		assert_true(store_ban_insert(st, &b) > 0);
+		assert_int_equal(store_ban_find_active(st, &n, &got), 1);
+		assert_string_equal(got.path, "/wp-admin/x");
+		assert_string_equal(got.end_reason, "");
+		n = net_of("192.0.2.1");
+		assert_int_equal(store_ban_list(st, &(struct store_query){ .net = &n }, first_ban,
+						&got),
+				 1);
+		assert_string_equal(got.end_reason, "removed from the map");
+	}
 
 	assert_int_equal(store_state_get(st, "bans_map", buf, sizeof(buf)), 0);
 	assert_int_equal(store_state_set(st, "bans_map", "boot-1 id 7"), 0);
