@@ -133,18 +133,20 @@ __attribute__((format(printf, 3, 4))) static api_status fail(struct reply *r, ap
 	return st;
 }
 
-/* A client's text in a message: at most 64 bytes, control and non-ASCII bytes as '?'. */
+/* A client's text in a message, quoted: at most 64 bytes, control and non-ASCII as '?'. */
 static const char *quote(const char *s, char buf[72])
 {
-	size_t i;
+	size_t i, o = 0;
 
+	buf[o++] = '\'';
 	for (i = 0; s[i] && i < 64; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+		buf[o++] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
 	if (s[i]) {
-		memcpy(buf + i, "...", 3);
-		i += 3;
+		memcpy(buf + o, "...", 3);
+		o += 3;
 	}
-	buf[i] = '\0';
+	buf[o++] = '\'';
+	buf[o] = '\0';
 	return buf;
 }
 
