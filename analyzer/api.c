@@ -105,6 +105,7 @@ static void peer_of(struct api *api, nng_msg *msg, struct api_peer *peer)
 static void work_recv(struct api_work *w)
 {
 	w->state = WORK_RECV;
+	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(w->ctx, w->aio);
 }
 
@@ -198,6 +199,7 @@ static void work_answer(struct api *api, struct api_work *w)
 	}
 	free(out);
 	nng_aio_set_msg(w->aio, msg);
+	nng_aio_set_timeout(w->aio, API_SEND_TIMEOUT_MS); /* a client that never reads */
 	w->state = WORK_SEND;
 	nng_ctx_send(w->ctx, w->aio);
 }

@@ -17,6 +17,7 @@ struct config;
 #define API_WORKS 8			 /* requests in progress at once (nng contexts) */
 #define API_TRANSPORT_MAX (1024 * 1024)	 /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
 #define API_RETRY_MS 10000		 /* a listener that failed is tried again this often */
+#define API_SEND_TIMEOUT_MS 5000	 /* a reply not taken by then is dropped */
 
 struct api;
 
