@@ -307,8 +307,10 @@ static void retry_cb(void *arg)
 {
 	struct api *api = arg;
 	bool ipc = api->ipc_up, tcp = api->tcp_up;
+	int rv = nng_aio_result(api->retry);
 
-	if (nng_aio_result(api->retry) || stopping(api))
+	/* the sleep ended (0, or NNG_ETIMEDOUT), unless it was stopped */
+	if ((rv && rv != NNG_ETIMEDOUT) || stopping(api))
 		return;
 	if (listen_all(api, false)) {
 		nng_sleep_aio(API_RETRY_MS, api->retry);
