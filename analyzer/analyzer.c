@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * One thread, one epoll loop: the ring buffer (kernel events, acted on at once), the interval
- * timer (policy scan, network snapshot, resource sample, retention), an optional watchdog
- * timer and a signalfd (stop, reload). SQLite is written from this thread only, between
- * events, never from inside a ring-buffer callback's batch of work.
+ * One thread, one sd-event loop: the ring buffer (kernel events, acted on at once), the
+ * interval timer (policy scan, network snapshot, resource sample, retention), SIGTERM/SIGINT
+ * (stop) and SIGHUP (reload), and WATCHDOG=1 when systemd asks for it. SQLite is written from
+ * this thread only, between events, never from inside a ring-buffer callback's batch of work.
+ * Modules that serve from the same loop are set up in modules_start().
  */
 #include "analyzer.h"
 
@@ -17,10 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +38,7 @@
 #define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
 #define CLEANUP_EVERY_S 60   /* retention */
 #define MAPS_GONE_GRACE_S 5  /* pins missing this long (not replaced) end the analyzer */
+#define STATUS_LOG_S 60	     /* off systemd, the status line is logged this often */
 
 struct anomaly_state {
 	struct sysmon_detector det;
@@ -57,10 +57,13 @@ struct analyzer {
 	size_t io_cap;
 	struct anomaly_state anom[SYSMON_METRIC_COUNT];
 	struct ring_buffer *rb;
-	struct api *api; /* NULL: no API (its socket could not be made) */
-	int sigfd, tfd, wdfd, epfd;
+	sd_event *event;	 /* the loop; modules add their sources to it */
+	sd_event_source *rb_src; /* the ring buffer's epoll fd */
+	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
+	struct api *api;	 /* the API server (api.h) */
+	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
 	uint64_t events;
-	time_t store_retry_at, store_warned_at, cleanup_at;
+	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 };
 
@@ -127,18 +130,20 @@ static uint64_t interval_ms(const struct config *cfg)
 					   : (uint64_t)cfg->monitoring_interval_seconds * 1000;
 }
 
-static int arm(int fd, uint64_t ms)
+/*
+ * Arm the interval timer for due (CLOCK_MONOTONIC, µs), or one interval from now when due is
+ * 0. 0 or -errno (logged).
+ */
+static int interval_arm(struct analyzer *a, uint64_t due)
 {
-	struct itimerspec its = {
-		.it_interval = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 },
-	};
+	int r = due ? sd_event_source_set_time(a->tick, due)
+		    : sd_event_source_set_time_relative(a->tick, interval_ms(&a->cfg) * 1000);
 
-	its.it_value = its.it_interval;
-	if (timerfd_settime(fd, 0, &its, NULL)) {
-		log_error("cannot arm a timer: %s", strerror(errno));
-		return -errno;
-	}
-	return 0;
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->tick, SD_EVENT_ONESHOT);
+	if (r < 0)
+		log_error("cannot arm the interval timer: %s", strerror(-r));
+	return r;
 }
 
 static int64_t unix_now(void)
@@ -337,18 +342,33 @@ static void store_upkeep(struct analyzer *a)
 	}
 }
 
+/*
+ * The one-line status: systemd's STATUS= (systemctl status) under a service manager; off it,
+ * the same line in the log when the analyzer is ready and every STATUS_LOG_S seconds.
+ */
 static void status(struct analyzer *a)
 {
 	const char *db = !a->store ? "unavailable" : store_healthy(a->store) ? "ok" : "failing";
+	struct timespec now;
+	char line[256];
 
-	sd_notifyf(0,
-		   "STATUS=%llu events, %llu bans%s, %llu network bans, %llu expired; database %s"
-		   " (%zu rows waiting, %llu dropped)",
-		   (unsigned long long)a->events,
-		   (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
-		   a->cfg.dry_run ? " (dry run: would-be)" : "",
-		   (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired,
-		   db, a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
+	snprintf(line, sizeof(line),
+		 "%llu events, %llu bans%s, %llu network bans, %llu expired; database %s"
+		 " (%zu rows waiting, %llu dropped)",
+		 (unsigned long long)a->events,
+		 (unsigned long long)(a->cfg.dry_run ? a->policy.would_bans : a->policy.bans),
+		 a->cfg.dry_run ? " (dry run: would-be)" : "",
+		 (unsigned long long)a->policy.net_bans, (unsigned long long)a->policy.expired, db,
+		 a->policy.n_pending, (unsigned long long)a->policy.unrecorded);
+	if (getenv("NOTIFY_SOCKET")) {
+		sd_notifyf(0, "STATUS=%s", line);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (a->status_logged_at && now.tv_sec - a->status_logged_at < STATUS_LOG_S)
+		return;
+	a->status_logged_at = now.tv_sec;
+	log_info("status: %s", line);
 }
 
 /*
@@ -431,7 +451,7 @@ static void reload(struct analyzer *a)
 	allow_host_addresses(&next);
 	a->cfg = next;
 	detectors_init(a);
-	if (apply_to_maps(a) || arm(a->tfd, interval_ms(&a->cfg))) {
+	if (apply_to_maps(a) || interval_arm(a, 0)) {
 		log_error("reload: could not write the new settings to the maps");
 		return;
 	}
@@ -440,78 +460,130 @@ static void reload(struct analyzer *a)
 		 a->cfg.n_allowlist, a->cfg.dry_run ? ", dry run" : "");
 }
 
-static int add_fd(int epfd, int fd)
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+	struct analyzer *a = userdata;
 
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+	if (si->ssi_signo == SIGHUP) {
+		reload(a);
+		return 0;
+	}
+	log_info("%s: stopping", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
-static int loop(struct analyzer *a)
+static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-	int rb_fd = ring_buffer__epoll_fd(a->rb);
+	struct analyzer *a = userdata;
 
-	for (;;) {
-		struct epoll_event evs[4];
-		int n = epoll_wait(a->epfd, evs, 4, -1);
-		uint64_t ticks;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("epoll_wait: %s", strerror(errno));
-			return -errno;
-		}
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-
-			if (fd == rb_fd) {
-				if (ring_buffer__consume(a->rb) < 0)
-					log_warn("ring buffer: %s", strerror(errno));
-				policy_flush(&a->policy); /* the bans are in the kernel: now record */
-			} else if (fd == a->tfd) {
-				if (read(a->tfd, &ticks, sizeof(ticks)) > 0 && interval(a))
-					return -ESTALE;
-			} else if (a->api && fd == api_fd(a->api)) {
-				api_dispatch(a->api); /* requests run here, on the loop's thread */
-			} else if (fd == a->wdfd) {
-				if (read(a->wdfd, &ticks, sizeof(ticks)) > 0)
-					sd_notify(0, "WATCHDOG=1");
-			} else if (fd == a->sigfd) {
-				struct signalfd_siginfo si;
-
-				if (read(a->sigfd, &si, sizeof(si)) != sizeof(si))
-					continue;
-				if (si.ssi_signo == SIGHUP) {
-					reload(a);
-					continue;
-				}
-				log_info("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-				return 0;
-			}
-		}
-	}
+	(void)s;
+	(void)fd;
+	(void)revents;
+	if (ring_buffer__consume(a->rb) < 0)
+		log_warn("ring buffer: %s", strerror(errno));
+	policy_flush(&a->policy); /* the bans are in the kernel: now record */
+	return 0;
 }
 
-static int setup_loop(struct analyzer *a)
+/*
+ * The interval keeps a fixed schedule, as a periodic timer does: the next one is due one
+ * interval after this one was due, however long its work takes, and intervals that passed
+ * while the loop was busy are skipped, not run back to back. Ends the loop with -ESTALE when
+ * the maps were replaced (maps_watch()).
+ */
+static int on_interval(sd_event_source *s, uint64_t due, void *userdata)
 {
-	uint64_t wd_usec = 0;
+	struct analyzer *a = userdata;
+	sd_event *e = sd_event_source_get_event(s);
+	uint64_t step = interval_ms(&a->cfg) * 1000, next = due + step, now;
+	int r;
 
-	a->sigfd = daemon_signalfd();
-	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->sigfd < 0 || a->tfd < 0 || a->epfd < 0 || add_fd(a->epfd, a->sigfd) ||
-	    add_fd(a->epfd, a->tfd)) {
-		log_error("cannot set up the event loop: %s", strerror(errno));
-		return -errno;
+	if (sd_event_now(e, CLOCK_MONOTONIC, &now) >= 0 && next <= now)
+		next += (now - due) / step * step;
+	r = interval_arm(a, next);
+	if (r < 0)
+		return sd_event_exit(e, r);
+	if (interval(a))
+		return sd_event_exit(e, -ESTALE);
+	return 0;
+}
+
+/* The ring buffer and the interval timer, once the maps and the ring buffer exist. */
+static int add_sources(struct analyzer *a)
+{
+	int r;
+
+	r = sd_event_add_io(a->event, &a->rb_src, ring_buffer__epoll_fd(a->rb), EPOLLIN,
+			    on_ring_buffer, a);
+	if (r < 0) {
+		log_error("cannot watch the events ring buffer: %s", strerror(-r));
+		return r;
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
-		a->wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-		if (a->wdfd < 0 || add_fd(a->epfd, a->wdfd) || arm(a->wdfd, wd_usec / 2000 ?: 1))
-			log_warn("cannot arm the watchdog timer: %s", strerror(errno));
+	/* Accuracy 1 µs: the interval is due when configured, not coalesced up to 250 ms late. */
+	r = sd_event_add_time_relative(a->event, &a->tick, CLOCK_MONOTONIC,
+				       interval_ms(&a->cfg) * 1000, 1, on_interval, a);
+	if (r < 0) {
+		log_error("cannot arm the interval timer: %s", strerror(-r));
+		return r;
 	}
 	return 0;
 }
+
+/*
+ * ---- Modules served from the loop -----------------------------------------------------------
+ *
+ * A module that answers from this process (the API server: nng's threads hand each
+ * request to the loop through an eventfd) keeps its state in struct analyzer, is set up in
+ * modules_start() and torn down in modules_stop(). It adds its sources to a->event
+ * (sd_event_add_io() on its eventfd, say), so that its callbacks run on this thread, which
+ * alone writes SQLite and the policy state.
+ *
+ * modules_start() runs once the maps, the policy, the ring buffer, the interval timer and the
+ * first attempt at the store are in place, and before READY=1, so that the service is ready
+ * only when it answers. a->store may still be NULL (the database is retried every interval):
+ * read it when a request comes, not here. modules_stop() runs on every exit path, after the
+ * loop has returned and STOPPING=1 is sent, and before any of those is freed; it must be safe
+ * for a module that never started.
+ */
+
+static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct analyzer *a = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	api_dispatch(a->api); /* the calls run here, on the loop's thread */
+	return 0;
+}
+
+/* 0 or -errno (logged by the module); on failure, modules_stop() undoes what started. */
+static int modules_start(struct analyzer *a)
+{
+	struct api_env env = { .policy = &a->policy, .sysmon = a->sysmon, .own_uid = geteuid() };
+	struct timespec now;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	env.started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	/* a listener that cannot start yet is no failure: the API retries it by itself */
+	r = api_create(&a->api, &a->cfg, &env);
+	if (r)
+		return r;
+	r = sd_event_add_io(a->event, &a->api_src, api_fd(a->api), EPOLLIN, on_api, a);
+	if (r < 0)
+		log_error("cannot watch the API's eventfd: %s", strerror(-r));
+	return r < 0 ? r : 0;
+}
+
+static void modules_stop(struct analyzer *a)
+{
+	a->api_src = sd_event_source_unref(a->api_src);
+	api_destroy(a->api); /* no nng callback runs after this */
+	a->api = NULL;
+}
+
+/* ---- End of modules served from the loop ---------------------------------------------------- */
 
 int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 {
@@ -520,15 +592,18 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 
 	a.cfg = *cfg;
 	a.opts = opts;
-	a.sigfd = a.tfd = a.wdfd = a.epfd = -1;
 	if (opts->dry_run)
 		a.cfg.dry_run = true;
 	allow_host_addresses(&a.cfg);
 
 	memset(&a.maps, -1, sizeof(a.maps)); /* every fd -1: maps_close() is safe at once */
-	/* The lock before anything is written to the maps or read from the ring buffer. */
-	if (setup_loop(&a) || maps_open(&a.maps, a.cfg.pin_root, opts->wait_s) ||
-	    maps_lock(&a.maps, a.cfg.pin_root))
+	/*
+	 * Signals blocked first, before any thread exists; a SIGTERM that comes while the maps
+	 * are awaited waits for the loop. The lock before anything is written to the maps or
+	 * read from the ring buffer.
+	 */
+	if (daemon_event_new(&a.event, on_signal, &a) ||
+	    maps_open(&a.maps, a.cfg.pin_root, opts->wait_s) || maps_lock(&a.maps, a.cfg.pin_root))
 		goto out;
 	policy_init(&a.policy, &a.cfg, &a.maps, NULL);
 	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) ||
@@ -540,31 +615,26 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 		log_error("cannot map the events ring buffer: %s", strerror(errno));
 		goto out;
 	}
-	if (add_fd(a.epfd, ring_buffer__epoll_fd(a.rb)) || arm(a.tfd, interval_ms(&a.cfg)))
+	if (add_sources(&a))
 		goto out;
 	store_try_open(&a);
 	policy_scan(&a.policy); /* what happened while nobody was listening */
-	/* The API last: its calls need the maps, the policy and the store. Without it the
-	 * analyzer still enforces and records (the socket is retried by the API itself). */
-	{
-		struct timespec t0;
-		struct api_env env = { .policy = &a.policy, .sysmon = a.sysmon, .own_uid = geteuid() };
-
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		env.started_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
-		if (!api_create(&a.api, &a.cfg, &env) && add_fd(a.epfd, api_fd(a.api)))
-			log_error("cannot watch the API's eventfd: %s", strerror(errno));
-	}
+	if (modules_start(&a))
+		goto out;
 	log_info("ready: maps under %s, database %s%s, limit %u connections, %u URL patterns%s",
 		 a.cfg.pin_root, a.cfg.sqlite_path, a.store ? "" : " (unavailable)",
 		 a.cfg.max_connections_per_ip, a.cfg.n_url_patterns,
 		 a.cfg.dry_run ? ", dry run: nothing is enforced" : "");
 	sd_notify(0, "READY=1");
 	status(&a);
-	ret = loop(&a) ? 1 : 0;
+	ret = daemon_event_run(a.event) ? 1 : 0;
 out:
 	sd_notify(0, "STOPPING=1");
-	api_destroy(a.api); /* before the store and the maps it reads go */
+	modules_stop(&a);
+	/* The sources before what they watch: the ring buffer's epoll fd goes with it. */
+	sd_event_source_unref(a.rb_src);
+	sd_event_source_unref(a.tick);
+	sd_event_unref(a.event); /* and the signal sources it owns */
 	ring_buffer__free(a.rb);
 	if (a.store) {
 		for (int m = 0; m < SYSMON_METRIC_COUNT; m++)
@@ -577,13 +647,5 @@ out:
 	free(a.io);
 	policy_free(&a.policy);
 	maps_close(&a.maps);
-	if (a.epfd >= 0)
-		close(a.epfd);
-	if (a.wdfd >= 0)
-		close(a.wdfd);
-	if (a.tfd >= 0)
-		close(a.tfd);
-	if (a.sigfd >= 0)
-		close(a.sigfd);
 	return ret;
 }

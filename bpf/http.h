@@ -511,7 +511,7 @@ static __always_inline bool http_in_line(const struct http_canon *c)
  * starts at rcv_nxt (what the kernel appends next) counts.
  */
 static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
-					  bool in_order)
+					  const struct ebpfmon_addr *dst, bool in_order)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -522,13 +522,13 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 
 	if (p->v6) {
 		__builtin_memcpy(t.ipv6.saddr, p->src.a, 16);
-		__builtin_memcpy(t.ipv6.daddr, p->dst.a, 16);
+		__builtin_memcpy(t.ipv6.daddr, dst->a, 16);
 		t.ipv6.sport = bpf_htons(p->sport);
 		t.ipv6.dport = bpf_htons(p->dport);
 		tlen = sizeof(t.ipv6);
 	} else {
 		__builtin_memcpy(&t.ipv4.saddr, &p->src.a[12], 4);
-		__builtin_memcpy(&t.ipv4.daddr, &p->dst.a[12], 4);
+		__builtin_memcpy(&t.ipv4.daddr, &dst->a[12], 4);
 		t.ipv4.sport = bpf_htons(p->sport);
 		t.ipv4.dport = bpf_htons(p->dport);
 		tlen = sizeof(t.ipv4);
@@ -653,7 +653,8 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 
 	__builtin_memset(&fk, 0, sizeof(fk));
 	fk.src = p->src;
-	fk.dst = p->dst;
+	if (pkt_dst(ctx, p, &fk.dst))
+		return XDP_PASS;
 	fk.sport = p->sport;
 	fk.dport = p->dport;
 	fk.seq = p->seq;
@@ -689,8 +690,13 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (http_in_line(&s->c)) {
 		if (cut) {
 			partial = true; /* the rest of the line was not read: fail closed */
-		} else if (!url_verify || http_verified(ctx, p, true)) {
-			/* from the segment the kernel appends next: the next one resumes it */
+		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev)) {
+			/*
+			 * A line begins where the kernel appends next (rcv_nxt); a segment that
+			 * resumes it carries it on from wherever it is in the window, since the
+			 * segments before it may still be on their way up (the same NAPI poll,
+			 * the socket's backlog) and rcv_nxt not past them yet.
+			 */
 			if (bpf_map_update_elem(&http_flows, &fk, &s->c, BPF_ANY))
 				cnt->http_flows_full++;
 			else
@@ -707,7 +713,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		struct http_emit_ctx e = {
 			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
 		};
-		bool verified = !url_verify || http_verified(ctx, p, false);
+		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */
 		bool may_drop = !verified || !is_allowed(&p->src);
 

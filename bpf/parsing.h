@@ -49,8 +49,7 @@ struct hdr_cursor {
 
 /* What the parsers learn of a packet. Offsets are from the start of the frame. */
 struct pkt_info {
-	struct ebpfmon_addr src;
-	struct ebpfmon_addr dst;
+	struct ebpfmon_addr src; /* the destination is read when needed: pkt_dst() */
 	__u32 l3_off;	   /* first byte of the IP header */
 	__u32 l4_off;	   /* first byte of the transport header */
 	__u32 payload_off; /* first byte after the transport header (TCP/UDP only) */
@@ -127,7 +126,6 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct pkt_info *p)
 	if (c->pos + hlen > c->end)
 		return PARSE_TRUNCATED;
 	addr_set_v4(&p->src, iph->saddr);
-	addr_set_v4(&p->dst, iph->daddr);
 	c->pos += hlen;
 	if (iph->frag_off & bpf_htons(IP_OFFSET))
 		return PARSE_OK;
@@ -209,7 +207,6 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data, struct p
 	if (ip6h->version != 6)
 		return PARSE_MALFORMED;
 	__builtin_memcpy(p->src.a, &ip6h->saddr, sizeof(p->src.a));
-	__builtin_memcpy(p->dst.a, &ip6h->daddr, sizeof(p->dst.a));
 	p->v6 = 1;
 	c->pos = ip6h + 1;
 	w.next = ip6h->nexthdr;
@@ -245,6 +242,26 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data, struct p
 	if (w.next != NEXTHDR_NONE)
 		p->l4proto = w.next;
 	return PARSE_OK;
+}
+
+/*
+ * The destination address of a packet parse_l2_l3() took (the URL matcher's flow key and
+ * socket lookup need it; the per-packet path does not). Returns 0, or -1 when the header
+ * is not in the frame.
+ */
+static __always_inline int pkt_dst(struct xdp_md *ctx, const struct pkt_info *p,
+				   struct ebpfmon_addr *dst)
+{
+	__u32 off = p->l3_off & 0xff; /* after at most Ethernet and two VLAN tags */
+	__be32 v4;
+
+	if (p->v6)
+		return bpf_xdp_load_bytes(ctx, off + offsetof(struct ipv6hdr, daddr), dst->a,
+					  sizeof(dst->a)) ? -1 : 0;
+	if (bpf_xdp_load_bytes(ctx, off + offsetof(struct iphdr, daddr), &v4, sizeof(v4)))
+		return -1;
+	addr_set_v4(dst, v4);
+	return 0;
 }
 
 /* Layers 2 and 3: on PARSE_OK, p->src and p->l4proto are set and c->pos is at layer 4. */

@@ -3,25 +3,57 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #include "log.h"
 
-int daemon_signalfd(void)
+static const int daemon_signals[] = { SIGTERM, SIGINT, SIGHUP };
+
+int daemon_event_new(sd_event **ret, sd_event_signal_handler_t on_signal, void *userdata)
 {
+	__attribute__((cleanup(sd_event_unrefp))) sd_event *e = NULL;
 	sigset_t mask;
-	int fd;
+	int r;
 
 	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (fd < 0) {
-		log_error("signalfd: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(daemon_signals) / sizeof(daemon_signals[0]); i++)
+		sigaddset(&mask, daemon_signals[i]);
+	/* sd-event reads signals through a signalfd: they must be blocked before it can. */
+	if (sigprocmask(SIG_BLOCK, &mask, NULL)) {
+		log_error("cannot block SIGTERM, SIGINT and SIGHUP: %s", strerror(errno));
 		return -errno;
 	}
-	return fd;
+	r = sd_event_new(&e);
+	if (r < 0) {
+		log_error("cannot create the event loop: %s", strerror(-r));
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(daemon_signals) / sizeof(daemon_signals[0]); i++) {
+		/* Floating (no source returned): the loop owns it and frees it with itself. */
+		r = sd_event_add_signal(e, NULL, daemon_signals[i], on_signal, userdata);
+		if (r < 0) {
+			log_error("cannot watch SIG%s in the event loop: %s",
+				  sigabbrev_np(daemon_signals[i]), strerror(-r));
+			return r;
+		}
+	}
+	*ret = e;
+	e = NULL;
+	return 0;
+}
+
+int daemon_event_run(sd_event *e)
+{
+	int r, code;
+
+	/* Nothing when systemd sets no WATCHDOG_USEC (or a WATCHDOG_PID not ours). */
+	r = sd_event_set_watchdog(e, true);
+	if (r < 0)
+		log_warn("cannot arm the watchdog: %s", strerror(-r));
+	r = sd_event_loop(e);
+	/* An exit asked for by a callback was logged there; only the loop's own failure is not. */
+	if (r < 0 && sd_event_get_exit_code(e, &code) == -ENODATA)
+		log_error("the event loop failed: %s", strerror(-r));
+	return r;
 }

@@ -26,6 +26,48 @@ static void report(bool ok, bool required, const char *what, const char *detail,
 		(*missing)++;
 }
 
+/* Whether the kernel's BTF has value name in enum type (what the kernel was built with). */
+static bool btf_enum_has(const struct btf *vmlinux, const char *type, const char *name)
+{
+	const struct btf_type *t;
+	const struct btf_enum *e;
+	int id;
+
+	if (!vmlinux)
+		return false;
+	id = btf__find_by_name_kind(vmlinux, type, BTF_KIND_ENUM);
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(vmlinux, id);
+	e = btf_enum(t);
+	for (unsigned int i = 0; i < btf_vlen(t); i++, e++)
+		if (strcmp(btf__name_by_offset(vmlinux, e->name_off), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A probe that loads a program or creates a map: yes or no when the kernel answered; without
+ * the privilege to ask (probe is -EPERM: not root, where libbpf's probe would say "no"), what
+ * the kernel's BTF says it was built with.
+ */
+static void report_probe(int probe, const struct btf *vmlinux, const char *enum_type,
+			 const char *enum_name, const char *what, const char *detail, int *missing)
+{
+	char buf[256];
+
+	if (probe >= 0) {
+		report(probe == 1, true, what, detail, missing);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s%s(read from kernel BTF: probing needs root)", detail,
+		 detail[0] ? " " : "");
+	report(btf_enum_has(vmlinux, enum_type, enum_name), true, what, buf, missing);
+}
+
+/* libbpf's probes need root; without it they answer "no" for everything. */
+#define PROBE(call) (geteuid() == 0 ? (call) : -EPERM)
+
 int loader_check(const struct config *cfg)
 {
 	struct btf *vmlinux = btf__load_vmlinux_btf();
@@ -37,16 +79,20 @@ int loader_check(const struct config *cfg)
 	report(btf, true, "kernel BTF", "/sys/kernel/btf/vmlinux (CO-RE)", &missing);
 	report(fs_is("/sys/fs/bpf", BPF_FS_MAGIC), false, "bpffs on /sys/fs/bpf",
 	       "the loader mounts it when missing", &missing);
-	report(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL) == 1, true, "XDP programs",
-	       "", &missing);
-	report(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1, true, "ring buffer",
-	       "events to the analyzer", &missing);
-	report(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL) == 1, true, "LPM trie maps",
-	       "CIDR bans, allowlist, URL rules", &missing);
-	report(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_PERCPU_HASH, NULL) == 1, true,
-	       "LRU per-CPU hash maps", "per-address statistics", &missing);
-	report(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL) == 1, true,
-	       "raw tracepoints", "", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_XDP, NULL)), vmlinux,
+		     "bpf_prog_type", "BPF_PROG_TYPE_XDP", "XDP programs", "", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL)), vmlinux,
+		     "bpf_map_type", "BPF_MAP_TYPE_RINGBUF", "ring buffer",
+		     "events to the analyzer", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL)), vmlinux,
+		     "bpf_map_type", "BPF_MAP_TYPE_LPM_TRIE", "LPM trie maps",
+		     "CIDR bans, allowlist, URL rules", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_PERCPU_HASH, NULL)), vmlinux,
+		     "bpf_map_type", "BPF_MAP_TYPE_LRU_PERCPU_HASH", "LRU per-CPU hash maps",
+		     "per-address statistics", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL)), vmlinux,
+		     "bpf_prog_type", "BPF_PROG_TYPE_RAW_TRACEPOINT", "raw tracepoints", "",
+		     &missing);
 	report(btf && btf__find_by_name_kind(vmlinux, "btf_trace_inet_sock_set_state",
 					     BTF_KIND_TYPEDEF) > 0,
 	       false, "  inet_sock_set_state", "connection counting", &missing);
@@ -70,17 +116,20 @@ int loader_check(const struct config *cfg)
 			snprintf(detail, sizeof(detail),
 				 "driver %s; XDP generic: yes, native: %s; auto mode tries %s",
 				 ifi.driver[0] ? ifi.driver : "unknown",
-				 native > 0 ? "driver says yes" : native == 0 ? "no" : "unknown",
+				 native > 0    ? "driver says yes"
+				 : native == 0 ? "no"
+					       : "unknown",
 				 netif_is_virtual(&ifi) || native == 0 ? "generic" : "native");
-		}
-		else
+		} else
 			snprintf(detail, sizeof(detail), "no such interface here");
 		printf("interface %-18s %-4s %s\n", cfg->interfaces[i], ok ? "yes" : "no", detail);
 		if (!ok)
 			missing++;
 	}
 	if (geteuid() != 0)
-		printf("note: not root; the probes above may report 'no' for lack of privilege\n");
+		printf("note: not root: what needs privilege to probe was read from the kernel's "
+		       "BTF; "
+		       "the loader itself runs as root\n");
 	printf("%s\n", missing ? "ebpfmon cannot run here" : "ebpfmon can run here");
 	return missing ? LOADER_EXIT_FAIL : LOADER_EXIT_OK;
 }

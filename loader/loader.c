@@ -17,7 +17,6 @@
 #include <grp.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,10 +24,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/timerfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -558,49 +555,17 @@ static void unpin_links(struct loader *l)
 }
 
 
-/* After READY: wait for SIGTERM/SIGINT, ping the watchdog, shrug at SIGHUP. */
-static int supervise(int sigfd)
+/* SIGTERM/SIGINT end the loop; SIGHUP is the analyzer's business. */
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-	uint64_t wd_usec = 0;
-	int tfd = -1;
-
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
-		struct itimerspec its = {};
-
-		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-		its.it_interval.tv_sec = wd_usec / 2 / 1000000;
-		its.it_interval.tv_nsec = (wd_usec / 2 % 1000000) * 1000;
-		its.it_value = its.it_interval;
-		if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL))
-			log_warn("cannot arm the watchdog timer: %s", strerror(errno));
+	(void)userdata;
+	if (si->ssi_signo == SIGHUP) {
+		log_info("SIGHUP: the analyzer reloads the configuration; nothing to do here");
+		return 0;
 	}
-	for (;;) {
-		struct pollfd pfd[2] = { { .fd = sigfd, .events = POLLIN },
-					 { .fd = tfd, .events = POLLIN } };
-		struct signalfd_siginfo si;
-		uint64_t ticks;
-
-		if (poll(pfd, tfd >= 0 ? 2 : 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("poll: %s", strerror(errno));
-			break;
-		}
-		if (tfd >= 0 && (pfd[1].revents & POLLIN) && read(tfd, &ticks, sizeof(ticks)) > 0)
-			sd_notify(0, "WATCHDOG=1");
-		if (!(pfd[0].revents & POLLIN) || read(sigfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGHUP) {
-			log_info("SIGHUP: the analyzer reloads the configuration; nothing to do here");
-			continue;
-		}
-		log_info("%s: detaching the programs, keeping the maps",
-			 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-		break;
-	}
-	if (tfd >= 0)
-		close(tfd);
-	return 0;
+	log_info("%s: detaching the programs, keeping the maps",
+		 si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
 int loader_run(const struct config *cfg)
@@ -610,16 +575,16 @@ int loader_run(const struct config *cfg)
 	char maps_dir[PIN_PATH_MAX];
 	struct stat netns;
 	struct mapconf_fds fds;
-	int sigfd = -1, err, ret = LOADER_EXIT_FAIL;
+	sd_event *event = NULL;
+	int err, ret = LOADER_EXIT_FAIL;
 	bool settings_new;
 
 	if (geteuid() != 0) {
 		log_error("ebpfmon-loader must be started as root (it gives root up once loaded)");
 		return LOADER_EXIT_FAIL;
 	}
-	/* Signals are read from a signalfd: block them before anything else can start. */
-	sigfd = daemon_signalfd();
-	if (sigfd < 0)
+	/* Signals are read by the event loop: block them before anything else can start. */
+	if (daemon_event_new(&event, on_signal, NULL))
 		return LOADER_EXIT_FAIL;
 
 	libbpf_set_print(libbpf_log);
@@ -675,8 +640,9 @@ int loader_run(const struct config *cfg)
 	log_info("ready: %s", l.status);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", l.status);
 
-	supervise(sigfd);
-	ret = LOADER_EXIT_OK;
+	/* Unprivileged from here: wait for SIGTERM/SIGINT, ping the watchdog. */
+	if (daemon_event_run(event) == 0)
+		ret = LOADER_EXIT_OK;
 out_unpin:
 	sd_notify(0, "STOPPING=1");
 	unpin_links(&l);
@@ -684,8 +650,7 @@ out:
 	ebpfmon__destroy(l.skel);
 	if (l.root_fd >= 0)
 		close(l.root_fd);
-	if (sigfd >= 0)
-		close(sigfd);
+	sd_event_unref(event);
 	return ret;
 }
 

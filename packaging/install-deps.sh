@@ -28,10 +28,42 @@ test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 
 	nginx-light curl python3-scapy procps"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $pkgs
+# apt only for what is missing: with everything installed, a held dpkg lock or an unrelated
+# broken package cannot stop the build.
+missing=""
+for p in $pkgs; do
+	if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" != installed ]; then
+		missing="$missing $p"
+	fi
+done
+
+# apt-get, waiting up to 10 minutes for a lock another apt or dpkg run holds (apt's own
+# DPkg::Lock::Timeout covers the dpkg lock, not the package lists' lock of `update`).
+apt_wait() {
+	err=$(mktemp)
+	waited=0
+	while ! apt-get -o DPkg::Lock::Timeout=600 "$@" 2>"$err"; do
+		if ! grep -q 'Could not get lock' "$err" || [ "$waited" -ge 600 ]; then
+			cat "$err" >&2
+			rm -f "$err"
+			echo "install-deps.sh: apt-get $* failed" >&2
+			exit 1
+		fi
+		[ "$waited" = 0 ] && echo "install-deps.sh: waiting for the apt lock held by another run..." >&2
+		sleep 5
+		waited=$((waited + 5))
+	done
+	cat "$err" >&2
+	rm -f "$err"
+}
+
+if [ -n "$missing" ]; then
+	echo "install-deps.sh: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt_wait update -q
+	# shellcheck disable=SC2086
+	apt_wait install -y -q --no-install-recommends $missing
+fi
 
 if ! getent group ebpfmon >/dev/null; then
 	groupadd --system ebpfmon

@@ -1749,6 +1749,34 @@ static void test_url_verified_connection(void **state)
 				fail_msg("split %d: url_split %" PRIu64, k, (uint64_t)c.url_split);
 		}
 	}
+	/*
+	 * A line that began at rcv_nxt goes on being kept by the segments that resume it, also
+	 * when rcv_nxt has not moved past them yet (here it never does: nothing is delivered).
+	 */
+	{
+		static const char *const piece[3] = { "GET /w", "p", "-admin/ HTTP/1.1\r\n\r\n" };
+		const uint32_t at[3] = { seq, seq + 6, seq + 7 };
+
+		assert_int_equal(xh_counters_zero(v), 0);
+		assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
+		for (int j = 0; j < 3; j++) {
+			frame_init(&f);
+			put_eth(&f, PKT_ETH_P_IP);
+			put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
+			put_tcp(&f, cport, sport, TCP_ACK);
+			put_str(&f, piece[j]);
+			frame_finish(&f);
+			frame_set_tcp_seq(&f, at[j]);
+			pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(ack >> 16));
+			pkt_put16(f.b + f.tcp_off + 10, (uint16_t)ack);
+			assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
+			assert_int_equal(verdict, j == 2 ? XDP_DROP : XDP_PASS);
+		}
+		assert_int_equal(xh_counters(v, &c), 0);
+		if (c.url_split != 2 || c.url_hits != 1)
+			fail_msg("three pieces: url_split %" PRIu64 ", url_hits %" PRIu64,
+				 (uint64_t)c.url_split, (uint64_t)c.url_hits);
+	}
 	ebpfmon__destroy(v);
 	close(afd);
 	close(cfd);

@@ -605,8 +605,8 @@ def t9_bad_config(ctx):
     assert r.returncode == 2, f"unknown option: exit status {r.returncode}, expected 2"
 
 
-@test("10. --check reports this kernel and the veth and exits 0; a missing interface makes it "
-      "exit 1; --list-interfaces shows the veth with its addresses")
+@test("10. --check reports this kernel and the veth and exits 0, also as a user without "
+      "privilege; a missing interface makes it exit 1; --list-interfaces shows the veth")
 def t10_check_and_list(ctx):
     ifn = ctx.topo.mon_if
     r = ctx.run_loader(["--check", "-i", ifn])
@@ -618,6 +618,15 @@ def t10_check_and_list(ctx):
     assert re.search(r"^interface " + re.escape(ifn) + r"\s+yes\b.*driver veth.*generic",
                      r.stdout, re.M), f"--check has no line for {ifn} (veth, generic):\n{r.stdout}"
     assert "ebpfmon can run here" in r.stdout
+
+    # Not root: what needs privilege to probe is read from the kernel's BTF, same conclusion.
+    r = run(ns_cmd(ctx.topo.mon, ["setpriv", "--reuid=ebpfmon", "--regid=ebpfmon",
+                                  "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                                  ctx.loader_path, "--check", "-i", ifn]),
+            check=False, timeout=30)
+    assert r.returncode == 0 and "ebpfmon can run here" in r.stdout, \
+        f"--check as user ebpfmon: exit {r.returncode}\n{r.stdout}{r.stderr}"
+    assert re.search(r"^XDP programs\s+yes\b.*kernel BTF", r.stdout, re.M), r.stdout
 
     r = ctx.run_loader(["--check", "-i", ifn, "-i", "nosuchif0"])
     assert r.returncode == 1, f"--check with a missing interface: exit {r.returncode}, want 1"
