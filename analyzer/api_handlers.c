@@ -652,7 +652,7 @@ static api_status get_monitor_status(struct api_env *env, struct reply *r)
 	struct count_ctx bans = { .now = maps_boot_ns() };
 	struct vec ifs = { 0 }, progs = { 0 };
 	struct store_query q = { .active_only = true };
-	uint64_t tracked = 0, open = 0;
+	uint64_t tracked = 0, open = 0, now_ns;
 	struct timespec now;
 	long holder;
 	int n = ncpus();
@@ -672,15 +672,22 @@ static api_status get_monitor_status(struct api_env *env, struct reply *r)
 	m->loader_running = holder > 0 && holder != getpid();
 	m->analyzer_running = true;
 	m->counters = counters_msg(env, r);
-	maps_walk(maps_of(env)->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
-		  count_in_force, &bans);
-	maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key), sizeof(struct ebpfmon_ban),
-		  count_in_force, &bans);
-	m->active_bans = bans.n;
-	if (n > 0)
-		maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
-			  (size_t)n * sizeof(struct ebpfmon_ip_stats), count_one, &tracked);
-	m->tracked_addresses = tracked;
+	now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (!env->counted_ns || now_ns - env->counted_ns >= API_COUNT_NS) {
+		/* a walk visits every slot of a hash map, used or not: not for each request */
+		maps_walk(maps_of(env)->bans, sizeof(struct ebpfmon_addr),
+			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
+		maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key),
+			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
+		if (n > 0)
+			maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
+				  (size_t)n * sizeof(struct ebpfmon_ip_stats), count_one, &tracked);
+		env->counted_ns = now_ns;
+		env->active_bans = bans.n;
+		env->tracked = tracked;
+	}
+	m->active_bans = env->active_bans;
+	m->tracked_addresses = env->tracked;
 	m->database_ok = st && store_healthy(st);
 	if (!st) {
 		m->database_failing_since_unix = time(NULL) - (int64_t)m->uptime_seconds;
@@ -1185,6 +1192,7 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	if (ret)
 		return fail(r, ST(UNAVAILABLE), "cannot ban %s: the kernel map refused: %s", a,
 			    strerror(-ret));
+	env->counted_ns = 0; /* the next status counts again */
 	ebpfmon__v1__ban_ipresponse__init(m);
 	m->ban = ban_msg(env, r, &row);
 	if (!row.id)
@@ -1250,6 +1258,7 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 				    cidr_format(&h.net, b, sizeof(b)));
 		return fail(r, ST(NOT_BANNED), "%s is not banned", a);
 	}
+	env->counted_ns = 0;
 	ebpfmon__v1__unban_ipresponse__init(m);
 	m->ended = (uint32_t)ret;
 	if (env->policy->store && !store_healthy(env->policy->store))
