@@ -11,7 +11,8 @@
  *   SEND -> RECV: the reply left (or could not: its message is freed); receive the next
  *
  * Callbacks never exit(), never log above debug on the request path, and never touch the
- * policy or the store. A listener that fails to start is retried from a sleep aio.
+ * policy or the store. A timer (a sleep aio) retries a listener that failed to start and
+ * replaces an ipc:// listener that stopped accepting (check_ipc()).
  */
 #include "api.h"
 
@@ -19,6 +20,7 @@
 #include <grp.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +58,11 @@ struct api {
 	char ipc_url[CONFIG_PATH_MAX + 8], tcp_url[CONFIG_PATH_MAX];
 	char ipc_path[CONFIG_PATH_MAX];
 	gid_t sock_gid; /* group of the socket file; (gid_t)-1: leave it */
-	nng_aio *retry;	/* sleeps, then starts the listeners that failed */
-	bool retry_said;
+	nng_aio *retry; /* every API_CHECK_MS: the listeners' health, restarts */
+	nng_socket probe; /* a REQ socket that dials ipc:// to see that it still accepts */
+	bool probe_open;
+	uint64_t pipes;	      /* under mu: connections the REP socket took in (any listener) */
+	uint64_t pipes_probe; /* pipes when the probe dialled */
 
 	int efd;
 	pthread_mutex_t mu; /* head, tail, stopping */
@@ -284,7 +289,7 @@ static int listen_all(struct api *api, bool say)
 					  ? " (does its folder exist, writable by this user?)"
 				  : r == NNG_EADDRINUSE ? " (another analyzer serves it?)"
 							: "",
-				  API_RETRY_MS / 1000);
+				  API_CHECK_MS / 1000);
 		else if (!r && say)
 			log_info("api: listening on %s (mode 0660)", api->ipc_url);
 		rv = r;
@@ -293,7 +298,7 @@ static int listen_all(struct api *api, bool say)
 		r = listen_tcp(api);
 		if (r && say)
 			log_error("api: cannot listen on %s: %s; retrying every %ds", api->tcp_url,
-				  nng_strerror(r), API_RETRY_MS / 1000);
+				  nng_strerror(r), API_CHECK_MS / 1000);
 		else if (!r && say)
 			log_info("api: listening on %s (read-only: BanIP and UnbanIP are refused "
 				 "there)", api->tcp_url);
@@ -302,24 +307,74 @@ static int listen_all(struct api *api, bool say)
 	return rv;
 }
 
-/* nng's thread: retry the listeners that failed. */
+/* nng's thread: the REP socket took a connection in (its listener works). */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct api *api = arg;
+
+	(void)p;
+	(void)ev;
+	pthread_mutex_lock(&api->mu);
+	api->pipes++;
+	pthread_mutex_unlock(&api->mu);
+}
+
+/*
+ * nng 1.5's listeners stop accepting for good when a peer leaves during the SP handshake
+ * (a bare connect and close does it): whoever may open the socket could take the API down.
+ * So every API_CHECK_MS the API dials itself; a dial that did not complete by the next check
+ * means the listener is stuck, and it is closed and started afresh.
+ */
+static void check_ipc(struct api *api)
+{
+	bool ok;
+
+	if (api->probe_open) {
+		/* the probe's connection, or any other, reached the socket since it dialled */
+		pthread_mutex_lock(&api->mu);
+		ok = api->pipes != api->pipes_probe;
+		pthread_mutex_unlock(&api->mu);
+		nng_close(api->probe); /* established, or the listener is replaced below */
+		api->probe_open = false;
+		if (!ok && api->ipc_up) {
+			log_warn("api: %s stopped accepting connections (a client left during the "
+				 "handshake, which stops nng 1.5 listeners): listening afresh",
+				 api->ipc_url);
+			pthread_mutex_lock(&api->mu);
+			api->ipc_id = -1;
+			pthread_mutex_unlock(&api->mu);
+			nng_listener_close(api->ipc);
+			api->ipc_up = false;
+		}
+	}
+	if (!api->ipc_up && !listen_ipc(api))
+		log_info("api: listening on %s now", api->ipc_url);
+	if (!api->ipc_up || nng_req0_open(&api->probe))
+		return;
+	api->probe_open = true;
+	pthread_mutex_lock(&api->mu);
+	api->pipes_probe = api->pipes;
+	pthread_mutex_unlock(&api->mu);
+	if (nng_dial(api->probe, api->ipc_url, NULL, NNG_FLAG_NONBLOCK)) {
+		nng_close(api->probe);
+		api->probe_open = false;
+	}
+}
+
+/* nng's thread, every API_CHECK_MS: check the ipc:// listener, retry what failed to start. */
 static void retry_cb(void *arg)
 {
 	struct api *api = arg;
-	bool ipc = api->ipc_up, tcp = api->tcp_up;
+	bool tcp = api->tcp_up;
 	int rv = nng_aio_result(api->retry);
 
 	/* the sleep ended (0, or NNG_ETIMEDOUT), unless it was stopped */
 	if ((rv && rv != NNG_ETIMEDOUT) || stopping(api))
 		return;
-	if (listen_all(api, false)) {
-		nng_sleep_aio(API_RETRY_MS, api->retry);
-		return;
-	}
-	if (!ipc && api->ipc_up)
-		log_info("api: listening on %s now", api->ipc_url);
-	if (!tcp && api->tcp_up)
+	check_ipc(api);
+	if (api->tcp_url[0] && !tcp && !listen_tcp(api))
 		log_info("api: listening on %s now", api->tcp_url);
+	nng_sleep_aio(API_CHECK_MS, api->retry);
 }
 
 int api_create(struct api **out, const struct config *cfg, const struct api_env *env)
@@ -364,13 +419,15 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 		if (rv)
 			goto fail;
 	}
-	rv = nng_aio_alloc(&api->retry, retry_cb, api);
+	rv = nng_pipe_notify(api->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, api);
+	if (!rv)
+		rv = nng_aio_alloc(&api->retry, retry_cb, api);
 	if (rv)
 		goto fail;
 	for (int i = 0; i < API_WORKS; i++)
 		work_cb(&api->works[i]); /* INIT: start receiving */
-	if (listen_all(api, true))
-		nng_sleep_aio(API_RETRY_MS, api->retry);
+	listen_all(api, true);
+	nng_sleep_aio(API_CHECK_MS, api->retry);
 	*out = api;
 	return 0;
 fail:
@@ -391,6 +448,8 @@ void api_destroy(struct api *api)
 	/* no callback runs once these return; one that ran saw `stopping` and stayed idle */
 	if (api->retry)
 		nng_aio_stop(api->retry);
+	if (api->probe_open)
+		nng_close(api->probe);
 	for (int i = 0; i < API_WORKS; i++)
 		if (api->works[i].aio)
 			nng_aio_stop(api->works[i].aio);

@@ -16,7 +16,7 @@ struct config;
 
 #define API_WORKS 8			 /* requests in progress at once (nng contexts) */
 #define API_TRANSPORT_MAX (1024 * 1024)	 /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
-#define API_RETRY_MS 10000		 /* a listener that failed is tried again this often */
+#define API_CHECK_MS 2000 /* listeners checked (ipc://) and retried (both) this often */
 #define API_SEND_TIMEOUT_MS 5000	 /* a reply not taken by then is dropped */
 
 struct api;
@@ -24,7 +24,8 @@ struct api;
 /*
  * Open the socket, start API_WORKS contexts and the listeners, on env (copied; its pointers
  * must outlive the server). A listener that cannot start (folder missing, address in use) is
- * logged and retried every API_RETRY_MS: the analyzer runs on without it meanwhile. Returns
+ * logged and retried every API_CHECK_MS: the analyzer runs on without it meanwhile; an
+ * ipc:// listener that stops accepting (nng 1.5) is replaced within two checks. Returns
  * 0 and *out, or -errno when the socket or the eventfd cannot be made (logged).
  */
 int api_create(struct api **out, const struct config *cfg, const struct api_env *env);

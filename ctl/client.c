@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * One REQ/REP round trip with the API. A local socket (ipc://, abstract://) is dialled
+ * synchronously, so that a missing socket, a refusal or a permission problem is reported at
+ * once rather than retried in the background; a tcp:// address is dialled in the background,
+ * since a synchronous TCP connect has no bound, and then "no connection" shows as a timeout.
+ * The send and the reply share what is left of the timeout.
+ *
+ * There is no bare "is anyone there" connect before the real one: nng 1.5.2 listeners stop
+ * accepting after a peer disconnects during the SP handshake (nng issue #1518), so such a
+ * probe would take the API down for every later client.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "client.h"
+
+#define HINT_RUNNING "Is ebpfmon-analyzer running (systemctl status ebpfmon-analyzer)?"
+#define HINT_PATH    "Is the socket path right (-s PATH; the analyzer's [api] uds_socket_path)?"
+#define HINT_GROUP                                                                                 \
+	"The socket is for root and group ebpfmon: is this user in group ebpfmon (id -nG; after "  \
+	"usermod -aG ebpfmon USER, log in again)?"
+#define HINT_STUCK "The analyzer may be busy or stuck (journalctl -u ebpfmon-analyzer)"
+#define HINT_PEER                                                                                  \
+	"Is this the analyzer's API socket, and are ebpfmonctl and ebpfmon-analyzer from the "     \
+	"same release?"
+
+static int __attribute__((format(printf, 4, 5)))
+ctl_fail(int ret, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* The socket path of an ipc:// URL, or NULL for other transports. */
+static const char *ctl_ipc_path(const char *url)
+{
+	return strncmp(url, "ipc://", 6) ? NULL : url + 6;
+}
+
+/*
+ * nng reports a missing ipc socket as "connection refused" (NNG_ECONNREFUSED): look at the
+ * path to tell the cases apart.
+ */
+static int ctl_ipc_refused(const char *url, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st)) {
+		if (errno == EACCES)
+			return ctl_fail(-EACCES, err, errlen,
+					"cannot connect to %s: permission denied (a folder of %s)\n"
+					"hint: " HINT_GROUP,
+					url, path);
+		return ctl_fail(-ENOENT, err, errlen,
+				"cannot connect to %s: no such socket\nhint: " HINT_RUNNING
+				" " HINT_PATH,
+				url);
+	}
+	if (!S_ISSOCK(st.st_mode))
+		return ctl_fail(-ENOTSOCK, err, errlen,
+				"cannot connect to %s: %s is not a socket\nhint: " HINT_PATH, url,
+				path);
+	return ctl_fail(
+		-ECONNREFUSED, err, errlen,
+		"cannot connect to %s: connection refused (the socket exists, nobody listens "
+		"on it)\nhint: " HINT_RUNNING " A socket left behind by a stopped analyzer "
+		"refuses connections.",
+		url);
+}
+
+/* A failed connection (nng error rv) as -errno and a message with a hint. */
+static int ctl_connect_error(const char *url, int rv, uint32_t timeout_ms, char *err, size_t errlen)
+{
+	const char *path = ctl_ipc_path(url);
+
+	switch (rv) {
+	case NNG_ECONNREFUSED:
+	case NNG_ENOENT:
+		if (path)
+			return ctl_ipc_refused(url, path, err, errlen);
+		return ctl_fail(
+			-ECONNREFUSED, err, errlen,
+			"cannot connect to %s: connection refused\nhint: Is ebpfmon-analyzer "
+			"running, with [api] listen_address set to this address?",
+			url);
+	case NNG_EPERM:
+		return ctl_fail(-EACCES, err, errlen,
+				"cannot connect to %s: permission denied\nhint: " HINT_GROUP, url);
+	case NNG_ETIMEDOUT:
+		return ctl_fail(
+			-ETIMEDOUT, err, errlen,
+			"cannot connect to %s: no connection within %u ms (refused, "
+			"unreachable, or nobody listening)\nhint: Is ebpfmon-analyzer running "
+			"there, with [api] listen_address set to this address? --timeout MS "
+			"waits longer",
+			url, timeout_ms);
+	case NNG_EADDRINVAL:
+	case NNG_ENOTSUP:
+	case NNG_EINVAL:
+		return ctl_fail(-EINVAL, err, errlen,
+				"cannot connect to %s: %s\nhint: --addr takes ipc:///PATH, "
+				"abstract://NAME or tcp://HOST:PORT",
+				url, nng_strerror(rv));
+	case NNG_EUNREACHABLE:
+		return ctl_fail(-EHOSTUNREACH, err, errlen,
+				"cannot connect to %s: %s\nhint: Is the host address right?", url,
+				nng_strerror(rv));
+	case NNG_ENOMEM:
+		return ctl_fail(-ENOMEM, err, errlen, "cannot connect to %s: out of memory", url);
+	default:
+		return ctl_fail(-EIO, err, errlen, "cannot connect to %s: %s\nhint: " HINT_RUNNING,
+				url, nng_strerror(rv));
+	}
+}
+
+/* Sockets on this host connect (or fail) at once: dial them synchronously. */
+static bool ctl_is_local(const char *url)
+{
+	return !strncmp(url, "ipc://", 6) || !strncmp(url, "abstract://", 11);
+}
+
+/* Milliseconds left until deadline, at least 1 (a 0 timeout would mean "do not wait"). */
+static nng_duration ctl_left(nng_time deadline)
+{
+	nng_time now = nng_clock();
+
+	return now < deadline ? (nng_duration)(deadline - now) : 1;
+}
+
+static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, char *err,
+		    size_t errlen)
+{
+	int rv;
+
+	rv = nng_req0_open(sock);
+	if (!rv)
+		rv = nng_socket_set_ms(*sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (!rv)
+		rv = nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, CTL_REPLY_MAX);
+	if (rv)
+		return ctl_fail(rv == NNG_ENOMEM ? -ENOMEM : -EIO, err, errlen,
+				"cannot open an nng REQ socket: %s", nng_strerror(rv));
+	rv = nng_dial(*sock, url, NULL, ctl_is_local(url) ? 0 : NNG_FLAG_NONBLOCK);
+	if (rv)
+		return ctl_connect_error(url, rv, timeout_ms, err, errlen);
+	return 0;
+}
+
+/* Decode body into *resp and check that it answers the call that was made. */
+static int ctl_decode(const char *url, const void *body, size_t len,
+		      Ebpfmon__V1__Request__CallCase call, Ebpfmon__V1__Response **resp, char *err,
+		      size_t errlen)
+{
+	Ebpfmon__V1__Response *r;
+
+	r = ebpfmon__v1__response__unpack(NULL, len, body);
+	if (!r)
+		return ctl_fail(-EPROTO, err, errlen,
+				"%s: the reply (%zu bytes) is not an ebpfmon API response\n"
+				"hint: " HINT_PEER,
+				url, len);
+	/* the result cases carry the numbers of the call cases */
+	if (r->status == EBPFMON__V1__STATUS__STATUS_OK && (int)r->result_case != (int)call) {
+		int got = (int)r->result_case;
+
+		ebpfmon__v1__response__free_unpacked(r, NULL);
+		return ctl_fail(-EPROTO, err, errlen,
+				"%s: the reply does not carry the result of the call (field %d, "
+				"not %d)\nhint: " HINT_PEER,
+				url, got, (int)call);
+	}
+	*resp = r;
+	return 0;
+}
+
+int ctl_call(const char *url, uint32_t timeout_ms, const Ebpfmon__V1__Request *req,
+	     Ebpfmon__V1__Response **resp, char *err, size_t errlen)
+{
+	nng_time deadline = nng_clock() + timeout_ms;
+	nng_socket sock = NNG_SOCKET_INITIALIZER;
+	nng_msg *msg = NULL;
+	size_t len;
+	int rv, ret;
+
+	*resp = NULL;
+	if (errlen)
+		err[0] = '\0';
+	ret = ctl_open(&sock, url, timeout_ms, err, errlen);
+	if (ret)
+		goto out;
+
+	len = ebpfmon__v1__request__get_packed_size(req);
+	rv = nng_msg_alloc(&msg, len);
+	if (rv) {
+		ret = ctl_fail(-ENOMEM, err, errlen, "cannot build the request: %s",
+			       nng_strerror(rv));
+		goto out;
+	}
+	ebpfmon__v1__request__pack(req, nng_msg_body(msg));
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, ctl_left(deadline));
+	rv = nng_sendmsg(sock, msg, 0);
+	if (rv) {
+		nng_msg_free(msg);
+		msg = NULL;
+		if (rv == NNG_ETIMEDOUT && !ctl_is_local(url))
+			ret = ctl_connect_error(url, rv, timeout_ms, err, errlen);
+		else if (rv == NNG_ETIMEDOUT)
+			ret = ctl_fail(-ETIMEDOUT, err, errlen,
+				       "%s: connected, but no API took the request within %u ms\n"
+				       "hint: " HINT_PEER " " HINT_STUCK,
+				       url, timeout_ms);
+		else
+			ret = ctl_fail(-EIO, err, errlen, "%s: sending the request: %s", url,
+				       nng_strerror(rv));
+		goto out;
+	}
+	msg = NULL; /* nng owns it now */
+
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, ctl_left(deadline));
+	rv = nng_recvmsg(sock, &msg, 0);
+	if (rv) {
+		msg = NULL;
+		if (rv == NNG_ETIMEDOUT)
+			ret = ctl_fail(-ETIMEDOUT, err, errlen,
+				       "%s: no reply within %u ms\nhint: " HINT_STUCK
+				       "; --timeout MS waits longer",
+				       url, timeout_ms);
+		else
+			ret = ctl_fail(-EIO, err, errlen, "%s: receiving the reply: %s", url,
+				       nng_strerror(rv));
+		goto out;
+	}
+	ret = ctl_decode(url, nng_msg_body(msg), nng_msg_len(msg), req->call_case, resp, err,
+			 errlen);
+out:
+	if (msg)
+		nng_msg_free(msg);
+	nng_close(sock);
+	return ret;
+}

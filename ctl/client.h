@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* One round trip to the ebpfmon API: connect, send a Request, receive and decode a Response. */
+#ifndef EBPFMON_CTL_CLIENT_H
+#define EBPFMON_CTL_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebpfmon.pb-c.h"
+
+/* Replies larger than this are refused (a GetMaliciousIPs of 10000 bans is a few MB). */
+#define CTL_REPLY_MAX (64u << 20)
+
+/*
+ * Send req to the API at url (an nng URL) over a REQ socket and wait for the reply: the
+ * connection, the send and the reply together within timeout_ms. REQ's resend timer is off,
+ * so a slow ban or unban is not sent a second time while the first is being served.
+ * On 0, *resp holds the decoded Response, whatever its status; free it with
+ * ebpfmon__v1__response__free_unpacked(). A reply with STATUS_OK but without the result of
+ * the call that was made is -EPROTO.
+ *
+ * On failure, err holds a message naming the URL and what went wrong, followed by a line
+ * starting "hint: " with what to check; the return value says what it was:
+ *   -ENOENT        no socket at the path
+ *   -EACCES        this user may not connect (the socket or its folder)
+ *   -ECONNREFUSED  nobody listens on the socket
+ *   -ENOTSOCK      the path is not a socket
+ *   -ETIMEDOUT     no reply in time; for tcp://, also no connection (refused or not)
+ *   -EPROTO        the reply is not an ebpfmon Response (or not the one asked for)
+ *   -EINVAL        the URL is not one nng can dial
+ *   -ENOMEM, -EIO  anything else
+ */
+int ctl_call(const char *url, uint32_t timeout_ms, const Ebpfmon__V1__Request *req,
+	     Ebpfmon__V1__Response **resp, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* A parsed ebpfmonctl command carried out: the request, the call, the output, the exit status. */
+#ifndef EBPFMON_CTL_RUN_H
+#define EBPFMON_CTL_RUN_H
+
+#include <stdio.h>
+
+#include "args.h"
+
+/*
+ * Carry out a: help and --version without a call, every other command with one call to the
+ * API. Results go to out, errors (one line, and a hint where there is one) to err.
+ * Returns the exit status (enum ctl_exit).
+ */
+int ctl_run(const struct ctl_args *a, FILE *out, FILE *err);
+
+#endif
