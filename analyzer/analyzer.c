@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "daemon.h"
 #include "log.h"
 #include "mapconf.h"
@@ -61,6 +62,8 @@ struct analyzer {
 	sd_event *event;	 /* the loop; modules add their sources to it */
 	sd_event_source *rb_src; /* the ring buffer's epoll fd */
 	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
+	struct api *api;	 /* the API server (api.h) */
+	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
 	uint64_t events;
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
@@ -629,7 +632,7 @@ static int add_sources(struct analyzer *a)
 /*
  * ---- Modules served from the loop -----------------------------------------------------------
  *
- * A module that answers from this process (the API server to come: nng's threads hand each
+ * A module that answers from this process (the API server: nng's threads hand each
  * request to the loop through an eventfd) keeps its state in struct analyzer, is set up in
  * modules_start() and torn down in modules_stop(). It adds its sources to a->event
  * (sd_event_add_io() on its eventfd, say), so that its callbacks run on this thread, which
@@ -643,15 +646,42 @@ static int add_sources(struct analyzer *a)
  * for a module that never started.
  */
 
+static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct analyzer *a = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	api_dispatch(a->api); /* the calls run here, on the loop's thread */
+	return 0;
+}
+
 /* 0 or -errno (logged by the module); on failure, modules_stop() undoes what started. */
 static int modules_start(struct analyzer *a)
 {
+	struct api_env env = { .policy = &a->policy, .sysmon = a->sysmon, .own_uid = geteuid() };
+	struct timespec now;
+	int r;
+
 	metrics_listen(a); /* a listener that cannot start is retried, never a failure */
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	env.started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	/* a listener that cannot start yet is no failure: the API retries it by itself */
+	r = api_create(&a->api, &a->cfg, &env);
+	if (r)
+		return r;
+	r = sd_event_add_io(a->event, &a->api_src, api_fd(a->api), EPOLLIN, on_api, a);
+	if (r < 0)
+		log_error("cannot watch the API's eventfd: %s", strerror(-r));
+	return r < 0 ? r : 0;
 }
 
 static void modules_stop(struct analyzer *a)
 {
+	a->api_src = sd_event_source_unref(a->api_src);
+	api_destroy(a->api); /* no nng callback runs after this */
+	a->api = NULL;
 	metrics_server_stop(a->metrics);
 	a->metrics = NULL;
 }

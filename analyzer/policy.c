@@ -169,12 +169,9 @@ static uint32_t prior_bans(const struct policy *p, const struct policy_offence *
 
 #define POLICY_PENDING_MAX 10000
 
-/* Queue the row of a decision; policy_flush() writes it. */
-static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_ban_reason reason,
-		   const char *rule, uint64_t dur, uint32_t level)
+/* A free slot at the end of the queue policy_flush() writes; NULL when there is none. */
+static struct store_ban *pending_slot(struct policy *p)
 {
-	struct store_ban *row;
-
 	if (p->n_pending == p->cap_pending) {
 		size_t cap = p->cap_pending ? p->cap_pending * 2 : 64;
 		struct store_ban *q = NULL;
@@ -187,14 +184,24 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 		} else if (p->n_pending) {
 			/* The database has been away too long: the oldest row gives way. */
 			p->unrecorded++;
-			memmove(p->pending, p->pending + 1, (p->n_pending - 1) * sizeof(*row));
+			memmove(p->pending, p->pending + 1, (p->n_pending - 1) * sizeof(*q));
 			p->n_pending--;
 		} else {
 			p->unrecorded++;
-			return;
+			return NULL;
 		}
 	}
-	row = &p->pending[p->n_pending++];
+	return &p->pending[p->n_pending++];
+}
+
+/* Queue the row of a decision; policy_flush() writes it. */
+static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_ban_reason reason,
+		   const char *rule, uint64_t dur, uint32_t level)
+{
+	struct store_ban *row = pending_slot(p);
+
+	if (!row)
+		return;
 	*row = (struct store_ban){
 		.net = *net,
 		.reason = reason,
@@ -918,4 +925,182 @@ void policy_reconcile(struct policy *p)
 		store_state_set(p->store, "maps", is);
 	store_commit(p->store);
 	free(sn.v);
+}
+
+/* --- manual bans and unbans (the API) --- */
+
+/*
+ * End the active rows of exactly net, written or still queued, at `at` saying why: the number
+ * ended or -errno (the database refused; what was ended before stays ended).
+ */
+static int end_rows(struct policy *p, const struct addr_cidr *net, int64_t at, const char *why)
+{
+	struct store_ban row;
+	int n = 0, ret;
+
+	for (size_t i = 0; i < p->n_pending; i++) {
+		struct store_ban *q = &p->pending[i];
+
+		if (q->ended_at || q->net.prefixlen != net->prefixlen ||
+		    memcmp(&q->net.addr, &net->addr, sizeof(net->addr)))
+			continue;
+		q->ended_at = at;
+		snprintf(q->end_reason, sizeof(q->end_reason), "%s", why);
+		n++;
+	}
+	if (!p->store)
+		return n;
+	/* one row per ban; the bound only guards against a database that never lets go */
+	for (int i = 0; i < 100000; i++) {
+		ret = store_ban_find_active(p->store, net, &row);
+		if (ret <= 0)
+			return ret < 0 ? ret : n;
+		ret = store_ban_end_why(p->store, row.id, at, why);
+		if (ret)
+			return ret;
+		n++;
+	}
+	return n;
+}
+
+/* The allowlist entry that net overlaps (either holds the other), or NULL. */
+static const struct addr_cidr *allow_overlap(const struct policy *p, const struct addr_cidr *net)
+{
+	for (unsigned int i = 0; i < p->cfg->n_allowlist; i++) {
+		const struct addr_cidr *a = &p->cfg->allowlist[i];
+
+		if (cidr_contains(a, &net->addr) || cidr_contains(net, &a->addr))
+			return a;
+	}
+	return NULL;
+}
+
+int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t dur_s,
+		      const char *text, const char *who, struct store_ban *row,
+		      struct addr_cidr *allowed)
+{
+	struct ebpfmon_ban ban = { .reason = EBPFMON_BAN_MANUAL };
+	const struct addr_cidr *al = allow_overlap(p, net);
+	uint64_t now = maps_boot_ns();
+	struct ebpfmon_lpm_key lpm;
+	const void *key;
+	int fd = ban_map_fd(p, net, &key, &lpm);
+	bool dry = p->cfg->dry_run, single = net->prefixlen == 128;
+	char a[ADDR_STRLEN], b[ADDR_STRLEN], dur[32];
+	struct store_ban *q;
+	int64_t id = -ENODEV;
+
+	cidr_format(net, a, sizeof(a));
+	if (al) {
+		log_info("not banning %s, asked by %s: allowlisted (%s)", a, who,
+			 cidr_format(al, b, sizeof(b)));
+		if (allowed)
+			*allowed = *al;
+		return -EPERM;
+	}
+	*row = (struct store_ban){
+		.net = *net,
+		.reason = EBPFMON_BAN_MANUAL,
+		.source = STORE_SOURCE_MANUAL,
+		.hits = 1,
+		.banned_at = time(NULL),
+		.dry_run = dry,
+	};
+	row->expires_at = dur_s ? row->banned_at + (int64_t)dur_s : 0;
+	snprintf(row->rule, sizeof(row->rule), "%s", text ? text : "");
+	if (dur_s)
+		snprintf(dur, sizeof(dur), "for %llus", (unsigned long long)dur_s);
+	else
+		snprintf(dur, sizeof(dur), "permanently");
+	if (!dry) {
+		ban.expires_ns = dur_s ? now + dur_s * 1000000000ull : 0;
+		if (bpf_map_update_elem(fd, key, &ban, BPF_ANY)) {
+			int err = errno == E2BIG ? -ENOSPC : -errno;
+
+			log_error("cannot ban %s, asked by %s: map %s: %s", a, who,
+				  single ? "bans" : "ban_nets", strerror(errno));
+			return err;
+		}
+		if (!single)
+			set_ban_nets_flag(p, true);
+		if (single)
+			p->bans++;
+		else
+			p->net_bans++;
+	} else {
+		struct policy_offence *off = single ? offence(p, &net->addr) : NULL;
+
+		p->would_bans++;
+		if (off)
+			off->dry_until_ns = dur_s ? now + dur_s * 1000000000ull : UINT64_MAX;
+	}
+	log_info("%s %s %s (manual, by %s%s%s)", dry ? "would ban (dry run)" : "banned", a, dur, who,
+		 row->rule[0] ? ": " : "", row->rule);
+	/* this ban replaces any earlier one of exactly net: their rows end, this one is new */
+	if (p->store) {
+		store_begin(p->store);
+		end_rows(p, net, row->banned_at, "replaced by a manual ban");
+		id = store_ban_insert(p->store, row);
+		if (store_commit(p->store) && id > 0)
+			id = -EIO; /* rolled back with the batch */
+	} else {
+		end_rows(p, net, row->banned_at, "replaced by a manual ban");
+	}
+	if (id > 0) {
+		row->id = id;
+		return 0;
+	}
+	q = pending_slot(p); /* written when the database takes it */
+	if (q)
+		*q = *row;
+	row->id = 0;
+	return 0;
+}
+
+int policy_unban(struct policy *p, const struct addr_cidr *net, const char *why)
+{
+	struct ebpfmon_lpm_key lpm;
+	struct ebpfmon_ban ban;
+	const void *key;
+	int fd = ban_map_fd(p, net, &key, &lpm), rows, err = 0;
+	bool in_force = false, single = net->prefixlen == 128;
+	char a[ADDR_STRLEN];
+
+	cidr_format(net, a, sizeof(a));
+	if (!bpf_map_lookup_elem(fd, key, &ban)) {
+		in_force = maps_ban_in_force(&ban, maps_boot_ns());
+		if (bpf_map_delete_elem(fd, key) && errno != ENOENT) {
+			err = -errno;
+			log_error("cannot unban %s: map %s: %s", a, single ? "bans" : "ban_nets",
+				  strerror(errno));
+			return err;
+		}
+	}
+	if (!single) {
+		struct ebpfmon_lpm_key next;
+
+		if (bpf_map_get_next_key(p->maps->ban_nets, NULL, &next) && errno == ENOENT)
+			set_ban_nets_flag(p, false);
+	} else if (p->cap_hist) {
+		struct policy_offence *off = hist_slot(p->hist, p->cap_hist, &net->addr);
+
+		if (off->used)
+			off->dry_until_ns = 0; /* a dry run's would-ban ends too */
+	}
+	if (p->store)
+		store_begin(p->store);
+	rows = end_rows(p, net, time(NULL), why);
+	if (p->store && store_commit(p->store) && rows > 0)
+		rows = -EIO;
+	if (rows < 0) {
+		/* the kernel no longer drops it; the row ends at the next reconciliation */
+		log_warn("unbanned %s (%s) but could not end its row in the database: %s", a, why,
+			 strerror(-rows));
+		return in_force ? 1 : rows;
+	}
+	if (!rows && !in_force)
+		return 0;
+	log_info("unbanned %s (%s; %d %s ended)", a, why, rows ? rows : 1,
+		 rows > 1 ? "bans" : "ban");
+	return rows ? rows : 1;
 }

@@ -91,6 +91,30 @@ void policy_scan(struct policy *p);
 void policy_reconcile(struct policy *p);
 
 /*
+ * A manual ban (the API's BanIP) of net, a single address (/128) or a network, for dur_s
+ * seconds (0: permanent); text is kept in the row's rule column and who (e.g. "uid 0") is
+ * named in the log. Written to bans or ban_nets, replacing a ban of exactly net (whose rows
+ * end "replaced by a manual ban"), and recorded at once; in dry run only recorded, as a
+ * would-ban. Manual bans do not escalate and count as no offence. Returns 0 with *row the
+ * new row (row->id 0 when the database could not take it yet: it is queued); -EPERM when net
+ * overlaps the allowlist (*allowed, when not NULL, the entry); -ENOSPC when the map is full;
+ * other -errno when the map refused.
+ */
+int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t dur_s,
+		      const char *text, const char *who, struct store_ban *row,
+		      struct addr_cidr *allowed);
+
+/*
+ * Unban exactly net (as it was banned: an address in bans, a network in ban_nets): remove
+ * its map entry and end its active rows, dry-run would-bans and queued rows included, with
+ * why as their end_reason (e.g. "unbanned by uid 0"). Since the rows end, neither the next
+ * reconciliation nor a restart (new maps included) brings the ban back. Returns the number
+ * of bans ended (>= 1; an entry in force that no row knew counts 1), 0 when net was not
+ * banned, -errno when the map refused (or the database did and the map held nothing).
+ */
+int policy_unban(struct policy *p, const struct addr_cidr *net, const char *why);
+
+/*
  * Seed the escalation counts from the database's ban history, and the requests of the URL
  * bans of the last POLICY_SEEN_TTL_NS, so that a retransmission after a restart is no new
  * offence (when the store opens).

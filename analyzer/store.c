@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -133,7 +134,7 @@ _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
 
 #define BAN_COLS                                                                                   \
 	"id, address, prefix_len, reason, rule, source, hits, banned_at, expires_at, ended_at, "   \
-	"escalation_level, dry_run"
+	"escalation_level, dry_run, end_reason, path"
 #define STATS_COLS                                                                                 \
 	"id, ts, rx_packets, rx_bytes, tx_packets, tx_bytes, tracked_ips, bans_active, drops"
 #define ANOM_COLS "id, kind, started_at, ended_at, peak, threshold, top_pid, top_comm"
@@ -291,6 +292,7 @@ struct store {
 	int batch_err;	  /* SQLite rolled the batch back: what store_commit() returns */
 
 	bool healthy;
+	int64_t failing_since; /* unix seconds of the failure that ended healthy; 0 when healthy */
 	uint64_t errors;
 	char errbuf[STORE_ERR_MAX];
 
@@ -401,6 +403,8 @@ static int store_fail(struct store *st, const char *what, int rc)
 	int err = store_errno(st->db, rc);
 
 	snprintf(st->errbuf, sizeof(st->errbuf), "%s: %s", what, sqlite3_errmsg(st->db));
+	if (st->healthy || !st->failing_since)
+		st->failing_since = time(NULL);
 	st->healthy = false;
 	st->errors++;
 	log_debug("database %s: %s", st->path, st->errbuf);
@@ -428,6 +432,7 @@ static void store_ok(struct store *st)
 	if (st->op_open)
 		return;
 	st->healthy = true;
+	st->failing_since = 0;
 	st->errbuf[0] = '\0';
 }
 
@@ -439,6 +444,11 @@ bool store_healthy(const struct store *st)
 const char *store_last_error(const struct store *st)
 {
 	return st ? st->errbuf : "no store";
+}
+
+int64_t store_failing_since(const struct store *st)
+{
+	return st && !st->healthy ? st->failing_since : 0;
 }
 
 uint64_t store_error_count(const struct store *st)
@@ -1177,6 +1187,7 @@ int store_ban_add_hits(struct store *st, int64_t id, uint64_t delta)
 /* The current row of a BAN_COLS statement -> *b: 0, or -EINVAL for a row that is bad. */
 static int store_ban_row(struct store *st, sqlite3_stmt *s, struct store_ban *b)
 {
+	const char *text;
 	int reason, source;
 	sqlite3_int64 level;
 
@@ -1201,6 +1212,11 @@ static int store_ban_row(struct store *st, sqlite3_stmt *s, struct store_ban *b)
 	b->ended_at = sqlite3_column_int64(s, 9);
 	b->escalation_level = (uint32_t)level;
 	b->dry_run = sqlite3_column_int(s, 11) != 0;
+	/* free texts: cut to fit rather than skip the row */
+	text = (const char *)sqlite3_column_text(s, 12);
+	snprintf(b->end_reason, sizeof(b->end_reason), "%s", text ? text : "");
+	text = (const char *)sqlite3_column_text(s, 13);
+	snprintf(b->path, sizeof(b->path), "%s", text ? text : "");
 	return 0;
 }
 

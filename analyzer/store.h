@@ -70,7 +70,9 @@ struct store_ban {
 	int64_t ended_at;	   /* unix seconds; 0 = still active */
 	uint32_t escalation_level; /* 0 for a first offence, +1 per repeat */
 	bool dry_run;		   /* "would ban": recorded, never enforced */
-	char end_reason[48];	   /* store_ban_insert() of an ended row: why; else ignored */
+	/* why it ended ("expired", "unbanned by uid 0"; cut to fit), "" while active;
+	 * store_ban_insert() keeps it only for a row that is ended already */
+	char end_reason[48];
 	/* url_rule: the canonical request path that matched, escaped (urlcanon_escape()); "" */
 	char path[STORE_PATH_MAX];
 	/* url_rule of one address: the request as TCP delivers it (NULL columns when false) */
@@ -182,6 +184,9 @@ bool store_healthy(const struct store *st);
 
 /* "" when healthy, otherwise what failed last: "insert ban: database or disk is full". */
 const char *store_last_error(const struct store *st);
+
+/* Unix seconds of the failure that made the store unhealthy; 0 while healthy. */
+int64_t store_failing_since(const struct store *st);
 
 /* Calls that failed since store_open(), for the status and the metrics. */
 uint64_t store_error_count(const struct store *st);

@@ -713,6 +713,7 @@ struct sysmon {
 	unsigned int cur;
 	struct sysmon_io_table io;
 	unsigned int failing; /* bit per enum sysmon_source: logged as failing */
+	struct sysmon_report last; /* what the latest sysmon_sample() reported */
 };
 
 int sysmon_create(struct sysmon **out, const char *proc_root)
@@ -920,7 +921,13 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 
 	sm->sampled = true;
 	sm->prev_ns = now_ns;
+	sm->last = *out;
 	return first;
+}
+
+const struct sysmon_report *sysmon_last(const struct sysmon *sm)
+{
+	return sm && sm->sampled ? &sm->last : NULL;
 }
 
 /* ---- Anomaly episodes ---- */

@@ -206,6 +206,9 @@ void sysmon_destroy(struct sysmon *sm);
 int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io, size_t n_io,
 		  struct sysmon_report *out);
 
+/* The report of the latest sysmon_sample(), NULL before the first (or for sm NULL). */
+const struct sysmon_report *sysmon_last(const struct sysmon *sm);
+
 /* ---- Anomaly episodes ---- */
 
 enum sysmon_metric {

@@ -51,6 +51,7 @@ enum cfg_type {
 	CFG_BOOL,
 	CFG_XDP_MODE,
 	CFG_PATH,     /* absolute path */
+	CFG_IPC,      /* absolute path, or ipc:// and an absolute path (stored without ipc://) */
 	CFG_LISTEN,   /* "" or tcp://HOST:PORT, tls+tcp://HOST:PORT */
 	CFG_HTTP,     /* "" or http://HOST:PORT */
 	CFG_ACCOUNT,  /* user or group name */
@@ -102,9 +103,10 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("system", anomaly_min_intervals, 1, 1000),
 	CFG_NUM("system", anomaly_hysteresis_percent, 0, 50),
 
-	CFG_STR("api", uds_socket_path, CFG_PATH, CFG_SUN_PATH_MAX),
+	CFG_STR("api", uds_socket_path, CFG_IPC, CFG_SUN_PATH_MAX),
 	CFG_STR("api", listen_address, CFG_LISTEN, CONFIG_PATH_MAX - 1),
 	CFG_STR("api", metrics_address, CFG_HTTP, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", admin_group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 
 	CFG_STR("database", sqlite_path, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_NUM("database", max_records, 100, 100000000),
@@ -354,7 +356,10 @@ static int cfg_set_path(char *field, const struct cfg_key *k, const char *v, str
 	return 0;
 }
 
-/* "" (no listener), or tcp[46]://HOST:PORT or tls+tcp[46]://HOST:PORT (HOST may be empty). */
+/*
+ * "" (no listener), or tcp[46]://HOST:PORT (HOST may be empty). tls+tcp[46]:// is recognised
+ * and refused: the API has no TLS yet.
+ */
 static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
 {
 	static const char *const schemes[] = {"tcp://",	    "tcp4://",	   "tcp6://",
@@ -370,8 +375,14 @@ static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, s
 	}
 	if (len && (!rest || len > k->max || cfg_has_ctrl(v, len) || strpbrk(v, " \t"))) {
 		cfg_keyerr(e, k->section, k->name,
-			   "address %s is not tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for "
-			   "none)",
+			   "address %s is not tcp://HOST:PORT (or empty for none)",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (len && !strncmp(v, "tls+", 4)) {
+		cfg_keyerr(e, k->section, k->name,
+			   "address %s: tls+tcp:// is not supported yet (use tcp://, which is "
+			   "read-only, or the local socket uds_socket_path)",
 			   cfg_quote(v, q));
 		return -EINVAL;
 	}
@@ -797,6 +808,9 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 		return -EINVAL;
 	case CFG_PATH:
 		return cfg_set_path(field, k, v, e);
+	case CFG_IPC:
+		/* "ipc:///run/x.sock" names the same socket as "/run/x.sock" */
+		return cfg_set_path(field, k, strncmp(v, "ipc://", 6) ? v : v + 6, e);
 	case CFG_LISTEN:
 		return cfg_set_listen(field, k, v, e);
 	case CFG_HTTP:
@@ -846,6 +860,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->uds_socket_path, sizeof(cfg->uds_socket_path), "/run/ebpfmon/api.sock");
 	cfg->listen_address[0] = '\0';
 	cfg->metrics_address[0] = '\0';
+	snprintf(cfg->admin_group, sizeof(cfg->admin_group), "ebpfmon-admin");
 
 	snprintf(cfg->sqlite_path, sizeof(cfg->sqlite_path), "/var/lib/ebpfmon/ebpfmon.db");
 	cfg->max_records = 10000;

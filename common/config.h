@@ -60,9 +60,12 @@ struct config {
 	uint32_t anomaly_hysteresis_percent; /* 0..50, default 5: closes below threshold - this % */
 
 	/* [api] */
-	char uds_socket_path[CONFIG_PATH_MAX]; /* default /run/ebpfmon/api.sock */
-	char listen_address[CONFIG_PATH_MAX];  /* default "" (off), e.g. tcp://127.0.0.1:9091 */
+	/* default /run/ebpfmon/api.sock; "ipc:///PATH" is accepted and stored as /PATH */
+	char uds_socket_path[CONFIG_PATH_MAX];
+	/* default "" (off), e.g. tcp://127.0.0.1:9091: read-only; tls+tcp:// is refused */
+	char listen_address[CONFIG_PATH_MAX];
 	char metrics_address[CONFIG_PATH_MAX]; /* default "" (off), e.g. http://127.0.0.1:9464 */
+	char admin_group[64]; /* default ebpfmon-admin: peers in it may ban and unban */
 
 	/* [database] */
 	char sqlite_path[CONFIG_PATH_MAX]; /* default /var/lib/ebpfmon/ebpfmon.db */

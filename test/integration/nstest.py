@@ -626,6 +626,16 @@ class Bpftool:
 # ---------------------------------------------------------------------------------------
 
 
+def make_api_dir(path):
+    """A folder for an analyzer's API socket: user ebpfmon, mode 0750 (removed at the end).
+    Returns path."""
+    os.makedirs(path, exist_ok=True)
+    os.chown(path, pwd.getpwnam(USER).pw_uid, grp.getgrnam(GROUP).gr_gid)
+    os.chmod(path, 0o750)
+    CLEANUP.push(f"remove {path}", lambda: shutil.rmtree(path, True))
+    return path
+
+
 def stat_owner_mode(path):
     st = os.lstat(path)
     return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)

@@ -50,6 +50,9 @@ F_DRY_RUN = 1 << 0  # EBPFMON_F_DRY_RUN, settings.flags (common/ebpfmon_abi.h)
 F_BAN_NETS = 1 << 2  # EBPFMON_F_BAN_NETS
 F_URL_NOCASE = 1 << 3  # EBPFMON_F_URL_NOCASE
 
+# The analyzer's API socket: private to this run (never the system's /run/ebpfmon/api.sock).
+API_DIR = f"/tmp/ebpfmon-it-api-{os.getpid()}"
+
 CONF = f"""\
 # ebpfmon integration test configuration (written by test_analyzer.py)
 [network]
@@ -59,6 +62,8 @@ malicious_url_patterns = /wp-admin, *.php
 allowlist = 127.0.0.0/8, ::1
 [loader]
 pin_root = {{pin_root}}
+[api]
+uds_socket_path = {API_DIR}/api.sock
 [testing]
 ban_duration_seconds = {BAN_S}
 monitoring_interval_ms = 500
@@ -83,6 +88,7 @@ class Ctx:
         self.tmpdir = tempfile.mkdtemp(prefix=f"ebpfmon-it-{os.getpid()}-")
         CLEANUP.push(f"remove {self.tmpdir}", lambda: shutil.rmtree(self.tmpdir, True))
         os.chmod(self.tmpdir, 0o755)  # the analyzer (user ebpfmon) reads the config
+        nstest.make_api_dir(API_DIR)
         self.conf = self.write_file("ebpfmon.conf", CONF.format(pin_root=self.pin_root))
 
     def write_file(self, name, text):

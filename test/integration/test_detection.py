@@ -91,6 +91,8 @@ cidr_ban_threshold = 0
 {extra}
 [loader]
 pin_root = {pin_root}
+[api]
+uds_socket_path = {api_dir}/api.sock
 [testing]
 ban_duration_seconds = {ban_s}
 monitoring_interval_ms = 500
@@ -168,6 +170,7 @@ class Ctx:
         self.tmpdir = tempfile.mkdtemp(prefix=f"ebpfmon-it-{os.getpid()}-")
         CLEANUP.push(f"remove {self.tmpdir}", lambda: shutil.rmtree(self.tmpdir, True))
         os.chmod(self.tmpdir, 0o755)  # the analyzer (ebpfmon) and nginx's worker (nobody) read
+        self.api_dir = nstest.make_api_dir(f"/tmp/ebpfmon-it-api-{os.getpid()}")
         self.conf = self.write_conf("ebpfmon.conf")
         self.web = os.path.join(self.tmpdir, "nginx")
         self.access_log = os.path.join(self.web, "access.log")
@@ -182,7 +185,8 @@ class Ctx:
     def write_conf(self, name, extra="", ban_s=BAN_S):
         """The test configuration with lines added to [network] and the ban duration."""
         return self.write_file(name, CONF.format(port=HTTP_PORT, extra=extra,
-                                                 pin_root=self.pin_root, ban_s=ban_s))
+                                                 pin_root=self.pin_root, ban_s=ban_s,
+                                                 api_dir=self.api_dir))
 
     def setup(self):
         if os.path.lexists(self.pin_root):

@@ -123,6 +123,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_string_equal(a->uds_socket_path, b->uds_socket_path);
 	assert_string_equal(a->listen_address, b->listen_address);
 	assert_string_equal(a->metrics_address, b->metrics_address);
+	assert_string_equal(a->admin_group, b->admin_group);
 	assert_string_equal(a->sqlite_path, b->sqlite_path);
 	assert_int_equal(a->max_records, b->max_records);
 	assert_string_equal(a->pin_root, b->pin_root);
@@ -178,6 +179,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.uds_socket_path, "/run/ebpfmon/api.sock");
 	assert_string_equal(cfg.listen_address, "");
 	assert_string_equal(cfg.metrics_address, "");
+	assert_string_equal(cfg.admin_group, "ebpfmon-admin");
 	assert_string_equal(cfg.sqlite_path, "/var/lib/ebpfmon/ebpfmon.db");
 	assert_int_equal(cfg.max_records, 10000);
 	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/ebpfmon");
@@ -237,9 +239,10 @@ static void test_every_key(void **state)
 		  "memory_threshold_percent = 100\n"
 		  "disk_io_threshold_mbps = 1000000\n"
 		  "[api]\n"
-		  "uds_socket_path = /tmp/ebpfmon test/api.sock\n"
-		  "listen_address = tls+tcp://[::1]:9091\n"
+		  "uds_socket_path = ipc:///tmp/ebpfmon test/api.sock\n"
+		  "listen_address = tcp6://[::1]:9091\n"
 		  "metrics_address = http://[::1]:9464\n"
+		  "admin_group = wheel\n"
 		  "[database]\n"
 		  "sqlite_path = /srv/ebpfmon.db\n"
 		  "max_records = 100000000\n"
@@ -279,8 +282,9 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.memory_threshold_percent, 100);
 	assert_int_equal(cfg.disk_io_threshold_mbps, 1000000);
 	assert_string_equal(cfg.uds_socket_path, "/tmp/ebpfmon test/api.sock");
-	assert_string_equal(cfg.listen_address, "tls+tcp://[::1]:9091");
+	assert_string_equal(cfg.listen_address, "tcp6://[::1]:9091");
 	assert_string_equal(cfg.metrics_address, "http://[::1]:9464");
+	assert_string_equal(cfg.admin_group, "wheel");
 	assert_string_equal(cfg.sqlite_path, "/srv/ebpfmon.db");
 	assert_int_equal(cfg.max_records, 100000000);
 	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/other");
@@ -676,6 +680,9 @@ static void test_err_strings(void **state)
 		      "listen_address = tcp://127.0.0.1\n"
 		      "listen_address = tcp://[::1]:0\n"
 		      "listen_address = tcp://127.0.0.1:9091 x\n"
+		      "listen_address = tls+tcp://127.0.0.1:9091\n"
+		      "uds_socket_path = ipc://run/api.sock\n"
+		      "admin_group = a b\n"
 		      "[database]\n"
 		      "sqlite_path = ebpfmon.db\n"
 		      "[loader]\n"
@@ -685,19 +692,25 @@ static void test_err_strings(void **state)
 		      "FILE:2: [api] uds_socket_path: path 'run/api.sock' is not absolute\n"
 		      "FILE:3: [api] uds_socket_path: empty value, expected an absolute path\n"
 		      "FILE:4: [api] listen_address: address 'http://127.0.0.1:80' is not "
-		      "tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for none)\n"
+		      "tcp://HOST:PORT (or empty for none)\n"
 		      "FILE:5: [api] listen_address: address 'tcp://127.0.0.1' needs a port in "
 		      "1..65535\n"
 		      "FILE:6: [api] listen_address: address 'tcp://[::1]:0' needs a port in "
 		      "1..65535\n"
 		      "FILE:7: [api] listen_address: address 'tcp://127.0.0.1:9091 x' is not "
-		      "tcp://HOST:PORT or tls+tcp://HOST:PORT (or empty for none)\n"
-		      "FILE:9: [database] sqlite_path: path 'ebpfmon.db' is not absolute\n"
-		      "FILE:11: [loader] user: name '-root' is not a valid user or group name "
+		      "tcp://HOST:PORT (or empty for none)\n"
+		      "FILE:8: [api] listen_address: address 'tls+tcp://127.0.0.1:9091': tls+tcp:// "
+		      "is not supported yet (use tcp://, which is read-only, or the local socket "
+		      "uds_socket_path)\n"
+		      "FILE:9: [api] uds_socket_path: path 'run/api.sock' is not absolute\n"
+		      "FILE:10: [api] admin_group: name 'a b' is not a valid user or group name "
 		      "(1..32 characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
-		      "FILE:12: [loader] group: name '' is not a valid user or group name (1..32 "
+		      "FILE:12: [database] sqlite_path: path 'ebpfmon.db' is not absolute\n"
+		      "FILE:14: [loader] user: name '-root' is not a valid user or group name "
+		      "(1..32 characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
+		      "FILE:15: [loader] group: name '' is not a valid user or group name (1..32 "
 		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
-		      "FILE:13: [loader] user: name 'a/b' is not a valid user or group name (1..32 "
+		      "FILE:16: [loader] user: name 'a/b' is not a valid user or group name (1..32 "
 		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')");
 
 	/* a UNIX socket path must fit in sockaddr_un: 107 bytes */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -511,6 +512,12 @@ static void test_bans(void **state)
 }
 
 /* A ban ended for a reason says it; the analyzer's notes survive a reopen. */
+static int first_ban(const struct store_ban *b, void *ctx)
+{
+	*(struct store_ban *)ctx = *b;
+	return 0;
+}
+
 static void test_end_reason_and_state(void **state)
 {
 	struct fixture *f = *state;
@@ -523,6 +530,22 @@ static void test_end_reason_and_state(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE ended_at = 150"
 					  " AND end_reason = 'removed from the map'"),
 			 1);
+	{
+		/* the listings read it back, and the path of a URL ban */
+		struct store_ban b = ban_of("192.0.2.2", EBPFMON_BAN_URL_RULE, 110), got;
+		struct addr_cidr n = net_of("192.0.2.2");
+
+		snprintf(b.path, sizeof(b.path), "/wp-admin/x");
+		assert_true(store_ban_insert(st, &b) > 0);
+		assert_int_equal(store_ban_find_active(st, &n, &got), 1);
+		assert_string_equal(got.path, "/wp-admin/x");
+		assert_string_equal(got.end_reason, "");
+		n = net_of("192.0.2.1");
+		assert_int_equal(store_ban_list(st, &(struct store_query){ .net = &n }, first_ban,
+						&got),
+				 1);
+		assert_string_equal(got.end_reason, "removed from the map");
+	}
 
 	assert_int_equal(store_state_get(st, "bans_map", buf, sizeof(buf)), 0);
 	assert_int_equal(store_state_set(st, "bans_map", "boot-1 id 7"), 0);
@@ -1059,9 +1082,14 @@ static void check_readonly_store(struct store *st)
 	struct rows r;
 	int ret;
 
+	int64_t since;
+
 	assert_true(store_healthy(st));
+	assert_int_equal(store_failing_since(st), 0);
 	assert_int_equal(store_ban_insert(st, &b), -EROFS);
 	assert_false(store_healthy(st));
+	since = store_failing_since(st);
+	assert_true(since > 0 && since <= time(NULL));
 	assert_non_null(strstr(store_last_error(st), "readonly"));
 	assert_true(store_error_count(st) >= 1);
 	assert_int_equal(store_stats_insert(st, &ns, &top, 1), -EROFS);
@@ -1082,6 +1110,7 @@ static void check_readonly_store(struct store *st)
 	assert_int_equal(store_stats_list(st, NULL, collect_stats, &r), 1);
 	assert_int_equal(r.ntop[0], 1);
 	assert_false(store_healthy(st)); /* a read does not prove writes work */
+	assert_int_equal(store_failing_since(st), since); /* since the first failure */
 }
 
 /* Two bans and a snapshot, written and closed: the database the read-only tests open. */
@@ -1169,6 +1198,7 @@ static void test_locked(void **state)
 
 	assert_true(store_ban_insert(st, &b) > 0);
 	assert_true(store_healthy(st));
+	assert_int_equal(store_failing_since(st), 0);
 	assert_string_equal(store_last_error(st), "");
 	sqlite3_close(other);
 }

@@ -413,6 +413,7 @@ static void test_sample_fixtures(void **state)
 	tmp_make();
 	tmp_point(FIX_A);
 	assert_int_equal(sysmon_create(&sm, tmp_proc), 0);
+	assert_null(sysmon_last(sm)); /* nothing sampled yet */
 
 	ioa[0] = io(1, "systemd", 1000, 2000);
 	ioa[1] = io(200, "a b) c", 5000, 0);
@@ -445,6 +446,10 @@ static void test_sample_fixtures(void **state)
 	iob[2] = io(300, "newproc", 50, 0);
 	iob[3] = io(500, "kworker/0:1", 0, 0);
 	assert_int_equal(sysmon_sample(sm, 1010 * SEC, iob, 4, &r), 0);
+	assert_non_null(sysmon_last(sm)); /* the API's figures: the latest report */
+	assert_int_equal(sysmon_last(sm)->now_ns, r.now_ns);
+	assert_int_equal(sysmon_last(sm)->have, r.have);
+	assert_true(sysmon_last(sm)->cpu_pct == r.cpu_pct && sysmon_last(sm)->mem_pct == r.mem_pct);
 	assert_true(r.deltas);
 	assert_int_equal(r.interval_ns, 10 * SEC);
 	assert_int_equal(r.have, SYSMON_HAVE_CPU | SYSMON_HAVE_MEM | SYSMON_HAVE_DISK |

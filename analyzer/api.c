@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The nng side of the API. Each of API_WORKS `work`s is a small state machine over an nng
+ * context and an aio (nng's demo/async/server.c):
+ *
+ *   INIT -> RECV: nng_ctx_recv()
+ *   RECV -> WAIT: a request came (nng's thread): note the peer, queue the work for the owner,
+ *                 wake it through the eventfd
+ *   WAIT -> SEND: api_dispatch() on the owner thread runs the call, puts the reply in the aio
+ *                 and nng_ctx_send()s it
+ *   SEND -> RECV: the reply left (or could not: its message is freed); receive the next
+ *
+ * Callbacks never exit(), never log above debug on the request path, and never touch the
+ * policy or the store. A timer (a sleep aio) retries a listener that failed to start and
+ * replaces an ipc:// listener that stopped accepting (check_ipc()).
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+enum work_state {
+	WORK_INIT,
+	WORK_RECV,
+	WORK_WAIT, /* queued for the owner thread */
+	WORK_SEND,
+};
+
+struct api_work {
+	struct api *api;
+	enum work_state state;
+	nng_aio *aio;
+	nng_ctx ctx;
+	nng_msg *msg; /* the request while WAIT */
+	struct api_peer peer;
+	struct api_work *next; /* in the owner's queue */
+};
+
+struct api {
+	nng_socket sock;
+	bool sock_open;
+	nng_listener ipc, tcp;
+	bool ipc_up, tcp_up; /* listening */
+	int ipc_id;	     /* nng_listener_id() of ipc, under mu; -1: none */
+	char ipc_url[CONFIG_PATH_MAX + 8], tcp_url[CONFIG_PATH_MAX];
+	char ipc_path[CONFIG_PATH_MAX];
+	gid_t sock_gid; /* group of the socket file; (gid_t)-1: leave it */
+	nng_aio *retry; /* every API_CHECK_MS: the listeners' health, restarts */
+	nng_socket probe; /* a REQ socket that dials ipc:// to see that it still accepts */
+	bool probe_open;
+	uint64_t pipes;	      /* under mu: connections the REP socket took in (any listener) */
+	uint64_t pipes_probe; /* pipes when the probe dialled */
+
+	int efd;
+	pthread_mutex_t mu; /* head, tail, stopping */
+	struct api_work *head, *tail;
+	bool stopping;
+
+	struct api_env env;
+	struct api_work works[API_WORKS];
+	uint64_t requests, refused;
+};
+
+static bool stopping(struct api *api)
+{
+	bool s;
+
+	pthread_mutex_lock(&api->mu);
+	s = api->stopping;
+	pthread_mutex_unlock(&api->mu);
+	return s;
+}
+
+/* Who sent msg: which listener it came through, and its credentials over ipc://. */
+static void peer_of(struct api *api, nng_msg *msg, struct api_peer *peer)
+{
+	nng_pipe p = nng_msg_get_pipe(msg);
+	nng_listener l = nng_pipe_listener(p);
+	uint64_t uid, gid;
+
+	int ipc_id;
+
+	pthread_mutex_lock(&api->mu);
+	ipc_id = api->ipc_id;
+	pthread_mutex_unlock(&api->mu);
+	*peer = (struct api_peer){ 0 };
+	peer->local = ipc_id > 0 && nng_listener_id(l) == ipc_id;
+	if (peer->local && !nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) &&
+	    !nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) && uid <= UINT32_MAX &&
+	    gid <= UINT32_MAX) {
+		peer->has_creds = true;
+		peer->uid = (uint32_t)uid;
+		peer->gid = (uint32_t)gid;
+	}
+}
+
+static void work_recv(struct api_work *w)
+{
+	w->state = WORK_RECV;
+	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(w->ctx, w->aio);
+}
+
+/* nng's thread: the aio of w completed. */
+static void work_cb(void *arg)
+{
+	struct api_work *w = arg;
+	struct api *api = w->api;
+	uint64_t one = 1;
+	int rv;
+
+	switch (w->state) {
+	case WORK_INIT:
+		work_recv(w);
+		break;
+	case WORK_RECV:
+		rv = nng_aio_result(w->aio);
+		if (rv) {
+			/* closed or stopped: we are shutting down; anything else: go on */
+			if (rv != NNG_ECLOSED && rv != NNG_ECANCELED && !stopping(api))
+				work_recv(w);
+			return;
+		}
+		w->msg = nng_aio_get_msg(w->aio);
+		nng_aio_set_msg(w->aio, NULL);
+		peer_of(api, w->msg, &w->peer);
+		pthread_mutex_lock(&api->mu);
+		if (api->stopping) {
+			pthread_mutex_unlock(&api->mu);
+			nng_msg_free(w->msg);
+			w->msg = NULL;
+			return;
+		}
+		w->state = WORK_WAIT;
+		w->next = NULL;
+		if (api->tail)
+			api->tail->next = w;
+		else
+			api->head = w;
+		api->tail = w;
+		pthread_mutex_unlock(&api->mu);
+		/* an eventfd write only fails when its counter would overflow: still readable */
+		if (write(api->efd, &one, sizeof(one)) < 0)
+			log_debug("api: eventfd: %s", strerror(errno));
+		break;
+	case WORK_SEND:
+		rv = nng_aio_result(w->aio);
+		if (rv) {
+			/* the peer went away before its reply: the reply is ours to free */
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			nng_aio_set_msg(w->aio, NULL);
+		}
+		if (rv == NNG_ECLOSED || stopping(api))
+			return;
+		work_recv(w);
+		break;
+	case WORK_WAIT:
+		break; /* the owner holds it: no aio is pending */
+	}
+}
+
+/* The owner thread: answer w's request and send the reply. */
+static void work_answer(struct api *api, struct api_work *w)
+{
+	nng_msg *msg = w->msg;
+	void *out = NULL;
+	size_t len = 0;
+	int status = 0;
+
+	w->msg = NULL;
+	api->requests++;
+	if (api_handle(&api->env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
+		       &status)) {
+		log_warn("api: out of memory: a request goes unanswered (its client times out)");
+		nng_msg_free(msg);
+		work_recv(w);
+		return;
+	}
+	if (status)
+		api->refused++;
+	log_debug("api: request of %zu bytes from %s uid %u: status %d, reply %zu bytes",
+		  nng_msg_len(msg), w->peer.local ? "ipc" : "tcp", w->peer.uid, status, len);
+	/* the request's message carries the reply: REP keeps the routing in the context */
+	nng_msg_clear(msg);
+	if (nng_msg_append(msg, out, len)) {
+		free(out);
+		nng_msg_free(msg);
+		log_warn("api: out of memory: a request goes unanswered (its client times out)");
+		work_recv(w);
+		return;
+	}
+	free(out);
+	nng_aio_set_msg(w->aio, msg);
+	nng_aio_set_timeout(w->aio, API_SEND_TIMEOUT_MS); /* a client that never reads */
+	w->state = WORK_SEND;
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+int api_fd(const struct api *api)
+{
+	return api->efd;
+}
+
+void api_dispatch(struct api *api)
+{
+	struct api_work *w, *next;
+	uint64_t n;
+
+	if (read(api->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug("api: eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&api->mu);
+	w = api->head;
+	api->head = api->tail = NULL;
+	pthread_mutex_unlock(&api->mu);
+	for (; w; w = next) {
+		next = w->next;
+		work_answer(api, w);
+	}
+}
+
+/* --- listeners --- */
+
+static int listen_ipc(struct api *api)
+{
+	int rv = nng_listener_create(&api->ipc, api->sock, api->ipc_url);
+
+	if (rv)
+		return rv;
+	/* known before the first connection comes in */
+	pthread_mutex_lock(&api->mu);
+	api->ipc_id = nng_listener_id(api->ipc);
+	pthread_mutex_unlock(&api->mu);
+	rv = nng_listener_set_int(api->ipc, NNG_OPT_IPC_PERMISSIONS, 0660);
+	if (!rv)
+		rv = nng_listener_start(api->ipc, 0);
+	if (rv) {
+		pthread_mutex_lock(&api->mu);
+		api->ipc_id = -1;
+		pthread_mutex_unlock(&api->mu);
+		nng_listener_close(api->ipc);
+		return rv;
+	}
+	/* the socket's group: [loader] group, whose members may read (chown needs membership) */
+	if (api->sock_gid != (gid_t)-1 && chown(api->ipc_path, (uid_t)-1, api->sock_gid))
+		log_warn("api: cannot give %s to group %u: %s; its group is this process's",
+			 api->ipc_path, (unsigned int)api->sock_gid, strerror(errno));
+	api->ipc_up = true;
+	return 0;
+}
+
+static int listen_tcp(struct api *api)
+{
+	int rv = nng_listener_create(&api->tcp, api->sock, api->tcp_url);
+
+	if (!rv)
+		rv = nng_listener_start(api->tcp, 0);
+	if (rv) {
+		nng_listener_close(api->tcp);
+		return rv;
+	}
+	api->tcp_up = true;
+	return 0;
+}
+
+/* Start what is not listening yet: 0 when everything listens, else the first nng error. */
+static int listen_all(struct api *api, bool say)
+{
+	int rv = 0, r;
+
+	if (!api->ipc_up) {
+		r = listen_ipc(api);
+		if (r && say)
+			log_error("api: cannot listen on %s: %s%s; retrying every %ds", api->ipc_url,
+				  nng_strerror(r),
+				  r == NNG_ENOENT || r == NNG_EPERM
+					  ? " (does its folder exist, writable by this user?)"
+				  : r == NNG_EADDRINUSE ? " (another analyzer serves it?)"
+							: "",
+				  API_CHECK_MS / 1000);
+		else if (!r && say)
+			log_info("api: listening on %s (mode 0660)", api->ipc_url);
+		rv = r;
+	}
+	if (api->tcp_url[0] && !api->tcp_up) {
+		r = listen_tcp(api);
+		if (r && say)
+			log_error("api: cannot listen on %s: %s; retrying every %ds", api->tcp_url,
+				  nng_strerror(r), API_CHECK_MS / 1000);
+		else if (!r && say)
+			log_info("api: listening on %s (read-only: BanIP and UnbanIP are refused "
+				 "there)", api->tcp_url);
+		rv = rv ? rv : r;
+	}
+	return rv;
+}
+
+/* nng's thread: the REP socket took a connection in (its listener works). */
+static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct api *api = arg;
+
+	(void)p;
+	(void)ev;
+	pthread_mutex_lock(&api->mu);
+	api->pipes++;
+	pthread_mutex_unlock(&api->mu);
+}
+
+/*
+ * nng 1.5's listeners stop accepting for good when a peer leaves during the SP handshake
+ * (a bare connect and close does it): whoever may open the socket could take the API down.
+ * So every API_CHECK_MS the API dials itself; a dial that did not complete by the next check
+ * means the listener is stuck, and it is closed and started afresh.
+ */
+static void check_ipc(struct api *api)
+{
+	bool ok;
+
+	if (api->probe_open) {
+		/* the probe's connection, or any other, reached the socket since it dialled */
+		pthread_mutex_lock(&api->mu);
+		ok = api->pipes != api->pipes_probe;
+		pthread_mutex_unlock(&api->mu);
+		nng_close(api->probe); /* established, or the listener is replaced below */
+		api->probe_open = false;
+		if (!ok && api->ipc_up) {
+			log_warn("api: %s stopped accepting connections (a client left during the "
+				 "handshake, which stops nng 1.5 listeners): listening afresh",
+				 api->ipc_url);
+			pthread_mutex_lock(&api->mu);
+			api->ipc_id = -1;
+			pthread_mutex_unlock(&api->mu);
+			nng_listener_close(api->ipc);
+			api->ipc_up = false;
+		}
+	}
+	if (!api->ipc_up && !listen_ipc(api))
+		log_info("api: listening on %s now", api->ipc_url);
+	if (!api->ipc_up || nng_req0_open(&api->probe))
+		return;
+	api->probe_open = true;
+	pthread_mutex_lock(&api->mu);
+	api->pipes_probe = api->pipes;
+	pthread_mutex_unlock(&api->mu);
+	if (nng_dial(api->probe, api->ipc_url, NULL, NNG_FLAG_NONBLOCK)) {
+		nng_close(api->probe);
+		api->probe_open = false;
+	}
+}
+
+/* nng's thread, every API_CHECK_MS: check the ipc:// listener, retry what failed to start. */
+static void retry_cb(void *arg)
+{
+	struct api *api = arg;
+	bool tcp = api->tcp_up;
+	int rv = nng_aio_result(api->retry);
+
+	/* the sleep ended (0, or NNG_ETIMEDOUT), unless it was stopped */
+	if ((rv && rv != NNG_ETIMEDOUT) || stopping(api))
+		return;
+	check_ipc(api);
+	if (api->tcp_url[0] && !tcp && !listen_tcp(api))
+		log_info("api: listening on %s now", api->tcp_url);
+	nng_sleep_aio(API_CHECK_MS, api->retry);
+}
+
+int api_create(struct api **out, const struct config *cfg, const struct api_env *env)
+{
+	struct api *api = calloc(1, sizeof(*api));
+	const struct group *gr;
+	int rv, err;
+
+	if (!api)
+		return -ENOMEM;
+	api->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (api->efd < 0) {
+		err = -errno;
+		log_error("api: cannot make an eventfd: %s", strerror(errno));
+		free(api);
+		return err;
+	}
+	pthread_mutex_init(&api->mu, NULL);
+	api->ipc_id = -1;
+	api->env = *env;
+	snprintf(api->ipc_path, sizeof(api->ipc_path), "%s", cfg->uds_socket_path);
+	snprintf(api->ipc_url, sizeof(api->ipc_url), "ipc://%s", cfg->uds_socket_path);
+	snprintf(api->tcp_url, sizeof(api->tcp_url), "%s", cfg->listen_address);
+	gr = getgrnam(cfg->group);
+	api->sock_gid = gr && gr->gr_gid != getegid() ? gr->gr_gid : (gid_t)-1;
+
+	rv = nng_rep0_open(&api->sock);
+	if (rv)
+		goto fail;
+	api->sock_open = true;
+	/* larger bodies close the connection in nng; up to it they get STATUS_TOO_LARGE */
+	rv = nng_socket_set_size(api->sock, NNG_OPT_RECVMAXSZ, API_TRANSPORT_MAX);
+	if (rv)
+		goto fail;
+	for (int i = 0; i < API_WORKS; i++) {
+		struct api_work *w = &api->works[i];
+
+		w->api = api;
+		rv = nng_aio_alloc(&w->aio, work_cb, w);
+		if (!rv)
+			rv = nng_ctx_open(&w->ctx, api->sock);
+		if (rv)
+			goto fail;
+	}
+	rv = nng_pipe_notify(api->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, api);
+	if (!rv)
+		rv = nng_aio_alloc(&api->retry, retry_cb, api);
+	if (rv)
+		goto fail;
+	for (int i = 0; i < API_WORKS; i++)
+		work_cb(&api->works[i]); /* INIT: start receiving */
+	listen_all(api, true);
+	nng_sleep_aio(API_CHECK_MS, api->retry);
+	*out = api;
+	return 0;
+fail:
+	log_error("api: cannot start the nng REP socket: %s", nng_strerror(rv));
+	api_destroy(api);
+	return rv == NNG_ENOMEM ? -ENOMEM : -EIO;
+}
+
+void api_destroy(struct api *api)
+{
+	struct api_work *w;
+
+	if (!api)
+		return;
+	pthread_mutex_lock(&api->mu);
+	api->stopping = true;
+	pthread_mutex_unlock(&api->mu);
+	/* no callback runs once these return; one that ran saw `stopping` and stayed idle */
+	if (api->retry)
+		nng_aio_stop(api->retry);
+	if (api->probe_open)
+		nng_close(api->probe);
+	for (int i = 0; i < API_WORKS; i++)
+		if (api->works[i].aio)
+			nng_aio_stop(api->works[i].aio);
+	/* requests still waiting for the owner are dropped: their clients time out */
+	for (w = api->head; w; w = w->next) {
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+	}
+	api->head = api->tail = NULL;
+	if (api->sock_open)
+		nng_close(api->sock); /* closes the contexts and listeners */
+	for (int i = 0; i < API_WORKS; i++)
+		nng_aio_free(api->works[i].aio);
+	nng_aio_free(api->retry);
+	if (api->ipc_up)
+		log_debug("api: stopped serving %s (%llu requests, %llu refused)", api->ipc_url,
+			  (unsigned long long)api->requests, (unsigned long long)api->refused);
+	pthread_mutex_destroy(&api->mu);
+	close(api->efd);
+	free(api);
+}

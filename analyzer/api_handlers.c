@@ -1,0 +1,1359 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The six calls of the API on the owner thread: decode the Request, check its version and
+ * arguments, authorize changes, read the maps and the store or act through the policy, and
+ * encode the Response. Responses are built in an arena of small allocations freed at once.
+ */
+#include "api_handlers.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ebpfmon.pb-c.h"
+#include "log.h"
+#include "maps.h"
+#include "mapwalk.h"
+#include "policy.h"
+#include "store.h"
+#include "sysmon.h"
+
+#ifndef EBPFMON_VERSION
+#define EBPFMON_VERSION "unknown"
+#endif
+
+typedef Ebpfmon__V1__Status api_status; /* the generated names are long */
+
+#define ST(name) EBPFMON__V1__STATUS__STATUS_##name
+
+/* --- the arena of one response --- */
+
+struct arena {
+	void **p;
+	size_t n, cap;
+	bool failed;
+};
+
+static void *arena_alloc(struct arena *ar, size_t size)
+{
+	void *v;
+
+	if (ar->n == ar->cap) {
+		size_t cap = ar->cap ? ar->cap * 2 : 64;
+		void **p = realloc(ar->p, cap * sizeof(*p));
+
+		if (!p) {
+			ar->failed = true;
+			return NULL;
+		}
+		ar->p = p;
+		ar->cap = cap;
+	}
+	v = calloc(1, size ? size : 1);
+	if (!v) {
+		ar->failed = true;
+		return NULL;
+	}
+	ar->p[ar->n++] = v;
+	return v;
+}
+
+static char *arena_str(struct arena *ar, const char *s)
+{
+	size_t n = strlen(s);
+	char *c = arena_alloc(ar, n + 1);
+
+	if (c)
+		memcpy(c, s, n + 1);
+	return c ? c : (char *)protobuf_c_empty_string;
+}
+
+static void arena_free(struct arena *ar)
+{
+	for (size_t i = 0; i < ar->n; i++)
+		free(ar->p[i]);
+	free(ar->p);
+	*ar = (struct arena){ 0 };
+}
+
+/* A growing array of message pointers (a repeated field). */
+struct vec {
+	void **v;
+	size_t n, cap;
+};
+
+static int vec_push(struct arena *ar, struct vec *vec, void *item)
+{
+	if (!item)
+		return -ENOMEM;
+	if (vec->n == vec->cap) {
+		size_t cap = vec->cap ? vec->cap * 2 : 16;
+		void **v = arena_alloc(ar, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		if (vec->n)
+			memcpy(v, vec->v, vec->n * sizeof(*v));
+		vec->v = v; /* the old array stays in the arena until the end */
+		vec->cap = cap;
+	}
+	vec->v[vec->n++] = item;
+	return 0;
+}
+
+/* --- the reply --- */
+
+struct reply {
+	Ebpfmon__V1__Response resp;
+	struct arena ar;
+	char msg[512];
+};
+
+/* Set the status and its message; returns the status, so that handlers can return it. */
+__attribute__((format(printf, 3, 4))) static api_status fail(struct reply *r, api_status st,
+							      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+	r->resp.status = st;
+	return st;
+}
+
+/* A client's text in a message, quoted: at most 64 bytes, control and non-ASCII as '?'. */
+static const char *quote(const char *s, char buf[72])
+{
+	size_t i, o = 0;
+
+	buf[o++] = '\'';
+	for (i = 0; s[i] && i < 64; i++)
+		buf[o++] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+	if (s[i]) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Well-formed UTF-8 without control characters: what a reason text may hold. */
+static bool text_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned int n, c = *p;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3;
+		else
+			return false;
+		for (unsigned int i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+		/* overlong forms, surrogates and code points beyond U+10FFFF */
+		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
+		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+			return false;
+		if (c == 0xc2 && p[1] < 0xa0)
+			return false; /* C1 control characters */
+		p += n + 1;
+	}
+	return true;
+}
+
+/* --- arguments --- */
+
+int api_parse_net(const char *s, struct addr_cidr *out, char *err, size_t errlen)
+{
+	char q[72], b[ADDR_STRLEN];
+	struct addr_cidr loose;
+
+	if (!s || !*s) {
+		snprintf(err, errlen, "no address given");
+		return -EINVAL;
+	}
+	if (!cidr_parse(s, out))
+		return 0;
+	if (cidr_parse_loose(s, &loose) == 1) {
+		snprintf(err, errlen, "host bits set in %s: did you mean %s?", quote(s, q),
+			 cidr_format(&loose, b, sizeof(b)));
+		return -EINVAL;
+	}
+	snprintf(err, errlen, "%s is not an IPv4 or IPv6 address or network (e.g. 198.51.100.7, "
+		 "198.51.100.0/24, 2001:db8::/32)", quote(s, q));
+	return -EINVAL;
+}
+
+int api_parse_reason(const char *s, enum ebpfmon_ban_reason *out)
+{
+	for (unsigned int r = EBPFMON_BAN_MANUAL; r <= EBPFMON_BAN_ESCALATED; r++) {
+		const char *name = store_reason_name(r);
+
+		if (name && s && !strcmp(s, name)) {
+			*out = r;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* limit 0: the default; over API_LIMIT_MAX: refused. */
+static int check_limit(struct reply *r, const char *what, uint32_t in, uint32_t dflt, uint32_t *out)
+{
+	if (in > API_LIMIT_MAX) {
+		fail(r, ST(INVALID_ARGUMENT), "%s %u is over the maximum %u", what, in,
+		     API_LIMIT_MAX);
+		return -EINVAL;
+	}
+	*out = in ? in : dflt;
+	return 0;
+}
+
+static int check_since(struct reply *r, int64_t since)
+{
+	if (since < 0) {
+		fail(r, ST(INVALID_ARGUMENT), "since_unix %lld is negative",
+		     (long long)since);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* --- authorization --- */
+
+bool api_may_change(const struct api_peer *peer, uid_t own_uid, const gid_t *admin_gid,
+		    const gid_t *groups, size_t ngroups)
+{
+	if (!peer->local || !peer->has_creds)
+		return false;
+	if (peer->uid == 0 || peer->uid == own_uid)
+		return true;
+	if (!admin_gid)
+		return false;
+	if (peer->gid == *admin_gid)
+		return true;
+	for (size_t i = 0; i < ngroups; i++)
+		if (groups[i] == *admin_gid)
+			return true;
+	return false;
+}
+
+#define API_GROUPS_MAX 256
+
+/* Whether peer may change bans; if not, the reply says why. "uid N" into who. */
+static bool authorize(struct api_env *env, const struct api_peer *peer, struct reply *r,
+		      char *who, size_t wlen)
+{
+	const char *gname = env->policy->cfg->admin_group;
+	gid_t groups[API_GROUPS_MAX], admin;
+	const struct group *gr;
+	const struct passwd *pw;
+	int ngroups = 0;
+
+	snprintf(who, wlen, "uid %u", peer->uid);
+	if (!peer->local) {
+		fail(r, ST(NOT_PERMITTED), "not permitted: changes are refused over the network "
+		     "listener (read-only); use the local socket");
+		return false;
+	}
+	if (!peer->has_creds) {
+		fail(r, ST(NOT_PERMITTED), "not permitted: the peer's uid and gid are unknown");
+		return false;
+	}
+	gr = getgrnam(gname);
+	if (gr)
+		admin = gr->gr_gid;
+	/* the peer's supplementary groups are those of its user (SO_PEERCRED has only one) */
+	pw = gr ? getpwuid(peer->uid) : NULL;
+	if (pw) {
+		ngroups = API_GROUPS_MAX;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0)
+			ngroups = API_GROUPS_MAX; /* the first API_GROUPS_MAX */
+	}
+	if (api_may_change(peer, env->own_uid, gr ? &admin : NULL, groups, (size_t)ngroups))
+		return true;
+	if (gr)
+		fail(r, ST(NOT_PERMITTED), "not permitted: uid %u is neither root nor in group %s",
+		     peer->uid, gname);
+	else
+		fail(r, ST(NOT_PERMITTED), "not permitted: uid %u is not root, and the admin group "
+		     "%s does not exist", peer->uid, gname);
+	return false;
+}
+
+/* --- conversions --- */
+
+static const struct maps *maps_of(struct api_env *env)
+{
+	return env->policy->maps;
+}
+
+static int ncpus(void)
+{
+	static int n;
+
+	if (!n)
+		n = libbpf_num_possible_cpus();
+	return n;
+}
+
+/* The map entry of exactly net (bans or ban_nets): 0 and *ban, or -errno. */
+static int map_ban(struct api_env *env, const struct addr_cidr *net, struct ebpfmon_ban *ban)
+{
+	struct ebpfmon_lpm_key lpm;
+
+	if (net->prefixlen == 128)
+		return bpf_map_lookup_elem(maps_of(env)->bans, &net->addr, ban) ? -errno : 0;
+	cidr_to_lpm_key(net, &lpm);
+	return bpf_map_lookup_elem(maps_of(env)->ban_nets, &lpm, ban) ? -errno : 0;
+}
+
+static Ebpfmon__V1__Ban *ban_msg(struct api_env *env, struct reply *r, const struct store_ban *b)
+{
+	Ebpfmon__V1__Ban *m = arena_alloc(&r->ar, sizeof(*m));
+	const char *reason = store_reason_name(b->reason), *source = store_source_name(b->source);
+	struct ebpfmon_ban kb;
+	char a[ADDR_STRLEN];
+
+	if (!m)
+		return NULL;
+	ebpfmon__v1__ban__init(m);
+	m->id = b->id > 0 ? (uint64_t)b->id : 0;
+	m->address = arena_str(&r->ar, cidr_format(&b->net, a, sizeof(a)));
+	m->reason = arena_str(&r->ar, reason ? reason : "");
+	m->rule = arena_str(&r->ar, b->rule);
+	m->path = arena_str(&r->ar, b->path);
+	m->source = arena_str(&r->ar, source ? source : "");
+	m->hits = b->hits;
+	/* the kernel counts the drops of the ban in force */
+	if (!b->ended_at && !b->dry_run && !map_ban(env, &b->net, &kb))
+		m->drops = kb.drops;
+	m->banned_unix = b->banned_at;
+	m->expires_unix = b->expires_at;
+	m->ended_unix = b->ended_at;
+	m->end_reason = arena_str(&r->ar, b->end_reason);
+	m->escalation_level = b->escalation_level;
+	m->dry_run = b->dry_run;
+	return m;
+}
+
+/* CLOCK_MONOTONIC(_COARSE) ns of a map entry to unix seconds; 0 stays 0. */
+static int64_t mono_to_unix(uint64_t ns)
+{
+	struct timespec m;
+	uint64_t now;
+
+	if (!ns)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	now = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
+	return (int64_t)time(NULL) - (int64_t)(now > ns ? (now - ns) / 1000000000ull : 0);
+}
+
+/* One address's counters summed over the CPUs. */
+struct addr_sum {
+	struct ebpfmon_addr addr;
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, syns, first_ns, last_ns;
+};
+
+static void sum_cpus(const struct ebpfmon_ip_stats *v, int n, struct addr_sum *s)
+{
+	for (int c = 0; c < n; c++) {
+		s->rx_packets += v[c].rx_packets;
+		s->rx_bytes += v[c].rx_bytes;
+		s->tx_packets += v[c].tx_packets;
+		s->tx_bytes += v[c].tx_bytes;
+		s->syns += v[c].syns;
+		if (v[c].first_seen_ns && (!s->first_ns || v[c].first_seen_ns < s->first_ns))
+			s->first_ns = v[c].first_seen_ns;
+		if (v[c].last_seen_ns > s->last_ns)
+			s->last_ns = v[c].last_seen_ns;
+	}
+}
+
+/* Whether addr is banned now: by bans, or by a network of ban_nets. */
+static bool addr_banned(struct api_env *env, const struct ebpfmon_addr *addr)
+{
+	struct addr_cidr one = { .addr = *addr, .prefixlen = 128 };
+	struct ebpfmon_lpm_key lpm;
+	struct ebpfmon_ban b;
+	uint64_t now = maps_boot_ns();
+
+	if (!map_ban(env, &one, &b) && maps_ban_in_force(&b, now))
+		return true;
+	cidr_to_lpm_key(&one, &lpm); /* the longest network holding addr */
+	return !bpf_map_lookup_elem(maps_of(env)->ban_nets, &lpm, &b) && maps_ban_in_force(&b, now);
+}
+
+static Ebpfmon__V1__AddressStats *addr_msg(struct api_env *env, struct reply *r,
+					   const struct addr_sum *s)
+{
+	Ebpfmon__V1__AddressStats *m = arena_alloc(&r->ar, sizeof(*m));
+	struct ebpfmon_conn c;
+	char a[ADDR_STRLEN];
+
+	if (!m)
+		return NULL;
+	ebpfmon__v1__address_stats__init(m);
+	m->address = arena_str(&r->ar, addr_format(&s->addr, a, sizeof(a)));
+	m->rx_packets = s->rx_packets;
+	m->rx_bytes = s->rx_bytes;
+	m->tx_packets = s->tx_packets;
+	m->tx_bytes = s->tx_bytes;
+	m->packets = s->rx_packets + s->tx_packets;
+	m->bytes = s->rx_bytes + s->tx_bytes;
+	m->syns = s->syns;
+	if (!bpf_map_lookup_elem(maps_of(env)->conn_count, &s->addr, &c))
+		m->connections = c.active;
+	m->first_seen_unix = mono_to_unix(s->first_ns);
+	m->last_seen_unix = mono_to_unix(s->last_ns);
+	m->banned = addr_banned(env, &s->addr);
+	return m;
+}
+
+static api_status no_store(struct api_env *env, struct reply *r)
+{
+	return fail(r, ST(UNAVAILABLE), "the database %s is not open (see the analyzer's log; "
+		    "it is retried every minute)", env->policy->cfg->sqlite_path);
+}
+
+static api_status store_failed(struct reply *r, const char *what, long err)
+{
+	return fail(r, ST(UNAVAILABLE), "cannot read %s from the database: %s", what,
+		    strerror((int)-err));
+}
+
+/* --- GetMonitorStatus --- */
+
+struct count_ctx {
+	uint64_t now, n;
+};
+
+static int count_in_force(const void *key, const void *value, void *ctx)
+{
+	struct count_ctx *c = ctx;
+
+	(void)key;
+	c->n += maps_ban_in_force(value, c->now);
+	return 0;
+}
+
+static int count_one(const void *key, const void *value, void *ctx)
+{
+	(void)key;
+	(void)value;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+static int count_anomaly(const struct store_anomaly *a, void *ctx)
+{
+	(void)a;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+static Ebpfmon__V1__Counters *counters_msg(struct api_env *env, struct reply *r)
+{
+	Ebpfmon__V1__Counters *m = arena_alloc(&r->ar, sizeof(*m));
+	int n = ncpus();
+	struct ebpfmon_counters *c, s = { 0 };
+	__u32 zero = 0;
+
+	if (!m)
+		return NULL;
+	ebpfmon__v1__counters__init(m);
+	c = n > 0 ? calloc((size_t)n, sizeof(*c)) : NULL;
+	if (c && !bpf_map_lookup_elem(maps_of(env)->counters, &zero, c)) {
+		for (int i = 0; i < n; i++) {
+			s.rx_seen += c[i].rx_seen;
+			s.rx_passed += c[i].rx_passed;
+			s.rx_drop_ban += c[i].rx_drop_ban;
+			s.rx_drop_net += c[i].rx_drop_net;
+			s.rx_drop_url += c[i].rx_drop_url;
+			s.rx_drop_unseen += c[i].rx_drop_unseen;
+			s.rx_allowed += c[i].rx_allowed;
+			s.rx_would_drop += c[i].rx_would_drop;
+			s.rx_not_ip += c[i].rx_not_ip;
+			s.rx_parse_err += c[i].rx_parse_err;
+			s.url_hits += c[i].url_hits;
+			s.url_unverified += c[i].url_unverified;
+			s.tx_seen += c[i].tx_seen;
+			s.conn_opened += c[i].conn_opened;
+			s.conn_table_full += c[i].conn_table_full;
+			s.ringbuf_drops += c[i].ringbuf_drops;
+		}
+	}
+	free(c);
+	m->rx_seen = s.rx_seen;
+	m->rx_passed = s.rx_passed;
+	m->rx_drop_ban = s.rx_drop_ban;
+	m->rx_drop_net = s.rx_drop_net;
+	m->rx_drop_url = s.rx_drop_url;
+	m->rx_drop_unseen = s.rx_drop_unseen;
+	m->rx_allowed = s.rx_allowed;
+	m->rx_would_drop = s.rx_would_drop;
+	m->rx_not_ip = s.rx_not_ip;
+	m->rx_parse_err = s.rx_parse_err;
+	m->url_hits = s.url_hits;
+	m->url_unverified = s.url_unverified;
+	m->tx_seen = s.tx_seen;
+	m->conn_opened = s.conn_opened;
+	m->conn_table_full = s.conn_table_full;
+	m->events_lost = s.ringbuf_drops;
+	return m;
+}
+
+/*
+ * The XDP mode of the program prog_id on the interface name (ifindex per its link): from the
+ * kernel's netlink view, when the interface is visible in this network namespace.
+ */
+static const char *xdp_mode(const char *name, __u32 ifindex, __u32 prog_id)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (!ifindex)
+		return "none"; /* the link lost its interface */
+	if (if_nametoindex(name) != ifindex || bpf_xdp_query((int)ifindex, 0, &q))
+		return "unknown"; /* in another network namespace, or not readable */
+	if (q.attach_mode == XDP_ATTACHED_NONE)
+		return "none";
+	if (q.drv_prog_id == prog_id)
+		return "native";
+	if (q.skb_prog_id == prog_id)
+		return "generic";
+	if (q.hw_prog_id == prog_id)
+		return "offload";
+	return "unknown";
+}
+
+/*
+ * The loader's XDP links pinned as links/xdp-IFNAME under the pin root (the pins are the
+ * loader's user's, which the analyzer shares; another user sees none).
+ */
+static int interfaces_msg(struct api_env *env, struct reply *r, struct vec *out)
+{
+	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
+	const char *root = env->policy->cfg->pin_root;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, EBPFMON_PIN_LINKS);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		Ebpfmon__V1__Interface *m;
+		struct bpf_link_info info = { 0 };
+		__u32 len = sizeof(info);
+		const char *name;
+		int fd;
+
+		if (strncmp(de->d_name, "xdp-", 4) || !de->d_name[4])
+			continue;
+		name = de->d_name + 4;
+		m = arena_alloc(&r->ar, sizeof(*m));
+		if (!m)
+			break;
+		ebpfmon__v1__interface__init(m);
+		m->name = arena_str(&r->ar, name);
+		m->xdp_mode = "unknown";
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.type == BPF_LINK_TYPE_XDP) {
+			m->ifindex = info.xdp.ifindex;
+			m->xdp_mode = (char *)xdp_mode(name, info.xdp.ifindex, info.prog_id);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (vec_push(&r->ar, out, m))
+			break;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The programs pinned under progs/ (root's: readable only when the analyzer runs as root). */
+static int programs_msg(struct api_env *env, struct reply *r, struct vec *out)
+{
+	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/%s", env->policy->cfg->pin_root, EBPFMON_PIN_PROGS);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		Ebpfmon__V1__ProgramStats *m;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			close(fd);
+			continue;
+		}
+		close(fd);
+		m = arena_alloc(&r->ar, sizeof(*m));
+		if (!m)
+			break;
+		ebpfmon__v1__program_stats__init(m);
+		m->name = arena_str(&r->ar, de->d_name);
+		m->id = info.id;
+		m->run_count = info.run_cnt;
+		m->run_time_ns = info.run_time_ns;
+		if (vec_push(&r->ar, out, m))
+			break;
+	}
+	closedir(d);
+	return 0;
+}
+
+static api_status get_monitor_status(struct api_env *env, struct reply *r)
+{
+	Ebpfmon__V1__GetMonitorStatusResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	Ebpfmon__V1__Resources *res = arena_alloc(&r->ar, sizeof(*res));
+	const struct config *cfg = env->policy->cfg;
+	const struct sysmon_report *rep = sysmon_last(env->sysmon);
+	struct store *st = env->policy->store;
+	struct count_ctx bans = { .now = maps_boot_ns() };
+	struct vec ifs = { 0 }, progs = { 0 };
+	struct store_query q = { .active_only = true };
+	uint64_t tracked = 0, open = 0, now_ns;
+	struct timespec now;
+	long holder;
+	int n = ncpus();
+
+	if (!m || !res)
+		return ST(INTERNAL);
+	ebpfmon__v1__get_monitor_status_response__init(m);
+	ebpfmon__v1__resources__init(res);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	m->version = EBPFMON_VERSION;
+	m->uptime_seconds = ((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec -
+			     env->started_ns) / 1000000000ull;
+	interfaces_msg(env, r, &ifs);
+	m->n_interfaces = ifs.n;
+	m->interfaces = (Ebpfmon__V1__Interface **)ifs.v;
+	holder = maps_lock_holder(cfg->pin_root);
+	m->loader_running = holder > 0 && holder != getpid();
+	m->analyzer_running = true;
+	m->counters = counters_msg(env, r);
+	now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (!env->counted_ns || now_ns - env->counted_ns >= API_COUNT_NS) {
+		/* a walk visits every slot of a hash map, used or not: not for each request */
+		maps_walk(maps_of(env)->bans, sizeof(struct ebpfmon_addr),
+			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
+		maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key),
+			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
+		if (n > 0)
+			maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
+				  (size_t)n * sizeof(struct ebpfmon_ip_stats), count_one, &tracked);
+		env->counted_ns = now_ns;
+		env->active_bans = bans.n;
+		env->tracked = tracked;
+	}
+	m->active_bans = env->active_bans;
+	m->tracked_addresses = env->tracked;
+	m->database_ok = st && store_healthy(st);
+	if (!st) {
+		m->database_failing_since_unix = time(NULL) - (int64_t)m->uptime_seconds;
+		m->database_error = "the database could not be opened (see the analyzer's log)";
+	} else if (!m->database_ok) {
+		m->database_failing_since_unix = store_failing_since(st);
+		m->database_error = arena_str(&r->ar, store_last_error(st));
+	}
+	m->dry_run = cfg->dry_run;
+	if (rep) {
+		if (rep->have & SYSMON_HAVE_CPU)
+			res->cpu_percent = rep->cpu_pct;
+		if (rep->have & SYSMON_HAVE_MEM)
+			res->memory_percent = rep->mem_pct;
+		if (rep->have & SYSMON_HAVE_DISK)
+			res->disk_io_bytes_per_second = rep->disk_mbps * 1e6;
+	}
+	m->resources = res;
+	programs_msg(env, r, &progs);
+	m->n_programs = progs.n;
+	m->programs = (Ebpfmon__V1__ProgramStats **)progs.v;
+	if (st && store_anomaly_list(st, &q, count_anomaly, &open) >= 0)
+		m->open_anomalies = open;
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_GET_MONITOR_STATUS;
+	r->resp.get_monitor_status = m;
+	return ST(OK);
+}
+
+/* --- GetMaliciousIPs --- */
+
+struct ban_walk {
+	struct api_env *env;
+	struct reply *r;
+	const struct addr_cidr *within; /* NULL: any */
+	int reason;			/* -1: any */
+	uint64_t offset, total;
+	uint32_t limit;
+	struct vec out;
+};
+
+static bool net_within(const struct addr_cidr *inner, const struct addr_cidr *outer)
+{
+	return inner->prefixlen >= outer->prefixlen && cidr_contains(outer, &inner->addr);
+}
+
+static int ban_walk_one(const struct store_ban *b, void *ctx)
+{
+	struct ban_walk *w = ctx;
+
+	if (w->within && !net_within(&b->net, w->within))
+		return 0;
+	if (w->reason >= 0 && (int)b->reason != w->reason)
+		return 0;
+	if (w->total++ < w->offset || w->out.n >= w->limit)
+		return 0;
+	return vec_push(&w->r->ar, &w->out, ban_msg(w->env, w->r, b));
+}
+
+static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetMaliciousIPsRequest *rq,
+				    struct reply *r)
+{
+	Ebpfmon__V1__GetMaliciousIPsResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	struct ban_walk w = { .env = env, .r = r, .reason = -1 };
+	struct store_query q = { 0 };
+	enum ebpfmon_ban_reason reason;
+	struct addr_cidr net;
+	char err[256], qb[72];
+	int64_t n;
+
+	if (!m)
+		return ST(INTERNAL);
+	if (rq->network[0]) {
+		if (api_parse_net(rq->network, &net, err, sizeof(err)))
+			return fail(r, ST(INVALID_ARGUMENT), "network: %s", err);
+		w.within = &net;
+	}
+	if (rq->reason[0]) {
+		if (api_parse_reason(rq->reason, &reason))
+			return fail(r, ST(INVALID_ARGUMENT), "reason %s is unknown (expected "
+				    "conn_limit, url_rule, manual or escalated)",
+				    quote(rq->reason, qb));
+		w.reason = (int)reason;
+	}
+	if (check_since(r, rq->since_unix) ||
+	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
+		return r->resp.status;
+	w.offset = rq->offset;
+	if (!env->policy->store)
+		return no_store(env, r);
+	q.since = rq->since_unix;
+	q.active_only = !rq->history;
+	n = store_ban_list(env->policy->store, &q, ban_walk_one, &w);
+	if (n == -ENOMEM || r->ar.failed)
+		return ST(INTERNAL);
+	if (n < 0)
+		return store_failed(r, "the bans", n);
+	ebpfmon__v1__get_malicious_ips_response__init(m);
+	m->n_bans = w.out.n;
+	m->bans = (Ebpfmon__V1__Ban **)w.out.v;
+	m->total = w.total;
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_GET_MALICIOUS_IPS;
+	r->resp.get_malicious_ips = m;
+	return ST(OK);
+}
+
+/* --- GetNetworkStats --- */
+
+/* The live top list: a min-heap of the k largest by key, sorted at the end. */
+struct top_walk {
+	struct addr_sum *heap;
+	size_t n, k;
+	bool bytes; /* order by bytes, else by packets */
+	uint64_t tracked;
+	int ncpus;
+};
+
+static uint64_t top_key(const struct top_walk *t, const struct addr_sum *s)
+{
+	return t->bytes ? s->rx_bytes + s->tx_bytes : s->rx_packets + s->tx_packets;
+}
+
+static void heap_down(struct top_walk *t, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct addr_sum tmp;
+
+		if (l < t->n && top_key(t, &t->heap[l]) < top_key(t, &t->heap[m]))
+			m = l;
+		if (l + 1 < t->n && top_key(t, &t->heap[l + 1]) < top_key(t, &t->heap[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		tmp = t->heap[i];
+		t->heap[i] = t->heap[m];
+		t->heap[m] = tmp;
+		i = m;
+	}
+}
+
+static void heap_up(struct top_walk *t, size_t i)
+{
+	while (i) {
+		size_t p = (i - 1) / 2;
+		struct addr_sum tmp;
+
+		if (top_key(t, &t->heap[p]) <= top_key(t, &t->heap[i]))
+			return;
+		tmp = t->heap[i];
+		t->heap[i] = t->heap[p];
+		t->heap[p] = tmp;
+		i = p;
+	}
+}
+
+static int top_one(const void *key, const void *value, void *ctx)
+{
+	struct top_walk *t = ctx;
+	struct addr_sum s = { 0 };
+
+	memcpy(&s.addr, key, sizeof(s.addr));
+	sum_cpus(value, t->ncpus, &s);
+	t->tracked++;
+	if (t->n < t->k) {
+		t->heap[t->n++] = s;
+		heap_up(t, t->n - 1);
+	} else if (top_key(t, &s) > top_key(t, &t->heap[0])) {
+		t->heap[0] = s;
+		heap_down(t, 0);
+	}
+	return 0;
+}
+
+static bool g_by_bytes; /* qsort has no context argument */
+
+static int top_cmp(const void *a, const void *b)
+{
+	const struct addr_sum *x = a, *y = b;
+	uint64_t kx = g_by_bytes ? x->rx_bytes + x->tx_bytes : x->rx_packets + x->tx_packets;
+	uint64_t ky = g_by_bytes ? y->rx_bytes + y->tx_bytes : y->rx_packets + y->tx_packets;
+
+	if (kx != ky)
+		return kx > ky ? -1 : 1;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
+			     Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
+{
+	struct top_walk t = {
+		.bytes = rq->order == EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES,
+		.ncpus = ncpus(),
+	};
+	struct vec out = { 0 };
+	uint32_t k;
+	long n;
+
+	if (rq->top > API_LIMIT_MAX)
+		return fail(r, ST(INVALID_ARGUMENT), "top %u is over the maximum %u", rq->top,
+			    API_LIMIT_MAX);
+	k = rq->top ? rq->top : API_TOP_DEFAULT;
+	if (t.ncpus <= 0)
+		return fail(r, ST(INTERNAL), "cannot count the possible CPUs");
+	t.k = k;
+	t.heap = calloc(k, sizeof(*t.heap));
+	if (!t.heap)
+		return ST(INTERNAL);
+	n = maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
+		      (size_t)t.ncpus * sizeof(struct ebpfmon_ip_stats), top_one, &t);
+	if (n < 0) {
+		free(t.heap);
+		return fail(r, ST(UNAVAILABLE), "cannot read map ip_stats: %s", strerror((int)-n));
+	}
+	g_by_bytes = t.bytes;
+	qsort(t.heap, t.n, sizeof(*t.heap), top_cmp);
+	for (size_t i = 0; i < t.n; i++)
+		if (vec_push(&r->ar, &out, addr_msg(env, r, &t.heap[i])))
+			break;
+	free(t.heap);
+	m->n_top = out.n;
+	m->top = (Ebpfmon__V1__AddressStats **)out.v;
+	m->tracked_addresses = t.tracked;
+	return r->ar.failed ? ST(INTERNAL) : ST(OK);
+}
+
+struct addr_bans {
+	struct api_env *env;
+	struct reply *r;
+	struct ebpfmon_addr addr;
+	uint32_t limit;
+	struct vec out;
+};
+
+static int addr_ban_one(const struct store_ban *b, void *ctx)
+{
+	struct addr_bans *w = ctx;
+
+	if (!cidr_contains(&b->net, &w->addr))
+		return 0;
+	if (w->out.n >= w->limit)
+		return 1;
+	return vec_push(&w->r->ar, &w->out, ban_msg(w->env, w->r, b));
+}
+
+static api_status stats_address(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
+				Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
+{
+	struct addr_bans w = { .env = env, .r = r };
+	struct addr_sum s = { 0 };
+	struct ebpfmon_ip_stats *v;
+	char qb[72];
+	int n = ncpus();
+	int64_t got;
+
+	if (strchr(rq->address, '/') || addr_parse(rq->address, &s.addr))
+		return fail(r, ST(INVALID_ARGUMENT), "address %s is not one IPv4 or IPv6 address",
+			    quote(rq->address, qb));
+	if (check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
+		return r->resp.status;
+	v = n > 0 ? calloc((size_t)n, sizeof(*v)) : NULL;
+	if (!v)
+		return ST(INTERNAL);
+	if (!bpf_map_lookup_elem(maps_of(env)->ip_stats, &s.addr, v))
+		sum_cpus(v, n, &s);
+	free(v);
+	m->address = addr_msg(env, r, &s);
+	w.addr = s.addr;
+	if (env->policy->store) {
+		struct store_query q = { 0 };
+
+		got = store_ban_list(env->policy->store, &q, addr_ban_one, &w);
+		if (got < 0 && got != -ENOMEM)
+			return store_failed(r, "the address's bans", got);
+	}
+	m->n_bans = w.out.n;
+	m->bans = (Ebpfmon__V1__Ban **)w.out.v;
+	return r->ar.failed ? ST(INTERNAL) : ST(OK);
+}
+
+struct snap_walk {
+	struct api_env *env;
+	struct reply *r;
+	struct vec out;
+};
+
+static int snap_one(const struct store_net_stats *st, const struct store_top *top, size_t ntop,
+		    void *ctx)
+{
+	struct snap_walk *w = ctx;
+	Ebpfmon__V1__Snapshot *m = arena_alloc(&w->r->ar, sizeof(*m));
+	struct vec tops = { 0 };
+	char a[ADDR_STRLEN];
+
+	if (!m)
+		return -ENOMEM;
+	ebpfmon__v1__snapshot__init(m);
+	m->ts_unix = st->ts;
+	m->rx_packets = st->rx_packets;
+	m->rx_bytes = st->rx_bytes;
+	m->tx_packets = st->tx_packets;
+	m->tx_bytes = st->tx_bytes;
+	m->tracked_addresses = st->tracked;
+	m->active_bans = st->bans_active;
+	m->drops = st->drops;
+	for (size_t i = 0; i < ntop; i++) {
+		Ebpfmon__V1__AddressStats *t = arena_alloc(&w->r->ar, sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		ebpfmon__v1__address_stats__init(t);
+		t->address = arena_str(&w->r->ar, addr_format(&top[i].addr, a, sizeof(a)));
+		t->packets = top[i].packets;
+		t->bytes = top[i].bytes;
+		t->syns = top[i].syns;
+		t->connections = top[i].connections;
+		if (vec_push(&w->r->ar, &tops, t))
+			return -ENOMEM;
+	}
+	m->n_top = tops.n;
+	m->top = (Ebpfmon__V1__AddressStats **)tops.v;
+	return vec_push(&w->r->ar, &w->out, m);
+}
+
+static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
+				Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
+{
+	struct snap_walk w = { .env = env, .r = r };
+	struct store_query q = { 0 };
+	int64_t n;
+
+	if (check_since(r, rq->since_unix) ||
+	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &q.limit))
+		return r->resp.status;
+	if (!env->policy->store)
+		return no_store(env, r);
+	q.since = rq->since_unix;
+	n = store_stats_list(env->policy->store, &q, snap_one, &w);
+	if (n == -ENOMEM || r->ar.failed)
+		return ST(INTERNAL);
+	if (n < 0)
+		return store_failed(r, "the snapshots", n);
+	m->n_snapshots = w.out.n;
+	m->snapshots = (Ebpfmon__V1__Snapshot **)w.out.v;
+	return ST(OK);
+}
+
+static api_status get_network_stats(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
+				    struct reply *r)
+{
+	Ebpfmon__V1__GetNetworkStatsResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	api_status st;
+
+	if (!m)
+		return ST(INTERNAL);
+	ebpfmon__v1__get_network_stats_response__init(m);
+	if (rq->order != EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_PACKETS &&
+	    rq->order != EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES)
+		return fail(r, ST(INVALID_ARGUMENT), "order %d is unknown (0 packets, 1 bytes)",
+			    (int)rq->order);
+	if (rq->address[0] && rq->history)
+		return fail(r, ST(INVALID_ARGUMENT), "address and history cannot be combined");
+	if (rq->address[0])
+		st = stats_address(env, rq, m, r);
+	else if (rq->history)
+		st = stats_history(env, rq, m, r);
+	else
+		st = stats_live(env, rq, m, r);
+	if (st != ST(OK))
+		return st;
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_GET_NETWORK_STATS;
+	r->resp.get_network_stats = m;
+	return ST(OK);
+}
+
+/* --- GetSystemAnomalies --- */
+
+struct anomaly_walk {
+	struct reply *r;
+	int64_t since;
+	uint64_t offset, total;
+	uint32_t limit;
+	struct vec out;
+};
+
+static int anomaly_one(const struct store_anomaly *a, void *ctx)
+{
+	struct anomaly_walk *w = ctx;
+	Ebpfmon__V1__Anomaly *m;
+	const char *kind = store_anomaly_kind_name(a->kind);
+	double unit = a->kind == STORE_ANOMALY_DISK_IO ? 1e6 : 1; /* MB/s -> bytes/s */
+
+	if (a->started_at < w->since)
+		return 0;
+	if (w->total++ < w->offset || w->out.n >= w->limit)
+		return 0;
+	m = arena_alloc(&w->r->ar, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	ebpfmon__v1__anomaly__init(m);
+	m->id = a->id > 0 ? (uint64_t)a->id : 0;
+	m->kind = arena_str(&w->r->ar, kind ? kind : "");
+	m->started_unix = a->started_at;
+	m->ended_unix = a->ended_at;
+	m->peak = a->peak * unit;
+	m->threshold = a->threshold * unit;
+	m->top_pid = a->top_pid;
+	m->top_comm = arena_str(&w->r->ar, a->top_comm);
+	return vec_push(&w->r->ar, &w->out, m);
+}
+
+static api_status get_system_anomalies(struct api_env *env,
+				       const Ebpfmon__V1__GetSystemAnomaliesRequest *rq,
+				       struct reply *r)
+{
+	Ebpfmon__V1__GetSystemAnomaliesResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	struct anomaly_walk w = { .r = r };
+	struct store_query q = { 0 };
+	char qb[72];
+	int64_t n;
+
+	if (!m)
+		return ST(INTERNAL);
+	if (rq->kind[0]) {
+		if (!strcmp(rq->kind, "cpu"))
+			q.kind = STORE_ANOMALY_CPU;
+		else if (!strcmp(rq->kind, "memory"))
+			q.kind = STORE_ANOMALY_MEMORY;
+		else if (!strcmp(rq->kind, "disk_io"))
+			q.kind = STORE_ANOMALY_DISK_IO;
+		else
+			return fail(r, ST(INVALID_ARGUMENT), "kind %s is unknown (expected cpu, "
+				    "memory or disk_io)", quote(rq->kind, qb));
+	}
+	if (check_since(r, rq->since_unix) ||
+	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
+		return r->resp.status;
+	if (!env->policy->store)
+		return no_store(env, r);
+	w.since = rq->since_unix;
+	w.offset = rq->offset;
+	q.active_only = rq->open_only;
+	q.since = rq->since_unix; /* overlap: a superset of those started since */
+	n = store_anomaly_list(env->policy->store, &q, anomaly_one, &w);
+	if (n == -ENOMEM || r->ar.failed)
+		return ST(INTERNAL);
+	if (n < 0)
+		return store_failed(r, "the anomalies", n);
+	ebpfmon__v1__get_system_anomalies_response__init(m);
+	m->n_anomalies = w.out.n;
+	m->anomalies = (Ebpfmon__V1__Anomaly **)w.out.v;
+	m->total = w.total;
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_GET_SYSTEM_ANOMALIES;
+	r->resp.get_system_anomalies = m;
+	return ST(OK);
+}
+
+/* --- BanIP / UnbanIP --- */
+
+static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
+			 const Ebpfmon__V1__BanIPRequest *rq, struct reply *r)
+{
+	Ebpfmon__V1__BanIPResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	struct addr_cidr net, allowed;
+	struct store_ban row;
+	char err[256], who[32], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	uint64_t dur;
+	int ret;
+
+	if (!m)
+		return ST(INTERNAL);
+	if (!authorize(env, peer, r, who, sizeof(who)))
+		return r->resp.status;
+	if (api_parse_net(rq->address, &net, err, sizeof(err)))
+		return fail(r, ST(INVALID_ARGUMENT), "address: %s", err);
+	if (rq->permanent && rq->duration_seconds)
+		return fail(r, ST(INVALID_ARGUMENT), "permanent and duration_seconds %llu are "
+			    "both set: choose one", (unsigned long long)rq->duration_seconds);
+	if (rq->duration_seconds > API_DURATION_MAX)
+		return fail(r, ST(INVALID_ARGUMENT), "duration_seconds %llu is over the maximum "
+			    "%llu (ten years); use permanent",
+			    (unsigned long long)rq->duration_seconds, API_DURATION_MAX);
+	if (strlen(rq->reason) > API_REASON_MAX)
+		return fail(r, ST(INVALID_ARGUMENT), "reason is %zu bytes long, at most %d",
+			    strlen(rq->reason), API_REASON_MAX);
+	if (!text_ok(rq->reason))
+		return fail(r, ST(INVALID_ARGUMENT), "reason holds a control character or is not "
+			    "UTF-8");
+	if (rq->permanent)
+		dur = 0;
+	else if (rq->duration_seconds)
+		dur = rq->duration_seconds;
+	else
+		dur = policy_duration_s(env->policy->cfg, 0); /* 0 when bans are permanent */
+	cidr_format(&net, a, sizeof(a));
+	ret = policy_ban_manual(env->policy, &net, dur, rq->reason, who, &row, &allowed);
+	if (ret == -EPERM)
+		return fail(r, ST(ALLOWLISTED), "%s is allowlisted (%s): it is never banned", a,
+			    cidr_format(&allowed, b, sizeof(b)));
+	if (ret == -ENOSPC)
+		return fail(r, ST(UNAVAILABLE), "cannot ban %s: map %s is full", a,
+			    net.prefixlen == 128 ? "bans (max_bans)" : "ban_nets");
+	if (ret)
+		return fail(r, ST(UNAVAILABLE), "cannot ban %s: the kernel map refused: %s", a,
+			    strerror(-ret));
+	env->counted_ns = 0; /* the next status counts again */
+	ebpfmon__v1__ban_ipresponse__init(m);
+	m->ban = ban_msg(env, r, &row);
+	if (!row.id)
+		snprintf(r->msg, sizeof(r->msg), "%s %s; the database cannot take its row now: it "
+			 "is written when it can", row.dry_run ? "would ban (dry run)" : "banned",
+			 a);
+	else if (row.dry_run)
+		snprintf(r->msg, sizeof(r->msg), "dry run: %s is recorded as a would-ban, not "
+			 "enforced", a);
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_BAN_IP;
+	r->resp.ban_ip = m;
+	return r->ar.failed ? ST(INTERNAL) : ST(OK);
+}
+
+struct holder {
+	struct ebpfmon_addr addr;
+	uint64_t now;
+	struct addr_cidr net;
+	bool found;
+};
+
+static int holder_one(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_lpm_key *k = key;
+	struct holder *h = ctx;
+	struct addr_cidr net = { .prefixlen = k->prefixlen };
+
+	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
+	if (!maps_ban_in_force(value, h->now) || !cidr_contains(&net, &h->addr))
+		return 0;
+	h->net = net;
+	h->found = true;
+	return 1;
+}
+
+static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
+			   const Ebpfmon__V1__UnbanIPRequest *rq, struct reply *r)
+{
+	Ebpfmon__V1__UnbanIPResponse *m = arena_alloc(&r->ar, sizeof(*m));
+	struct addr_cidr net;
+	struct holder h = { .now = maps_boot_ns() };
+	char err[256], who[32], why[64], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	int ret;
+
+	if (!m)
+		return ST(INTERNAL);
+	if (!authorize(env, peer, r, who, sizeof(who)))
+		return r->resp.status;
+	if (api_parse_net(rq->address, &net, err, sizeof(err)))
+		return fail(r, ST(INVALID_ARGUMENT), "address: %s", err);
+	cidr_format(&net, a, sizeof(a));
+	snprintf(why, sizeof(why), "unbanned by %s", who);
+	ret = policy_unban(env->policy, &net, why);
+	if (ret < 0)
+		return fail(r, ST(UNAVAILABLE), "cannot unban %s: %s", a, strerror(-ret));
+	if (!ret) {
+		h.addr = net.addr;
+		maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key),
+			  sizeof(struct ebpfmon_ban), holder_one, &h);
+		if (h.found && net_within(&net, &h.net))
+			return fail(r, ST(NOT_BANNED), "%s is not banned itself, but lies in the "
+				    "banned network %s: unban that", a,
+				    cidr_format(&h.net, b, sizeof(b)));
+		return fail(r, ST(NOT_BANNED), "%s is not banned", a);
+	}
+	env->counted_ns = 0;
+	ebpfmon__v1__unban_ipresponse__init(m);
+	m->ended = (uint32_t)ret;
+	if (env->policy->store && !store_healthy(env->policy->store))
+		snprintf(r->msg, sizeof(r->msg), "unbanned %s; the database cannot be written "
+			 "now (%s): its row ends when it can", a,
+			 store_last_error(env->policy->store));
+	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_UNBAN_IP;
+	r->resp.unban_ip = m;
+	return ST(OK);
+}
+
+/* --- the envelope --- */
+
+static api_status dispatch(struct api_env *env, const struct api_peer *peer, const void *body,
+			   size_t len, struct reply *r)
+{
+	Ebpfmon__V1__Request *rq;
+	api_status st;
+
+	if (len > API_BODY_MAX)
+		return fail(r, ST(TOO_LARGE), "the request is %zu bytes, more than the limit of "
+			    "%d", len, API_BODY_MAX);
+	if (!len)
+		return fail(r, ST(MALFORMED), "empty body: not an ebpfmon.v1.Request");
+	rq = ebpfmon__v1__request__unpack(NULL, len, body);
+	if (!rq)
+		return fail(r, ST(MALFORMED), "the body (%zu bytes) is not an ebpfmon.v1.Request",
+			    len);
+	if (rq->version != API_PROTOCOL_VERSION) {
+		st = fail(r, ST(UNSUPPORTED_VERSION), "protocol version %u is not supported: this "
+			  "server speaks version %d", rq->version, API_PROTOCOL_VERSION);
+		goto out;
+	}
+	switch (rq->call_case) {
+	case EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS:
+		st = get_monitor_status(env, r);
+		break;
+	case EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS:
+		st = get_malicious_ips(env, rq->get_malicious_ips, r);
+		break;
+	case EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS:
+		st = get_network_stats(env, rq->get_network_stats, r);
+		break;
+	case EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES:
+		st = get_system_anomalies(env, rq->get_system_anomalies, r);
+		break;
+	case EBPFMON__V1__REQUEST__CALL_BAN_IP:
+		st = ban_ip(env, peer, rq->ban_ip, r);
+		break;
+	case EBPFMON__V1__REQUEST__CALL_UNBAN_IP:
+		st = unban_ip(env, peer, rq->unban_ip, r);
+		break;
+	default:
+		if (rq->base.n_unknown_fields)
+			st = fail(r, ST(MALFORMED), "the request names a call this server does not "
+				  "know (field %u)", rq->base.unknown_fields[0].tag);
+		else
+			st = fail(r, ST(MALFORMED), "the request names no call");
+		break;
+	}
+out:
+	ebpfmon__v1__request__free_unpacked(rq, NULL);
+	return st;
+}
+
+int api_handle(struct api_env *env, const struct api_peer *peer, const void *body, size_t len,
+	       void **out, size_t *out_len, int *status)
+{
+	struct reply r = { .resp = EBPFMON__V1__RESPONSE__INIT };
+	api_status st = dispatch(env, peer, body, len, &r);
+	size_t n;
+	void *buf;
+
+	if (r.ar.failed || (st == ST(INTERNAL) && !r.msg[0])) {
+		/* what was built may be incomplete: answer with the status alone */
+		r.resp.result_case = EBPFMON__V1__RESPONSE__RESULT__NOT_SET;
+		st = fail(&r, ST(INTERNAL), "the server ran out of memory");
+	}
+	if (st != ST(OK)) {
+		r.resp.result_case = EBPFMON__V1__RESPONSE__RESULT__NOT_SET;
+		r.resp.status = st;
+	}
+	r.resp.version = API_PROTOCOL_VERSION;
+	r.resp.message = r.msg;
+	n = ebpfmon__v1__response__get_packed_size(&r.resp);
+	buf = malloc(n ? n : 1);
+	if (!buf) {
+		arena_free(&r.ar);
+		return -ENOMEM;
+	}
+	ebpfmon__v1__response__pack(&r.resp, buf);
+	arena_free(&r.ar);
+	*out = buf;
+	*out_len = n;
+	if (status)
+		*status = (int)st;
+	return 0;
+}

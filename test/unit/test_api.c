@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * The API's calls without a socket: the envelope (malformed, empty, wrong version, unknown
+ * call, too large), argument checks, who may change bans, and the calls on a temporary
+ * database. BanIP and UnbanIP run on real BPF maps of the kernel's types when this process
+ * may create maps (root or CAP_BPF), else those cases are skipped.
+ */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "api_handlers.h"
+#include "config.h"
+#include "ebpfmon.pb-c.h"
+#include "log.h"
+#include "maps.h"
+#include "policy.h"
+#include "store.h"
+
+#define ST(name) EBPFMON__V1__STATUS__STATUS_##name
+
+struct fixture {
+	char dir[64], path[128];
+	struct config cfg;
+	struct maps maps;
+	struct store *st;
+	struct policy policy;
+	struct api_env env;
+	bool have_maps;
+};
+
+static const struct api_peer root_peer = { .local = true, .has_creds = true, .uid = 0, .gid = 0 };
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ebpfmon-api-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/ebpfmon.db", f->dir);
+	if (store_open(f->path, &f->st))
+		return -1;
+	config_defaults(&f->cfg);
+	snprintf(f->cfg.pin_root, sizeof(f->cfg.pin_root), "%s/pins", f->dir); /* empty */
+	snprintf(f->cfg.admin_group, sizeof(f->cfg.admin_group), "root");
+	memset(&f->maps, -1, sizeof(f->maps));
+	policy_init(&f->policy, &f->cfg, &f->maps, f->st);
+	f->env = (struct api_env){ .policy = &f->policy, .own_uid = 4242 };
+	*state = f;
+	return 0;
+}
+
+/* The ban maps of the kernel's types, when this process may create maps. */
+static int setup_maps(void **state)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, lpm, .map_flags = BPF_F_NO_PREALLOC);
+	struct fixture *f;
+
+	if (setup(state))
+		return -1;
+	f = *state;
+	f->maps.bans = bpf_map_create(BPF_MAP_TYPE_HASH, "bans", sizeof(struct ebpfmon_addr),
+				      sizeof(struct ebpfmon_ban), 1024, NULL);
+	f->maps.ban_nets = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "ban_nets",
+					  sizeof(struct ebpfmon_lpm_key), sizeof(struct ebpfmon_ban),
+					  1024, &lpm);
+	f->maps.settings = bpf_map_create(BPF_MAP_TYPE_ARRAY, "settings", sizeof(__u32),
+					  sizeof(struct ebpfmon_settings), 1, NULL);
+	f->have_maps = f->maps.bans >= 0 && f->maps.ban_nets >= 0 && f->maps.settings >= 0;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	struct fixture *f = *state;
+	char p[160];
+
+	policy_free(&f->policy);
+	store_close(f->st);
+	maps_close(&f->maps);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* --- helpers --- */
+
+static Ebpfmon__V1__Response *handle_raw(struct fixture *f, const struct api_peer *peer,
+					 const void *body, size_t len)
+{
+	Ebpfmon__V1__Response *resp;
+	void *out = NULL;
+	size_t n = 0;
+	int status = -1;
+
+	assert_int_equal(api_handle(&f->env, peer, body, len, &out, &n, &status), 0);
+	resp = ebpfmon__v1__response__unpack(NULL, n, out);
+	free(out);
+	assert_non_null(resp);
+	assert_int_equal(resp->version, 1); /* always the version the server speaks */
+	assert_int_equal(resp->status, status);
+	if (resp->status != ST(OK))
+		assert_true(resp->message[0]); /* every error says what was wrong */
+	return resp;
+}
+
+static Ebpfmon__V1__Response *handle(struct fixture *f, const struct api_peer *peer,
+				     Ebpfmon__V1__Request *rq)
+{
+	size_t n = ebpfmon__v1__request__get_packed_size(rq);
+	uint8_t *buf = malloc(n + 1);
+	Ebpfmon__V1__Response *resp;
+
+	assert_non_null(buf);
+	ebpfmon__v1__request__pack(rq, buf);
+	resp = handle_raw(f, peer, buf, n);
+	free(buf);
+	return resp;
+}
+
+static void expect(Ebpfmon__V1__Response *resp, int status, const char *msg_part)
+{
+	if ((int)resp->status != status || (msg_part && !strstr(resp->message, msg_part)))
+		fail_msg("status %d message '%s'; expected %d with '%s'", resp->status,
+			 resp->message, status, msg_part ? msg_part : "");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+}
+
+static Ebpfmon__V1__Response *bans_call(struct fixture *f, Ebpfmon__V1__GetMaliciousIPsRequest *g)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS;
+	rq.get_malicious_ips = g;
+	return handle(f, &root_peer, &rq);
+}
+
+static Ebpfmon__V1__Response *ban_call(struct fixture *f, const struct api_peer *peer,
+				       const char *addr, uint64_t dur, bool permanent,
+				       const char *reason)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__BanIPRequest b = EBPFMON__V1__BAN_IPREQUEST__INIT;
+
+	b.address = (char *)addr;
+	b.duration_seconds = dur;
+	b.permanent = permanent;
+	if (reason)
+		b.reason = (char *)reason;
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_BAN_IP;
+	rq.ban_ip = &b;
+	return handle(f, peer, &rq);
+}
+
+static Ebpfmon__V1__Response *unban_call(struct fixture *f, const struct api_peer *peer,
+					 const char *addr)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__UnbanIPRequest u = EBPFMON__V1__UNBAN_IPREQUEST__INIT;
+
+	u.address = (char *)addr;
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_UNBAN_IP;
+	rq.unban_ip = &u;
+	return handle(f, peer, &rq);
+}
+
+static int64_t insert_ban(struct store *st, const char *net, enum ebpfmon_ban_reason reason,
+			  int64_t at, int64_t ended)
+{
+	struct store_ban b = { .reason = reason, .hits = 1, .banned_at = at, .expires_at = at + 60,
+			       .ended_at = ended };
+	int64_t id;
+
+	assert_int_equal(cidr_parse(net, &b.net), 0);
+	if (ended)
+		snprintf(b.end_reason, sizeof(b.end_reason), "expired");
+	id = store_ban_insert(st, &b);
+	assert_true(id > 0);
+	return id;
+}
+
+/* --- the envelope --- */
+
+static void test_envelope(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetMonitorStatusRequest s = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
+	/* version 1, then field 16 (a call this server does not know), one byte long */
+	static const uint8_t unknown[] = { 0x08, 0x01, 0x82, 0x01, 0x01, 0x00 };
+	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t truncated[] = { 0x08, 0x01, 0x52, 0x05, 0x08 };
+	static const uint8_t version_only[] = { 0x08, 0x01 };
+	uint8_t *big;
+
+	expect(handle_raw(f, &root_peer, "", 0), ST(MALFORMED), "empty body");
+	expect(handle_raw(f, &root_peer, garbage, sizeof(garbage)), ST(MALFORMED),
+	       "not an ebpfmon.v1.Request");
+	expect(handle_raw(f, &root_peer, truncated, sizeof(truncated)), ST(MALFORMED),
+	       "not an ebpfmon.v1.Request");
+	expect(handle_raw(f, &root_peer, unknown, sizeof(unknown)), ST(MALFORMED), "field 16");
+	expect(handle_raw(f, &root_peer, version_only, sizeof(version_only)), ST(MALFORMED),
+	       "names no call");
+
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
+	rq.get_monitor_status = &s;
+	rq.version = 0; /* a client that did not set it */
+	expect(handle(f, &root_peer, &rq), ST(UNSUPPORTED_VERSION),
+	       "protocol version 0 is not supported: this server speaks version 1");
+	rq.version = 2;
+	expect(handle(f, &root_peer, &rq), ST(UNSUPPORTED_VERSION), "version 2");
+
+	big = calloc(1, API_BODY_MAX + 1);
+	assert_non_null(big);
+	expect(handle_raw(f, &root_peer, big, API_BODY_MAX + 1), ST(TOO_LARGE), "65537 bytes");
+	free(big);
+
+	/* a status without the maps: zeros, and the database is fine */
+	rq.version = 1;
+	{
+		Ebpfmon__V1__Response *resp = handle(f, &root_peer, &rq);
+
+		assert_int_equal(resp->status, ST(OK));
+		assert_int_equal(resp->result_case, EBPFMON__V1__RESPONSE__RESULT_GET_MONITOR_STATUS);
+		assert_true(resp->get_monitor_status->database_ok);
+		assert_true(resp->get_monitor_status->analyzer_running);
+		assert_false(resp->get_monitor_status->loader_running);
+		assert_int_equal(resp->get_monitor_status->n_interfaces, 0);
+		assert_string_equal(resp->get_monitor_status->version, "0.1.0");
+		ebpfmon__v1__response__free_unpacked(resp, NULL);
+	}
+}
+
+/* --- arguments --- */
+
+static void test_parse(void **state)
+{
+	struct addr_cidr n;
+	enum ebpfmon_ban_reason r;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(api_parse_net("198.51.100.7", &n, err, sizeof(err)), 0);
+	assert_int_equal(n.prefixlen, 128);
+	assert_int_equal(api_parse_net("198.51.100.0/24", &n, err, sizeof(err)), 0);
+	assert_int_equal(n.prefixlen, 120);
+	assert_int_equal(api_parse_net("2001:db8::/32", &n, err, sizeof(err)), 0);
+	assert_int_equal(api_parse_net("198.51.100.7/24", &n, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "host bits set in '198.51.100.7/24': did you mean 198.51.100.0/24?");
+	assert_int_equal(api_parse_net("300.1.1.1", &n, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'300.1.1.1' is not an IPv4 or IPv6 address or network"));
+	assert_int_equal(api_parse_net("198.51.100.0/33", &n, err, sizeof(err)), -EINVAL);
+	assert_int_equal(api_parse_net("", &n, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "no address given");
+	assert_int_equal(api_parse_net("a\nb", &n, err, sizeof(err)), -EINVAL);
+	assert_null(strchr(err, '\n')); /* a client's bytes never reach a log line raw */
+	assert_non_null(strstr(err, "'a?b'"));
+
+	assert_int_equal(api_parse_reason("url_rule", &r), 0);
+	assert_int_equal(r, EBPFMON_BAN_URL_RULE);
+	assert_int_equal(api_parse_reason("manual", &r), 0);
+	assert_int_equal(r, EBPFMON_BAN_MANUAL);
+	assert_int_equal(api_parse_reason("URL_RULE", &r), -EINVAL);
+	assert_int_equal(api_parse_reason("", &r), -EINVAL);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+	Ebpfmon__V1__GetSystemAnomaliesRequest a = EBPFMON__V1__GET_SYSTEM_ANOMALIES_REQUEST__INIT;
+	Ebpfmon__V1__GetNetworkStatsRequest s = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	char long_reason[API_REASON_MAX + 2];
+
+	g.reason = "bogus";
+	expect(bans_call(f, &g), ST(INVALID_ARGUMENT),
+	       "reason 'bogus' is unknown (expected conn_limit, url_rule, manual or escalated)");
+	g.reason = "";
+	g.network = "198.51.100.1/24";
+	expect(bans_call(f, &g), ST(INVALID_ARGUMENT), "did you mean 198.51.100.0/24?");
+	g.network = "";
+	g.limit = API_LIMIT_MAX + 1;
+	expect(bans_call(f, &g), ST(INVALID_ARGUMENT), "limit 10001 is over the maximum 10000");
+	g.limit = 0;
+	g.since_unix = -1;
+	expect(bans_call(f, &g), ST(INVALID_ARGUMENT), "since_unix -1 is negative");
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES;
+	rq.get_system_anomalies = &a;
+	a.kind = "gpu";
+	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "kind 'gpu' is unknown");
+
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS;
+	rq.get_network_stats = &s;
+	s.address = "198.51.100.0/24";
+	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "is not one IPv4 or IPv6 address");
+	s.address = "";
+	s.top = API_LIMIT_MAX + 1;
+	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "top 10001");
+	s.top = 0;
+	s.order = 7;
+	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "order 7 is unknown");
+
+	expect(ban_call(f, &root_peer, "", 0, false, NULL), ST(INVALID_ARGUMENT), "no address given");
+	expect(ban_call(f, &root_peer, "198.51.100.300", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "is not an IPv4 or IPv6 address");
+	expect(ban_call(f, &root_peer, "2001:db8::1/32", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "did you mean 2001:db8::/32?");
+	expect(ban_call(f, &root_peer, "198.51.100.7", 60, true, NULL), ST(INVALID_ARGUMENT),
+	       "both set");
+	expect(ban_call(f, &root_peer, "198.51.100.7", API_DURATION_MAX + 1, false, NULL),
+	       ST(INVALID_ARGUMENT), "over the maximum");
+	memset(long_reason, 'x', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, long_reason), ST(INVALID_ARGUMENT),
+	       "reason is 129 bytes long, at most 128");
+	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, "line\nbreak"),
+	       ST(INVALID_ARGUMENT), "control character");
+	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, "\xc3\x28"), ST(INVALID_ARGUMENT),
+	       "not UTF-8");
+	expect(unban_call(f, &root_peer, "not-an-address"), ST(INVALID_ARGUMENT),
+	       "is not an IPv4 or IPv6 address");
+	/* the allowlist is checked before any map is touched */
+	expect(ban_call(f, &root_peer, "127.0.0.1", 0, false, NULL), ST(ALLOWLISTED),
+	       "127.0.0.1 is allowlisted (127.0.0.0/8)");
+	expect(ban_call(f, &root_peer, "0.0.0.0/0", 0, false, NULL), ST(ALLOWLISTED),
+	       "0.0.0.0/0 is allowlisted (127.0.0.0/8)");
+}
+
+/* --- authorization --- */
+
+static void test_may_change(void **state)
+{
+	struct api_peer p = { .local = true, .has_creds = true, .uid = 1000, .gid = 1000 };
+	gid_t admin = 990, groups[] = { 27, 990 }, other[] = { 27, 100 };
+
+	(void)state;
+	assert_false(api_may_change(&p, 999, &admin, other, 2));
+	assert_true(api_may_change(&p, 999, &admin, groups, 2)); /* supplementary group */
+	assert_false(api_may_change(&p, 999, NULL, groups, 2));	 /* no such group: root only */
+	p.gid = 990;
+	assert_true(api_may_change(&p, 999, &admin, NULL, 0)); /* primary group */
+	p.gid = 1000;
+	p.uid = 999;
+	assert_true(api_may_change(&p, 999, NULL, NULL, 0)); /* the analyzer's own user */
+	p.uid = 0;
+	assert_true(api_may_change(&p, 999, NULL, NULL, 0)); /* root */
+	p.has_creds = false;
+	assert_false(api_may_change(&p, 999, &admin, groups, 2));
+	p.has_creds = true;
+	p.local = false; /* tcp:// is read-only, whoever asks */
+	assert_false(api_may_change(&p, 999, &admin, groups, 2));
+}
+
+static void test_not_permitted(void **state)
+{
+	struct fixture *f = *state;
+	struct api_peer p = { .local = true, .has_creds = true, .uid = 54321, .gid = 54321 };
+	struct api_peer tcp = { .local = false };
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetMonitorStatusRequest s = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
+
+	/* a uid that is neither root nor the analyzer's, outside the admin group ("root") */
+	expect(ban_call(f, &p, "198.51.100.7", 0, false, NULL), ST(NOT_PERMITTED),
+	       "not permitted: uid 54321 is neither root nor in group root");
+	expect(unban_call(f, &p, "198.51.100.7"), ST(NOT_PERMITTED),
+	       "not permitted: uid 54321 is neither root nor in group root");
+	/* checked before the arguments: an outsider learns nothing about them */
+	expect(ban_call(f, &p, "bad", 0, false, NULL), ST(NOT_PERMITTED), "not permitted");
+	expect(ban_call(f, &tcp, "198.51.100.7", 0, false, NULL), ST(NOT_PERMITTED),
+	       "refused over the network listener");
+	snprintf(f->cfg.admin_group, sizeof(f->cfg.admin_group), "ebpfmon-no-such-group");
+	expect(ban_call(f, &p, "198.51.100.7", 0, false, NULL), ST(NOT_PERMITTED),
+	       "uid 54321 is not root, and the admin group ebpfmon-no-such-group does not exist");
+	/* reading is for everyone who reaches the socket */
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
+	rq.get_monitor_status = &s;
+	expect(handle(f, &p, &rq), ST(OK), NULL);
+	expect(handle(f, &tcp, &rq), ST(OK), NULL);
+	/* the primary group of the peer's process counts */
+	snprintf(f->cfg.admin_group, sizeof(f->cfg.admin_group), "root");
+	p.gid = 0;
+	expect(ban_call(f, &p, "127.0.0.2", 0, false, NULL), ST(ALLOWLISTED), NULL);
+}
+
+/* --- listings on a temporary database --- */
+
+static void test_malicious_ips(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+	Ebpfmon__V1__Response *resp;
+	Ebpfmon__V1__GetMaliciousIPsResponse *m;
+
+	insert_ban(f->st, "198.51.100.1", EBPFMON_BAN_CONN_LIMIT, 1000, 0);
+	insert_ban(f->st, "198.51.100.2", EBPFMON_BAN_URL_RULE, 1010, 0);
+	insert_ban(f->st, "198.51.100.3", EBPFMON_BAN_CONN_LIMIT, 1020, 1080);
+	insert_ban(f->st, "198.51.100.0/24", EBPFMON_BAN_ESCALATED, 1030, 0);
+	insert_ban(f->st, "2001:db8::1", EBPFMON_BAN_MANUAL, 1040, 0);
+
+	/* active by default, newest first */
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->status, ST(OK));
+	m = resp->get_malicious_ips;
+	assert_int_equal(m->total, 4);
+	assert_int_equal(m->n_bans, 4);
+	assert_string_equal(m->bans[0]->address, "2001:db8::1");
+	assert_string_equal(m->bans[0]->reason, "manual");
+	assert_string_equal(m->bans[1]->address, "198.51.100.0/24");
+	assert_int_equal(m->bans[3]->banned_unix, 1000);
+	assert_int_equal(m->bans[3]->expires_unix, 1060);
+	assert_int_equal(m->bans[3]->ended_unix, 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* history, inside a network (the /24 itself too), paged */
+	g.history = true;
+	g.network = "198.51.100.0/24";
+	g.limit = 2;
+	g.offset = 1;
+	resp = bans_call(f, &g);
+	m = resp->get_malicious_ips;
+	assert_int_equal(m->total, 4);
+	assert_int_equal(m->n_bans, 2);
+	assert_string_equal(m->bans[0]->address, "198.51.100.3");
+	assert_int_equal(m->bans[0]->ended_unix, 1080);
+	assert_string_equal(m->bans[0]->end_reason, "expired");
+	assert_string_equal(m->bans[1]->address, "198.51.100.2");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* one address; a reason; since */
+	g.network = "198.51.100.3";
+	g.limit = 0;
+	g.offset = 0;
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 1);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	g.network = "";
+	g.reason = "conn_limit";
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 2);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	g.reason = "";
+	g.since_unix = 1030;
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 2);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* no database: said so */
+	f->policy.store = NULL;
+	expect(bans_call(f, &g), ST(UNAVAILABLE), "is not open");
+	f->policy.store = f->st;
+}
+
+static void test_anomalies_and_snapshots(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetSystemAnomaliesRequest a = EBPFMON__V1__GET_SYSTEM_ANOMALIES_REQUEST__INIT;
+	Ebpfmon__V1__GetNetworkStatsRequest s = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
+	struct store_anomaly an = { .kind = STORE_ANOMALY_CPU, .started_at = 100, .peak = 95,
+				    .threshold = 80, .top_pid = 42, .top_comm = "burn" };
+	struct store_net_stats ns = { .ts = 500, .rx_packets = 10, .tracked = 3 };
+	struct store_top top = { .packets = 7, .bytes = 700, .connections = 2 };
+	Ebpfmon__V1__Response *resp;
+	int64_t id;
+
+	id = store_anomaly_open(f->st, &an);
+	assert_true(id > 0);
+	assert_int_equal(store_anomaly_close(f->st, id, 160), 0);
+	an.started_at = 200;
+	an.kind = STORE_ANOMALY_DISK_IO;
+	an.peak = 150; /* MB/s */
+	an.threshold = 100;
+	assert_true(store_anomaly_open(f->st, &an) > 0);
+	an.started_at = 300;
+	an.kind = STORE_ANOMALY_MEMORY;
+	assert_true(store_anomaly_open(f->st, &an) > 0);
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES;
+	rq.get_system_anomalies = &a;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->get_system_anomalies->total, 3);
+	assert_string_equal(resp->get_system_anomalies->anomalies[0]->kind, "memory");
+	assert_string_equal(resp->get_system_anomalies->anomalies[2]->top_comm, "burn");
+	assert_int_equal(resp->get_system_anomalies->anomalies[2]->ended_unix, 160);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	a.kind = "disk_io";
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->get_system_anomalies->total, 1);
+	assert_true(resp->get_system_anomalies->anomalies[0]->peak == 150e6); /* bytes/s */
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	a.kind = "";
+	a.open_only = true;
+	a.limit = 1;
+	a.offset = 1;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->get_system_anomalies->total, 2);
+	assert_int_equal(resp->get_system_anomalies->n_anomalies, 1);
+	assert_int_equal(resp->get_system_anomalies->anomalies[0]->started_unix, 200);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	a.open_only = false;
+	a.limit = 0;
+	a.offset = 0;
+	a.since_unix = 150; /* started at or after */
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->get_system_anomalies->total, 2);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	assert_int_equal(addr_parse("198.51.100.9", &top.addr), 0);
+	assert_true(store_stats_insert(f->st, &ns, &top, 1) > 0);
+	ns.ts = 600;
+	assert_true(store_stats_insert(f->st, &ns, NULL, 0) > 0);
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS;
+	rq.get_network_stats = &s;
+	s.history = true;
+	s.since_unix = 550;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->status, ST(OK));
+	assert_int_equal(resp->get_network_stats->n_snapshots, 1);
+	assert_int_equal(resp->get_network_stats->snapshots[0]->ts_unix, 600);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	s.since_unix = 0;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->get_network_stats->n_snapshots, 2);
+	assert_int_equal(resp->get_network_stats->snapshots[1]->n_top, 1);
+	assert_string_equal(resp->get_network_stats->snapshots[1]->top[0]->address, "198.51.100.9");
+	assert_int_equal(resp->get_network_stats->snapshots[1]->top[0]->packets, 7);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* one address: its bans, here from the database (no maps in this test) */
+	insert_ban(f->st, "198.51.100.0/24", EBPFMON_BAN_ESCALATED, 1030, 0);
+	insert_ban(f->st, "198.51.100.10", EBPFMON_BAN_CONN_LIMIT, 1040, 0);
+	s.history = false;
+	s.address = "198.51.100.9";
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->status, ST(OK));
+	assert_string_equal(resp->get_network_stats->address->address, "198.51.100.9");
+	assert_int_equal(resp->get_network_stats->n_bans, 1);
+	assert_string_equal(resp->get_network_stats->bans[0]->address, "198.51.100.0/24");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+}
+
+/* --- BanIP and UnbanIP on real maps --- */
+
+static bool in_bans(struct fixture *f, const char *addr, struct ebpfmon_ban *out)
+{
+	struct ebpfmon_addr a;
+	struct ebpfmon_ban b;
+
+	assert_int_equal(addr_parse(addr, &a), 0);
+	if (bpf_map_lookup_elem(f->maps.bans, &a, &b))
+		return false;
+	if (out)
+		*out = b;
+	return true;
+}
+
+static void test_ban_unban(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+	struct api_peer admin = { .local = true, .has_creds = true, .uid = 54321, .gid = 0 };
+	Ebpfmon__V1__Response *resp;
+	struct ebpfmon_ban b;
+	struct ebpfmon_lpm_key k;
+	struct addr_cidr net;
+	uint64_t id1;
+
+	if (!f->have_maps)
+		skip(); /* needs root or CAP_BPF to create maps */
+
+	/* a timed ban: map and row at once, source manual, the reason in the rule column */
+	resp = ban_call(f, &admin, "198.51.100.7", 600, false, "scanner");
+	assert_int_equal(resp->status, ST(OK));
+	assert_true(resp->ban_ip->ban->id > 0);
+	assert_string_equal(resp->ban_ip->ban->source, "manual");
+	assert_string_equal(resp->ban_ip->ban->reason, "manual");
+	assert_string_equal(resp->ban_ip->ban->rule, "scanner");
+	assert_int_equal(resp->ban_ip->ban->expires_unix - resp->ban_ip->ban->banned_unix, 600);
+	id1 = resp->ban_ip->ban->id;
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_true(in_bans(f, "198.51.100.7", &b));
+	assert_int_equal(b.reason, EBPFMON_BAN_MANUAL);
+	assert_true(b.expires_ns > maps_boot_ns() + 590ull * 1000000000ull);
+
+	/* again, permanent: it replaces the first, whose row ends */
+	resp = ban_call(f, &root_peer, "198.51.100.7", 0, true, NULL);
+	assert_int_equal(resp->status, ST(OK));
+	assert_true(resp->ban_ip->ban->id > id1);
+	assert_int_equal(resp->ban_ip->ban->expires_unix, 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_true(in_bans(f, "198.51.100.7", &b));
+	assert_int_equal(b.expires_ns, 0);
+	g.history = true;
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 2);
+	assert_string_equal(resp->get_malicious_ips->bans[1]->end_reason,
+			    "replaced by a manual ban");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* the configured duration when none is given */
+	f->cfg.ban_duration_seconds = 5;
+	resp = ban_call(f, &root_peer, "2001:db8::7", 0, false, NULL);
+	assert_int_equal(resp->ban_ip->ban->expires_unix - resp->ban_ip->ban->banned_unix, 5);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* a network goes to ban_nets and switches its lookup on */
+	resp = ban_call(f, &root_peer, "203.0.113.0/24", 60, false, NULL);
+	assert_int_equal(resp->status, ST(OK));
+	assert_string_equal(resp->ban_ip->ban->address, "203.0.113.0/24");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_int_equal(cidr_parse("203.0.113.0/24", &net), 0);
+	cidr_to_lpm_key(&net, &k);
+	assert_int_equal(bpf_map_lookup_elem(f->maps.ban_nets, &k, &b), 0);
+	expect(unban_call(f, &root_peer, "203.0.113.9"), ST(NOT_BANNED),
+	       "203.0.113.9 is not banned itself, but lies in the banned network 203.0.113.0/24");
+
+	/* unban: map entry gone, the row ends naming who */
+	resp = unban_call(f, &admin, "198.51.100.7");
+	assert_int_equal(resp->status, ST(OK));
+	assert_int_equal(resp->unban_ip->ended, 1);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_false(in_bans(f, "198.51.100.7", NULL));
+	g.network = "198.51.100.7";
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->n_bans, 2);
+	assert_string_equal(resp->get_malicious_ips->bans[0]->end_reason, "unbanned by uid 54321");
+	assert_true(resp->get_malicious_ips->bans[0]->ended_unix > 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	expect(unban_call(f, &root_peer, "198.51.100.7"), ST(NOT_BANNED), "198.51.100.7 is not banned");
+
+	/* neither a reconciliation on new maps (a reboot) nor the next scan brings it back */
+	policy_reconcile(&f->policy);
+	policy_scan(&f->policy);
+	assert_false(in_bans(f, "198.51.100.7", NULL));
+	assert_true(in_bans(f, "2001:db8::7", NULL)); /* what is banned stays */
+
+	resp = unban_call(f, &root_peer, "203.0.113.0/24");
+	assert_int_equal(resp->status, ST(OK));
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_int_not_equal(bpf_map_lookup_elem(f->maps.ban_nets, &k, &b), 0);
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_dry_run(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__Response *resp;
+
+	if (!f->have_maps)
+		skip();
+	f->cfg.dry_run = true;
+	resp = ban_call(f, &root_peer, "198.51.100.8", 60, false, NULL);
+	assert_int_equal(resp->status, ST(OK));
+	assert_true(resp->ban_ip->ban->dry_run);
+	assert_non_null(strstr(resp->message, "would-ban"));
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_false(in_bans(f, "198.51.100.8", NULL)); /* nothing enforced */
+	resp = unban_call(f, &root_peer, "198.51.100.8");
+	assert_int_equal(resp->status, ST(OK)); /* the would-ban ends */
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	expect(unban_call(f, &root_peer, "198.51.100.8"), ST(NOT_BANNED), NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test(test_may_change),
+		cmocka_unit_test_setup_teardown(test_not_permitted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malicious_ips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_anomalies_and_snapshots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ban_unban, setup_maps, teardown),
+		cmocka_unit_test_setup_teardown(test_dry_run, setup_maps, teardown),
+	};
+
+	log_init("test_api", LOG_LVL_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
