@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_snap.h"
 #include "daemon.h"
 #include "log.h"
 #include "mapconf.h"
@@ -64,6 +65,8 @@ struct analyzer {
 	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
 	struct api *api;	 /* the API server (api.h) */
 	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
+	struct api_snap *snap;	  /* what the API answers from on nng's threads (api_snap.h) */
+	sd_event_source *snap_src; /* the snapshots' next slice (CLOCK_MONOTONIC) */
 	uint64_t events;
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
@@ -646,6 +649,24 @@ static int add_sources(struct analyzer *a)
  * for a module that never started.
  */
 
+/* The snapshots' timer due at next_ns (CLOCK_MONOTONIC ns); 0: off until a request asks. */
+static void snap_arm(struct analyzer *a, uint64_t next_ns)
+{
+	int r;
+
+	if (!a->snap_src)
+		return;
+	if (!next_ns) {
+		sd_event_source_set_enabled(a->snap_src, SD_EVENT_OFF);
+		return;
+	}
+	r = sd_event_source_set_time(a->snap_src, next_ns / 1000);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->snap_src, SD_EVENT_ONESHOT);
+	if (r < 0)
+		log_warn("api: cannot arm the snapshots' timer: %s", strerror(-r));
+}
+
 static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct analyzer *a = userdata;
@@ -654,6 +675,21 @@ static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	(void)fd;
 	(void)revents;
 	api_dispatch(a->api); /* the calls run here, on the loop's thread */
+	snap_arm(a, api_snap_due(a->snap)); /* a call that waits for snapshots starts a cycle */
+	return 0;
+}
+
+/* One slice of the snapshots' cycle (at most API_SNAP_SLICE_NS), then the loop goes on. */
+static int on_snap(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct analyzer *a = userdata;
+	uint64_t next;
+
+	(void)s;
+	(void)usec;
+	if (api_snap_step(a->snap, &a->policy, a->sysmon, api_snap_now(), &next))
+		api_resume(a->api);
+	snap_arm(a, api_snap_due(a->snap));
 	return 0;
 }
 
@@ -667,6 +703,26 @@ static int modules_start(struct analyzer *a)
 	metrics_listen(a); /* a listener that cannot start is retried, never a failure */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	env.started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	r = api_snap_create(&a->snap, &a->maps, env.started_ns);
+	if (r) {
+		log_error("api: cannot make its snapshots: %s", strerror(-r));
+		return r;
+	}
+	env.snap = a->snap;
+	/*
+	 * Its slices come after the ring buffer and the API's eventfd when those are pending
+	 * too (a larger number runs later), so that a cycle never delays a ban.
+	 */
+	r = sd_event_add_time(a->event, &a->snap_src, CLOCK_MONOTONIC, api_snap_due(a->snap) / 1000,
+			      1, on_snap, a);
+	if (r >= 0)
+		r = sd_event_source_set_priority(a->snap_src, SD_EVENT_PRIORITY_NORMAL + 10);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->snap_src, SD_EVENT_ONESHOT);
+	if (r < 0) {
+		log_error("cannot arm the API's snapshots timer: %s", strerror(-r));
+		return r;
+	}
 	/* a listener that cannot start yet is no failure: the API retries it by itself */
 	r = api_create(&a->api, &a->cfg, &env);
 	if (r)
@@ -680,8 +736,11 @@ static int modules_start(struct analyzer *a)
 static void modules_stop(struct analyzer *a)
 {
 	a->api_src = sd_event_source_unref(a->api_src);
+	a->snap_src = sd_event_source_unref(a->snap_src);
 	api_destroy(a->api); /* no nng callback runs after this */
 	a->api = NULL;
+	api_snap_destroy(a->snap); /* nor reader of the snapshots */
+	a->snap = NULL;
 	metrics_server_stop(a->metrics);
 	a->metrics = NULL;
 }

@@ -4,10 +4,14 @@
  * context and an aio (nng's demo/async/server.c):
  *
  *   INIT -> RECV: nng_ctx_recv()
- *   RECV -> WAIT: a request came (nng's thread): note the peer, queue the work for the owner,
- *                 wake it through the eventfd
+ *   RECV -> SEND: a request came (nng's thread) that api_handle_fast() answers from the
+ *                 published snapshots (GetMonitorStatus, the live top list, a malformed
+ *                 request): the reply is sent from the callback
+ *   RECV -> WAIT: any other request: note the peer, queue the work for the owner, wake it
+ *                 through the eventfd
  *   WAIT -> SEND: api_dispatch() on the owner thread runs the call, puts the reply in the aio
- *                 and nng_ctx_send()s it
+ *                 and nng_ctx_send()s it; a call that waits for fresh snapshots is parked
+ *                 and answered by api_resume() after the next cycle
  *   SEND -> RECV: the reply left (or could not: its message is freed); receive the next
  *
  * Callbacks never exit(), never log above debug on the request path, and never touch the
@@ -22,6 +26,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +59,7 @@ struct api {
 	bool sock_open;
 	nng_listener ipc, tcp;
 	bool ipc_up, tcp_up; /* listening */
-	int ipc_id;	     /* nng_listener_id() of ipc, under mu; -1: none */
+	atomic_int ipc_id;   /* nng_listener_id() of ipc; -1: none */
 	char ipc_url[CONFIG_PATH_MAX + 8], tcp_url[CONFIG_PATH_MAX];
 	char ipc_path[CONFIG_PATH_MAX];
 	gid_t sock_gid; /* group of the socket file; (gid_t)-1: leave it */
@@ -65,23 +70,19 @@ struct api {
 	uint64_t pipes_probe; /* pipes when the probe dialled */
 
 	int efd;
-	pthread_mutex_t mu; /* head, tail, stopping */
+	pthread_mutex_t mu; /* head, tail; stopping is set under it */
 	struct api_work *head, *tail;
-	bool stopping;
+	atomic_bool stopping;
+	struct api_work *parked; /* the owner's: waiting for fresh snapshots */
 
 	struct api_env env;
 	struct api_work works[API_WORKS];
-	uint64_t requests, refused;
+	atomic_uint_fast64_t requests, refused;
 };
 
 static bool stopping(struct api *api)
 {
-	bool s;
-
-	pthread_mutex_lock(&api->mu);
-	s = api->stopping;
-	pthread_mutex_unlock(&api->mu);
-	return s;
+	return atomic_load(&api->stopping);
 }
 
 /* Who sent msg: which listener it came through, and its credentials over ipc://. */
@@ -90,12 +91,8 @@ static void peer_of(struct api *api, nng_msg *msg, struct api_peer *peer)
 	nng_pipe p = nng_msg_get_pipe(msg);
 	nng_listener l = nng_pipe_listener(p);
 	uint64_t uid, gid;
+	int ipc_id = atomic_load(&api->ipc_id);
 
-	int ipc_id;
-
-	pthread_mutex_lock(&api->mu);
-	ipc_id = api->ipc_id;
-	pthread_mutex_unlock(&api->mu);
 	*peer = (struct api_peer){ 0 };
 	peer->local = ipc_id > 0 && nng_listener_id(l) == ipc_id;
 	if (peer->local && !nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) &&
@@ -112,6 +109,58 @@ static void work_recv(struct api_work *w)
 	w->state = WORK_RECV;
 	nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(w->ctx, w->aio);
+}
+
+/* Send the reply out (len bytes, freed here) in msg, the request's message. */
+static void work_send(struct api_work *w, nng_msg *msg, void *out, size_t len)
+{
+	/* the request's message carries the reply: REP keeps the routing in the context */
+	nng_msg_clear(msg);
+	if (nng_msg_append(msg, out, len)) {
+		free(out);
+		nng_msg_free(msg);
+		log_warn("api: out of memory: a request goes unanswered (its client times out)");
+		work_recv(w);
+		return;
+	}
+	free(out);
+	nng_aio_set_msg(w->aio, msg);
+	nng_aio_set_timeout(w->aio, API_SEND_TIMEOUT_MS); /* a client that never reads */
+	w->state = WORK_SEND;
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+/*
+ * nng's thread: answer w's request from the snapshots when they do: true when it is done
+ * with (answered, or dropped for want of memory), false when it is for the owner.
+ */
+static bool work_fast(struct api *api, struct api_work *w)
+{
+	nng_msg *msg = w->msg;
+	void *out = NULL;
+	size_t len = 0;
+	int status = 0, rv;
+
+	if (!api->env.snap)
+		return false;
+	rv = api_handle_fast(api->env.snap, &w->peer, nng_msg_body(w->msg), nng_msg_len(w->msg),
+			     &out, &len, &status);
+	if (rv > 0)
+		return false;
+	atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+	if (rv < 0) {
+		log_warn("api: out of memory: a request goes unanswered (its client times out)");
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+		work_recv(w);
+		return true;
+	}
+	if (status)
+		atomic_fetch_add_explicit(&api->refused, 1, memory_order_relaxed);
+	/* w is nng's again once the send is under way: its next request may come at once */
+	w->msg = NULL;
+	work_send(w, msg, out, len);
+	return true;
 }
 
 /* nng's thread: the aio of w completed. */
@@ -137,6 +186,8 @@ static void work_cb(void *arg)
 		w->msg = nng_aio_get_msg(w->aio);
 		nng_aio_set_msg(w->aio, NULL);
 		peer_of(api, w->msg, &w->peer);
+		if (work_fast(api, w))
+			break;
 		pthread_mutex_lock(&api->mu);
 		if (api->stopping) {
 			pthread_mutex_unlock(&api->mu);
@@ -172,41 +223,45 @@ static void work_cb(void *arg)
 	}
 }
 
-/* The owner thread: answer w's request and send the reply. */
+/* The owner thread: answer w's request and send the reply, or park it. */
 static void work_answer(struct api *api, struct api_work *w)
 {
 	nng_msg *msg = w->msg;
 	void *out = NULL;
 	size_t len = 0;
-	int status = 0;
+	int status = 0, rv;
 
+	rv = api_handle(&api->env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
+			&status);
+	if (rv > 0) { /* waits for the next snapshots: api_resume() */
+		w->next = api->parked;
+		api->parked = w;
+		return;
+	}
 	w->msg = NULL;
-	api->requests++;
-	if (api_handle(&api->env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
-		       &status)) {
+	atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+	if (rv < 0) {
 		log_warn("api: out of memory: a request goes unanswered (its client times out)");
 		nng_msg_free(msg);
 		work_recv(w);
 		return;
 	}
 	if (status)
-		api->refused++;
+		atomic_fetch_add_explicit(&api->refused, 1, memory_order_relaxed);
 	log_debug("api: request of %zu bytes from %s uid %u: status %d, reply %zu bytes",
 		  nng_msg_len(msg), w->peer.local ? "ipc" : "tcp", w->peer.uid, status, len);
-	/* the request's message carries the reply: REP keeps the routing in the context */
-	nng_msg_clear(msg);
-	if (nng_msg_append(msg, out, len)) {
-		free(out);
-		nng_msg_free(msg);
-		log_warn("api: out of memory: a request goes unanswered (its client times out)");
-		work_recv(w);
-		return;
+	work_send(w, msg, out, len);
+}
+
+void api_resume(struct api *api)
+{
+	struct api_work *w = api->parked, *next;
+
+	api->parked = NULL;
+	for (; w; w = next) {
+		next = w->next;
+		work_answer(api, w);
 	}
-	free(out);
-	nng_aio_set_msg(w->aio, msg);
-	nng_aio_set_timeout(w->aio, API_SEND_TIMEOUT_MS); /* a client that never reads */
-	w->state = WORK_SEND;
-	nng_ctx_send(w->ctx, w->aio);
 }
 
 int api_fd(const struct api *api)
@@ -240,16 +295,12 @@ static int listen_ipc(struct api *api)
 	if (rv)
 		return rv;
 	/* known before the first connection comes in */
-	pthread_mutex_lock(&api->mu);
-	api->ipc_id = nng_listener_id(api->ipc);
-	pthread_mutex_unlock(&api->mu);
+	atomic_store(&api->ipc_id, nng_listener_id(api->ipc));
 	rv = nng_listener_set_int(api->ipc, NNG_OPT_IPC_PERMISSIONS, 0660);
 	if (!rv)
 		rv = nng_listener_start(api->ipc, 0);
 	if (rv) {
-		pthread_mutex_lock(&api->mu);
-		api->ipc_id = -1;
-		pthread_mutex_unlock(&api->mu);
+		atomic_store(&api->ipc_id, -1);
 		nng_listener_close(api->ipc);
 		return rv;
 	}
@@ -340,9 +391,7 @@ static void check_ipc(struct api *api)
 			log_warn("api: %s stopped accepting connections (a client left during the "
 				 "handshake, which stops nng 1.5 listeners): listening afresh",
 				 api->ipc_url);
-			pthread_mutex_lock(&api->mu);
-			api->ipc_id = -1;
-			pthread_mutex_unlock(&api->mu);
+			atomic_store(&api->ipc_id, -1);
 			nng_listener_close(api->ipc);
 			api->ipc_up = false;
 		}
@@ -393,7 +442,7 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 		return err;
 	}
 	pthread_mutex_init(&api->mu, NULL);
-	api->ipc_id = -1;
+	atomic_init(&api->ipc_id, -1);
 	api->env = *env;
 	snprintf(api->ipc_path, sizeof(api->ipc_path), "%s", cfg->uds_socket_path);
 	snprintf(api->ipc_url, sizeof(api->ipc_url), "ipc://%s", cfg->uds_socket_path);
@@ -458,7 +507,11 @@ void api_destroy(struct api *api)
 		nng_msg_free(w->msg);
 		w->msg = NULL;
 	}
-	api->head = api->tail = NULL;
+	for (w = api->parked; w; w = w->next) {
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+	}
+	api->head = api->tail = api->parked = NULL;
 	if (api->sock_open)
 		nng_close(api->sock); /* closes the contexts and listeners */
 	for (int i = 0; i < API_WORKS; i++)
@@ -466,7 +519,8 @@ void api_destroy(struct api *api)
 	nng_aio_free(api->retry);
 	if (api->ipc_up)
 		log_debug("api: stopped serving %s (%llu requests, %llu refused)", api->ipc_url,
-			  (unsigned long long)api->requests, (unsigned long long)api->refused);
+			  (unsigned long long)atomic_load(&api->requests),
+			  (unsigned long long)atomic_load(&api->refused));
 	pthread_mutex_destroy(&api->mu);
 	close(api->efd);
 	free(api);

@@ -2,10 +2,12 @@
 /*
  * The API server of ebpfmon-analyzer: nng REP on ipc:// ([api] uds_socket_path, mode 0660)
  * and, when configured, a read-only tcp:// listener ([api] listen_address). Requests are
- * received on nng's threads by API_WORKS contexts and handed to the owner thread (the
- * analyzer's event loop) through a queue and an eventfd; the owner runs the calls
- * (api_handlers.h) and sends the replies. nng's threads never touch the store, the maps'
- * ban state or the policy. docs/api.md describes the protocol.
+ * received on nng's threads by API_WORKS contexts. What the loop's published snapshots answer
+ * (api_snap.h: GetMonitorStatus, the live top list) and malformed requests are answered there
+ * and then; every other request is handed to the owner thread (the analyzer's event loop)
+ * through a queue and an eventfd, which runs the call (api_handlers.h) and sends the reply.
+ * nng's threads never touch the store, the maps' ban state or the policy. docs/api.md
+ * describes the protocol.
  */
 #ifndef EBPFMON_API_H
 #define EBPFMON_API_H
@@ -38,6 +40,12 @@ int api_fd(const struct api *api);
  * reply. Never blocks on the network.
  */
 void api_dispatch(struct api *api);
+
+/*
+ * On the owner thread, after api_snap_step() published: answer the requests that waited for
+ * fresh snapshots.
+ */
+void api_resume(struct api *api);
 
 /*
  * Stop: no callback runs after it returns (nng_aio_stop on every aio), waiting requests are

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_snap.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
 #include "maps.h"
@@ -118,7 +119,13 @@ struct reply {
 	Ebpfmon__V1__Response resp;
 	struct arena ar;
 	char msg[512];
+	bool fast; /* on nng's thread: only what the snapshots answer */
+	struct api_status_snap *status_ref; /* the message points into it until packed */
+	void *keep;			    /* likewise; freed after packing */
 };
+
+/* Not answered here: on nng's thread, the loop's turn; on the loop, after the next cycle. */
+#define ST_LATER ((api_status)-1)
 
 /* Set the status and its message; returns the status, so that handlers can return it. */
 __attribute__((format(printf, 3, 4))) static api_status fail(struct reply *r, api_status st,
@@ -450,271 +457,138 @@ static api_status store_failed(struct reply *r, const char *what, long err)
 
 /* --- GetMonitorStatus --- */
 
-struct count_ctx {
-	uint64_t now, n;
-};
-
-static int count_in_force(const void *key, const void *value, void *ctx)
-{
-	struct count_ctx *c = ctx;
-
-	(void)key;
-	c->n += maps_ban_in_force(value, c->now);
-	return 0;
-}
-
-static int count_one(const void *key, const void *value, void *ctx)
-{
-	(void)key;
-	(void)value;
-	(*(uint64_t *)ctx)++;
-	return 0;
-}
-
-static int count_anomaly(const struct store_anomaly *a, void *ctx)
-{
-	(void)a;
-	(*(uint64_t *)ctx)++;
-	return 0;
-}
-
-static Ebpfmon__V1__Counters *counters_msg(struct api_env *env, struct reply *r)
+static Ebpfmon__V1__Counters *counters_msg(struct reply *r, const struct ebpfmon_counters *s)
 {
 	Ebpfmon__V1__Counters *m = arena_alloc(&r->ar, sizeof(*m));
-	int n = ncpus();
-	struct ebpfmon_counters *c, s = { 0 };
-	__u32 zero = 0;
 
 	if (!m)
 		return NULL;
 	ebpfmon__v1__counters__init(m);
-	c = n > 0 ? calloc((size_t)n, sizeof(*c)) : NULL;
-	if (c && !bpf_map_lookup_elem(maps_of(env)->counters, &zero, c)) {
-		for (int i = 0; i < n; i++) {
-			s.rx_seen += c[i].rx_seen;
-			s.rx_passed += c[i].rx_passed;
-			s.rx_drop_ban += c[i].rx_drop_ban;
-			s.rx_drop_net += c[i].rx_drop_net;
-			s.rx_drop_url += c[i].rx_drop_url;
-			s.rx_drop_unseen += c[i].rx_drop_unseen;
-			s.rx_allowed += c[i].rx_allowed;
-			s.rx_would_drop += c[i].rx_would_drop;
-			s.rx_not_ip += c[i].rx_not_ip;
-			s.rx_parse_err += c[i].rx_parse_err;
-			s.url_hits += c[i].url_hits;
-			s.url_unverified += c[i].url_unverified;
-			s.tx_seen += c[i].tx_seen;
-			s.conn_opened += c[i].conn_opened;
-			s.conn_table_full += c[i].conn_table_full;
-			s.ringbuf_drops += c[i].ringbuf_drops;
-		}
-	}
-	free(c);
-	m->rx_seen = s.rx_seen;
-	m->rx_passed = s.rx_passed;
-	m->rx_drop_ban = s.rx_drop_ban;
-	m->rx_drop_net = s.rx_drop_net;
-	m->rx_drop_url = s.rx_drop_url;
-	m->rx_drop_unseen = s.rx_drop_unseen;
-	m->rx_allowed = s.rx_allowed;
-	m->rx_would_drop = s.rx_would_drop;
-	m->rx_not_ip = s.rx_not_ip;
-	m->rx_parse_err = s.rx_parse_err;
-	m->url_hits = s.url_hits;
-	m->url_unverified = s.url_unverified;
-	m->tx_seen = s.tx_seen;
-	m->conn_opened = s.conn_opened;
-	m->conn_table_full = s.conn_table_full;
-	m->events_lost = s.ringbuf_drops;
+	m->rx_seen = s->rx_seen;
+	m->rx_passed = s->rx_passed;
+	m->rx_drop_ban = s->rx_drop_ban;
+	m->rx_drop_net = s->rx_drop_net;
+	m->rx_drop_url = s->rx_drop_url;
+	m->rx_drop_unseen = s->rx_drop_unseen;
+	m->rx_allowed = s->rx_allowed;
+	m->rx_would_drop = s->rx_would_drop;
+	m->rx_not_ip = s->rx_not_ip;
+	m->rx_parse_err = s->rx_parse_err;
+	m->url_hits = s->url_hits;
+	m->url_unverified = s->url_unverified;
+	m->tx_seen = s->tx_seen;
+	m->conn_opened = s->conn_opened;
+	m->conn_table_full = s->conn_table_full;
+	m->events_lost = s->ringbuf_drops;
 	return m;
 }
 
-/*
- * The XDP mode of the program prog_id on the interface name (ifindex per its link): from the
- * kernel's netlink view, when the interface is visible in this network namespace.
- */
-static const char *xdp_mode(const char *name, __u32 ifindex, __u32 prog_id)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-
-	if (!ifindex)
-		return "none"; /* the link lost its interface */
-	if (if_nametoindex(name) != ifindex || bpf_xdp_query((int)ifindex, 0, &q))
-		return "unknown"; /* in another network namespace, or not readable */
-	if (q.attach_mode == XDP_ATTACHED_NONE)
-		return "none";
-	if (q.drv_prog_id == prog_id)
-		return "native";
-	if (q.skb_prog_id == prog_id)
-		return "generic";
-	if (q.hw_prog_id == prog_id)
-		return "offload";
-	return "unknown";
-}
-
-/*
- * The loader's XDP links pinned as links/xdp-IFNAME under the pin root (the pins are the
- * loader's user's, which the analyzer shares; another user sees none).
- */
-static int interfaces_msg(struct api_env *env, struct reply *r, struct vec *out)
-{
-	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
-	const char *root = env->policy->cfg->pin_root;
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/%s", root, EBPFMON_PIN_LINKS);
-	d = opendir(dir);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		Ebpfmon__V1__Interface *m;
-		struct bpf_link_info info = { 0 };
-		__u32 len = sizeof(info);
-		const char *name;
-		int fd;
-
-		if (strncmp(de->d_name, "xdp-", 4) || !de->d_name[4])
-			continue;
-		name = de->d_name + 4;
-		m = arena_alloc(&r->ar, sizeof(*m));
-		if (!m)
-			break;
-		ebpfmon__v1__interface__init(m);
-		m->name = arena_str(&r->ar, name);
-		m->xdp_mode = "unknown";
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = bpf_obj_get(path);
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    info.type == BPF_LINK_TYPE_XDP) {
-			m->ifindex = info.xdp.ifindex;
-			m->xdp_mode = (char *)xdp_mode(name, info.xdp.ifindex, info.prog_id);
-		}
-		if (fd >= 0)
-			close(fd);
-		if (vec_push(&r->ar, out, m))
-			break;
-	}
-	closedir(d);
-	return 0;
-}
-
-/* The programs pinned under progs/ (root's: readable only when the analyzer runs as root). */
-static int programs_msg(struct api_env *env, struct reply *r, struct vec *out)
-{
-	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/%s", env->policy->cfg->pin_root, EBPFMON_PIN_PROGS);
-	d = opendir(dir);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		struct bpf_prog_info info = { 0 };
-		__u32 len = sizeof(info);
-		Ebpfmon__V1__ProgramStats *m;
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		fd = bpf_obj_get(path);
-		if (fd < 0)
-			continue;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			close(fd);
-			continue;
-		}
-		close(fd);
-		m = arena_alloc(&r->ar, sizeof(*m));
-		if (!m)
-			break;
-		ebpfmon__v1__program_stats__init(m);
-		m->name = arena_str(&r->ar, de->d_name);
-		m->id = info.id;
-		m->run_count = info.run_cnt;
-		m->run_time_ns = info.run_time_ns;
-		if (vec_push(&r->ar, out, m))
-			break;
-	}
-	closedir(d);
-	return 0;
-}
-
-static api_status get_monitor_status(struct api_env *env, struct reply *r)
+/* The reply from the figures st, the kernel's counters now and the uptime now. */
+static api_status status_msg(struct reply *r, const struct api_status_snap *st,
+			     const struct ebpfmon_counters *counters, uint64_t started_ns)
 {
 	Ebpfmon__V1__GetMonitorStatusResponse *m = arena_alloc(&r->ar, sizeof(*m));
 	Ebpfmon__V1__Resources *res = arena_alloc(&r->ar, sizeof(*res));
-	const struct config *cfg = env->policy->cfg;
-	const struct sysmon_report *rep = sysmon_last(env->sysmon);
-	struct store *st = env->policy->store;
-	struct count_ctx bans = { .now = maps_boot_ns() };
-	struct vec ifs = { 0 }, progs = { 0 };
-	struct store_query q = { .active_only = true };
-	uint64_t tracked = 0, open = 0, now_ns;
-	struct timespec now;
-	long holder;
-	int n = ncpus();
+	Ebpfmon__V1__Interface *ifs;
+	Ebpfmon__V1__ProgramStats *progs;
+	uint64_t now = api_snap_now();
 
 	if (!m || !res)
 		return ST(INTERNAL);
 	ebpfmon__v1__get_monitor_status_response__init(m);
 	ebpfmon__v1__resources__init(res);
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	m->version = EBPFMON_VERSION;
-	m->uptime_seconds = ((uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec -
-			     env->started_ns) / 1000000000ull;
-	interfaces_msg(env, r, &ifs);
-	m->n_interfaces = ifs.n;
-	m->interfaces = (Ebpfmon__V1__Interface **)ifs.v;
-	holder = maps_lock_holder(cfg->pin_root);
-	m->loader_running = holder > 0 && holder != getpid();
-	m->analyzer_running = true;
-	m->counters = counters_msg(env, r);
-	now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-	if (!env->counted_ns || now_ns - env->counted_ns >= API_COUNT_NS) {
-		/* a walk visits every slot of a hash map, used or not: not for each request */
-		maps_walk(maps_of(env)->bans, sizeof(struct ebpfmon_addr),
-			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
-		maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key),
-			  sizeof(struct ebpfmon_ban), count_in_force, &bans);
-		if (n > 0)
-			maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
-				  (size_t)n * sizeof(struct ebpfmon_ip_stats), count_one, &tracked);
-		env->counted_ns = now_ns;
-		env->active_bans = bans.n;
-		env->tracked = tracked;
+	m->uptime_seconds = (now - started_ns) / 1000000000ull;
+	if (st->n_ifaces) {
+		ifs = arena_alloc(&r->ar, st->n_ifaces * sizeof(*ifs));
+		m->interfaces = arena_alloc(&r->ar, st->n_ifaces * sizeof(*m->interfaces));
+		if (!ifs || !m->interfaces)
+			return ST(INTERNAL);
+		for (size_t i = 0; i < st->n_ifaces; i++) {
+			ebpfmon__v1__interface__init(&ifs[i]);
+			ifs[i].name = (char *)st->ifaces[i].name;
+			ifs[i].ifindex = st->ifaces[i].ifindex;
+			ifs[i].xdp_mode = (char *)st->ifaces[i].xdp_mode;
+			m->interfaces[i] = &ifs[i];
+		}
+		m->n_interfaces = st->n_ifaces;
 	}
-	m->active_bans = env->active_bans;
-	m->tracked_addresses = env->tracked;
-	m->database_ok = st && store_healthy(st);
-	if (!st) {
+	m->loader_running = st->loader_running;
+	m->analyzer_running = true;
+	m->counters = counters_msg(r, counters);
+	m->active_bans = st->active_bans;
+	m->tracked_addresses = st->tracked;
+	m->database_ok = st->db_ok;
+	if (!st->db_open) {
 		m->database_failing_since_unix = time(NULL) - (int64_t)m->uptime_seconds;
 		m->database_error = "the database could not be opened (see the analyzer's log)";
-	} else if (!m->database_ok) {
-		m->database_failing_since_unix = store_failing_since(st);
-		m->database_error = arena_str(&r->ar, store_last_error(st));
+	} else if (!st->db_ok) {
+		m->database_failing_since_unix = st->db_failing_since;
+		m->database_error = (char *)st->db_error;
 	}
-	m->dry_run = cfg->dry_run;
-	if (rep) {
-		if (rep->have & SYSMON_HAVE_CPU)
-			res->cpu_percent = rep->cpu_pct;
-		if (rep->have & SYSMON_HAVE_MEM)
-			res->memory_percent = rep->mem_pct;
-		if (rep->have & SYSMON_HAVE_DISK)
-			res->disk_io_bytes_per_second = rep->disk_mbps * 1e6;
-	}
+	m->dry_run = st->dry_run;
+	if (st->have & SYSMON_HAVE_CPU)
+		res->cpu_percent = st->cpu_pct;
+	if (st->have & SYSMON_HAVE_MEM)
+		res->memory_percent = st->mem_pct;
+	if (st->have & SYSMON_HAVE_DISK)
+		res->disk_io_bytes_per_second = st->disk_bps;
 	m->resources = res;
-	programs_msg(env, r, &progs);
-	m->n_programs = progs.n;
-	m->programs = (Ebpfmon__V1__ProgramStats **)progs.v;
-	if (st && store_anomaly_list(st, &q, count_anomaly, &open) >= 0)
-		m->open_anomalies = open;
+	if (st->n_progs) {
+		progs = arena_alloc(&r->ar, st->n_progs * sizeof(*progs));
+		m->programs = arena_alloc(&r->ar, st->n_progs * sizeof(*m->programs));
+		if (!progs || !m->programs)
+			return ST(INTERNAL);
+		for (size_t i = 0; i < st->n_progs; i++) {
+			ebpfmon__v1__program_stats__init(&progs[i]);
+			progs[i].name = (char *)st->progs[i].name;
+			progs[i].id = st->progs[i].id;
+			progs[i].run_count = st->progs[i].run_count;
+			progs[i].run_time_ns = st->progs[i].run_time_ns;
+			m->programs[i] = &progs[i];
+		}
+		m->n_programs = st->n_progs;
+	}
+	m->open_anomalies = st->open_anomalies;
 	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_GET_MONITOR_STATUS;
 	r->resp.get_monitor_status = m;
-	return ST(OK);
+	return r->ar.failed ? ST(INTERNAL) : ST(OK);
 }
+
+/*
+ * From the published figures when they are fresh; else, on nng's thread, the loop's turn,
+ * and on the loop, a wait for the next cycle. Without snapshots (no loop): everything now.
+ */
+static api_status get_monitor_status(struct api_env *env, struct reply *r)
+{
+	struct ebpfmon_counters c = { 0 };
+	struct api_status_snap *st, *now;
+	api_status ret;
+
+	if (!env->snap) {
+		now = malloc(sizeof(*now));
+		if (!now)
+			return ST(INTERNAL);
+		api_snap_collect_status(env->policy, env->sysmon, now);
+		maps_counters_sum(maps_of(env), &c);
+		ret = status_msg(r, now, &c, env->started_ns);
+		r->keep = now; /* the message points into it */
+		return ret;
+	}
+	st = api_snap_status(env->snap);
+	if (!st || api_snap_now() >= st->fresh_until_ns) {
+		api_snap_put_status(st);
+		if (!r->fast)
+			api_snap_want(env->snap, 0);
+		return ST_LATER;
+	}
+	api_snap_demand(env->snap, 0);
+	api_snap_counters(env->snap, &c); /* unreadable: zeros */
+	ret = status_msg(r, st, &c, api_snap_started_ns(env->snap));
+	r->status_ref = st; /* the message points into it: given back with the reply */
+	return ret;
+}
+
 
 /* --- GetMaliciousIPs --- */
 
@@ -795,122 +669,102 @@ static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetM
 
 /* --- GetNetworkStats --- */
 
-/* The live top list: a min-heap of the k largest by key, sorted at the end. */
-struct top_walk {
-	struct addr_sum *heap;
-	size_t n, k;
-	bool bytes; /* order by bytes, else by packets */
-	uint64_t tracked;
-	int ncpus;
-};
-
-static uint64_t top_key(const struct top_walk *t, const struct addr_sum *s)
+/* One address of a top list, as the snapshot holds it; unix = mono + off (seconds). */
+static Ebpfmon__V1__AddressStats *top_addr_msg(struct reply *r, const struct api_top_entry *e,
+					       bool banned, int64_t off)
 {
-	return t->bytes ? s->rx_bytes + s->tx_bytes : s->rx_packets + s->tx_packets;
+	Ebpfmon__V1__AddressStats *m = arena_alloc(&r->ar, sizeof(*m));
+	char a[ADDR_STRLEN];
+
+	if (!m)
+		return NULL;
+	ebpfmon__v1__address_stats__init(m);
+	m->address = arena_str(&r->ar, addr_format(&e->addr, a, sizeof(a)));
+	m->rx_packets = e->rx_packets;
+	m->rx_bytes = e->rx_bytes;
+	m->tx_packets = e->tx_packets;
+	m->tx_bytes = e->tx_bytes;
+	m->packets = e->rx_packets + e->tx_packets;
+	m->bytes = e->rx_bytes + e->tx_bytes;
+	m->syns = e->syns;
+	m->connections = e->connections;
+	m->first_seen_unix = e->first_ns ? (int64_t)(e->first_ns / 1000000000ull) + off : 0;
+	m->last_seen_unix = e->last_ns ? (int64_t)(e->last_ns / 1000000000ull) + off : 0;
+	m->banned = banned;
+	return m;
 }
 
-static void heap_down(struct top_walk *t, size_t i)
+/* The first k of order o from t. */
+static api_status top_msg(struct reply *r, const struct api_top_snap *t, uint32_t k, int o,
+			  Ebpfmon__V1__GetNetworkStatsResponse *m)
 {
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		struct addr_sum tmp;
+	size_t n = t->n_by[o] < k ? t->n_by[o] : k;
+	Ebpfmon__V1__AddressStats **out;
+	struct timespec mono;
+	int64_t off;
 
-		if (l < t->n && top_key(t, &t->heap[l]) < top_key(t, &t->heap[m]))
-			m = l;
-		if (l + 1 < t->n && top_key(t, &t->heap[l + 1]) < top_key(t, &t->heap[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		tmp = t->heap[i];
-		t->heap[i] = t->heap[m];
-		t->heap[m] = tmp;
-		i = m;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	off = (int64_t)time(NULL) - (int64_t)mono.tv_sec;
+	m->tracked_addresses = t->tracked;
+	if (!n)
+		return ST(OK);
+	out = arena_alloc(&r->ar, n * sizeof(*out));
+	if (!out)
+		return ST(INTERNAL);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t j = t->by[o][i];
+
+		out[i] = top_addr_msg(r, &t->e[j],
+				      atomic_load_explicit(&t->banned[j], memory_order_relaxed), off);
+		if (!out[i])
+			return ST(INTERNAL);
 	}
+	m->top = out;
+	m->n_top = n;
+	return ST(OK);
 }
 
-static void heap_up(struct top_walk *t, size_t i)
-{
-	while (i) {
-		size_t p = (i - 1) / 2;
-		struct addr_sum tmp;
-
-		if (top_key(t, &t->heap[p]) <= top_key(t, &t->heap[i]))
-			return;
-		tmp = t->heap[i];
-		t->heap[i] = t->heap[p];
-		t->heap[p] = tmp;
-		i = p;
-	}
-}
-
-static int top_one(const void *key, const void *value, void *ctx)
-{
-	struct top_walk *t = ctx;
-	struct addr_sum s = { 0 };
-
-	memcpy(&s.addr, key, sizeof(s.addr));
-	sum_cpus(value, t->ncpus, &s);
-	t->tracked++;
-	if (t->n < t->k) {
-		t->heap[t->n++] = s;
-		heap_up(t, t->n - 1);
-	} else if (top_key(t, &s) > top_key(t, &t->heap[0])) {
-		t->heap[0] = s;
-		heap_down(t, 0);
-	}
-	return 0;
-}
-
-static bool g_by_bytes; /* qsort has no context argument */
-
-static int top_cmp(const void *a, const void *b)
-{
-	const struct addr_sum *x = a, *y = b;
-	uint64_t kx = g_by_bytes ? x->rx_bytes + x->tx_bytes : x->rx_packets + x->tx_packets;
-	uint64_t ky = g_by_bytes ? y->rx_bytes + y->tx_bytes : y->rx_packets + y->tx_packets;
-
-	if (kx != ky)
-		return kx > ky ? -1 : 1;
-	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
-}
-
+/*
+ * From the published top list when it is fresh and long enough; else, on nng's thread, the
+ * loop's turn, and on the loop, a wait for the next cycle. Without snapshots: a walk now.
+ */
 static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
 			     Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
 {
-	struct top_walk t = {
-		.bytes = rq->order == EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES,
-		.ncpus = ncpus(),
-	};
-	struct vec out = { 0 };
+	int o = rq->order == EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES
+			? API_TOP_BYTES
+			: API_TOP_PACKETS;
+	struct api_top_snap *t;
+	api_status ret;
 	uint32_t k;
-	long n;
+	int err;
 
 	if (rq->top > API_LIMIT_MAX)
 		return fail(r, ST(INVALID_ARGUMENT), "top %u is over the maximum %u", rq->top,
 			    API_LIMIT_MAX);
 	k = rq->top ? rq->top : API_TOP_DEFAULT;
-	if (t.ncpus <= 0)
-		return fail(r, ST(INTERNAL), "cannot count the possible CPUs");
-	t.k = k;
-	t.heap = calloc(k, sizeof(*t.heap));
-	if (!t.heap)
-		return ST(INTERNAL);
-	n = maps_walk(maps_of(env)->ip_stats, sizeof(struct ebpfmon_addr),
-		      (size_t)t.ncpus * sizeof(struct ebpfmon_ip_stats), top_one, &t);
-	if (n < 0) {
-		free(t.heap);
-		return fail(r, ST(UNAVAILABLE), "cannot read map ip_stats: %s", strerror((int)-n));
+	if (!env->snap) {
+		t = api_snap_collect_top(maps_of(env), k, &err);
+		if (!t)
+			return err == -ENOMEM ? ST(INTERNAL)
+					      : fail(r, ST(UNAVAILABLE),
+						     "cannot read map ip_stats: %s", strerror(-err));
+		ret = top_msg(r, t, k, o, m);
+		api_snap_put_top(t);
+		return ret;
 	}
-	g_by_bytes = t.bytes;
-	qsort(t.heap, t.n, sizeof(*t.heap), top_cmp);
-	for (size_t i = 0; i < t.n; i++)
-		if (vec_push(&r->ar, &out, addr_msg(env, r, &t.heap[i])))
-			break;
-	free(t.heap);
-	m->n_top = out.n;
-	m->top = (Ebpfmon__V1__AddressStats **)out.v;
-	m->tracked_addresses = t.tracked;
-	return r->ar.failed ? ST(INTERNAL) : ST(OK);
+	t = api_snap_top(env->snap);
+	/* a list of k needs k kept, unless fewer are tracked than were kept */
+	if (!t || api_snap_now() >= t->fresh_until_ns || (t->k < k && t->n_by[o] >= t->k)) {
+		api_snap_put_top(t);
+		if (!r->fast)
+			api_snap_want(env->snap, k);
+		return ST_LATER;
+	}
+	api_snap_demand(env->snap, k);
+	ret = top_msg(r, t, k, o, m); /* copies what it needs */
+	api_snap_put_top(t);
+	return ret;
 }
 
 struct addr_bans {
@@ -1049,6 +903,8 @@ static api_status get_network_stats(struct api_env *env, const Ebpfmon__V1__GetN
 			    (int)rq->order);
 	if (rq->address[0] && rq->history)
 		return fail(r, ST(INVALID_ARGUMENT), "address and history cannot be combined");
+	if (r->fast && (rq->address[0] || rq->history))
+		return ST_LATER; /* the maps' bans and the store: the loop's */
 	if (rq->address[0])
 		st = stats_address(env, rq, m, r);
 	else if (rq->history)
@@ -1146,6 +1002,14 @@ static api_status get_system_anomalies(struct api_env *env,
 
 /* --- BanIP / UnbanIP --- */
 
+/* Whether the map entry of exactly net is in force (counted in active_bans). */
+static bool in_force(struct api_env *env, const struct addr_cidr *net)
+{
+	struct ebpfmon_ban b;
+
+	return !map_ban(env, net, &b) && maps_ban_in_force(&b, maps_boot_ns());
+}
+
 static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 			 const Ebpfmon__V1__BanIPRequest *rq, struct reply *r)
 {
@@ -1154,6 +1018,7 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	struct store_ban row;
 	char err[256], who[32], a[ADDR_STRLEN], b[ADDR_STRLEN];
 	uint64_t dur;
+	bool was;
 	int ret;
 
 	if (!m)
@@ -1182,6 +1047,7 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	else
 		dur = policy_duration_s(env->policy->cfg, 0); /* 0 when bans are permanent */
 	cidr_format(&net, a, sizeof(a));
+	was = in_force(env, &net);
 	ret = policy_ban_manual(env->policy, &net, dur, rq->reason, who, &row, &allowed);
 	if (ret == -EPERM)
 		return fail(r, ST(ALLOWLISTED), "%s is allowlisted (%s): it is never banned", a,
@@ -1192,7 +1058,8 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	if (ret)
 		return fail(r, ST(UNAVAILABLE), "cannot ban %s: the kernel map refused: %s", a,
 			    strerror(-ret));
-	env->counted_ns = 0; /* the next status counts again */
+	if (env->snap) /* what the status and the top list show, at once */
+		api_snap_bans_changed(env->snap, &net, (int)in_force(env, &net) - (int)was);
 	ebpfmon__v1__ban_ipresponse__init(m);
 	m->ban = ban_msg(env, r, &row);
 	if (!row.id)
@@ -1235,6 +1102,7 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 	struct addr_cidr net;
 	struct holder h = { .now = maps_boot_ns() };
 	char err[256], who[32], why[64], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	bool was;
 	int ret;
 
 	if (!m)
@@ -1245,6 +1113,7 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 		return fail(r, ST(INVALID_ARGUMENT), "address: %s", err);
 	cidr_format(&net, a, sizeof(a));
 	snprintf(why, sizeof(why), "unbanned by %s", who);
+	was = in_force(env, &net);
 	ret = policy_unban(env->policy, &net, why);
 	if (ret < 0)
 		return fail(r, ST(UNAVAILABLE), "cannot unban %s: %s", a, strerror(-ret));
@@ -1258,7 +1127,8 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 				    cidr_format(&h.net, b, sizeof(b)));
 		return fail(r, ST(NOT_BANNED), "%s is not banned", a);
 	}
-	env->counted_ns = 0;
+	if (env->snap)
+		api_snap_bans_changed(env->snap, &net, (int)in_force(env, &net) - (int)was);
 	ebpfmon__v1__unban_ipresponse__init(m);
 	m->ended = (uint32_t)ret;
 	if (env->policy->store && !store_healthy(env->policy->store))
@@ -1290,6 +1160,12 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 	if (rq->version != API_PROTOCOL_VERSION) {
 		st = fail(r, ST(UNSUPPORTED_VERSION), "protocol version %u is not supported: this "
 			  "server speaks version %d", rq->version, API_PROTOCOL_VERSION);
+		goto out;
+	}
+	if (r->fast && rq->call_case != EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS &&
+	    rq->call_case != EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS &&
+	    rq->call_case != EBPFMON__V1__REQUEST__CALL__NOT_SET) {
+		st = ST_LATER; /* the store or the policy: the loop's */
 		goto out;
 	}
 	switch (rq->call_case) {
@@ -1324,14 +1200,19 @@ out:
 	return st;
 }
 
-int api_handle(struct api_env *env, const struct api_peer *peer, const void *body, size_t len,
-	       void **out, size_t *out_len, int *status)
+static int handle(struct api_env *env, bool fast, const struct api_peer *peer, const void *body,
+		  size_t len, void **out, size_t *out_len, int *status)
 {
-	struct reply r = { .resp = EBPFMON__V1__RESPONSE__INIT };
+	struct reply r = { .resp = EBPFMON__V1__RESPONSE__INIT, .fast = fast };
 	api_status st = dispatch(env, peer, body, len, &r);
 	size_t n;
-	void *buf;
+	void *buf = NULL;
+	int ret = 0;
 
+	if (st == ST_LATER) {
+		ret = 1;
+		goto out;
+	}
 	if (r.ar.failed || (st == ST(INTERNAL) && !r.msg[0])) {
 		/* what was built may be incomplete: answer with the status alone */
 		r.resp.result_case = EBPFMON__V1__RESPONSE__RESULT__NOT_SET;
@@ -1346,14 +1227,31 @@ int api_handle(struct api_env *env, const struct api_peer *peer, const void *bod
 	n = ebpfmon__v1__response__get_packed_size(&r.resp);
 	buf = malloc(n ? n : 1);
 	if (!buf) {
-		arena_free(&r.ar);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out;
 	}
 	ebpfmon__v1__response__pack(&r.resp, buf);
-	arena_free(&r.ar);
 	*out = buf;
 	*out_len = n;
 	if (status)
 		*status = (int)st;
-	return 0;
+out:
+	arena_free(&r.ar);
+	api_snap_put_status(r.status_ref);
+	free(r.keep);
+	return ret;
+}
+
+int api_handle(struct api_env *env, const struct api_peer *peer, const void *body, size_t len,
+	       void **out, size_t *out_len, int *status)
+{
+	return handle(env, false, peer, body, len, out, out_len, status);
+}
+
+int api_handle_fast(struct api_snap *snap, const struct api_peer *peer, const void *body,
+		    size_t len, void **out, size_t *out_len, int *status)
+{
+	struct api_env env = { .snap = snap };
+
+	return handle(&env, true, peer, body, len, out, out_len, status);
 }

@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "ebpfmon_abi.h"
 
+struct api_snap;
 struct policy;
 struct sysmon;
 
@@ -33,11 +34,12 @@ struct api_env {
 	const struct sysmon *sysmon; /* the latest resource figures (sysmon_last()); may be NULL */
 	uint64_t started_ns;	     /* CLOCK_MONOTONIC when the analyzer started */
 	uid_t own_uid;		     /* the analyzer's user: may change bans like root */
-	/* GetMonitorStatus's map counts, walked at most once per API_COUNT_NS (zero them) */
-	uint64_t counted_ns, active_bans, tracked;
+	/*
+	 * What GetMonitorStatus and the live top list answer from (api_snap.h), and what BanIP
+	 * and UnbanIP patch; NULL: both are collected per request (a walk of ip_stats each).
+	 */
+	struct api_snap *snap;
 };
-
-#define API_COUNT_NS 1000000000ull /* walking ip_stats and bans costs ~0.3 ms per 64 Ki slots */
 
 /* Who sent a request, as the transport tells. */
 struct api_peer {
@@ -47,13 +49,24 @@ struct api_peer {
 };
 
 /*
- * Answer one request body of len bytes from peer: *out (malloc()ed, the caller frees it) holds
- * *out_len bytes of an encoded Response, *status (may be NULL) its Status. Every failure of the
- * request is a Response with a status and a message; returns 0, or -ENOMEM when no Response
- * could be encoded at all.
+ * Answer one request body of len bytes from peer, on the thread that owns the policy and the
+ * store: *out (malloc()ed, the caller frees it) holds *out_len bytes of an encoded Response,
+ * *status (may be NULL) its Status. Every failure of the request is a Response with a status
+ * and a message; returns 0, or -ENOMEM when no Response could be encoded at all. With
+ * env->snap, returns 1 and no Response when the call waits for fresh snapshots: ask again
+ * after api_snap_step() published.
  */
 int api_handle(struct api_env *env, const struct api_peer *peer, const void *body, size_t len,
 	       void **out, size_t *out_len, int *status);
+
+/*
+ * The same on any thread, for what needs neither the policy nor the store: a request that is
+ * malformed or of another version, GetMonitorStatus and the live top list of GetNetworkStats
+ * from fresh snapshots (and their argument errors). Returns 0 with a Response as above,
+ * -ENOMEM, or 1 when the call is for api_handle() on the owner's thread.
+ */
+int api_handle_fast(struct api_snap *snap, const struct api_peer *peer, const void *body,
+		    size_t len, void **out, size_t *out_len, int *status);
 
 /*
  * Whether peer may change bans (BanIP, UnbanIP): only a local peer with known credentials

@@ -277,8 +277,14 @@ static long round_trip(nng_socket s, const uint8_t *body, size_t len, bool check
 	size_t rlen = 0;
 	long ret;
 
-	if (nng_send(s, (void *)body, len, 0) || nng_recv(s, &buf, &rlen, NNG_FLAG_ALLOC))
+	int rv = nng_send(s, (void *)body, len, 0);
+
+	if (!rv)
+		rv = nng_recv(s, &buf, &rlen, NNG_FLAG_ALLOC);
+	if (rv) {
+		fprintf(stderr, "%s: round trip: %s\n", PROG, nng_strerror(rv));
 		return -EIO;
+	}
 	ret = (long)rlen;
 	if (check) {
 		Ebpfmon__V1__Response *r = ebpfmon__v1__response__unpack(NULL, rlen, buf);
@@ -743,6 +749,8 @@ int main(int argc, char **argv)
 					if (err) {
 						fprintf(stderr, "%s: %s with %u clients failed\n",
 							PROG, call_name[c], clients_of[k]);
+						if (nsb_analyzer_alive(&ns))
+							nsb_tail(ns.analyzer_log, 10);
 						goto fail;
 					}
 				}
