@@ -122,6 +122,12 @@ struct reply {
 	bool fast; /* on nng's thread: only what the snapshots answer */
 	struct api_status_snap *status_ref; /* the message points into it until packed */
 	void *keep;			    /* likewise; freed after packing */
+	void *packed;			    /* a whole packed Response (OK) from a cache */
+	size_t packed_len;
+	struct api_top_snap *top_ref; /* the packed reply is kept for it (k, order, gen) */
+	uint32_t top_k;
+	int top_o;
+	uint64_t top_gen;
 };
 
 /* Not answered here: on nng's thread, the loop's turn; on the loop, after the next cycle. */
@@ -736,6 +742,7 @@ static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkS
 			: API_TOP_PACKETS;
 	struct api_top_snap *t;
 	api_status ret;
+	uint64_t gen;
 	uint32_t k;
 	int err;
 
@@ -762,8 +769,17 @@ static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkS
 		return ST_LATER;
 	}
 	api_snap_demand(env->snap, k);
+	/* the same list as the previous request's: its bytes (the flags are read after gen) */
+	gen = atomic_load_explicit(&t->gen, memory_order_acquire);
+	if (!api_snap_top_cached(t, k, o, gen, &r->packed, &r->packed_len)) {
+		api_snap_put_top(t);
+		return ST(OK);
+	}
 	ret = top_msg(r, t, k, o, m); /* copies what it needs */
-	api_snap_put_top(t);
+	r->top_ref = t; /* its packed form is kept after packing */
+	r->top_k = k;
+	r->top_o = o;
+	r->top_gen = gen;
 	return ret;
 }
 
@@ -1213,6 +1229,14 @@ static int handle(struct api_env *env, bool fast, const struct api_peer *peer, c
 		ret = 1;
 		goto out;
 	}
+	if (st == ST(OK) && r.packed) {
+		*out = r.packed;
+		*out_len = r.packed_len;
+		r.packed = NULL;
+		if (status)
+			*status = (int)st;
+		goto out;
+	}
 	if (r.ar.failed || (st == ST(INTERNAL) && !r.msg[0])) {
 		/* what was built may be incomplete: answer with the status alone */
 		r.resp.result_case = EBPFMON__V1__RESPONSE__RESULT__NOT_SET;
@@ -1231,6 +1255,8 @@ static int handle(struct api_env *env, bool fast, const struct api_peer *peer, c
 		goto out;
 	}
 	ebpfmon__v1__response__pack(&r.resp, buf);
+	if (r.top_ref && st == ST(OK) && !r.msg[0])
+		api_snap_top_cache(r.top_ref, r.top_k, r.top_o, r.top_gen, buf, n);
 	*out = buf;
 	*out_len = n;
 	if (status)
@@ -1238,7 +1264,9 @@ static int handle(struct api_env *env, bool fast, const struct api_peer *peer, c
 out:
 	arena_free(&r.ar);
 	api_snap_put_status(r.status_ref);
+	api_snap_put_top(r.top_ref);
 	free(r.keep);
+	free(r.packed);
 	return ret;
 }
 

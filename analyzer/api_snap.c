@@ -396,6 +396,9 @@ static void top_put(struct api_top_snap *t)
 {
 	if (!t)
 		return;
+	for (int o = 0; o < API_TOP_ORDERS; o++)
+		free(t->cache[o].buf);
+	pthread_mutex_destroy(&t->cache_mu);
 	free(t->e);
 	free((void *)t->banned);
 	for (int o = 0; o < API_TOP_ORDERS; o++)
@@ -412,6 +415,8 @@ static struct api_top_snap *tb_finish(struct top_build *tb)
 	if (!t)
 		return NULL;
 	atomic_init(&t->refs, 1);
+	atomic_init(&t->gen, 0);
+	pthread_mutex_init(&t->cache_mu, NULL);
 	t->k = tb->k;
 	t->tracked = tb->tracked;
 	t->e = malloc((all ? all : 1) * sizeof(*t->e));
@@ -480,6 +485,16 @@ static int top_lookups(const struct maps *m, struct api_top_snap *t, size_t *i, 
 	return 1;
 }
 
+/* The banned flag of entry i as the maps say now; a change makes cached replies stale. */
+static void flag_again(const struct maps *m, struct api_top_snap *t, size_t i,
+		       unsigned long long now)
+{
+	bool b = banned_now(m, &t->e[i].addr, now);
+
+	if (atomic_exchange_explicit(&t->banned[i], b, memory_order_relaxed) != b)
+		atomic_fetch_add_explicit(&t->gen, 1, memory_order_release);
+}
+
 /* The banned flag again for the entries inside net. */
 static void top_patch(const struct maps *m, struct api_top_snap *t, const struct addr_cidr *net)
 {
@@ -490,14 +505,47 @@ static void top_patch(const struct maps *m, struct api_top_snap *t, const struct
 		struct api_top_entry *e = bsearch(&key, t->e, t->n, sizeof(*t->e), addr_cmp);
 
 		if (e)
-			atomic_store_explicit(&t->banned[e - t->e], banned_now(m, &e->addr, now),
-					      memory_order_relaxed);
+			flag_again(m, t, (size_t)(e - t->e), now);
 		return;
 	}
 	for (size_t i = 0; i < t->n; i++)
 		if (cidr_contains(net, &t->e[i].addr))
-			atomic_store_explicit(&t->banned[i], banned_now(m, &t->e[i].addr, now),
-					      memory_order_relaxed);
+			flag_again(m, t, i, now);
+}
+
+int api_snap_top_cached(struct api_top_snap *t, uint32_t k, int o, uint64_t gen, void **buf,
+			size_t *len)
+{
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&t->cache_mu);
+	if (t->cache[o].buf && t->cache[o].k == k && t->cache[o].gen == gen) {
+		*buf = malloc(t->cache[o].len ? t->cache[o].len : 1);
+		if (*buf) {
+			memcpy(*buf, t->cache[o].buf, t->cache[o].len);
+			*len = t->cache[o].len;
+			ret = 0;
+		}
+	}
+	pthread_mutex_unlock(&t->cache_mu);
+	return ret;
+}
+
+void api_snap_top_cache(struct api_top_snap *t, uint32_t k, int o, uint64_t gen, const void *buf,
+			size_t len)
+{
+	void *copy = malloc(len ? len : 1);
+
+	if (!copy)
+		return;
+	memcpy(copy, buf, len);
+	pthread_mutex_lock(&t->cache_mu);
+	free(t->cache[o].buf);
+	t->cache[o].buf = copy;
+	t->cache[o].len = len;
+	t->cache[o].k = k;
+	t->cache[o].gen = gen;
+	pthread_mutex_unlock(&t->cache_mu);
 }
 
 /* --- sharing --- */
@@ -755,6 +803,12 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 			if (nets > 0)
 				s->bans_counted += (uint64_t)nets;
 		}
+		/*
+		 * Counted: changes from now on are added to it. (One made while the walk of
+		 * bans was between two slices may be counted twice or not at all, until the
+		 * next cycle.)
+		 */
+		s->bans_delta = 0;
 		if (tb_init(&s->tb, cycle_k(s, now), s->ncpus) ||
 		    walker_init(&s->w, s->maps->ip_stats, sizeof(struct ebpfmon_addr),
 				(size_t)s->ncpus * sizeof(struct ebpfmon_ip_stats))) {

@@ -21,6 +21,7 @@
 #ifndef EBPFMON_API_SNAP_H
 #define EBPFMON_API_SNAP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,6 +93,15 @@ struct api_top_snap {
 	atomic_uchar *banned; /* per entry; the loop patches it after a change */
 	uint32_t *by[API_TOP_ORDERS];  /* indices into e, largest first */
 	size_t n_by[API_TOP_ORDERS];
+	atomic_uint_fast64_t gen; /* grows with every banned flag that changes */
+	/* the packed reply last built per order (api_snap_top_cached()), under cache_mu */
+	pthread_mutex_t cache_mu;
+	struct {
+		void *buf;
+		size_t len;
+		uint32_t k;
+		uint64_t gen;
+	} cache[API_TOP_ORDERS];
 };
 
 struct api_snap;
@@ -111,6 +121,15 @@ struct api_status_snap *api_snap_status(struct api_snap *s);
 void api_snap_put_status(struct api_status_snap *st);
 struct api_top_snap *api_snap_top(struct api_snap *s);
 void api_snap_put_top(struct api_top_snap *t);
+/*
+ * The packed reply to a top list of k of order o, when one was kept for t at generation gen
+ * (t->gen read before the flags): 0 and a malloc()ed copy in *buf, *len; else -ENOENT.
+ */
+int api_snap_top_cached(struct api_top_snap *t, uint32_t k, int o, uint64_t gen, void **buf,
+			size_t *len);
+/* Keep a copy of the packed reply built from t at generation gen (no memory: not kept). */
+void api_snap_top_cache(struct api_top_snap *t, uint32_t k, int o, uint64_t gen, const void *buf,
+			size_t len);
 /* A client asked (a top list of k addresses; 0 for the status): keeps the cycles going. */
 void api_snap_demand(struct api_snap *s, uint32_t k);
 /* The kernel's counters now, summed over the CPUs: 0 or -errno. */

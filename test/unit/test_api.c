@@ -5,7 +5,9 @@
  * database. BanIP and UnbanIP run on real BPF maps of the kernel's types when this process
  * may create maps (root or CAP_BPF), else those cases are skipped.
  */
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <cmocka.h>
 
 #include "api_handlers.h"
+#include "api_snap.h"
 #include "config.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
@@ -80,6 +83,27 @@ static int setup_maps(void **state)
 	f->maps.settings = bpf_map_create(BPF_MAP_TYPE_ARRAY, "settings", sizeof(__u32),
 					  sizeof(struct ebpfmon_settings), 1, NULL);
 	f->have_maps = f->maps.bans >= 0 && f->maps.ban_nets >= 0 && f->maps.settings >= 0;
+	return 0;
+}
+
+/* And the maps the snapshots read: ip_stats (per-CPU), conn_count, counters (per-CPU). */
+static int setup_all_maps(void **state)
+{
+	struct fixture *f;
+
+	if (setup_maps(state))
+		return -1;
+	f = *state;
+	f->maps.ip_stats = bpf_map_create(BPF_MAP_TYPE_LRU_PERCPU_HASH, "ip_stats",
+					  sizeof(struct ebpfmon_addr),
+					  sizeof(struct ebpfmon_ip_stats), 4096, NULL);
+	f->maps.conn_count = bpf_map_create(BPF_MAP_TYPE_HASH, "conn_count",
+					    sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_conn),
+					    1024, NULL);
+	f->maps.counters = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "counters", sizeof(__u32),
+					  sizeof(struct ebpfmon_counters), 1, NULL);
+	f->have_maps = f->have_maps && f->maps.ip_stats >= 0 && f->maps.conn_count >= 0 &&
+		       f->maps.counters >= 0;
 	return 0;
 }
 
@@ -687,6 +711,209 @@ static void test_dry_run(void **state)
 	expect(unban_call(f, &root_peer, "198.51.100.8"), ST(NOT_BANNED), NULL);
 }
 
+/* --- the snapshots that nng's threads answer from --- */
+
+#define SNAP_ADDRS 300
+
+/* 198.18.1.i: packets i + 1 (the last the busiest), bytes the other way round. */
+static void fill_ip_stats(struct fixture *f)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct ebpfmon_ip_stats *v = calloc((size_t)ncpus, sizeof(*v));
+	struct ebpfmon_conn c = { .active = 3 };
+
+	assert_non_null(v);
+	for (uint32_t i = 0; i < SNAP_ADDRS; i++) {
+		struct ebpfmon_addr key = { .a = { [10] = 0xff, [11] = 0xff } };
+		uint32_t be = htonl(0xc6120100u + i);
+
+		memcpy(&key.a[12], &be, 4);
+		v[0] = (struct ebpfmon_ip_stats){ .rx_packets = i + 1,
+						  .rx_bytes = (SNAP_ADDRS - i) * 1000ull };
+		assert_int_equal(bpf_map_update_elem(f->maps.ip_stats, &key, v, BPF_ANY), 0);
+		if (i == SNAP_ADDRS - 1)
+			assert_int_equal(bpf_map_update_elem(f->maps.conn_count, &key, &c, BPF_ANY),
+					 0);
+	}
+	free(v);
+}
+
+static size_t pack_status(uint8_t *buf)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetMonitorStatusRequest s = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
+	rq.get_monitor_status = &s;
+	return ebpfmon__v1__request__pack(&rq, buf);
+}
+
+static size_t pack_top(uint8_t *buf, uint32_t top, bool bytes)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetNetworkStatsRequest s = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS;
+	rq.get_network_stats = &s;
+	s.top = top;
+	s.order = bytes ? EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES
+			: EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_PACKETS;
+	return ebpfmon__v1__request__pack(&rq, buf);
+}
+
+/* api_handle_fast(): NULL when it hands the call to the loop, else the Response. */
+static Ebpfmon__V1__Response *fast(struct api_snap *snap, const void *body, size_t len)
+{
+	Ebpfmon__V1__Response *resp;
+	void *out = NULL;
+	size_t n = 0;
+	int rv = api_handle_fast(snap, &root_peer, body, len, &out, &n, NULL);
+
+	assert_true(rv == 0 || rv == 1);
+	if (rv)
+		return NULL;
+	resp = ebpfmon__v1__response__unpack(NULL, n, out);
+	free(out);
+	assert_non_null(resp);
+	return resp;
+}
+
+/* Run the snapshots' slices until a cycle publishes. */
+static void cycle(struct fixture *f, struct api_snap *snap)
+{
+	uint64_t next;
+
+	for (int i = 0; i < 1000; i++) {
+		if (!api_snap_due(snap))
+			api_snap_want(snap, 0);
+		if (api_snap_step(snap, &f->policy, NULL, api_snap_now(), &next))
+			return;
+	}
+	fail_msg("no snapshot published after 1000 slices");
+}
+
+static void test_snapshots(void **state)
+{
+	struct fixture *f = *state;
+	struct api_snap *snap;
+	Ebpfmon__V1__Response *resp;
+	uint8_t body[64];
+	size_t len;
+	void *out = NULL;
+	size_t n;
+
+	if (!f->have_maps)
+		skip();
+	fill_ip_stats(f);
+	assert_int_equal(api_snap_create(&snap, &f->maps, api_snap_now()), 0);
+	f->env.snap = snap;
+
+	/* nothing published yet: nng's thread hands over, the loop parks the request */
+	len = pack_status(body);
+	assert_null(fast(snap, body, len));
+	assert_int_equal(api_handle(&f->env, &root_peer, body, len, &out, &n, NULL), 1);
+	/* a malformed request needs no snapshot */
+	resp = fast(snap, "\xff\xff", 2);
+	assert_non_null(resp);
+	expect(resp, ST(MALFORMED), "not an ebpfmon.v1.Request");
+
+	cycle(f, snap);
+	resp = fast(snap, body, len);
+	assert_non_null(resp);
+	assert_int_equal(resp->status, ST(OK));
+	assert_int_equal(resp->get_monitor_status->tracked_addresses, SNAP_ADDRS);
+	assert_int_equal(resp->get_monitor_status->active_bans, 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* the top list by packets and by bytes, with connections; twice (the kept reply) */
+	for (int again = 0; again < 2; again++) {
+		len = pack_top(body, 5, false);
+		resp = fast(snap, body, len);
+		assert_non_null(resp);
+		assert_int_equal(resp->get_network_stats->n_top, 5);
+		assert_int_equal(resp->get_network_stats->tracked_addresses, SNAP_ADDRS);
+		assert_string_equal(resp->get_network_stats->top[0]->address, "198.18.2.43");
+		assert_int_equal(resp->get_network_stats->top[0]->packets, SNAP_ADDRS);
+		assert_int_equal(resp->get_network_stats->top[0]->connections, 3);
+		assert_false(resp->get_network_stats->top[0]->banned);
+		assert_int_equal(resp->get_network_stats->top[4]->packets, SNAP_ADDRS - 4);
+		ebpfmon__v1__response__free_unpacked(resp, NULL);
+	}
+	len = pack_top(body, 3, true);
+	resp = fast(snap, body, len);
+	assert_non_null(resp);
+	assert_string_equal(resp->get_network_stats->top[0]->address, "198.18.1.0");
+	assert_int_equal(resp->get_network_stats->top[0]->bytes, SNAP_ADDRS * 1000);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* a ban shows at once, in the status and in the top list; so does the unban */
+	resp = ban_call(f, &root_peer, "198.18.2.43", 60, false, NULL);
+	assert_int_equal(resp->status, ST(OK));
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	len = pack_status(body);
+	resp = fast(snap, body, len);
+	assert_int_equal(resp->get_monitor_status->active_bans, 1);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	len = pack_top(body, 5, false);
+	resp = fast(snap, body, len);
+	assert_true(resp->get_network_stats->top[0]->banned);
+	assert_false(resp->get_network_stats->top[1]->banned);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	/* a network ban too, and a ban made during a cycle counts in what it publishes */
+	api_snap_want(snap, 0);
+	api_snap_step(snap, &f->policy, NULL, api_snap_now(), &(uint64_t){ 0 });
+	resp = ban_call(f, &root_peer, "198.18.2.0/24", 60, false, NULL);
+	assert_int_equal(resp->status, ST(OK));
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	cycle(f, snap);
+	len = pack_status(body);
+	resp = fast(snap, body, len);
+	assert_int_equal(resp->get_monitor_status->active_bans, 2);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	len = pack_top(body, 5, false);
+	resp = fast(snap, body, len);
+	assert_true(resp->get_network_stats->top[1]->banned); /* 198.18.2.42, by the network */
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	expect(unban_call(f, &root_peer, "198.18.2.0/24"), ST(OK), NULL);
+	expect(unban_call(f, &root_peer, "198.18.2.43"), ST(OK), NULL);
+	len = pack_status(body);
+	resp = fast(snap, body, len);
+	assert_int_equal(resp->get_monitor_status->active_bans, 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	len = pack_top(body, 5, false);
+	resp = fast(snap, body, len);
+	assert_false(resp->get_network_stats->top[0]->banned);
+	assert_false(resp->get_network_stats->top[1]->banned);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* more than were kept (100 per order, 300 tracked): the loop's, after a cycle */
+	len = pack_top(body, 200, false);
+	assert_null(fast(snap, body, len));
+	assert_int_equal(api_handle(&f->env, &root_peer, body, len, &out, &n, NULL), 1);
+	cycle(f, snap);
+	resp = fast(snap, body, len);
+	assert_non_null(resp);
+	assert_int_equal(resp->get_network_stats->n_top, 200);
+	assert_int_equal(resp->get_network_stats->top[199]->packets, SNAP_ADDRS - 199);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+
+	/* calls of the store and the policy are the loop's */
+	{
+		Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+		Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+
+		rq.version = 1;
+		rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS;
+		rq.get_malicious_ips = &g;
+		len = ebpfmon__v1__request__pack(&rq, body);
+		assert_null(fast(snap, body, len));
+	}
+	f->env.snap = NULL;
+	api_snap_destroy(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +926,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_anomalies_and_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ban_unban, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run, setup_maps, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshots, setup_all_maps, teardown),
 	};
 
 	log_init("test_api", LOG_LVL_WARN);
