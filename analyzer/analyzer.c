@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -252,6 +253,31 @@ static const struct sysmon_io_entry *read_proc_io(struct analyzer *a, size_t *n)
 	return a->io ? a->io : &none;
 }
 
+/* An anomaly's opening or end as a structured log entry (fields: kind, peak, top process). */
+__attribute__((format(printf, 5, 6))) static void anomaly_log(enum log_level level,
+							       const char *mid, int metric,
+							       const struct sysmon_episode *ep,
+							       const char *fmt, ...)
+{
+	char peak[32], thr[32], pid[16], msg[512];
+	struct log_field f[] = {
+		{ "EBPFMON_KIND", sysmon_metric_name(metric) },
+		{ "EBPFMON_PEAK", peak },
+		{ "EBPFMON_THRESHOLD", thr },
+		{ "EBPFMON_TOP_PID", pid },
+		{ "EBPFMON_TOP_COMM", ep->top_comm },
+	};
+	va_list ap;
+
+	snprintf(peak, sizeof(peak), "%.1f", ep->peak);
+	snprintf(thr, sizeof(thr), "%.1f", ep->threshold);
+	snprintf(pid, sizeof(pid), "%d", ep->top_pid);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_event(level, mid, LOG_FIELDS(f), "%s", msg);
+}
+
 static void resource_sample(struct analyzer *a)
 {
 	static const enum store_anomaly_kind kinds[] = {
@@ -273,10 +299,11 @@ static void resource_sample(struct analyzer *a)
 
 		switch (sysmon_detector_feed_report(&s->det, &r, &ep)) {
 		case SYSMON_EV_OPENED:
-			log_warn("%s anomaly: %.1f over the threshold %.0f since %d samples; top "
-				 "process %d (%s)",
-				 sysmon_metric_name(m), ep.value, ep.threshold,
-				 a->cfg.anomaly_min_intervals, ep.top_pid, ep.top_comm);
+			anomaly_log(LOG_LVL_WARN, LOG_MID_ANOMALY_OPEN, m, &ep,
+				    "%s anomaly: %.1f over the threshold %.0f since %d samples; top "
+				    "process %d (%s)",
+				    sysmon_metric_name(m), ep.value, ep.threshold,
+				    a->cfg.anomaly_min_intervals, ep.top_pid, ep.top_comm);
 			row = (struct store_anomaly){
 				.kind = kinds[m],
 				.started_at = ns_to_unix(ep.start_ns),
@@ -301,9 +328,10 @@ static void resource_sample(struct analyzer *a)
 				store_anomaly_top(a->store, s->row, ep.top_pid, ep.top_comm);
 			break;
 		case SYSMON_EV_CLOSED:
-			log_info("%s anomaly ended: peak %.1f, top process %d (%s), which used "
-				 "the most over it",
-				 sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
+			anomaly_log(LOG_LVL_INFO, LOG_MID_ANOMALY_CLOSED, m, &ep,
+				    "%s anomaly ended: peak %.1f, top process %d (%s), which used "
+				    "the most over it",
+				    sysmon_metric_name(m), ep.peak, ep.top_pid, ep.top_comm);
 			if (s->row)
 				store_anomaly_close(a->store, s->row, ns_to_unix(ep.end_ns));
 			s->row = 0;

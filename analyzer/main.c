@@ -7,6 +7,7 @@
 
 #include "analyzer.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 
 static const char usage[] =
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_init("ebpfmon-analyzer", LOG_LVL_INFO);
+	daemon_journal_attach();
 	umask(0027); /* the database is for the ebpfmon group, not for everyone */
 	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
 		switch (opt) {

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,8 +326,21 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 	set_ban_nets_flag(p, true);
 	p->net_bans++;
 	p->bans_by_reason[EBPFMON_BAN_ESCALATED]++;
-	log_info("banned network %s for %llus (escalated: %u of its addresses banned)",
-		 cidr_format(&net, buf, sizeof(buf)), (unsigned long long)dur, n);
+	{
+		char d[24], cnt_s[16];
+		struct log_field f[] = {
+			{ "EBPFMON_ADDRESS", cidr_format(&net, buf, sizeof(buf)) },
+			{ "EBPFMON_REASON", reason_name(EBPFMON_BAN_ESCALATED) },
+			{ "EBPFMON_DURATION_SEC", d },
+			{ "EBPFMON_ADDRESSES_BANNED", cnt_s },
+		};
+
+		snprintf(d, sizeof(d), "%llu", (unsigned long long)dur);
+		snprintf(cnt_s, sizeof(cnt_s), "%u", n);
+		log_event(LOG_LVL_INFO, LOG_MID_NET_BAN, LOG_FIELDS(f),
+			  "banned network %s for %llus (escalated: %u of its addresses banned)", buf,
+			  (unsigned long long)dur, n);
+	}
 	record(p, &net, EBPFMON_BAN_ESCALATED, NULL, dur, 0);
 }
 
@@ -439,6 +453,30 @@ out:
 	return err;
 }
 
+/* A ban decision as a structured log entry (LOG_MID_BAN or LOG_MID_WOULD_BAN); dur_s 0: permanent. */
+__attribute__((format(printf, 8, 9))) static void
+log_ban(const char *mid, const char *addr, enum ebpfmon_ban_reason reason, const char *rule,
+	const char *detail, uint64_t dur_s, uint32_t offence, const char *fmt, ...)
+{
+	char d[24], o[16], msg[512];
+	struct log_field f[] = {
+		{ "EBPFMON_ADDRESS", addr },	 { "EBPFMON_REASON", reason_name(reason) },
+		{ "EBPFMON_RULE", rule ? rule : "" }, { "EBPFMON_DETAIL", detail ? detail : "" },
+		{ "EBPFMON_DURATION_SEC", d },	 { "EBPFMON_OFFENCE", o },
+	};
+	va_list ap;
+
+	if (dur_s)
+		snprintf(d, sizeof(d), "%llu", (unsigned long long)dur_s);
+	else
+		snprintf(d, sizeof(d), "permanent");
+	snprintf(o, sizeof(o), "%u", offence);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_event(LOG_LVL_INFO, mid, LOG_FIELDS(f), "%s", msg);
+}
+
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
 	       const char *rule, const char *detail)
 {
@@ -469,8 +507,9 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	case POLICY_WOULD_BAN:
 		prior = prior_bans(p, off);
 		dur = policy_duration_s(p->cfg, prior);
-		log_info("would ban %s for %llus (dry run; %s: %s)", a, (unsigned long long)dur,
-			 reason_name(reason), detail);
+		log_ban(LOG_MID_WOULD_BAN, a, reason, rule, detail, dur, prior + 1,
+			"would ban %s for %llus (dry run; %s: %s)", a, (unsigned long long)dur,
+			reason_name(reason), detail);
 		p->would_bans++;
 		if (off) {
 			off->dry_bans++;
@@ -526,10 +565,12 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 						  ? (double)(written_ns - p->ev_ts_ns) / 1e9
 						  : 0);
 	if (dur)
-		log_info("banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
-			 reason_name(reason), detail, prior + 1);
+		log_ban(LOG_MID_BAN, a, reason, rule, detail, dur, prior + 1,
+			"banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
+			reason_name(reason), detail, prior + 1);
 	else
-		log_info("banned %s permanently (%s: %s)", a, reason_name(reason), detail);
+		log_ban(LOG_MID_BAN, a, reason, rule, detail, 0, prior + 1,
+			"banned %s permanently (%s: %s)", a, reason_name(reason), detail);
 	if (off)
 		off->bans++;
 	p->bans++;
@@ -693,8 +734,19 @@ static void remove_expired(struct policy *p, const struct snapshot *sn, uint64_t
 		    bpf_map_delete_elem(fd, key))
 			continue;
 		p->expired++;
-		log_info("ban of %s ended (%llu packets dropped)", cidr_format(&m->net, a, sizeof(a)),
-			 (unsigned long long)ban.drops);
+		{
+			char drops[24];
+			struct log_field f[] = {
+				{ "EBPFMON_ADDRESS", cidr_format(&m->net, a, sizeof(a)) },
+				{ "EBPFMON_END_REASON", "expired" },
+				{ "EBPFMON_DROPS", drops },
+			};
+
+			snprintf(drops, sizeof(drops), "%llu", (unsigned long long)ban.drops);
+			log_event(LOG_LVL_INFO, LOG_MID_BAN_ENDED, LOG_FIELDS(f),
+				  "ban of %s ended (%llu packets dropped)", a,
+				  (unsigned long long)ban.drops);
+		}
 	}
 	if (!nets_left)
 		set_ban_nets_flag(p, false);
@@ -758,8 +810,16 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		if (store_ban_end_why(p->store, row->id, rc->now.unix_s, "removed from the map"))
 			return;
 		rc->removed++;
-		log_info("ban of %s was removed from the map before its deadline: ended as an unban",
-			 cidr_format(&row->net, a, sizeof(a)));
+		{
+			struct log_field f[] = {
+				{ "EBPFMON_ADDRESS", cidr_format(&row->net, a, sizeof(a)) },
+				{ "EBPFMON_END_REASON", "removed from the map" },
+			};
+
+			log_event(LOG_LVL_INFO, LOG_MID_BAN_REMOVED, LOG_FIELDS(f),
+				  "ban of %s was removed from the map before its deadline: ended as "
+				  "an unban", a);
+		}
 		return;
 	case POLICY_RC_END_SUPERSEDED:
 		store_ban_end_why(p->store, row->id, rc->now.unix_s, "replaced by a newer ban");
@@ -1034,8 +1094,22 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 		if (off)
 			off->dry_until_ns = dur_s ? now + dur_s * 1000000000ull : UINT64_MAX;
 	}
-	log_info("%s %s %s (manual, by %s%s%s)", dry ? "would ban (dry run)" : "banned", a, dur, who,
-		 row->rule[0] ? ": " : "", row->rule);
+	{
+		char d[24];
+		struct log_field f[] = {
+			{ "EBPFMON_ADDRESS", a },	      { "EBPFMON_REASON", "manual" },
+			{ "EBPFMON_RULE", row->rule },   { "EBPFMON_DURATION_SEC", d },
+			{ "EBPFMON_BY", who },
+		};
+
+		if (dur_s)
+			snprintf(d, sizeof(d), "%llu", (unsigned long long)dur_s);
+		else
+			snprintf(d, sizeof(d), "permanent");
+		log_event(LOG_LVL_INFO, dry ? LOG_MID_WOULD_BAN : LOG_MID_BAN, LOG_FIELDS(f),
+			  "%s %s %s (manual, by %s%s%s)", dry ? "would ban (dry run)" : "banned", a,
+			  dur, who, row->rule[0] ? ": " : "", row->rule);
+	}
 	/* this ban replaces any earlier one of exactly net: their rows end, this one is new */
 	if (p->store) {
 		store_begin(p->store);
@@ -1100,7 +1174,14 @@ int policy_unban(struct policy *p, const struct addr_cidr *net, const char *why)
 	}
 	if (!rows && !in_force)
 		return 0;
-	log_info("unbanned %s (%s; %d %s ended)", a, why, rows ? rows : 1,
-		 rows > 1 ? "bans" : "ban");
+	{
+		struct log_field f[] = {
+			{ "EBPFMON_ADDRESS", a },
+			{ "EBPFMON_END_REASON", why },
+		};
+
+		log_event(LOG_LVL_INFO, LOG_MID_UNBAN, LOG_FIELDS(f), "unbanned %s (%s; %d %s ended)",
+			  a, why, rows ? rows : 1, rows > 1 ? "bans" : "ban");
+	}
 	return rows ? rows : 1;
 }

@@ -126,6 +126,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } proc_io SEC(".maps");
 
+/* Written by the loader only (struct ebpfmon_prog_stats): the programs' run statistics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EBPFMON_PROG_STATS_MAX);
+	__type(key, __u32);
+	__type(value, struct ebpfmon_prog_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} prog_stats SEC(".maps");
+
 /*
  * The value of key in a hash map, created from init when it is not there (a concurrent
  * creation on another CPU is fine: its value is used). NULL when the map is full.

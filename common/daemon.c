@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 
@@ -56,4 +60,41 @@ int daemon_event_run(sd_event *e)
 	if (r < 0 && sd_event_get_exit_code(e, &code) == -ENODATA)
 		log_error("the event loop failed: %s", strerror(-r));
 	return r;
+}
+
+#define JOURNAL_FIELDS_MAX 16
+
+/* log_journal_fn: one entry with MESSAGE, PRIORITY, MESSAGE_ID, SYSLOG_IDENTIFIER and fields. */
+static int journal_send(int priority, const char *message_id, const struct log_field *fields,
+			size_t n, const char *message)
+{
+	struct iovec iov[JOURNAL_FIELDS_MAX + 4];
+	char *text[JOURNAL_FIELDS_MAX + 4] = { 0 };
+	size_t k = 0;
+	int r = 0;
+
+	if (n > JOURNAL_FIELDS_MAX)
+		n = JOURNAL_FIELDS_MAX;
+	if (asprintf(&text[k++], "MESSAGE=%s", message) < 0 ||
+	    asprintf(&text[k++], "PRIORITY=%d", priority) < 0 ||
+	    asprintf(&text[k++], "MESSAGE_ID=%s", message_id) < 0 ||
+	    asprintf(&text[k++], "SYSLOG_IDENTIFIER=%s", program_invocation_short_name) < 0)
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < n; i++)
+		if (asprintf(&text[k++], "%s=%s", fields[i].name,
+			     fields[i].value ? fields[i].value : "") < 0)
+			r = -ENOMEM;
+	if (!r) {
+		for (size_t i = 0; i < k; i++)
+			iov[i] = (struct iovec){ .iov_base = text[i], .iov_len = strlen(text[i]) };
+		r = sd_journal_sendv(iov, (int)k);
+	}
+	for (size_t i = 0; i < k; i++)
+		free(text[i]);
+	return r;
+}
+
+void daemon_journal_attach(void)
+{
+	log_set_journal_sink(journal_send);
 }

@@ -21,4 +21,10 @@ int daemon_event_new(sd_event **ret, sd_event_signal_handler_t on_signal, void *
  */
 int daemon_event_run(sd_event *e);
 
+/*
+ * Send log_event() entries to the journal as structured entries (sd_journal_sendv) when stderr
+ * is journald's stream; elsewhere they stay lines on stderr.
+ */
+void daemon_journal_attach(void);
+
 #endif

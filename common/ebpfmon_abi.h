@@ -33,6 +33,7 @@
 #define EBPFMON_MAP_EVENTS "events"
 #define EBPFMON_MAP_PROC_IO "proc_io"
 #define EBPFMON_MAP_HTTP_FLOWS "http_flows"
+#define EBPFMON_MAP_PROG_STATS "prog_stats"
 
 /*
  * One address key for both families: 16 bytes in network order. IPv4 is stored
@@ -188,6 +189,29 @@ struct ebpfmon_proc_io {
 	char comm[16];
 };
 
+/*
+ * Value of prog_stats, an array of EBPFMON_PROG_STATS_MAX indexed by enum ebpfmon_prog: the
+ * kernel's run statistics of each program (bpf_prog_info), copied by the loader every few
+ * seconds so that the unprivileged analyzer can report them. run_time_ns and run_cnt grow only
+ * while kernel.bpf_stats_enabled is 1 (Documentation/admin-guide/sysctl/kernel.rst); id 0: the
+ * program is not loaded.
+ */
+enum ebpfmon_prog {
+	EBPFMON_PROG_XDP_INGRESS = 0,
+	EBPFMON_PROG_EGRESS_ACCOUNT,
+	EBPFMON_PROG_SOCK_STATE,
+	EBPFMON_PROG_BLOCK_IO,
+	EBPFMON_PROG_STATS_MAX,
+};
+
+struct ebpfmon_prog_stats {
+	__u64 run_time_ns; /* total time in the program */
+	__u64 run_cnt;	   /* runs */
+	__u32 id;	   /* program id (bpftool prog show id ID) */
+	__u32 pad;
+	char name[16];	   /* as the kernel names it (15 bytes and a NUL) */
+};
+
 /* Ring-buffer events: every one starts with this header. */
 enum ebpfmon_event_type {
 	EBPFMON_EV_CONN_LIMIT = 1,
@@ -256,6 +280,7 @@ EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
 EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
 EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 208);
 EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
+EBPFMON_ABI_ASSERT(struct ebpfmon_prog_stats, 40);
 EBPFMON_ABI_ASSERT(struct ebpfmon_event_hdr, 16);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ev_conn_limit, 40);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ev_url_hit, 184);

@@ -30,6 +30,7 @@ static char log_progname[LOG_PROGNAME_MAX] = "ebpfmon";
 static int log_level = LOG_LVL_INFO;
 /* -1 until decided, then 0 (plain prefix) or 1 (journald priority prefix). */
 static int log_journal = -1;
+static log_journal_fn log_journal_sink;
 
 static const char *const log_words[] = {
 	[LOG_LVL_ERROR] = "error",
@@ -216,4 +217,29 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
+}
+
+void log_set_journal_sink(log_journal_fn fn)
+{
+	__atomic_store_n(&log_journal_sink, fn, __ATOMIC_RELEASE);
+}
+
+void log_event(enum log_level level, const char *message_id, const struct log_field *fields,
+	       size_t n, const char *fmt, ...)
+{
+	log_journal_fn sink = __atomic_load_n(&log_journal_sink, __ATOMIC_ACQUIRE);
+	char msg[LOG_LINE_MAX];
+	int saved = errno;
+	va_list ap;
+
+	level = log_clamp(level);
+	if (level > log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap); /* entries are one short line */
+	va_end(ap);
+	if (!sink || !log_use_journal() ||
+	    sink(log_syslog_prio[level], message_id, fields, n, msg) != 0)
+		log_msg(level, "%s", msg);
+	errno = saved;
 }

@@ -555,6 +555,50 @@ static void unpin_links(struct loader *l)
 }
 
 
+#define PROG_STATS_EVERY_US (5 * 1000000ull) /* prog_stats is refreshed this often */
+
+/*
+ * Copy each program's run statistics (bpf_prog_info) into the prog_stats map, where the
+ * unprivileged analyzer reads them: the loader keeps the program fds it loaded, which serve
+ * after it gave up every capability. 0 or -errno (not logged: the next round tries again).
+ */
+static int prog_stats_copy(struct loader *l)
+{
+	const struct bpf_program *progs[EBPFMON_PROG_STATS_MAX] = {
+		[EBPFMON_PROG_XDP_INGRESS] = l->skel->progs.xdp_ingress,
+		[EBPFMON_PROG_EGRESS_ACCOUNT] = l->skel->progs.egress_account,
+		[EBPFMON_PROG_SOCK_STATE] = l->skel->progs.sock_state,
+		[EBPFMON_PROG_BLOCK_IO] = l->skel->progs.block_io,
+	};
+	int map = bpf_map__fd(l->skel->maps.prog_stats), err = 0;
+
+	for (__u32 i = 0; i < EBPFMON_PROG_STATS_MAX; i++) {
+		struct ebpfmon_prog_stats st = { 0 };
+		struct bpf_prog_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(progs[i]);
+
+		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+			st.run_time_ns = info.run_time_ns;
+			st.run_cnt = info.run_cnt;
+			st.id = info.id;
+			memcpy(st.name, info.name, sizeof(st.name) - 1);
+		}
+		if (bpf_map_update_elem(map, &i, &st, BPF_ANY))
+			err = -errno;
+	}
+	return err;
+}
+
+static int on_prog_stats(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	int r;
+
+	prog_stats_copy(userdata);
+	r = sd_event_source_set_time(s, usec + PROG_STATS_EVERY_US);
+	return r < 0 ? r : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
 /* SIGTERM/SIGINT end the loop; SIGHUP is the analyzer's business. */
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -640,7 +684,11 @@ int loader_run(const struct config *cfg)
 	log_info("ready: %s", l.status);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", l.status);
 
-	/* Unprivileged from here: wait for SIGTERM/SIGINT, ping the watchdog. */
+	/* Unprivileged from here: wait for SIGTERM/SIGINT, ping the watchdog, copy prog_stats. */
+	prog_stats_copy(&l);
+	if (sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, PROG_STATS_EVERY_US,
+				       1000000, on_prog_stats, &l) < 0)
+		log_warn("cannot arm the prog_stats timer: the programs' statistics stay as now");
 	if (daemon_event_run(event) == 0)
 		ret = LOADER_EXIT_OK;
 out_unpin:

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "loader.h"
+#include "daemon.h"
 #include "log.h"
 #include "netif.h"
 
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
 	int opt;
 
 	log_init("ebpfmon-loader", LOG_LVL_INFO);
+	daemon_journal_attach();
 	while ((opt = getopt_long(argc, argv, "c:i:vh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

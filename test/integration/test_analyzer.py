@@ -22,6 +22,7 @@ import os
 import pwd
 import re
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -1349,6 +1350,59 @@ def t16_ready_status(ctx):
     ready_count = len(notify.datagrams(r"(?m)^READY=1$"))
     assert ready_count == 1, f"READY=1 sent {ready_count} times:\n{dump()}"
     assert an.running(), f"the analyzer exited ({an.proc.returncode}):\n{dump()}"
+
+
+@test("26. under journald a ban is one structured journal entry (MESSAGE_ID, EBPFMON_ADDRESS, "
+      "EBPFMON_REASON, EBPFMON_DURATION_SEC) and not a stderr line")
+def t26_journal_entries(ctx):
+    ctx.new_db()
+    # journald's native socket: in a private mount namespace of the analyzer, a tmpfs on /run
+    # holds /run/systemd/journal, bound to a datagram socket of this test; stderr is a pipe that
+    # JOURNAL_STREAM names, as systemd sets it for a service.
+    jdir = os.path.join(ctx.tmpdir, "journal")
+    os.makedirs(jdir, exist_ok=True)
+    os.chmod(jdir, 0o755)
+    journal = nstest.NotifySocket(os.path.join(jdir, "socket"))
+    CLEANUP.push("close the journal socket", journal.close)
+    inner = " ".join(shlex.quote(x) for x in ctx.analyzer_cmd())
+    script = ("mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
+              f"mount --bind {shlex.quote(jdir)} /run/systemd/journal && "
+              "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) && export JOURNAL_STREAM && "
+              f"exec {inner}")
+    ctx.stop_analyzer()
+    ctx.analyzer = an = Background(["unshare", "-m", "sh", "-c", script], "analyzer")
+    ready = an.wait_line(r"\bready\b", 10)
+    assert ready and an.running(), f"the analyzer did not start under 'journald':\n{an.output()}"
+    srv = ctx.start_server()
+    holder = ctx.hold(5)
+    try:
+        banned = nstest.wait_until(lambda: ctx.get_ban() is not None, 3)
+        assert banned, f"no ban of {PEER} within 3 s of 5 connections:\n{an.output()}"
+        entry = nstest.wait_until(
+            lambda: [x for _, x in journal.datagrams(r"(?m)^MESSAGE_ID=" + BAN_MID + "$")], 2)
+        assert entry, f"no journal entry with MESSAGE_ID={BAN_MID}; got:\n" + \
+            "\n".join(x for _, x in journal.datagrams())
+        fields = dict(l.split("=", 1) for l in entry[0].splitlines() if "=" in l)
+        log("  " + " ".join(f"{k}={v}" for k, v in sorted(fields.items())
+                            if k.startswith(("EBPFMON_", "MESSAGE_ID", "PRIORITY"))))
+        assert fields.get("EBPFMON_ADDRESS") == PEER and \
+            fields.get("EBPFMON_REASON") == "conn_limit" and \
+            fields.get("EBPFMON_DURATION_SEC", "").isdigit() and \
+            fields.get("PRIORITY") == "6" and \
+            fields.get("SYSLOG_IDENTIFIER") == "ebpfmon-analyzer" and \
+            re.match(r"banned " + PEER_RX, fields.get("MESSAGE", "")), f"fields: {fields}"
+        assert not an.wait_line(r"\bbanned " + PEER_RX, 0.2), \
+            f"the ban went to stderr as well:\n{an.output()}"
+    finally:
+        holder.kill()
+        srv.kill()
+        ctx.stop_analyzer()
+        for ip in (PEER,):
+            ctx.wait_conns_closed(ip)
+        ctx.clear_bans()
+
+
+BAN_MID = "100b12c5333a4931b5494b767a39e081"  # LOG_MID_BAN of common/log.h
 
 
 @test("22. a second analyzer on the same pins exits 1 at once naming the first one's pid and "

@@ -34,7 +34,7 @@ from nstest import (BPFFS, CLEANUP, PIN_PREFIX, Bpftool, Loader, Topology, addr_
                     wait_connect_ok, wait_ping_ok, wait_until)
 
 MAPS = ("bans", "ban_nets", "allow_nets", "ip_stats", "conn_count", "conn_socks", "url_rules",
-        "settings", "counters", "events", "proc_io")
+        "settings", "counters", "events", "proc_io", "prog_stats")
 MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")  # 0660
 PROGS = ("xdp_ingress", "egress_account", "sock_state", "block_io")
 LINKS_FIXED = ("sock_state", "block_io")  # plus xdp-<ifname> and egress-<ifname>
@@ -427,6 +427,48 @@ def t4_expiry(ctx):
     assert ban["expires_ns"] == expires, f"expires_ns changed: {ban['expires_ns']} != {expires}"
     assert ban["drops"] == drops, f"drops grew after the deadline: {drops} -> {ban['drops']}"
     log(f"  dropped {drops} before the deadline, none after; entry still present")
+
+
+@test("11. prog_stats names each program with its id, readable by group ebpfmon; with "
+      "kernel.bpf_stats_enabled=1 the XDP program's run count grows with traffic")
+def t11_prog_stats(ctx):
+    lo = ctx.ensure_loader()
+    path = ctx.map("prog_stats")
+    st = os.stat(path)
+    assert st.st_gid == grp.getgrnam(nstest.GROUP).gr_gid and st.st_mode & 0o040, \
+        f"{path}: gid {st.st_gid} mode {oct(st.st_mode)}: group {nstest.GROUP} cannot read it"
+
+    def stats():
+        out = {}
+        for e in ctx.bpftool.json("map", "dump", "pinned", path):
+            v = e["formatted"]["value"] if "formatted" in e else e["value"]
+            name = v["name"] if isinstance(v["name"], str) else \
+                bytes(int(x, 0) if isinstance(x, str) else x for x in v["name"]).split(b"\0")[0].decode()
+            out[name] = v
+        return out
+
+    xdp_id = next((p["id"] for p in ctx.bpftool.json("prog", "show") if p.get("name") == "xdp_ingress"
+                   and p["id"] in [v["id"] for v in stats().values()]), None)
+    s0 = stats()
+    assert "xdp_ingress" in s0 and s0["xdp_ingress"]["id"] == xdp_id, f"prog_stats: {s0}"
+    old = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+    CLEANUP.push("restore kernel.bpf_stats_enabled",
+                 lambda: open("/proc/sys/kernel/bpf_stats_enabled", "w").write(old))
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    try:
+        ping(ctx.topo.peer, Topology.MON_V4, count=5, interval=0.2)
+        grown = wait_until(lambda: stats()["xdp_ingress"]["run_cnt"] >=
+                           s0["xdp_ingress"]["run_cnt"] + 5, 8)
+        s1 = stats()["xdp_ingress"]
+        log(f"  xdp_ingress id {s1['id']}: run_cnt {s0['xdp_ingress']['run_cnt']} -> "
+            f"{s1['run_cnt']}, run_time_ns {s1['run_time_ns']}")
+        assert grown and s1["run_time_ns"] > 0, \
+            f"prog_stats xdp_ingress did not grow within 8 s of 5 pings: {s1}"
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write(old)
+    assert lo.running(), "the loader exited"
 
 
 @test("5. after READY the loader runs unprivileged: uid/gid != 0, no capabilities, NoNewPrivs")
