@@ -741,12 +741,11 @@ static int modules_start(struct analyzer *a)
 	 * Its slices come after the ring buffer and the API's eventfd when those are pending
 	 * too (a larger number runs later), so that a cycle never delays a ban.
 	 */
-	r = sd_event_add_time(a->event, &a->snap_src, CLOCK_MONOTONIC, api_snap_due(a->snap) / 1000,
-			      1, on_snap, a);
+	r = sd_event_add_time(a->event, &a->snap_src, CLOCK_MONOTONIC, 0, 1, on_snap, a);
 	if (r >= 0)
 		r = sd_event_source_set_priority(a->snap_src, SD_EVENT_PRIORITY_NORMAL + 10);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(a->snap_src, SD_EVENT_ONESHOT);
+	if (r >= 0) /* off until a request asks for snapshots */
+		r = sd_event_source_set_enabled(a->snap_src, SD_EVENT_OFF);
 	if (r < 0) {
 		log_error("cannot arm the API's snapshots timer: %s", strerror(-r));
 		return r;

@@ -651,8 +651,8 @@ int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t starte
 	s->ncpus = libbpf_num_possible_cpus();
 	s->started_ns = started_ns;
 	s->period_ns = API_SNAP_PERIOD_MS * 1000000ull;
-	s->due_ns = api_snap_now(); /* the first cycle at once: the first requests find it */
-	atomic_init(&s->demand_ns, s->due_ns);
+	/* no cycle before a client asks: the first request waits for one, taken after it came */
+	atomic_init(&s->demand_ns, 0);
 	*out = s;
 	return 0;
 }

@@ -108,7 +108,7 @@ struct api_snap;
 
 /*
  * Make the snapshots' home for the maps m (which outlive it); started_ns: CLOCK_MONOTONIC
- * when the analyzer started serving. The first cycle is due at once. 0 or -ENOMEM.
+ * when the analyzer started serving. No cycle is due until a request asks. 0 or -ENOMEM.
  */
 int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t started_ns);
 /* Free, after every reader is gone (api_destroy() first). NULL is fine. */
