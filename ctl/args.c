@@ -310,12 +310,19 @@ int ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return ret;
 }
 
-int ctl_parse_duration(const char *s, uint64_t *out)
+/* One unit of a duration: its suffix and its value in the caller's base unit. */
+struct ctl_duration_unit {
+	const char *suffix;
+	uint64_t value;
+};
+
+/*
+ * Digits followed by a unit, repeated ("1h30m"); units[] is tried in order, so "ms" must come
+ * before "m". The sum in the units' base, 1..max; -EINVAL otherwise.
+ */
+static int ctl_parse_units(const char *s, const struct ctl_duration_unit *units, size_t nunits,
+			   uint64_t max, uint64_t *out)
 {
-	static const struct {
-		char unit;
-		uint64_t seconds;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
 	uint64_t total = 0;
 	const char *p = s;
 
@@ -323,22 +330,24 @@ int ctl_parse_duration(const char *s, uint64_t *out)
 		return -EINVAL;
 	while (*p) {
 		uint64_t n = 0, mult = 0;
-		size_t i;
+		size_t i, len = 0;
 
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		for (; *p >= '0' && *p <= '9'; p++) {
 			n = n * 10 + (uint64_t)(*p - '0');
-			if (n > CTL_DURATION_MAX_S)
+			if (n > max)
 				return -EINVAL;
 		}
-		for (i = 0; i < ARRAY_SIZE(units); i++)
-			if (*p == units[i].unit)
-				mult = units[i].seconds;
+		for (i = 0; i < nunits && !mult; i++) {
+			len = strlen(units[i].suffix);
+			if (!strncmp(p, units[i].suffix, len))
+				mult = units[i].value;
+		}
 		if (!mult)
 			return -EINVAL; /* no unit, or an unknown one */
-		p++;
-		if (n > (CTL_DURATION_MAX_S - total) / mult)
+		p += len;
+		if (n > (max - total) / mult)
 			return -EINVAL;
 		total += n * mult;
 	}
@@ -346,6 +355,25 @@ int ctl_parse_duration(const char *s, uint64_t *out)
 		return -EINVAL;
 	*out = total;
 	return 0;
+}
+
+int ctl_parse_duration(const char *s, uint64_t *out)
+{
+	static const struct ctl_duration_unit units[] = {
+		{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400},
+	};
+
+	return ctl_parse_units(s, units, ARRAY_SIZE(units), CTL_DURATION_MAX_S, out);
+}
+
+int ctl_parse_duration_ms(const char *s, uint64_t *out)
+{
+	static const struct ctl_duration_unit units[] = {
+		{"ms", 1},	    {"s", 1000},	 {"m", 60 * 1000},
+		{"h", 3600 * 1000}, {"d", 86400 * 1000}, {"w", 7ull * 86400 * 1000},
+	};
+
+	return ctl_parse_units(s, units, ARRAY_SIZE(units), CTL_DURATION_MAX_S * 1000, out);
 }
 
 int ctl_parse_time(const char *s, time_t now, int64_t *out)

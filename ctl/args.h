@@ -95,6 +95,8 @@ const char *ctl_command_name(enum ctl_command cmd);
  * an unknown unit, zero, or more than 100 years. "permanent" is for the caller to check.
  */
 int ctl_parse_duration(const char *s, uint64_t *out);
+/* The same with milliseconds: "500ms", "2s", "1m30s" -> milliseconds. */
+int ctl_parse_duration_ms(const char *s, uint64_t *out);
 /*
  * A point in time: a duration back from now ("1h" is an hour ago), "@UNIXSECONDS", or
  * "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]" in local time, or UTC

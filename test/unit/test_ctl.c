@@ -751,6 +751,28 @@ static void test_parse_primitives(void **state)
 	assert_int_equal(ctl_parse_duration("36600d", &v), 0); /* 100 years */
 	assert_int_equal(ctl_parse_duration("36601d", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("permanent", &v), -EINVAL); /* the caller's word */
+	assert_int_equal(ctl_parse_duration("500ms", &v), -EINVAL);
+
+	assert_int_equal(ctl_parse_duration_ms("500ms", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(ctl_parse_duration_ms("2s", &v), 0);
+	assert_int_equal(v, 2000);
+	assert_int_equal(ctl_parse_duration_ms("1m30s", &v), 0);
+	assert_int_equal(v, 90000);
+	assert_int_equal(ctl_parse_duration_ms("1s500ms", &v), 0);
+	assert_int_equal(v, 1500);
+	assert_int_equal(ctl_parse_duration_ms("1h", &v), 0);
+	assert_int_equal(v, 3600000);
+	assert_int_equal(ctl_parse_duration_ms("1w", &v), 0);
+	assert_int_equal(v, 604800000);
+	assert_int_equal(ctl_parse_duration_ms("500", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("500MS", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("0ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("0.5s", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("36600d", &v), 0);
+	assert_int_equal(ctl_parse_duration_ms("36601d", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("99999999999999999999ms", &v), -EINVAL);
 
 	assert_int_equal(ctl_parse_time("1h", NOW, &t), 0);
 	assert_int_equal(t, NOW - 3600);
