@@ -12,8 +12,6 @@
 #define EBPFMON_VERSION "unknown"
 #endif
 
-#define CTL_PROTOCOL_VERSION EBPFMON__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1
-
 /* The request messages of one call; only the one the command needs is used. */
 struct ctl_request {
 	Ebpfmon__V1__Request req;
@@ -104,8 +102,7 @@ static void ctl_build(struct ctl_request *r, const struct ctl_args *a)
 	}
 }
 
-/* The server said no: its status name and message, and what to do about it. */
-static void ctl_refused(FILE *err, const Ebpfmon__V1__Response *resp)
+void ctl_print_refused(FILE *err, const Ebpfmon__V1__Response *resp)
 {
 	const char *name = ctl_status_name(resp->status);
 	char msg[1024], num[32];
@@ -194,7 +191,7 @@ int ctl_run(const struct ctl_args *a, FILE *out, FILE *err)
 		return ret == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_UNREACHABLE;
 	}
 	if (resp->status != EBPFMON__V1__STATUS__STATUS_OK) {
-		ctl_refused(err, resp);
+		ctl_print_refused(err, resp);
 		ebpfmon__v1__response__free_unpacked(resp, NULL);
 		return CTL_EXIT_REFUSED;
 	}

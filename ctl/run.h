@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "args.h"
+#include "ebpfmon.pb-c.h"
 
 /*
  * Carry out a: help and --version without a call, every other command with one call to the
@@ -13,5 +14,8 @@
  * Returns the exit status (enum ctl_exit).
  */
 int ctl_run(const struct ctl_args *a, FILE *out, FILE *err);
+
+/* The analyzer said no: its status name and message on err, and a hint where there is one. */
+void ctl_print_refused(FILE *err, const Ebpfmon__V1__Response *resp);
 
 #endif
