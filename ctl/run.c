@@ -50,6 +50,7 @@ static void ctl_build(struct ctl_request *r, const struct ctl_args *a)
 	case CTL_CMD_NONE:
 	case CTL_CMD_STATUS:
 	case CTL_CMD_VERSION:
+	case CTL_CMD_TOP: /* top_run.c makes its own calls */
 		r->req.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
 		r->req.get_monitor_status = &r->status;
 		break;
@@ -144,6 +145,7 @@ static int ctl_render(const struct ctl_out *o, const struct ctl_args *a,
 	switch (a->cmd) {
 	case CTL_CMD_NONE:
 	case CTL_CMD_STATUS:
+	case CTL_CMD_TOP:
 		return ctl_render_status(o, resp->get_monitor_status);
 	case CTL_CMD_VERSION:
 		return ctl_render_version(o, EBPFMON_VERSION, resp->get_monitor_status->version,
@@ -182,6 +184,8 @@ int ctl_run(const struct ctl_args *a, FILE *out, FILE *err)
 		fprintf(out, "ebpfmonctl %s\n", EBPFMON_VERSION);
 		return CTL_EXIT_OK;
 	}
+	if (a->cmd == CTL_CMD_TOP)
+		return ctl_top_run(a, out, err);
 	ctl_build(&r, a);
 	ret = ctl_call(a->url, a->timeout_ms, &r.req, &resp, msg, sizeof(msg));
 	if (ret) {
