@@ -715,6 +715,7 @@ static api_status top_msg(struct reply *r, const struct api_top_snap *t, uint32_
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	off = (int64_t)time(NULL) - (int64_t)mono.tv_sec;
 	m->tracked_addresses = t->tracked;
+	m->as_of_unix_ms = t->as_of_unix_ms;
 	if (!n)
 		return ST(OK);
 	out = arena_alloc(&r->ar, n * sizeof(*out));

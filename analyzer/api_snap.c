@@ -51,6 +51,7 @@ typedef void (*walk_fn)(void *ctx, const void *key, const void *value);
 enum phase { PH_IDLE, PH_INFO, PH_BANS, PH_WALK, PH_FINISH };
 
 struct top_build {
+	int64_t as_of_unix_ms;
 	uint32_t k;
 	int ncpus;
 	uint64_t tracked;
@@ -353,9 +354,17 @@ static void top_one(void *ctx, const void *key, const void *value)
 		heap_offer(tb, o, &e);
 }
 
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int tb_init(struct top_build *tb, uint32_t k, int ncpus)
 {
-	*tb = (struct top_build){ .k = k, .ncpus = ncpus };
+	*tb = (struct top_build){ .k = k, .ncpus = ncpus, .as_of_unix_ms = unix_ms() };
 	for (int o = 0; o < API_TOP_ORDERS; o++)
 		tb->heap[o] = malloc((k ? k : 1) * sizeof(struct api_top_entry));
 	return tb->heap[0] && tb->heap[1] ? 0 : -ENOMEM;
@@ -419,6 +428,7 @@ static struct api_top_snap *tb_finish(struct top_build *tb)
 	pthread_mutex_init(&t->cache_mu, NULL);
 	t->k = tb->k;
 	t->tracked = tb->tracked;
+	t->as_of_unix_ms = tb->as_of_unix_ms;
 	t->e = malloc((all ? all : 1) * sizeof(*t->e));
 	t->banned = calloc(all ? all : 1, 1);
 	for (int o = 0; o < API_TOP_ORDERS; o++)

@@ -86,7 +86,8 @@ enum { API_TOP_PACKETS, API_TOP_BYTES, API_TOP_ORDERS };
 struct api_top_snap {
 	atomic_uint refs;
 	uint64_t taken_ns, fresh_until_ns;
-	uint64_t tracked; /* entries of ip_stats the walk saw */
+	int64_t as_of_unix_ms; /* the walk of ip_stats began (CLOCK_REALTIME) */
+	uint64_t tracked;      /* entries of ip_stats the walk saw */
 	uint32_t k;	  /* per order; fewer when fewer are tracked */
 	size_t n;	  /* entries (both orders), sorted by address */
 	struct api_top_entry *e;

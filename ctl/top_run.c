@@ -89,6 +89,8 @@ static int ctl_top_sample(const struct ctl_args *a, const struct ctl_top *t, uns
 	s->owned[2] = resp;
 	s->stats = resp->get_network_stats;
 	s->stats_ms = ctl_mono_ms();
+	/* an analyzer that answers from a snapshot says when it was taken: rates are over that */
+	s->counted_ms = s->stats->as_of_unix_ms > 0 ? (uint64_t)s->stats->as_of_unix_ms : 0;
 	s->order_bytes = t->view.order_bytes;
 	return 0;
 fail:

@@ -839,6 +839,8 @@ static void test_snapshots(void **state)
 		assert_int_equal(resp->get_network_stats->top[0]->connections, 3);
 		assert_false(resp->get_network_stats->top[0]->banned);
 		assert_int_equal(resp->get_network_stats->top[4]->packets, SNAP_ADDRS - 4);
+		/* when ip_stats was read: within the last minute */
+		assert_true(resp->get_network_stats->as_of_unix_ms > (int64_t)time(NULL) * 1000 - 60000);
 		ebpfmon__v1__response__free_unpacked(resp, NULL);
 	}
 	len = pack_top(body, 3, true);

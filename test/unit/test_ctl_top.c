@@ -292,6 +292,16 @@ static void test_frame_rates(void **state)
 	assert_lacks(text, "inf");
 	assert_lacks(text, "nan");
 	free(text);
+
+	/* the analyzer answered both from the same snapshot: no talker rates, whatever our clock */
+	top_init(&t);
+	t.prev.counted_ms = t.cur.counted_ms = 1700000000000ull;
+	text = frame_text(&t, 0, 0, NULL);
+	assert_contains(text, "rates from the second sample on\n");
+	line_with(text, "198.51.100.7 ", row, sizeof(row));
+	line_with(text, "ADDRESS  ", header, sizeof(header));
+	assert_cell_right(header, "PKTS/S", row, "-");
+	free(text);
 }
 
 static void test_frame_header_and_bans(void **state)
