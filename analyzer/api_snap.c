@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_link.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -50,6 +51,11 @@ typedef void (*walk_fn)(void *ctx, const void *key, const void *value);
 
 enum phase { PH_IDLE, PH_INFO, PH_BANS, PH_WALK, PH_FINISH };
 
+static const char *const phase_name[] = {
+	[PH_IDLE] = "status figures", [PH_INFO] = "status figures", [PH_BANS] = "bans",
+	[PH_WALK] = "ip_stats", [PH_FINISH] = "connections and bans of the top",
+};
+
 struct top_build {
 	int64_t as_of_unix_ms;
 	uint32_t k;
@@ -75,11 +81,15 @@ struct api_snap {
 
 	/* the loop's thread only */
 	const struct maps *maps;
+	long loader_pid; /* holds the pin root's lock (0: none found) */
+	unsigned long long loader_start; /* its start time, against a reused pid */
+	uint64_t loader_checked_ns;	 /* /proc/locks was read then */
 	uint64_t due_ns, period_ns;
 	bool kicked;
 	uint32_t kick_k;
 	enum phase phase;
 	uint64_t cycle_ns, work_ns, slice_max_ns;
+	enum phase slice_max_phase; /* of the longest slice */
 	struct api_status_snap *nst;
 	struct walker w;
 	uint64_t bans_counted;
@@ -250,12 +260,9 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 	struct store_query q = { .active_only = true };
 	struct store *db = p->store;
 	uint64_t open = 0;
-	long holder;
 
 	interfaces(p->cfg->pin_root, st);
 	programs(p->cfg->pin_root, st);
-	holder = maps_lock_holder(p->cfg->pin_root);
-	st->loader_running = holder > 0 && holder != getpid();
 	st->db_open = db != NULL;
 	st->db_ok = db && store_healthy(db);
 	if (db && !st->db_ok) {
@@ -271,6 +278,56 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 	}
 	if (db && store_anomaly_list(db, &q, count_anomaly, &open) >= 0)
 		st->open_anomalies = open;
+}
+
+/* The start time of process pid (field 22 of /proc/PID/stat), or 0 when it is gone. */
+static unsigned long long proc_start(long pid)
+{
+	char path[64], buf[512], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+/*
+ * Whether the loader runs: a process holds its lock on the pin root. Finding the holder
+ * means reading /proc/locks, which waits for an RCU grace period (milliseconds, and every
+ * file lock of the system waits with it): so the holder found is remembered, and only its
+ * process is looked at again; without one, /proc/locks is read again after
+ * LOADER_RECHECK_NS.
+ */
+#define LOADER_RECHECK_NS (10 * 1000000000ull)
+
+static bool loader_running(struct api_snap *s, const char *pin_root, uint64_t now)
+{
+	long pid;
+
+	if (s->loader_pid > 0 && proc_start(s->loader_pid) == s->loader_start)
+		return true;
+	if (s->loader_pid <= 0 && s->loader_checked_ns && now < s->loader_checked_ns + LOADER_RECHECK_NS)
+		return false;
+	pid = maps_lock_holder(pin_root);
+	s->loader_checked_ns = now;
+	s->loader_pid = pid > 0 && pid != getpid() ? pid : 0;
+	s->loader_start = s->loader_pid ? proc_start(s->loader_pid) : 0;
+	if (!s->loader_start)
+		s->loader_pid = 0;
+	return s->loader_pid > 0;
 }
 
 struct count_ctx {
@@ -791,6 +848,7 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		__attribute__((fallthrough)); /* the figures are one slice */
 	case PH_INFO:
 		status_info(p, sm, s->nst);
+		s->nst->loader_running = loader_running(s, p->cfg->pin_root, now);
 		if (walker_init(&s->w, s->maps->bans, sizeof(struct ebpfmon_addr),
 				sizeof(struct ebpfmon_ban))) {
 			cycle_abort(s);
@@ -853,10 +911,11 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		publish(s, now);
 		s->phase = PH_IDLE;
 		log_debug("api: snapshot of %llu tracked addresses (top %u per order) in %.1f ms of "
-			  "work over %.1f ms, the longest slice %.2f ms; the next in %.0f ms while "
-			  "clients ask",
+			  "work over %.1f ms, the longest slice %.2f ms (%s); the next in %.0f ms "
+			  "while clients ask",
 			  (unsigned long long)s->tb.tracked, s->tb.k, s->work_ns / 1e6,
-			  (now - s->cycle_ns) / 1e6, s->slice_max_ns / 1e6, s->period_ns / 1e6);
+			  (now - s->cycle_ns) / 1e6, s->slice_max_ns / 1e6,
+			  phase_name[s->slice_max_phase], s->period_ns / 1e6);
 		return 1;
 	}
 	return 0;
@@ -868,13 +927,16 @@ int api_snap_step(struct api_snap *s, struct policy *p, const struct sysmon *sm,
 	int published = 0;
 
 	if (s->due_ns && now_ns >= s->due_ns) {
+		enum phase ph = s->phase;
 		uint64_t took;
 
 		published = cycle_slice(s, p, sm, now_ns);
 		took = api_snap_now() - now_ns;
 		s->work_ns += took;
-		if (took > s->slice_max_ns)
+		if (took > s->slice_max_ns) {
 			s->slice_max_ns = took;
+			s->slice_max_phase = ph;
+		}
 		if (s->phase != PH_IDLE) {
 			s->due_ns = now_ns; /* the next slice after the loop's other work */
 		} else {
@@ -940,11 +1002,12 @@ void api_snap_collect_status(struct policy *p, const struct sysmon *sm,
 	const struct maps *m = p->maps;
 	struct count_ctx bans = { .now = maps_boot_ns() };
 	int ncpus = libbpf_num_possible_cpus();
+	long holder = maps_lock_holder(p->cfg->pin_root), nets;
 	struct walker w;
-	long nets;
 
 	memset(out, 0, sizeof(*out));
 	status_info(p, sm, out);
+	out->loader_running = holder > 0 && holder != getpid();
 	if (!walker_init(&w, m->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban)))
 		walker_step(&w, count_in_force, &bans, UINT64_MAX);
 	walker_free(&w);
