@@ -2,22 +2,28 @@
 /*
  * The configuration file: INI read with inih, checked strictly.
  *
- * inih's ini_parse_stream() is fed by our own line reader, which
- *  - counts lines, so every message names the line it is about (Debian's libinih is built
- *    without INI_HANDLER_LINENO, so the handler would not know it otherwise);
- *  - hands inih whole lines only: a line longer than inih's buffer is reported and skipped
- *    instead of being cut into pieces that inih would read as further lines (a long comment
- *    is merely cut short);
- *  - finds syntax errors itself, reports each one and hands inih a blank line instead, so
- *    that every bad line is reported and not only the first (ini_parse_stream's return value,
- *    still checked in case inih refuses a line that the reader let through); text after a
- *    section's ']', which inih ignores, is an error too;
- *  - decides, as inih does, whether an indented line continues the previous key's value.
- *    Indented "key = value" and "[section]" lines are un-indented first, so an indented file
- *    means what it looks like; the remaining indented lines continue a list:
+ * The grammar is inih's own (docs/configuration.md says what it accepts). The file is read
+ * into memory and handed to ini_parse_stream() one line at a time by a reader that
+ *  - counts lines, so that every message names its line (Debian's libinih is built without
+ *    INI_HANDLER_LINENO, so the handler would not know it otherwise);
+ *  - hands inih whole lines only: inih 55 reads a line longer than its buffer (200 bytes) as
+ *    several lines, so the reader passes the beginning and drops the rest; a key or
+ *    continuation line cut that way is refused by the handler ("line is too long"), a long
+ *    comment is harmless;
+ *  - hands inih a blank line instead of a line with a NUL byte, or of a line inih refused on
+ *    an earlier pass (below), and reports it.
+ * inih goes on after a line it cannot parse, but only returns the number of the first one.
+ * So that every bad line is reported, a pass that ends with a new refused line is run again
+ * with that line blanked too (a refused line changes nothing in inih's state, a blank line
+ * neither); the last pass reports all of them, in order with the handler's messages.
  *
- *        malicious_url_patterns = /admin, /wp-admin,
- *                                 /.env, /config
+ * The handler judges each key: unknown sections and keys, bad values, a setting given
+ * twice, an indented line continuing a key that is not a list. inih hands a continuation line's value under the name it kept from the key
+ * line, a key line's under a name inside the line it parses: that is how the two are told
+ * apart. A list key may be given several times, and continued on indented lines:
+ *
+ *     malicious_url_patterns = /admin, /wp-admin,
+ *                              /.env, /config
  *
  * The file is read into a copy of the defaults; *cfg changes only when the whole file is good.
  */
@@ -44,6 +50,7 @@
 #define CFG_SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader", "testing"};
+#define CFG_SECTIONS_EXPECTED "expected network, system, api, database, loader or testing"
 
 enum cfg_type {
 	CFG_U32,
@@ -418,7 +425,8 @@ static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, str
 	}
 	if (strncmp(v, scheme, strlen(scheme)) || len > k->max || cfg_has_ctrl(v, len)) {
 		cfg_keyerr(e, k->section, k->name,
-			   "address %s is not http://HOST:PORT (or empty for none)", cfg_quote(v, q));
+			   "address %s is not http://HOST:PORT (or empty for none)",
+			   cfg_quote(v, q));
 		return -EINVAL;
 	}
 	if (host[0] == '[') {
@@ -437,14 +445,16 @@ static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, str
 		}
 		colon = end + 1;
 	} else {
-		hlen = strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
+		hlen = strspn(host,
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
 		colon = host + hlen;
 	}
 	if (*colon == '/' || (*colon == ':' && strchr(colon, '/'))) {
-		cfg_keyerr(e, k->section, k->name,
-			   "address %s has a path: give http://HOST:PORT, the metrics are served at "
-			   "/metrics",
-			   cfg_quote(v, q));
+		cfg_keyerr(
+			e, k->section, k->name,
+			"address %s has a path: give http://HOST:PORT, the metrics are served at "
+			"/metrics",
+			cfg_quote(v, q));
 		return -EINVAL;
 	}
 	if (*colon != ':' || parse_u64(colon + 1, 1, 65535, &port)) {
@@ -739,12 +749,12 @@ static int cfg_set_list(struct config *cfg, const struct cfg_key *k, const char 
 
 /* ---- keys --------------------------------------------------------------------------------- */
 
-static bool cfg_section_known(const char *name, size_t len)
+static bool cfg_section_known(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(cfg_sections); i++) {
-		if (strlen(cfg_sections[i]) == len && !strncmp(cfg_sections[i], name, len))
+		if (!strcmp(cfg_sections[i], name))
 			return true;
 	}
 	return false;
@@ -756,9 +766,8 @@ static const struct cfg_key *cfg_lookup(const char *section, const char *name, s
 	const char *elsewhere = NULL;
 	size_t i;
 
-	if (!cfg_section_known(section, strlen(section))) {
-		cfg_keyerr(e, section, name,
-			   "unknown section (expected network, system, api, database, loader or testing)");
+	if (!cfg_section_known(section)) {
+		cfg_keyerr(e, section, name, "unknown section (" CFG_SECTIONS_EXPECTED ")");
 		return NULL;
 	}
 	for (i = 0; i < ARRAY_LEN(cfg_keys); i++) {
@@ -901,243 +910,357 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 
 /* ---- the file ----------------------------------------------------------------------------- */
 
+#define CFG_BAD_LINES_MAX 100 /* refused lines reported; beyond, the file is not INI at all */
+
 struct cfg_load {
-	FILE *f;
+	/* the file */
+	const char *data;
+	size_t len;
+	/* the reader, for one pass */
+	size_t pos;
+	int lineno;
+	const char *line; /* the current line in data, and its length without '\n' */
+	size_t line_len;
+	bool line_cut;	 /* longer than inih's buffer: inih got the beginning */
+	const char *buf; /* the buffer inih parses the line in, and its size */
+	size_t buf_len;
+	int bad[CFG_BAD_LINES_MAX]; /* lines inih refused, ascending: handed over blank */
+	unsigned int n_bad;
+	/* the handler, for one pass */
 	struct config *cfg;
 	struct cfg_err err;
-	int lineno;
-	int read_errno;
-	bool have_key; /* inih has a previous key in this section: an indented line continues it */
-	bool cont;     /* the line being parsed continues that key's value */
-	bool section_known; /* the current section is one of ours (or there is none yet: false) */
-	const struct cfg_key *key; /* of the last key line; NULL if unknown or line refused */
-	unsigned int list_total;
+	int set_line[ARRAY_LEN(cfg_keys)]; /* where each key was first given; 0: not yet */
+	unsigned int list_total[ARRAY_LEN(cfg_keys)];
+	const struct cfg_key *key; /* of the last key line; NULL if unknown or refused */
+	char skip_section[64];	   /* an unknown section, reported once, its keys skipped */
 };
 
-/* inih's find_chars_or_comment(): the first of chars, or an inline ';' after whitespace. */
-static char *cfg_find_chars_or_comment(char *s, const char *chars)
+static bool cfg_is_bad_line(const struct cfg_load *ld, int lineno)
 {
-	bool was_space = false;
-
-	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
+	for (unsigned int i = 0; i < ld->n_bad; i++) {
+		if (ld->bad[i] == lineno)
+			return true;
 	}
-	return s;
+	return false;
 }
 
-/* Does s (not indented) start like "name =", an assignment rather than a list value? */
-static bool cfg_looks_like_key(const char *s)
+/* "syntax error: ..., got 'LINE'" for the current line, without its surrounding blanks. */
+static void cfg_syntax_error(struct cfg_load *ld)
 {
-	if (!isalpha((unsigned char)*s) && *s != '_')
-		return false;
-	while (isalnum((unsigned char)*s) || *s == '_')
+	const char *s = ld->line, *end = ld->line + ld->line_len;
+	char q[CFG_QUOTE_BUF];
+
+	while (s < end && isspace((unsigned char)*s))
 		s++;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return *s == '=';
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	cfg_errf(&ld->err, "syntax error: expected [section], key = value or a comment, got %s",
+		 cfg_quote_n(s, (size_t)(end - s), q));
 }
 
-/*
- * Report a problem with the current line as a whole; inih then gets a blank line instead, and
- * an indented line after it continues nothing (it is skipped without a second message).
- */
-__attribute__((format(printf, 3, 4))) static char *cfg_bad_line(struct cfg_load *ld, char *str,
-								const char *fmt, ...)
-{
-	char msg[CFG_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cfg_errf(&ld->err, "%s", msg);
-	ld->key = NULL;
-	str[0] = '\0';
-	return str;
-}
-
-/* ini_reader: one physical line per call, classified as described at the top of the file. */
+/* ini_reader: the next line of the file, counted; see the top of this file. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_load *ld = stream;
-	size_t n = 0, max = num > 1 ? (size_t)num - 1 : 0;
-	char q[CFG_QUOTE_BUF], *s, *end;
-	bool nul = false, indented;
-	int c;
+	size_t max = num > 1 ? (size_t)num - 1 : 0, n;
+	const char *nl;
 
-	if (!max)
+	if (!max || ld->pos >= ld->len)
 		return NULL;
-	c = getc(ld->f);
-	if (c == EOF) {
-		if (ferror(ld->f))
-			ld->read_errno = errno ? errno : EIO;
-		return NULL;
-	}
-	while (c != EOF && c != '\n') {
-		if (n < max)
-			str[n] = (char)c;
-		if (!c)
-			nul = true;
-		n++;
-		c = getc(ld->f);
-	}
-	if (c == EOF && ferror(ld->f))
-		ld->read_errno = errno ? errno : EIO;
+	ld->line = ld->data + ld->pos;
+	nl = memchr(ld->line, '\n', ld->len - ld->pos);
+	ld->line_len = nl ? (size_t)(nl - ld->line) : ld->len - ld->pos;
+	ld->pos += ld->line_len + (nl ? 1 : 0);
 	ld->lineno++;
 	ld->err.line = ld->lineno;
-	ld->cont = false;
-	str[n < max ? n : max] = '\0';
-	if (nul)
-		return cfg_bad_line(ld, str, "line contains a NUL byte");
-	if (n > max) {
-		/* a long comment is harmless: inih gets its beginning */
-		s = str + strspn(str, " \t\v\f\r");
-		if (*s == '#' || *s == ';')
-			return str;
-		return cfg_bad_line(ld, str, "line is too long (%zu bytes, at most %zu)", n, max);
+	ld->buf = str;
+	ld->buf_len = (size_t)num;
+	ld->line_cut = ld->line_len > max;
+	n = ld->line_cut ? max : ld->line_len;
+
+	str[0] = '\0';
+	if (memchr(ld->line, '\0', ld->line_len))
+		cfg_errf(&ld->err, "line contains a NUL byte");
+	else if (cfg_is_bad_line(ld, ld->lineno) && ld->line_cut)
+		cfg_errf(&ld->err, "line is too long (%zu bytes, at most %zu)", ld->line_len, max);
+	else if (cfg_is_bad_line(ld, ld->lineno))
+		cfg_syntax_error(ld);
+	else {
+		memcpy(str, ld->line, n);
+		str[n] = '\0';
 	}
-	/* a UTF-8 byte order mark */
-	if (ld->lineno == 1 && n >= 3 && !memcmp(str, "\xef\xbb\xbf", 3))
-		memmove(str, str + 3, n - 2);
-
-	/* trailing whitespace (and the '\r' of CRLF files) means nothing */
-	n = strlen(str);
-	while (n && isspace((unsigned char)str[n - 1]))
-		str[--n] = '\0';
-	indented = isspace((unsigned char)str[0]);
-	s = str;
-	while (isspace((unsigned char)*s))
-		s++;
-
-	if (!*s || *s == ';' || *s == '#')
-		return str; /* blank or comment: changes nothing */
-	if (indented && ld->have_key && *s != '[' && !cfg_looks_like_key(s)) {
-		ld->cont = true; /* inih passes it to the handler under the previous key */
-		return str;
-	}
-	memmove(str, s, strlen(s) + 1);
-
-	if (*str == '[') {
-		end = cfg_find_chars_or_comment(str + 1, "]");
-		if (*end != ']')
-			return cfg_bad_line(ld, str, "syntax error: no closing ']' in %s",
-					    cfg_quote(str, q));
-		s = end + 1 + strspn(end + 1, " \t\v\f\r");
-		if (*s && *s != ';' && *s != '#')
-			/* "[network] x = 1" would silently lose the key */
-			cfg_errf(&ld->err, "syntax error: text after ']' in %s", cfg_quote(str, q));
-		end[1] = '\0';
-		ld->have_key = false;
-		ld->key = NULL;
-		ld->section_known = cfg_section_known(str + 1, (size_t)(end - str - 1));
-		if (!ld->section_known) {
-			char name[CFG_QUOTE_BUF];
-
-			snprintf(name, sizeof(name), "%.*s", (int)(end - str - 1), str + 1);
-			cfg_errf(&ld->err,
-				 "[%s]: unknown section (expected network, system, api, "
-				 "database, loader or testing)",
-				 name);
-		}
-		return str;
-	}
-	end = cfg_find_chars_or_comment(str, "=:");
-	if ((*end != '=' && *end != ':') || end == str)
-		return cfg_bad_line(ld, str,
-				    "syntax error: expected [section] or key = value, got %s",
-				    cfg_quote(str, q));
-	ld->have_key = true;
 	return str;
+}
+
+/*
+ * Whether inih calls the handler for an indented line that continues the previous key: it
+ * passes a key line's name inside the line it parses (the reader's buffer), and a
+ * continuation's under the name it kept from that key line.
+ */
+static bool cfg_continues(const struct cfg_load *ld, const char *name)
+{
+	uintptr_t p = (uintptr_t)name, b = (uintptr_t)ld->buf;
+
+	return p < b || p >= b + ld->buf_len;
+}
+
+/*
+ * Why an indented line that continues a value was probably meant otherwise, or NULL: it reads
+ * like one of our keys, or a section, or it holds an inline comment (inih 55 reads none on a
+ * continuation line).
+ */
+static const char *cfg_continuation_hint(const char *v, char *buf, size_t len)
+{
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz_");
+	char sep = v[n + strspn(v + n, " \t")];
+
+	if (n && (sep == '=' || sep == ':')) {
+		for (size_t i = 0; i < ARRAY_LEN(cfg_keys); i++) {
+			if (strlen(cfg_keys[i].name) == n && !strncmp(cfg_keys[i].name, v, n)) {
+				snprintf(buf, len, "to set %s, start the line at its beginning",
+					 cfg_keys[i].name);
+				return buf;
+			}
+		}
+	}
+	if (v[0] == '[' && strchr(v, ']'))
+		return "to start a section, start the line at its beginning";
+	if (strstr(v, " ;") || strstr(v, "\t;"))
+		return "a comment on a continuation line is part of the value: put it on a line "
+		       "of its own";
+	return NULL;
+}
+
+/* A continuation line: the list goes on, or an error. */
+static void cfg_continuation(struct cfg_load *ld, const char *section, const char *name,
+			     const char *value)
+{
+	const struct cfg_key *k = ld->key;
+	char q[CFG_QUOTE_BUF], buf[128];
+	const char *hint = cfg_continuation_hint(value, buf, sizeof(buf));
+
+	if (!k)
+		return; /* the key was refused, and that was said */
+	if (hint) {
+		cfg_keyerr(&ld->err, section, name, "indented line %s continues this value; %s",
+			   cfg_quote(value, q), hint);
+		return;
+	}
+	if (k->type < CFG_URL_LIST) {
+		cfg_keyerr(&ld->err, section, name,
+			   "indented line %s continues this value, but only lists span lines",
+			   cfg_quote(value, q));
+		return;
+	}
+	cfg_apply(ld->cfg, k, value, true, &ld->list_total[k - cfg_keys], &ld->err);
+}
+
+/*
+ * A key line. A setting is given once: twice is an error naming both lines (the value is
+ * still checked). A list key may be given again: its
+ * entries add to the list.
+ */
+static void cfg_key_line(struct cfg_load *ld, const char *section, const char *name,
+			 const char *value)
+{
+	const struct cfg_key *k;
+	unsigned int idx;
+	bool again = false;
+
+	if (!*section) {
+		cfg_errf(&ld->err, "%s: key is outside any [section]", name);
+		return;
+	}
+	if (!strcmp(section, ld->skip_section))
+		return; /* said at its first key */
+	if (!cfg_section_known(section))
+		snprintf(ld->skip_section, sizeof(ld->skip_section), "%s", section);
+	k = cfg_lookup(section, name, &ld->err);
+	if (!k)
+		return;
+	idx = (unsigned int)(k - cfg_keys);
+	if (k->type >= CFG_URL_LIST) {
+		again = ld->set_line[idx] != 0;
+	} else {
+		for (size_t i = 0; i < ARRAY_LEN(cfg_keys); i++) {
+			const struct cfg_key *o = &cfg_keys[i];
+
+			if (!ld->set_line[i] || o->off != k->off || o->type >= CFG_URL_LIST)
+				continue;
+			if (o == k)
+				cfg_keyerr(&ld->err, section, name,
+					   "given twice (first on line %d): keep one",
+					   ld->set_line[i]);
+			else
+				cfg_keyerr(&ld->err, section, name,
+					   "the same setting as %s on line %d: keep one of the two "
+					   "lines",
+					   o->name, ld->set_line[i]);
+			break; /* one message: the setting was given before */
+		}
+	}
+	if (!ld->set_line[idx])
+		ld->set_line[idx] = ld->err.line;
+	ld->key = k;
+	cfg_apply(ld->cfg, k, value, again, &ld->list_total[idx], &ld->err);
 }
 
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_load *ld = user;
-	char q[CFG_QUOTE_BUF];
 
-	if (ld->cont) {
-		if (!ld->key)
-			return 1; /* the key was refused, and that was said */
-		if (ld->key->type < CFG_URL_LIST) {
-			cfg_keyerr(&ld->err, section, name,
-				   "indented line %s would continue this value, but only lists can "
-				   "span lines",
-				   cfg_quote(value, q));
-			return 1;
-		}
-		cfg_apply(ld->cfg, ld->key, value, true, &ld->list_total, &ld->err);
+	if (ld->line_cut) {
+		/* a key or continuation line that inih got only the beginning of */
+		cfg_errf(&ld->err, "line is too long (%zu bytes, at most %zu)", ld->line_len,
+			 ld->buf_len - 1);
+		if (!cfg_continues(ld, name))
+			ld->key = NULL;
+		return 1;
+	}
+	if (cfg_continues(ld, name)) {
+		cfg_continuation(ld, section, name, value);
 		return 1;
 	}
 	ld->key = NULL;
-	if (!*section) {
-		cfg_errf(&ld->err, "%s: key is outside any [section]", name);
+	if (!*name) {
+		cfg_syntax_error(ld); /* "= value" */
 		return 1;
 	}
-	if (!ld->section_known)
-		return 1; /* reported at the section's header */
-	ld->key = cfg_lookup(section, name, &ld->err);
-	if (ld->key)
-		cfg_apply(ld->cfg, ld->key, value, false, &ld->list_total, &ld->err);
+	cfg_key_line(ld, section, name, value);
 	/* errors are collected in ld->err: keep going so that every one is reported */
+	return 1;
+}
+
+/* The whole file into *data (NUL-terminated, *len bytes). 0 or -errno (-EFBIG: too large). */
+static int cfg_read_file(FILE *f, char **data, size_t *len)
+{
+	size_t cap = 4096, n = 0, got;
+	char *buf = NULL, *nbuf;
+
+	for (;;) {
+		if (!buf || n + 1 >= cap) {
+			cap = buf ? cap * 2 : cap;
+			nbuf = realloc(buf, cap);
+			if (!nbuf) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nbuf;
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (n > CONFIG_FILE_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+		if (!got)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return errno ? -errno : -EIO;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+/*
+ * One pass of inih over the file into a fresh copy of the defaults: 0 when every line inih
+ * refused is known, 1 when it refused one more (now in ld->bad), or -ENOMEM.
+ */
+static int cfg_pass(struct cfg_load *ld, const char *path)
+{
+	int ret;
+
+	ld->pos = 0;
+	ld->lineno = 0;
+	ld->key = NULL;
+	ld->skip_section[0] = '\0';
+	memset(ld->set_line, 0, sizeof(ld->set_line));
+	memset(ld->list_total, 0, sizeof(ld->list_total));
+	cfg_err_init(&ld->err, ld->err.buf, ld->err.len, path);
+	config_defaults(ld->cfg);
+
+	ret = ini_parse_stream(cfg_reader, ld, cfg_handler, ld);
+	if (ret < 0)
+		return -ENOMEM;
+	if (ret == 0 || cfg_is_bad_line(ld, ret))
+		return 0;
+	if (ld->n_bad == CFG_BAD_LINES_MAX) {
+		ld->err.line = ret;
+		cfg_errf(&ld->err,
+			 "syntax error, and more after it: only the first %d are reported",
+			 CFG_BAD_LINES_MAX);
+		return 0;
+	}
+	/* lines are refused in order: the new one comes after every known one */
+	ld->bad[ld->n_bad++] = ret;
 	return 1;
 }
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct cfg_load ld;
+	struct cfg_load *ld = NULL;
+	char *data = NULL;
+	struct cfg_err e;
 	struct stat st;
+	size_t len = 0;
+	FILE *f;
 	int ret;
 
-	memset(&ld, 0, sizeof(ld));
-	cfg_err_init(&ld.err, err, errlen, path);
+	cfg_err_init(&e, err, errlen, path);
 	if (!path || !cfg)
 		return -EINVAL;
-
-	ld.f = fopen(path, "re");
-	if (!ld.f) {
-		ret = -errno;
-		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
+	f = fopen(path, "re");
+	ret = !f ? -errno : fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (ret) {
+		cfg_errf(&e, "cannot open: %s", strerror(-ret));
+		if (f)
+			fclose(f);
 		return ret;
 	}
-	if (fstat(fileno(ld.f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
-		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
-		goto out;
+	ret = cfg_read_file(f, &data, &len);
+	fclose(f);
+	if (ret == -EFBIG) {
+		cfg_errf(&e, "larger than %d bytes: not a configuration file", CONFIG_FILE_MAX);
+		return ret;
 	}
-	ld.cfg = malloc(sizeof(*ld.cfg));
-	if (!ld.cfg) {
+	if (ret) {
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
+		return ret;
+	}
+	ld = calloc(1, sizeof(*ld));
+	if (ld)
+		ld->cfg = malloc(sizeof(*ld->cfg));
+	if (!ld || !ld->cfg) {
 		ret = -ENOMEM;
-		cfg_errf(&ld.err, "cannot read: %s", strerror(-ret));
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
 		goto out;
 	}
-	config_defaults(ld.cfg);
-
-	ret = ini_parse_stream(cfg_reader, &ld, cfg_handler, &ld);
-	if (ld.read_errno) {
-		ld.err.line = 0;
-		cfg_errf(&ld.err, "read error: %s", strerror(ld.read_errno));
-		ret = -ld.read_errno;
+	ld->data = data;
+	ld->len = len;
+	ld->err = e;
+	do
+		ret = cfg_pass(ld, path);
+	while (ret == 1);
+	e = ld->err;
+	if (ret < 0) {
+		e.line = 0;
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
 		goto out;
 	}
-	if (ret > 0) {
-		/* a line that inih refused but the reader let through */
-		ld.err.line = ret;
-		cfg_errf(&ld.err, "syntax error");
-	} else if (ret < 0) {
-		ld.err.line = 0;
-		cfg_errf(&ld.err, "cannot read: %s", strerror(ENOMEM));
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (ld.err.count) {
+	if (e.count) {
 		ret = -EINVAL;
 		goto out;
 	}
-	*cfg = *ld.cfg;
+	*cfg = *ld->cfg;
 	ret = 0;
 out:
-	free(ld.cfg);
-	fclose(ld.f);
+	if (ld)
+		free(ld->cfg);
+	free(ld);
+	free(data);
 	return ret;
 }

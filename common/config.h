@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The configuration shared by ebpfmon-loader and ebpfmon-analyzer: an INI file read with
- * inih. Every key has a default; an unknown section or key, a value out of range or an
- * unparsable address is an error naming the file, the line and the key.
+ * inih (docs/configuration.md). Every key has a default; an unknown section or key, a value
+ * out of range, an unparsable address or a setting given twice is an error naming the file,
+ * the line and the key.
  */
 #ifndef EBPFMON_CONFIG_H
 #define EBPFMON_CONFIG_H
@@ -21,6 +22,7 @@
 #define CONFIG_MAX_ALLOW 64
 #define CONFIG_PATH_MAX 256
 #define CONFIG_ERR_MAX 512
+#define CONFIG_FILE_MAX (1024 * 1024) /* bytes of a configuration file at most */
 
 enum config_xdp_mode {
 	CONFIG_XDP_AUTO = 0,
@@ -88,9 +90,10 @@ void config_defaults(struct config *cfg);
 
 /*
  * Read an INI file over the defaults. 0 on success; on failure -EINVAL (bad content) or
- * -errno (cannot open/read) and err holds one message per problem, lines separated by '\n',
- * each of the form "FILE:LINE: [section] key: what is wrong" ("FILE: ..." when no line
- * applies, such as a missing file).
+ * -errno (cannot open/read; -EFBIG beyond CONFIG_FILE_MAX bytes) and err holds one message
+ * per problem, in the order of the file, lines separated by '\n', each of the form
+ * "FILE:LINE: [section] key: what is wrong" ("FILE:LINE: what is wrong" for a line that is
+ * not a key, "FILE: ..." when no line applies, such as a missing file).
  * The file is read over config_defaults(), not over what *cfg held, and *cfg is written only
  * when the whole file is good: a failed reload leaves the running configuration as it was.
  */
