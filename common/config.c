@@ -18,7 +18,8 @@
  * neither); the last pass reports all of them, in order with the handler's messages.
  *
  * The handler judges each key: unknown sections and keys, bad values, a setting given
- * twice, an indented line continuing a key that is not a list. inih hands a continuation line's value under the name it kept from the key
+ * twice (or under its old name and its new one), an indented line continuing a key that is
+ * not a list. inih hands a continuation line's value under the name it kept from the key
  * line, a key line's under a name inside the line it parses: that is how the two are told
  * apart. A list key may be given several times, and continued on indented lines:
  *
@@ -49,12 +50,13 @@
 #define CFG_ACCOUNT_MAX	 32  /* user and group names */
 #define CFG_SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader", "testing"};
-#define CFG_SECTIONS_EXPECTED "expected network, system, api, database, loader or testing"
+static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader"};
+#define CFG_SECTIONS_EXPECTED "expected network, system, api, database or loader"
 
 enum cfg_type {
-	CFG_U32,
+	CFG_U32,      /* stored multiplied by scale (an old key counting in larger units) */
 	CFG_POW2,     /* a CFG_U32 that must be a power of two */
+	CFG_DURATION, /* with units; min, max in ms; stored in units of scale ms */
 	CFG_BOOL,
 	CFG_XDP_MODE,
 	CFG_PATH,     /* absolute path */
@@ -72,36 +74,51 @@ struct cfg_key {
 	const char *section;
 	const char *name;
 	enum cfg_type type;
-	size_t off;   /* of the field in struct config (scalars) */
-	uint64_t min; /* CFG_U32 */
-	uint64_t max; /* CFG_U32: largest value; strings: longest length */
+	size_t off;	/* of the field in struct config (scalars); two keys, one setting */
+	uint64_t min;	/* numbers */
+	uint64_t max;	/* numbers: largest value; strings: longest length */
+	uint32_t scale; /* CFG_U32: field = value * scale; CFG_DURATION: the field's unit in ms */
 };
+
+#define MS_S   1000ull
+#define MS_MIN (60 * MS_S)
+#define MS_H   (60 * MS_MIN)
+#define MS_D   (24 * MS_H)
 
 /* clang-format off */
 #define CFG_NUM(sec, field, lo, hi) \
-	{sec, #field, CFG_U32, offsetof(struct config, field), lo, hi}
+	{sec, #field, CFG_U32, offsetof(struct config, field), lo, hi, 1}
+/* an old name of a duration: a number in its own unit, stored in the field's */
+#define CFG_OLD(sec, name, field, lo, hi, scale) \
+	{sec, name, CFG_U32, offsetof(struct config, field), lo, hi, scale}
+#define CFG_DUR(sec, name, field, lo_ms, hi_ms, unit_ms) \
+	{sec, name, CFG_DURATION, offsetof(struct config, field), lo_ms, hi_ms, unit_ms}
 #define CFG_STR(sec, field, type, maxlen) \
-	{sec, #field, type, offsetof(struct config, field), 0, maxlen}
+	{sec, #field, type, offsetof(struct config, field), 0, maxlen, 1}
 /* clang-format on */
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("network", max_connections_per_ip, 1, 1000000),
-	CFG_NUM("network", ban_duration_minutes, 0, 525600),
-	CFG_NUM("network", monitoring_interval_seconds, 1, 86400),
-	{"network", "malicious_url_patterns", CFG_URL_LIST, 0, 0, 0},
-	{"network", "interfaces", CFG_IFACE_LIST, 0, 0, 0},
-	{"network", "http_ports", CFG_PORT_LIST, 0, 0, 0},
-	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0},
+	/* 0 is a permanent ban; any other duration is at least the unit, 1 s */
+	CFG_DUR("network", "ban_duration", ban_duration_s, 0, 365 * MS_D, MS_S),
+	CFG_OLD("network", "ban_duration_minutes", ban_duration_s, 0, 525600, 60),
+	CFG_DUR("network", "monitoring_interval", monitoring_interval_ms, 100, MS_D, 1),
+	CFG_OLD("network", "monitoring_interval_seconds", monitoring_interval_ms, 1, 86400, 1000),
+	{"network", "malicious_url_patterns", CFG_URL_LIST, 0, 0, 0, 1},
+	{"network", "interfaces", CFG_IFACE_LIST, 0, 0, 0, 1},
+	{"network", "http_ports", CFG_PORT_LIST, 0, 0, 0, 1},
+	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0, 1},
 	CFG_NUM("network", max_tracked_ips, 1024, 16777216),
-	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0},
+	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0, 1},
 	CFG_NUM("network", ban_escalation_factor, 1, 100),
-	CFG_NUM("network", ban_max_duration_minutes, 1, 5256000),
+	CFG_DUR("network", "ban_max_duration", ban_max_duration_s, MS_S, 3650 * MS_D, MS_S),
+	CFG_OLD("network", "ban_max_duration_minutes", ban_max_duration_s, 1, 5256000, 60),
 	CFG_NUM("network", cidr_ban_threshold, 0, 256),
 	{"network", "event_buffer_kb", CFG_POW2, offsetof(struct config, event_buffer_kb), 64,
-	 262144},
+	 262144, 1},
 	{"network", "url_case_insensitive", CFG_BOOL, offsetof(struct config, url_case_insensitive),
-	 0, 0},
-	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0},
+	 0, 0, 1},
+	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0, 1},
 	CFG_NUM("network", max_bans, 1024, 4194304),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
@@ -122,10 +139,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_STR("loader", pin_root, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_STR("loader", user, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 	CFG_STR("loader", group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
-	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0},
-
-	CFG_NUM("testing", ban_duration_seconds, 0, 86400),
-	CFG_NUM("testing", monitoring_interval_ms, 0, 86400000),
+	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0, 1},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -332,7 +346,114 @@ static int cfg_set_u32(void *field, const struct cfg_key *k, const char *v, stru
 			   cfg_quote(v, q));
 		return -EINVAL;
 	}
-	*(uint32_t *)field = (uint32_t)n;
+	*(uint32_t *)field = (uint32_t)(n * k->scale);
+	return 0;
+}
+
+/* 2^53 ms (285 000 years): far beyond any bound, and exact in a double */
+#define CFG_DURATION_MAX_MS (1ull << 53)
+
+int parse_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {
+		/* "ms" before "m" */
+		{"ms", 1}, {"s", MS_S}, {"m", MS_MIN}, {"h", MS_H}, {"d", MS_D}, {"w", 7 * MS_D},
+	};
+	uint64_t total = 0;
+	const char *p = s;
+
+	if (!s || !ms || !*s)
+		return -EINVAL;
+	while (*p) {
+		uint64_t n = 0, mult = 0;
+		size_t i, len = 0;
+
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (n > CFG_DURATION_MAX_MS)
+				return -ERANGE;
+			n = n * 10 + (uint64_t)(*p - '0');
+		}
+		for (i = 0; i < ARRAY_LEN(units) && !mult; i++) {
+			len = strlen(units[i].name);
+			if (!strncmp(p, units[i].name, len) && !isalpha((unsigned char)p[len]))
+				mult = units[i].ms;
+		}
+		if (!mult)
+			return -EINVAL; /* no unit, or an unknown one */
+		p += len;
+		if (n > (CFG_DURATION_MAX_MS - total) / mult)
+			return -ERANGE;
+		total += n * mult;
+	}
+	*ms = total;
+	return 0;
+}
+
+/* ms as the largest unit that divides it: "100ms", "90s", "7d"; "0" for 0. */
+static const char *cfg_duration_str(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {{"d", MS_D}, {"h", MS_H}, {"m", MS_MIN}, {"s", MS_S}};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(units) && ms; i++) {
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(ms / units[i].ms),
+				 units[i].name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, ms ? "%llums" : "0", (unsigned long long)ms);
+	return buf;
+}
+
+/*
+ * NUMBER UNIT ..., stored in units of k->scale ms. A bare number is refused (which unit?),
+ * except 0 where 0 is allowed; "permanent" is 0 too there.
+ */
+static int cfg_set_duration(void *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	char q[CFG_QUOTE_BUF], lo[32], hi[32], unit[32];
+	uint64_t ms;
+	int ret;
+
+	cfg_duration_str(k->min ? k->min : k->scale, lo, sizeof(lo));
+	cfg_duration_str(k->max, hi, sizeof(hi));
+	if (!k->min && (!strcmp(v, "0") || !strcmp(v, "permanent"))) {
+		*(uint32_t *)field = 0;
+		return 0;
+	}
+	if (*v && !v[strspn(v, "0123456789")] && v[strspn(v, "0")]) {
+		cfg_keyerr(e, k->section, k->name, "value %s needs a unit, e.g. %.20ss",
+			   cfg_quote(v, q), v);
+		return -EINVAL;
+	}
+	ret = *v && !v[strspn(v, "0")] ? (ms = 0, 0) : parse_duration_ms(v, &ms);
+	if (ret == -EINVAL) {
+		cfg_keyerr(e, k->section, k->name,
+			   "value %s is not a duration (a number and a unit, ms, s, m, h, d or w, "
+			   "such as 90s or 1h30m)",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (ret || ms < k->min || ms > k->max || (ms && ms < k->scale)) {
+		cfg_keyerr(e, k->section, k->name, "value %s is out of range %s%s..%s",
+			   cfg_quote(v, q), k->min ? "" : "0 (permanent), ", lo, hi);
+		return -EINVAL;
+	}
+	if (ms % k->scale) {
+		cfg_keyerr(e, k->section, k->name, "value %s is not a multiple of %s",
+			   cfg_quote(v, q), cfg_duration_str(k->scale, unit, sizeof(unit)));
+		return -EINVAL;
+	}
+	*(uint32_t *)field = (uint32_t)(ms / k->scale);
 	return 0;
 }
 
@@ -760,12 +881,61 @@ static bool cfg_section_known(const char *name)
 	return false;
 }
 
+/* Keys of the [testing] section, which is gone, and what to write instead. */
+static const struct {
+	const char *name;
+	const char *now;
+	const char *unit;
+	const char *example;
+} cfg_gone[] = {
+	{"ban_duration_seconds", "ban_duration", "s", "ban_duration = 5s"},
+	{"monitoring_interval_ms", "monitoring_interval", "ms", "monitoring_interval = 500ms"},
+};
+
+/* A key of the old [testing] section, or one of its keys elsewhere: what to write instead. */
+static bool cfg_gone_key(const char *section, const char *name, const char *value,
+			 struct cfg_err *e)
+{
+	bool testing = !strcmp(section, "testing");
+	const char *why = testing ? "the [testing] section is no longer read" : "unknown key";
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cfg_gone); i++) {
+		if (strcmp(name, cfg_gone[i].name))
+			continue;
+		if (!value || cfg_strtou64(value, &n))
+			cfg_keyerr(e, section, name,
+				   "%s: write %s under [network] with a unit (e.g. %s)", why,
+				   cfg_gone[i].now, cfg_gone[i].example);
+		else if (!n)
+			cfg_keyerr(e, section, name,
+				   "%s, and 0 here meant 'not set': delete this line", why);
+		else
+			cfg_keyerr(e, section, name,
+				   "%s: write \"%s = %llu%s\" under [network] instead", why,
+				   cfg_gone[i].now, (unsigned long long)n, cfg_gone[i].unit);
+		return true;
+	}
+	if (testing)
+		cfg_keyerr(e, section, name,
+			   "the [testing] section is no longer read: durations are set under "
+			   "[network], with units (e.g. ban_duration = 5s, monitoring_interval = "
+			   "500ms)");
+	return testing;
+}
+
 /* The key, or NULL after a message (unknown section or key). */
-static const struct cfg_key *cfg_lookup(const char *section, const char *name, struct cfg_err *e)
+static const struct cfg_key *cfg_lookup(const char *section, const char *name, const char *value,
+					struct cfg_err *e)
 {
 	const char *elsewhere = NULL;
 	size_t i;
 
+	if (!strcmp(section, "testing")) {
+		cfg_gone_key(section, name, value, e);
+		return NULL;
+	}
 	if (!cfg_section_known(section)) {
 		cfg_keyerr(e, section, name, "unknown section (" CFG_SECTIONS_EXPECTED ")");
 		return NULL;
@@ -779,7 +949,7 @@ static const struct cfg_key *cfg_lookup(const char *section, const char *name, s
 	}
 	if (elsewhere)
 		cfg_keyerr(e, section, name, "unknown key (it belongs in [%s])", elsewhere);
-	else
+	else if (!cfg_gone_key(section, name, value, e))
 		cfg_keyerr(e, section, name, "unknown key");
 	return NULL;
 }
@@ -795,6 +965,8 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 	case CFG_U32:
 	case CFG_POW2:
 		return cfg_set_u32(field, k, v, e);
+	case CFG_DURATION:
+		return cfg_set_duration(field, k, v, e);
 	case CFG_BOOL:
 		if (cfg_parse_bool(v, &b)) {
 			cfg_keyerr(e, k->section, k->name,
@@ -838,8 +1010,8 @@ void config_defaults(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_connections_per_ip = 100;
-	cfg->ban_duration_minutes = 60;
-	cfg->monitoring_interval_seconds = 10;
+	cfg->ban_duration_s = 3600;
+	cfg->monitoring_interval_ms = 10000;
 	for (i = 0; i < ARRAY_LEN(urls); i++)
 		snprintf(cfg->url_patterns[i], sizeof(cfg->url_patterns[i]), "%s", urls[i]);
 	cfg->n_url_patterns = ARRAY_LEN(urls);
@@ -853,7 +1025,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_tracked_ips = 65536;
 	cfg->dry_run = false;
 	cfg->ban_escalation_factor = 2;
-	cfg->ban_max_duration_minutes = 10080;
+	cfg->ban_max_duration_s = 7 * 86400;
 	cfg->cidr_ban_threshold = 0;
 	cfg->event_buffer_kb = 4096;
 	cfg->url_case_insensitive = false;
@@ -893,7 +1065,7 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 	cfg_err_init(&e, err, errlen, NULL);
 	if (!cfg || !section || !key || !value)
 		return -EINVAL;
-	k = cfg_lookup(section, key, &e);
+	k = cfg_lookup(section, key, value, &e);
 	if (!k)
 		return -EINVAL;
 	/* all or nothing: a list with one bad entry leaves cfg as it was */
@@ -1056,8 +1228,8 @@ static void cfg_continuation(struct cfg_load *ld, const char *section, const cha
 }
 
 /*
- * A key line. A setting is given once: twice is an error naming both lines (the value is
- * still checked). A list key may be given again: its
+ * A key line. A setting is given once: twice, or under its old name and its new one, is an
+ * error naming both lines (the value is still checked). A list key may be given again: its
  * entries add to the list.
  */
 static void cfg_key_line(struct cfg_load *ld, const char *section, const char *name,
@@ -1073,9 +1245,9 @@ static void cfg_key_line(struct cfg_load *ld, const char *section, const char *n
 	}
 	if (!strcmp(section, ld->skip_section))
 		return; /* said at its first key */
-	if (!cfg_section_known(section))
+	if (strcmp(section, "testing") && !cfg_section_known(section))
 		snprintf(ld->skip_section, sizeof(ld->skip_section), "%s", section);
-	k = cfg_lookup(section, name, &ld->err);
+	k = cfg_lookup(section, name, value, &ld->err);
 	if (!k)
 		return;
 	idx = (unsigned int)(k - cfg_keys);

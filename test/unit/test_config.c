@@ -96,8 +96,9 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	unsigned int i;
 
 	assert_int_equal(a->max_connections_per_ip, b->max_connections_per_ip);
-	assert_int_equal(a->ban_duration_minutes, b->ban_duration_minutes);
-	assert_int_equal(a->monitoring_interval_seconds, b->monitoring_interval_seconds);
+	assert_int_equal(a->ban_duration_s, b->ban_duration_s);
+	assert_int_equal(a->monitoring_interval_ms, b->monitoring_interval_ms);
+	assert_int_equal(a->ban_max_duration_s, b->ban_max_duration_s);
 	assert_int_equal(a->n_url_patterns, b->n_url_patterns);
 	for (i = 0; i < a->n_url_patterns; i++)
 		assert_string_equal(a->url_patterns[i], b->url_patterns[i]);
@@ -152,8 +153,9 @@ static void test_defaults(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 100);
-	assert_int_equal(cfg.ban_duration_minutes, 60);
-	assert_int_equal(cfg.monitoring_interval_seconds, 10);
+	assert_int_equal(cfg.ban_duration_s, 3600);
+	assert_int_equal(cfg.monitoring_interval_ms, 10000);
+	assert_int_equal(cfg.ban_max_duration_s, 7 * 86400);
 	assert_int_equal(cfg.ban_escalation_factor, 2);
 	assert_int_equal(cfg.n_url_patterns, 4);
 	assert_string_equal(cfg.url_patterns[0], "/admin");
@@ -224,8 +226,9 @@ static void test_every_key(void **state)
 	(void)state;
 	expect_ok("[network]\n"
 		  "max_connections_per_ip = 1000000\n"
-		  "ban_duration_minutes = 0\n"
-		  "monitoring_interval_seconds = 86400\n"
+		  "ban_duration = 0\n"
+		  "monitoring_interval = 1d\n"
+		  "ban_max_duration = 3650d\n"
 		  "malicious_url_patterns = /phpmyadmin, *.php, /cgi-bin/*\n"
 		  "interfaces = eth0, veth-peer.1, br@0:x, wlp0s20f3_a\n"
 		  "http_ports = 1, 65535, 8443\n"
@@ -254,8 +257,9 @@ static void test_every_key(void **state)
 		  "xdp_mode = generic\n",
 		  &cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 1000000);
-	assert_int_equal(cfg.ban_duration_minutes, 0);
-	assert_int_equal(cfg.monitoring_interval_seconds, 86400);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	assert_int_equal(cfg.monitoring_interval_ms, 86400000);
+	assert_int_equal(cfg.ban_max_duration_s, 3650u * 86400);
 	assert_int_equal(cfg.n_url_patterns, 3);
 	assert_string_equal(cfg.url_patterns[0], "/phpmyadmin");
 	assert_string_equal(cfg.url_patterns[1], "*.php");
@@ -452,7 +456,7 @@ static void test_syntax_variants(void **state)
 		  &cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 5);
 	assert_int_equal(cfg.cpu_threshold_percent, 50);
-	assert_int_equal(cfg.ban_duration_minutes, 7);
+	assert_int_equal(cfg.ban_duration_s, 7 * 60);
 
 	/* comments: ';' and '#' at the start of a line, indented or not, and " ;" after a value;
 	 * '#' after a value, or ';' without a blank before it, is part of the value */
@@ -506,7 +510,7 @@ static void test_err_unknown(void **state)
 		      "max_bans = 1\n"
 		      "[system]\nfoo = 1\ncpu_threshold_percent = 90\nmax_records = 5\n",
 		      "FILE:4: [netwrok] max_connections: unknown section (expected network, "
-		      "system, api, database, loader or testing)\n"
+		      "system, api, database or loader)\n"
 		      "FILE:7: [system] foo: unknown key\n"
 		      "FILE:9: [system] max_records: unknown key (it belongs in [database])");
 	expect_errors("max_records = 100\n[database]\n",
@@ -514,7 +518,7 @@ static void test_err_unknown(void **state)
 	/* names are case-sensitive */
 	expect_errors("[Network]\nmax_bans = 2048\n",
 		      "FILE:2: [Network] max_bans: unknown section (expected network, system, api, "
-		      "database, loader or testing)");
+		      "database or loader)");
 	expect_errors("[network]\nMax_bans = 2048\n", "FILE:2: [network] Max_bans: unknown key");
 	/* a section without keys changes nothing, known or not */
 	{
@@ -573,6 +577,199 @@ static void test_err_numbers(void **state)
 			 bad[i]);
 		expect_errors(text, want);
 	}
+}
+
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *value;
+		uint32_t ban_s, mon_ms;
+	} good[] = {
+		{"1s", 1, 1000},	  {"90s", 90, 90000},	 {"2m", 120, 120000},
+		{"1h30m", 5400, 5400000}, {"1h", 3600, 3600000}, {"1d", 86400, 86400000},
+		{"1000ms", 1, 1000},	  {"1m30s", 90, 90000},	 {"0h1s", 1, 1000},
+	};
+	struct config cfg;
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "[network]\nban_duration = %s\nmonitoring_interval = %s\n"
+			 "ban_max_duration = %s\n",
+			 good[i].value, good[i].value, good[i].value);
+		expect_ok(text, &cfg);
+		assert_int_equal(cfg.ban_duration_s, good[i].ban_s);
+		assert_int_equal(cfg.monitoring_interval_ms, good[i].mon_ms);
+		assert_int_equal(cfg.ban_max_duration_s, good[i].ban_s);
+	}
+
+	/* the bounds */
+	expect_ok("[network]\nmonitoring_interval = 100ms\nban_duration = 365d\n"
+		  "ban_max_duration = 520w\n",
+		  &cfg);
+	assert_int_equal(cfg.monitoring_interval_ms, 100);
+	assert_int_equal(cfg.ban_duration_s, 365 * 86400);
+	assert_int_equal(cfg.ban_max_duration_s, 3640u * 86400);
+	expect_ok("[network]\nmonitoring_interval = 1500ms\n", &cfg);
+	assert_int_equal(cfg.monitoring_interval_ms, 1500);
+
+	/* a permanent ban: 0 in any unit, bare, or "permanent" */
+	expect_ok("[network]\nban_duration = 0\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	expect_ok("[network]\nban_duration = permanent\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	expect_ok("[network]\nban_duration = 0s\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+
+	/* the old names, a number in their own unit */
+	expect_ok("[network]\nban_duration_minutes = 90\nmonitoring_interval_seconds = 5\n"
+		  "ban_max_duration_minutes = 1\n",
+		  &cfg);
+	assert_int_equal(cfg.ban_duration_s, 5400);
+	assert_int_equal(cfg.monitoring_interval_ms, 5000);
+	assert_int_equal(cfg.ban_max_duration_s, 60);
+	expect_ok("[network]\nban_duration_minutes = 0\nban_max_duration_minutes = 5256000\n",
+		  &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	assert_int_equal(cfg.ban_max_duration_s, 315360000);
+
+	expect_errors("[network]\n"
+		      "ban_duration = 90\n"
+		      "monitoring_interval = 500\n"
+		      "ban_max_duration = 7\n",
+		      "FILE:2: [network] ban_duration: value '90' needs a unit, e.g. 90s\n"
+		      "FILE:3: [network] monitoring_interval: value '500' needs a unit, e.g. 500s\n"
+		      "FILE:4: [network] ban_max_duration: value '7' needs a unit, e.g. 7s");
+	expect_errors("[network]\nmonitoring_interval = 99ms\n",
+		      "FILE:2: [network] monitoring_interval: value '99ms' is out of range "
+		      "100ms..1d");
+	expect_errors("[network]\nmonitoring_interval = 0\n",
+		      "FILE:2: [network] monitoring_interval: value '0' is out of range 100ms..1d");
+	expect_errors("[network]\nmonitoring_interval = 86400001ms\n",
+		      "FILE:2: [network] monitoring_interval: value '86400001ms' is out of range "
+		      "100ms..1d");
+	expect_errors("[network]\nban_duration = 366d\n",
+		      "FILE:2: [network] ban_duration: value '366d' is out of range 0 (permanent), "
+		      "1s..365d");
+	expect_errors(
+		"[network]\nban_duration = 500ms\n",
+		"FILE:2: [network] ban_duration: value '500ms' is out of range 0 (permanent), "
+		"1s..365d");
+	expect_errors("[network]\nban_duration = 1500ms\n",
+		      "FILE:2: [network] ban_duration: value '1500ms' is not a multiple of 1s");
+	expect_errors("[network]\nban_max_duration = 0s\n",
+		      "FILE:2: [network] ban_max_duration: value '0s' is out of range 1s..3650d");
+	expect_errors("[network]\nban_max_duration = permanent\n",
+		      "FILE:2: [network] ban_max_duration: value 'permanent' is not a duration (a "
+		      "number and a unit, ms, s, m, h, d or w, such as 90s or 1h30m)");
+	expect_errors("[network]\nban_duration = 99999999999999999999s\n",
+		      "FILE:2: [network] ban_duration: value '99999999999999999999s' is out of "
+		      "range 0 (permanent), 1s..365d");
+	{
+		static const char *const bad[] = {"1 h", "1H", "h",    "1.5h", "-1s", "1hour",
+						  "s1",	 "1y", "1mss", "",     "1m x"};
+		char want[512];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "[network]\nban_duration = %s\n", bad[i]);
+			snprintf(want, sizeof(want),
+				 "FILE:2: [network] ban_duration: value '%s' is not a duration (a "
+				 "number and a unit, ms, s, m, h, d or w, such as 90s or 1h30m)",
+				 bad[i]);
+			expect_errors(text, want);
+		}
+	}
+	/* the old names keep their ranges */
+	expect_errors("[network]\nban_duration_minutes = 525601\nmonitoring_interval_seconds = 0\n"
+		      "ban_max_duration_minutes = 90s\n",
+		      "FILE:2: [network] ban_duration_minutes: value '525601' is out of range "
+		      "0..525600\n"
+		      "FILE:3: [network] monitoring_interval_seconds: value '0' is out of range "
+		      "1..86400\n"
+		      "FILE:4: [network] ban_max_duration_minutes: value '90s' is not a number "
+		      "(expected 1..5256000)");
+
+	/* both names of one setting: an error naming both lines */
+	expect_errors("[network]\n"
+		      "ban_duration = 90s\n"
+		      "monitoring_interval_seconds = 10\n"
+		      "ban_max_duration_minutes = 60\n"
+		      "ban_duration_minutes = 60\n"
+		      "[system]\n"
+		      "[network]\n"
+		      "monitoring_interval = 500ms\n"
+		      "ban_max_duration = 1h\n",
+		      "FILE:5: [network] ban_duration_minutes: the same setting as ban_duration on "
+		      "line 2: keep one of the two lines\n"
+		      "FILE:8: [network] monitoring_interval: the same setting as "
+		      "monitoring_interval_seconds on line 3: keep one of the two lines\n"
+		      "FILE:9: [network] ban_max_duration: the same setting as "
+		      "ban_max_duration_minutes on line 4: keep one of the two lines");
+}
+
+static void test_parse_duration(void **state)
+{
+	uint64_t ms = 7;
+
+	(void)state;
+	assert_int_equal(parse_duration_ms("500ms", &ms), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(parse_duration_ms("1w2d3h4m5s6ms", &ms), 0);
+	assert_true(ms == ((((9ull * 24 + 3) * 60 + 4) * 60 + 5) * 1000 + 6));
+	assert_int_equal(parse_duration_ms("0s", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(parse_duration_ms("9007199254740992ms", &ms), 0); /* 2^53 */
+	ms = 7;
+	assert_int_equal(parse_duration_ms("9007199254740993ms", &ms), -ERANGE);
+	assert_int_equal(parse_duration_ms("99999999999999999999999d", &ms), -ERANGE);
+	assert_int_equal(parse_duration_ms("90", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("s", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1x", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1msx", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms(NULL, &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1s", NULL), -EINVAL);
+	assert_int_equal(ms, 7);
+}
+
+/* The [testing] section is gone: each of its lines says what to write instead. */
+static void test_testing_refused(void **state)
+{
+	(void)state;
+	expect_errors(
+		"[network]\n"
+		"max_connections_per_ip = 3\n"
+		"[testing]\n"
+		"ban_duration_seconds = 5\n"
+		"monitoring_interval_ms = 500\n"
+		"ban_duration_seconds = 0\n"
+		"monitoring_interval_ms = x\n"
+		"other = 1\n",
+		"FILE:4: [testing] ban_duration_seconds: the [testing] section is no longer "
+		"read: write \"ban_duration = 5s\" under [network] instead\n"
+		"FILE:5: [testing] monitoring_interval_ms: the [testing] section is no longer "
+		"read: write \"monitoring_interval = 500ms\" under [network] instead\n"
+		"FILE:6: [testing] ban_duration_seconds: the [testing] section is no longer "
+		"read, and 0 here meant 'not set': delete this line\n"
+		"FILE:7: [testing] monitoring_interval_ms: the [testing] section is no longer "
+		"read: write monitoring_interval under [network] with a unit (e.g. "
+		"monitoring_interval = 500ms)\n"
+		"FILE:8: [testing] other: the [testing] section is no longer read: durations "
+		"are set under [network], with units (e.g. ban_duration = 5s, "
+		"monitoring_interval = 500ms)");
+	/* its keys under [network] */
+	expect_errors("[network]\nban_duration_seconds = 5\n",
+		      "FILE:2: [network] ban_duration_seconds: unknown key: write \"ban_duration = "
+		      "5s\" under [network] instead");
+	/* the block the shipped file had until now */
+	expect_errors(
+		"[loader]\nxdp_mode = auto\n\n[testing]\n# For tests only\n"
+		"ban_duration_seconds = 0\n\nmonitoring_interval_ms = 0\n",
+		"FILE:6: [testing] ban_duration_seconds: the [testing] section is no longer "
+		"read, and 0 here meant 'not set': delete this line\n"
+		"FILE:8: [testing] monitoring_interval_ms: the [testing] section is no longer "
+		"read, and 0 here meant 'not set': delete this line");
 }
 
 static void test_err_bool_xdp(void **state)
@@ -1068,6 +1265,12 @@ static void test_config_set(void **state)
 	assert_int_equal(config_set(&cfg, "network", "http_ports", "81, 82", err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_http_ports, 2);
 	assert_int_equal(cfg.http_ports[1], 82);
+	assert_int_equal(config_set(&cfg, "network", "ban_duration", "2h", err, sizeof(err)), 0);
+	assert_int_equal(cfg.ban_duration_s, 7200);
+	assert_int_equal(
+		config_set(&cfg, "network", "monitoring_interval_seconds", "3", err, sizeof(err)),
+		0);
+	assert_int_equal(cfg.monitoring_interval_ms, 3000);
 
 	/* refused: cfg unchanged, message without file and line */
 	before = cfg;
@@ -1078,7 +1281,12 @@ static void test_config_set(void **state)
 
 	assert_int_equal(config_set(&cfg, "nope", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[nope] x: unknown section (expected network, system, api, "
-				 "database, loader or testing)");
+				 "database or loader)");
+	assert_int_equal(config_set(&cfg, "testing", "ban_duration_seconds", "5", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err,
+			    "[testing] ban_duration_seconds: the [testing] section is no "
+			    "longer read: write \"ban_duration = 5s\" under [network] instead");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[api] x: unknown key");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", NULL, 0), -EINVAL);
@@ -1139,6 +1347,9 @@ int main(void)
 		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_err_unknown),
 		cmocka_unit_test(test_err_numbers),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_testing_refused),
 		cmocka_unit_test(test_err_bool_xdp),
 		cmocka_unit_test(test_err_addresses),
 		cmocka_unit_test(test_err_too_many),
