@@ -1650,6 +1650,26 @@ static uint32_t repair_seq(int fd, int q)
 	return seq;
 }
 
+/* One TCP segment 127.0.0.1:cport -> 127.0.0.1:sport with seq, ack and payload: its verdict. */
+static __u32 loopback_segment(int prog, uint16_t cport, uint16_t sport, uint32_t seq, uint32_t ack,
+			      uint8_t flags, const char *payload)
+{
+	struct frame f;
+	__u32 verdict = 0;
+
+	frame_init(&f);
+	put_eth(&f, PKT_ETH_P_IP);
+	put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
+	put_tcp(&f, cport, sport, flags);
+	put_str(&f, payload);
+	frame_finish(&f);
+	frame_set_tcp_seq(&f, seq);
+	pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(ack >> 16));
+	pkt_put16(f.b + f.tcp_off + 10, (uint16_t)ack);
+	assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
+	return verdict;
+}
+
 /*
  * A hit in a segment of a real connection of this host (loopback in this namespace, which is
  * where BPF_PROG_TEST_RUN looks sockets up) is reported; the same bytes a window away from
@@ -1665,8 +1685,6 @@ static void test_url_verified_connection(void **state)
 	uint16_t sport, cport;
 	uint32_t seq, ack;
 	int lfd, cfd, afd, prog;
-	struct frame f;
-	__u32 verdict = 0;
 
 	(void)state;
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1703,18 +1721,11 @@ static void test_url_verified_connection(void **state)
 		{ seq, ack - 0x40000000, false },	/* too old an acknowledgment */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		frame_init(&f);
-		put_eth(&f, PKT_ETH_P_IP);
-		put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
-		put_tcp(&f, cport, sport, TCP_ACK | TCP_PSH);
-		put_str(&f, HTTP_REQ("/wp-admin/"));
-		frame_finish(&f);
-		frame_set_tcp_seq(&f, cases[i].seq);
-		pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(cases[i].ack >> 16));
-		pkt_put16(f.b + f.tcp_off + 10, (uint16_t)cases[i].ack);
 		assert_int_equal(xh_counters_zero(v), 0);
-		assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
-		assert_int_equal(verdict, XDP_DROP); /* a drop rule drops either way */
+		/* a drop rule drops either way */
+		assert_int_equal(loopback_segment(prog, cport, sport, cases[i].seq, cases[i].ack,
+						  TCP_ACK | TCP_PSH, HTTP_REQ("/wp-admin/")),
+				 XDP_DROP);
 		assert_int_equal(xh_counters(v, &c), 0);
 		if (c.url_hits != (cases[i].verified ? 1u : 0u) ||
 		    c.url_unverified != (cases[i].verified ? 0u : 1u))
@@ -1732,18 +1743,8 @@ static void test_url_verified_connection(void **state)
 		for (int k = 0; k < 2; k++) {
 			assert_int_equal(xh_counters_zero(v), 0);
 			assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
-			for (int j = 0; j < 2; j++) {
-				frame_init(&f);
-				put_eth(&f, PKT_ETH_P_IP);
-				put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
-				put_tcp(&f, cport, sport, TCP_ACK);
-				put_str(&f, piece[j]);
-				frame_finish(&f);
-				frame_set_tcp_seq(&f, at[k][j]);
-				pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(ack >> 16));
-				pkt_put16(f.b + f.tcp_off + 10, (uint16_t)ack);
-				assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
-			}
+			for (int j = 0; j < 2; j++)
+				loopback_segment(prog, cport, sport, at[k][j], ack, TCP_ACK, piece[j]);
 			assert_int_equal(xh_counters(v, &c), 0);
 			if (c.url_split != (k == 0 ? 1u : 0u))
 				fail_msg("split %d: url_split %" PRIu64, k, (uint64_t)c.url_split);
@@ -1759,19 +1760,10 @@ static void test_url_verified_connection(void **state)
 
 		assert_int_equal(xh_counters_zero(v), 0);
 		assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
-		for (int j = 0; j < 3; j++) {
-			frame_init(&f);
-			put_eth(&f, PKT_ETH_P_IP);
-			put_ipv4(&f, "127.0.0.1", "127.0.0.1", IPPROTO_TCP, 0, 0);
-			put_tcp(&f, cport, sport, TCP_ACK);
-			put_str(&f, piece[j]);
-			frame_finish(&f);
-			frame_set_tcp_seq(&f, at[j]);
-			pkt_put16(f.b + f.tcp_off + 8, (uint16_t)(ack >> 16));
-			pkt_put16(f.b + f.tcp_off + 10, (uint16_t)ack);
-			assert_int_equal(xh_run(prog, f.b, f.len, 1, &verdict, NULL), 0);
-			assert_int_equal(verdict, j == 2 ? XDP_DROP : XDP_PASS);
-		}
+		for (int j = 0; j < 3; j++)
+			assert_int_equal(loopback_segment(prog, cport, sport, at[j], ack, TCP_ACK,
+							  piece[j]),
+					 j == 2 ? XDP_DROP : XDP_PASS);
 		assert_int_equal(xh_counters(v, &c), 0);
 		if (c.url_split != 2 || c.url_hits != 1)
 			fail_msg("three pieces: url_split %" PRIu64 ", url_hits %" PRIu64,
