@@ -2,16 +2,19 @@
 # Install what ebpfmon needs on Debian 12, as root. Idempotent.
 #   packaging/install-deps.sh          build and run dependencies
 #   packaging/install-deps.sh --test   also what the tests use
+#   packaging/install-deps.sh --demo   also what packaging/quickstart.sh --demo uses
 # It also creates the system user and group `ebpfmon` that the daemons run as and their
 # folders /var/lib/ebpfmon and /run/ebpfmon (what the .deb does through sysusers.d and
 # tmpfiles.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
 set -eu
 
 want_test=0
+want_demo=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
-	*) echo "install-deps.sh: unknown option '$arg' (use --test)" >&2; exit 2 ;;
+	--demo) want_demo=1 ;;
+	*) echo "install-deps.sh: unknown option '$arg' (use --test or --demo)" >&2; exit 2 ;;
 	esac
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -19,16 +22,20 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
+# sqlite3 and man-db: the README's commands read the database and the installed man pages
 pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libinih-dev
-	libsystemd-dev libjson-c-dev iproute2"
+	libsystemd-dev libjson-c-dev iproute2 sqlite3 man-db"
 # nginx-light, curl, python3-scapy, procps: test/integration/test_detection.py (nginx runs in a
 # namespace of the test; the package's own service may start as well, it is not used)
 # prometheus: its promtool checks /metrics in test/integration/test_metrics.py (the package's
 # own server may start as well, it is not used)
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
 	nginx-light curl python3-scapy procps prometheus"
+# the demo's web server (python3 -m http.server) and its client (curl)
+demo_pkgs="python3 curl"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+[ "$want_demo" = 1 ] && pkgs="$pkgs $demo_pkgs"
 
 # apt only for what is missing: with everything installed, a held dpkg lock or an unrelated
 # broken package cannot stop the build.
