@@ -42,6 +42,7 @@
 #include <arpa/inet.h>
 
 #include "config.h"
+#include "log.h"
 
 #define CFG_QUOTE_MAX	 64 /* bytes of a value quoted in a message; longer ones end in "..." */
 #define CFG_QUOTE_BUF	 (CFG_QUOTE_MAX * 4 + 8)
@@ -908,6 +909,12 @@ static bool cfg_gone_key(const char *section, const char *name, const char *valu
 			cfg_keyerr(e, section, name,
 				   "%s: write %s under [network] with a unit (e.g. %s)", why,
 				   cfg_gone[i].now, cfg_gone[i].example);
+		else if (!n && testing)
+			/* the default file before [testing] went had both keys at 0 ("not set"):
+			 * an upgraded host whose file was kept still starts */
+			log_warn("%s:%d: [testing] %s: ignored: the [testing] section is no longer "
+				 "read (0 meant 'not set'); delete this line",
+				 e->file ? e->file : "config", e->line, name);
 		else if (!n)
 			cfg_keyerr(e, section, name,
 				   "%s, and 0 here meant 'not set': delete this line", why);

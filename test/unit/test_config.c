@@ -750,8 +750,6 @@ static void test_testing_refused(void **state)
 		"read: write \"ban_duration = 5s\" under [network] instead\n"
 		"FILE:5: [testing] monitoring_interval_ms: the [testing] section is no longer "
 		"read: write \"monitoring_interval = 500ms\" under [network] instead\n"
-		"FILE:6: [testing] ban_duration_seconds: the [testing] section is no longer "
-		"read, and 0 here meant 'not set': delete this line\n"
 		"FILE:7: [testing] monitoring_interval_ms: the [testing] section is no longer "
 		"read: write monitoring_interval under [network] with a unit (e.g. "
 		"monitoring_interval = 500ms)\n"
@@ -762,14 +760,23 @@ static void test_testing_refused(void **state)
 	expect_errors("[network]\nban_duration_seconds = 5\n",
 		      "FILE:2: [network] ban_duration_seconds: unknown key: write \"ban_duration = "
 		      "5s\" under [network] instead");
-	/* the block the shipped file had until now */
-	expect_errors(
-		"[loader]\nxdp_mode = auto\n\n[testing]\n# For tests only\n"
-		"ban_duration_seconds = 0\n\nmonitoring_interval_ms = 0\n",
-		"FILE:6: [testing] ban_duration_seconds: the [testing] section is no longer "
-		"read, and 0 here meant 'not set': delete this line\n"
-		"FILE:8: [testing] monitoring_interval_ms: the [testing] section is no longer "
-		"read, and 0 here meant 'not set': delete this line");
+	/* 0 under [network] is no "not set" */
+	expect_errors("[network]\nban_duration_seconds = 0\n",
+		      "FILE:2: [network] ban_duration_seconds: unknown key, and 0 here meant 'not "
+		      "set': delete this line");
+	/* the block the shipped file had until now (both 0, "not set"): a kept file still loads,
+	 * with a warning for each line, and the defaults stand */
+	{
+		struct config cfg;
+		char err[256];
+
+		assert_int_equal(load("[loader]\nxdp_mode = auto\n\n[testing]\n# For tests only\n"
+				      "ban_duration_seconds = 0\n\nmonitoring_interval_ms = 0\n",
+				      &cfg, err, sizeof(err)),
+				 0);
+		assert_int_equal(cfg.ban_duration_s, 3600);
+		assert_int_equal(cfg.monitoring_interval_ms, 10000);
+	}
 }
 
 static void test_err_bool_xdp(void **state)
