@@ -677,7 +677,7 @@ int main(int argc, char **argv)
 	static struct cell cells[2][CALL_N][N_CLIENTS][64];
 	struct opts o;
 	struct storm storm = { 0 };
-	char net[512], testing[64];
+	char net[512];
 	long size[CALL_N] = { 0 };
 	int err = 0, ip_fd = -1, rc = 1;
 
@@ -699,10 +699,10 @@ int main(int argc, char **argv)
 		 "max_connections_per_ip = 100\n"
 		 "http_ports = 80\n"
 		 "allowlist = 127.0.0.0/8, ::1\n"
-		 "cidr_ban_threshold = 0",
-		 MAX_TRACKED, MAX_BANS);
-	snprintf(testing, sizeof(testing), "monitoring_interval_ms = %u", o.interval_ms);
-	if ((err = nsb_topology(&ns, NULL, 0)) || (err = nsb_write_conf(&ns, net, testing)) ||
+		 "cidr_ban_threshold = 0\n"
+		 "monitoring_interval = %ums",
+		 MAX_TRACKED, MAX_BANS, o.interval_ms);
+	if ((err = nsb_topology(&ns, NULL, 0)) || (err = nsb_write_conf(&ns, net)) ||
 	    (err = nsb_start_loader(&ns, 20)))
 		goto fail;
 	ip_fd = nsb_map_fd(&ns, EBPFMON_MAP_IP_STATS);
@@ -728,7 +728,7 @@ int main(int argc, char **argv)
 	size[CALL_ECHO_STATS] = size[CALL_STATS];
 
 	printf("api_rate: %s as user ebpfmon without capabilities; %u addresses in ip_stats "
-	       "(max_tracked_ips %u), monitoring_interval_ms %u, %d possible CPUs\n",
+	       "(max_tracked_ips %u), monitoring_interval %u ms, %d possible CPUs\n",
 	       ns.analyzer, o.addrs, MAX_TRACKED, o.interval_ms, libbpf_num_possible_cpus());
 	printf("replies: GetMonitorStatus %ld bytes, GetNetworkStats top %d %ld bytes; each cell "
 	       "%u s after %u ms warm-up, %u rounds\n",
