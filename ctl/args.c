@@ -42,6 +42,9 @@ enum {
 	OPT_OPEN,
 	OPT_KIND,
 	OPT_DURATION,
+	OPT_INTERVAL,
+	OPT_ONCE,
+	OPT_ITERATIONS,
 };
 
 /* Global options, accepted before the command and after it. */
@@ -92,6 +95,15 @@ static const struct option opts_anomalies[] = {
 	{"since", required_argument, NULL, OPT_SINCE},
 	{"limit", required_argument, NULL, OPT_LIMIT},
 	{"offset", required_argument, NULL, OPT_OFFSET},
+	{},
+};
+static const struct option opts_top[] = {
+	CTL_GLOBAL_OPTS,
+	{"interval", required_argument, NULL, OPT_INTERVAL},
+	{"bytes", no_argument, NULL, OPT_BYTES},
+	{"top", required_argument, NULL, OPT_TOP},
+	{"once", no_argument, NULL, OPT_ONCE},
+	{"iterations", required_argument, NULL, OPT_ITERATIONS},
 	{},
 };
 static const struct option opts_ban[] = {
@@ -200,6 +212,34 @@ static const struct ctl_cmd_info ctl_cmds[] = {
 	 "EXAMPLES\n"
 	 "  ebpfmonctl explain 198.51.100.7\n"
 	 "  ebpfmonctl --json explain 2001:db8::7 | jq '.bans[0].path'\n"},
+	{CTL_CMD_TOP, "top", NULL, NULL, opts_top,
+	 "Usage: ebpfmonctl [GLOBAL OPTION]... top [OPTION]...\n"
+	 "A live view, refreshed every second: the analyzer's health and packets per second,\n"
+	 "the top talkers with their packets and bytes per second (banned ones marked), and\n"
+	 "the newest active bans. As many talkers as the terminal has room for.\n"
+	 "\n"
+	 "Keys: q or Ctrl-C quits; b orders the talkers by bytes, p by packets; + refreshes\n"
+	 "less often, - more often; space refreshes now. When the analyzer stops answering,\n"
+	 "the view says so and keeps trying.\n"
+	 "\n"
+	 "When standard output is not a terminal, or with --once or --iterations, frames are\n"
+	 "printed as plain text instead; rates need two samples, so they appear from the\n"
+	 "second frame on.\n"
+	 "\n"
+	 "  --interval D       time between refreshes, 100ms..1h (default 1s): 500ms, 2s, 1m\n"
+	 "  --bytes            order the talkers by bytes instead of packets\n"
+	 "  --top N            at most N talkers (1..10000; default: as many as fit, 10 in\n"
+	 "                     plain text)\n"
+	 "  --once             print one plain-text frame and exit\n"
+	 "  --iterations N     print N plain-text frames, --interval apart (1..1000000)\n"
+	 "\n"
+	 "--json does not apply: scripts use 'ebpfmonctl stats --json' (and status, bans).\n"
+	 "\n"
+	 "EXAMPLES\n"
+	 "  ebpfmonctl top\n"
+	 "  ebpfmonctl top --interval 500ms --bytes\n"
+	 "  ebpfmonctl top --once\n"
+	 "  ebpfmonctl top --iterations 2 --interval 10s --top 20 > talkers.txt\n"},
 	{CTL_CMD_VERSION, "version", NULL, NULL, opts_plain,
 	 "Usage: ebpfmonctl [GLOBAL OPTION]... version\n"
 	 "The versions of ebpfmonctl, of the analyzer it talks to, and of the protocol.\n"
@@ -221,6 +261,7 @@ static const char ctl_usage_text[] =
 	"  ban ADDR|CIDR      ban an address or a network now\n"
 	"  unban ADDR|CIDR    end a ban\n"
 	"  explain ADDR       everything known about one address\n"
+	"  top                a live view of traffic, top talkers and bans (q quits)\n"
 	"  version            the versions of ebpfmonctl and of the analyzer\n"
 	"  help [COMMAND]     this text, or one command's\n"
 	"\n"
@@ -248,6 +289,7 @@ static const char ctl_usage_text[] =
 	"  ebpfmonctl ban 198.51.100.7 --duration 1h --reason \"credential stuffing\"\n"
 	"  ebpfmonctl unban 198.51.100.0/24\n"
 	"  ebpfmonctl explain 198.51.100.7\n"
+	"  ebpfmonctl top --interval 2s\n"
 	"  ebpfmonctl -s /tmp/api.sock --json bans | jq -r '.bans[].address'\n";
 
 static const struct ctl_cmd_info *ctl_cmd_info(enum ctl_command cmd)
@@ -310,12 +352,19 @@ int ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return ret;
 }
 
-int ctl_parse_duration(const char *s, uint64_t *out)
+/* One unit of a duration: its suffix and its value in the caller's base unit. */
+struct ctl_duration_unit {
+	const char *suffix;
+	uint64_t value;
+};
+
+/*
+ * Digits followed by a unit, repeated ("1h30m"); units[] is tried in order, so "ms" must come
+ * before "m". The sum in the units' base, 1..max; -EINVAL otherwise.
+ */
+static int ctl_parse_units(const char *s, const struct ctl_duration_unit *units, size_t nunits,
+			   uint64_t max, uint64_t *out)
 {
-	static const struct {
-		char unit;
-		uint64_t seconds;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
 	uint64_t total = 0;
 	const char *p = s;
 
@@ -323,22 +372,24 @@ int ctl_parse_duration(const char *s, uint64_t *out)
 		return -EINVAL;
 	while (*p) {
 		uint64_t n = 0, mult = 0;
-		size_t i;
+		size_t i, len = 0;
 
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		for (; *p >= '0' && *p <= '9'; p++) {
 			n = n * 10 + (uint64_t)(*p - '0');
-			if (n > CTL_DURATION_MAX_S)
+			if (n > max)
 				return -EINVAL;
 		}
-		for (i = 0; i < ARRAY_SIZE(units); i++)
-			if (*p == units[i].unit)
-				mult = units[i].seconds;
+		for (i = 0; i < nunits && !mult; i++) {
+			len = strlen(units[i].suffix);
+			if (!strncmp(p, units[i].suffix, len))
+				mult = units[i].value;
+		}
 		if (!mult)
 			return -EINVAL; /* no unit, or an unknown one */
-		p++;
-		if (n > (CTL_DURATION_MAX_S - total) / mult)
+		p += len;
+		if (n > (max - total) / mult)
 			return -EINVAL;
 		total += n * mult;
 	}
@@ -346,6 +397,25 @@ int ctl_parse_duration(const char *s, uint64_t *out)
 		return -EINVAL;
 	*out = total;
 	return 0;
+}
+
+int ctl_parse_duration(const char *s, uint64_t *out)
+{
+	static const struct ctl_duration_unit units[] = {
+		{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 7 * 86400},
+	};
+
+	return ctl_parse_units(s, units, ARRAY_SIZE(units), CTL_DURATION_MAX_S, out);
+}
+
+int ctl_parse_duration_ms(const char *s, uint64_t *out)
+{
+	static const struct ctl_duration_unit units[] = {
+		{"ms", 1},	    {"s", 1000},	 {"m", 60 * 1000},
+		{"h", 3600 * 1000}, {"d", 86400 * 1000}, {"w", 7ull * 86400 * 1000},
+	};
+
+	return ctl_parse_units(s, units, ARRAY_SIZE(units), CTL_DURATION_MAX_S * 1000, out);
 }
 
 int ctl_parse_time(const char *s, time_t now, int64_t *out)
@@ -599,6 +669,19 @@ static int ctl_set_ban_reason(struct ctl_parse *p, const char *opt, const char *
 	return 0;
 }
 
+static int ctl_set_interval(struct ctl_parse *p, const char *opt, const char *v)
+{
+	uint64_t ms;
+
+	if (ctl_parse_duration_ms(v, &ms) || ms < CTL_INTERVAL_MIN_MS || ms > CTL_INTERVAL_MAX_MS)
+		return ctl_bad(p,
+			       "%s '%s': not a duration from 100ms to 1h (500ms, 1s, 2s, 1m; a "
+			       "number needs its unit)",
+			       opt, v);
+	p->a->interval_ms = (uint32_t)ms;
+	return 0;
+}
+
 /* ---- the new form ---------------------------------------------------------------------------- */
 
 /* The option that getopt_long() just refused, for the message. */
@@ -692,8 +775,33 @@ static int ctl_command_opt(struct ctl_parse *p, const struct ctl_cmd_info *ci, i
 		return 0;
 	case OPT_DURATION:
 		return ctl_set_duration(p, "--duration", arg);
+	case OPT_INTERVAL:
+		return ctl_set_interval(p, "--interval", arg);
+	case OPT_ONCE:
+		a->iterations = 1;
+		return 0;
+	case OPT_ITERATIONS: {
+		uint64_t n;
+
+		if (ctl_parse_u64(arg, 1, CTL_ITERATIONS_MAX, &n))
+			return ctl_bad(p, "--iterations '%s': not a number 1..%u", arg,
+				       CTL_ITERATIONS_MAX);
+		a->iterations = (uint32_t)n;
+		return 0;
+	}
 	}
 	return ctl_bad(p, "internal: option %d not handled", opt);
+}
+
+/* top: --once and --iterations say the same thing; --json has no meaning for a live view. */
+static int ctl_check_top(struct ctl_parse *p, bool seen_once, bool seen_iterations)
+{
+	if (seen_once && seen_iterations)
+		return ctl_bad(p, "top: --once is --iterations 1: give one of them");
+	if (p->a->json)
+		return ctl_bad(p, "top is a live view for people and has no --json: scripts use "
+				  "'ebpfmonctl stats --json' (and status --json, bans --json)");
+	return 0;
 }
 
 /* Combinations that make no sense for stats. */
@@ -714,6 +822,7 @@ static int ctl_parse_command(struct ctl_parse *p, const struct ctl_cmd_info *ci,
 			     char **argv)
 {
 	bool seen_top = false, seen_since = false, seen_limit = false;
+	bool seen_once = false, seen_iterations = false;
 	char where[64];
 	int opt, ret;
 
@@ -731,6 +840,8 @@ static int ctl_parse_command(struct ctl_parse *p, const struct ctl_cmd_info *ci,
 		seen_top |= opt == OPT_TOP;
 		seen_since |= opt == OPT_SINCE;
 		seen_limit |= opt == OPT_LIMIT;
+		seen_once |= opt == OPT_ONCE;
+		seen_iterations |= opt == OPT_ITERATIONS;
 		ret = ctl_command_opt(p, ci, opt, optarg);
 		if (ret)
 			return ret;
@@ -751,6 +862,8 @@ static int ctl_parse_command(struct ctl_parse *p, const struct ctl_cmd_info *ci,
 		return ctl_bad(p, "%s: unexpected argument '%s'", ci->name, argv[optind]);
 	if (ci->cmd == CTL_CMD_STATS)
 		return ctl_check_stats(p, seen_top, seen_since, seen_limit);
+	if (ci->cmd == CTL_CMD_TOP)
+		return ctl_check_top(p, seen_once, seen_iterations);
 	return 0;
 }
 
@@ -778,7 +891,7 @@ static int ctl_parse_new(struct ctl_parse *p, int argc, char **argv)
 		if (p->a->help)
 			return 0;
 		return ctl_bad(p, "no command (status, bans, stats, anomalies, ban, unban, "
-				  "explain, version; ebpfmonctl --help lists them)");
+				  "explain, top, version; ebpfmonctl --help lists them)");
 	}
 	if (!strcmp(argv[optind], "help")) {
 		p->a->help = CTL_HELP_USAGE;
@@ -793,13 +906,9 @@ static int ctl_parse_new(struct ctl_parse *p, int argc, char **argv)
 		return 0;
 	}
 	ci = ctl_cmd_lookup(argv[optind]);
-	if (!ci) {
-		if (!strcmp(argv[optind], "top"))
-			return ctl_bad(p, "'top' (a live view) is not available yet: use "
-					  "'watch ebpfmonctl stats'");
+	if (!ci)
 		return ctl_bad(p, "unknown command '%s' (ebpfmonctl --help lists them)",
 			       argv[optind]);
-	}
 	p->a->cmd = ci->cmd;
 	return ctl_parse_command(p, ci, argc - optind, argv + optind);
 }
@@ -950,6 +1059,7 @@ int ctl_args_parse(struct ctl_args *a, int argc, char **argv, time_t now, char *
 	memset(a, 0, sizeof(*a));
 	snprintf(a->url, sizeof(a->url), "%s", CTL_DEFAULT_URL);
 	a->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
+	a->interval_ms = CTL_INTERVAL_DEFAULT_MS;
 	if (errlen)
 		err[0] = '\0';
 	if (argc < 1 || !argv)

@@ -20,6 +20,11 @@
 #define CTL_URL_MAX	       256
 #define CTL_BAN_REASON_MAX     128 /* bytes of free text in BanIPRequest.reason */
 #define CTL_LIMIT_MAX	       10000
+/* top --interval: bounds and default, in milliseconds */
+#define CTL_INTERVAL_MIN_MS	100u
+#define CTL_INTERVAL_MAX_MS	3600000u
+#define CTL_INTERVAL_DEFAULT_MS 1000u
+#define CTL_ITERATIONS_MAX	1000000u
 
 /* The exit statuses, documented in ebpfmonctl(1). */
 enum ctl_exit {
@@ -39,6 +44,7 @@ enum ctl_command {
 	CTL_CMD_UNBAN,
 	CTL_CMD_EXPLAIN,
 	CTL_CMD_VERSION,
+	CTL_CMD_TOP,
 };
 
 enum ctl_help {
@@ -72,7 +78,11 @@ struct ctl_args {
 	int64_t since_unix;  /* --since; 0: none */
 	uint32_t limit;	     /* --limit; 0: the server's default */
 	uint64_t offset;     /* --offset */
-	uint32_t top;	     /* stats --top; 0: the server's default */
+	uint32_t top;	     /* stats --top, top --top; 0: the default */
+
+	/* top */
+	uint32_t interval_ms; /* --interval */
+	uint32_t iterations;  /* --iterations, --once (1); 0: the live view on a terminal */
 };
 
 /* The reasons a ban can have, and the kinds of anomaly: what the filters accept. */
@@ -95,6 +105,8 @@ const char *ctl_command_name(enum ctl_command cmd);
  * an unknown unit, zero, or more than 100 years. "permanent" is for the caller to check.
  */
 int ctl_parse_duration(const char *s, uint64_t *out);
+/* The same with milliseconds: "500ms", "2s", "1m30s" -> milliseconds. */
+int ctl_parse_duration_ms(const char *s, uint64_t *out);
 /*
  * A point in time: a duration back from now ("1h" is an hour ago), "@UNIXSECONDS", or
  * "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]", "YYYY-MM-DDTHH:MM[:SS]" in local time, or UTC

@@ -8,6 +8,9 @@
 
 #include "ebpfmon.pb-c.h"
 
+/* The protocol version ebpfmonctl speaks (Request.version). */
+#define CTL_PROTOCOL_VERSION EBPFMON__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1
+
 /* Replies larger than this are refused (a GetMaliciousIPs of 10000 bans is a few MB). */
 #define CTL_REPLY_MAX (64u << 20)
 

@@ -310,7 +310,7 @@ static int ctl_out_status(FILE *out)
 }
 
 /* "conn_limit", "conn_limit (level 2)", "manual [dry run]" */
-static const char *ctl_ban_reason_text(const Ebpfmon__V1__Ban *b, char *buf, size_t len)
+const char *ctl_ban_reason_text(const Ebpfmon__V1__Ban *b, char *buf, size_t len)
 {
 	size_t o;
 
@@ -323,7 +323,7 @@ static const char *ctl_ban_reason_text(const Ebpfmon__V1__Ban *b, char *buf, siz
 }
 
 /* "permanent", "in 9m", or "3m ago" for one that has expired */
-static const char *ctl_ban_expiry(const Ebpfmon__V1__Ban *b, time_t now, char *buf, size_t len)
+const char *ctl_ban_expiry(const Ebpfmon__V1__Ban *b, time_t now, char *buf, size_t len)
 {
 	if (!b->expires_unix)
 		snprintf(buf, len, "permanent");
@@ -485,7 +485,7 @@ int ctl_render_status(const struct ctl_out *o, const Ebpfmon__V1__GetMonitorStat
  */
 
 /* "RULE: PATH", either alone, or "-" */
-static const char *ctl_ban_detail(const Ebpfmon__V1__Ban *b, char *buf, size_t len)
+const char *ctl_ban_detail(const Ebpfmon__V1__Ban *b, char *buf, size_t len)
 {
 	bool rule = b->rule && *b->rule, path = b->path && *b->path;
 

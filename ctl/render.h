@@ -40,6 +40,14 @@ int ctl_render_unban(const struct ctl_out *o, const Ebpfmon__V1__UnbanIPResponse
 int ctl_render_version(const struct ctl_out *o, const char *client_version,
 		       const char *server_version, unsigned int protocol_version);
 
+/* Pieces of a ban for a table cell (not escaped yet: ctl_table_add() does that). */
+/* "conn_limit", "conn_limit (level 2)", "manual [dry run]" */
+const char *ctl_ban_reason_text(const Ebpfmon__V1__Ban *b, char *buf, size_t len);
+/* "permanent", "in 9m", or "3m ago" for one that has expired */
+const char *ctl_ban_expiry(const Ebpfmon__V1__Ban *b, time_t now, char *buf, size_t len);
+/* "RULE: PATH", either alone, or "-" */
+const char *ctl_ban_detail(const Ebpfmon__V1__Ban *b, char *buf, size_t len);
+
 /* A message as a JSON object (see above); NULL on -ENOMEM. Free with json_object_put(). */
 struct json_object *ctl_json_message(const ProtobufCMessage *m);
 /* "STATUS_NOT_PERMITTED"; NULL for a value this client does not know. */

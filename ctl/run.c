@@ -12,8 +12,6 @@
 #define EBPFMON_VERSION "unknown"
 #endif
 
-#define CTL_PROTOCOL_VERSION EBPFMON__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1
-
 /* The request messages of one call; only the one the command needs is used. */
 struct ctl_request {
 	Ebpfmon__V1__Request req;
@@ -52,6 +50,7 @@ static void ctl_build(struct ctl_request *r, const struct ctl_args *a)
 	case CTL_CMD_NONE:
 	case CTL_CMD_STATUS:
 	case CTL_CMD_VERSION:
+	case CTL_CMD_TOP: /* top_run.c makes its own calls */
 		r->req.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
 		r->req.get_monitor_status = &r->status;
 		break;
@@ -104,8 +103,7 @@ static void ctl_build(struct ctl_request *r, const struct ctl_args *a)
 	}
 }
 
-/* The server said no: its status name and message, and what to do about it. */
-static void ctl_refused(FILE *err, const Ebpfmon__V1__Response *resp)
+void ctl_print_refused(FILE *err, const Ebpfmon__V1__Response *resp)
 {
 	const char *name = ctl_status_name(resp->status);
 	char msg[1024], num[32];
@@ -147,6 +145,7 @@ static int ctl_render(const struct ctl_out *o, const struct ctl_args *a,
 	switch (a->cmd) {
 	case CTL_CMD_NONE:
 	case CTL_CMD_STATUS:
+	case CTL_CMD_TOP:
 		return ctl_render_status(o, resp->get_monitor_status);
 	case CTL_CMD_VERSION:
 		return ctl_render_version(o, EBPFMON_VERSION, resp->get_monitor_status->version,
@@ -185,6 +184,8 @@ int ctl_run(const struct ctl_args *a, FILE *out, FILE *err)
 		fprintf(out, "ebpfmonctl %s\n", EBPFMON_VERSION);
 		return CTL_EXIT_OK;
 	}
+	if (a->cmd == CTL_CMD_TOP)
+		return ctl_top_run(a, out, err);
 	ctl_build(&r, a);
 	ret = ctl_call(a->url, a->timeout_ms, &r.req, &resp, msg, sizeof(msg));
 	if (ret) {
@@ -194,7 +195,7 @@ int ctl_run(const struct ctl_args *a, FILE *out, FILE *err)
 		return ret == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_UNREACHABLE;
 	}
 	if (resp->status != EBPFMON__V1__STATUS__STATUS_OK) {
-		ctl_refused(err, resp);
+		ctl_print_refused(err, resp);
 		ebpfmon__v1__response__free_unpacked(resp, NULL);
 		return CTL_EXIT_REFUSED;
 	}

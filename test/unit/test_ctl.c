@@ -3,12 +3,15 @@
  * ebpfmonctl: argument parsing (every command, the aliases, the legacy -action form, bad
  * values), rendering (tables and JSON of canned responses, human units), and whole calls
  * against a fake REP server on an ipc:// socket in a temporary folder: a reply, an error
- * reply, a garbage reply, no server, a server that never answers.
+ * reply, a garbage reply, no server, a server that never answers; and top, as plain text and
+ * as the live view on a pseudo-terminal.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -449,6 +453,7 @@ static void test_args_commands_and_aliases(void **state)
 		{"anomalies", CTL_CMD_ANOMALIES},
 		{"system-anomalies", CTL_CMD_ANOMALIES},
 		{"version", CTL_CMD_VERSION},
+		{"top", CTL_CMD_TOP},
 	};
 	struct ctl_args a;
 	size_t i;
@@ -586,6 +591,78 @@ static void test_args_ban(void **state)
 	assert_string_equal(a.reason, "manual");
 }
 
+static void test_args_top(void **state)
+{
+	static const char json_refused[] = "top is a live view for people and has no --json: "
+					   "scripts use 'ebpfmonctl stats --json'";
+	struct ctl_args a;
+
+	(void)state;
+	parse_ok(&a, "top", NULL);
+	assert_int_equal(a.cmd, CTL_CMD_TOP);
+	assert_int_equal(a.interval_ms, 1000);
+	assert_int_equal(a.iterations, 0); /* the live view, when on a terminal */
+	assert_int_equal(a.top, 0);	   /* as many as fit */
+	assert_false(a.order_bytes);
+
+	parse_ok(&a, "top", "--interval", "500ms", "--bytes", "--top", "20", "--once", NULL);
+	assert_int_equal(a.interval_ms, 500);
+	assert_true(a.order_bytes);
+	assert_int_equal(a.top, 20);
+	assert_int_equal(a.iterations, 1);
+	parse_ok(&a, "-s", "/tmp/a.sock", "top", "--interval=2s", "--iterations", "5", "--timeout",
+		 "200", NULL);
+	assert_int_equal(a.interval_ms, 2000);
+	assert_int_equal(a.iterations, 5);
+	assert_int_equal(a.timeout_ms, 200);
+	assert_string_equal(a.url, "ipc:///tmp/a.sock");
+	parse_ok(&a, "top", "--interval", "1m30s", NULL);
+	assert_int_equal(a.interval_ms, 90000);
+	/* the bounds */
+	parse_ok(&a, "top", "--interval", "100ms", NULL);
+	assert_int_equal(a.interval_ms, 100);
+	parse_ok(&a, "top", "--interval", "1h", NULL);
+	assert_int_equal(a.interval_ms, 3600000);
+	parse_ok(&a, "top", "--interval", "59m60s", NULL);
+	assert_int_equal(a.interval_ms, 3600000);
+	parse_ok(&a, "top", "--iterations", "1000000", NULL);
+	assert_int_equal(a.iterations, 1000000);
+
+	parse_bad("--interval '99ms': not a duration from 100ms to 1h", "top", "--interval", "99ms",
+		  NULL);
+	parse_bad("--interval '1h1ms'", "top", "--interval", "1h1ms", NULL);
+	parse_bad("--interval '2h'", "top", "--interval", "2h", NULL);
+	parse_bad("--interval '1': not a duration", "top", "--interval", "1", NULL);
+	parse_bad("--interval '1.5s'", "top", "--interval", "1.5s", NULL);
+	parse_bad("--interval '0s'", "top", "--interval", "0s", NULL);
+	parse_bad("--interval '-1s'", "top", "--interval", "-1s", NULL);
+	parse_bad("--interval '1 s'", "top", "--interval", "1 s", NULL);
+	parse_bad("--interval '500mss'", "top", "--interval", "500mss", NULL);
+	parse_bad("--interval ''", "top", "--interval", "", NULL);
+	parse_bad("--iterations '0': not a number 1..1000000", "top", "--iterations", "0", NULL);
+	parse_bad("--iterations '1000001'", "top", "--iterations", "1000001", NULL);
+	parse_bad("--iterations 'two'", "top", "--iterations", "two", NULL);
+	parse_bad("--top '0'", "top", "--top", "0", NULL);
+	parse_bad("top: --once is --iterations 1: give one of them", "top", "--once",
+		  "--iterations", "3", NULL);
+	parse_bad(json_refused, "--json", "top", NULL);
+	parse_bad(json_refused, "top", "-j", "--once", NULL);
+	parse_bad("unknown or ambiguous option '--limit' for top", "top", "--limit", "5", NULL);
+	parse_bad("unknown or ambiguous option '--ip' for top", "top", "--ip", "192.0.2.1", NULL);
+	parse_bad("top: unexpected argument 'now'", "top", "now", NULL);
+	/* --interval is top's: a ban's --duration does not take milliseconds */
+	parse_bad("unknown or ambiguous option '--interval' for stats", "stats", "--interval", "1s",
+		  NULL);
+	parse_bad("--duration '500ms'", "ban", "192.0.2.1", "--duration", "500ms", NULL);
+
+	/* help needs no server, and --json does not stand in its way */
+	parse_ok(&a, "help", "top", NULL);
+	assert_int_equal(a.help, CTL_HELP_USAGE);
+	assert_int_equal(a.cmd, CTL_CMD_TOP);
+	parse_ok(&a, "--json", "top", "--help", NULL);
+	assert_int_equal(a.help, CTL_HELP_USAGE);
+}
+
 static void test_args_legacy(void **state)
 {
 	struct ctl_args a;
@@ -640,7 +717,6 @@ static void test_args_bad(void **state)
 	}
 	parse_bad("no command", "--json", NULL);
 	parse_bad("unknown command 'frobnicate'", "frobnicate", NULL);
-	parse_bad("'top' (a live view) is not available yet", "top", NULL);
 	parse_bad("unknown option '-x'", "-x", "status", NULL);
 	parse_bad("unknown or ambiguous option '--frobnicate' for bans", "bans", "--frobnicate",
 		  NULL);
@@ -751,6 +827,28 @@ static void test_parse_primitives(void **state)
 	assert_int_equal(ctl_parse_duration("36600d", &v), 0); /* 100 years */
 	assert_int_equal(ctl_parse_duration("36601d", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("permanent", &v), -EINVAL); /* the caller's word */
+	assert_int_equal(ctl_parse_duration("500ms", &v), -EINVAL);
+
+	assert_int_equal(ctl_parse_duration_ms("500ms", &v), 0);
+	assert_int_equal(v, 500);
+	assert_int_equal(ctl_parse_duration_ms("2s", &v), 0);
+	assert_int_equal(v, 2000);
+	assert_int_equal(ctl_parse_duration_ms("1m30s", &v), 0);
+	assert_int_equal(v, 90000);
+	assert_int_equal(ctl_parse_duration_ms("1s500ms", &v), 0);
+	assert_int_equal(v, 1500);
+	assert_int_equal(ctl_parse_duration_ms("1h", &v), 0);
+	assert_int_equal(v, 3600000);
+	assert_int_equal(ctl_parse_duration_ms("1w", &v), 0);
+	assert_int_equal(v, 604800000);
+	assert_int_equal(ctl_parse_duration_ms("500", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("500MS", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("0ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("0.5s", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("36600d", &v), 0);
+	assert_int_equal(ctl_parse_duration_ms("36601d", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("99999999999999999999ms", &v), -EINVAL);
 
 	assert_int_equal(ctl_parse_time("1h", NOW, &t), 0);
 	assert_int_equal(t, NOW - 3600);
@@ -1263,6 +1361,9 @@ struct fake {
 	pthread_mutex_t lock;
 	Ebpfmon__V1__Request *last; /* the last request received */
 	int requests;
+	/* the last GetNetworkStats (top makes other calls between them) */
+	uint32_t stats_top;
+	int stats_order;
 };
 
 static void fake_reply(struct fake *f, const Ebpfmon__V1__Request *req, nng_msg *msg)
@@ -1342,6 +1443,10 @@ static void *fake_main(void *arg)
 			ebpfmon__v1__request__free_unpacked(f->last, NULL);
 		f->last = req;
 		f->requests++;
+		if (req && req->call_case == EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS) {
+			f->stats_top = req->get_network_stats->top;
+			f->stats_order = (int)req->get_network_stats->order;
+		}
 		pthread_mutex_unlock(&f->lock);
 		if (f->mode == FAKE_SILENT) {
 			nng_msg_free(msg);
@@ -1637,6 +1742,315 @@ static void test_client_no_server(void **state)
 	assert_int_equal(ctl_call("bogus://x", 1000, &req, &resp, msg, sizeof(msg)), -EINVAL);
 }
 
+/* How many times needle occurs in text. */
+static int count_of(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (text = strstr(text, needle); text; text = strstr(text + 1, needle))
+		n++;
+	return n;
+}
+
+/* top as plain text: standard output is no terminal here. */
+static void test_client_top(void **state)
+{
+	struct fake *f = *state;
+	struct capture out, err;
+	struct timespec t0, t1;
+	const char *text;
+	double elapsed;
+
+	fake_start(f, FAKE_OK);
+	assert_int_equal(run_cmd(f, &out, &err, "top", "--once", NULL), CTL_EXIT_OK);
+	assert_string_equal(capture_text(&err), "");
+	text = capture_text(&out);
+	assert_true(!strncmp(text, "ebpfmon 0.1.0  ", 15));
+	assert_contains(text, "  up 3d4h  enforcing  database ok  every 1s\n");
+	assert_contains(text, "packets  1.2M seen  1.2M passed  4.6k dropped\n");
+	assert_contains(text, "bans     12 active  tracked 3.5k addresses  anomalies 1 open\n");
+	assert_contains(text, "TOP TALKERS by packets: 2 of 3.5k tracked addresses; rates from the "
+			      "second sample on\n");
+	assert_contains(text, "yes  198.51.100.7");
+	assert_contains(text, "\n     2001:db8::1");
+	assert_contains(text, "ACTIVE BANS: the 2 newest of 5\n");
+	assert_contains(text, "/wp-admin: /wp-admin/setup.php\n");
+	assert_lacks(text, "\x1b"); /* no terminal sequences in plain text */
+	assert_lacks(text, "q quit");
+	assert_int_equal(count_of(text, "TOP TALKERS"), 1);
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(f->requests, 3); /* status, bans, talkers */
+	assert_int_equal(f->last->call_case, EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS);
+	assert_int_equal(f->last->get_network_stats->top, 10);
+	assert_int_equal(f->last->get_network_stats->order,
+			 EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_PACKETS);
+	assert_string_equal(f->last->get_network_stats->address, "");
+	assert_false(f->last->get_network_stats->history);
+	pthread_mutex_unlock(&f->lock);
+	capture_close(&out);
+	capture_close(&err);
+
+	/* the order and the number of talkers reach the server */
+	assert_int_equal(run_cmd(f, &out, &err, "top", "--once", "--bytes", "--top", "3", NULL),
+			 CTL_EXIT_OK);
+	assert_contains(capture_text(&out), "TOP TALKERS by bytes: 2 of");
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(f->last->get_network_stats->top, 3);
+	assert_int_equal(f->last->get_network_stats->order,
+			 EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES);
+	pthread_mutex_unlock(&f->lock);
+	capture_close(&out);
+	capture_close(&err);
+
+	/* two frames an interval apart, a blank line between; the second has rates */
+	pthread_mutex_lock(&f->lock);
+	f->requests = 0;
+	pthread_mutex_unlock(&f->lock);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(
+		run_cmd(f, &out, &err, "top", "--iterations", "2", "--interval", "200ms", NULL),
+		CTL_EXIT_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(elapsed >= 0.19 && elapsed < 5);
+	text = capture_text(&out);
+	assert_int_equal(count_of(text, "TOP TALKERS"), 2);
+	assert_int_equal(count_of(text, "rates from the second sample on"), 1);
+	assert_int_equal(count_of(text, "rates over the last 0."), 1);
+	/* the fake's counters do not move: rates of 0 */
+	assert_contains(text, "packets  1.2M seen (0/s)  1.2M passed (0/s)  4.6k dropped (0/s)\n");
+	assert_contains(text, "\n\nebpfmon 0.1.0  ");
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(f->requests, 6);
+	pthread_mutex_unlock(&f->lock);
+	capture_close(&out);
+	capture_close(&err);
+
+	/* a refusal at the start is one, as for any command */
+	f->mode = FAKE_REFUSE;
+	assert_int_equal(run_cmd(f, &out, &err, "top", "--once", NULL), CTL_EXIT_REFUSED);
+	assert_string_equal(capture_text(&out), "");
+	assert_contains(capture_text(&err),
+			"ebpfmonctl: the analyzer refused: STATUS_NOT_PERMITTED: uid 1000");
+	capture_close(&out);
+	capture_close(&err);
+	f->mode = FAKE_GARBAGE;
+	assert_int_equal(run_cmd(f, &out, &err, "top", "--once", NULL), CTL_EXIT_UNREACHABLE);
+	assert_contains(capture_text(&err), "is not an ebpfmon API response");
+	capture_close(&out);
+	capture_close(&err);
+}
+
+/* ---- top on a pseudo-terminal ------------------------------------------------------------------
+ */
+
+#define PTY_OUT_MAX (1u << 20)
+#define TERM_LEAVE  "\x1b[m\x1b[?25h\x1b[?1049l" /* attributes, cursor, main screen */
+
+struct pty_child {
+	pid_t pid;
+	int fd;
+	char *out; /* all it wrote, NUL-terminated */
+	size_t len;
+};
+
+static void pty_start(struct pty_child *c, char **args, unsigned short rows, unsigned short cols)
+{
+	static char *envp[] = {(char *)"TERM=xterm", (char *)"PATH=/usr/bin:/bin", NULL};
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+
+	c->out = calloc(1, PTY_OUT_MAX + 1);
+	assert_non_null(c->out);
+	c->len = 0;
+	c->pid = forkpty(&c->fd, NULL, NULL, &ws);
+	assert_true(c->pid >= 0);
+	if (!c->pid) {
+		execve(EBPFMONCTL_PATH, args, envp);
+		_exit(121);
+	}
+}
+
+/* Read what the child writes for up to ms milliseconds, or until it closes; false on the end. */
+static bool pty_read(struct pty_child *c, int ms)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&p, 1, ms) <= 0)
+		return true;
+	n = read(c->fd, c->out + c->len, PTY_OUT_MAX - c->len);
+	if (n <= 0)
+		return false; /* EIO: the child is gone */
+	c->len += (size_t)n;
+	c->out[c->len] = '\0';
+	return c->len < PTY_OUT_MAX;
+}
+
+/* Wait up to 5 s for want in what the child writes from offset from on. */
+static void pty_expect(struct pty_child *c, size_t from, const char *want)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (c->len > from && strstr(c->out + from, want))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5 || !pty_read(c, 100))
+			break;
+	}
+	if (!(c->len > from && strstr(c->out + from, want)))
+		fail_msg("no \"%s\" on the terminal after 5 s", want);
+}
+
+/* Read what is there now, without waiting. */
+static void pty_drain(struct pty_child *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLIN};
+
+	while (c->len < PTY_OUT_MAX && poll(&p, 1, 0) > 0 && pty_read(c, 0))
+		;
+}
+
+/*
+ * Wait up to 5 s for the child to end, reading what it writes; its wait status. The terminal
+ * must be as it was: canonical, echoing. No poll() waits on the master meanwhile: the kernel
+ * holds back the close of the slave, and so the child's end, while someone waits on the pair.
+ */
+static int pty_finish(struct pty_child *c)
+{
+	struct termios tio;
+	int status = 0, i;
+	pid_t got = 0;
+
+	for (i = 0; i < 500 && !got; i++) {
+		pty_drain(c);
+		usleep(10 * 1000);
+		got = waitpid(c->pid, &status, WNOHANG);
+	}
+	if (!got) {
+		kill(c->pid, SIGKILL);
+		waitpid(c->pid, &status, 0);
+		fail_msg("ebpfmonctl top did not end; it wrote:\n%s", c->out);
+	}
+	pty_drain(c);
+	assert_int_equal(tcgetattr(c->fd, &tio), 0);
+	assert_true(tio.c_lflag & ICANON);
+	assert_true(tio.c_lflag & ECHO);
+	close(c->fd);
+	return status;
+}
+
+static bool ends_with(const char *s, size_t len, const char *end)
+{
+	size_t n = strlen(end);
+
+	return len >= n && !memcmp(s + len - n, end, n);
+}
+
+/* The fake stops: its socket closed and gone. */
+static void fake_stop(struct fake *f)
+{
+	nng_close(f->sock);
+	pthread_join(f->thread, NULL);
+	f->sock = (nng_socket)NNG_SOCKET_INITIALIZER;
+	unlink(f->path);
+}
+
+/*
+ * The live view: the alternate screen, frames that refresh, b changes the order, a lost
+ * connection shows and is retried, q quits with status 0 and the terminal as it was.
+ */
+static void test_top_terminal(void **state)
+{
+	struct fake *f = *state;
+	struct pty_child c;
+	size_t mark;
+	int status;
+	char *args[] = {(char *)"ebpfmonctl", (char *)"-s",    f->path, (char *)"top",
+			(char *)"--interval", (char *)"100ms", NULL};
+
+	fake_start(f, FAKE_OK);
+	/* wide enough for the whole "connection lost" line with the socket's path */
+	pty_start(&c, args, 24, 160);
+	/* a frame may come in several reads */
+	pty_expect(&c, 0, "q quit  b by bytes");
+	assert_true(!strncmp(c.out, "\x1b[?1049h\x1b[?25l", 14)); /* alternate screen, no cursor */
+	assert_contains(c.out, "TOP TALKERS by packets");
+	assert_contains(c.out, "\x1b[7mBAN  ADDRESS"); /* column headers in reverse video */
+	/* it refreshes: the second frame has rates */
+	pty_expect(&c, 0, "rates over the last 0.");
+
+	mark = c.len;
+	assert_int_equal(write(c.fd, "b", 1), 1);
+	pty_expect(&c, mark, "TOP TALKERS by bytes");
+	pthread_mutex_lock(&f->lock);
+	assert_int_equal(f->stats_order,
+			 EBPFMON__V1__GET_NETWORK_STATS_REQUEST__ORDER__ORDER_BYTES);
+	/* as many talkers as 24 rows leave room for (the fake has 2) */
+	assert_int_equal(f->stats_top, 12);
+	pthread_mutex_unlock(&f->lock);
+
+	mark = c.len;
+	assert_int_equal(write(c.fd, "+", 1), 1);
+	pty_expect(&c, mark, "database ok  every 200ms");
+
+	/* the analyzer goes away: the view says so, keeps the last data, and keeps trying */
+	fake_stop(f);
+	mark = c.len;
+	pty_expect(&c, mark, "connection lost, retrying every 200ms (data from ");
+	pty_expect(&c, mark, "no such socket");
+	pty_expect(&c, mark, "yes  198.51.100.7");
+	/* and comes back */
+	fake_start(f, FAKE_OK);
+	mark = c.len;
+	pty_expect(&c, mark, "\x1b[H\x1b[1mebpfmon 0.1.0");
+
+	assert_int_equal(write(c.fd, "q", 1), 1);
+	status = pty_finish(&c);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), CTL_EXIT_OK);
+	if (!ends_with(c.out, c.len, TERM_LEAVE))
+		fail_msg("the terminal was not given back at the end:\n%s", c.out + c.len - 40);
+	free(c.out);
+}
+
+/* Ctrl-C quits as q does, even while a call waits; SIGTERM ends it by SIGTERM; both restore. */
+static void test_top_terminal_signals(void **state)
+{
+	struct fake *f = *state;
+	struct timespec t0, t1;
+	struct pty_child c;
+	int status;
+	char *args[] = {(char *)"ebpfmonctl", (char *)"-s",    f->path, (char *)"top",
+			(char *)"--interval", (char *)"100ms", NULL};
+
+	fake_start(f, FAKE_OK);
+	pty_start(&c, args, 24, 80);
+	pty_expect(&c, 0, "TOP TALKERS by packets");
+	kill(c.pid, SIGTERM);
+	status = pty_finish(&c);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGTERM);
+	assert_true(ends_with(c.out, c.len, TERM_LEAVE));
+	free(c.out);
+
+	/* the analyzer stops answering: Ctrl-C does not wait for the 5 s timeout */
+	pty_start(&c, args, 24, 80);
+	pty_expect(&c, 0, "TOP TALKERS by packets");
+	f->mode = FAKE_SILENT;
+	usleep(300 * 1000); /* a refresh is waiting for its reply now */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(write(c.fd, "\x03", 1), 1);
+	status = pty_finish(&c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 3);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), CTL_EXIT_OK);
+	assert_true(ends_with(c.out, c.len, TERM_LEAVE));
+	free(c.out);
+}
+
 /* Run the ebpfmonctl binary (as uid/gid when uid is not -1); its exit status and stderr. */
 static int run_binary(uid_t uid, char *errbuf, size_t errlen, char *const *args)
 {
@@ -1712,6 +2126,9 @@ static void test_binary_exit_status(void **state)
 				(char *)"--duration", (char *)"90",  NULL};
 	char *help[] = {(char *)"ebpfmonctl", (char *)"ban", (char *)"--help", NULL};
 	char *nothing[] = {(char *)"ebpfmonctl", (char *)"-s", f->path, (char *)"status", NULL};
+	char *top_json[] = {(char *)"ebpfmonctl", (char *)"--json", (char *)"top", NULL};
+	char *top_nothing[] = {(char *)"ebpfmonctl", (char *)"-s", f->path, (char *)"top", NULL};
+	char *top_plain[] = {(char *)"ebpfmonctl", (char *)"-s", f->path, (char *)"top", NULL};
 
 	(void)state;
 	assert_int_equal(run_binary((uid_t)-1, errbuf, sizeof(errbuf), bad_limit), CTL_EXIT_USAGE);
@@ -1725,14 +2142,24 @@ static void test_binary_exit_status(void **state)
 	assert_int_equal(run_binary((uid_t)-1, errbuf, sizeof(errbuf), nothing),
 			 CTL_EXIT_UNREACHABLE);
 	assert_contains(errbuf, "no such socket");
+
+	/* top: --json refused, no server at the start, and plain text when not on a terminal */
+	assert_int_equal(run_binary((uid_t)-1, errbuf, sizeof(errbuf), top_json), CTL_EXIT_USAGE);
+	assert_contains(errbuf, "has no --json: scripts use 'ebpfmonctl stats --json'");
+	assert_int_equal(run_binary((uid_t)-1, errbuf, sizeof(errbuf), top_nothing),
+			 CTL_EXIT_UNREACHABLE);
+	assert_contains(errbuf, "no such socket");
+	fake_start(f, FAKE_OK);
+	assert_int_equal(run_binary((uid_t)-1, errbuf, sizeof(errbuf), top_plain), CTL_EXIT_OK);
+	assert_string_equal(errbuf, "");
 }
 
 static void test_help_text(void **state)
 {
 	struct capture c;
 	static const enum ctl_command cmds[] = {
-		CTL_CMD_STATUS, CTL_CMD_BANS,  CTL_CMD_STATS,	CTL_CMD_ANOMALIES,
-		CTL_CMD_BAN,	CTL_CMD_UNBAN, CTL_CMD_EXPLAIN, CTL_CMD_VERSION,
+		CTL_CMD_STATUS, CTL_CMD_BANS,	 CTL_CMD_STATS,	  CTL_CMD_ANOMALIES, CTL_CMD_BAN,
+		CTL_CMD_UNBAN,	CTL_CMD_EXPLAIN, CTL_CMD_VERSION, CTL_CMD_TOP,
 	};
 	size_t i;
 
@@ -1764,6 +2191,7 @@ int main(void)
 		cmocka_unit_test(test_args_bans),
 		cmocka_unit_test(test_args_stats_anomalies),
 		cmocka_unit_test(test_args_ban),
+		cmocka_unit_test(test_args_top),
 		cmocka_unit_test(test_args_legacy),
 		cmocka_unit_test(test_args_bad),
 		cmocka_unit_test(test_parse_primitives),
@@ -1784,6 +2212,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_no_server, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_client_permission, fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_binary_exit_status, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_client_top, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_top_terminal, fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_top_terminal_signals, fake_setup,
+						fake_teardown),
 	};
 
 	/* times in the tables and --since dates are local time: make that UTC */
