@@ -133,8 +133,7 @@ static int apply_to_maps(struct analyzer *a)
 
 static uint64_t interval_ms(const struct config *cfg)
 {
-	return cfg->monitoring_interval_ms ? cfg->monitoring_interval_ms
-					   : (uint64_t)cfg->monitoring_interval_seconds * 1000;
+	return cfg->monitoring_interval_ms;
 }
 
 /*

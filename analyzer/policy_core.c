@@ -8,9 +8,7 @@
 
 uint64_t policy_duration_s(const struct config *cfg, uint32_t prior)
 {
-	uint64_t base = cfg->ban_duration_seconds ? cfg->ban_duration_seconds
-						  : (uint64_t)cfg->ban_duration_minutes * 60;
-	uint64_t cap = (uint64_t)cfg->ban_max_duration_minutes * 60, d = base;
+	uint64_t base = cfg->ban_duration_s, cap = cfg->ban_max_duration_s, d = base;
 
 	if (!base)
 		return 0;

@@ -2,22 +2,29 @@
 /*
  * The configuration file: INI read with inih, checked strictly.
  *
- * inih's ini_parse_stream() is fed by our own line reader, which
- *  - counts lines, so every message names the line it is about (Debian's libinih is built
- *    without INI_HANDLER_LINENO, so the handler would not know it otherwise);
- *  - hands inih whole lines only: a line longer than inih's buffer is reported and skipped
- *    instead of being cut into pieces that inih would read as further lines (a long comment
- *    is merely cut short);
- *  - finds syntax errors itself, reports each one and hands inih a blank line instead, so
- *    that every bad line is reported and not only the first (ini_parse_stream's return value,
- *    still checked in case inih refuses a line that the reader let through); text after a
- *    section's ']', which inih ignores, is an error too;
- *  - decides, as inih does, whether an indented line continues the previous key's value.
- *    Indented "key = value" and "[section]" lines are un-indented first, so an indented file
- *    means what it looks like; the remaining indented lines continue a list:
+ * The grammar is inih's own (docs/configuration.md says what it accepts). The file is read
+ * into memory and handed to ini_parse_stream() one line at a time by a reader that
+ *  - counts lines, so that every message names its line (Debian's libinih is built without
+ *    INI_HANDLER_LINENO, so the handler would not know it otherwise);
+ *  - hands inih whole lines only: inih 55 reads a line longer than its buffer (200 bytes) as
+ *    several lines, so the reader passes the beginning and drops the rest; a key or
+ *    continuation line cut that way is refused by the handler ("line is too long"), a long
+ *    comment is harmless;
+ *  - hands inih a blank line instead of a line with a NUL byte, or of a line inih refused on
+ *    an earlier pass (below), and reports it.
+ * inih goes on after a line it cannot parse, but only returns the number of the first one.
+ * So that every bad line is reported, a pass that ends with a new refused line is run again
+ * with that line blanked too (a refused line changes nothing in inih's state, a blank line
+ * neither); the last pass reports all of them, in order with the handler's messages.
  *
- *        malicious_url_patterns = /admin, /wp-admin,
- *                                 /.env, /config
+ * The handler judges each key: unknown sections and keys, bad values, a setting given
+ * twice (or under its old name and its new one), an indented line continuing a key that is
+ * not a list. inih hands a continuation line's value under the name it kept from the key
+ * line, a key line's under a name inside the line it parses: that is how the two are told
+ * apart. A list key may be given several times, and continued on indented lines:
+ *
+ *     malicious_url_patterns = /admin, /wp-admin,
+ *                              /.env, /config
  *
  * The file is read into a copy of the defaults; *cfg changes only when the whole file is good.
  */
@@ -35,6 +42,7 @@
 #include <arpa/inet.h>
 
 #include "config.h"
+#include "log.h"
 
 #define CFG_QUOTE_MAX	 64 /* bytes of a value quoted in a message; longer ones end in "..." */
 #define CFG_QUOTE_BUF	 (CFG_QUOTE_MAX * 4 + 8)
@@ -43,11 +51,13 @@
 #define CFG_ACCOUNT_MAX	 32  /* user and group names */
 #define CFG_SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader", "testing"};
+static const char *const cfg_sections[] = {"network", "system", "api", "database", "loader"};
+#define CFG_SECTIONS_EXPECTED "expected network, system, api, database or loader"
 
 enum cfg_type {
-	CFG_U32,
+	CFG_U32,      /* stored multiplied by scale (an old key counting in larger units) */
 	CFG_POW2,     /* a CFG_U32 that must be a power of two */
+	CFG_DURATION, /* with units; min, max in ms; stored in units of scale ms */
 	CFG_BOOL,
 	CFG_XDP_MODE,
 	CFG_PATH,     /* absolute path */
@@ -65,36 +75,51 @@ struct cfg_key {
 	const char *section;
 	const char *name;
 	enum cfg_type type;
-	size_t off;   /* of the field in struct config (scalars) */
-	uint64_t min; /* CFG_U32 */
-	uint64_t max; /* CFG_U32: largest value; strings: longest length */
+	size_t off;	/* of the field in struct config (scalars); two keys, one setting */
+	uint64_t min;	/* numbers */
+	uint64_t max;	/* numbers: largest value; strings: longest length */
+	uint32_t scale; /* CFG_U32: field = value * scale; CFG_DURATION: the field's unit in ms */
 };
+
+#define MS_S   1000ull
+#define MS_MIN (60 * MS_S)
+#define MS_H   (60 * MS_MIN)
+#define MS_D   (24 * MS_H)
 
 /* clang-format off */
 #define CFG_NUM(sec, field, lo, hi) \
-	{sec, #field, CFG_U32, offsetof(struct config, field), lo, hi}
+	{sec, #field, CFG_U32, offsetof(struct config, field), lo, hi, 1}
+/* an old name of a duration: a number in its own unit, stored in the field's */
+#define CFG_OLD(sec, name, field, lo, hi, scale) \
+	{sec, name, CFG_U32, offsetof(struct config, field), lo, hi, scale}
+#define CFG_DUR(sec, name, field, lo_ms, hi_ms, unit_ms) \
+	{sec, name, CFG_DURATION, offsetof(struct config, field), lo_ms, hi_ms, unit_ms}
 #define CFG_STR(sec, field, type, maxlen) \
-	{sec, #field, type, offsetof(struct config, field), 0, maxlen}
+	{sec, #field, type, offsetof(struct config, field), 0, maxlen, 1}
 /* clang-format on */
 
 static const struct cfg_key cfg_keys[] = {
 	CFG_NUM("network", max_connections_per_ip, 1, 1000000),
-	CFG_NUM("network", ban_duration_minutes, 0, 525600),
-	CFG_NUM("network", monitoring_interval_seconds, 1, 86400),
-	{"network", "malicious_url_patterns", CFG_URL_LIST, 0, 0, 0},
-	{"network", "interfaces", CFG_IFACE_LIST, 0, 0, 0},
-	{"network", "http_ports", CFG_PORT_LIST, 0, 0, 0},
-	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0},
+	/* 0 is a permanent ban; any other duration is at least the unit, 1 s */
+	CFG_DUR("network", "ban_duration", ban_duration_s, 0, 365 * MS_D, MS_S),
+	CFG_OLD("network", "ban_duration_minutes", ban_duration_s, 0, 525600, 60),
+	CFG_DUR("network", "monitoring_interval", monitoring_interval_ms, 100, MS_D, 1),
+	CFG_OLD("network", "monitoring_interval_seconds", monitoring_interval_ms, 1, 86400, 1000),
+	{"network", "malicious_url_patterns", CFG_URL_LIST, 0, 0, 0, 1},
+	{"network", "interfaces", CFG_IFACE_LIST, 0, 0, 0, 1},
+	{"network", "http_ports", CFG_PORT_LIST, 0, 0, 0, 1},
+	{"network", "allowlist", CFG_CIDR_LIST, 0, 0, 0, 1},
 	CFG_NUM("network", max_tracked_ips, 1024, 16777216),
-	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0},
+	{"network", "dry_run", CFG_BOOL, offsetof(struct config, dry_run), 0, 0, 1},
 	CFG_NUM("network", ban_escalation_factor, 1, 100),
-	CFG_NUM("network", ban_max_duration_minutes, 1, 5256000),
+	CFG_DUR("network", "ban_max_duration", ban_max_duration_s, MS_S, 3650 * MS_D, MS_S),
+	CFG_OLD("network", "ban_max_duration_minutes", ban_max_duration_s, 1, 5256000, 60),
 	CFG_NUM("network", cidr_ban_threshold, 0, 256),
 	{"network", "event_buffer_kb", CFG_POW2, offsetof(struct config, event_buffer_kb), 64,
-	 262144},
+	 262144, 1},
 	{"network", "url_case_insensitive", CFG_BOOL, offsetof(struct config, url_case_insensitive),
-	 0, 0},
-	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0},
+	 0, 0, 1},
+	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0, 1},
 	CFG_NUM("network", max_bans, 1024, 4194304),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
@@ -115,10 +140,7 @@ static const struct cfg_key cfg_keys[] = {
 	CFG_STR("loader", pin_root, CFG_PATH, CONFIG_PATH_MAX - 1),
 	CFG_STR("loader", user, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 	CFG_STR("loader", group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
-	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0},
-
-	CFG_NUM("testing", ban_duration_seconds, 0, 86400),
-	CFG_NUM("testing", monitoring_interval_ms, 0, 86400000),
+	{"loader", "xdp_mode", CFG_XDP_MODE, offsetof(struct config, xdp_mode), 0, 0, 1},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -325,7 +347,114 @@ static int cfg_set_u32(void *field, const struct cfg_key *k, const char *v, stru
 			   cfg_quote(v, q));
 		return -EINVAL;
 	}
-	*(uint32_t *)field = (uint32_t)n;
+	*(uint32_t *)field = (uint32_t)(n * k->scale);
+	return 0;
+}
+
+/* 2^53 ms (285 000 years): far beyond any bound, and exact in a double */
+#define CFG_DURATION_MAX_MS (1ull << 53)
+
+int parse_duration_ms(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {
+		/* "ms" before "m" */
+		{"ms", 1}, {"s", MS_S}, {"m", MS_MIN}, {"h", MS_H}, {"d", MS_D}, {"w", 7 * MS_D},
+	};
+	uint64_t total = 0;
+	const char *p = s;
+
+	if (!s || !ms || !*s)
+		return -EINVAL;
+	while (*p) {
+		uint64_t n = 0, mult = 0;
+		size_t i, len = 0;
+
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (n > CFG_DURATION_MAX_MS)
+				return -ERANGE;
+			n = n * 10 + (uint64_t)(*p - '0');
+		}
+		for (i = 0; i < ARRAY_LEN(units) && !mult; i++) {
+			len = strlen(units[i].name);
+			if (!strncmp(p, units[i].name, len) && !isalpha((unsigned char)p[len]))
+				mult = units[i].ms;
+		}
+		if (!mult)
+			return -EINVAL; /* no unit, or an unknown one */
+		p += len;
+		if (n > (CFG_DURATION_MAX_MS - total) / mult)
+			return -ERANGE;
+		total += n * mult;
+	}
+	*ms = total;
+	return 0;
+}
+
+/* ms as the largest unit that divides it: "100ms", "90s", "7d"; "0" for 0. */
+static const char *cfg_duration_str(uint64_t ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {{"d", MS_D}, {"h", MS_H}, {"m", MS_MIN}, {"s", MS_S}};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(units) && ms; i++) {
+		if (ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(ms / units[i].ms),
+				 units[i].name);
+			return buf;
+		}
+	}
+	snprintf(buf, len, ms ? "%llums" : "0", (unsigned long long)ms);
+	return buf;
+}
+
+/*
+ * NUMBER UNIT ..., stored in units of k->scale ms. A bare number is refused (which unit?),
+ * except 0 where 0 is allowed; "permanent" is 0 too there.
+ */
+static int cfg_set_duration(void *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	char q[CFG_QUOTE_BUF], lo[32], hi[32], unit[32];
+	uint64_t ms;
+	int ret;
+
+	cfg_duration_str(k->min ? k->min : k->scale, lo, sizeof(lo));
+	cfg_duration_str(k->max, hi, sizeof(hi));
+	if (!k->min && (!strcmp(v, "0") || !strcmp(v, "permanent"))) {
+		*(uint32_t *)field = 0;
+		return 0;
+	}
+	if (*v && !v[strspn(v, "0123456789")] && v[strspn(v, "0")]) {
+		cfg_keyerr(e, k->section, k->name, "value %s needs a unit, e.g. %.20ss",
+			   cfg_quote(v, q), v);
+		return -EINVAL;
+	}
+	ret = *v && !v[strspn(v, "0")] ? (ms = 0, 0) : parse_duration_ms(v, &ms);
+	if (ret == -EINVAL) {
+		cfg_keyerr(e, k->section, k->name,
+			   "value %s is not a duration (a number and a unit, ms, s, m, h, d or w, "
+			   "such as 90s or 1h30m)",
+			   cfg_quote(v, q));
+		return -EINVAL;
+	}
+	if (ret || ms < k->min || ms > k->max || (ms && ms < k->scale)) {
+		cfg_keyerr(e, k->section, k->name, "value %s is out of range %s%s..%s",
+			   cfg_quote(v, q), k->min ? "" : "0 (permanent), ", lo, hi);
+		return -EINVAL;
+	}
+	if (ms % k->scale) {
+		cfg_keyerr(e, k->section, k->name, "value %s is not a multiple of %s",
+			   cfg_quote(v, q), cfg_duration_str(k->scale, unit, sizeof(unit)));
+		return -EINVAL;
+	}
+	*(uint32_t *)field = (uint32_t)(ms / k->scale);
 	return 0;
 }
 
@@ -418,7 +547,8 @@ static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, str
 	}
 	if (strncmp(v, scheme, strlen(scheme)) || len > k->max || cfg_has_ctrl(v, len)) {
 		cfg_keyerr(e, k->section, k->name,
-			   "address %s is not http://HOST:PORT (or empty for none)", cfg_quote(v, q));
+			   "address %s is not http://HOST:PORT (or empty for none)",
+			   cfg_quote(v, q));
 		return -EINVAL;
 	}
 	if (host[0] == '[') {
@@ -437,14 +567,16 @@ static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, str
 		}
 		colon = end + 1;
 	} else {
-		hlen = strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
+		hlen = strspn(host,
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-");
 		colon = host + hlen;
 	}
 	if (*colon == '/' || (*colon == ':' && strchr(colon, '/'))) {
-		cfg_keyerr(e, k->section, k->name,
-			   "address %s has a path: give http://HOST:PORT, the metrics are served at "
-			   "/metrics",
-			   cfg_quote(v, q));
+		cfg_keyerr(
+			e, k->section, k->name,
+			"address %s has a path: give http://HOST:PORT, the metrics are served at "
+			"/metrics",
+			cfg_quote(v, q));
 		return -EINVAL;
 	}
 	if (*colon != ':' || parse_u64(colon + 1, 1, 65535, &port)) {
@@ -739,26 +871,80 @@ static int cfg_set_list(struct config *cfg, const struct cfg_key *k, const char 
 
 /* ---- keys --------------------------------------------------------------------------------- */
 
-static bool cfg_section_known(const char *name, size_t len)
+static bool cfg_section_known(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(cfg_sections); i++) {
-		if (strlen(cfg_sections[i]) == len && !strncmp(cfg_sections[i], name, len))
+		if (!strcmp(cfg_sections[i], name))
 			return true;
 	}
 	return false;
 }
 
+/* Keys of the [testing] section, which is gone, and what to write instead. */
+static const struct {
+	const char *name;
+	const char *now;
+	const char *unit;
+	const char *example;
+} cfg_gone[] = {
+	{"ban_duration_seconds", "ban_duration", "s", "ban_duration = 5s"},
+	{"monitoring_interval_ms", "monitoring_interval", "ms", "monitoring_interval = 500ms"},
+};
+
+/* A key of the old [testing] section, or one of its keys elsewhere: what to write instead. */
+static bool cfg_gone_key(const char *section, const char *name, const char *value,
+			 struct cfg_err *e)
+{
+	bool testing = !strcmp(section, "testing");
+	const char *why = testing ? "the [testing] section is no longer read" : "unknown key";
+	uint64_t n;
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(cfg_gone); i++) {
+		if (strcmp(name, cfg_gone[i].name))
+			continue;
+		if (!value || cfg_strtou64(value, &n))
+			cfg_keyerr(e, section, name,
+				   "%s: write %s under [network] with a unit (e.g. %s)", why,
+				   cfg_gone[i].now, cfg_gone[i].example);
+		else if (!n && testing)
+			/* the default file before [testing] went had both keys at 0 ("not set"):
+			 * an upgraded host whose file was kept still starts */
+			log_warn("%s:%d: [testing] %s: ignored: the [testing] section is no longer "
+				 "read (0 meant 'not set'); delete this line",
+				 e->file ? e->file : "config", e->line, name);
+		else if (!n)
+			cfg_keyerr(e, section, name,
+				   "%s, and 0 here meant 'not set': delete this line", why);
+		else
+			cfg_keyerr(e, section, name,
+				   "%s: write \"%s = %llu%s\" under [network] instead", why,
+				   cfg_gone[i].now, (unsigned long long)n, cfg_gone[i].unit);
+		return true;
+	}
+	if (testing)
+		cfg_keyerr(e, section, name,
+			   "the [testing] section is no longer read: durations are set under "
+			   "[network], with units (e.g. ban_duration = 5s, monitoring_interval = "
+			   "500ms)");
+	return testing;
+}
+
 /* The key, or NULL after a message (unknown section or key). */
-static const struct cfg_key *cfg_lookup(const char *section, const char *name, struct cfg_err *e)
+static const struct cfg_key *cfg_lookup(const char *section, const char *name, const char *value,
+					struct cfg_err *e)
 {
 	const char *elsewhere = NULL;
 	size_t i;
 
-	if (!cfg_section_known(section, strlen(section))) {
-		cfg_keyerr(e, section, name,
-			   "unknown section (expected network, system, api, database, loader or testing)");
+	if (!strcmp(section, "testing")) {
+		cfg_gone_key(section, name, value, e);
+		return NULL;
+	}
+	if (!cfg_section_known(section)) {
+		cfg_keyerr(e, section, name, "unknown section (" CFG_SECTIONS_EXPECTED ")");
 		return NULL;
 	}
 	for (i = 0; i < ARRAY_LEN(cfg_keys); i++) {
@@ -770,7 +956,7 @@ static const struct cfg_key *cfg_lookup(const char *section, const char *name, s
 	}
 	if (elsewhere)
 		cfg_keyerr(e, section, name, "unknown key (it belongs in [%s])", elsewhere);
-	else
+	else if (!cfg_gone_key(section, name, value, e))
 		cfg_keyerr(e, section, name, "unknown key");
 	return NULL;
 }
@@ -786,6 +972,8 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 	case CFG_U32:
 	case CFG_POW2:
 		return cfg_set_u32(field, k, v, e);
+	case CFG_DURATION:
+		return cfg_set_duration(field, k, v, e);
 	case CFG_BOOL:
 		if (cfg_parse_bool(v, &b)) {
 			cfg_keyerr(e, k->section, k->name,
@@ -829,8 +1017,8 @@ void config_defaults(struct config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_connections_per_ip = 100;
-	cfg->ban_duration_minutes = 60;
-	cfg->monitoring_interval_seconds = 10;
+	cfg->ban_duration_s = 3600;
+	cfg->monitoring_interval_ms = 10000;
 	for (i = 0; i < ARRAY_LEN(urls); i++)
 		snprintf(cfg->url_patterns[i], sizeof(cfg->url_patterns[i]), "%s", urls[i]);
 	cfg->n_url_patterns = ARRAY_LEN(urls);
@@ -844,7 +1032,7 @@ void config_defaults(struct config *cfg)
 	cfg->max_tracked_ips = 65536;
 	cfg->dry_run = false;
 	cfg->ban_escalation_factor = 2;
-	cfg->ban_max_duration_minutes = 10080;
+	cfg->ban_max_duration_s = 7 * 86400;
 	cfg->cidr_ban_threshold = 0;
 	cfg->event_buffer_kb = 4096;
 	cfg->url_case_insensitive = false;
@@ -884,7 +1072,7 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 	cfg_err_init(&e, err, errlen, NULL);
 	if (!cfg || !section || !key || !value)
 		return -EINVAL;
-	k = cfg_lookup(section, key, &e);
+	k = cfg_lookup(section, key, value, &e);
 	if (!k)
 		return -EINVAL;
 	/* all or nothing: a list with one bad entry leaves cfg as it was */
@@ -901,243 +1089,357 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 
 /* ---- the file ----------------------------------------------------------------------------- */
 
+#define CFG_BAD_LINES_MAX 100 /* refused lines reported; beyond, the file is not INI at all */
+
 struct cfg_load {
-	FILE *f;
+	/* the file */
+	const char *data;
+	size_t len;
+	/* the reader, for one pass */
+	size_t pos;
+	int lineno;
+	const char *line; /* the current line in data, and its length without '\n' */
+	size_t line_len;
+	bool line_cut;	 /* longer than inih's buffer: inih got the beginning */
+	const char *buf; /* the buffer inih parses the line in, and its size */
+	size_t buf_len;
+	int bad[CFG_BAD_LINES_MAX]; /* lines inih refused, ascending: handed over blank */
+	unsigned int n_bad;
+	/* the handler, for one pass */
 	struct config *cfg;
 	struct cfg_err err;
-	int lineno;
-	int read_errno;
-	bool have_key; /* inih has a previous key in this section: an indented line continues it */
-	bool cont;     /* the line being parsed continues that key's value */
-	bool section_known; /* the current section is one of ours (or there is none yet: false) */
-	const struct cfg_key *key; /* of the last key line; NULL if unknown or line refused */
-	unsigned int list_total;
+	int set_line[ARRAY_LEN(cfg_keys)]; /* where each key was first given; 0: not yet */
+	unsigned int list_total[ARRAY_LEN(cfg_keys)];
+	const struct cfg_key *key; /* of the last key line; NULL if unknown or refused */
+	char skip_section[64];	   /* an unknown section, reported once, its keys skipped */
 };
 
-/* inih's find_chars_or_comment(): the first of chars, or an inline ';' after whitespace. */
-static char *cfg_find_chars_or_comment(char *s, const char *chars)
+static bool cfg_is_bad_line(const struct cfg_load *ld, int lineno)
 {
-	bool was_space = false;
-
-	while (*s && (!chars || !strchr(chars, *s)) && !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
+	for (unsigned int i = 0; i < ld->n_bad; i++) {
+		if (ld->bad[i] == lineno)
+			return true;
 	}
-	return s;
+	return false;
 }
 
-/* Does s (not indented) start like "name =", an assignment rather than a list value? */
-static bool cfg_looks_like_key(const char *s)
+/* "syntax error: ..., got 'LINE'" for the current line, without its surrounding blanks. */
+static void cfg_syntax_error(struct cfg_load *ld)
 {
-	if (!isalpha((unsigned char)*s) && *s != '_')
-		return false;
-	while (isalnum((unsigned char)*s) || *s == '_')
+	const char *s = ld->line, *end = ld->line + ld->line_len;
+	char q[CFG_QUOTE_BUF];
+
+	while (s < end && isspace((unsigned char)*s))
 		s++;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return *s == '=';
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	cfg_errf(&ld->err, "syntax error: expected [section], key = value or a comment, got %s",
+		 cfg_quote_n(s, (size_t)(end - s), q));
 }
 
-/*
- * Report a problem with the current line as a whole; inih then gets a blank line instead, and
- * an indented line after it continues nothing (it is skipped without a second message).
- */
-__attribute__((format(printf, 3, 4))) static char *cfg_bad_line(struct cfg_load *ld, char *str,
-								const char *fmt, ...)
-{
-	char msg[CFG_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cfg_errf(&ld->err, "%s", msg);
-	ld->key = NULL;
-	str[0] = '\0';
-	return str;
-}
-
-/* ini_reader: one physical line per call, classified as described at the top of the file. */
+/* ini_reader: the next line of the file, counted; see the top of this file. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
 	struct cfg_load *ld = stream;
-	size_t n = 0, max = num > 1 ? (size_t)num - 1 : 0;
-	char q[CFG_QUOTE_BUF], *s, *end;
-	bool nul = false, indented;
-	int c;
+	size_t max = num > 1 ? (size_t)num - 1 : 0, n;
+	const char *nl;
 
-	if (!max)
+	if (!max || ld->pos >= ld->len)
 		return NULL;
-	c = getc(ld->f);
-	if (c == EOF) {
-		if (ferror(ld->f))
-			ld->read_errno = errno ? errno : EIO;
-		return NULL;
-	}
-	while (c != EOF && c != '\n') {
-		if (n < max)
-			str[n] = (char)c;
-		if (!c)
-			nul = true;
-		n++;
-		c = getc(ld->f);
-	}
-	if (c == EOF && ferror(ld->f))
-		ld->read_errno = errno ? errno : EIO;
+	ld->line = ld->data + ld->pos;
+	nl = memchr(ld->line, '\n', ld->len - ld->pos);
+	ld->line_len = nl ? (size_t)(nl - ld->line) : ld->len - ld->pos;
+	ld->pos += ld->line_len + (nl ? 1 : 0);
 	ld->lineno++;
 	ld->err.line = ld->lineno;
-	ld->cont = false;
-	str[n < max ? n : max] = '\0';
-	if (nul)
-		return cfg_bad_line(ld, str, "line contains a NUL byte");
-	if (n > max) {
-		/* a long comment is harmless: inih gets its beginning */
-		s = str + strspn(str, " \t\v\f\r");
-		if (*s == '#' || *s == ';')
-			return str;
-		return cfg_bad_line(ld, str, "line is too long (%zu bytes, at most %zu)", n, max);
+	ld->buf = str;
+	ld->buf_len = (size_t)num;
+	ld->line_cut = ld->line_len > max;
+	n = ld->line_cut ? max : ld->line_len;
+
+	str[0] = '\0';
+	if (memchr(ld->line, '\0', ld->line_len))
+		cfg_errf(&ld->err, "line contains a NUL byte");
+	else if (cfg_is_bad_line(ld, ld->lineno) && ld->line_cut)
+		cfg_errf(&ld->err, "line is too long (%zu bytes, at most %zu)", ld->line_len, max);
+	else if (cfg_is_bad_line(ld, ld->lineno))
+		cfg_syntax_error(ld);
+	else {
+		memcpy(str, ld->line, n);
+		str[n] = '\0';
 	}
-	/* a UTF-8 byte order mark */
-	if (ld->lineno == 1 && n >= 3 && !memcmp(str, "\xef\xbb\xbf", 3))
-		memmove(str, str + 3, n - 2);
-
-	/* trailing whitespace (and the '\r' of CRLF files) means nothing */
-	n = strlen(str);
-	while (n && isspace((unsigned char)str[n - 1]))
-		str[--n] = '\0';
-	indented = isspace((unsigned char)str[0]);
-	s = str;
-	while (isspace((unsigned char)*s))
-		s++;
-
-	if (!*s || *s == ';' || *s == '#')
-		return str; /* blank or comment: changes nothing */
-	if (indented && ld->have_key && *s != '[' && !cfg_looks_like_key(s)) {
-		ld->cont = true; /* inih passes it to the handler under the previous key */
-		return str;
-	}
-	memmove(str, s, strlen(s) + 1);
-
-	if (*str == '[') {
-		end = cfg_find_chars_or_comment(str + 1, "]");
-		if (*end != ']')
-			return cfg_bad_line(ld, str, "syntax error: no closing ']' in %s",
-					    cfg_quote(str, q));
-		s = end + 1 + strspn(end + 1, " \t\v\f\r");
-		if (*s && *s != ';' && *s != '#')
-			/* "[network] x = 1" would silently lose the key */
-			cfg_errf(&ld->err, "syntax error: text after ']' in %s", cfg_quote(str, q));
-		end[1] = '\0';
-		ld->have_key = false;
-		ld->key = NULL;
-		ld->section_known = cfg_section_known(str + 1, (size_t)(end - str - 1));
-		if (!ld->section_known) {
-			char name[CFG_QUOTE_BUF];
-
-			snprintf(name, sizeof(name), "%.*s", (int)(end - str - 1), str + 1);
-			cfg_errf(&ld->err,
-				 "[%s]: unknown section (expected network, system, api, "
-				 "database, loader or testing)",
-				 name);
-		}
-		return str;
-	}
-	end = cfg_find_chars_or_comment(str, "=:");
-	if ((*end != '=' && *end != ':') || end == str)
-		return cfg_bad_line(ld, str,
-				    "syntax error: expected [section] or key = value, got %s",
-				    cfg_quote(str, q));
-	ld->have_key = true;
 	return str;
+}
+
+/*
+ * Whether inih calls the handler for an indented line that continues the previous key: it
+ * passes a key line's name inside the line it parses (the reader's buffer), and a
+ * continuation's under the name it kept from that key line.
+ */
+static bool cfg_continues(const struct cfg_load *ld, const char *name)
+{
+	uintptr_t p = (uintptr_t)name, b = (uintptr_t)ld->buf;
+
+	return p < b || p >= b + ld->buf_len;
+}
+
+/*
+ * Why an indented line that continues a value was probably meant otherwise, or NULL: it reads
+ * like one of our keys, or a section, or it holds an inline comment (inih 55 reads none on a
+ * continuation line).
+ */
+static const char *cfg_continuation_hint(const char *v, char *buf, size_t len)
+{
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz_");
+	char sep = v[n + strspn(v + n, " \t")];
+
+	if (n && (sep == '=' || sep == ':')) {
+		for (size_t i = 0; i < ARRAY_LEN(cfg_keys); i++) {
+			if (strlen(cfg_keys[i].name) == n && !strncmp(cfg_keys[i].name, v, n)) {
+				snprintf(buf, len, "to set %s, start the line at its beginning",
+					 cfg_keys[i].name);
+				return buf;
+			}
+		}
+	}
+	if (v[0] == '[' && strchr(v, ']'))
+		return "to start a section, start the line at its beginning";
+	if (strstr(v, " ;") || strstr(v, "\t;"))
+		return "a comment on a continuation line is part of the value: put it on a line "
+		       "of its own";
+	return NULL;
+}
+
+/* A continuation line: the list goes on, or an error. */
+static void cfg_continuation(struct cfg_load *ld, const char *section, const char *name,
+			     const char *value)
+{
+	const struct cfg_key *k = ld->key;
+	char q[CFG_QUOTE_BUF], buf[128];
+	const char *hint = cfg_continuation_hint(value, buf, sizeof(buf));
+
+	if (!k)
+		return; /* the key was refused, and that was said */
+	if (hint) {
+		cfg_keyerr(&ld->err, section, name, "indented line %s continues this value; %s",
+			   cfg_quote(value, q), hint);
+		return;
+	}
+	if (k->type < CFG_URL_LIST) {
+		cfg_keyerr(&ld->err, section, name,
+			   "indented line %s continues this value, but only lists span lines",
+			   cfg_quote(value, q));
+		return;
+	}
+	cfg_apply(ld->cfg, k, value, true, &ld->list_total[k - cfg_keys], &ld->err);
+}
+
+/*
+ * A key line. A setting is given once: twice, or under its old name and its new one, is an
+ * error naming both lines (the value is still checked). A list key may be given again: its
+ * entries add to the list.
+ */
+static void cfg_key_line(struct cfg_load *ld, const char *section, const char *name,
+			 const char *value)
+{
+	const struct cfg_key *k;
+	unsigned int idx;
+	bool again = false;
+
+	if (!*section) {
+		cfg_errf(&ld->err, "%s: key is outside any [section]", name);
+		return;
+	}
+	if (!strcmp(section, ld->skip_section))
+		return; /* said at its first key */
+	if (strcmp(section, "testing") && !cfg_section_known(section))
+		snprintf(ld->skip_section, sizeof(ld->skip_section), "%s", section);
+	k = cfg_lookup(section, name, value, &ld->err);
+	if (!k)
+		return;
+	idx = (unsigned int)(k - cfg_keys);
+	if (k->type >= CFG_URL_LIST) {
+		again = ld->set_line[idx] != 0;
+	} else {
+		for (size_t i = 0; i < ARRAY_LEN(cfg_keys); i++) {
+			const struct cfg_key *o = &cfg_keys[i];
+
+			if (!ld->set_line[i] || o->off != k->off || o->type >= CFG_URL_LIST)
+				continue;
+			if (o == k)
+				cfg_keyerr(&ld->err, section, name,
+					   "given twice (first on line %d): keep one",
+					   ld->set_line[i]);
+			else
+				cfg_keyerr(&ld->err, section, name,
+					   "the same setting as %s on line %d: keep one of the two "
+					   "lines",
+					   o->name, ld->set_line[i]);
+			break; /* one message: the setting was given before */
+		}
+	}
+	if (!ld->set_line[idx])
+		ld->set_line[idx] = ld->err.line;
+	ld->key = k;
+	cfg_apply(ld->cfg, k, value, again, &ld->list_total[idx], &ld->err);
 }
 
 static int cfg_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct cfg_load *ld = user;
-	char q[CFG_QUOTE_BUF];
 
-	if (ld->cont) {
-		if (!ld->key)
-			return 1; /* the key was refused, and that was said */
-		if (ld->key->type < CFG_URL_LIST) {
-			cfg_keyerr(&ld->err, section, name,
-				   "indented line %s would continue this value, but only lists can "
-				   "span lines",
-				   cfg_quote(value, q));
-			return 1;
-		}
-		cfg_apply(ld->cfg, ld->key, value, true, &ld->list_total, &ld->err);
+	if (ld->line_cut) {
+		/* a key or continuation line that inih got only the beginning of */
+		cfg_errf(&ld->err, "line is too long (%zu bytes, at most %zu)", ld->line_len,
+			 ld->buf_len - 1);
+		if (!cfg_continues(ld, name))
+			ld->key = NULL;
+		return 1;
+	}
+	if (cfg_continues(ld, name)) {
+		cfg_continuation(ld, section, name, value);
 		return 1;
 	}
 	ld->key = NULL;
-	if (!*section) {
-		cfg_errf(&ld->err, "%s: key is outside any [section]", name);
+	if (!*name) {
+		cfg_syntax_error(ld); /* "= value" */
 		return 1;
 	}
-	if (!ld->section_known)
-		return 1; /* reported at the section's header */
-	ld->key = cfg_lookup(section, name, &ld->err);
-	if (ld->key)
-		cfg_apply(ld->cfg, ld->key, value, false, &ld->list_total, &ld->err);
+	cfg_key_line(ld, section, name, value);
 	/* errors are collected in ld->err: keep going so that every one is reported */
+	return 1;
+}
+
+/* The whole file into *data (NUL-terminated, *len bytes). 0 or -errno (-EFBIG: too large). */
+static int cfg_read_file(FILE *f, char **data, size_t *len)
+{
+	size_t cap = 4096, n = 0, got;
+	char *buf = NULL, *nbuf;
+
+	for (;;) {
+		if (!buf || n + 1 >= cap) {
+			cap = buf ? cap * 2 : cap;
+			nbuf = realloc(buf, cap);
+			if (!nbuf) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nbuf;
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+		if (n > CONFIG_FILE_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+		if (!got)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return errno ? -errno : -EIO;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+}
+
+/*
+ * One pass of inih over the file into a fresh copy of the defaults: 0 when every line inih
+ * refused is known, 1 when it refused one more (now in ld->bad), or -ENOMEM.
+ */
+static int cfg_pass(struct cfg_load *ld, const char *path)
+{
+	int ret;
+
+	ld->pos = 0;
+	ld->lineno = 0;
+	ld->key = NULL;
+	ld->skip_section[0] = '\0';
+	memset(ld->set_line, 0, sizeof(ld->set_line));
+	memset(ld->list_total, 0, sizeof(ld->list_total));
+	cfg_err_init(&ld->err, ld->err.buf, ld->err.len, path);
+	config_defaults(ld->cfg);
+
+	ret = ini_parse_stream(cfg_reader, ld, cfg_handler, ld);
+	if (ret < 0)
+		return -ENOMEM;
+	if (ret == 0 || cfg_is_bad_line(ld, ret))
+		return 0;
+	if (ld->n_bad == CFG_BAD_LINES_MAX) {
+		ld->err.line = ret;
+		cfg_errf(&ld->err,
+			 "syntax error, and more after it: only the first %d are reported",
+			 CFG_BAD_LINES_MAX);
+		return 0;
+	}
+	/* lines are refused in order: the new one comes after every known one */
+	ld->bad[ld->n_bad++] = ret;
 	return 1;
 }
 
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
-	struct cfg_load ld;
+	struct cfg_load *ld = NULL;
+	char *data = NULL;
+	struct cfg_err e;
 	struct stat st;
+	size_t len = 0;
+	FILE *f;
 	int ret;
 
-	memset(&ld, 0, sizeof(ld));
-	cfg_err_init(&ld.err, err, errlen, path);
+	cfg_err_init(&e, err, errlen, path);
 	if (!path || !cfg)
 		return -EINVAL;
-
-	ld.f = fopen(path, "re");
-	if (!ld.f) {
-		ret = -errno;
-		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
+	f = fopen(path, "re");
+	ret = !f ? -errno : fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	if (ret) {
+		cfg_errf(&e, "cannot open: %s", strerror(-ret));
+		if (f)
+			fclose(f);
 		return ret;
 	}
-	if (fstat(fileno(ld.f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
-		cfg_errf(&ld.err, "cannot open: %s", strerror(-ret));
-		goto out;
+	ret = cfg_read_file(f, &data, &len);
+	fclose(f);
+	if (ret == -EFBIG) {
+		cfg_errf(&e, "larger than %d bytes: not a configuration file", CONFIG_FILE_MAX);
+		return ret;
 	}
-	ld.cfg = malloc(sizeof(*ld.cfg));
-	if (!ld.cfg) {
+	if (ret) {
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
+		return ret;
+	}
+	ld = calloc(1, sizeof(*ld));
+	if (ld)
+		ld->cfg = malloc(sizeof(*ld->cfg));
+	if (!ld || !ld->cfg) {
 		ret = -ENOMEM;
-		cfg_errf(&ld.err, "cannot read: %s", strerror(-ret));
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
 		goto out;
 	}
-	config_defaults(ld.cfg);
-
-	ret = ini_parse_stream(cfg_reader, &ld, cfg_handler, &ld);
-	if (ld.read_errno) {
-		ld.err.line = 0;
-		cfg_errf(&ld.err, "read error: %s", strerror(ld.read_errno));
-		ret = -ld.read_errno;
+	ld->data = data;
+	ld->len = len;
+	ld->err = e;
+	do
+		ret = cfg_pass(ld, path);
+	while (ret == 1);
+	e = ld->err;
+	if (ret < 0) {
+		e.line = 0;
+		cfg_errf(&e, "cannot read: %s", strerror(-ret));
 		goto out;
 	}
-	if (ret > 0) {
-		/* a line that inih refused but the reader let through */
-		ld.err.line = ret;
-		cfg_errf(&ld.err, "syntax error");
-	} else if (ret < 0) {
-		ld.err.line = 0;
-		cfg_errf(&ld.err, "cannot read: %s", strerror(ENOMEM));
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (ld.err.count) {
+	if (e.count) {
 		ret = -EINVAL;
 		goto out;
 	}
-	*cfg = *ld.cfg;
+	*cfg = *ld->cfg;
 	ret = 0;
 out:
-	free(ld.cfg);
-	fclose(ld.f);
+	if (ld)
+		free(ld->cfg);
+	free(ld);
+	free(data);
 	return ret;
 }

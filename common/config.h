@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The configuration shared by ebpfmon-loader and ebpfmon-analyzer: an INI file read with
- * inih. Every key has a default; an unknown section or key, a value out of range or an
- * unparsable address is an error naming the file, the line and the key.
+ * inih (docs/configuration.md). Every key has a default; an unknown section or key, a value
+ * out of range, an unparsable address or a setting given twice is an error naming the file,
+ * the line and the key.
  */
 #ifndef EBPFMON_CONFIG_H
 #define EBPFMON_CONFIG_H
@@ -21,6 +22,7 @@
 #define CONFIG_MAX_ALLOW 64
 #define CONFIG_PATH_MAX 256
 #define CONFIG_ERR_MAX 512
+#define CONFIG_FILE_MAX (1024 * 1024) /* bytes of a configuration file at most */
 
 enum config_xdp_mode {
 	CONFIG_XDP_AUTO = 0,
@@ -30,9 +32,11 @@ enum config_xdp_mode {
 
 struct config {
 	/* [network] */
-	uint32_t max_connections_per_ip;      /* 1..1000000, default 100 */
-	uint32_t ban_duration_minutes;	      /* 0 (permanent)..525600, default 60 */
-	uint32_t monitoring_interval_seconds; /* 1..86400, default 10 */
+	uint32_t max_connections_per_ip; /* 1..1000000, default 100 */
+	/* ban_duration (or ban_duration_minutes): 0 (permanent), 1 s..365 d, default 1 h */
+	uint32_t ban_duration_s;
+	/* monitoring_interval (or monitoring_interval_seconds): 100 ms..1 d, default 10 s */
+	uint32_t monitoring_interval_ms;
 	/* prefix rules ("/admin") and glob rules ("*.php"), each 1..127 bytes, no spaces */
 	char url_patterns[CONFIG_MAX_URL_PATTERNS][EBPFMON_URL_PATH_MAX];
 	unsigned int n_url_patterns; /* default: /admin, /wp-admin, /.env, /config */
@@ -44,8 +48,9 @@ struct config {
 	unsigned int n_allowlist; /* default 127.0.0.0/8, ::1 */
 	uint32_t max_tracked_ips; /* 1024..16777216, default 65536 */
 	bool dry_run;		  /* default false */
-	uint32_t ban_escalation_factor;	   /* 1..100, default 2: each repeat offence multiplies */
-	uint32_t ban_max_duration_minutes; /* 1..5256000, default 10080 (a week): the cap */
+	uint32_t ban_escalation_factor; /* 1..100, default 2: each repeat offence multiplies */
+	/* ban_max_duration (or ban_max_duration_minutes): 1 s..3650 d, default 7 d: the cap */
+	uint32_t ban_max_duration_s;
 	uint32_t cidr_ban_threshold; /* 0 (off)..256: banned addresses in a /24 or /64 that ban it */
 	uint32_t event_buffer_kb;    /* 64..262144, a power of two, default 4096: ring buffer */
 	bool url_case_insensitive;   /* default false: URL rules match ASCII case-insensitively */
@@ -77,10 +82,6 @@ struct config {
 	char user[64];			/* default ebpfmon: the loader drops to this user */
 	char group[64];			/* default ebpfmon: owner group of the pins */
 	enum config_xdp_mode xdp_mode;	/* auto|native|generic, default auto */
-
-	/* [testing]: for tests that cannot wait minutes; 0 = not set, the normal keys apply */
-	uint32_t ban_duration_seconds;	 /* 0..86400: replaces ban_duration_minutes */
-	uint32_t monitoring_interval_ms; /* 0..86400000: replaces monitoring_interval_seconds */
 };
 
 /* Fill *cfg with the defaults listed above. */
@@ -88,9 +89,10 @@ void config_defaults(struct config *cfg);
 
 /*
  * Read an INI file over the defaults. 0 on success; on failure -EINVAL (bad content) or
- * -errno (cannot open/read) and err holds one message per problem, lines separated by '\n',
- * each of the form "FILE:LINE: [section] key: what is wrong" ("FILE: ..." when no line
- * applies, such as a missing file).
+ * -errno (cannot open/read; -EFBIG beyond CONFIG_FILE_MAX bytes) and err holds one message
+ * per problem, in the order of the file, lines separated by '\n', each of the form
+ * "FILE:LINE: [section] key: what is wrong" ("FILE:LINE: what is wrong" for a line that is
+ * not a key, "FILE: ..." when no line applies, such as a missing file).
  * The file is read over config_defaults(), not over what *cfg held, and *cfg is written only
  * when the whole file is good: a failed reload leaves the running configuration as it was.
  */
@@ -105,6 +107,13 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 	       char *err, size_t errlen);
 
 const char *config_xdp_mode_name(enum config_xdp_mode mode);
+
+/*
+ * A duration with units, in milliseconds: one or more NUMBER UNIT with no space between, the
+ * units ms, s, m, h, d and w ("90s", "500ms", "1h30m"). 0 and *ms; -EINVAL when s is not such
+ * a duration (a bare number "90" included), -ERANGE beyond 2^53 ms.
+ */
+int parse_duration_ms(const char *s, uint64_t *ms);
 
 /*
  * Strict number parser (errno, end pointer, range): "42" -> 0 and *out; -EINVAL for empty,

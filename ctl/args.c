@@ -188,7 +188,7 @@ static const struct ctl_cmd_info ctl_cmds[] = {
 	 "is recorded as manual. Needs root or the analyzer's admin group.\n"
 	 "\n"
 	 "  --duration D       90s, 30m, 1h, 2d, 1w, sums such as 1h30m, or permanent\n"
-	 "                     (default: the configured ban_duration_minutes)\n"
+	 "                     (default: the configured ban_duration)\n"
 	 "  --reason TEXT      why, kept with the ban (at most 128 bytes)\n"
 	 "\n"
 	 "EXAMPLES\n"

@@ -211,8 +211,8 @@ if [ "$demo" = 1 ]; then
 [network]
 interfaces = $mon_if
 max_connections_per_ip = $conn_limit
-ban_duration_minutes = 1
-monitoring_interval_seconds = 2
+ban_duration = 1m
+monitoring_interval = 2s
 http_ports = $http_port
 malicious_url_patterns = /wp-admin, /.env
 allowlist = 127.0.0.0/8, ::1
@@ -554,7 +554,7 @@ demo_traffic() {
 	say "demo: $ctl_cmd bans"
 	"$ctl" -s "$sock" bans
 	echo
-	say "demo: the bans end after a minute (ban_duration_minutes = 1); a repeat offender's" \
+	say "demo: the bans end after a minute (ban_duration = 1m); a repeat offender's" \
 		"ban lasts longer"
 }
 

@@ -7,7 +7,7 @@
  *
  * The real loader runs on a private pin root, attached to a veth in a private namespace,
  * with max_tracked_ips = 131072. The analyzer runs unprivileged (user ebpfmon, no
- * capabilities) with monitoring_interval_ms = 500 for SECONDS, so that it reads ip_stats
+ * capabilities) with monitoring_interval = 500ms for SECONDS, so that it reads ip_stats
  * (its network snapshot) several times; then VmRSS, VmHWM, RssAnon and RssFile of
  * /proc/PID/status and its CPU time are read, and it is stopped. First on ip_stats as the
  * loader left it (the baseline), then again, fresh, after this program wrote ADDRESSES
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 			      {.name = "after filling ip_stats"}};
 	struct bpf_map_info info = {0};
 	__u32 info_len = sizeof(info);
-	char net[256], testing[64];
+	char net[320];
 	int opt, err, ip_fd = -1, rc = 1;
 
 	while ((opt = getopt_long(argc, argv, "n:t:h", lo, NULL)) != -1) {
@@ -235,10 +235,10 @@ int main(int argc, char **argv)
 		 "max_connections_per_ip = 100\n"
 		 "http_ports = 80\n"
 		 "allowlist = 127.0.0.0/8, ::1\n"
-		 "cidr_ban_threshold = 0",
-		 MAX_TRACKED);
-	snprintf(testing, sizeof(testing), "monitoring_interval_ms = %u", INTERVAL_MS);
-	if ((err = nsb_topology(&ns, NULL, 0)) || (err = nsb_write_conf(&ns, net, testing)) ||
+		 "cidr_ban_threshold = 0\n"
+		 "monitoring_interval = %ums",
+		 MAX_TRACKED, INTERVAL_MS);
+	if ((err = nsb_topology(&ns, NULL, 0)) || (err = nsb_write_conf(&ns, net)) ||
 	    (err = nsb_start_loader(&ns, 20)))
 		goto fail;
 	ip_fd = nsb_map_fd(&ns, EBPFMON_MAP_IP_STATS);
@@ -255,7 +255,7 @@ int main(int argc, char **argv)
 		goto fail;
 	read_snapshots(&ns, ph, 2);
 
-	printf("analyzer_rss: %s as user ebpfmon without capabilities, monitoring_interval_ms %u, "
+	printf("analyzer_rss: %s as user ebpfmon without capabilities, monitoring_interval %u ms, "
 	       "measured after %u s (%u intervals)\n",
 	       ns.analyzer, INTERVAL_MS, seconds, seconds * 1000 / INTERVAL_MS);
 	printf("ip_stats: max_entries %u, %d possible CPUs (%zu bytes of per-CPU values per "

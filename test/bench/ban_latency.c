@@ -88,7 +88,8 @@ static void usage(FILE *out)
 		"  -b, --baseline N        baseline trials: ban written by this program (default "
 		"%u)\n"
 		"  -w, --wait-ms MS        give up on a trial after MS (default %u)\n"
-		"  -m, --monitoring-ms MS  the analyzer's monitoring_interval_ms (default %u)\n"
+		"  -m, --monitoring-ms MS  the analyzer's monitoring_interval in ms (default %u,\n"
+		"                          100..60000)\n"
 		"  -f, --fill N            first write N addresses to ip_stats, as on a busy host\n"
 		"                          (default 0, at most %u; max_tracked_ips is then %u)\n"
 		"      --loader PATH       ebpfmon-loader (default: the one of this build tree)\n"
@@ -151,7 +152,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			num.dst = &o->wait_ms, num.min = 10, num.max = 60000;
 			break;
 		case 'm':
-			num.dst = &o->monitoring_ms, num.min = 10, num.max = 60000;
+			num.dst = &o->monitoring_ms, num.min = 100, num.max = 60000;
 			break;
 		case 'f':
 			num.dst = &o->fill, num.min = 0, num.max = MAX_FILL;
@@ -437,7 +438,7 @@ int main(int argc, char **argv)
 	static struct rig r = {.bans_fd = -1, .listen_fd = -1, .sink_fd = -1};
 	struct sample *ban_s = NULL, *base_s = NULL;
 	uint64_t *sorted = NULL;
-	char **addrs = NULL, net[512], testing[256];
+	char **addrs = NULL, net[640];
 	unsigned int n_addrs, timeouts = 0, errors = 0;
 	struct opts o;
 	size_t k_drop, k_ban, k_base;
@@ -471,13 +472,12 @@ int main(int argc, char **argv)
 		 "http_ports = 80\n"
 		 "malicious_url_patterns = /wp-admin\n"
 		 "allowlist = 127.0.0.0/8, ::1\n"
-		 "cidr_ban_threshold = 0",
-		 o.limit, o.fill ? FILL_TRACKED : 65536u);
-	snprintf(testing, sizeof(testing), "ban_duration_seconds = 1\nmonitoring_interval_ms = %u",
-		 o.monitoring_ms);
-	if ((err = nsb_topology(&r.ns, addrs, n_addrs)) ||
-	    (err = nsb_write_conf(&r.ns, net, testing)) || (err = nsb_start_loader(&r.ns, 20)) ||
-	    (err = nsb_start_analyzer(&r.ns, 15)))
+		 "cidr_ban_threshold = 0\n"
+		 "ban_duration = 1s\n"
+		 "monitoring_interval = %ums",
+		 o.limit, o.fill ? FILL_TRACKED : 65536u, o.monitoring_ms);
+	if ((err = nsb_topology(&r.ns, addrs, n_addrs)) || (err = nsb_write_conf(&r.ns, net)) ||
+	    (err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 15)))
 		goto out;
 	r.bans_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_BANS);
 	if (r.bans_fd < 0 || setup_sockets(&r))
@@ -530,7 +530,7 @@ int main(int argc, char **argv)
 	       "look it up again (drops > 0: dropped); figures are quantised by it\n",
 	       o.probe_us);
 	printf("rig: %s -> %s on a veth (XDP by %s), analyzer uid ebpfmon without capabilities, "
-	       "monitoring_interval_ms %u, ban 1 s, %u extra addresses in ip_stats\n\n",
+	       "monitoring_interval %u ms, ban 1 s, %u extra addresses in ip_stats\n\n",
 	       r.ns.peer_ns, r.ns.mon_ns, r.ns.loader, o.monitoring_ms, o.fill);
 	printf("  %-44s %11s %8s %8s %8s\n", "from t0 (crossing connect() returned) to", "n/trials",
 	       "p50 ms", "p99 ms", "max ms");

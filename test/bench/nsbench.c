@@ -504,7 +504,7 @@ int nsb_topology(struct nsb *n, char *const *extra_peer_v4, size_t n_extra)
 	return -EHOSTUNREACH;
 }
 
-int nsb_write_conf(struct nsb *n, const char *network_lines, const char *testing_lines)
+int nsb_write_conf(struct nsb *n, const char *network_lines)
 {
 	char dbdir[128];
 	struct passwd *pw = getpwnam(USER_NAME);
@@ -523,9 +523,8 @@ int nsb_write_conf(struct nsb *n, const char *network_lines, const char *testing
 		"[network]\n%s\n"
 		"[database]\nsqlite_path = %s/ebpfmon.db\n"
 		"[api]\nuds_socket_path = %s/api.sock\n"
-		"[loader]\npin_root = %s\n"
-		"[testing]\n%s\n",
-		n->prog, network_lines, dbdir, dbdir, n->pin_root, testing_lines);
+		"[loader]\npin_root = %s\n",
+		n->prog, network_lines, dbdir, dbdir, n->pin_root);
 	if (fclose(f))
 		return -errno;
 	return chmod(n->conf, 0644) ? -errno : 0;

@@ -66,10 +66,10 @@ int nsb_topology(struct nsb *n, char *const *extra_peer_v4, size_t n_extra);
 
 /*
  * Write the configuration file (0644 in a 0755 folder: the analyzer reads it as ebpfmon):
- * network_lines under [network], testing_lines under [testing]; the pin root, a private
- * database and API socket are added. 0 or -errno.
+ * network_lines under [network]; the pin root, a private database and API socket are added.
+ * 0 or -errno.
  */
-int nsb_write_conf(struct nsb *n, const char *network_lines, const char *testing_lines);
+int nsb_write_conf(struct nsb *n, const char *network_lines);
 
 /* Start the loader in the monitor namespace on the veth; wait for its READY=1. 0 or -errno. */
 int nsb_start_loader(struct nsb *n, unsigned int timeout_s);

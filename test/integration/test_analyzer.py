@@ -7,10 +7,10 @@
 
 The namespaces, veth pair and private pin root are those of nstest.Topology (see
 test_loader.py); the loader runs in the monitor namespace, the analyzer runs as user ebpfmon
-with no capabilities (setpriv) on the loader's pins. Bans last 5 s ([testing]). The analyzer
-keeps its offence history in SQLite: every test starts a fresh analyzer on an empty `bans` and
-a private database (--db) in a directory of its own owned by user ebpfmon (0700); the test
-reads it read-only with Python's sqlite3 (WAL: reading while the analyzer writes is fine).
+with no capabilities (setpriv) on the loader's pins. Bans last 5 s (ban_duration = 5s). The
+analyzer keeps its offence history in SQLite: every test starts a fresh analyzer on an empty
+`bans` and a private database (--db) in a directory of its own owned by user ebpfmon (0700);
+the test reads it read-only with Python's sqlite3 (WAL: reading while the analyzer writes is fine).
 
 Exit status: 0 all passed, 1 a test failed (or a prerequisite is missing while
 EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
@@ -61,13 +61,12 @@ max_connections_per_ip = 3
 http_ports = {HTTP_PORT}
 malicious_url_patterns = /wp-admin, *.php
 allowlist = 127.0.0.0/8, ::1
+ban_duration = {BAN_S}s
+monitoring_interval = 500ms
 [loader]
 pin_root = {{pin_root}}
 [api]
 uds_socket_path = {API_DIR}/api.sock
-[testing]
-ban_duration_seconds = {BAN_S}
-monitoring_interval_ms = 500
 """
 
 BROKEN_CONF = "[network]\nmax_connections_per_ip = 0\n"
@@ -653,8 +652,8 @@ LONG_BAN_S = 30
 @test("9. kill -9 of the analyzer: the ban stays enforced; a restart keeps it (map and table, no "
       "duplicate); reconciliation restores a lost map entry and records a hand-written one")
 def t9_kill9_restart(ctx):
-    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration_seconds = {BAN_S}",
-                                            f"ban_duration_seconds = {LONG_BAN_S}"))
+    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration = {BAN_S}s",
+                                            f"ban_duration = {LONG_BAN_S}s"))
     an = ctx.fresh(conf=conf)
     srv = ctx.start_server()
     holder = ctx.hold(5)
@@ -771,8 +770,8 @@ def t18_settings_survive_loader_restart(ctx):
 @test("19. the map is the truth while the analyzer runs: a ban deleted with bpftool ends its "
       "row within an interval, a ban written by hand is recorded within an interval")
 def t19_map_is_truth(ctx):
-    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration_seconds = {BAN_S}",
-                                            f"ban_duration_seconds = {LONG_BAN_S}"))
+    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration = {BAN_S}s",
+                                            f"ban_duration = {LONG_BAN_S}s"))
     an = ctx.fresh(conf=conf)
     srv = ctx.start_server()
     holder = None
@@ -812,8 +811,8 @@ def t19_map_is_truth(ctx):
 @test("20. new maps (loader --unload, then a new loader): the analyzer restores the bans in "
       "force from the database; a would-ban of a dry run is never restored")
 def t20_new_maps_restore(ctx):
-    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration_seconds = {BAN_S}",
-                                            f"ban_duration_seconds = {LONG_BAN_S}"))
+    conf = conf_with(ctx, "long-ban.conf", (f"ban_duration = {BAN_S}s",
+                                            f"ban_duration = {LONG_BAN_S}s"))
     an = ctx.fresh(conf=conf)
     srv = ctx.start_server()
     holder = ctx.hold(5)
@@ -1093,7 +1092,7 @@ def statuses(notify):
             for _, x in notify.datagrams(r"(?m)^STATUS=")]
 
 
-INTERVAL_S = 0.5  # monitoring_interval_ms of the test configuration
+INTERVAL_S = 0.5  # monitoring_interval of the test configuration
 
 
 @test("17. IPv6: 5 held connections from 2001:db8::2 ban that very address; its connects time "
@@ -1234,8 +1233,8 @@ def t14_cidr_escalation(ctx):
 
     # (2) Not allowlisted: the second banned address bans 198.18.0.0/24 (for as long as its
     # own ban: 30 s here, so that the checks below are well inside it).
-    conf = conf_with(ctx, "cidr.conf", threshold, (f"ban_duration_seconds = {BAN_S}",
-                                                   f"ban_duration_seconds = {LONG_BAN_S}"))
+    conf = conf_with(ctx, "cidr.conf", threshold, (f"ban_duration = {BAN_S}s",
+                                                   f"ban_duration = {LONG_BAN_S}s"))
     an = ctx.fresh(conf=conf)
     assert not ctx.settings_flags() & F_BAN_NETS, \
         f"settings.flags {ctx.settings_flags():#x}: EBPFMON_F_BAN_NETS before any network ban"

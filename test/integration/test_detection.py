@@ -88,14 +88,13 @@ malicious_url_patterns = /wp-admin, /.env
 allowlist = 127.0.0.0/8, ::1
 # every probe comes from 198.19.44.0/24: a network ban would ban the controls too
 cidr_ban_threshold = 0
+ban_duration = {ban_s}s
+monitoring_interval = 500ms
 {extra}
 [loader]
 pin_root = {pin_root}
 [api]
 uds_socket_path = {api_dir}/api.sock
-[testing]
-ban_duration_seconds = {ban_s}
-monitoring_interval_ms = 500
 """
 
 NGINX_CONF = """\

@@ -624,7 +624,7 @@ static void test_ban_unban(void **state)
 	ebpfmon__v1__response__free_unpacked(resp, NULL);
 
 	/* the configured duration when none is given */
-	f->cfg.ban_duration_seconds = 5;
+	f->cfg.ban_duration_s = 5;
 	resp = ban_call(f, &root_peer, "2001:db8::7", 0, false, NULL);
 	assert_int_equal(resp->ban_ip->ban->expires_unix - resp->ban_ip->ban->banned_unix, 5);
 	ebpfmon__v1__response__free_unpacked(resp, NULL);

@@ -96,8 +96,9 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	unsigned int i;
 
 	assert_int_equal(a->max_connections_per_ip, b->max_connections_per_ip);
-	assert_int_equal(a->ban_duration_minutes, b->ban_duration_minutes);
-	assert_int_equal(a->monitoring_interval_seconds, b->monitoring_interval_seconds);
+	assert_int_equal(a->ban_duration_s, b->ban_duration_s);
+	assert_int_equal(a->monitoring_interval_ms, b->monitoring_interval_ms);
+	assert_int_equal(a->ban_max_duration_s, b->ban_max_duration_s);
 	assert_int_equal(a->n_url_patterns, b->n_url_patterns);
 	for (i = 0; i < a->n_url_patterns; i++)
 		assert_string_equal(a->url_patterns[i], b->url_patterns[i]);
@@ -152,8 +153,10 @@ static void test_defaults(void **state)
 	(void)state;
 	config_defaults(&cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 100);
-	assert_int_equal(cfg.ban_duration_minutes, 60);
-	assert_int_equal(cfg.monitoring_interval_seconds, 10);
+	assert_int_equal(cfg.ban_duration_s, 3600);
+	assert_int_equal(cfg.monitoring_interval_ms, 10000);
+	assert_int_equal(cfg.ban_max_duration_s, 7 * 86400);
+	assert_int_equal(cfg.ban_escalation_factor, 2);
 	assert_int_equal(cfg.n_url_patterns, 4);
 	assert_string_equal(cfg.url_patterns[0], "/admin");
 	assert_string_equal(cfg.url_patterns[1], "/wp-admin");
@@ -223,8 +226,9 @@ static void test_every_key(void **state)
 	(void)state;
 	expect_ok("[network]\n"
 		  "max_connections_per_ip = 1000000\n"
-		  "ban_duration_minutes = 0\n"
-		  "monitoring_interval_seconds = 86400\n"
+		  "ban_duration = 0\n"
+		  "monitoring_interval = 1d\n"
+		  "ban_max_duration = 3650d\n"
 		  "malicious_url_patterns = /phpmyadmin, *.php, /cgi-bin/*\n"
 		  "interfaces = eth0, veth-peer.1, br@0:x, wlp0s20f3_a\n"
 		  "http_ports = 1, 65535, 8443\n"
@@ -253,8 +257,9 @@ static void test_every_key(void **state)
 		  "xdp_mode = generic\n",
 		  &cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 1000000);
-	assert_int_equal(cfg.ban_duration_minutes, 0);
-	assert_int_equal(cfg.monitoring_interval_seconds, 86400);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	assert_int_equal(cfg.monitoring_interval_ms, 86400000);
+	assert_int_equal(cfg.ban_max_duration_s, 3650u * 86400);
 	assert_int_equal(cfg.n_url_patterns, 3);
 	assert_string_equal(cfg.url_patterns[0], "/phpmyadmin");
 	assert_string_equal(cfg.url_patterns[1], "*.php");
@@ -351,11 +356,23 @@ static void test_lists(void **state)
 	assert_int_equal(cfg.n_http_ports, 3);
 	assert_int_equal(cfg.http_ports[2], 81);
 
-	/* continuation lines extend the list; comments and blank lines may come between */
+	/* exactly the maximum */
+	expect_ok("[network]\nhttp_ports = 1, 2, 3, 4, 5, 6, 7, 8\n", &cfg);
+	assert_int_equal(cfg.n_http_ports, EBPFMON_MAX_HTTP_PORTS);
+}
+
+/* inih's multi-line values: an indented line continues the key above it */
+static void test_continuation(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	/* comments (indented too) and blank lines may come between */
 	expect_ok("[network]\n"
 		  "malicious_url_patterns = /a, /b,\n"
 		  "\t/c\n"
 		  "# a comment\n"
+		  "  ; an indented comment\n"
 		  "\n"
 		  "    /d, *e*\n"
 		  "http_ports = 80\n",
@@ -366,13 +383,66 @@ static void test_lists(void **state)
 	assert_string_equal(cfg.url_patterns[4], "*e*");
 	assert_int_equal(cfg.n_http_ports, 1);
 
-	/* the value may start on the next line */
-	expect_ok("[network]\nallowlist =\n  192.0.2.0/24,\n  ::1\n", &cfg);
-	assert_int_equal(cfg.n_allowlist, 2);
+	/* the value may start on the next line; a comma at a line's end is optional */
+	expect_ok("[network]\nallowlist =\n  192.0.2.0/24,\n  ::1\n  198.18.0.0/15\n", &cfg);
+	assert_int_equal(cfg.n_allowlist, 3);
+	assert_string_equal(cidr_str(&cfg.allowlist[2]), "198.18.0.0/15");
 
-	/* exactly the maximum */
-	expect_ok("[network]\nhttp_ports = 1, 2, 3, 4, 5, 6, 7, 8\n", &cfg);
-	assert_int_equal(cfg.n_http_ports, EBPFMON_MAX_HTTP_PORTS);
+	/* an inline comment on the key line, not on a continuation line */
+	expect_ok("[network]\nhttp_ports = 80, ; the web\n  8080\n", &cfg);
+	assert_int_equal(cfg.n_http_ports, 2);
+	assert_int_equal(cfg.http_ports[1], 8080);
+
+	/* a section ends the continuation: an indented line there is a key of its own */
+	expect_ok("[network]\nallowlist = ::1\n[system]\n  cpu_threshold_percent = 50\n", &cfg);
+	assert_int_equal(cfg.n_allowlist, 1);
+	assert_int_equal(cfg.cpu_threshold_percent, 50);
+	expect_ok("  [database]\n  max_records = 500\n", &cfg);
+	assert_int_equal(cfg.max_records, 500);
+
+	/* a list key given again adds to the list; its first occurrence replaces the default */
+	expect_ok("[network]\nallowlist = ::1\nhttp_ports = 81\nallowlist = 10.0.0.0/8,\n"
+		  "  192.0.2.0/24\n[system]\n[network]\nallowlist = 198.18.0.0/15\n",
+		  &cfg);
+	assert_int_equal(cfg.n_allowlist, 4);
+	assert_string_equal(cidr_str(&cfg.allowlist[0]), "::1");
+	assert_string_equal(cidr_str(&cfg.allowlist[1]), "10.0.0.0/8");
+	assert_string_equal(cidr_str(&cfg.allowlist[2]), "192.0.2.0/24");
+	assert_string_equal(cidr_str(&cfg.allowlist[3]), "198.18.0.0/15");
+	assert_int_equal(cfg.n_http_ports, 1);
+	expect_ok("[network]\nmalicious_url_patterns =\nmalicious_url_patterns = /x\n", &cfg);
+	assert_int_equal(cfg.n_url_patterns, 1);
+	assert_string_equal(cfg.url_patterns[0], "/x");
+
+	/* a repeated entry is refused across lines too */
+	expect_errors("[network]\nhttp_ports = 80\n  81\nhttp_ports = 80\n",
+		      "FILE:4: [network] http_ports: '80' is listed twice");
+
+	/* an indented line continues only lists */
+	expect_errors("[database]\nmax_records = 100\n    200\n",
+		      "FILE:3: [database] max_records: indented line '200' continues this "
+		      "value, but only lists span lines");
+	/* an indented key or section continues the key above it: said so */
+	expect_errors("[network]\n"
+		      "max_connections_per_ip = 5\n"
+		      "  max_bans = 2048\n"
+		      "allowlist = ::1\n"
+		      "  http_ports = 80\n"
+		      "  [system]\n"
+		      "  ::2 ; loopback\n"
+		      "  ::3\n",
+		      "FILE:3: [network] max_connections_per_ip: indented line 'max_bans = 2048' "
+		      "continues this value; to set max_bans, start the line at its beginning\n"
+		      "FILE:5: [network] allowlist: indented line 'http_ports = 80' continues this "
+		      "value; to set http_ports, start the line at its beginning\n"
+		      "FILE:6: [network] allowlist: indented line '[system]' continues this value; "
+		      "to start a section, start the line at its beginning\n"
+		      "FILE:7: [network] allowlist: indented line '::2 ; loopback' continues this "
+		      "value; a comment on a continuation line is part of the value: put it on a "
+		      "line of its own");
+	/* after a refused key, its continuation lines are not reported again */
+	expect_errors("[network]\nallowlistt = ::1\n   ::2\n  ::3\n",
+		      "FILE:2: [network] allowlistt: unknown key");
 }
 
 static void test_syntax_variants(void **state)
@@ -380,35 +450,54 @@ static void test_syntax_variants(void **state)
 	struct config cfg;
 
 	(void)state;
-	/* a key given twice: the last wins, for lists too */
-	expect_ok("[network]\nmax_connections_per_ip = 5\nmax_connections_per_ip = 7\n"
-		  "http_ports = 1, 2, 3\nhttp_ports = 4\n",
-		  &cfg);
-	assert_int_equal(cfg.max_connections_per_ip, 7);
-	assert_int_equal(cfg.n_http_ports, 1);
-	assert_int_equal(cfg.http_ports[0], 4);
-	assert_int_equal(cfg.http_ports[1], 0);
-
-	/* indented keys and sections mean what they look like */
-	expect_ok("  [network]\n  max_connections_per_ip = 5\n\tban_duration_minutes = 6\n"
-		  "  allowlist = ::1\n  dry_run = on\n",
-		  &cfg);
-	assert_int_equal(cfg.max_connections_per_ip, 5);
-	assert_int_equal(cfg.ban_duration_minutes, 6);
-	assert_int_equal(cfg.n_allowlist, 1);
-	assert_true(cfg.dry_run);
-
 	/* sections may repeat; inline " ;" comments; CRLF; a byte order mark; "key: value" */
 	expect_ok("\xef\xbb\xbf[network]\r\nmax_connections_per_ip = 5 ; five\r\n[system]\r\n"
 		  "cpu_threshold_percent: 50\r\n[network]\r\nban_duration_minutes=7\r\n",
 		  &cfg);
 	assert_int_equal(cfg.max_connections_per_ip, 5);
 	assert_int_equal(cfg.cpu_threshold_percent, 50);
-	assert_int_equal(cfg.ban_duration_minutes, 7);
+	assert_int_equal(cfg.ban_duration_s, 7 * 60);
+
+	/* comments: ';' and '#' at the start of a line, indented or not, and " ;" after a value;
+	 * '#' after a value, or ';' without a blank before it, is part of the value */
+	expect_ok("; one\n# two\n  ; three\n\t# four\n[api]\n"
+		  "admin_group = adm ; the admins\n"
+		  "uds_socket_path = /run/x;y.sock\n"
+		  "[loader]\n"
+		  "pin_root = /sys/fs/bpf/a#b\n"
+		  "[network] ; a comment after a section\n"
+		  "dry_run = on\t; tab before\n",
+		  &cfg);
+	assert_string_equal(cfg.admin_group, "adm");
+	assert_string_equal(cfg.uds_socket_path, "/run/x;y.sock");
+	assert_string_equal(cfg.pin_root, "/sys/fs/bpf/a#b");
+	assert_true(cfg.dry_run);
+	expect_errors("[network]\nmax_bans = 2048 # two thousand\n",
+		      "FILE:2: [network] max_bans: value '2048 # two thousand' is not a number "
+		      "(expected 1024..4194304)");
 
 	/* no newline at the end of the file */
 	expect_ok("[database]\nmax_records = 100", &cfg);
 	assert_int_equal(cfg.max_records, 100);
+}
+
+/* A setting is given once: twice is an error naming both lines, old and new names alike. */
+static void test_duplicates(void **state)
+{
+	(void)state;
+	expect_errors("[network]\nmax_connections_per_ip = 5\n[system]\n[network]\n"
+		      "max_connections_per_ip = 7\n",
+		      "FILE:5: [network] max_connections_per_ip: given twice (first on line 2): "
+		      "keep one");
+	/* the value of the second is checked too */
+	expect_errors("[loader]\nxdp_mode = native\nxdp_mode = fast\n",
+		      "FILE:3: [loader] xdp_mode: given twice (first on line 2): keep one\n"
+		      "FILE:3: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native or "
+		      "generic)");
+	expect_errors("[api]\nmetrics_address = http://127.0.0.1:9464\nmetrics_address =\n"
+		      "metrics_address =\n",
+		      "FILE:3: [api] metrics_address: given twice (first on line 2): keep one\n"
+		      "FILE:4: [api] metrics_address: given twice (first on line 2): keep one");
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -416,83 +505,290 @@ static void test_syntax_variants(void **state)
 static void test_err_unknown(void **state)
 {
 	(void)state;
+	/* an unknown section is reported at its first key, once; its keys are not judged */
 	expect_errors("[network]\nmax_connections_per_ip = 5\n[netwrok]\nmax_connections = 1\n"
+		      "max_bans = 1\n"
 		      "[system]\nfoo = 1\ncpu_threshold_percent = 90\nmax_records = 5\n",
-		      "FILE:3: [netwrok]: unknown section (expected network, system, api, database, "
-		      "loader or testing)\n"
-		      "FILE:6: [system] foo: unknown key\n"
-		      "FILE:8: [system] max_records: unknown key (it belongs in [database])");
+		      "FILE:4: [netwrok] max_connections: unknown section (expected network, "
+		      "system, api, database or loader)\n"
+		      "FILE:7: [system] foo: unknown key\n"
+		      "FILE:9: [system] max_records: unknown key (it belongs in [database])");
 	expect_errors("max_records = 100\n[database]\n",
 		      "FILE:1: max_records: key is outside any [section]");
 	/* names are case-sensitive */
-	expect_errors("[Network]\n", "FILE:1: [Network]: unknown section (expected network, "
-				     "system, api, database, loader or testing)");
+	expect_errors("[Network]\nmax_bans = 2048\n",
+		      "FILE:2: [Network] max_bans: unknown section (expected network, system, api, "
+		      "database or loader)");
+	expect_errors("[network]\nMax_bans = 2048\n", "FILE:2: [network] Max_bans: unknown key");
+	/* a section without keys changes nothing, known or not */
+	{
+		struct config cfg;
+
+		expect_ok("[netwrok]\n[network]\n", &cfg);
+	}
 }
 
 static void test_err_numbers(void **state)
 {
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"[network]\nevent_buffer_kb = 3000\n",
+		 "FILE:2: [network] event_buffer_kb: value '3000' is not a power of two"},
+		{"[network]\nevent_buffer_kb = 32\n",
+		 "FILE:2: [network] event_buffer_kb: value '32' is out of range 64..262144"},
+		{"[network]\nmax_connections_per_ip = 0\n",
+		 "FILE:2: [network] max_connections_per_ip: value '0' is out of range 1..1000000"},
+		{"[network]\n\nmax_connections_per_ip = 1000001\n",
+		 "FILE:3: [network] max_connections_per_ip: value '1000001' is out of range "
+		 "1..1000000"},
+		{"[database]\nmax_records = 99999999999999999999999\n",
+		 "FILE:2: [database] max_records: value '99999999999999999999999' is out of range "
+		 "100..100000000"},
+		{"[network]\nmax_tracked_ips = 1023\n",
+		 "FILE:2: [network] max_tracked_ips: value '1023' is out of range 1024..16777216"},
+		{"[network]\nmax_bans = 1023\n",
+		 "FILE:2: [network] max_bans: value '1023' is out of range 1024..4194304"},
+		{"[network]\nmax_bans = 4194305\n",
+		 "FILE:2: [network] max_bans: value '4194305' is out of range 1024..4194304"},
+		{"[network]\nurl_case_insensitive = maybe\n",
+		 "FILE:2: [network] url_case_insensitive: value 'maybe' is not a boolean "
+		 "(true/false, yes/no, on/off, 1/0)"},
+		{"[system]\ncpu_threshold_percent = 101\n",
+		 "FILE:2: [system] cpu_threshold_percent: value '101' is out of range 1..100"},
+		{"[system]\nmemory_threshold_percent = -1\n",
+		 "FILE:2: [system] memory_threshold_percent: value '-1' is not a number "
+		 "(expected 1..100)"},
+		{"[system]\ndisk_io_threshold_mbps = +5\n",
+		 "FILE:2: [system] disk_io_threshold_mbps: value '+5' is not a number "
+		 "(expected 1..1000000)"},
+	};
+	static const char *const bad[] = {"abc", "1.5", "0x10", "", "5 %"};
+	char text[128], want[256];
+
 	(void)state;
-	expect_errors("[network]\nevent_buffer_kb = 3000\n",
-		      "FILE:2: [network] event_buffer_kb: value '3000' is not a power of two");
-	expect_errors("[network]\nevent_buffer_kb = 32\n",
-		      "FILE:2: [network] event_buffer_kb: value '32' is out of range 64..262144");
-	expect_errors("[network]\nmax_connections_per_ip = 0\n",
-		      "FILE:2: [network] max_connections_per_ip: value '0' is out of range "
-		      "1..1000000");
-	expect_errors("[network]\n\nmax_connections_per_ip = 1000001\n",
-		      "FILE:3: [network] max_connections_per_ip: value '1000001' is out of range "
-		      "1..1000000");
-	expect_errors("[database]\nmax_records = 99999999999999999999999\n",
-		      "FILE:2: [database] max_records: value '99999999999999999999999' is out of "
-		      "range 100..100000000");
-	expect_errors("[network]\nban_duration_minutes = 525601\n",
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_errors(cases[i].text, cases[i].want);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[system]\ncpu_threshold_percent = %s\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 "FILE:2: [system] cpu_threshold_percent: value '%s' is not a number "
+			 "(expected 1..100)",
+			 bad[i]);
+		expect_errors(text, want);
+	}
+}
+
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *value;
+		uint32_t ban_s, mon_ms;
+	} good[] = {
+		{"1s", 1, 1000},	  {"90s", 90, 90000},	 {"2m", 120, 120000},
+		{"1h30m", 5400, 5400000}, {"1h", 3600, 3600000}, {"1d", 86400, 86400000},
+		{"1000ms", 1, 1000},	  {"1m30s", 90, 90000},	 {"0h1s", 1, 1000},
+	};
+	struct config cfg;
+	char text[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "[network]\nban_duration = %s\nmonitoring_interval = %s\n"
+			 "ban_max_duration = %s\n",
+			 good[i].value, good[i].value, good[i].value);
+		expect_ok(text, &cfg);
+		assert_int_equal(cfg.ban_duration_s, good[i].ban_s);
+		assert_int_equal(cfg.monitoring_interval_ms, good[i].mon_ms);
+		assert_int_equal(cfg.ban_max_duration_s, good[i].ban_s);
+	}
+
+	/* the bounds */
+	expect_ok("[network]\nmonitoring_interval = 100ms\nban_duration = 365d\n"
+		  "ban_max_duration = 520w\n",
+		  &cfg);
+	assert_int_equal(cfg.monitoring_interval_ms, 100);
+	assert_int_equal(cfg.ban_duration_s, 365 * 86400);
+	assert_int_equal(cfg.ban_max_duration_s, 3640u * 86400);
+	expect_ok("[network]\nmonitoring_interval = 1500ms\n", &cfg);
+	assert_int_equal(cfg.monitoring_interval_ms, 1500);
+
+	/* a permanent ban: 0 in any unit, bare, or "permanent" */
+	expect_ok("[network]\nban_duration = 0\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	expect_ok("[network]\nban_duration = permanent\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	expect_ok("[network]\nban_duration = 0s\n", &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+
+	/* the old names, a number in their own unit */
+	expect_ok("[network]\nban_duration_minutes = 90\nmonitoring_interval_seconds = 5\n"
+		  "ban_max_duration_minutes = 1\n",
+		  &cfg);
+	assert_int_equal(cfg.ban_duration_s, 5400);
+	assert_int_equal(cfg.monitoring_interval_ms, 5000);
+	assert_int_equal(cfg.ban_max_duration_s, 60);
+	expect_ok("[network]\nban_duration_minutes = 0\nban_max_duration_minutes = 5256000\n",
+		  &cfg);
+	assert_int_equal(cfg.ban_duration_s, 0);
+	assert_int_equal(cfg.ban_max_duration_s, 315360000);
+
+	expect_errors("[network]\n"
+		      "ban_duration = 90\n"
+		      "monitoring_interval = 500\n"
+		      "ban_max_duration = 7\n",
+		      "FILE:2: [network] ban_duration: value '90' needs a unit, e.g. 90s\n"
+		      "FILE:3: [network] monitoring_interval: value '500' needs a unit, e.g. 500s\n"
+		      "FILE:4: [network] ban_max_duration: value '7' needs a unit, e.g. 7s");
+	expect_errors("[network]\nmonitoring_interval = 99ms\n",
+		      "FILE:2: [network] monitoring_interval: value '99ms' is out of range "
+		      "100ms..1d");
+	expect_errors("[network]\nmonitoring_interval = 0\n",
+		      "FILE:2: [network] monitoring_interval: value '0' is out of range 100ms..1d");
+	expect_errors("[network]\nmonitoring_interval = 86400001ms\n",
+		      "FILE:2: [network] monitoring_interval: value '86400001ms' is out of range "
+		      "100ms..1d");
+	expect_errors("[network]\nban_duration = 366d\n",
+		      "FILE:2: [network] ban_duration: value '366d' is out of range 0 (permanent), "
+		      "1s..365d");
+	expect_errors(
+		"[network]\nban_duration = 500ms\n",
+		"FILE:2: [network] ban_duration: value '500ms' is out of range 0 (permanent), "
+		"1s..365d");
+	expect_errors("[network]\nban_duration = 1500ms\n",
+		      "FILE:2: [network] ban_duration: value '1500ms' is not a multiple of 1s");
+	expect_errors("[network]\nban_max_duration = 0s\n",
+		      "FILE:2: [network] ban_max_duration: value '0s' is out of range 1s..3650d");
+	expect_errors("[network]\nban_max_duration = permanent\n",
+		      "FILE:2: [network] ban_max_duration: value 'permanent' is not a duration (a "
+		      "number and a unit, ms, s, m, h, d or w, such as 90s or 1h30m)");
+	expect_errors("[network]\nban_duration = 99999999999999999999s\n",
+		      "FILE:2: [network] ban_duration: value '99999999999999999999s' is out of "
+		      "range 0 (permanent), 1s..365d");
+	{
+		static const char *const bad[] = {"1 h", "1H", "h",    "1.5h", "-1s", "1hour",
+						  "s1",	 "1y", "1mss", "",     "1m x"};
+		char want[512];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), "[network]\nban_duration = %s\n", bad[i]);
+			snprintf(want, sizeof(want),
+				 "FILE:2: [network] ban_duration: value '%s' is not a duration (a "
+				 "number and a unit, ms, s, m, h, d or w, such as 90s or 1h30m)",
+				 bad[i]);
+			expect_errors(text, want);
+		}
+	}
+	/* the old names keep their ranges */
+	expect_errors("[network]\nban_duration_minutes = 525601\nmonitoring_interval_seconds = 0\n"
+		      "ban_max_duration_minutes = 90s\n",
 		      "FILE:2: [network] ban_duration_minutes: value '525601' is out of range "
-		      "0..525600");
-	expect_errors("[network]\nmax_tracked_ips = 1023\n",
-		      "FILE:2: [network] max_tracked_ips: value '1023' is out of range "
-		      "1024..16777216");
-	expect_errors("[network]\nmax_bans = 1023\nmax_bans = 4194305\n",
-		      "FILE:2: [network] max_bans: value '1023' is out of range 1024..4194304\n"
-		      "FILE:3: [network] max_bans: value '4194305' is out of range "
-		      "1024..4194304");
-	expect_errors("[network]\nurl_case_insensitive = maybe\n",
-		      "FILE:2: [network] url_case_insensitive: value 'maybe' is not a boolean "
-		      "(true/false, yes/no, on/off, 1/0)");
-	expect_errors("[system]\ncpu_threshold_percent = 101\n",
-		      "FILE:2: [system] cpu_threshold_percent: value '101' is out of range 1..100");
-	expect_errors("[system]\n"
-		      "cpu_threshold_percent = abc\n"
-		      "memory_threshold_percent = -1\n"
-		      "disk_io_threshold_mbps = +5\n"
-		      "cpu_threshold_percent = 1.5\n"
-		      "cpu_threshold_percent = 0x10\n"
-		      "cpu_threshold_percent =\n"
-		      "cpu_threshold_percent = 5 %\n",
-		      "FILE:2: [system] cpu_threshold_percent: value 'abc' is not a number "
-		      "(expected 1..100)\n"
-		      "FILE:3: [system] memory_threshold_percent: value '-1' is not a number "
-		      "(expected 1..100)\n"
-		      "FILE:4: [system] disk_io_threshold_mbps: value '+5' is not a number "
-		      "(expected 1..1000000)\n"
-		      "FILE:5: [system] cpu_threshold_percent: value '1.5' is not a number "
-		      "(expected 1..100)\n"
-		      "FILE:6: [system] cpu_threshold_percent: value '0x10' is not a number "
-		      "(expected 1..100)\n"
-		      "FILE:7: [system] cpu_threshold_percent: value '' is not a number "
-		      "(expected 1..100)\n"
-		      "FILE:8: [system] cpu_threshold_percent: value '5 %' is not a number "
-		      "(expected 1..100)");
+		      "0..525600\n"
+		      "FILE:3: [network] monitoring_interval_seconds: value '0' is out of range "
+		      "1..86400\n"
+		      "FILE:4: [network] ban_max_duration_minutes: value '90s' is not a number "
+		      "(expected 1..5256000)");
+
+	/* both names of one setting: an error naming both lines */
+	expect_errors("[network]\n"
+		      "ban_duration = 90s\n"
+		      "monitoring_interval_seconds = 10\n"
+		      "ban_max_duration_minutes = 60\n"
+		      "ban_duration_minutes = 60\n"
+		      "[system]\n"
+		      "[network]\n"
+		      "monitoring_interval = 500ms\n"
+		      "ban_max_duration = 1h\n",
+		      "FILE:5: [network] ban_duration_minutes: the same setting as ban_duration on "
+		      "line 2: keep one of the two lines\n"
+		      "FILE:8: [network] monitoring_interval: the same setting as "
+		      "monitoring_interval_seconds on line 3: keep one of the two lines\n"
+		      "FILE:9: [network] ban_max_duration: the same setting as "
+		      "ban_max_duration_minutes on line 4: keep one of the two lines");
+}
+
+static void test_parse_duration(void **state)
+{
+	uint64_t ms = 7;
+
+	(void)state;
+	assert_int_equal(parse_duration_ms("500ms", &ms), 0);
+	assert_int_equal(ms, 500);
+	assert_int_equal(parse_duration_ms("1w2d3h4m5s6ms", &ms), 0);
+	assert_true(ms == ((((9ull * 24 + 3) * 60 + 4) * 60 + 5) * 1000 + 6));
+	assert_int_equal(parse_duration_ms("0s", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(parse_duration_ms("9007199254740992ms", &ms), 0); /* 2^53 */
+	ms = 7;
+	assert_int_equal(parse_duration_ms("9007199254740993ms", &ms), -ERANGE);
+	assert_int_equal(parse_duration_ms("99999999999999999999999d", &ms), -ERANGE);
+	assert_int_equal(parse_duration_ms("90", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("s", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1x", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1msx", &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms(NULL, &ms), -EINVAL);
+	assert_int_equal(parse_duration_ms("1s", NULL), -EINVAL);
+	assert_int_equal(ms, 7);
+}
+
+/* The [testing] section is gone: each of its lines says what to write instead. */
+static void test_testing_refused(void **state)
+{
+	(void)state;
+	expect_errors(
+		"[network]\n"
+		"max_connections_per_ip = 3\n"
+		"[testing]\n"
+		"ban_duration_seconds = 5\n"
+		"monitoring_interval_ms = 500\n"
+		"ban_duration_seconds = 0\n"
+		"monitoring_interval_ms = x\n"
+		"other = 1\n",
+		"FILE:4: [testing] ban_duration_seconds: the [testing] section is no longer "
+		"read: write \"ban_duration = 5s\" under [network] instead\n"
+		"FILE:5: [testing] monitoring_interval_ms: the [testing] section is no longer "
+		"read: write \"monitoring_interval = 500ms\" under [network] instead\n"
+		"FILE:7: [testing] monitoring_interval_ms: the [testing] section is no longer "
+		"read: write monitoring_interval under [network] with a unit (e.g. "
+		"monitoring_interval = 500ms)\n"
+		"FILE:8: [testing] other: the [testing] section is no longer read: durations "
+		"are set under [network], with units (e.g. ban_duration = 5s, "
+		"monitoring_interval = 500ms)");
+	/* its keys under [network] */
+	expect_errors("[network]\nban_duration_seconds = 5\n",
+		      "FILE:2: [network] ban_duration_seconds: unknown key: write \"ban_duration = "
+		      "5s\" under [network] instead");
+	/* 0 under [network] is no "not set" */
+	expect_errors("[network]\nban_duration_seconds = 0\n",
+		      "FILE:2: [network] ban_duration_seconds: unknown key, and 0 here meant 'not "
+		      "set': delete this line");
+	/* the block the shipped file had until now (both 0, "not set"): a kept file still loads,
+	 * with a warning for each line, and the defaults stand */
+	{
+		struct config cfg;
+		char err[256];
+
+		assert_int_equal(load("[loader]\nxdp_mode = auto\n\n[testing]\n# For tests only\n"
+				      "ban_duration_seconds = 0\n\nmonitoring_interval_ms = 0\n",
+				      &cfg, err, sizeof(err)),
+				 0);
+		assert_int_equal(cfg.ban_duration_s, 3600);
+		assert_int_equal(cfg.monitoring_interval_ms, 10000);
+	}
 }
 
 static void test_err_bool_xdp(void **state)
 {
 	(void)state;
-	expect_errors("[network]\ndry_run = maybe\n[loader]\nxdp_mode = fast\nxdp_mode =\n",
+	expect_errors("[network]\ndry_run = maybe\n[loader]\nxdp_mode = fast\n",
 		      "FILE:2: [network] dry_run: value 'maybe' is not a boolean (true/false, "
 		      "yes/no, on/off, 1/0)\n"
 		      "FILE:4: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native or "
-		      "generic)\n"
-		      "FILE:5: [loader] xdp_mode: value '' is not an XDP mode (auto, native or "
+		      "generic)");
+	expect_errors("[loader]\nxdp_mode =\n",
+		      "FILE:2: [loader] xdp_mode: value '' is not an XDP mode (auto, native or "
 		      "generic)");
 	expect_errors("[network]\ndry_run = 2\n",
 		      "FILE:2: [network] dry_run: value '2' is not a boolean (true/false, yes/no, "
@@ -595,6 +891,7 @@ static void test_err_url_patterns(void **state)
 		"or contain '*'\n"
 		"FILE:2: [network] malicious_url_patterns: entry 5 is empty\n"
 		"FILE:3: [network] malicious_url_patterns: entry 1 is empty\n"
+		"FILE:4: [network] malicious_url_patterns: '/a' is listed twice\n"
 		"FILE:4: [network] malicious_url_patterns: entry 2 is empty\n"
 		"FILE:5: [network] malicious_url_patterns: '/dup' is listed twice");
 	expect_errors("[network]\nmalicious_url_patterns = /a\x01z\n",
@@ -612,19 +909,22 @@ static void test_err_url_patterns(void **state)
 		"canonical path has no '.' or '..' segment (docs/url-matching.md)\n"
 		"FILE:2: [network] malicious_url_patterns: pattern '/a/../b' can never match: a "
 		"canonical path has no '.' or '..' segment (docs/url-matching.md)\n"
-		"FILE:2: [network] malicious_url_patterns: pattern '/x?y' can never match: the path "
+		"FILE:2: [network] malicious_url_patterns: pattern '/x?y' can never match: the "
+		"path "
 		"ends at '?' or '#', so a pattern cannot go past them (docs/url-matching.md)\n"
-		"FILE:2: [network] malicious_url_patterns: pattern '/p#f' can never match: the path "
+		"FILE:2: [network] malicious_url_patterns: pattern '/p#f' can never match: the "
+		"path "
 		"ends at '?' or '#', so a pattern cannot go past them (docs/url-matching.md)\n"
 		"FILE:3: [network] malicious_url_patterns: pattern '//*.php' can never match: a "
 		"canonical path has no '//' (runs of '/' are merged) (docs/url-matching.md)");
-	expect_errors("[network]\nmalicious_url_patterns = /ok, /, /*, *\n",
-		      "FILE:2: [network] malicious_url_patterns: pattern '/' matches every request: "
-		      "every client would be banned\n"
-		      "FILE:2: [network] malicious_url_patterns: pattern '/*' matches every "
-		      "request: every client would be banned\n"
-		      "FILE:2: [network] malicious_url_patterns: pattern '*' matches every request: "
-		      "every client would be banned");
+	expect_errors(
+		"[network]\nmalicious_url_patterns = /ok, /, /*, *\n",
+		"FILE:2: [network] malicious_url_patterns: pattern '/' matches every request: "
+		"every client would be banned\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '/*' matches every "
+		"request: every client would be banned\n"
+		"FILE:2: [network] malicious_url_patterns: pattern '*' matches every request: "
+		"every client would be banned");
 	{
 		struct config cfg;
 
@@ -670,48 +970,50 @@ static void test_err_ports_interfaces(void **state)
 
 static void test_err_strings(void **state)
 {
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"[api]\nuds_socket_path = run/api.sock\n",
+		 "FILE:2: [api] uds_socket_path: path 'run/api.sock' is not absolute"},
+		{"[api]\nuds_socket_path =\n",
+		 "FILE:2: [api] uds_socket_path: empty value, expected an absolute path"},
+		{"[api]\nuds_socket_path = ipc://run/api.sock\n",
+		 "FILE:2: [api] uds_socket_path: path 'run/api.sock' is not absolute"},
+		{"[api]\nlisten_address = http://127.0.0.1:80\n",
+		 "FILE:2: [api] listen_address: address 'http://127.0.0.1:80' is not "
+		 "tcp://HOST:PORT (or empty for none)"},
+		{"[api]\nlisten_address = tcp://127.0.0.1\n",
+		 "FILE:2: [api] listen_address: address 'tcp://127.0.0.1' needs a port in "
+		 "1..65535"},
+		{"[api]\nlisten_address = tcp://[::1]:0\n",
+		 "FILE:2: [api] listen_address: address 'tcp://[::1]:0' needs a port in 1..65535"},
+		{"[api]\nlisten_address = tcp://127.0.0.1:9091 x\n",
+		 "FILE:2: [api] listen_address: address 'tcp://127.0.0.1:9091 x' is not "
+		 "tcp://HOST:PORT (or empty for none)"},
+		{"[api]\nlisten_address = tls+tcp://127.0.0.1:9091\n",
+		 "FILE:2: [api] listen_address: address 'tls+tcp://127.0.0.1:9091': tls+tcp:// is "
+		 "not supported yet (use tcp://, which is read-only, or the local socket "
+		 "uds_socket_path)"},
+		{"[api]\nadmin_group = a b\n",
+		 "FILE:2: [api] admin_group: name 'a b' is not a valid user or group name (1..32 "
+		 "characters of A-Z a-z 0-9 . _ -, not starting with '-')"},
+		{"[database]\nsqlite_path = ebpfmon.db\n",
+		 "FILE:2: [database] sqlite_path: path 'ebpfmon.db' is not absolute"},
+		{"[loader]\nuser = -root\n",
+		 "FILE:2: [loader] user: name '-root' is not a valid user or group name (1..32 "
+		 "characters of A-Z a-z 0-9 . _ -, not starting with '-')"},
+		{"[loader]\ngroup =\n",
+		 "FILE:2: [loader] group: name '' is not a valid user or group name (1..32 "
+		 "characters of A-Z a-z 0-9 . _ -, not starting with '-')"},
+		{"[loader]\nuser = a/b\n",
+		 "FILE:2: [loader] user: name 'a/b' is not a valid user or group name (1..32 "
+		 "characters of A-Z a-z 0-9 . _ -, not starting with '-')"},
+	};
 	char text[512], want[1024], path[130];
 
 	(void)state;
-	expect_errors("[api]\n"
-		      "uds_socket_path = run/api.sock\n"
-		      "uds_socket_path =\n"
-		      "listen_address = http://127.0.0.1:80\n"
-		      "listen_address = tcp://127.0.0.1\n"
-		      "listen_address = tcp://[::1]:0\n"
-		      "listen_address = tcp://127.0.0.1:9091 x\n"
-		      "listen_address = tls+tcp://127.0.0.1:9091\n"
-		      "uds_socket_path = ipc://run/api.sock\n"
-		      "admin_group = a b\n"
-		      "[database]\n"
-		      "sqlite_path = ebpfmon.db\n"
-		      "[loader]\n"
-		      "user = -root\n"
-		      "group =\n"
-		      "user = a/b\n",
-		      "FILE:2: [api] uds_socket_path: path 'run/api.sock' is not absolute\n"
-		      "FILE:3: [api] uds_socket_path: empty value, expected an absolute path\n"
-		      "FILE:4: [api] listen_address: address 'http://127.0.0.1:80' is not "
-		      "tcp://HOST:PORT (or empty for none)\n"
-		      "FILE:5: [api] listen_address: address 'tcp://127.0.0.1' needs a port in "
-		      "1..65535\n"
-		      "FILE:6: [api] listen_address: address 'tcp://[::1]:0' needs a port in "
-		      "1..65535\n"
-		      "FILE:7: [api] listen_address: address 'tcp://127.0.0.1:9091 x' is not "
-		      "tcp://HOST:PORT (or empty for none)\n"
-		      "FILE:8: [api] listen_address: address 'tls+tcp://127.0.0.1:9091': tls+tcp:// "
-		      "is not supported yet (use tcp://, which is read-only, or the local socket "
-		      "uds_socket_path)\n"
-		      "FILE:9: [api] uds_socket_path: path 'run/api.sock' is not absolute\n"
-		      "FILE:10: [api] admin_group: name 'a b' is not a valid user or group name "
-		      "(1..32 characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
-		      "FILE:12: [database] sqlite_path: path 'ebpfmon.db' is not absolute\n"
-		      "FILE:14: [loader] user: name '-root' is not a valid user or group name "
-		      "(1..32 characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
-		      "FILE:15: [loader] group: name '' is not a valid user or group name (1..32 "
-		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')\n"
-		      "FILE:16: [loader] user: name 'a/b' is not a valid user or group name (1..32 "
-		      "characters of A-Z a-z 0-9 . _ -, not starting with '-')");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect_errors(cases[i].text, cases[i].want);
 
 	/* a UNIX socket path must fit in sockaddr_un: 107 bytes */
 	memset(path, 'x', sizeof(path));
@@ -727,10 +1029,31 @@ static void test_err_strings(void **state)
 static void test_metrics_address(void **state)
 {
 	static const char *const good[] = {
-		"http://127.0.0.1:9464", "http://localhost:9464", "http://[::1]:1",
-		"http://[::]:65535",	 "http://:9464",	  "http://metrics.example.org:80",
+		"http://127.0.0.1:9464",
+		"http://localhost:9464",
+		"http://[::1]:1",
+		"http://[::]:65535",
+		"http://:9464",
+		"http://metrics.example.org:80",
+		"",
 	};
-	char text[256];
+	static const struct {
+		const char *value, *why;
+	} bad[] = {
+		{"tcp://127.0.0.1:9464", "is not http://HOST:PORT (or empty for none)"},
+		{"https://127.0.0.1:9464", "is not http://HOST:PORT (or empty for none)"},
+		{"http://127.0.0.1", "needs a port in 1..65535"},
+		{"http://127.0.0.1:0", "needs a port in 1..65535"},
+		{"http://127.0.0.1:9464/metrics",
+		 "has a path: give http://HOST:PORT, the metrics are served at /metrics"},
+		{"http://127.0.0.1/metrics",
+		 "has a path: give http://HOST:PORT, the metrics are served at /metrics"},
+		{"http://[::1:9464", ": the host in brackets is not an IPv6 address"},
+		{"http://[]:9464", ": the host in brackets is not an IPv6 address"},
+		{"http://ho st:9464", "is not http://HOST:PORT (or empty for none)"},
+		{"http://127.0.0.1:9464?x", "needs a port in 1..65535"},
+	};
+	char text[256], want[512];
 	struct config cfg;
 
 	(void)state;
@@ -739,77 +1062,90 @@ static void test_metrics_address(void **state)
 		expect_ok(text, &cfg);
 		assert_string_equal(cfg.metrics_address, good[i]);
 	}
-	expect_ok("[api]\nmetrics_address = http://127.0.0.1:9464\nmetrics_address =\n", &cfg);
-	assert_string_equal(cfg.metrics_address, "");
-
-	expect_errors("[api]\n"
-		      "metrics_address = tcp://127.0.0.1:9464\n"
-		      "metrics_address = https://127.0.0.1:9464\n"
-		      "metrics_address = http://127.0.0.1\n"
-		      "metrics_address = http://127.0.0.1:0\n"
-		      "metrics_address = http://127.0.0.1:9464/metrics\n"
-		      "metrics_address = http://127.0.0.1/metrics\n"
-		      "metrics_address = http://[::1:9464\n"
-		      "metrics_address = http://[]:9464\n"
-		      "metrics_address = http://ho st:9464\n"
-		      "metrics_address = http://127.0.0.1:9464?x\n",
-		      "FILE:2: [api] metrics_address: address 'tcp://127.0.0.1:9464' is not "
-		      "http://HOST:PORT (or empty for none)\n"
-		      "FILE:3: [api] metrics_address: address 'https://127.0.0.1:9464' is not "
-		      "http://HOST:PORT (or empty for none)\n"
-		      "FILE:4: [api] metrics_address: address 'http://127.0.0.1' needs a port in "
-		      "1..65535\n"
-		      "FILE:5: [api] metrics_address: address 'http://127.0.0.1:0' needs a port in "
-		      "1..65535\n"
-		      "FILE:6: [api] metrics_address: address 'http://127.0.0.1:9464/metrics' has a "
-		      "path: give http://HOST:PORT, the metrics are served at /metrics\n"
-		      "FILE:7: [api] metrics_address: address 'http://127.0.0.1/metrics' has a "
-		      "path: give http://HOST:PORT, the metrics are served at /metrics\n"
-		      "FILE:8: [api] metrics_address: address 'http://[::1:9464': the host in "
-		      "brackets is not an IPv6 address\n"
-		      "FILE:9: [api] metrics_address: address 'http://[]:9464': the host in "
-		      "brackets is not an IPv6 address\n"
-		      "FILE:10: [api] metrics_address: address 'http://ho st:9464' is not "
-		      "http://HOST:PORT (or empty for none)\n"
-		      "FILE:11: [api] metrics_address: address 'http://127.0.0.1:9464?x' needs a "
-		      "port in 1..65535");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[api]\nmetrics_address = %s\n", bad[i].value);
+		snprintf(want, sizeof(want), "FILE:2: [api] metrics_address: address '%s'%s%s",
+			 bad[i].value, bad[i].why[0] == ':' ? "" : " ", bad[i].why);
+		expect_errors(text, want);
+	}
 }
 
 static void test_err_syntax(void **state)
 {
 	(void)state;
-	expect_errors("[network]\n"
-		      "max_connections_per_ip = 5\n"
-		      "this line has no equals sign\n"
-		      "[system\n"
-		      "cpu_threshold_percent = 0\n"
-		      "also bad ; = 1\n",
-		      "FILE:3: syntax error: expected [section] or key = value, got 'this line has "
-		      "no equals sign'\n"
-		      "FILE:4: syntax error: no closing ']' in '[system'\n"
-		      "FILE:5: [network] cpu_threshold_percent: unknown key (it belongs in "
-		      "[system])\n"
-		      "FILE:6: syntax error: expected [section] or key = value, got 'also bad ; = "
-		      "1'");
-
-	/* text after a section header would silently lose a key */
-	expect_errors("[network] max_connections_per_ip = 0\nban_duration_minutes = 1\n"
-		      "[system] ; a comment is fine\ncpu_threshold_percent = 1\n",
-		      "FILE:1: syntax error: text after ']' in '[network] max_connections_per_ip = "
-		      "0'");
-	/* after a refused line, an indented line is not reported a second time */
-	expect_errors("[network]\nallowlist = ::1\nbad line\n   /x\n",
-		      "FILE:3: syntax error: expected [section] or key = value, got 'bad line'");
+	/* every line inih refuses is reported, in order with the other errors */
+	expect_errors(
+		"[network]\n"
+		"max_connections_per_ip = 5\n"
+		"this line has no equals sign\n"
+		"[system\n"
+		"cpu_threshold_percent = 0\n"
+		"also bad ; = 1\n"
+		"max_bans = 1\n"
+		"[loader\n",
+		"FILE:3: syntax error: expected [section], key = value or a comment, got 'this "
+		"line has no equals sign'\n"
+		"FILE:4: syntax error: expected [section], key = value or a comment, got "
+		"'[system'\n"
+		"FILE:5: [network] cpu_threshold_percent: unknown key (it belongs in "
+		"[system])\n"
+		"FILE:6: syntax error: expected [section], key = value or a comment, got 'also "
+		"bad ; = 1'\n"
+		"FILE:7: [network] max_bans: value '1' is out of range 1024..4194304\n"
+		"FILE:8: syntax error: expected [section], key = value or a comment, got "
+		"'[loader'");
 	expect_errors("[network]\n= 5\n",
-		      "FILE:2: syntax error: expected [section] or key = value, got '= 5'");
+		      "FILE:2: syntax error: expected [section], key = value or a comment, got '= "
+		      "5'");
 	/* an indented line with no key before it in its section is a line of its own */
 	expect_errors("[network]\n   /x\n",
-		      "FILE:2: syntax error: expected [section] or key = value, got '/x'");
+		      "FILE:2: syntax error: expected [section], key = value or a comment, got "
+		      "'/x'");
+	/* a refused line between a list and its continuation changes nothing */
+	{
+		struct config cfg;
 
-	/* an indented line continues only lists */
-	expect_errors("[database]\nmax_records = 100\n    200\n",
-		      "FILE:3: [database] max_records: indented line '200' would continue this "
-		      "value, but only lists can span lines");
+		expect_errors("[network]\nallowlist = ::1\nbad line\n   ::2\n",
+			      "FILE:3: syntax error: expected [section], key = value or a comment, "
+			      "got 'bad line'");
+		expect_ok("[network]\nallowlist = ::1\n\n   ::2\n", &cfg);
+		assert_int_equal(cfg.n_allowlist, 2);
+	}
+
+	/* a file that is not INI at all: the first hundred bad lines, and where it went on */
+	{
+		static char text[8192], err[32768];
+		struct config cfg;
+		size_t o = 0;
+		int lines = 0;
+
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "[network]\n");
+		for (int i = 0; i < 150; i++)
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "line %d\n", i);
+		snprintf(text + o, sizeof(text) - o, "max_bans = 1\n");
+		assert_int_equal(load(text, &cfg, err, sizeof(err)), -EINVAL);
+		for (o = 0; err[o]; o++)
+			lines += err[o] == '\n';
+		assert_int_equal(lines, 101);
+		assert_non_null(strstr(err,
+				       ":101: syntax error: expected [section], key = value or "
+				       "a comment, got 'line 99'\n"));
+		assert_null(strstr(err, "'line 100'"));
+		assert_non_null(strstr(err, ":152: [network] max_bans: value '1' is out of range"));
+		assert_non_null(strstr(err, ":102: syntax error, and more after it: only the first "
+					    "100 are reported"));
+	}
+
+	/*
+	 * inih ignores what follows a section's ']': the key on such a line is lost, not
+	 * refused (docs/configuration.md).
+	 */
+	{
+		struct config cfg;
+
+		expect_ok("[network] max_connections_per_ip = 7\n", &cfg);
+		assert_int_equal(cfg.max_connections_per_ip, 100);
+	}
 }
 
 static void test_err_long_line(void **state)
@@ -878,6 +1214,15 @@ static void test_err_files(void **state)
 				 "directory");
 	assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), -EISDIR);
 	assert_string_equal(err, "/tmp: cannot open: Is a directory");
+	/* beyond 1 MiB it is not a configuration file */
+	{
+		static char big[CONFIG_FILE_MAX + 2];
+
+		memset(big, '#', sizeof(big) - 1);
+		assert_int_equal(load(big, &cfg, err, sizeof(err)), -EFBIG);
+		expand("FILE: larger than 1048576 bytes: not a configuration file", big, 256);
+		assert_string_equal(err, big);
+	}
 	/* no buffer for messages is fine */
 	assert_int_equal(config_load("/nonexistent/ebpfmon.conf", &cfg, NULL, 0), -ENOENT);
 }
@@ -893,7 +1238,7 @@ static void test_err_truncated(void **state)
 	(void)state;
 	o += (size_t)snprintf(text + o, sizeof(text) - o, "[network]\n");
 	for (i = 0; i < 40; i++)
-		o += (size_t)snprintf(text + o, sizeof(text) - o, "max_connections_per_ip = 0\n");
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "max_connection_%d = 0\n", i);
 
 	memset(err, 'Z', sizeof(err));
 	assert_int_equal(load(text, &cfg, err, sizeof(err)), -EINVAL);
@@ -905,7 +1250,7 @@ static void test_err_truncated(void **state)
 	for (o = 0, i = 0; big[o]; o++)
 		i += big[o] == '\n';
 	assert_int_equal(i, 39);
-	assert_non_null(strstr(big, ":41: [network] max_connections_per_ip: value '0'"));
+	assert_non_null(strstr(big, ":41: [network] max_connection_39: unknown key"));
 
 	/* a 1-byte buffer holds only the terminator */
 	assert_int_equal(load(text, &cfg, err, 1), -EINVAL);
@@ -927,6 +1272,12 @@ static void test_config_set(void **state)
 	assert_int_equal(config_set(&cfg, "network", "http_ports", "81, 82", err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_http_ports, 2);
 	assert_int_equal(cfg.http_ports[1], 82);
+	assert_int_equal(config_set(&cfg, "network", "ban_duration", "2h", err, sizeof(err)), 0);
+	assert_int_equal(cfg.ban_duration_s, 7200);
+	assert_int_equal(
+		config_set(&cfg, "network", "monitoring_interval_seconds", "3", err, sizeof(err)),
+		0);
+	assert_int_equal(cfg.monitoring_interval_ms, 3000);
 
 	/* refused: cfg unchanged, message without file and line */
 	before = cfg;
@@ -937,7 +1288,12 @@ static void test_config_set(void **state)
 
 	assert_int_equal(config_set(&cfg, "nope", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[nope] x: unknown section (expected network, system, api, "
-				 "database, loader or testing)");
+				 "database or loader)");
+	assert_int_equal(config_set(&cfg, "testing", "ban_duration_seconds", "5", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err,
+			    "[testing] ban_duration_seconds: the [testing] section is no "
+			    "longer read: write \"ban_duration = 5s\" under [network] instead");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "[api] x: unknown key");
 	assert_int_equal(config_set(&cfg, "api", "x", "1", NULL, 0), -EINVAL);
@@ -993,9 +1349,14 @@ int main(void)
 		cmocka_unit_test(test_bools),
 		cmocka_unit_test(test_xdp_modes),
 		cmocka_unit_test(test_lists),
+		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_syntax_variants),
+		cmocka_unit_test(test_duplicates),
 		cmocka_unit_test(test_err_unknown),
 		cmocka_unit_test(test_err_numbers),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_testing_refused),
 		cmocka_unit_test(test_err_bool_xdp),
 		cmocka_unit_test(test_err_addresses),
 		cmocka_unit_test(test_err_too_many),

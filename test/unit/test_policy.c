@@ -27,7 +27,7 @@ static void duration_escalates_and_caps(void **state)
 	struct config cfg;
 
 	(void)state;
-	config_defaults(&cfg); /* 60 min, factor 2, cap 10080 min */
+	config_defaults(&cfg); /* 1 h, factor 2, cap 7 d */
 	assert_int_equal(policy_duration_s(&cfg, 0), 3600);
 	assert_int_equal(policy_duration_s(&cfg, 1), 7200);
 	assert_int_equal(policy_duration_s(&cfg, 3), 28800);
@@ -44,12 +44,15 @@ static void duration_permanent_and_seconds(void **state)
 
 	(void)state;
 	config_defaults(&cfg);
-	cfg.ban_duration_minutes = 0;
+	cfg.ban_duration_s = 0;
 	assert_int_equal(policy_duration_s(&cfg, 0), 0);
 	assert_int_equal(policy_duration_s(&cfg, 4), 0);
-	cfg.ban_duration_seconds = 5; /* [testing] replaces the minutes */
+	cfg.ban_duration_s = 5; /* ban_duration = 5s */
 	assert_int_equal(policy_duration_s(&cfg, 0), 5);
 	assert_int_equal(policy_duration_s(&cfg, 2), 20);
+	cfg.ban_max_duration_s = 30; /* ban_max_duration = 30s */
+	assert_int_equal(policy_duration_s(&cfg, 2), 20);
+	assert_int_equal(policy_duration_s(&cfg, 3), 30);
 }
 
 static void url_prefix_and_glob(void **state)
