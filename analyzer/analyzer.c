@@ -585,6 +585,7 @@ static void reload(struct analyzer *a)
 	snprintf(next.pin_root, sizeof(next.pin_root), "%s", a->cfg.pin_root);
 	allow_host_addresses(&next);
 	a->cfg = next;
+	a->metrics_retry_at = 0; /* a new metrics_address is tried at once, not a minute on */
 	detectors_init(a);
 	if (apply_to_maps(a) || interval_arm(a, 0)) {
 		log_error("reload: could not write the new settings to the maps");
