@@ -91,6 +91,45 @@ struct opts {
 
 static char api_url[200], echo_url[200];
 
+/*
+ * Threads that call nng, and nng's own, never take SIGINT/SIGTERM/SIGHUP: a signal that
+ * interrupts one of nng 1.5's system calls can leave its sockets spinning, and the run would
+ * never end. Only the main thread takes them (nsbench.h: they set nsb_interrupted).
+ */
+static int spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t set, old;
+	int rv;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	rv = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rv;
+}
+
+/* Start nng's threads (they are made with the first socket) with those signals blocked. */
+static int nng_start_threads(void)
+{
+	sigset_t set, old;
+	nng_socket s;
+	int rv;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	rv = nng_req0_open(&s);
+	if (!rv)
+		nng_close(s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rv ? -ENOMEM : 0;
+}
+
 /* --- the baseline: a REP server shaped like the API's, in a child process --- */
 
 struct echo_work {
@@ -145,9 +184,17 @@ static void __attribute__((noreturn)) echo_child(int ready_fd, int quit_fd)
 	int rv;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGINT, SIG_IGN); /* the parent unwinds; it closes the pipe */
+	/* the parent unwinds and closes the pipe; nng's threads take no signal (spawn()) */
 	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
+	{
+		sigset_t set;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	rv = nng_rep0_open(&s);
 	for (int i = 0; !rv && i < ECHO_WORKS; i++) {
 		rv = nng_aio_alloc(&w[i].aio, echo_cb, &w[i]);
@@ -365,7 +412,7 @@ static int run_cell(enum call call, unsigned int nclients, unsigned int seconds,
 					 .measure_ns = measure, .end_ns = end,
 					 .cap = (size_t)seconds * 200000 };
 		cl[i].lat = malloc(cl[i].cap * sizeof(*cl[i].lat));
-		if (!cl[i].lat || pthread_create(&cl[i].t, NULL, client_main, &cl[i]))
+		if (!cl[i].lat || spawn(&cl[i].t, client_main, &cl[i]))
 			abort();
 	}
 	for (unsigned int i = 0; i < nclients; i++) {
@@ -466,7 +513,7 @@ static int storm_start(struct storm *st, unsigned int rate, size_t cap)
 {
 	*st = (struct storm){ .rate = rate, .cap = cap };
 	st->lat = malloc(cap * sizeof(*st->lat));
-	if (!st->lat || pthread_create(&st->t, NULL, storm_main, st))
+	if (!st->lat || spawn(&st->t, storm_main, st))
 		return -ENOMEM;
 	st->running = true;
 	return 0;
@@ -693,6 +740,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot start the echo server: %s\n", PROG, strerror(-err));
 		goto fail;
 	}
+	if ((err = nng_start_threads()))
+		goto fail;
 	snprintf(net, sizeof(net),
 		 "max_tracked_ips = %u\n"
 		 "max_bans = %u\n"
@@ -746,6 +795,8 @@ int main(int argc, char **argv)
 				for (int k = 0; k < N_CLIENTS; k++) {
 					err = run_cell(c, clients_of[k], o.seconds,
 						       (uint32_t)size[c], &cells[s][c][k][r]);
+					if (err == -EINTR)
+						goto fail;
 					if (err) {
 						fprintf(stderr, "%s: %s with %u clients failed\n",
 							PROG, call_name[c], clients_of[k]);
