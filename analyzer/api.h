@@ -18,6 +18,7 @@ struct config;
 #define API_TRANSPORT_MAX (1024 * 1024)	 /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
 #define API_CHECK_MS 2000 /* listeners checked (ipc://) and retried (both) this often */
 #define API_SEND_TIMEOUT_MS 5000	 /* a reply not taken by then is dropped */
+#define API_PEM_MAX (256 * 1024)	 /* bytes of tls_cert_file or tls_key_file at most */
 
 struct api;
 
