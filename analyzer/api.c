@@ -598,7 +598,9 @@ static void check_tcp(struct api *api)
 
 	if (!pr)
 		return;
-	nng_aio_stop(pr->aio); /* a probe still waiting is cancelled: no answer */
+	/* a probe still waiting is cancelled: no answer (a stopped aio could not be reused) */
+	nng_aio_cancel(pr->aio);
+	nng_aio_wait(pr->aio);
 	if (pr->conn) {
 		nng_stream_free(pr->conn);
 		pr->conn = NULL;
