@@ -12,7 +12,7 @@
  *
  * Callbacks never exit(), never log above debug on the request path, and never touch the
  * policy or the store. A timer (a sleep aio) retries a listener that failed to start and
- * replaces an ipc:// listener that stopped accepting (check_ipc()).
+ * replaces a listener that stopped accepting (check_ipc(), check_tcp()).
  */
 #include "api.h"
 
