@@ -67,7 +67,7 @@ struct api {
 	bool tcp_probed;		 /* tcp_probe went out at the last check */
 	char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX], tls_ca[CONFIG_PATH_MAX];
 	char tls_admin_names[CONFIG_PATH_MAX];
-	uint64_t pipes;	      /* under mu: connections the REP socket took in (any listener) */
+	uint64_t pipes;	      /* under mu: connections the ipc:// listener took in */
 	uint64_t pipes_probe; /* pipes when the probe dialled */
 
 	int efd;
@@ -433,10 +433,11 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct api *api = arg;
 
-	(void)p;
 	(void)ev;
 	pthread_mutex_lock(&api->mu);
-	api->pipes++;
+	/* the ipc:// listener's only: the tcp:// probe's connections say nothing about it */
+	if (nng_listener_id(nng_pipe_listener(p)) == api->ipc_id)
+		api->pipes++;
 	pthread_mutex_unlock(&api->mu);
 }
 

@@ -26,7 +26,7 @@ struct api;
 /*
  * Open the socket, start API_WORKS contexts and the listeners, on env (copied; its pointers
  * must outlive the server). A listener that cannot start (folder missing, address in use) is
- * logged and retried every API_CHECK_MS: the analyzer runs on without it meanwhile; an
+ * logged and retried every API_CHECK_MS: the analyzer runs on without it meanwhile; a
  * listener that stops accepting (nng 1.5) is replaced within two checks. Returns
  * 0 and *out, or -errno when the socket or the eventfd cannot be made (logged).
  */
