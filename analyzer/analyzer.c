@@ -66,7 +66,7 @@ struct analyzer {
 	struct api *api;	 /* the API server (api.h) */
 	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
 	uint64_t events;
-	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at;
+	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
 	struct metrics_snapshot msnap;	 /* what the loop last published */
@@ -522,6 +522,15 @@ static int maps_watch(struct analyzer *a)
 		return -ESTALE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ret != -ENOENT) {
+		/* out of file descriptors or memory (a flood of connections to a listener) says
+		 * nothing of the pins: keep going, and say so at most once a minute */
+		if (!a->maps_unchecked_at || now.tv_sec - a->maps_unchecked_at >= 60) {
+			a->maps_unchecked_at = now.tv_sec;
+			log_warn("cannot check the maps under %s: %s", root, what);
+		}
+		return 0;
+	}
 	if (!a->maps_gone_since.tv_sec) {
 		a->maps_gone_since = now;
 		log_debug("cannot check the maps under %s (%s): waiting %ds", root, what,
@@ -576,6 +585,7 @@ static void reload(struct analyzer *a)
 	snprintf(next.pin_root, sizeof(next.pin_root), "%s", a->cfg.pin_root);
 	allow_host_addresses(&next);
 	a->cfg = next;
+	a->metrics_retry_at = 0; /* a new metrics_address is tried at once, not a minute on */
 	detectors_init(a);
 	if (apply_to_maps(a) || interval_arm(a, 0)) {
 		log_error("reload: could not write the new settings to the maps");

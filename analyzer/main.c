@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /* ebpfmon-analyzer: arguments and configuration; the work is in analyzer.c. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "analyzer.h"
@@ -47,6 +50,23 @@ static const struct option long_opts[] = {
 	{},
 };
 
+/*
+ * Every connection to the API and metrics listeners takes a file descriptor: a flood of idle
+ * connections must not leave the analyzer without one for its maps and database. Raise the
+ * soft limit (1024 by default, also under systemd) to the hard one.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) || nofile.rlim_cur >= nofile.rlim_max)
+		return;
+	nofile.rlim_cur = nofile.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &nofile))
+		log_warn("cannot raise the open-file limit to %llu: %s",
+			 (unsigned long long)nofile.rlim_max, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -60,6 +80,7 @@ int main(int argc, char **argv)
 	log_init("ebpfmon-analyzer", LOG_LVL_INFO);
 	daemon_journal_attach();
 	umask(0027); /* the database is for the ebpfmon group, not for everyone */
+	raise_nofile();
 	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -369,6 +369,23 @@ static void on_scrape(nng_aio *aio)
 	bool ready = false;
 	int n;
 
+	/* nng's handler also takes "/metrics/" and "/metrics%00": only the path itself is ours */
+	const char *uri = nng_http_req_get_uri(nng_aio_get_input(aio, 0));
+	size_t plen = strcspn(uri, "?");
+
+	if (plen != sizeof("/metrics") - 1 || strncmp(uri, "/metrics", plen)) {
+		static const char nf[] = "not found: the metrics are at /metrics\n";
+
+		res = reply(NNG_HTTP_STATUS_NOT_FOUND, nf, sizeof(nf) - 1);
+		free(s);
+		if (!res) {
+			nng_aio_finish(aio, NNG_ENOMEM);
+			return;
+		}
+		nng_aio_set_output(aio, 0, res);
+		nng_aio_finish(aio, 0);
+		return;
+	}
 	if (s) {
 		pthread_mutex_lock(&sh->mu);
 		ready = sh->ready;

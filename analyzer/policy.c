@@ -1087,6 +1087,7 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 			p->bans++;
 		else
 			p->net_bans++;
+		p->bans_by_reason[EBPFMON_BAN_MANUAL]++;
 	} else {
 		struct policy_offence *off = single ? offence(p, &net->addr) : NULL;
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
 #include <pwd.h>
@@ -105,6 +106,7 @@ static bool on_bpffs(const char *path)
 static int ensure_bpffs(const char *pin_root)
 {
 	char parent[PIN_PATH_MAX], *slash;
+	int err;
 
 	snprintf(parent, sizeof(parent), "%s", pin_root);
 	slash = strrchr(parent, '/');
@@ -117,8 +119,10 @@ static int ensure_bpffs(const char *pin_root)
 			log_info("mounted bpffs on /sys/fs/bpf");
 			return 0;
 		}
-		log_error("cannot mount bpffs on /sys/fs/bpf: %s", strerror(errno));
-		return -errno;
+		err = -errno;
+		log_error("cannot mount bpffs on /sys/fs/bpf: %s%s", strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_SYS_ADMIN)));
+		return err;
 	}
 	log_error("pin root %s is not on a bpf filesystem (mount -t bpf bpf %s)", pin_root,
 		  parent);
@@ -134,7 +138,12 @@ static int make_dir(const char *path)
 	return 0;
 }
 
-/* The pin root and its three folders, and the lock that keeps a second loader out. */
+static int reclaim_links(const struct loader *l);
+
+/*
+ * The pin root and its three folders, and the lock that keeps a second loader out. Link pins
+ * that an earlier run left (it crashed) are taken back from its user, to be taken over in place.
+ */
 static int pin_root_setup(struct loader *l)
 {
 	const char *root = l->cfg->pin_root;
@@ -167,7 +176,7 @@ static int pin_root_setup(struct loader *l)
 		if (err)
 			return err;
 	}
-	return 0;
+	return reclaim_links(l);
 }
 
 /*
@@ -338,8 +347,9 @@ static int attach_xdp(struct loader *l, const char *ifname)
 	if (mode == CONFIG_XDP_GENERIC)
 		fd = attach_xdp_mode(prog_fd, &ifi, XDP_FLAGS_SKB_MODE);
 	if (fd < 0) {
-		log_error("interface %s: cannot attach XDP in %s mode: %s", ifname,
-			  config_xdp_mode_name(mode), strerror(-fd));
+		log_error("interface %s: cannot attach XDP in %s mode: %s%s", ifname,
+			  config_xdp_mode_name(mode), strerror(-fd),
+			  privdrop_cap_hint(fd, PRIVDROP_CAP(CAP_NET_ADMIN)));
 		return fd;
 	}
 	log_info("interface %s (ifindex %u, driver %s): XDP attached in %s mode", ifname,
@@ -423,8 +433,10 @@ static int attach_all(struct loader *l)
 		link = bpf_program__attach_raw_tracepoint(tps[i].prog, tps[i].tp);
 		if (!link) {
 			err = -errno;
-			log_error("cannot attach to raw tracepoint %s: %s", tps[i].tp,
-				  strerror(-err));
+			log_error("cannot attach to raw tracepoint %s: %s%s", tps[i].tp,
+				  strerror(-err),
+				  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_BPF) |
+							      PRIVDROP_CAP(CAP_PERFMON)));
 			return err;
 		}
 		fd = dup(bpf_link__fd(link));
@@ -449,11 +461,21 @@ static const struct pin_mode map_modes[] = {
 	{ EBPFMON_MAP_SETTINGS, 0660 },	  { EBPFMON_MAP_EVENTS, 0660 },
 };
 
+/*
+ * chmod() only while the pin is ours: before chown() when we own it, after when it becomes ours.
+ * CAP_CHOWN is then all this needs (no CAP_FOWNER).
+ */
 static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
-	if (chown(path, uid, gid) || chmod(path, mode)) {
-		log_error("cannot set owner and mode of %s: %s", path, strerror(errno));
-		return -errno;
+	struct stat st;
+	bool ours = lstat(path, &st) == 0 && st.st_uid == geteuid();
+	int err;
+
+	if ((ours && chmod(path, mode)) || chown(path, uid, gid) || (!ours && chmod(path, mode))) {
+		err = -errno;
+		log_error("cannot set owner and mode of %s: %s%s", path, strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_CHOWN)));
+		return err;
 	}
 	return 0;
 }
@@ -466,8 +488,11 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t (*mode_of
 	DIR *d = opendir(dir);
 	int err = 0;
 
-	if (!d)
-		return -errno;
+	if (!d) {
+		err = -errno;
+		log_error("cannot open %s: %s", dir, strerror(-err));
+		return err;
+	}
 	while (!err && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -495,7 +520,8 @@ static mode_t private_mode(const char *name)
 
 /*
  * root/ and maps/ root:GROUP 0750 with each map root:GROUP 0660 or 0640; progs/ root 0700;
- * links/ owned by the user we become, so that it can remove the link pins on the way out.
+ * links/ owned by the user we become, so that it can remove the link pins on the way out (its
+ * pins first: root without CAP_DAC_OVERRIDE cannot list a folder that is no longer its own).
  */
 static int hand_over_pins(struct loader *l)
 {
@@ -511,9 +537,24 @@ static int hand_over_pins(struct loader *l)
 	err = err ?: set_owner(path, 0, 0, 0700);
 	err = err ?: set_owner_all(path, 0, 0, private_mode);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_LINKS, NULL);
-	err = err ?: set_owner(path, l->uid, l->uid_gid, 0700);
 	err = err ?: set_owner_all(path, l->uid, l->uid_gid, private_mode);
+	err = err ?: set_owner(path, l->uid, l->uid_gid, 0700);
 	return err;
+}
+
+/*
+ * links/ and its pins back to root. A loader that ended without removing them (a crash, a failed
+ * privilege drop) had handed them to its user, and root without CAP_DAC_OVERRIDE may neither
+ * open nor remove them there. The links stay attached meanwhile: bans stay enforced.
+ */
+static int reclaim_links(const struct loader *l)
+{
+	char path[PIN_PATH_MAX];
+	int err;
+
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
+	err = set_owner(path, 0, 0, 0700);
+	return err ?: set_owner_all(path, 0, 0, private_mode);
 }
 
 static int resolve_ids(struct loader *l)
@@ -659,8 +700,10 @@ int loader_run(const struct config *cfg)
 	settings_new = access(bpf_map__pin_path(l.skel->maps.settings), F_OK) != 0;
 	err = ebpfmon__load(l.skel);
 	if (err) {
-		log_error("cannot load the BPF programs: %s (run with -v for the verifier log)",
-			  strerror(-err));
+		log_error("cannot load the BPF programs: %s%s (run with -v for the verifier log)",
+			  strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_BPF) | PRIVDROP_CAP(CAP_PERFMON) |
+							 PRIVDROP_CAP(CAP_NET_ADMIN)));
 		goto out;
 	}
 	fds = (struct mapconf_fds){
@@ -693,6 +736,9 @@ int loader_run(const struct config *cfg)
 		ret = LOADER_EXIT_OK;
 out_unpin:
 	sd_notify(0, "STOPPING=1");
+	/* Failed while still root: links/ may be the user's already, root takes it back first. */
+	if (geteuid() == 0)
+		reclaim_links(&l);
 	unpin_links(&l);
 out:
 	ebpfmon__destroy(l.skel);

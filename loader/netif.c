@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * Interfaces through ioctls, /proc/net and getifaddrs, all of which answer for the network
+ * Interfaces through ioctls, /proc/self/net and getifaddrs, all of which answer for the network
  * namespace the loader runs in (unlike /sys/class/net, which answers for the namespace that
- * mounted /sys).
+ * mounted /sys). /proc/self/net is what /proc/net links to; a service with ProcSubset=pid has
+ * only the former.
  */
 #include "netif.h"
 
@@ -34,7 +35,8 @@ int netif_get(const char *name, struct netif_info *info)
 		return -ENODEV;
 	snprintf(info->name, sizeof(info->name), "%s", name);
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* Any socket serves these ioctls: AF_UNIX, which the service's sandbox allows. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
@@ -65,7 +67,7 @@ static int default_route_v4(char name[IF_NAMESIZE])
 {
 	char line[512], ifname[IF_NAMESIZE];
 	unsigned int dest, flags, mask;
-	FILE *f = fopen("/proc/net/route", "re");
+	FILE *f = fopen("/proc/self/net/route", "re");
 	int err = -ENOENT;
 
 	if (!f)
@@ -88,7 +90,7 @@ static int default_route_v6(char name[IF_NAMESIZE])
 {
 	char line[512], dest[33], ifname[IF_NAMESIZE];
 	unsigned int plen, flags;
-	FILE *f = fopen("/proc/net/ipv6_route", "re");
+	FILE *f = fopen("/proc/self/net/ipv6_route", "re");
 	int err = -ENOENT;
 
 	if (!f)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -34,6 +35,48 @@ static int caps_all_clear(void)
 	return 0;
 }
 
+/* The capabilities the loader's privileged steps use, by name (its unit's bounding set). */
+static const struct {
+	int cap;
+	const char *name;
+} cap_names[] = {
+	{ CAP_CHOWN, "CAP_CHOWN" },
+	{ CAP_SETGID, "CAP_SETGID" },
+	{ CAP_SETUID, "CAP_SETUID" },
+	{ CAP_SETPCAP, "CAP_SETPCAP" },
+	{ CAP_NET_ADMIN, "CAP_NET_ADMIN" },
+	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+	{ CAP_PERFMON, "CAP_PERFMON" },
+	{ CAP_BPF, "CAP_BPF" },
+};
+
+const char *privdrop_cap_hint(int err, uint64_t caps)
+{
+	static char hint[256];
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+	uint64_t eff, missing;
+	const char *sep = "";
+	size_t len;
+
+	if ((err != -EPERM && err != -EACCES) || syscall(SYS_capget, &hdr, data))
+		return "";
+	eff = data[0].effective | (uint64_t)data[1].effective << 32;
+	missing = caps & ~eff;
+	if (!missing)
+		return "";
+	len = snprintf(hint, sizeof(hint), " (needs ");
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++) {
+		if (!(missing & PRIVDROP_CAP(cap_names[i].cap)) || len >= sizeof(hint))
+			continue;
+		len += snprintf(hint + len, sizeof(hint) - len, "%s%s", sep, cap_names[i].name);
+		sep = ", ";
+	}
+	if (len < sizeof(hint))
+		snprintf(hint + len, sizeof(hint) - len, ", which this process does not hold)");
+	return hint;
+}
+
 int privdrop(uid_t uid, gid_t gid)
 {
 	int cap, err;
@@ -49,8 +92,8 @@ int privdrop(uid_t uid, gid_t gid)
 		if (errno == EINVAL)
 			break; /* past the last capability this kernel knows */
 		err = -errno;
-		log_error("cannot drop capability %d from the bounding set: %s", cap,
-			  strerror(-err));
+		log_error("cannot drop capability %d from the bounding set: %s%s", cap,
+			  strerror(-err), privdrop_cap_hint(err, PRIVDROP_CAP(CAP_SETPCAP)));
 		return err;
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL) {
@@ -58,9 +101,16 @@ int privdrop(uid_t uid, gid_t gid)
 		log_error("cannot clear ambient capabilities: %s", strerror(-err));
 		return err;
 	}
-	if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
+	if (setgroups(0, NULL) || setresgid(gid, gid, gid)) {
 		err = -errno;
-		log_error("cannot switch to uid %u gid %u: %s", uid, gid, strerror(-err));
+		log_error("cannot switch to gid %u: %s%s", gid, strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_SETGID)));
+		return err;
+	}
+	if (setresuid(uid, uid, uid)) {
+		err = -errno;
+		log_error("cannot switch to uid %u: %s%s", uid, strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_SETUID)));
 		return err;
 	}
 	err = caps_clear();

@@ -30,9 +30,11 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 # namespace of the test; the package's own service may start as well, it is not used)
 # prometheus: its promtool checks /metrics in test/integration/test_metrics.py (the package's
 # own server may start as well, it is not used)
+# python3-seccomp, systemd (systemd-analyze): test/integration/test_units.py applies the units'
+# system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
 # openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
-	nginx-light curl python3-scapy procps prometheus openssl"
+	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"

@@ -27,12 +27,14 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import socket
 import stat
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -525,6 +527,47 @@ def t6_tcp_listener(ctx):
     ctx.stop_analyzer()
     assert nstest.run(["ss", "-Htln", f"sport = :{port}"], check=False).stdout.strip() == "", \
         f"something still listens on {url} after the analyzer stopped"
+
+
+@test("10. a manual ban counts in ebpfmon_bans_total{reason=\"manual\"}; 1200 idle "
+      "connections to the metrics and tcp:// listeners leave the analyzer serving (its "
+      "open-file limit is raised to the hard one)")
+def t10_manual_metrics_and_fd_flood(ctx):
+    port, mport = free_port(), free_port()
+    conf = ta.conf_with(ctx, "flood.conf", append=f"[api]\nlisten_address = tcp://127.0.0.1:{port}\n"
+                        f"metrics_address = http://127.0.0.1:{mport}\n")
+    # started with systemd's default soft limit (1024), which the flood below exceeds
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    try:
+        an = ctx.fresh(conf=conf)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    m = re.search(r"^Max open files\s+(\d+)\s+(\d+)", open(f"/proc/{an.pid}/limits").read(), re.M)
+    assert m and m.group(1) == m.group(2), f"open-file limit soft != hard: {m and m.groups()}"
+    ctx.ctl("ban", PEER, "--duration", "30s")
+
+    def manual():
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2).read()
+        except OSError:
+            return False
+        return re.search(rb'^ebpfmon_bans_total\{reason="manual"\} 1$', body, re.M)
+    assert nstest.wait_until(manual, 5), "ebpfmon_bans_total{reason=\"manual\"} is not 1"
+    ctx.ctl("unban", PEER)
+    socks = []
+    try:
+        for i in range(1200):
+            c = socket.create_connection(("127.0.0.1", mport if i % 2 else port), timeout=2)
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHo" if i % 2 else b"\0SP\0\x00\x31\0\0")
+            socks.append(c)
+        time.sleep(2 * ta.INTERVAL_S + 6)  # past the maps check's grace
+        assert an.running(), f"the analyzer died under 1200 idle connections:\n{an.output()}"
+        ctx.ctl("status")
+    finally:
+        for c in socks:
+            c.close()
+    log(f"  {len(socks)} idle connections held for {2 * ta.INTERVAL_S + 6:.0f} s: still serving")
 
 
 @test("7. robustness: 1000 random or damaged bodies each get a reply; version 2 gets "

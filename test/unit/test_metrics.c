@@ -340,6 +340,12 @@ static void test_server(void **state)
 	assert_has(reply, "HTTP/1.1 404 ");
 	http_get(port, "GET", "/metricsx", reply, sizeof(reply));
 	assert_has(reply, "HTTP/1.1 404 ");
+	http_get(port, "GET", "/metrics/", reply, sizeof(reply));
+	assert_has(reply, "HTTP/1.1 404 ");
+	http_get(port, "GET", "/metrics%00", reply, sizeof(reply));
+	assert_has(reply, "HTTP/1.1 404 ");
+	http_get(port, "GET", "/metrics?name[]=x", reply, sizeof(reply));
+	assert_has(reply, "HTTP/1.1 200 ");
 	http_get(port, "POST", "/metrics", reply, sizeof(reply));
 	assert_has(reply, "HTTP/1.1 405 ");
 

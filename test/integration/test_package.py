@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""The .deb: built as the README says, its control data and files, installed into a scratch root.
+
+    test_package.py --source . [--vmlinux-h build/bpf-gen/vmlinux.h] [--only NAME] [-v]
+
+A scratch build folder configured with -DCMAKE_INSTALL_PREFIX=/usr builds the three programs
+(the BPF object from --vmlinux-h when given, which saves generating it again) and
+`cpack -G DEB` packs them. The package is checked with `dpkg-deb --info` (name, version,
+architecture, Depends: the Debian packages of the shared libraries and passwd, all of them
+installed here; the conffile; the maintainer scripts as in packaging/deb/) and
+`dpkg-deb --contents` (exactly the expected files, owners and modes; units that start the
+programs it ships). Then `dpkg --root=DIR --force-script-chrootless` installs, reinstalls,
+removes and purges it in a scratch root: the maintainer scripts act on $DPKG_ROOT only
+(systemd-sysusers and systemd-tmpfiles --root, nothing enabled), and a second scratch root
+runs the postinst where neither tool exists (groupadd and useradd --prefix). The real
+system is checked to be unchanged: accounts, units, programs.
+
+Exit status: 0 all passed, 1 a test failed (or a prerequisite is missing while
+EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
+"""
+
+import argparse
+import glob
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nstest  # noqa: E402
+from nstest import CLEANUP, log, run  # noqa: E402
+
+PROGRAMS = ("ebpfmon-loader", "ebpfmon-analyzer", "ebpfmonctl")
+LIB_PACKAGES = ("libbpf1", "libc6", "libinih1", "libjson-c5", "libnng1", "libprotobuf-c1",
+                "libsqlite3-0", "libsystemd0")
+# What of the real system must be the same after the test as before it: the files the package
+# would install, the accounts it would create and dpkg's record of it (not whole files, which
+# other tests running beside this one may change).
+HOST_FILES = ("/lib/systemd/system/ebpfmon-loader.service",
+              "/lib/systemd/system/ebpfmon-analyzer.service", "/usr/sbin/ebpfmon-loader",
+              "/usr/sbin/ebpfmon-analyzer", "/usr/bin/ebpfmonctl",
+              "/usr/lib/sysusers.d/ebpfmon.conf", "/usr/lib/tmpfiles.d/ebpfmon.conf")
+HOST_ACCOUNTS = ("passwd", "group", "shadow", "gshadow")
+
+
+def expected_files(src):
+    """{path: mode} of every file the .deb must hold (directories aside)."""
+    files = {
+        "/etc/ebpfmon/ebpfmon.conf": 0o644,
+        "/lib/systemd/system/ebpfmon-loader.service": 0o644,
+        "/lib/systemd/system/ebpfmon-analyzer.service": 0o644,
+        "/usr/sbin/ebpfmon-loader": 0o755,
+        "/usr/sbin/ebpfmon-analyzer": 0o755,
+        "/usr/bin/ebpfmonctl": 0o755,
+        "/usr/lib/sysusers.d/ebpfmon.conf": 0o644,
+        "/usr/lib/tmpfiles.d/ebpfmon.conf": 0o644,
+        "/usr/share/bash-completion/completions/ebpfmonctl": 0o644,
+        "/usr/share/ebpfmon/ebpfmon.conf": 0o644,
+        "/usr/share/doc/ebpfmon/README.md": 0o644,
+    }
+    for md in glob.glob(os.path.join(src, "docs", "*.md")):
+        files[f"/usr/share/doc/ebpfmon/{os.path.basename(md)}"] = 0o644
+    for man in glob.glob(os.path.join(src, "docs", "man", "*.[1-8]")):
+        name = os.path.basename(man)
+        files[f"/usr/share/man/man{name[-1]}/{name}"] = 0o644
+    return files
+
+
+def host_state():
+    """{what: state} of the real system's files, accounts and dpkg record of ebpfmon."""
+    out = {}
+    for p in HOST_FILES:
+        try:
+            with open(p, "rb") as f:
+                out[p] = hashlib.sha256(f.read()).hexdigest()
+        except FileNotFoundError:
+            out[p] = None
+    for db in HOST_ACCOUNTS:
+        with open(f"/etc/{db}") as f:
+            out[f"/etc/{db}"] = sorted(ln for ln in f if ln.split(":")[0] in
+                                       ("ebpfmon", "ebpfmon-admin"))
+    out["dpkg"] = run(["dpkg-query", "-W", "-f=${db:Status-Status}", "ebpfmon"],
+                      check=False).stdout
+    return out
+
+
+def control_field(info, name):
+    m = re.search(rf"^ {re.escape(name)}: (.*)$", info, re.M)
+    return m.group(1).strip() if m else None
+
+
+def passwd_entry(root, db, name):
+    """The fields of NAME in ROOT/etc/DB, or None."""
+    try:
+        with open(os.path.join(root, "etc", db)) as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if fields[0] == name:
+                    return fields
+    except FileNotFoundError:
+        pass
+    return None
+
+
+class Ctx:
+    def __init__(self, args):
+        self.src = os.path.abspath(args.source)
+        self.vmlinux_h = args.vmlinux_h if args.vmlinux_h and os.path.isfile(args.vmlinux_h) \
+            else None
+        self.scratch = tempfile.mkdtemp(prefix=f"ebpfmon-pkg-{os.getpid()}-")
+        CLEANUP.push(f"remove {self.scratch}", lambda: shutil.rmtree(self.scratch, True))
+        self.build = os.path.join(self.scratch, "build")
+        self.root = os.path.join(self.scratch, "root")
+        self.deb = None
+        self.host_before = host_state()
+
+    def setup(self):
+        t = time.monotonic()
+        cfg = ["cmake", "-S", self.src, "-B", self.build, "-DCMAKE_INSTALL_PREFIX=/usr",
+               "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+               # cpack installs what the three programs need, not the tests
+               "-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON"]
+        if self.vmlinux_h:
+            cfg.append(f"-DEBPFMON_VMLINUX_H={self.vmlinux_h}")
+        run(cfg, timeout=120)
+        run(["cmake", "--build", self.build, "-j", str(os.cpu_count() or 2), "--target"] +
+            list(PROGRAMS), timeout=600)
+        run(["cpack", "-G", "DEB", "--config", os.path.join(self.build, "CPackConfig.cmake"),
+             "-B", self.build], timeout=300)
+        debs = glob.glob(os.path.join(self.build, "*.deb"))
+        assert len(debs) == 1, f"cpack made {debs}"
+        self.deb = debs[0]
+        log(f"built {os.path.basename(self.deb)} in {time.monotonic() - t:.1f}s")
+
+    def dpkg(self, *args, check=True):
+        """dpkg on the scratch root, its maintainer scripts run outside a chroot with
+        DPKG_ROOT set."""
+        return run(["dpkg", f"--root={self.root}", "--force-script-chrootless",
+                    "--force-depends", "--force-confold"] + list(args), check=check, timeout=60)
+
+    def rooted(self, path):
+        return os.path.join(self.root, path.lstrip("/"))
+
+
+tests, test = nstest.test_registry()
+
+
+@test("dpkg-deb --info: name, version, Depends (the shared libraries' packages), conffile, "
+      "maintainer scripts")
+def test_info(ctx):
+    info = run(["dpkg-deb", "--info", ctx.deb]).stdout
+    with open(os.path.join(ctx.src, "CMakeLists.txt")) as f:
+        version = re.search(r"project\(ebpfmon VERSION (\S+)", f.read()).group(1)
+    arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+    assert control_field(info, "Package") == "ebpfmon", info
+    assert control_field(info, "Version") == version, info
+    assert control_field(info, "Architecture") == arch, info
+    depends = control_field(info, "Depends") or ""
+    log(f"Depends: {depends}")
+    names = [re.match(r"\s*([^\s(]+)", d).group(1) for d in depends.split(",")]
+    for pkg in LIB_PACKAGES + ("passwd",):
+        assert pkg in names, f"Depends lacks {pkg}: {depends}"
+    for pkg in names:
+        r = run(["dpkg-query", "-W", "-f=${db:Status-Status}", pkg], check=False)
+        assert r.stdout == "installed", f"Depends names {pkg}, which is not an installed package"
+    ctrl = os.path.join(ctx.scratch, "control")
+    run(["dpkg-deb", "--control", ctx.deb, ctrl])
+    with open(os.path.join(ctrl, "conffiles")) as f:
+        assert f.read().split() == ["/etc/ebpfmon/ebpfmon.conf"], "conffiles"
+    for script in ("postinst", "prerm", "postrm"):
+        path = os.path.join(ctrl, script)
+        assert os.path.isfile(path), f"no {script}"
+        assert os.stat(path).st_mode & 0o777 == 0o755, f"{script} mode"
+        with open(path) as a, open(os.path.join(ctx.src, "packaging", "deb", script)) as b:
+            assert a.read() == b.read(), f"{script} differs from packaging/deb/{script}"
+    assert not os.path.exists(os.path.join(ctrl, "preinst")), "an unexpected preinst"
+
+
+@test("dpkg-deb --contents: exactly the expected files, root-owned, with their modes")
+def test_contents(ctx):
+    out = run(["dpkg-deb", "--contents", ctx.deb]).stdout
+    got = {}
+    for line in out.splitlines():
+        perms, owner, _size, _date, _time, path = line.split(None, 5)
+        path = path[1:]  # ./usr/... -> /usr/...
+        assert owner == "root/root", f"{path} is {owner}"
+        if perms.startswith("-"):
+            mode = 0
+            for i, c in enumerate(perms[1:]):
+                if c != "-":
+                    mode |= 1 << (8 - i)
+            got[path] = mode
+        else:
+            assert perms.startswith("d"), f"{path}: not a file nor a folder: {perms}"
+    want = expected_files(ctx.src)
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    assert not missing and not extra, f"missing {missing}, unexpected {extra}"
+    for path, mode in want.items():
+        assert got[path] == mode, f"{path}: mode {got[path]:o}, want {mode:o}"
+    log(f"{len(got)} files, as expected")
+
+
+@test("dpkg --root installs it into a scratch root: programs, units that start them, users and "
+      "folders made under the root, nothing enabled, the real system untouched")
+def test_install(ctx):
+    admin = os.path.join(ctx.root, "var", "lib", "dpkg")
+    os.makedirs(os.path.join(admin, "info"))
+    os.makedirs(os.path.join(admin, "updates"))
+    for f in ("status", "available"):
+        open(os.path.join(admin, f), "w").close()
+    r = ctx.dpkg("-i", ctx.deb)
+    log("dpkg -i: " + " | ".join(r.stdout.strip().splitlines()[-2:]))
+    st = run(["dpkg", f"--root={ctx.root}", "-s", "ebpfmon"]).stdout
+    assert "Status: install ok installed" in st, st
+
+    for p in PROGRAMS:
+        d = "bin" if p == "ebpfmonctl" else "sbin"
+        path = ctx.rooted(f"/usr/{d}/{p}")
+        assert os.access(path, os.X_OK), f"{path} is not an executable"
+        run([path, "--help"])  # it starts: its libraries are there
+    for unit in ("ebpfmon-loader.service", "ebpfmon-analyzer.service"):
+        with open(ctx.rooted(f"/lib/systemd/system/{unit}")) as f:
+            text = f.read()
+        exe = re.search(r"^ExecStart=(\S+)", text, re.M).group(1)
+        assert os.access(ctx.rooted(exe), os.X_OK), f"{unit}: ExecStart={exe}: not shipped"
+        for doc in re.findall(r"file://(\S+)", text):
+            assert os.path.isfile(ctx.rooted(doc)), f"{unit}: Documentation={doc}: not shipped"
+        for man in re.findall(r"man:([\w-]+)\((\d)\)", text):
+            assert os.path.isfile(ctx.rooted(f"/usr/share/man/man{man[1]}/{man[0]}.{man[1]}")), \
+                f"{unit}: man:{man[0]}({man[1]}) not shipped"
+
+    user = passwd_entry(ctx.root, "passwd", "ebpfmon")
+    assert user and user[5] == "/nonexistent" and user[6] == "/usr/sbin/nologin", user
+    uid, gid = int(user[2]), int(user[3])
+    group = passwd_entry(ctx.root, "group", "ebpfmon")
+    assert group and int(group[2]) == gid, f"group ebpfmon {group}, user's gid {gid}"
+    assert passwd_entry(ctx.root, "group", "ebpfmon-admin"), "no group ebpfmon-admin"
+    for d in ("/var/lib/ebpfmon", "/run/ebpfmon"):
+        s = os.stat(ctx.rooted(d))
+        assert (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)) == (uid, gid, 0o750), \
+            f"{d}: {s.st_uid}:{s.st_gid} {stat.S_IMODE(s.st_mode):o}"
+    wants = glob.glob(ctx.rooted("/etc/systemd/system/*.wants/ebpfmon-*"))
+    assert not wants, f"installing enabled {wants}"
+
+    if shutil.which("systemd-analyze"):
+        # verify needs systemd's own units under the root, and the commands the units run
+        units = ctx.rooted("/lib/systemd/system")
+        run(["cp", "-rn", "/lib/systemd/system/.", units])
+        os.makedirs(ctx.rooted("/bin"), exist_ok=True)
+        shutil.copy2("/bin/kill", ctx.rooted("/bin/kill"))
+        r = run(["systemd-analyze", "verify", "--man=no", f"--root={ctx.root}",
+                 os.path.join(units, "ebpfmon-loader.service"),
+                 os.path.join(units, "ebpfmon-analyzer.service")], check=False)
+        assert r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(), \
+            f"systemd-analyze verify: {r.stdout} {r.stderr}"
+        log("systemd-analyze verify: the installed units are clean")
+
+
+@test("reinstalling keeps an edited /etc/ebpfmon/ebpfmon.conf (a conffile) and the users")
+def test_reinstall_keeps_conffile(ctx):
+    conf = ctx.rooted("/etc/ebpfmon/ebpfmon.conf")
+    with open(conf, "a") as f:
+        f.write("# edited by the operator\n")
+    uid = passwd_entry(ctx.root, "passwd", "ebpfmon")[2]
+    ctx.dpkg("-i", ctx.deb)
+    with open(conf) as f:
+        assert f.read().endswith("# edited by the operator\n"), "the edited conffile was replaced"
+    assert passwd_entry(ctx.root, "passwd", "ebpfmon")[2] == uid, "the user changed"
+
+
+@test("remove keeps the configuration, the database folder and the users; purge removes the "
+      "configuration, the data and the enablement links, and keeps the users")
+def test_remove_purge(ctx):
+    db = ctx.rooted("/var/lib/ebpfmon/ebpfmon.db")
+    with open(db, "w") as f:
+        f.write("data")
+    wants = ctx.rooted("/etc/systemd/system/multi-user.target.wants")
+    os.makedirs(wants, exist_ok=True)
+    link = os.path.join(wants, "ebpfmon-analyzer.service")
+    os.symlink("/lib/systemd/system/ebpfmon-analyzer.service", link)  # systemctl enable
+
+    ctx.dpkg("-r", "ebpfmon")
+    for p in PROGRAMS:
+        assert not glob.glob(ctx.rooted(f"/usr/*bin/{p}")), f"{p} left after remove"
+    assert not os.path.exists(ctx.rooted("/lib/systemd/system/ebpfmon-loader.service"))
+    assert os.path.isfile(ctx.rooted("/etc/ebpfmon/ebpfmon.conf")), "remove took the conffile"
+    assert os.path.isfile(db), "remove took the database"
+
+    ctx.dpkg("-P", "ebpfmon")
+    for p in ("/etc/ebpfmon/ebpfmon.conf", "/var/lib/ebpfmon", "/run/ebpfmon"):
+        assert not os.path.lexists(ctx.rooted(p)), f"{p} left after purge"
+    assert not os.path.lexists(link), "the enablement link is left after purge"
+    assert passwd_entry(ctx.root, "passwd", "ebpfmon"), "purge removed the user"
+    st = run(["dpkg", f"--root={ctx.root}", "-s", "ebpfmon"], check=False)
+    assert st.returncode != 0 or "not-installed" in st.stdout, st.stdout
+
+
+@test("the postinst without systemd-sysusers and systemd-tmpfiles: groupadd and useradd "
+      "--prefix make the same users and folders")
+def test_postinst_fallback(ctx):
+    root = os.path.join(ctx.scratch, "root-nosystemd")
+    os.makedirs(os.path.join(root, "etc"))
+    for db, mode in (("passwd", 0o644), ("group", 0o644), ("shadow", 0o640),
+                     ("gshadow", 0o640)):
+        with open(os.path.join(root, "etc", db), "w") as f:
+            f.write("root:x:0:0:root:/root:/bin/sh\n" if db == "passwd" else
+                    "root:x:0:\n" if db == "group" else
+                    "root:*:19000:0:99999:7:::\n" if db == "shadow" else "root:*::\n")
+        os.chmod(os.path.join(root, "etc", db), mode)
+    bindir = os.path.join(ctx.scratch, "bin-nosystemd")
+    os.makedirs(bindir)
+    for tool in ("sh", "grep", "cut", "install", "groupadd", "useradd", "getent", "cat"):
+        path = shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        assert path, f"{tool} not found"
+        os.symlink(path, os.path.join(bindir, tool))
+    postinst = os.path.join(ctx.src, "packaging", "deb", "postinst")
+    r = subprocess.run(["/bin/sh", postinst, "configure", ""], capture_output=True, text=True,
+                       env={"PATH": bindir, "DPKG_ROOT": root}, timeout=60)
+    assert r.returncode == 0, f"postinst: {r.returncode} {r.stdout} {r.stderr}"
+    user = passwd_entry(root, "passwd", "ebpfmon")
+    assert user and user[6] == "/usr/sbin/nologin" and int(user[2]) < 1000, user
+    gid = int(passwd_entry(root, "group", "ebpfmon")[2])
+    assert int(user[3]) == gid, f"user {user}, group {gid}"
+    assert passwd_entry(root, "group", "ebpfmon-admin"), "no group ebpfmon-admin"
+    for d in ("var/lib/ebpfmon", "run/ebpfmon"):
+        s = os.stat(os.path.join(root, d))
+        assert (s.st_uid, s.st_gid, stat.S_IMODE(s.st_mode)) == (int(user[2]), gid, 0o750), d
+    # again: nothing to do, no error
+    r = subprocess.run(["/bin/sh", postinst, "configure", "0.1.0"], capture_output=True,
+                       text=True, env={"PATH": bindir, "DPKG_ROOT": root}, timeout=60)
+    assert r.returncode == 0, f"postinst again: {r.returncode} {r.stderr}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", required=True, help="the source tree")
+    ap.add_argument("--vmlinux-h", help="a vmlinux.h to build the BPF object with")
+    ap.add_argument("--only", "-k", action="append", default=[])
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    nstest.VERBOSE = args.verbose
+    nstest.install_signal_handlers()
+    if os.geteuid() != 0:
+        nstest.skip("needs root (dpkg --root installs files owned by root)")
+    for tool in ("cmake", "cpack", "dpkg", "dpkg-deb", "dpkg-shlibdeps", "groupadd", "useradd"):
+        if shutil.which(tool) is None:
+            nstest.skip(f"'{tool}' not found in PATH (packaging/install-deps.sh --test)")
+
+    selected = [t for t in tests if not args.only or any(o in t[0] for o in args.only)]
+    passed, failed = [], []
+    start = time.monotonic()
+    try:
+        ctx = Ctx(args)
+        try:
+            ctx.setup()
+        except Exception:  # noqa: BLE001
+            log("FAILED: building the package:\n" + traceback.format_exc())
+            failed, selected = [t[0] for t in selected], []
+        for name, title, fn in selected:
+            log(f"=== {name}: {title}")
+            t = time.monotonic()
+            try:
+                fn(ctx)
+                passed.append(name)
+                log(f"--- PASS {name} ({time.monotonic() - t:.1f}s)")
+            except Exception as e:  # noqa: BLE001
+                failed.append(name)
+                log(f"--- FAIL {name}: {type(e).__name__}: {e}")
+                if not isinstance(e, AssertionError):
+                    log(traceback.format_exc())
+        after = host_state()
+        changed = [k for k in after if after[k] != ctx.host_before[k]]
+        if changed:
+            log(f"FAIL: the real system changed: {changed}")
+            failed.append("host_untouched")
+        else:
+            passed.append("host_untouched")
+    finally:
+        CLEANUP.run()
+    log(f"runtime {time.monotonic() - start:.1f}s")
+    print(f"{len(passed)} passed, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
