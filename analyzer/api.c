@@ -67,6 +67,7 @@ struct api {
 	bool tcp_probed;		 /* tcp_probe went out at the last check */
 	char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX], tls_ca[CONFIG_PATH_MAX];
 	char tls_admin_names[CONFIG_PATH_MAX];
+	bool tls_said; /* the TLS set-up's failure is logged */
 	uint64_t pipes;	      /* under mu: connections the ipc:// listener took in */
 	uint64_t pipes_probe; /* pipes when the probe dialled */
 
@@ -347,8 +348,10 @@ static int tls_setup(struct api *api, nng_listener l)
 	int rv = NNG_ENOMEM;
 
 	if (!cert || !key) {
-		log_error("api: cannot read %s: %s", cert ? api->tls_key : api->tls_cert,
-			  strerror(errno));
+		if (!api->tls_said)
+			log_error("api: cannot read %s: %s", cert ? api->tls_key : api->tls_cert,
+				  strerror(errno));
+		api->tls_said = true;
 		rv = NNG_ENOENT;
 		goto out;
 	}
@@ -363,10 +366,12 @@ static int tls_setup(struct api *api, nng_listener l)
 	if (!rv)
 		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
 bad:
-	if (rv)
+	/* once until it works: the listener is retried every API_CHECK_MS */
+	if (rv && !api->tls_said)
 		log_error("api: %s for %s: %s%s", what, api->tcp_url, nng_strerror(rv),
 			  rv == NNG_ECRYPTO ? " (not a PEM certificate and matching key, or CA?)"
 					    : "");
+	api->tls_said = rv != 0;
 out:
 	if (tls)
 		nng_tls_config_free(tls); /* the listener holds its own reference */
