@@ -16,7 +16,7 @@
  *
  * Callbacks never exit(), never log above debug on the request path, and never touch the
  * policy or the store. A timer (a sleep aio) retries a listener that failed to start and
- * replaces an ipc:// listener that stopped accepting (check_ipc()).
+ * replaces a listener that stopped accepting (check_ipc(), check_tcp()).
  */
 #include "api.h"
 
@@ -25,11 +25,13 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,7 +68,12 @@ struct api {
 	nng_aio *retry; /* every API_CHECK_MS: the listeners' health, restarts */
 	nng_socket probe; /* a REQ socket that dials ipc:// to see that it still accepts */
 	bool probe_open;
-	uint64_t pipes;	      /* under mu: connections the REP socket took in (any listener) */
+	struct api_tcp_probe *tcp_probe; /* checks that tcp:// or tls+tcp:// still accepts */
+	bool tcp_probed;		 /* tcp_probe went out at the last check */
+	char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX], tls_ca[CONFIG_PATH_MAX];
+	char tls_admin_names[CONFIG_PATH_MAX];
+	bool tls_said; /* the TLS set-up's failure is logged */
+	uint64_t pipes;	      /* under mu: connections the ipc:// listener took in */
 	uint64_t pipes_probe; /* pipes when the probe dialled */
 
 	int efd;
@@ -83,6 +90,43 @@ struct api {
 static bool stopping(struct api *api)
 {
 	return atomic_load(&api->stopping);
+}
+
+/* "198.51.100.7:41234" or "[2001:db8::7]:41234" */
+static void api_sockaddr_str(const nng_sockaddr *sa, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->s_family == NNG_AF_INET) {
+		inet_ntop(AF_INET, &sa->s_in.sa_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(sa->s_in.sa_port));
+	} else if (sa->s_family == NNG_AF_INET6) {
+		inet_ntop(AF_INET6, sa->s_in6.sa_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(sa->s_in6.sa_port));
+	}
+}
+
+/* A pipe of the tls+tcp:// listener: its certificate's verdict, address and name. */
+static void peer_tls(nng_pipe p, struct api_peer *peer)
+{
+	nng_sockaddr sa;
+	bool verified;
+	char *cn = NULL;
+
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified))
+		return; /* tcp:// */
+	peer->tls = true;
+	peer->tls_verified = verified;
+	if (!nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa))
+		api_sockaddr_str(&sa, peer->addr, sizeof(peer->addr));
+#ifdef NNG_OPT_TLS_PEER_CN
+	if (!nng_pipe_get_string(p, NNG_OPT_TLS_PEER_CN, &cn)) {
+		snprintf(peer->cn, sizeof(peer->cn), "%s", cn);
+		nng_strfree(cn);
+	}
+#else
+	(void)cn;
+#endif
 }
 
 /* Who sent msg: which listener it came through, and its credentials over ipc://. */
@@ -102,6 +146,8 @@ static void peer_of(struct api *api, nng_msg *msg, struct api_peer *peer)
 		peer->uid = (uint32_t)uid;
 		peer->gid = (uint32_t)gid;
 	}
+	if (!peer->local)
+		peer_tls(p, peer);
 }
 
 static void work_recv(struct api_work *w)
@@ -312,10 +358,85 @@ static int listen_ipc(struct api *api)
 	return 0;
 }
 
+static bool is_tls(const char *url)
+{
+	return !strncmp(url, "tls+", 4);
+}
+
+/* The whole of a small file (a PEM certificate or key), NUL-terminated; NULL: errno. */
+static char *read_pem(const char *path)
+{
+	char *buf = malloc(API_PEM_MAX + 1);
+	size_t n = 0;
+	FILE *f;
+
+	if (!buf)
+		return NULL;
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(buf, 1, API_PEM_MAX, f);
+		fclose(f);
+	}
+	if (!f || !n) {
+		if (f)
+			errno = EINVAL;
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * The server side of tls+tcp://: the certificate chain and key, and client certificates
+ * required, signed by the client CA. Logs what fails and returns an nng error.
+ */
+static int tls_setup(struct api *api, nng_listener l)
+{
+	char *cert = read_pem(api->tls_cert), *key = cert ? read_pem(api->tls_key) : NULL;
+	nng_tls_config *tls = NULL;
+	const char *what = "memory";
+	int rv = NNG_ENOMEM;
+
+	if (!cert || !key) {
+		if (!api->tls_said)
+			log_error("api: cannot read %s: %s", cert ? api->tls_key : api->tls_cert,
+				  strerror(errno));
+		api->tls_said = true;
+		rv = NNG_ENOENT;
+		goto out;
+	}
+	rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_SERVER);
+	if (!rv && (what = api->tls_cert, rv = nng_tls_config_own_cert(tls, cert, key, NULL)))
+		goto bad;
+	if (!rv && (what = api->tls_ca, rv = nng_tls_config_ca_file(tls, api->tls_ca)))
+		goto bad;
+	what = "the TLS configuration";
+	if (!rv)
+		rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (!rv)
+		rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+bad:
+	/* once until it works: the listener is retried every API_CHECK_MS */
+	if (rv && !api->tls_said)
+		log_error("api: %s for %s: %s%s", what, api->tcp_url, nng_strerror(rv),
+			  rv == NNG_ECRYPTO ? " (not a PEM certificate and matching key, or CA?)"
+					    : "");
+	api->tls_said = rv != 0;
+out:
+	if (tls)
+		nng_tls_config_free(tls); /* the listener holds its own reference */
+	free(cert);
+	free(key);
+	return rv;
+}
+
 static int listen_tcp(struct api *api)
 {
 	int rv = nng_listener_create(&api->tcp, api->sock, api->tcp_url);
 
+	if (!rv && is_tls(api->tcp_url))
+		rv = tls_setup(api, api->tcp);
 	if (!rv)
 		rv = nng_listener_start(api->tcp, 0);
 	if (rv) {
@@ -350,6 +471,11 @@ static int listen_all(struct api *api, bool say)
 		if (r && say)
 			log_error("api: cannot listen on %s: %s; retrying every %ds", api->tcp_url,
 				  nng_strerror(r), API_CHECK_MS / 1000);
+		else if (!r && say && is_tls(api->tcp_url))
+			log_info("api: listening on %s (client certificates signed by %s required; "
+				 "BanIP and UnbanIP for %s)",
+				 api->tcp_url, api->tls_ca,
+				 api->tls_admin_names[0] ? api->tls_admin_names : "every such client");
 		else if (!r && say)
 			log_info("api: listening on %s (read-only: BanIP and UnbanIP are refused "
 				 "there)", api->tcp_url);
@@ -363,10 +489,11 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct api *api = arg;
 
-	(void)p;
 	(void)ev;
 	pthread_mutex_lock(&api->mu);
-	api->pipes++;
+	/* the ipc:// listener's only: the tcp:// probe's connections say nothing about it */
+	if (nng_listener_id(nng_pipe_listener(p)) == api->ipc_id)
+		api->pipes++;
 	pthread_mutex_unlock(&api->mu);
 }
 
@@ -410,18 +537,157 @@ static void check_ipc(struct api *api)
 	}
 }
 
-/* nng's thread, every API_CHECK_MS: check the ipc:// listener, retry what failed to start. */
+/*
+ * The same check for the tcp:// or tls+tcp:// listener, which anyone on the network can
+ * reach. A TLS probe has no client certificate, so it cannot complete a connection; it
+ * dials a plain stream and waits for the listener to answer: a tcp:// listener sends its SP
+ * header once it took the connection in (the probe sends a REQ header back and leaves as an
+ * established peer does), a tls+tcp:// one answers the ClientHello (and then refuses the
+ * probe for want of a certificate). No answer within API_CHECK_MS / 2: the listener is
+ * stuck, and is replaced at the next check. A refused handshake does not stop nng 1.5
+ * listeners; a connection that leaves during it might.
+ */
+struct api_tcp_probe {
+	nng_stream_dialer *dialer;
+	nng_aio *aio;
+	nng_stream *conn;
+	bool tls, sent, answered;
+	uint8_t hdr[8];
+};
+
+static void tcp_probe_cb(void *arg)
+{
+	struct api_tcp_probe *pr = arg;
+	int rv = nng_aio_result(pr->aio);
+	nng_iov iov;
+
+	if (!pr->conn && !rv) {
+		pr->conn = nng_aio_get_output(pr->aio, 0);
+		/* the SP header of a REQ peer: 0 S P 0, protocol 0x0030, 0 0 */
+		memcpy(pr->hdr, "\0SP\0\0\x30\0\0", 8);
+		iov = (nng_iov){ .iov_buf = pr->hdr, .iov_len = 8 };
+		nng_aio_set_iov(pr->aio, 1, &iov);
+		if (pr->tls) /* its ClientHello goes out with the first read */
+			nng_stream_recv(pr->conn, pr->aio);
+		else
+			nng_stream_send(pr->conn, pr->aio);
+		return;
+	}
+	if (pr->conn && !pr->tls && !pr->sent && !rv) {
+		pr->sent = true;
+		iov = (nng_iov){ .iov_buf = pr->hdr, .iov_len = 1 };
+		nng_aio_set_iov(pr->aio, 1, &iov);
+		nng_stream_recv(pr->conn, pr->aio);
+		return;
+	}
+	/* tcp://: a byte of its header; tls+tcp://: any answer, even a refused handshake */
+	pr->answered = pr->conn && (pr->tls ? rv != NNG_ETIMEDOUT && rv != NNG_ECANCELED &&
+							rv != NNG_ECLOSED
+					     : !rv);
+	if (!pr->conn && pr->tls)
+		pr->answered = rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT ||
+			       rv == NNG_ECONNRESET;
+}
+
+static void tcp_probe_free(struct api_tcp_probe *pr)
+{
+	if (!pr)
+		return;
+	if (pr->aio)
+		nng_aio_stop(pr->aio);
+	if (pr->conn)
+		nng_stream_free(pr->conn);
+	nng_stream_dialer_free(pr->dialer);
+	nng_aio_free(pr->aio);
+	free(pr);
+}
+
+/* A probe that dials url, or NULL (then the listener goes unchecked; logged). */
+static struct api_tcp_probe *tcp_probe_new(const char *listen_url)
+{
+	struct api_tcp_probe *pr = calloc(1, sizeof(*pr));
+	char url[CONFIG_PATH_MAX + 16];
+	const char *host = strstr(listen_url, "://"), *colon = strrchr(listen_url, ':');
+	nng_tls_config *tls = NULL;
+	size_t hlen;
+	int rv = NNG_ENOMEM;
+
+	if (!pr || !host || !colon)
+		goto fail;
+	host += 3;
+	hlen = (size_t)(colon - host);
+	pr->tls = is_tls(listen_url);
+	/* a listener on every address is dialled on loopback */
+	if (!hlen || (hlen == 7 && !strncmp(host, "0.0.0.0", 7)) || (hlen == 1 && *host == '*'))
+		snprintf(url, sizeof(url), "%.*s127.0.0.1%s", (int)(host - listen_url), listen_url,
+			 colon);
+	else if (hlen == 4 && !strncmp(host, "[::]", 4))
+		snprintf(url, sizeof(url), "%.*s[::1]%s", (int)(host - listen_url), listen_url,
+			 colon);
+	else
+		snprintf(url, sizeof(url), "%s", listen_url);
+	rv = nng_aio_alloc(&pr->aio, tcp_probe_cb, pr);
+	if (!rv)
+		rv = nng_stream_dialer_alloc(&pr->dialer, url);
+	if (!rv && pr->tls) {
+		rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT);
+		if (!rv)
+			rv = nng_tls_config_auth_mode(tls, NNG_TLS_AUTH_MODE_NONE);
+		if (!rv)
+			rv = nng_stream_dialer_set_ptr(pr->dialer, NNG_OPT_TLS_CONFIG, tls);
+		if (tls)
+			nng_tls_config_free(tls);
+	}
+	if (!rv)
+		return pr;
+fail:
+	log_warn("api: cannot make the probe that checks %s: %s; it goes unchecked", listen_url,
+		 nng_strerror(rv));
+	tcp_probe_free(pr);
+	return NULL;
+}
+
+static void check_tcp(struct api *api)
+{
+	struct api_tcp_probe *pr = api->tcp_probe;
+
+	if (!pr)
+		return;
+	/* a probe still waiting is cancelled: no answer (a stopped aio could not be reused) */
+	nng_aio_cancel(pr->aio);
+	nng_aio_wait(pr->aio);
+	if (pr->conn) {
+		nng_stream_free(pr->conn);
+		pr->conn = NULL;
+	}
+	if (api->tcp_probed && !pr->answered && api->tcp_up) {
+		log_warn("api: %s stopped accepting connections (a client left during the "
+			 "handshake, which stops nng 1.5 listeners): listening afresh",
+			 api->tcp_url);
+		nng_listener_close(api->tcp);
+		api->tcp_up = false;
+	}
+	api->tcp_probed = false;
+	if (!api->tcp_up)
+		return;
+	pr->sent = pr->answered = false;
+	api->tcp_probed = true;
+	nng_aio_set_timeout(pr->aio, API_CHECK_MS / 2);
+	nng_stream_dialer_dial(pr->dialer, pr->aio);
+}
+
+/* nng's thread, every API_CHECK_MS: check the listeners, retry what failed to start. */
 static void retry_cb(void *arg)
 {
 	struct api *api = arg;
-	bool tcp = api->tcp_up;
 	int rv = nng_aio_result(api->retry);
 
 	/* the sleep ended (0, or NNG_ETIMEDOUT), unless it was stopped */
 	if ((rv && rv != NNG_ETIMEDOUT) || stopping(api))
 		return;
 	check_ipc(api);
-	if (api->tcp_url[0] && !tcp && !listen_tcp(api))
+	check_tcp(api);
+	if (api->tcp_url[0] && !api->tcp_up && !listen_tcp(api))
 		log_info("api: listening on %s now", api->tcp_url);
 	nng_sleep_aio(API_CHECK_MS, api->retry);
 }
@@ -447,6 +713,10 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 	snprintf(api->ipc_path, sizeof(api->ipc_path), "%s", cfg->uds_socket_path);
 	snprintf(api->ipc_url, sizeof(api->ipc_url), "ipc://%s", cfg->uds_socket_path);
 	snprintf(api->tcp_url, sizeof(api->tcp_url), "%s", cfg->listen_address);
+	snprintf(api->tls_cert, sizeof(api->tls_cert), "%s", cfg->tls_cert_file);
+	snprintf(api->tls_key, sizeof(api->tls_key), "%s", cfg->tls_key_file);
+	snprintf(api->tls_ca, sizeof(api->tls_ca), "%s", cfg->tls_client_ca_file);
+	snprintf(api->tls_admin_names, sizeof(api->tls_admin_names), "%s", cfg->tls_admin_names);
 	gr = getgrnam(cfg->group);
 	api->sock_gid = gr && gr->gr_gid != getegid() ? gr->gr_gid : (gid_t)-1;
 
@@ -476,6 +746,8 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 	for (int i = 0; i < API_WORKS; i++)
 		work_cb(&api->works[i]); /* INIT: start receiving */
 	listen_all(api, true);
+	if (api->tcp_url[0])
+		api->tcp_probe = tcp_probe_new(api->tcp_url);
 	nng_sleep_aio(API_CHECK_MS, api->retry);
 	*out = api;
 	return 0;
@@ -499,6 +771,7 @@ void api_destroy(struct api *api)
 		nng_aio_stop(api->retry);
 	if (api->probe_open)
 		nng_close(api->probe);
+	tcp_probe_free(api->tcp_probe);
 	for (int i = 0; i < API_WORKS; i++)
 		if (api->works[i].aio)
 			nng_aio_stop(api->works[i].aio);

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The API server of ebpfmon-analyzer: nng REP on ipc:// ([api] uds_socket_path, mode 0660)
- * and, when configured, a read-only tcp:// listener ([api] listen_address). Requests are
- * received on nng's threads by API_WORKS contexts. What the loop's published snapshots answer
- * (api_snap.h: GetMonitorStatus, the live top list) and malformed requests are answered there
- * and then; every other request is handed to the owner thread (the analyzer's event loop)
- * through a queue and an eventfd, which runs the call (api_handlers.h) and sends the reply.
- * nng's threads never touch the store, the maps' ban state or the policy. docs/api.md
- * describes the protocol.
+ * and, when configured, a read-only tcp:// listener or a tls+tcp:// one with required client
+ * certificates ([api] listen_address, tls_*). Requests are received on nng's threads by
+ * API_WORKS contexts. What the loop's published snapshots answer (api_snap.h:
+ * GetMonitorStatus, the live top list) and malformed requests are answered there and then;
+ * every other request is handed to the owner thread (the analyzer's event loop) through a
+ * queue and an eventfd, which runs the call (api_handlers.h) and sends the reply. nng's
+ * threads never touch the store, the maps' ban state or the policy. docs/api.md describes the
+ * protocol.
  */
 #ifndef EBPFMON_API_H
 #define EBPFMON_API_H
@@ -18,16 +19,17 @@ struct config;
 
 #define API_WORKS 8			 /* requests in progress at once (nng contexts) */
 #define API_TRANSPORT_MAX (1024 * 1024)	 /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
-#define API_CHECK_MS 2000 /* listeners checked (ipc://) and retried (both) this often */
+#define API_CHECK_MS 2000 /* listeners checked and retried this often */
 #define API_SEND_TIMEOUT_MS 5000	 /* a reply not taken by then is dropped */
+#define API_PEM_MAX (256 * 1024)	 /* bytes of tls_cert_file or tls_key_file at most */
 
 struct api;
 
 /*
  * Open the socket, start API_WORKS contexts and the listeners, on env (copied; its pointers
  * must outlive the server). A listener that cannot start (folder missing, address in use) is
- * logged and retried every API_CHECK_MS: the analyzer runs on without it meanwhile; an
- * ipc:// listener that stops accepting (nng 1.5) is replaced within two checks. Returns
+ * logged and retried every API_CHECK_MS: the analyzer runs on without it meanwhile; a
+ * listener that stops accepting (nng 1.5) is replaced within two checks. Returns
  * 0 and *out, or -errno when the socket or the eventfd cannot be made (logged).
  */
 int api_create(struct api **out, const struct config *cfg, const struct api_env *env);

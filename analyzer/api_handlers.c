@@ -276,6 +276,23 @@ bool api_may_change(const struct api_peer *peer, uid_t own_uid, const gid_t *adm
 	return false;
 }
 
+bool api_tls_may_change(const struct api_peer *peer, const char *admin_names)
+{
+	size_t n = strlen(peer->cn);
+
+	if (!peer->tls || !peer->tls_verified)
+		return false;
+	if (!admin_names || !admin_names[0])
+		return true;
+	if (!n)
+		return false;
+	for (const char *p = admin_names; *p; p += strcspn(p, ","), p += *p == ',') {
+		if (strcspn(p, ",") == n && !strncmp(p, peer->cn, n))
+			return true;
+	}
+	return false;
+}
+
 #define API_GROUPS_MAX 256
 
 /* Whether peer may change bans; if not, the reply says why. "uid N" into who. */
@@ -288,6 +305,21 @@ static bool authorize(struct api_env *env, const struct api_peer *peer, struct r
 	const struct passwd *pw;
 	int ngroups = 0;
 
+	if (peer->tls) {
+		const char *names = env->policy->cfg->tls_admin_names;
+
+		snprintf(who, wlen, "tls %s%s%s%s", peer->cn[0] ? "CN=" : "", peer->cn,
+			 peer->cn[0] ? " from " : "", peer->addr[0] ? peer->addr : "?");
+		if (api_tls_may_change(peer, names))
+			return true;
+		if (!peer->tls_verified)
+			fail(r, ST(NOT_PERMITTED), "not permitted: the client certificate is not "
+			     "verified");
+		else
+			fail(r, ST(NOT_PERMITTED), "not permitted: %s is not in tls_admin_names",
+			     peer->cn[0] ? peer->cn : "a certificate whose CN is unknown");
+		return false;
+	}
 	snprintf(who, wlen, "uid %u", peer->uid);
 	if (!peer->local) {
 		fail(r, ST(NOT_PERMITTED), "not permitted: changes are refused over the network "
@@ -1036,7 +1068,7 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	Ebpfmon__V1__BanIPResponse *m = arena_alloc(&r->ar, sizeof(*m));
 	struct addr_cidr net, allowed;
 	struct store_ban row;
-	char err[256], who[32], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	char err[256], who[API_WHO_MAX], a[ADDR_STRLEN], b[ADDR_STRLEN];
 	uint64_t dur;
 	bool was;
 	int ret;
@@ -1121,7 +1153,7 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 	Ebpfmon__V1__UnbanIPResponse *m = arena_alloc(&r->ar, sizeof(*m));
 	struct addr_cidr net;
 	struct holder h = { .now = maps_boot_ns() };
-	char err[256], who[32], why[64], a[ADDR_STRLEN], b[ADDR_STRLEN];
+	char err[256], who[API_WHO_MAX], why[API_WHO_MAX + 16], a[ADDR_STRLEN], b[ADDR_STRLEN];
 	bool was;
 	int ret;
 

@@ -43,10 +43,16 @@ struct api_env {
 
 /* Who sent a request, as the transport tells. */
 struct api_peer {
-	bool local;	/* over the ipc:// listener (else tcp://: read-only) */
+	bool local;	/* over the ipc:// listener (else tcp:// or tls+tcp://) */
 	bool has_creds; /* uid and gid were read from the socket (SO_PEERCRED) */
 	uint32_t uid, gid;
+	bool tls;	   /* over tls+tcp:// */
+	bool tls_verified; /* its client certificate was verified against tls_client_ca_file */
+	char addr[64];	   /* tls: its address and port, "" unknown */
+	char cn[65];	   /* tls: its certificate's subject CN when libnng tells it, else "" */
 };
+
+#define API_WHO_MAX 160 /* "uid 1000", "tls CN=ops-1 from 192.0.2.7:40512", ... */
 
 /*
  * Answer one request body of len bytes from peer, on the thread that owns the policy and the
@@ -75,6 +81,12 @@ int api_handle_fast(struct api_snap *snap, const struct api_peer *peer, const vo
  */
 bool api_may_change(const struct api_peer *peer, uid_t own_uid, const gid_t *admin_gid,
 		    const gid_t *groups, size_t ngroups);
+
+/*
+ * Whether a tls+tcp:// peer may change bans: its certificate was verified and admin_names
+ * (comma-separated CNs, [api] tls_admin_names) is empty or holds its CN.
+ */
+bool api_tls_may_change(const struct api_peer *peer, const char *admin_names);
 
 /*
  * An address or CIDR network as the API takes it ("198.51.100.7", "2001:db8::/32"): 0 and

@@ -260,7 +260,7 @@ static bool sysmon_dev_virtual(const char *name)
 
 static bool sysmon_dev_listed(const struct sysmon_dev *devs, size_t n, const char *name, size_t len)
 {
-	struct sysmon_dev key;
+	struct sysmon_dev key = { 0 };
 
 	if (!len || len >= sizeof(key.name))
 		return false;

@@ -31,6 +31,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <nng/nng.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +44,11 @@
 
 #include "config.h"
 #include "log.h"
+
+/* nng 1.6 and later tell a TLS peer's certificate subject CN (the API checks tls_admin_names) */
+#ifdef NNG_OPT_TLS_PEER_CN
+#define CONFIG_TLS_PEER_CN 1
+#endif
 
 #define CFG_QUOTE_MAX	 64 /* bytes of a value quoted in a message; longer ones end in "..." */
 #define CFG_QUOTE_BUF	 (CFG_QUOTE_MAX * 4 + 8)
@@ -64,6 +70,8 @@ enum cfg_type {
 	CFG_IPC,      /* absolute path, or ipc:// and an absolute path (stored without ipc://) */
 	CFG_LISTEN,   /* "" or tcp://HOST:PORT, tls+tcp://HOST:PORT */
 	CFG_HTTP,     /* "" or http://HOST:PORT */
+	CFG_FILE,     /* "" (none) or an absolute path */
+	CFG_NAMES,    /* "" or names separated by commas or blanks, stored "a,b" */
 	CFG_ACCOUNT,  /* user or group name */
 	CFG_URL_LIST, /* lists from here on */
 	CFG_IFACE_LIST,
@@ -130,6 +138,10 @@ static const struct cfg_key cfg_keys[] = {
 
 	CFG_STR("api", uds_socket_path, CFG_IPC, CFG_SUN_PATH_MAX),
 	CFG_STR("api", listen_address, CFG_LISTEN, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", tls_cert_file, CFG_FILE, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", tls_key_file, CFG_FILE, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", tls_client_ca_file, CFG_FILE, CONFIG_PATH_MAX - 1),
+	CFG_STR("api", tls_admin_names, CFG_NAMES, CONFIG_PATH_MAX - 1),
 	CFG_STR("api", metrics_address, CFG_HTTP, CONFIG_PATH_MAX - 1),
 	CFG_STR("api", admin_group, CFG_ACCOUNT, CFG_ACCOUNT_MAX),
 
@@ -485,10 +497,7 @@ static int cfg_set_path(char *field, const struct cfg_key *k, const char *v, str
 	return 0;
 }
 
-/*
- * "" (no listener), or tcp[46]://HOST:PORT (HOST may be empty). tls+tcp[46]:// is recognised
- * and refused: the API has no TLS yet.
- */
+/* "" (no listener), tcp[46]://HOST:PORT or tls+tcp[46]://HOST:PORT (HOST may be empty). */
 static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
 {
 	static const char *const schemes[] = {"tcp://",	    "tcp4://",	   "tcp6://",
@@ -505,13 +514,6 @@ static int cfg_set_listen(char *field, const struct cfg_key *k, const char *v, s
 	if (len && (!rest || len > k->max || cfg_has_ctrl(v, len) || strpbrk(v, " \t"))) {
 		cfg_keyerr(e, k->section, k->name,
 			   "address %s is not tcp://HOST:PORT (or empty for none)",
-			   cfg_quote(v, q));
-		return -EINVAL;
-	}
-	if (len && !strncmp(v, "tls+", 4)) {
-		cfg_keyerr(e, k->section, k->name,
-			   "address %s: tls+tcp:// is not supported yet (use tcp://, which is "
-			   "read-only, or the local socket uds_socket_path)",
 			   cfg_quote(v, q));
 		return -EINVAL;
 	}
@@ -588,6 +590,38 @@ static int cfg_set_http(char *field, const struct cfg_key *k, const char *v, str
 		return -EINVAL;
 	}
 	memcpy(field, v, len + 1);
+	return 0;
+}
+
+/*
+ * Certificate names: separated by commas or blanks, each of printable characters; stored
+ * joined by commas ("" for none).
+ */
+static int cfg_set_names(char *field, const struct cfg_key *k, const char *v, struct cfg_err *e)
+{
+	static const char sep[] = ", \t";
+	char out[CONFIG_PATH_MAX], q[CFG_QUOTE_BUF];
+	size_t o = 0, n;
+
+	if (strlen(v) > k->max || cfg_has_ctrl(v, strlen(v))) {
+		cfg_keyerr(e, k->section, k->name,
+			   "value %s is not names separated by commas (at most %llu bytes, no "
+			   "control characters)",
+			   cfg_quote(v, q), (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	for (v += strspn(v, sep); *v; v += strspn(v, sep)) {
+		n = strcspn(v, sep);
+		if (o + n + 2 > sizeof(out))
+			break; /* cannot happen: the input is shorter */
+		if (o)
+			out[o++] = ',';
+		memcpy(out + o, v, n);
+		o += n;
+		v += n;
+	}
+	out[o] = '\0';
+	memcpy(field, out, o + 1);
 	return 0;
 }
 
@@ -996,6 +1030,14 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 		return -EINVAL;
 	case CFG_PATH:
 		return cfg_set_path(field, k, v, e);
+	case CFG_FILE:
+		if (!*v) {
+			*(char *)field = '\0';
+			return 0;
+		}
+		return cfg_set_path(field, k, v, e);
+	case CFG_NAMES:
+		return cfg_set_names(field, k, v, e);
 	case CFG_IPC:
 		/* "ipc:///run/x.sock" names the same socket as "/run/x.sock" */
 		return cfg_set_path(field, k, strncmp(v, "ipc://", 6) ? v : v + 6, e);
@@ -1379,6 +1421,57 @@ static int cfg_pass(struct cfg_load *ld, const char *path)
 	return 1;
 }
 
+/* Whether path can be read by this process and holds a PEM block whose label contains what. */
+static int cfg_check_pem(struct cfg_err *e, const char *key, const char *path, const char *what)
+{
+	char buf[64 * 1024];
+	size_t n;
+	FILE *f;
+
+	if (!path[0]) {
+		cfg_keyerr(e, "api", key, "required by a tls+tcp:// listen_address");
+		return -EINVAL;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		cfg_keyerr(e, "api", key, "cannot read %s: %s%s", path, strerror(errno),
+			   errno == EACCES ? " (it must be readable by the analyzer's user)" : "");
+		return -EINVAL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (const char *b = strstr(buf, "-----BEGIN "); b; b = strstr(b + 1, "-----BEGIN ")) {
+		const char *end = strstr(b + 11, "-----");
+
+		if (end && memmem(b, (size_t)(end - b), what, strlen(what)))
+			return 0;
+	}
+	cfg_keyerr(e, "api", key, "%s holds no PEM %s (-----BEGIN ...%s-----)", path, what, what);
+	return -EINVAL;
+}
+
+/*
+ * What one key cannot check alone: a tls+tcp:// listener needs its certificate, key and
+ * client CA, readable now (at start and on reload), and names only when the peer's CN is known.
+ */
+static void cfg_check_tls(const struct config *cfg, struct cfg_err *e)
+{
+	e->line = 0;
+	if (!strncmp(cfg->listen_address, "tls+", 4)) {
+		cfg_check_pem(e, "tls_cert_file", cfg->tls_cert_file, "CERTIFICATE");
+		cfg_check_pem(e, "tls_key_file", cfg->tls_key_file, "PRIVATE KEY");
+		cfg_check_pem(e, "tls_client_ca_file", cfg->tls_client_ca_file, "CERTIFICATE");
+	}
+#ifndef CONFIG_TLS_PEER_CN
+	if (cfg->tls_admin_names[0])
+		cfg_keyerr(e, "api", "tls_admin_names",
+			   "this build's libnng (before 1.6) cannot tell a TLS peer's certificate "
+			   "name, so names cannot be checked: leave it empty and have the CA of "
+			   "tls_client_ca_file sign only the clients that may change bans");
+#endif
+}
+
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
 	struct cfg_load *ld = NULL;
@@ -1430,6 +1523,8 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		cfg_errf(&e, "cannot read: %s", strerror(-ret));
 		goto out;
 	}
+	if (!e.count)
+		cfg_check_tls(ld->cfg, &e);
 	if (e.count) {
 		ret = -EINVAL;
 		goto out;

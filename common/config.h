@@ -67,8 +67,20 @@ struct config {
 	/* [api] */
 	/* default /run/ebpfmon/api.sock; "ipc:///PATH" is accepted and stored as /PATH */
 	char uds_socket_path[CONFIG_PATH_MAX];
-	/* default "" (off), e.g. tcp://127.0.0.1:9091: read-only; tls+tcp:// is refused */
+	/*
+	 * default "" (off); tcp://127.0.0.1:9091: read-only; tls+tcp://HOST:PORT: TLS with
+	 * client certificates signed by tls_client_ca_file, whose holders may change bans
+	 */
 	char listen_address[CONFIG_PATH_MAX];
+	/* tls+tcp:// only (all three required there; checked readable when loaded), else "" */
+	char tls_cert_file[CONFIG_PATH_MAX];	  /* the server's certificate chain, PEM */
+	char tls_key_file[CONFIG_PATH_MAX];	  /* its private key, PEM, unencrypted */
+	char tls_client_ca_file[CONFIG_PATH_MAX]; /* the CA(s) that sign client certificates */
+	/*
+	 * certificate subject CNs that may change bans over TLS, comma-separated; "": every
+	 * client the CA signed. Refused when libnng cannot tell the peer's CN (nng < 1.6).
+	 */
+	char tls_admin_names[CONFIG_PATH_MAX];
 	char metrics_address[CONFIG_PATH_MAX]; /* default "" (off), e.g. http://127.0.0.1:9464 */
 	char admin_group[64]; /* default ebpfmon-admin: peers in it may ban and unban */
 

@@ -15,14 +15,16 @@
 /* Key by key, for maps without batch operations. */
 static long walk_keys(int fd, size_t key_size, size_t value_size, maps_walk_cb cb, void *ctx)
 {
-	unsigned char *buf = malloc(2 * key_size + value_size);
-	unsigned char *key = buf, *next = buf + key_size, *val = buf + 2 * key_size;
+	unsigned char *buf = malloc(2 * key_size + value_size), *key, *next, *val;
 	bool first = true;
 	long n = 0;
 	int ret;
 
 	if (!buf)
 		return -ENOMEM;
+	key = buf;
+	next = buf + key_size;
+	val = buf + 2 * key_size;
 	while (bpf_map_get_next_key(fd, first ? NULL : key, next) == 0) {
 		first = false;
 		memcpy(key, next, key_size);

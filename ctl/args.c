@@ -45,6 +45,10 @@ enum {
 	OPT_INTERVAL,
 	OPT_ONCE,
 	OPT_ITERATIONS,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_SERVER_NAME,
 };
 
 /* Global options, accepted before the command and after it. */
@@ -54,6 +58,10 @@ enum {
 	{"addr", required_argument, NULL, OPT_ADDR},			\
 	{"json", no_argument, NULL, 'j'},				\
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},		\
+	{"cert", required_argument, NULL, OPT_CERT},			\
+	{"key", required_argument, NULL, OPT_KEY},			\
+	{"ca", required_argument, NULL, OPT_CA},			\
+	{"server-name", required_argument, NULL, OPT_SERVER_NAME},	\
 	{"help", no_argument, NULL, 'h'}
 /* clang-format on */
 #define CTL_GLOBAL_SHORT ":s:jh"
@@ -268,7 +276,14 @@ static const char ctl_usage_text[] =
 	"Global options:\n"
 	"  -s, --socket PATH  the API's Unix socket (default /run/ebpfmon/api.sock)\n"
 	"      --addr URL     the API at an nng URL: ipc:///PATH, abstract://NAME,\n"
-	"                     tcp://HOST:PORT (a tcp listener is read-only)\n"
+	"                     tcp://HOST:PORT (a tcp listener is read-only),\n"
+	"                     tls+tcp://HOST:PORT (with --cert, --key and --ca)\n"
+	"      --cert FILE    tls+tcp://: this client's certificate, PEM (EBPFMONCTL_CERT)\n"
+	"      --key FILE     tls+tcp://: its private key, PEM (EBPFMONCTL_KEY)\n"
+	"      --ca FILE      tls+tcp://: the CA that signed the analyzer's certificate\n"
+	"                     (EBPFMONCTL_CA)\n"
+	"      --server-name NAME  tls+tcp://: the name the analyzer's certificate must\n"
+	"                     carry (default: the URL's host)\n"
 	"  -j, --json         one JSON document on standard output, for scripts and jq\n"
 	"      --timeout MS   give up after MS milliseconds for the connection, the request\n"
 	"                     and the reply together (1..3600000, default 5000)\n"
@@ -290,7 +305,9 @@ static const char ctl_usage_text[] =
 	"  ebpfmonctl unban 198.51.100.0/24\n"
 	"  ebpfmonctl explain 198.51.100.7\n"
 	"  ebpfmonctl top --interval 2s\n"
-	"  ebpfmonctl -s /tmp/api.sock --json bans | jq -r '.bans[].address'\n";
+	"  ebpfmonctl -s /tmp/api.sock --json bans | jq -r '.bans[].address'\n"
+	"  ebpfmonctl --addr tls+tcp://mon1.example.net:50051 --cert ops.pem --key ops.key \\\n"
+	"      --ca ebpfmon-ca.pem ban 198.51.100.7\n";
 
 static const struct ctl_cmd_info *ctl_cmd_info(enum ctl_command cmd)
 {
@@ -479,6 +496,7 @@ struct ctl_parse {
 	char *err;
 	size_t errlen;
 	bool have_socket, have_addr;
+	bool tls_opt; /* --cert, --key, --ca or --server-name given */
 };
 
 static int __attribute__((format(printf, 2, 3))) ctl_bad(struct ctl_parse *p, const char *fmt, ...)
@@ -555,20 +573,55 @@ static int ctl_set_url(struct ctl_parse *p, const char *opt, const char *url)
 		if (!ctl_has_port(rest))
 			return ctl_bad(p, "%s '%s': tcp:// needs HOST:PORT with a port 1..65535",
 				       opt, url);
-	} else if (!strncmp(url, "tls+tcp", 7)) {
-		return ctl_bad(p,
-			       "%s '%s': tls+tcp:// needs client certificates, which ebpfmonctl "
-			       "does not support yet",
-			       opt, url);
+	} else if (!strncmp(url, "tls+tcp://", 10) || !strncmp(url, "tls+tcp4://", 11) ||
+		   !strncmp(url, "tls+tcp6://", 11)) {
+		rest = strstr(url, "://") + 3;
+		if (!ctl_has_port(rest))
+			return ctl_bad(p, "%s '%s': tls+tcp:// needs HOST:PORT with a port 1..65535",
+				       opt, url);
 	} else {
 		return ctl_bad(
 			p,
 			"%s '%s': not a URL ebpfmonctl speaks (ipc:///PATH, abstract://NAME, "
-			"tcp://HOST:PORT)",
+			"tcp://HOST:PORT, tls+tcp://HOST:PORT)",
 			opt, url);
 	}
 	snprintf(p->a->url, sizeof(p->a->url), "%s", url);
 	p->have_addr = true;
+	return 0;
+}
+
+/* --cert, --key, --ca, --server-name: a value of at most len - 1 bytes into field. */
+static int ctl_set_tls_opt(struct ctl_parse *p, const char *opt, const char *v, char *field, size_t len)
+{
+	if (!*v || strlen(v) >= len)
+		return ctl_bad(p, "%s '%s': expected 1..%zu bytes", opt, v, len - 1);
+	snprintf(field, len, "%s", v);
+	return 0;
+}
+
+/*
+ * After parsing: the TLS options belong to a tls+tcp:// URL, which needs --ca to check the
+ * server, and a key with a certificate.
+ */
+static int ctl_check_tls(struct ctl_parse *p)
+{
+	const struct ctl_tls *t = &p->a->tls;
+	bool tls = !strncmp(p->a->url, "tls+", 4);
+
+	if (!tls && p->tls_opt)
+		return ctl_bad(p, "--cert, --key, --ca and --server-name are for a tls+tcp:// "
+			       "--addr");
+	if (!tls)
+		return 0;
+	if (!t->ca[0])
+		return ctl_bad(p, "--addr %s: --ca FILE (or EBPFMONCTL_CA) names the CA that signed "
+			       "the analyzer's certificate", p->a->url);
+	if (t->key[0] && !t->cert[0])
+		return ctl_bad(p, "--key needs --cert (the certificate of that key)");
+	if (t->cert[0] && !t->key[0])
+		return ctl_bad(p, "--cert needs --key (its private key), unless --key names the "
+			       "same file");
 	return 0;
 }
 
@@ -714,6 +767,19 @@ static int ctl_global_opt(struct ctl_parse *p, int opt, const char *arg)
 		return 1;
 	case OPT_TIMEOUT:
 		return ctl_set_timeout(p, "--timeout", arg) ?: 1;
+	case OPT_CERT:
+		p->tls_opt = true;
+		return ctl_set_tls_opt(p, "--cert", arg, p->a->tls.cert, sizeof(p->a->tls.cert)) ?: 1;
+	case OPT_KEY:
+		p->tls_opt = true;
+		return ctl_set_tls_opt(p, "--key", arg, p->a->tls.key, sizeof(p->a->tls.key)) ?: 1;
+	case OPT_CA:
+		p->tls_opt = true;
+		return ctl_set_tls_opt(p, "--ca", arg, p->a->tls.ca, sizeof(p->a->tls.ca)) ?: 1;
+	case OPT_SERVER_NAME:
+		p->tls_opt = true;
+		return ctl_set_tls_opt(p, "--server-name", arg, p->a->tls.server_name,
+				   sizeof(p->a->tls.server_name)) ?: 1;
 	case 'h':
 		p->a->help = CTL_HELP_USAGE;
 		return 1;
@@ -1051,6 +1117,19 @@ static int ctl_parse_legacy(struct ctl_parse *p, int argc, char **argv)
 	}
 }
 
+/* EBPFMONCTL_CERT, _KEY, _CA: defaults of --cert, --key, --ca (too long: ignored). */
+static void ctl_tls_env(struct ctl_args *a)
+{
+	const char *v;
+
+	if ((v = getenv("EBPFMONCTL_CERT")) && strlen(v) < sizeof(a->tls.cert))
+		snprintf(a->tls.cert, sizeof(a->tls.cert), "%s", v);
+	if ((v = getenv("EBPFMONCTL_KEY")) && strlen(v) < sizeof(a->tls.key))
+		snprintf(a->tls.key, sizeof(a->tls.key), "%s", v);
+	if ((v = getenv("EBPFMONCTL_CA")) && strlen(v) < sizeof(a->tls.ca))
+		snprintf(a->tls.ca, sizeof(a->tls.ca), "%s", v);
+}
+
 int ctl_args_parse(struct ctl_args *a, int argc, char **argv, time_t now, char *err, size_t errlen)
 {
 	struct ctl_parse p = {.a = a, .now = now, .err = err, .errlen = errlen};
@@ -1064,8 +1143,11 @@ int ctl_args_parse(struct ctl_args *a, int argc, char **argv, time_t now, char *
 		err[0] = '\0';
 	if (argc < 1 || !argv)
 		return ctl_bad(&p, "no arguments");
+	ctl_tls_env(a);
 	ret = ctl_is_legacy(argc, argv) ? ctl_parse_legacy(&p, argc, argv)
 					: ctl_parse_new(&p, argc, argv);
 	optind = 0;
+	if (!ret && !a->help)
+		ret = ctl_check_tls(&p);
 	return ret;
 }

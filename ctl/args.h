@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "addr.h"
+#include "client.h"
 
 #define CTL_DEFAULT_URL	       "ipc:///run/ebpfmon/api.sock"
 #define CTL_DEFAULT_TIMEOUT_MS 5000
@@ -55,6 +56,7 @@ enum ctl_help {
 
 struct ctl_args {
 	char url[CTL_URL_MAX];
+	struct ctl_tls tls; /* --cert, --key, --ca, --server-name (or EBPFMONCTL_*) */
 	bool json;
 	uint32_t timeout_ms;
 	enum ctl_command cmd;

@@ -14,11 +14,13 @@
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "client.h"
@@ -32,6 +34,17 @@
 #define HINT_PEER                                                                                  \
 	"Is this the analyzer's API socket, and are ebpfmonctl and ebpfmon-analyzer from the "     \
 	"same release?"
+
+#define HINT_TLS                                                                                   \
+	"Does the analyzer's tls_client_ca_file sign this client's --cert, and does --ca hold "    \
+	"the CA that signed the analyzer's tls_cert_file, for the name %s (--server-name)?"
+
+static struct ctl_tls ctl_tls;
+
+void ctl_set_tls(const struct ctl_tls *tls)
+{
+	ctl_tls = *tls;
+}
 
 static int __attribute__((format(printf, 4, 5)))
 ctl_fail(int ret, char *err, size_t errlen, const char *fmt, ...)
@@ -140,6 +153,147 @@ static nng_duration ctl_left(nng_time deadline)
 	return now < deadline ? (nng_duration)(deadline - now) : 1;
 }
 
+/* The host of tcp://HOST:PORT, without the brackets of an IPv6 address. */
+static void ctl_url_host(const char *url, char *out, size_t len)
+{
+	const char *h = strstr(url, "://"), *colon = strrchr(url, ':');
+	size_t n;
+
+	out[0] = '\0';
+	if (!h || !colon || colon < h + 3)
+		return;
+	h += 3;
+	n = (size_t)(colon - h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	snprintf(out, len, "%.*s", (int)n, h);
+}
+
+/* Each file the TLS set-up names can be read: 0, or -ENOENT / -EACCES with a message. */
+static int ctl_tls_files(const char *url, char *err, size_t errlen)
+{
+	const char *files[][2] = {{"--cert", ctl_tls.cert}, {"--key", ctl_tls.key},
+				  {"--ca", ctl_tls.ca}};
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!files[i][1][0])
+			continue;
+		f = fopen(files[i][1], "re");
+		if (f) {
+			fclose(f);
+			continue;
+		}
+		return ctl_fail(errno == EACCES ? -EACCES : -ENOENT, err, errlen,
+				"cannot connect to %s: %s %s: %s\nhint: %s names a PEM file this "
+				"user can read (or set EBPFMONCTL_%s)",
+				url, files[i][0], files[i][1], strerror(errno), files[i][0],
+				i == 0 ? "CERT" : i == 1 ? "KEY" : "CA");
+	}
+	return 0;
+}
+
+/* A small PEM file, NUL-terminated (malloc()ed), or NULL. */
+static char *ctl_read_pem(const char *path)
+{
+	enum { PEM_MAX = 256 * 1024 };
+	char *buf = malloc(PEM_MAX + 1);
+	FILE *f = fopen(path, "re");
+	size_t n = 0;
+
+	if (buf && f)
+		n = fread(buf, 1, PEM_MAX, f);
+	if (f)
+		fclose(f);
+	if (!n) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* --cert and --key (or both in --cert) as the client's certificate: an nng error. */
+static int ctl_own_cert(nng_tls_config *tls)
+{
+	char *cert = ctl_read_pem(ctl_tls.cert);
+	char *key = ctl_read_pem(ctl_tls.key[0] ? ctl_tls.key : ctl_tls.cert);
+	int rv = cert && key ? nng_tls_config_own_cert(tls, cert, key, NULL) : NNG_EINVAL;
+
+	free(cert);
+	free(key);
+	return rv;
+}
+
+/*
+ * tls+tcp://: dial once and wait for the handshake, so that a refused certificate is an
+ * error now rather than a retry until the timeout.
+ */
+static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms, char *err,
+			size_t errlen)
+{
+	nng_tls_config *tls = NULL;
+	nng_dialer d;
+	char name[256];
+	const char *what = "";
+	int rv, ret;
+
+	ret = ctl_tls_files(url, err, errlen);
+	if (ret)
+		return ret;
+	if (ctl_tls.server_name[0])
+		snprintf(name, sizeof(name), "%s", ctl_tls.server_name);
+	else
+		ctl_url_host(url, name, sizeof(name));
+	rv = nng_dialer_create(&d, sock, url);
+	if (rv)
+		return ctl_connect_error(url, rv, timeout_ms, err, errlen);
+	rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT);
+	if (!rv)
+		rv = nng_tls_config_server_name(tls, name);
+	if (!rv && ctl_tls.ca[0])
+		rv = (what = ctl_tls.ca, nng_tls_config_ca_file(tls, ctl_tls.ca));
+	if (!rv)
+		rv = nng_tls_config_auth_mode(tls, ctl_tls.ca[0] ? NNG_TLS_AUTH_MODE_REQUIRED
+								 : NNG_TLS_AUTH_MODE_NONE);
+	if (!rv && ctl_tls.cert[0]) {
+		what = ctl_tls.cert;
+		rv = ctl_own_cert(tls);
+	}
+	if (rv) {
+		if (tls)
+			nng_tls_config_free(tls);
+		nng_dialer_close(d);
+		return ctl_fail(-ENOENT, err, errlen,
+				"cannot connect to %s: %s: %s\nhint: --cert, --key and --ca name "
+				"PEM files (an unencrypted key)",
+				url, what, nng_strerror(rv));
+	}
+	rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
+	nng_tls_config_free(tls);
+	if (!rv)
+		rv = nng_dialer_start(d, 0);
+	switch (rv) {
+	case 0:
+		return 0;
+	case NNG_ECRYPTO:
+	case NNG_EPEERAUTH:
+	case NNG_ECONNSHUT:
+	case NNG_ECONNRESET:
+	case NNG_ECLOSED:
+		return ctl_fail(-ECONNABORTED, err, errlen,
+				"cannot connect to %s: the TLS handshake failed (%s)%s\nhint: " HINT_TLS,
+				url, nng_strerror(rv),
+				ctl_tls.cert[0] ? "" : "; no client certificate was given (--cert, "
+						       "--key): the analyzer requires one",
+				name);
+	default:
+		return ctl_connect_error(url, rv, timeout_ms, err, errlen);
+	}
+}
+
 static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, char *err,
 		    size_t errlen)
 {
@@ -153,6 +307,8 @@ static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, char
 	if (rv)
 		return ctl_fail(rv == NNG_ENOMEM ? -ENOMEM : -EIO, err, errlen,
 				"cannot open an nng REQ socket: %s", nng_strerror(rv));
+	if (!strncmp(url, "tls+", 4))
+		return ctl_dial_tls(*sock, url, timeout_ms, err, errlen);
 	rv = nng_dial(*sock, url, NULL, ctl_is_local(url) ? 0 : NNG_FLAG_NONBLOCK);
 	if (rv)
 		return ctl_connect_error(url, rv, timeout_ms, err, errlen);

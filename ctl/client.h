@@ -14,6 +14,17 @@
 /* Replies larger than this are refused (a GetMaliciousIPs of 10000 bans is a few MB). */
 #define CTL_REPLY_MAX (64u << 20)
 
+/* What a tls+tcp:// connection presents and checks; "" for none. */
+struct ctl_tls {
+	char cert[256];	       /* --cert: the client's certificate, PEM */
+	char key[256];	       /* --key: its private key, PEM, unencrypted */
+	char ca[256];	       /* --ca: the CA(s) that sign the server's certificate */
+	char server_name[256]; /* --server-name; "": the URL's host */
+};
+
+/* The certificate, key and CA that ctl_call() uses for tls+tcp:// URLs (copied). */
+void ctl_set_tls(const struct ctl_tls *tls);
+
 /*
  * Send req to the API at url (an nng URL) over a REQ socket and wait for the reply: the
  * connection, the send and the reply together within timeout_ms. REQ's resend timer is off,
@@ -31,6 +42,7 @@
  *   -ETIMEDOUT     no reply in time; for tcp://, also no connection (refused or not)
  *   -EPROTO        the reply is not an ebpfmon Response (or not the one asked for)
  *   -EINVAL        the URL is not one nng can dial
+ *   -ECONNABORTED  tls+tcp://: the TLS handshake failed (a certificate refused either way)
  *   -ENOMEM, -EIO  anything else
  */
 int ctl_call(const char *url, uint32_t timeout_ms, const Ebpfmon__V1__Request *req,

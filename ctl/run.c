@@ -184,6 +184,7 @@ int ctl_run(const struct ctl_args *a, FILE *out, FILE *err)
 		fprintf(out, "ebpfmonctl %s\n", EBPFMON_VERSION);
 		return CTL_EXIT_OK;
 	}
+	ctl_set_tls(&a->tls);
 	if (a->cmd == CTL_CMD_TOP)
 		return ctl_top_run(a, out, err);
 	ctl_build(&r, a);

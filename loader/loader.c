@@ -799,8 +799,12 @@ int loader_unload(const struct config *cfg)
 		return LOADER_EXIT_FAIL;
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		int r;
+
 		pin_path(path, sizeof(path), cfg->pin_root, subs[i], NULL);
-		err = remove_dir(path) ?: err;
+		r = remove_dir(path);
+		if (r)
+			err = r; /* the last failure is reported; the other folders are removed */
 	}
 	close(fd);
 	if (!err && rmdir(cfg->pin_root)) {

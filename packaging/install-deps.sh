@@ -32,8 +32,9 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 # own server may start as well, it is not used)
 # python3-seccomp, systemd (systemd-analyze): test/integration/test_units.py applies the units'
 # system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
+# openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
-	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev"
+	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"

@@ -32,6 +32,7 @@ import shutil
 import socket
 import stat
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -672,6 +673,144 @@ def t9_other_commands(ctx):
     assert r.returncode == 2 and "-ip" in r.stderr, f"-action=ban-ip without -ip: {r}"
 
 
+def make_pki(d):
+    """With openssl in folder d: a CA, a server certificate for 127.0.0.1 (signed by it),
+    client certificates with CN ops-admin and ops-reader (signed by it) and one with CN
+    ops-admin from another CA. Returns {name: (cert, key)} and the CA's certificate."""
+    def ca(name):
+        key, crt = os.path.join(d, f"{name}.key"), os.path.join(d, f"{name}.pem")
+        nstest.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "2", "-subj", f"/CN={name}"])
+        return crt, key
+
+    def leaf(name, cn, signer, ext):
+        key, csr, crt = (os.path.join(d, f"{name}.{x}") for x in ("key", "csr", "pem"))
+        extfile = os.path.join(d, f"{name}.ext")
+        with open(extfile, "w") as f:
+            f.write(ext)
+        nstest.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={cn}"])
+        nstest.run(["openssl", "x509", "-req", "-in", csr, "-CA", signer[0], "-CAkey", signer[1],
+                    "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", extfile])
+        return crt, key
+
+    main_ca, other_ca = ca("ebpfmon-test-ca"), ca("other-ca")
+    # mbedTLS 2.28 (Debian 12's libnng) matches a server name against DNS names only
+    certs = {"server": leaf("server", "127.0.0.1", main_ca,
+                            "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1,DNS:localhost\n"
+                            "extendedKeyUsage=serverAuth\n"),
+             "admin": leaf("admin", "ops-admin", main_ca, "extendedKeyUsage=clientAuth\n"),
+             "reader": leaf("reader", "ops-reader", main_ca, "extendedKeyUsage=clientAuth\n"),
+             "stranger": leaf("stranger", "ops-admin", other_ca,
+                              "extendedKeyUsage=clientAuth\n")}
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)  # the analyzer runs as user ebpfmon
+    return certs, main_ca[0]
+
+
+def nng_tells_peer_cn():
+    """Whether the libnng this was built with reports a TLS peer's CN (nng >= 1.6)."""
+    try:
+        with open("/usr/include/nng/nng.h") as f:
+            return "NNG_OPT_TLS_PEER_CN" in f.read()
+    except OSError:
+        return False
+
+
+@test("10. a tls+tcp://127.0.0.1 listener with client certificates: status with a certificate "
+      "of the CA (exit 0); ban and unban by its holder (the peer dropped, then passes; the "
+      "peer's address logged); no certificate, or one of another CA: exit 3, the handshake "
+      "named; a bare connect and close leaves it answering within seconds; tls_admin_names "
+      "(refused as a configuration error where libnng cannot tell the CN)")
+def t10_tls_listener(ctx):
+    d = tempfile.mkdtemp(prefix="pki-", dir=ctx.tmpdir)
+    os.chmod(d, 0o755)
+    certs, ca = make_pki(d)
+    port = free_port()
+    url = f"tls+tcp://127.0.0.1:{port}"
+    tls_conf = (f"[api]\nlisten_address = {url}\ntls_cert_file = {certs['server'][0]}\n"
+                f"tls_key_file = {certs['server'][1]}\ntls_client_ca_file = {ca}\n")
+    conf = ta.conf_with(ctx, "tls.conf", append=tls_conf)
+    an = ctx.fresh(conf=conf)
+    assert an.wait_line(rf"listening on {re.escape(url)} \(client certificates", 3), \
+        f"no 'listening on {url} (client certificates...' line:\n{an.output()}"
+
+    def tls(name):
+        return ["--cert", certs[name][0], "--key", certs[name][1], "--ca", ca]
+
+    st = ctx.ctl_json(*tls("admin"), "status", addr=url)
+    assert st["analyzer_running"] is True, st
+    assert ctx.ctl_json(*tls("reader"), "bans", addr=url)["bans"] == []
+
+    ctx.ctl(*tls("admin"), "ban", PEER, "--duration", "30s", addr=url)
+    assert ctx.get_ban(PEER) is not None, f"no bans[{PEER}] after a ban over {url}"
+    ctx.assert_peer_dropped(f"after a ban over {url}")
+    assert an.wait_line(rf"banned {re.escape(PEER)} .*by tls 127\.0\.0\.1:\d+", 3), \
+        f"the ban over TLS is not logged with the peer's address:\n{an.output()}"
+    ctx.ctl(*tls("admin"), "unban", PEER, addr=url)
+    assert ctx.get_ban(PEER) is None, f"bans[{PEER}] after an unban over {url}"
+    ctx.assert_peer_passes(f"after an unban over {url}")
+
+    # no client certificate; a certificate of another CA: the handshake fails (exit 3)
+    r = ctx.ctl("--ca", ca, "status", rc=3, addr=url)
+    assert "TLS handshake failed" in r.stderr and "no client certificate" in r.stderr, r.stderr
+    r = ctx.ctl(*tls("stranger"), "status", rc=3, addr=url)
+    assert "TLS handshake failed" in r.stderr and "hint:" in r.stderr, r.stderr
+    # the client checks the server too: a CA that did not sign it
+    r = ctx.ctl("--cert", certs["admin"][0], "--key", certs["admin"][1], "--ca",
+                os.path.join(d, "other-ca.pem"), "status", rc=3, addr=url)
+    assert "TLS handshake failed" in r.stderr, r.stderr
+    r = ctx.ctl("--cert", os.path.join(d, "missing.pem"), "--key", certs["admin"][1],
+                "--ca", ca, "status", rc=3, addr=url)
+    assert "missing.pem" in r.stderr and "hint:" in r.stderr, r.stderr
+    ctx.ctl(*tls("admin"), "status", addr=url)
+
+    # a bare connect and close: the listener answers again within a few seconds
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port)):
+            pass
+    t0 = time.monotonic()
+    tries = []
+    while time.monotonic() - t0 < 8 and (not tries or tries[-1] != 0):
+        tries.append(ctx.ctl(*tls("admin"), "status", rc=None, addr=url,
+                             timeout_ms=2000).returncode)
+    log(f"  after bare connects: status exit {tries} in {time.monotonic() - t0:.1f} s")
+    assert tries[-1] == 0, f"no status over {url} within 8 s of bare connects: {tries}"
+    assert an.running(), an.output()
+    # the listener's check (every 2 s, a probe that gets refused) does not mistake a working
+    # listener for a stuck one
+    time.sleep(5)
+    ctx.ctl(*tls("admin"), "status", addr=url)
+    stuck = an.wait_line(r"stopped accepting connections", 0)
+    log(f"  listener {'replaced' if stuck else 'kept'} in the 5 s after")
+    assert not stuck or tries[0] != 0, f"a working {url} listener was replaced:\n{an.output()}"
+    ctx.stop_analyzer()
+    assert nstest.run(["ss", "-Htln", f"sport = :{port}"], check=False).stdout.strip() == "", \
+        f"something still listens on {url} after the analyzer stopped"
+
+    # tls_admin_names: only the CNs listed may change bans
+    conf = ta.conf_with(ctx, "tls-names.conf", append=tls_conf + "tls_admin_names = ops-admin\n")
+    if not nng_tells_peer_cn():
+        r = nstest.run(ctx.analyzer_cmd(conf=conf), check=False, timeout=20)
+        assert r.returncode != 0 and "tls_admin_names" in r.stderr + r.stdout, \
+            f"tls_admin_names with a libnng that cannot tell the CN: exit {r.returncode}\n" \
+            f"{r.stdout}{r.stderr}"
+        log("  tls_admin_names: refused (libnng cannot tell the peer's CN)")
+        return
+    an = ctx.fresh(conf=conf)
+    assert an.wait_line(rf"listening on {re.escape(url)}", 3), an.output()
+    r = ctx.ctl(*tls("reader"), "ban", PEER, rc=1, addr=url)
+    assert "not permitted" in r.stderr and "ops-reader" in r.stderr, r.stderr
+    assert ctx.get_ban(PEER) is None
+    ctx.ctl(*tls("admin"), "ban", PEER, "--duration", "30s", addr=url)
+    ctx.assert_peer_dropped(f"after a ban by CN ops-admin over {url}")
+    r = ctx.ctl(*tls("reader"), "unban", PEER, rc=1, addr=url)
+    assert "not permitted" in r.stderr, r.stderr
+    ctx.ctl(*tls("admin"), "unban", PEER, addr=url)
+    ctx.assert_peer_passes(f"after an unban by CN ops-admin over {url}")
+
+
 def main():
     return nstest.main(
         __doc__.split("\n")[0], TESTS, Ctx,
@@ -680,7 +819,7 @@ def main():
                   ("ctl", "path of ebpfmonctl"),
                   ("probe", "path of api_probe (test/integration/api_probe.c)")],
         tools=["ip", "nsenter", "ping", "setpriv", "ss", "useradd", "userdel", "groupadd",
-               "groupdel", "gpasswd"],
+               "groupdel", "gpasswd", "openssl"],
         setup_what="the namespaces and the loader", before_test=ta.before_test,
         on_fail=ta.on_fail, after_test=("stopping the analyzer / clearing bans", ta.after_test))
 

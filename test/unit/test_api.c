@@ -399,6 +399,31 @@ static void test_may_change(void **state)
 	assert_false(api_may_change(&p, 999, &admin, groups, 2));
 }
 
+/* tls+tcp://: a verified certificate, and its CN in tls_admin_names when that is set */
+static void test_tls_may_change(void **state)
+{
+	struct api_peer p = { .tls = true, .tls_verified = true, .addr = "192.0.2.20:40512" };
+
+	(void)state;
+	assert_true(api_tls_may_change(&p, ""));   /* every client the CA signed */
+	assert_true(api_tls_may_change(&p, NULL));
+	assert_false(api_tls_may_change(&p, "alice")); /* names set, the CN unknown (nng 1.5) */
+	snprintf(p.cn, sizeof(p.cn), "alice");
+	assert_true(api_tls_may_change(&p, "alice"));
+	assert_true(api_tls_may_change(&p, "bob,alice"));
+	assert_false(api_tls_may_change(&p, "bob"));
+	assert_false(api_tls_may_change(&p, "alic,alicee,lice")); /* whole names only */
+	assert_false(api_tls_may_change(&p, "ALICE"));
+	p.tls_verified = false;
+	assert_false(api_tls_may_change(&p, ""));
+	p.tls_verified = true;
+	p.tls = false; /* tcp:// or ipc://: not this function's to allow */
+	assert_false(api_tls_may_change(&p, ""));
+	/* and api_may_change() never allows a network peer */
+	p.tls = true;
+	assert_false(api_may_change(&p, 999, NULL, NULL, 0));
+}
+
 static void test_not_permitted(void **state)
 {
 	struct fixture *f = *state;
@@ -923,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test(test_may_change),
+		cmocka_unit_test(test_tls_may_change),
 		cmocka_unit_test_setup_teardown(test_not_permitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malicious_ips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anomalies_and_snapshots, setup, teardown),

@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <nng/nng.h>
 
 #include "config.h"
 
@@ -795,6 +798,116 @@ static void test_err_bool_xdp(void **state)
 		      "on/off, 1/0)");
 }
 
+/* A file under dir with content; its path into out. */
+static void tls_file(const char *dir, const char *name, const char *content, char *out, size_t len)
+{
+	FILE *f;
+
+	snprintf(out, len, "%s/%s", dir, name);
+	f = fopen(out, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* tls+tcp:// needs its certificate, key and client CA, readable and PEM, when loaded. */
+static void test_tls(void **state)
+{
+	static const char cert_pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char key_pem[] = "junk before\n-----BEGIN EC PRIVATE KEY-----\nMHc\n"
+				      "-----END EC PRIVATE KEY-----\n";
+	char dir[] = "/tmp/ebpfmon-unit-tls-XXXXXX", cert[128], key[128], ca[128], junk[128];
+	char conf[2048], want[2048];
+	struct config cfg;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	tls_file(dir, "cert.pem", cert_pem, cert, sizeof(cert));
+	tls_file(dir, "key.pem", key_pem, key, sizeof(key));
+	tls_file(dir, "ca.pem", cert_pem, ca, sizeof(ca));
+	tls_file(dir, "junk.pem", "not PEM at all\n", junk, sizeof(junk));
+
+	snprintf(conf, sizeof(conf),
+		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, ca);
+	expect_ok(conf, &cfg);
+	assert_string_equal(cfg.listen_address, "tls+tcp://127.0.0.1:50051");
+	assert_string_equal(cfg.tls_cert_file, cert);
+	assert_string_equal(cfg.tls_key_file, key);
+	assert_string_equal(cfg.tls_client_ca_file, ca);
+	assert_string_equal(cfg.tls_admin_names, "");
+
+	/* the keys are checked only for a tls+tcp:// listener; empty is none */
+	expect_ok("[api]\nlisten_address = tcp://127.0.0.1:1\ntls_cert_file = /nonexistent.pem\n"
+		  "tls_key_file =\n", &cfg);
+	assert_string_equal(cfg.tls_key_file, "");
+
+	expect_errors("[api]\nlisten_address = tls+tcp://127.0.0.1:50051\n",
+		      "FILE: [api] tls_cert_file: required by a tls+tcp:// listen_address\n"
+		      "FILE: [api] tls_key_file: required by a tls+tcp:// listen_address\n"
+		      "FILE: [api] tls_client_ca_file: required by a tls+tcp:// listen_address");
+
+	snprintf(conf, sizeof(conf),
+		 "[api]\nlisten_address = tls+tcp4://:50051\ntls_cert_file = %s/none.pem\n"
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n", dir, cert, junk);
+	snprintf(want, sizeof(want),
+		 "FILE: [api] tls_cert_file: cannot read %s/none.pem: No such file or directory\n"
+		 "FILE: [api] tls_key_file: %s holds no PEM PRIVATE KEY (-----BEGIN ...PRIVATE "
+		 "KEY-----)\n"
+		 "FILE: [api] tls_client_ca_file: %s holds no PEM CERTIFICATE (-----BEGIN "
+		 "...CERTIFICATE-----)", dir, cert, junk);
+	expect_errors(conf, want);
+
+	/* a folder is not a file */
+	snprintf(conf, sizeof(conf),
+		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, dir);
+	snprintf(want, sizeof(want), "FILE: [api] tls_client_ca_file: ");
+	{
+		static char err[ERR_BIG];
+
+		assert_int_equal(load(conf, &cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "[api] tls_client_ca_file: "));
+		assert_non_null(strstr(err, dir));
+	}
+
+	/* an unreadable file (root reads it anyway) */
+	if (geteuid()) {
+		assert_int_equal(chmod(key, 0), 0);
+		snprintf(conf, sizeof(conf),
+			 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
+			 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, ca);
+		snprintf(want, sizeof(want),
+			 "FILE: [api] tls_key_file: cannot read %s: Permission denied (it must be "
+			 "readable by the analyzer's user)", key);
+		expect_errors(conf, want);
+	}
+
+	/* tls_admin_names: names by commas or blanks, stored with commas */
+	snprintf(conf, sizeof(conf),
+		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n"
+		 "tls_admin_names = ops-1, ops 2 ,  ,ops.3\n", cert, key, ca);
+#ifdef NNG_OPT_TLS_PEER_CN
+	expect_ok(conf, &cfg);
+	assert_string_equal(cfg.tls_admin_names, "ops-1,ops,2,ops.3");
+#else
+	expect_errors(conf, "FILE: [api] tls_admin_names: this build's libnng (before 1.6) cannot "
+			    "tell a TLS peer's certificate name, so names cannot be checked: leave "
+			    "it empty and have the CA of tls_client_ca_file sign only the clients "
+			    "that may change bans");
+#endif
+	expect_errors("[api]\ntls_admin_names = a\x01" "b\n",
+		      "FILE:2: [api] tls_admin_names: value 'a\\x01b' is not names separated by "
+		      "commas (at most 255 bytes, no control characters)");
+
+	unlink(cert);
+	unlink(key);
+	unlink(ca);
+	unlink(junk);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_err_addresses(void **state)
 {
 	(void)state;
@@ -990,10 +1103,8 @@ static void test_err_strings(void **state)
 		{"[api]\nlisten_address = tcp://127.0.0.1:9091 x\n",
 		 "FILE:2: [api] listen_address: address 'tcp://127.0.0.1:9091 x' is not "
 		 "tcp://HOST:PORT (or empty for none)"},
-		{"[api]\nlisten_address = tls+tcp://127.0.0.1:9091\n",
-		 "FILE:2: [api] listen_address: address 'tls+tcp://127.0.0.1:9091': tls+tcp:// is "
-		 "not supported yet (use tcp://, which is read-only, or the local socket "
-		 "uds_socket_path)"},
+		{"[api]\ntls_cert_file = cert.pem\n",
+		 "FILE:2: [api] tls_cert_file: path 'cert.pem' is not absolute"},
 		{"[api]\nadmin_group = a b\n",
 		 "FILE:2: [api] admin_group: name 'a b' is not a valid user or group name (1..32 "
 		 "characters of A-Z a-z 0-9 . _ -, not starting with '-')"},
@@ -1359,6 +1470,7 @@ int main(void)
 		cmocka_unit_test(test_testing_refused),
 		cmocka_unit_test(test_err_bool_xdp),
 		cmocka_unit_test(test_err_addresses),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_err_too_many),
 		cmocka_unit_test(test_err_url_patterns),
 		cmocka_unit_test(test_err_ports_interfaces),

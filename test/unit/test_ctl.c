@@ -704,6 +704,58 @@ static void test_args_legacy(void **state)
 	parse_bad("-addr 'http://x'", "-addr=http://x", "-action=status", NULL);
 }
 
+/* tls+tcp:// and its options, from the command line or the environment. */
+static void test_args_tls(void **state)
+{
+	struct ctl_args a;
+
+	(void)state;
+	unsetenv("EBPFMONCTL_CERT");
+	unsetenv("EBPFMONCTL_KEY");
+	unsetenv("EBPFMONCTL_CA");
+	parse_ok(&a, "--addr", "tls+tcp://mon1.example.net:50051", "--cert", "/c.pem", "--key",
+		 "/c.key", "--ca", "/ca.pem", "ban", "192.0.2.1", NULL);
+	assert_string_equal(a.url, "tls+tcp://mon1.example.net:50051");
+	assert_string_equal(a.tls.cert, "/c.pem");
+	assert_string_equal(a.tls.key, "/c.key");
+	assert_string_equal(a.tls.ca, "/ca.pem");
+	assert_string_equal(a.tls.server_name, "");
+	assert_int_equal(a.cmd, CTL_CMD_BAN);
+	/* after the command too, and --server-name */
+	parse_ok(&a, "--addr", "tls+tcp6://[::1]:9", "status", "--ca", "/ca.pem",
+		 "--server-name", "mon1", NULL);
+	assert_string_equal(a.tls.server_name, "mon1");
+	assert_string_equal(a.tls.cert, "");
+	/* the environment gives defaults; options win */
+	setenv("EBPFMONCTL_CERT", "/env.pem", 1);
+	setenv("EBPFMONCTL_KEY", "/env.key", 1);
+	setenv("EBPFMONCTL_CA", "/env-ca.pem", 1);
+	parse_ok(&a, "--addr", "tls+tcp://127.0.0.1:9", "--key", "/k", "status", NULL);
+	assert_string_equal(a.tls.cert, "/env.pem");
+	assert_string_equal(a.tls.key, "/k");
+	assert_string_equal(a.tls.ca, "/env-ca.pem");
+	/* set in the environment, unused by ipc:// */
+	parse_ok(&a, "status", NULL);
+	unsetenv("EBPFMONCTL_CERT");
+	unsetenv("EBPFMONCTL_KEY");
+	unsetenv("EBPFMONCTL_CA");
+
+	parse_bad("--ca FILE (or EBPFMONCTL_CA)", "--addr", "tls+tcp://127.0.0.1:9", "--cert",
+		  "/c", "--key", "/k", "status", NULL);
+	parse_bad("--cert needs --key", "--addr", "tls+tcp://127.0.0.1:9", "--ca", "/ca", "--cert",
+		  "/c", "status", NULL);
+	parse_bad("--key needs --cert", "--addr", "tls+tcp://127.0.0.1:9", "--ca", "/ca", "--key",
+		  "/k", "status", NULL);
+	parse_bad("are for a tls+tcp:// --addr", "--addr", "tcp://127.0.0.1:9", "--ca", "/ca",
+		  "status", NULL);
+	parse_bad("are for a tls+tcp:// --addr", "--cert", "/c", "status", NULL);
+	parse_bad("tls+tcp:// needs HOST:PORT", "--addr", "tls+tcp://127.0.0.1", "--ca", "/ca",
+		  "status", NULL);
+	parse_bad("--ca '': expected 1..255 bytes", "--addr", "tls+tcp://127.0.0.1:9", "--ca", "",
+		  "status", NULL);
+	parse_bad("option '--cert' needs a value", "status", "--cert", NULL);
+}
+
 static void test_args_bad(void **state)
 {
 	(void)state;
@@ -795,8 +847,7 @@ static void test_args_bad(void **state)
 	parse_bad("--addr 'tcp://localhost': tcp:// needs HOST:PORT", "--addr", "tcp://localhost",
 		  "status", NULL);
 	parse_bad("--addr 'tcp://127.0.0.1:0'", "--addr", "tcp://127.0.0.1:0", "status", NULL);
-	parse_bad("tls+tcp:// needs client certificates", "--addr", "tls+tcp://127.0.0.1:1",
-		  "status", NULL);
+	parse_bad("--ca FILE", "--addr", "tls+tcp://127.0.0.1:1", "status", NULL);
 	parse_bad("--addr 'ipc://': ipc:// needs a socket path", "--addr", "ipc://", "status",
 		  NULL);
 }
@@ -2194,6 +2245,7 @@ int main(void)
 		cmocka_unit_test(test_args_top),
 		cmocka_unit_test(test_args_legacy),
 		cmocka_unit_test(test_args_bad),
+		cmocka_unit_test(test_args_tls),
 		cmocka_unit_test(test_parse_primitives),
 		cmocka_unit_test(test_help_text),
 		cmocka_unit_test(test_units),
