@@ -458,6 +458,22 @@ static bool addr_banned(struct api_env *env, const struct ebpfmon_addr *addr)
 	return !bpf_map_lookup_elem(maps_of(env)->ban_nets, &lpm, &b) && maps_ban_in_force(&b, now);
 }
 
+/* An AddressStats (initialised) with its address and traffic counters; packets, bytes: rx + tx. */
+static void addr_counters(Ebpfmon__V1__AddressStats *m, struct arena *ar, const char *addr,
+			  uint64_t rx_packets, uint64_t rx_bytes, uint64_t tx_packets,
+			  uint64_t tx_bytes, uint64_t syns)
+{
+	ebpfmon__v1__address_stats__init(m);
+	m->address = arena_str(ar, addr);
+	m->rx_packets = rx_packets;
+	m->rx_bytes = rx_bytes;
+	m->tx_packets = tx_packets;
+	m->tx_bytes = tx_bytes;
+	m->packets = rx_packets + tx_packets;
+	m->bytes = rx_bytes + tx_bytes;
+	m->syns = syns;
+}
+
 static Ebpfmon__V1__AddressStats *addr_msg(struct api_env *env, struct reply *r,
 					   const struct addr_sum *s)
 {
@@ -467,15 +483,8 @@ static Ebpfmon__V1__AddressStats *addr_msg(struct api_env *env, struct reply *r,
 
 	if (!m)
 		return NULL;
-	ebpfmon__v1__address_stats__init(m);
-	m->address = arena_str(&r->ar, addr_format(&s->addr, a, sizeof(a)));
-	m->rx_packets = s->rx_packets;
-	m->rx_bytes = s->rx_bytes;
-	m->tx_packets = s->tx_packets;
-	m->tx_bytes = s->tx_bytes;
-	m->packets = s->rx_packets + s->tx_packets;
-	m->bytes = s->rx_bytes + s->tx_bytes;
-	m->syns = s->syns;
+	addr_counters(m, &r->ar, addr_format(&s->addr, a, sizeof(a)), s->rx_packets, s->rx_bytes,
+		      s->tx_packets, s->tx_bytes, s->syns);
 	if (!bpf_map_lookup_elem(maps_of(env)->conn_count, &s->addr, &c))
 		m->connections = c.active;
 	m->first_seen_unix = mono_to_unix(s->first_ns);
@@ -719,15 +728,8 @@ static Ebpfmon__V1__AddressStats *top_addr_msg(struct reply *r, const struct api
 
 	if (!m)
 		return NULL;
-	ebpfmon__v1__address_stats__init(m);
-	m->address = arena_str(&r->ar, addr_format(&e->addr, a, sizeof(a)));
-	m->rx_packets = e->rx_packets;
-	m->rx_bytes = e->rx_bytes;
-	m->tx_packets = e->tx_packets;
-	m->tx_bytes = e->tx_bytes;
-	m->packets = e->rx_packets + e->tx_packets;
-	m->bytes = e->rx_bytes + e->tx_bytes;
-	m->syns = e->syns;
+	addr_counters(m, &r->ar, addr_format(&e->addr, a, sizeof(a)), e->rx_packets, e->rx_bytes,
+		      e->tx_packets, e->tx_bytes, e->syns);
 	m->connections = e->connections;
 	m->first_seen_unix = e->first_ns ? (int64_t)(e->first_ns / 1000000000ull) + off : 0;
 	m->last_seen_unix = e->last_ns ? (int64_t)(e->last_ns / 1000000000ull) + off : 0;
