@@ -493,6 +493,22 @@ class Ctx:
         self.scratch = tempfile.mkdtemp(prefix=f"ebpfmon-it-{os.getpid()}-", dir="/run")
         CLEANUP.push(f"remove {self.scratch}", lambda: shutil.rmtree(self.scratch, True))
         os.chmod(self.scratch, 0o755)
+        # The stages run as the units' users, which must reach this build's files also when
+        # the checkout sits in a folder only root may enter (a clone in a 0700 temporary
+        # folder): they run copies made here.
+        global THIS
+        bindir = os.path.join(self.scratch, "bin")
+        os.mkdir(bindir)
+        os.chmod(bindir, 0o755)
+        for src in (args.loader, args.analyzer, args.ctl, THIS,
+                    os.path.join(os.path.dirname(THIS), "nstest.py")):
+            dst = os.path.join(bindir, os.path.basename(src))
+            shutil.copy(src, dst)
+            os.chmod(dst, 0o755)
+        THIS = os.path.join(bindir, os.path.basename(THIS))
+        self.programs = {os.path.basename(p): os.path.join(bindir, os.path.basename(p))
+                         for p in (args.loader, args.analyzer)}
+        self.ctl = os.path.join(bindir, os.path.basename(args.ctl))
         self.runtime = os.path.join(self.scratch, "run-ebpfmon")
         self.state = os.path.join(self.scratch, "lib-ebpfmon")
         pw = pwd.getpwnam(nstest.USER)

@@ -2103,7 +2103,8 @@ static void test_top_terminal_signals(void **state)
 }
 
 /* Run the ebpfmonctl binary (as uid/gid when uid is not -1); its exit status and stderr. */
-static int run_binary(uid_t uid, char *errbuf, size_t errlen, char *const *args)
+static int run_binary_at(const char *path, uid_t uid, char *errbuf, size_t errlen,
+			 char *const *args)
 {
 	int pipefd[2], status;
 	ssize_t n, got = 0;
@@ -2119,7 +2120,7 @@ static int run_binary(uid_t uid, char *errbuf, size_t errlen, char *const *args)
 		if (uid != (uid_t)-1 &&
 		    (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid)))
 			_exit(120);
-		execv(EBPFMONCTL_PATH, args);
+		execv(path, args);
 		_exit(121);
 	}
 	close(pipefd[1]);
@@ -2132,12 +2133,37 @@ static int run_binary(uid_t uid, char *errbuf, size_t errlen, char *const *args)
 	return WEXITSTATUS(status);
 }
 
+static int run_binary(uid_t uid, char *errbuf, size_t errlen, char *const *args)
+{
+	return run_binary_at(EBPFMONCTL_PATH, uid, errbuf, errlen, args);
+}
+
+/* A copy of the ebpfmonctl binary in dir, mode 0755 (for a user who cannot reach the build). */
+static void copy_binary(const char *dir, char *out, size_t len)
+{
+	char buf[65536];
+	ssize_t n;
+	int in, fd;
+
+	snprintf(out, len, "%s/ebpfmonctl", dir);
+	in = open(EBPFMONCTL_PATH, O_RDONLY);
+	assert_true(in >= 0);
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	assert_true(fd >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(fd, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	assert_int_equal(fchmod(fd, 0755), 0);
+	close(fd);
+}
+
 /* A socket this user may not connect to: permission denied, and the group hint. */
 static void test_client_permission(void **state)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct fake *f = *state;
-	char errbuf[2048];
+	char errbuf[2048], bin[PATH_MAX];
 	uid_t uid = (uid_t)-1;
 	int fd, rc;
 	char *args[] = {(char *)"ebpfmonctl", (char *)"-s", f->path, (char *)"status", NULL};
@@ -2157,10 +2183,17 @@ static void test_client_permission(void **state)
 	} else {
 		assert_int_equal(chmod(f->path, 0), 0);
 	}
-	rc = run_binary(uid, errbuf, sizeof(errbuf), args);
+	/* the build may sit in a folder nobody cannot enter: run a copy from the fake's folder */
+	if (uid != (uid_t)-1)
+		copy_binary(f->dir, bin, sizeof(bin));
+	else
+		snprintf(bin, sizeof(bin), "%s", EBPFMONCTL_PATH);
+	rc = run_binary_at(bin, uid, errbuf, sizeof(errbuf), args);
 	close(fd);
+	if (uid != (uid_t)-1)
+		unlink(bin);
 	if (rc == 120 || rc == 121)
-		fail_msg("could not run %s (as uid %d): %d", EBPFMONCTL_PATH, (int)uid, rc);
+		fail_msg("could not run %s (as uid %d): %d", bin, (int)uid, rc);
 	assert_int_equal(rc, CTL_EXIT_UNREACHABLE);
 	assert_contains(errbuf, "permission denied");
 	assert_contains(errbuf, "is this user in group ebpfmon");
