@@ -33,6 +33,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "args.h"
+#include "ctl_text.h"
 #include "client.h"
 #include "render.h"
 #include "run.h"
@@ -115,33 +116,6 @@ static void capture_close(struct capture *c)
 	free(c->buf);
 }
 
-static void assert_contains(const char *text, const char *want)
-{
-	if (!strstr(text, want))
-		fail_msg("output does not contain \"%s\":\n%s", want, text);
-}
-
-static void assert_lacks(const char *text, const char *unwanted)
-{
-	if (strstr(text, unwanted))
-		fail_msg("output contains \"%s\":\n%s", unwanted, text);
-}
-
-/* The line of text that contains word (copied into buf), or fail. */
-static const char *line_with(const char *text, const char *word, char *buf, size_t len)
-{
-	const char *hit = strstr(text, word), *start, *end;
-
-	if (!hit)
-		fail_msg("no line with \"%s\" in:\n%s", word, text);
-	for (start = hit; start > text && start[-1] != '\n'; start--)
-		;
-	end = strchr(hit, '\n');
-	if (!end)
-		end = hit + strlen(hit);
-	snprintf(buf, len, "%.*s", (int)(end - start), start);
-	return buf;
-}
 
 /* Column where word starts in line; fail when it is not there. */
 static long col_start(const char *line, const char *word)

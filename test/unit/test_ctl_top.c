@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "ctl_text.h"
 #include "top.h"
 
 #define NOW ((time_t)1700000000) /* 2023-11-14 22:13:20 UTC */
@@ -169,33 +170,6 @@ static char *frame_text(const struct ctl_top *t, unsigned int width, unsigned in
 	return buf;
 }
 
-static void assert_contains(const char *text, const char *want)
-{
-	if (!strstr(text, want))
-		fail_msg("output does not contain \"%s\":\n%s", want, text);
-}
-
-static void assert_lacks(const char *text, const char *unwanted)
-{
-	if (strstr(text, unwanted))
-		fail_msg("output contains \"%s\":\n%s", unwanted, text);
-}
-
-/* The line of text that contains word (copied into buf), or fail. */
-static const char *line_with(const char *text, const char *word, char *buf, size_t len)
-{
-	const char *hit = strstr(text, word), *start, *end;
-
-	if (!hit)
-		fail_msg("no line with \"%s\" in:\n%s", word, text);
-	for (start = hit; start > text && start[-1] != '\n'; start--)
-		;
-	end = strchr(hit, '\n');
-	if (!end)
-		end = hit + strlen(hit);
-	snprintf(buf, len, "%.*s", (int)(end - start), start);
-	return buf;
-}
 
 /* In row, the cell under the right-aligned column col of header is exactly cell. */
 static void assert_cell_right(const char *header, const char *col, const char *row,
