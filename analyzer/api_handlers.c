@@ -499,6 +499,19 @@ static api_status no_store(struct api_env *env, struct reply *r)
 		    "it is retried every minute)", env->policy->cfg->sqlite_path);
 }
 
+/*
+ * The status of a listing from the store that returned n (rows, or -errno): OK, INTERNAL when
+ * memory ran out (in the store or in the reply's arena), else UNAVAILABLE naming what.
+ */
+static api_status store_failed(struct reply *r, const char *what, long err);
+
+static api_status listed(struct reply *r, const char *what, long n)
+{
+	if (n == -ENOMEM || r->ar.failed)
+		return ST(INTERNAL);
+	return n < 0 ? store_failed(r, what, n) : ST(OK);
+}
+
 static api_status store_failed(struct reply *r, const char *what, long err)
 {
 	return fail(r, ST(UNAVAILABLE), "cannot read %s from the database: %s", what,
@@ -680,6 +693,7 @@ static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetM
 	struct addr_cidr net;
 	char err[256], qb[72];
 	int64_t n;
+	api_status st;
 
 	if (!m)
 		return ST(INTERNAL);
@@ -704,10 +718,8 @@ static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetM
 	q.since = rq->since_unix;
 	q.active_only = !rq->history;
 	n = store_ban_list(env->policy->store, &q, ban_walk_one, &w);
-	if (n == -ENOMEM || r->ar.failed)
-		return ST(INTERNAL);
-	if (n < 0)
-		return store_failed(r, "the bans", n);
+	if ((st = listed(r, "the bans", n)) != ST(OK))
+		return st;
 	ebpfmon__v1__get_malicious_ips_response__init(m);
 	m->n_bans = w.out.n;
 	m->bans = (Ebpfmon__V1__Ban **)w.out.v;
@@ -925,6 +937,7 @@ static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	struct snap_walk w = { .env = env, .r = r };
 	struct store_query q = { 0 };
 	int64_t n;
+	api_status st;
 
 	if (check_since(r, rq->since_unix) ||
 	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &q.limit))
@@ -933,10 +946,8 @@ static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetwo
 		return no_store(env, r);
 	q.since = rq->since_unix;
 	n = store_stats_list(env->policy->store, &q, snap_one, &w);
-	if (n == -ENOMEM || r->ar.failed)
-		return ST(INTERNAL);
-	if (n < 0)
-		return store_failed(r, "the snapshots", n);
+	if ((st = listed(r, "the snapshots", n)) != ST(OK))
+		return st;
 	m->n_snapshots = w.out.n;
 	m->snapshots = (Ebpfmon__V1__Snapshot **)w.out.v;
 	return ST(OK);
@@ -1017,6 +1028,7 @@ static api_status get_system_anomalies(struct api_env *env,
 	struct store_query q = { 0 };
 	char qb[72];
 	int64_t n;
+	api_status st;
 
 	if (!m)
 		return ST(INTERNAL);
@@ -1041,10 +1053,8 @@ static api_status get_system_anomalies(struct api_env *env,
 	q.active_only = rq->open_only;
 	q.since = rq->since_unix; /* overlap: a superset of those started since */
 	n = store_anomaly_list(env->policy->store, &q, anomaly_one, &w);
-	if (n == -ENOMEM || r->ar.failed)
-		return ST(INTERNAL);
-	if (n < 0)
-		return store_failed(r, "the anomalies", n);
+	if ((st = listed(r, "the anomalies", n)) != ST(OK))
+		return st;
 	ebpfmon__v1__get_system_anomalies_response__init(m);
 	m->n_anomalies = w.out.n;
 	m->anomalies = (Ebpfmon__V1__Anomaly **)w.out.v;
