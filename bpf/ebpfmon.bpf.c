@@ -10,6 +10,8 @@
  *                  connections per remote address, in the loader's network namespace only,
  *                  and an event when one crosses the limit.
  * block_io         raw tracepoint block_bio_queue: disk bytes and requests per process.
+ * stream_sockops,  the stream guard (stream.h): URL rules on the in-order bytes that server
+ * stream_verdict   sockets of HTTP ports receive, before the server reads them.
  *
  * Nothing here blocks or prints; every drop and every error is counted in `counters`.
  */
@@ -545,3 +547,5 @@ int BPF_PROG(block_io, struct bio *bio)
 	bpf_get_current_comm(io->comm, sizeof(io->comm));
 	return 0;
 }
+
+#include "stream.h"

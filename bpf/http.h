@@ -568,10 +568,11 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 }
 
 struct http_emit_ctx {
-	struct xdp_md *ctx;
 	const struct pkt_info *p;
 	struct http_scratch *s;
 	struct ebpfmon_counters *cnt;
+	__u64 *hits;	 /* the counter of hits reported: url_hits, stream_url_hits */
+	__u16 flags;	 /* added to every hit's flags (EBPFMON_URL_HIT_STREAM) */
 	__u32 nhits;
 	__u32 drop_rule; /* flags: dry run (bit 0), allowlisted (bit 1) */
 	__u64 now;
@@ -591,8 +592,8 @@ static long http_emit_cb(__u32 i, void *vctx)
 		return 1;
 	h = &x->s->hits.h[http_mask(i, EBPFMON_URL_HITS_MAX - 1)];
 	action = h->action;
-	flags = h->flags;
-	x->cnt->url_hits++;
+	flags = h->flags | x->flags;
+	(*x->hits)++;
 	if (action == EBPFMON_URL_DROP && x->drop_rule) {
 		if (x->drop_rule & 1) {
 			flags |= EBPFMON_URL_HIT_DRY_RUN;
@@ -711,7 +712,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 
 	if (s->m.nhits) {
 		struct http_emit_ctx e = {
-			.ctx = ctx, .p = p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
+			.p = p, .s = s, .cnt = cnt, .hits = &cnt->url_hits, .nhits = s->m.nhits,
 		};
 		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */

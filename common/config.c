@@ -128,6 +128,7 @@ static const struct cfg_key cfg_keys[] = {
 	{"network", "url_case_insensitive", CFG_BOOL, offsetof(struct config, url_case_insensitive),
 	 0, 0, 1},
 	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0, 1},
+	{"network", "url_stream_guard", CFG_BOOL, offsetof(struct config, url_stream_guard), 0, 0, 1},
 	CFG_NUM("network", max_bans, 1024, 4194304),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
@@ -1079,6 +1080,7 @@ void config_defaults(struct config *cfg)
 	cfg->event_buffer_kb = 4096;
 	cfg->url_case_insensitive = false;
 	cfg->url_drop_unseen = true;
+	cfg->url_stream_guard = true;
 	cfg->max_bans = 65536;
 
 	cfg->cpu_threshold_percent = 80;

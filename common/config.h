@@ -55,6 +55,9 @@ struct config {
 	uint32_t event_buffer_kb;    /* 64..262144, a power of two, default 4096: ring buffer */
 	bool url_case_insensitive;   /* default false: URL rules match ASCII case-insensitively */
 	bool url_drop_unseen;	     /* default true: drop what the URL matcher cannot see */
+	/* default true: URL rules also on the in-order bytes HTTP-port sockets receive
+	 * (bpf/stream.h); loader restart */
+	bool url_stream_guard;
 	uint32_t max_bans;	     /* 1024..4194304, default 65536: entries of the bans map */
 
 	/* [system] */

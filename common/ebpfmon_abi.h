@@ -177,6 +177,17 @@ struct ebpfmon_counters {
 	__u64 url_partial;	 /* dropped: read in part (EBPFMON_URL_SCAN_MAX), ending inside
 				  * a request line */
 	__u64 url_urgent;	 /* dropped: TCP urgent data to an HTTP port (not in the stream) */
+	/* the stream guard (bpf/stream.h): what HTTP-port sockets receive, in order */
+	__u64 stream_socks;	 /* connections put under the stream guard */
+	__u64 stream_socks_full; /* connections not watched: http_socks full */
+	__u64 stream_chunks;	 /* chunks read before the server */
+	__u64 stream_lines;	 /* request lines matched there */
+	__u64 stream_split;	 /* request lines completed from an earlier chunk */
+	__u64 stream_url_hits;	 /* URL hits found there */
+	__u64 stream_drop_url;	 /* chunks dropped: a drop rule's hit */
+	__u64 stream_overlap;	 /* chunks overlapping bytes already read: the old bytes kept */
+	__u64 stream_state_full; /* chunks dropped: a partial line, http_streams full */
+	__u64 stream_nested;	 /* chunks passed unread: verdicts nested too deep on a CPU */
 };
 
 /* Value of proc_io, keyed by __u32 tgid. */
@@ -238,6 +249,7 @@ enum ebpfmon_url_hit_flags {
 	EBPFMON_URL_HIT_TRUNCATED = 1u << 0, /* canonical path longer than path[]: its start */
 	EBPFMON_URL_HIT_SPLIT = 1u << 1,     /* the request line began in an earlier segment */
 	EBPFMON_URL_HIT_DRY_RUN = 1u << 2,   /* a drop rule matched but dry run passed it */
+	EBPFMON_URL_HIT_STREAM = 1u << 3,    /* found by the stream guard (bpf/stream.h), not XDP */
 };
 
 /*
@@ -278,7 +290,7 @@ EBPFMON_ABI_ASSERT(struct ebpfmon_conn, 24);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_key, 132);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
 EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
-EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 208);
+EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 288);
 EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
 EBPFMON_ABI_ASSERT(struct ebpfmon_prog_stats, 40);
 EBPFMON_ABI_ASSERT(struct ebpfmon_event_hdr, 16);

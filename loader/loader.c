@@ -18,6 +18,7 @@
 #include <linux/capability.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
+#include <mntent.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,8 @@
 #include "privdrop.h"
 
 #define PIN_PATH_MAX 512
-#define LOADER_MAX_LINKS (2 * CONFIG_MAX_INTERFACES + 2) /* XDP and egress each, 2 tracepoints */
+/* XDP and egress each, 2 tracepoints, the stream guard's sock_ops */
+#define LOADER_MAX_LINKS (2 * CONFIG_MAX_INTERFACES + 3)
 /*
  * enum bpf_attach_type's BPF_TCX_EGRESS (Linux 6.6): the uapi headers that libbpf 1.1.2 is
  * built against may predate it, and it is an enum, not a macro, so it is spelt out here.
@@ -57,6 +59,7 @@ struct loader {
 	uid_t uid;
 	gid_t uid_gid; /* the user's primary group */
 	gid_t pin_gid; /* group that owns the pins */
+	char cgroup2[PIN_PATH_MAX]; /* cgroup v2 mount point; "" when none (no stream guard) */
 	struct pinned_link links[LOADER_MAX_LINKS];
 	unsigned int n_links;
 	char status[CONFIG_PATH_MAX + 192];
@@ -225,6 +228,24 @@ static bool kernel_has_tracepoint(const struct btf *vmlinux, const char *tp)
 	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 }
 
+/* The mount point of the cgroup v2 hierarchy (unified or hybrid layout) into buf; false if none. */
+static bool cgroup2_root(char *buf, size_t len)
+{
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	struct mntent *m;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && (m = getmntent(f)))
+		if (!strcmp(m->mnt_type, "cgroup2") && strlen(m->mnt_dir) < len) {
+			snprintf(buf, len, "%s", m->mnt_dir);
+			found = true;
+		}
+	endmntent(f);
+	return found;
+}
+
 /* Programs whose hook this kernel lacks are left out with a warning, not a failure. */
 static void choose_programs(struct loader *l)
 {
@@ -239,6 +260,13 @@ static void choose_programs(struct loader *l)
 		bpf_program__set_autoload(l->skel->progs.block_io, false);
 	}
 	btf__free(vmlinux);
+	if (l->cfg->url_stream_guard && !cgroup2_root(l->cgroup2, sizeof(l->cgroup2)))
+		log_warn("no cgroup v2 hierarchy is mounted: the stream guard (url_stream_guard) is "
+			 "off, URL rules are matched in XDP only");
+	if (!l->cfg->url_stream_guard || !l->cgroup2[0]) {
+		bpf_program__set_autoload(l->skel->progs.stream_sockops, false);
+		bpf_program__set_autoload(l->skel->progs.stream_verdict, false);
+	}
 }
 
 static int pin_programs(struct loader *l)
@@ -406,6 +434,50 @@ static void drop_hostwide_egress(struct loader *l)
 			 strerror(errno));
 }
 
+/*
+ * The stream guard (bpf/stream.h): stream_verdict on the sockhash http_socks first, then
+ * stream_sockops, which fills it, on the root of the cgroup v2 hierarchy through a link pinned
+ * as links/stream_sockops (a restart updates the earlier run's link in place). Returns 0 or
+ * -errno.
+ */
+static int attach_stream(struct loader *l)
+{
+	int sfd = bpf_program__fd(l->skel->progs.stream_sockops), cg, fd, err;
+
+	if (!bpf_program__autoload(l->skel->progs.stream_sockops))
+		return 0;
+	if (bpf_prog_attach(bpf_program__fd(l->skel->progs.stream_verdict),
+			    bpf_map__fd(l->skel->maps.http_socks), BPF_SK_SKB_VERDICT, 0)) {
+		err = -errno;
+		log_error("cannot attach the stream guard's verdict to its sockhash: %s%s",
+			  strerror(-err), privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
+		return err;
+	}
+	if (update_old_link(l, "stream_sockops", sfd) == 0) {
+		log_info("stream guard: replaced the program of the sock_ops link left by an earlier "
+			 "run");
+		return 0;
+	}
+	cg = open(l->cgroup2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		err = -errno;
+		log_error("cannot open the cgroup v2 root %s: %s", l->cgroup2, strerror(-err));
+		return err;
+	}
+	fd = bpf_link_create(sfd, cg, BPF_CGROUP_SOCK_OPS, NULL);
+	err = fd < 0 ? -errno : 0;
+	close(cg);
+	if (err) {
+		log_error("cannot attach the stream guard to the cgroup %s: %s%s (url_stream_guard = "
+			  "false matches URL rules in XDP only)", l->cgroup2, strerror(-err),
+			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
+		return err;
+	}
+	log_info("stream guard: URL rules also on what connections to the HTTP ports deliver "
+		 "(sock_ops on %s)", l->cgroup2);
+	return keep_link(l, "stream_sockops", fd);
+}
+
 static int attach_all(struct loader *l)
 {
 	const struct config *cfg = l->cfg;
@@ -422,6 +494,9 @@ static int attach_all(struct loader *l)
 		if (err)
 			return err;
 	}
+	err = attach_stream(l);
+	if (err)
+		return err;
 
 	struct {
 		struct bpf_program *prog;

@@ -110,9 +110,19 @@ static size_t events_read(void)
 	X(url_scan_cut)                                                                            \
 	X(http_flows_full)                                                                         \
 	X(url_partial)                                                                             \
-	X(url_urgent)
+	X(url_urgent)                                                                              \
+	X(stream_socks)                                                                            \
+	X(stream_socks_full)                                                                       \
+	X(stream_chunks)                                                                           \
+	X(stream_lines)                                                                            \
+	X(stream_split)                                                                            \
+	X(stream_url_hits)                                                                         \
+	X(stream_drop_url)                                                                         \
+	X(stream_overlap)                                                                          \
+	X(stream_state_full)                                                                       \
+	X(stream_nested)
 
-_Static_assert(sizeof(struct ebpfmon_counters) == 26 * sizeof(__u64),
+_Static_assert(sizeof(struct ebpfmon_counters) == 36 * sizeof(__u64),
 	       "COUNTER_FIELDS lists every counter");
 
 /* The counters (summed over CPUs) must equal want, field by field; names the ones that differ. */

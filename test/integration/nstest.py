@@ -500,7 +500,10 @@ COUNTERS_FIELDS = ("rx_seen", "rx_passed", "rx_drop_ban", "rx_drop_net", "rx_dro
                    "conn_opened", "conn_table_full", "events", "ringbuf_drops", "io_events",
                    "io_table_full", "rx_drop_unseen", "rx_would_drop", "url_lines",
                    "url_hits_over", "url_split", "url_unverified", "url_scan_cut",
-                   "http_flows_full")
+                   "http_flows_full", "url_partial", "url_urgent", "stream_socks",
+                   "stream_socks_full", "stream_chunks", "stream_lines", "stream_split",
+                   "stream_url_hits", "stream_drop_url", "stream_overlap", "stream_state_full",
+                   "stream_nested")
 
 
 def ban_value(expires_ns=0, reason=0, drops=0, flags=0, would_drops=0):
