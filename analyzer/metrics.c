@@ -201,6 +201,7 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	sample_l(o, "ebpfmon_map_full_total", "map", "conn_socks", k->conn_table_full);
 	sample_l(o, "ebpfmon_map_full_total", "map", "http_flows", k->http_flows_full);
 	sample_l(o, "ebpfmon_map_full_total", "map", "proc_io", k->io_table_full);
+	sample_l(o, "ebpfmon_map_full_total", "map", "http_socks", k->stream_socks_full);
 
 	family(o, "ebpfmon_events_total", "counter",
 	       "Events the kernel wrote to the ring buffer.");
@@ -230,6 +231,30 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 		 k->url_hits_over);
 	sample_l(o, "ebpfmon_url_kernel_hits_total", "disposition", "unverified",
 		 k->url_unverified);
+
+	family(o, "ebpfmon_stream_connections_total", "counter",
+	       "Connections to the HTTP ports put under the stream guard (url_stream_guard).");
+	sample(o, "ebpfmon_stream_connections_total", k->stream_socks);
+
+	family(o, "ebpfmon_stream_chunks_total", "counter",
+	       "In-order chunks the stream guard read before the server, by what became of them.");
+	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "read", k->stream_chunks);
+	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "dropped_url",
+		 k->stream_drop_url);
+	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "dropped_state_full",
+		 k->stream_state_full);
+	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "overlap_trimmed",
+		 k->stream_overlap);
+	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "unread_nested",
+		 k->stream_nested);
+
+	family(o, "ebpfmon_stream_request_lines_total", "counter",
+	       "HTTP request lines the stream guard matched against the URL rules.");
+	sample(o, "ebpfmon_stream_request_lines_total", k->stream_lines);
+
+	family(o, "ebpfmon_stream_url_hits_total", "counter",
+	       "Request lines the stream guard found matching a kernel URL rule.");
+	sample(o, "ebpfmon_stream_url_hits_total", k->stream_url_hits);
 
 	family(o, "ebpfmon_io_requests_total", "counter",
 	       "Block I/O requests accounted to processes.");

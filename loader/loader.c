@@ -59,7 +59,8 @@ struct loader {
 	uid_t uid;
 	gid_t uid_gid; /* the user's primary group */
 	gid_t pin_gid; /* group that owns the pins */
-	char cgroup2[PIN_PATH_MAX]; /* cgroup v2 mount point; "" when none (no stream guard) */
+	char cgroup2[PIN_PATH_MAX]; /* where the cgroup v2 root was found, for messages */
+	int cg_fd;		    /* the cgroup v2 root; -errno when none (no stream guard) */
 	struct pinned_link links[LOADER_MAX_LINKS];
 	unsigned int n_links;
 	char status[CONFIG_PATH_MAX + 192];
@@ -228,22 +229,42 @@ static bool kernel_has_tracepoint(const struct btf *vmlinux, const char *tp)
 	return vmlinux && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) > 0;
 }
 
-/* The mount point of the cgroup v2 hierarchy (unified or hybrid layout) into buf; false if none. */
-static bool cgroup2_root(char *buf, size_t len)
+/*
+ * The root of the cgroup v2 hierarchy, opened (O_DIRECTORY); where says where it was found.
+ * When no cgroup2 is mounted in our mount namespace (ip netns exec remounts /sys without it),
+ * a private mount is made, opened and detached again: the hierarchy is the same. -errno when
+ * neither works.
+ */
+static int cgroup2_open(char *where, size_t len)
 {
+	char tmp[] = "/tmp/ebpfmon-cgroup2-XXXXXX";
 	FILE *f = setmntent("/proc/self/mounts", "re");
 	struct mntent *m;
-	bool found = false;
+	int fd = -ENOENT;
 
-	if (!f)
-		return false;
-	while (!found && (m = getmntent(f)))
-		if (!strcmp(m->mnt_type, "cgroup2") && strlen(m->mnt_dir) < len) {
-			snprintf(buf, len, "%s", m->mnt_dir);
-			found = true;
+	while (f && fd < 0 && (m = getmntent(f)))
+		if (!strcmp(m->mnt_type, "cgroup2")) {
+			fd = open(m->mnt_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0)
+				snprintf(where, len, "%s", m->mnt_dir);
 		}
-	endmntent(f);
-	return found;
+	if (f)
+		endmntent(f);
+	if (fd >= 0)
+		return fd;
+	if (!mkdtemp(tmp))
+		return -errno;
+	if (mount("cgroup2", tmp, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0) {
+		fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		umount2(tmp, MNT_DETACH);
+		snprintf(where, len, "the cgroup v2 root (a private mount)");
+	} else {
+		fd = -errno;
+	}
+	rmdir(tmp);
+	return fd;
 }
 
 /* Programs whose hook this kernel lacks are left out with a warning, not a failure. */
@@ -260,10 +281,14 @@ static void choose_programs(struct loader *l)
 		bpf_program__set_autoload(l->skel->progs.block_io, false);
 	}
 	btf__free(vmlinux);
-	if (l->cfg->url_stream_guard && !cgroup2_root(l->cgroup2, sizeof(l->cgroup2)))
-		log_warn("no cgroup v2 hierarchy is mounted: the stream guard (url_stream_guard) is "
-			 "off, URL rules are matched in XDP only");
-	if (!l->cfg->url_stream_guard || !l->cgroup2[0]) {
+	if (l->cfg->url_stream_guard) {
+		l->cg_fd = cgroup2_open(l->cgroup2, sizeof(l->cgroup2));
+		if (l->cg_fd < 0)
+			log_warn("cannot open the cgroup v2 hierarchy (%s): the stream guard "
+				 "(url_stream_guard) is off, URL rules are matched in XDP only",
+				 strerror(-l->cg_fd));
+	}
+	if (!l->cfg->url_stream_guard || l->cg_fd < 0) {
 		bpf_program__set_autoload(l->skel->progs.stream_sockops, false);
 		bpf_program__set_autoload(l->skel->progs.stream_verdict, false);
 	}
@@ -442,7 +467,7 @@ static void drop_hostwide_egress(struct loader *l)
  */
 static int attach_stream(struct loader *l)
 {
-	int sfd = bpf_program__fd(l->skel->progs.stream_sockops), cg, fd, err;
+	int sfd = bpf_program__fd(l->skel->progs.stream_sockops), fd, err;
 
 	if (!bpf_program__autoload(l->skel->progs.stream_sockops))
 		return 0;
@@ -458,15 +483,8 @@ static int attach_stream(struct loader *l)
 			 "run");
 		return 0;
 	}
-	cg = open(l->cgroup2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg < 0) {
-		err = -errno;
-		log_error("cannot open the cgroup v2 root %s: %s", l->cgroup2, strerror(-err));
-		return err;
-	}
-	fd = bpf_link_create(sfd, cg, BPF_CGROUP_SOCK_OPS, NULL);
+	fd = bpf_link_create(sfd, l->cg_fd, BPF_CGROUP_SOCK_OPS, NULL);
 	err = fd < 0 ? -errno : 0;
-	close(cg);
 	if (err) {
 		log_error("cannot attach the stream guard to the cgroup %s: %s%s (url_stream_guard = "
 			  "false matches URL rules in XDP only)", l->cgroup2, strerror(-err),
@@ -730,7 +748,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int loader_run(const struct config *cfg)
 {
-	struct loader l = { .cfg = cfg, .root_fd = -1 };
+	struct loader l = { .cfg = cfg, .root_fd = -1, .cg_fd = -ENOENT };
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	char maps_dir[PIN_PATH_MAX];
 	struct stat netns;
@@ -819,6 +837,8 @@ out:
 	ebpfmon__destroy(l.skel);
 	if (l.root_fd >= 0)
 		close(l.root_fd);
+	if (l.cg_fd >= 0)
+		close(l.cg_fd);
 	sd_event_unref(event);
 	return ret;
 }
