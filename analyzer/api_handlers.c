@@ -543,6 +543,8 @@ static Ebpfmon__V1__Counters *counters_msg(struct reply *r, const struct ebpfmon
 	m->conn_opened = s->conn_opened;
 	m->conn_table_full = s->conn_table_full;
 	m->events_lost = s->ringbuf_drops;
+	m->stream_url_hits = s->stream_url_hits;
+	m->stream_drop_url = s->stream_drop_url;
 	return m;
 }
 

@@ -60,7 +60,29 @@ struct http_canon {
 	__u8 split;   /* the line began in an earlier segment */
 	__u8 pad[2];
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
+	/* Message framing (the stream guard only, http_meta.framing): where a request's body
+	 * ends, a new request line may start, line break or not (RFC 9112 §6.3). */
+	__u8 hdr;	/* 1: in the header block of a request line */
+	__u8 hname;	/* header-name match at this line: enum http_hname */
+	__u8 hval;	/* 1: in a Content-Length value, 2: past its digits */
+	__u8 eol;	/* 1: the last byte other than CR was LF: an LF now ends the block */
+	__u8 te;	/* the header block has Transfer-Encoding: its body is not counted */
+	__u8 pad2[3];
+	__u64 clen;	 /* Content-Length of the header block (saturated) */
+	__u64 body_left; /* bytes of the body still to come */
 };
+
+/* http_canon.hname: the header name matched so far at the start of a header line. */
+enum http_hname {
+	HN_NONE = 0,	 /* not a header we follow (or past its name) */
+	HN_START = 1,	 /* at the first byte of a header line */
+	HN_CL = 2,	 /* "content-length": HN_CL + bytes matched */
+	HN_TE = HN_CL + 15, /* "transfer-encoding": HN_TE + bytes matched */
+	HN_END = HN_TE + 18,
+};
+#define HTTP_CL_NAME "content-length"
+#define HTTP_TE_NAME "transfer-encoding"
+#define HTTP_CLEN_MAX (1ull << 62)
 
 /* http_flows key: the flow (addresses as in ebpfmon_addr) and the next segment's seq. */
 struct http_flow_key {
@@ -93,6 +115,7 @@ struct http_meta {
 	__u32 nocase;
 	__u32 over;	 /* hits past those */
 	__u32 over_drop; /* one of them was a drop rule's */
+	__u32 framing;	 /* follow Content-Length framing (http_canon.hdr...): stream guard */
 };
 
 /* Per-CPU scratch: the payload, the parser and the hits of one segment. */
@@ -309,6 +332,15 @@ static __always_inline void http_path_done(struct http_parse *x, struct http_can
 	c->pstate = PS_USUAL;
 
 	x->m->lines++;
+	if (x->m->framing && !c->body_left) {
+		/* its header block follows the line's end (a line inside a body starts none) */
+		c->hdr = 1;
+		c->hname = HN_NONE;
+		c->hval = 0;
+		c->eol = 0;
+		c->te = 0;
+		c->clen = 0;
+	}
 	n = c->vlen > EBPFMON_URL_PATH_MAX ? EBPFMON_URL_PATH_MAX : c->vlen;
 	c->key.prefixlen = n * 8;
 	rule = bpf_map_lookup_elem(&url_rules, &c->key);
@@ -382,18 +414,83 @@ static __always_inline void http_path_byte(struct http_parse *x, struct http_can
 	http_path_sym(c, ch, x->m->nocase);
 }
 
-/*
- * One byte ch of the payload at offset i. A global function: the verifier checks it once, on
- * its own, instead of once per path through the scan loop that calls it.
- */
-__noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_hits *hits,
-			 __u32 ch, __u32 i)
+/* The name byte at position pos of a header name we follow (lower case), or 0 past its end. */
+static __always_inline __u8 http_hname_at(bool te, __u32 pos)
 {
-	struct http_parse px = { .c = c, .m = m, .hits = hits }, *x = &px;
+	const char cl[] = HTTP_CL_NAME, tn[] = HTTP_TE_NAME;
 
-	if (!c || !m || !hits)
-		return 0;
-	ch &= 0xff;
+	if (te)
+		return pos < sizeof(tn) - 1 ? tn[pos & 31] : 0;
+	return pos < sizeof(cl) - 1 ? cl[pos & 15] : 0;
+}
+
+/*
+ * Byte ch of a header block (c->hdr): follow Content-Length and Transfer-Encoding (names in
+ * any case, RFC 9110 §5.1; the value after optional whitespace, RFC 9112 §5), and the empty
+ * line that ends the block, after which the body is counted. A header that nginx would refuse
+ * (a duplicate, a bad value) makes it answer 400 and close: what follows does not matter.
+ */
+static __always_inline void http_frame_header(struct http_canon *c, __u8 ch)
+{
+	__u8 l = ch | 0x20;
+
+	if (ch == '\n') {
+		if (c->eol) {
+			/* the empty line: the body follows (RFC 9112 §6.3: chunked is not counted,
+			 * and ends with a line break anyway) */
+			c->body_left = c->te ? 0 : c->clen;
+			c->hdr = 0;
+			c->hname = HN_NONE;
+			c->hval = 0;
+			return;
+		}
+		c->eol = 1;
+		c->hname = HN_START;
+		c->hval = 0;
+		return;
+	}
+	if (ch == '\r')
+		return;
+	c->eol = 0;
+	if (c->hval == 1) {
+		if (ch >= '0' && ch <= '9') {
+			c->clen = c->clen * 10 + (ch - '0');
+			if (c->clen > HTTP_CLEN_MAX)
+				c->clen = HTTP_CLEN_MAX;
+		} else if (ch != ' ' && ch != '\t') {
+			c->hval = 2;
+		}
+		return;
+	}
+	if (c->hname == HN_START) {
+		c->hname = l == 'c' ? HN_CL + 1 : l == 't' ? HN_TE + 1 : HN_NONE;
+		return;
+	}
+	if (c->hname >= HN_CL && c->hname < HN_END) {
+		bool te = c->hname >= HN_TE;
+		__u32 pos = c->hname - (te ? HN_TE : HN_CL);
+		__u8 want = http_hname_at(te, pos);
+
+		if (want && l == want) {
+			c->hname++;
+		} else if (!want && ch == ':') {
+			c->hname = HN_NONE;
+			if (te) {
+				c->te = 1;
+			} else {
+				c->clen = 0;
+				c->hval = 1;
+			}
+		} else {
+			c->hname = HN_NONE;
+		}
+	}
+}
+
+/* One byte ch at offset i, for the request-line machine. */
+static __always_inline int http_line_step(struct http_parse *x, struct http_canon *c,
+					  struct http_meta *m, __u32 ch, __u32 i)
+{
 	switch (c->state) {
 	case HS_LINE_START:
 		if (ch == '\r' || ch == '\n')
@@ -461,6 +558,34 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 	return 0;
 }
 
+/*
+ * One byte ch of the payload at offset i. A global function: the verifier checks it once, on
+ * its own, instead of once per path through the scan loop that calls it.
+ */
+__noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_hits *hits,
+			 __u32 ch, __u32 i)
+{
+	struct http_parse px = { .c = c, .m = m, .hits = hits }, *x = &px;
+	bool body_end = false;
+
+	if (!c || !m || !hits)
+		return 0;
+	ch &= 0xff;
+	if (m->framing) {
+		if (c->body_left)
+			body_end = --c->body_left == 0;
+		else if (c->hdr)
+			http_frame_header(c, ch);
+	}
+	http_line_step(x, c, m, ch, i);
+	if (body_end) {
+		/* the body's last byte: the next one starts a request, line break or not */
+		c->state = HS_LINE_START;
+		c->hdr = 0;
+	}
+	return 0;
+}
+
 /* Whether any byte of the 8 in w is CR or LF (the zero-byte test of "Bit Twiddling Hacks"). */
 static __always_inline bool http_has_eol(__u64 w)
 {
@@ -484,8 +609,12 @@ static long http_scan_cb(__u32 i, void *vctx)
 	if (base >= x->len)
 		return 1;
 	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
-	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)]))
+	    (!s->m.framing || (!s->c.hdr && (!s->c.body_left || s->c.body_left > 8))) &&
+	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)])) {
+		if (s->m.framing && s->c.body_left)
+			s->c.body_left -= 8;
 		return 0;
+	}
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
 		if (base + k >= x->len)
@@ -665,6 +794,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	s->m.over = 0;
 	s->m.over_drop = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
+	s->m.framing = 0;
 	x.s = s;
 	if (prev) {
 		/* this segment resumes a request line; the entry stays for a retransmission */

@@ -43,10 +43,11 @@ struct {
 	__type(value, __u64);
 } http_socks SEC(".maps");
 
-/* The parser's state of a socket whose last chunk ended inside a request line. */
+/* The parser's state of a socket whose last chunk ended inside a request line, a header block
+ * or a body. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct http_canon);
@@ -209,12 +210,22 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	s->m.over = 0;
 	s->m.over_drop = 0;
 	s->m.nocase = !!(set->flags & EBPFMON_F_URL_NOCASE);
+	s->m.framing = 1;
 	if (prev) {
 		__builtin_memcpy(&s->c, prev, sizeof(s->c));
-		s->c.split = 1;
-		cnt->stream_split++;
+		if (http_in_line(&s->c)) {
+			s->c.split = 1;
+			cnt->stream_split++;
+		}
 	} else {
 		s->c.state = HS_LINE_START;
+		s->c.hdr = 0;
+		s->c.hname = HN_NONE;
+		s->c.hval = 0;
+		s->c.eol = 0;
+		s->c.te = 0;
+		s->c.clen = 0;
+		s->c.body_left = 0;
 	}
 	len = skb->len;
 	x.skb = skb;
@@ -229,13 +240,16 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	cnt->stream_lines += s->m.lines;
 	cnt->url_hits_over += s->m.over;
 
-	if (http_in_line(&s->c)) {
+	if (http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
 		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
-			/* the rest of the line could not be followed: the server gets none of it */
 			cnt->stream_state_full++;
-			if (!dry)
-				return SK_DROP;
-			cnt->rx_would_drop++;
+			/* a line open: the rest of it could not be followed, the server gets none
+			 * of it; a header block or a body: its framing is lost */
+			if (http_in_line(&s->c)) {
+				if (!dry)
+					return SK_DROP;
+				cnt->rx_would_drop++;
+			}
 		}
 	} else if (prev) {
 		bpf_map_delete_elem(&http_streams, &cookie);

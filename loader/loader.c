@@ -703,6 +703,8 @@ static int prog_stats_copy(struct loader *l)
 		[EBPFMON_PROG_EGRESS_ACCOUNT] = l->skel->progs.egress_account,
 		[EBPFMON_PROG_SOCK_STATE] = l->skel->progs.sock_state,
 		[EBPFMON_PROG_BLOCK_IO] = l->skel->progs.block_io,
+		[EBPFMON_PROG_STREAM_VERDICT] = l->skel->progs.stream_verdict,
+		[EBPFMON_PROG_STREAM_SOCKOPS] = l->skel->progs.stream_sockops,
 	};
 	int map = bpf_map__fd(l->skel->maps.prog_stats), err = 0;
 

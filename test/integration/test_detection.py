@@ -652,6 +652,29 @@ def stream_probe(ctx, segments, what, burst=False):
     return d
 
 
+GLUED = (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+         b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+@test("a request glued to the last byte of a body (Content-Length: 5, 'hello', then "
+      "'GET /wp-admin/...' with no line break): not served, banned (the stream guard's framing)")
+def t11b_glued_after_body(ctx):
+    before = ctx.counters()
+    raw_probe(ctx, [GLUED], "/wp-admin", "POST with a 5-byte body, GET /wp-admin/ glued to it",
+              expect=2)
+    d = delta(before, ctx.counters(), "stream_url_hits")
+    assert d["stream_url_hits"] >= 1, f"counters.stream_url_hits did not increase: {d}"
+
+
+@test("framing across chunks: the headers, the body's start, its end with the glued request, "
+      "in 3 segments 50 ms apart: not served, banned")
+def t11c_glued_split(ctx):
+    head, rest = GLUED.split(b"\r\n\r\n", 1)
+    raw_probe(ctx, [head + b"\r\n", b"\r\nhel", b"loGET /wp-admin/ HTTP/1.1\r\n\r\n"],
+              "/wp-admin", "headers | start of the body | its end and the glued request",
+              expect=2)
+
+
 @test("out of order: '-admin/ HTTP/1.1...' sent before 'GET /wp': the server would read "
       "GET /wp-admin/; not served, banned (the stream guard)")
 def t13b_out_of_order(ctx):
