@@ -429,7 +429,19 @@ static void metrics_fill(struct analyzer *a)
 	struct metrics_snapshot *s = &a->msnap;
 	const struct policy *p = &a->policy;
 
+	struct ebpfmon_prog_stats ps[EBPFMON_PROG_STATS_MAX];
+	int n;
+
 	maps_counters_sum(&a->maps, &s->kernel); /* unreadable: the last figures stay */
+	n = maps_prog_stats(a->cfg.pin_root, ps, EBPFMON_PROG_STATS_MAX);
+	if (n >= 0) {
+		s->n_progs = (unsigned int)n;
+		for (int i = 0; i < n; i++) {
+			memcpy(s->progs[i].name, ps[i].name, sizeof(s->progs[i].name));
+			s->progs[i].run_ns = ps[i].run_time_ns;
+			s->progs[i].runs = ps[i].run_cnt;
+		}
+	}
 	memcpy(s->bans, p->bans_by_reason, sizeof(s->bans));
 	s->would_bans = p->would_bans;
 	s->bans_expired = p->expired;

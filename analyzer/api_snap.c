@@ -246,6 +246,22 @@ static void programs(const char *root, struct api_status_snap *st)
 	closedir(d);
 }
 
+/* The programs' statistics as the loader copies them into prog_stats (group-readable). */
+static void programs_from_map(const char *root, struct api_status_snap *st)
+{
+	struct ebpfmon_prog_stats ps[EBPFMON_PROG_STATS_MAX];
+	int n = maps_prog_stats(root, ps, EBPFMON_PROG_STATS_MAX);
+
+	for (int i = 0; i < n && st->n_progs < API_SNAP_PROGS; i++) {
+		struct api_snap_prog *pr = &st->progs[st->n_progs++];
+
+		snprintf(pr->name, sizeof(pr->name), "%s", ps[i].name);
+		pr->id = ps[i].id;
+		pr->run_count = ps[i].run_cnt;
+		pr->run_time_ns = ps[i].run_time_ns;
+	}
+}
+
 static int count_anomaly(const struct store_anomaly *a, void *ctx)
 {
 	(void)a;
@@ -263,6 +279,8 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 
 	interfaces(p->cfg->pin_root, st);
 	programs(p->cfg->pin_root, st);
+	if (!st->n_progs) /* the program pins are root's: the loader's copy instead */
+		programs_from_map(p->cfg->pin_root, st);
 	st->db_open = db != NULL;
 	st->db_ok = db && store_healthy(db);
 	if (db && !st->db_ok) {

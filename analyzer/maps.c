@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -386,4 +387,31 @@ int maps_lock(struct maps *m, const char *pin_root)
 			  "pid namespace holds the lock on %s): not starting a second one",
 			  pin_root, path);
 	return -EBUSY;
+}
+
+int maps_prog_stats(const char *pin_root, struct ebpfmon_prog_stats *out, size_t n)
+{
+	LIBBPF_OPTS(bpf_obj_get_opts, ro, .file_flags = BPF_F_RDONLY);
+	char path[PATH_MAX];
+	size_t got = 0;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/maps/%s", pin_root, EBPFMON_MAP_PROG_STATS);
+	fd = bpf_obj_get_opts(path, &ro);
+	if (fd < 0)
+		return -errno;
+	for (__u32 i = 0; i < EBPFMON_PROG_STATS_MAX && got < n; i++) {
+		struct ebpfmon_prog_stats st;
+
+		if (bpf_map_lookup_elem(fd, &i, &st)) {
+			err = -errno;
+			break;
+		}
+		if (!st.id)
+			continue;
+		st.name[sizeof(st.name) - 1] = '\0';
+		out[got++] = st;
+	}
+	close(fd);
+	return err ? err : (int)got;
 }

@@ -43,6 +43,13 @@ int maps_check(const struct maps *m, const char *pin_root, char *what, size_t le
  * namespace), -errno when path cannot be stat()ed. Takes no lock itself.
  */
 long maps_lock_holder(const char *path);
+struct ebpfmon_prog_stats;
+/*
+ * The programs' run statistics the loader copies into pin_root/maps/prog_stats (opened
+ * read-only for this call): up to n entries into out, those of programs not loaded (id 0)
+ * left out. The count, or -errno when the map cannot be opened or read.
+ */
+int maps_prog_stats(const char *pin_root, struct ebpfmon_prog_stats *out, size_t n);
 /* Close every map and release the lock. */
 void maps_close(struct maps *m);
 

@@ -261,6 +261,25 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	sample(o, "ebpfmon_io_requests_total", k->io_events);
 }
 
+static void render_programs(struct out *o, const struct metrics_snapshot *s)
+{
+	family(o, "ebpfmon_bpf_program_run_seconds_total", "counter",
+	       "Time the kernel spent in each ebpfmon BPF program (grows only while "
+	       "kernel.bpf_stats_enabled is 1).");
+	for (unsigned int i = 0; i < s->n_progs; i++) {
+		putf(o, "ebpfmon_bpf_program_run_seconds_total{program=\"");
+		put_label_value(o, s->progs[i].name);
+		put(o, "\"} ");
+		put_double(o, (double)s->progs[i].run_ns / 1e9);
+		put(o, "\n");
+	}
+	family(o, "ebpfmon_bpf_program_runs_total", "counter",
+	       "Runs of each ebpfmon BPF program (grows only while kernel.bpf_stats_enabled is 1).");
+	for (unsigned int i = 0; i < s->n_progs; i++)
+		sample_l(o, "ebpfmon_bpf_program_runs_total", "program", s->progs[i].name,
+			 s->progs[i].runs);
+}
+
 static void render_analyzer(struct out *o, const struct metrics_snapshot *s)
 {
 	family(o, "ebpfmon_bans_total", "counter",
@@ -330,6 +349,7 @@ int metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 	struct out o = { .buf = buf, .len = buf ? len : 0 };
 
 	render_kernel(&o, &s->kernel);
+	render_programs(&o, s);
 	render_analyzer(&o, s);
 	if (o.len)
 		o.buf[o.pos < o.len ? o.pos : o.len - 1] = '\0';

@@ -66,6 +66,12 @@ struct metrics_snapshot {
 	unsigned int n_anomalies;
 	const char *anomaly_kind[METRICS_ANOMALY_KINDS];
 	bool anomaly_open[METRICS_ANOMALY_KINDS];
+	/* the BPF programs' run statistics (prog_stats; 0 unless kernel.bpf_stats_enabled) */
+	unsigned int n_progs;
+	struct {
+		char name[16];
+		uint64_t run_ns, runs;
+	} progs[EBPFMON_PROG_STATS_MAX];
 	/* URL rules in their configured order */
 	unsigned int n_rules;
 	struct metrics_rule rules[CONFIG_MAX_URL_PATTERNS];

@@ -58,7 +58,8 @@ COUNTER_MAP = {"rx_seen": "rx_seen", "rx_passed": "rx_passed", "rx_drop_ban": "r
                "rx_parse_err": "rx_parse_err", "url_hits": "url_hits",
                "url_unverified": "url_unverified", "tx_seen": "tx_seen",
                "conn_opened": "conn_opened", "conn_table_full": "conn_table_full",
-               "events_lost": "ringbuf_drops"}
+               "events_lost": "ringbuf_drops", "stream_url_hits": "stream_url_hits",
+               "stream_drop_url": "stream_drop_url"}
 
 
 def free_port():
@@ -243,6 +244,12 @@ def t1_status(ctx):
     if ifs != [(ctx.topo.mon_if, link["ifindex"])]:
         problems.append(f"interfaces {st['interfaces']}, expected {ctx.topo.mon_if} with "
                         f"ifindex {link['ifindex']}")
+    # the programs, as the loader's prog_stats copy names them (the analyzer cannot open the
+    # program pins): the XDP program and the stream guard's, with their kernel ids
+    progs = {p["name"]: p for p in st.get("programs", [])}
+    for name in ("xdp_ingress", "stream_verdict", "stream_sockops"):
+        if not progs.get(name, {}).get("id"):
+            problems.append(f"programs has no {name} with an id: {st.get('programs')}")
     assert not problems, "status --json: " + "; ".join(problems) + f"\n{st}"
 
     # tracked_addresses is counted at most once a second: the map's count within 3 s

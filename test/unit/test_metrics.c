@@ -109,6 +109,34 @@ static void test_families(void **state)
 	free(t);
 }
 
+/* The programs' run statistics (from prog_stats): seconds and runs per program name. */
+static void test_programs(void **state)
+{
+	struct metrics_snapshot s = { 0 };
+	char *t;
+
+	(void)state;
+	s.kernel.stream_url_hits = 6;
+	s.kernel.stream_drop_url = 5;
+	s.n_progs = 2;
+	snprintf(s.progs[0].name, sizeof(s.progs[0].name), "xdp_ingress");
+	s.progs[0].run_ns = 1500000000;
+	s.progs[0].runs = 42;
+	snprintf(s.progs[1].name, sizeof(s.progs[1].name), "stream_verdict");
+	s.progs[1].run_ns = 250000;
+	s.progs[1].runs = 7;
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_bpf_program_run_seconds_total counter\n"
+			"ebpfmon_bpf_program_run_seconds_total{program=\"xdp_ingress\"} 1.5\n"
+			"ebpfmon_bpf_program_run_seconds_total{program=\"stream_verdict\"} 0.00025\n");
+	assert_lines(t, "# TYPE ebpfmon_bpf_program_runs_total counter\n"
+			"ebpfmon_bpf_program_runs_total{program=\"xdp_ingress\"} 42\n"
+			"ebpfmon_bpf_program_runs_total{program=\"stream_verdict\"} 7\n");
+	assert_lines(t, "ebpfmon_stream_url_hits_total 6\n");
+	assert_lines(t, "ebpfmon_stream_chunks_total{disposition=\"dropped_url\"} 5\n");
+	free(t);
+}
+
 /*
  * The conventions, line by line: every sample's family has # HELP then # TYPE before its
  * first sample, each once; counters end in _total, nothing else does; names are ebpfmon_*.
@@ -371,6 +399,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_families),
+		cmocka_unit_test(test_programs),
 		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_histogram),
