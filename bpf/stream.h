@@ -17,6 +17,8 @@
  *                  of a chunk resumes from http_streams), reports every hit as XDP does, and
  *                  drops the chunk (SK_DROP: the server never reads it) on a drop rule's hit.
  *
+ * stream_adopt    iterator (iter/tcp), run once by the loader: the connections already open.
+ *
  * Both layers report the same request with the same sequence number (the line's first byte),
  * so the analyzer counts it once. Included by ebpfmon.bpf.c after http.h.
  */
@@ -118,6 +120,53 @@ int stream_sockops(struct bpf_sock_ops *skops)
 	cnt->stream_socks++;
 	bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 	return 1;
+}
+
+/* Connections stream_adopt put under the guard, and those it could not (the last error). */
+__u64 stream_adopted, stream_adopt_failed;
+__s64 stream_adopt_err;
+
+/*
+ * Connections established before the guard was attached (a loader start or restart): the
+ * loader runs this iterator once over the TCP sockets of its network namespace (the monitored
+ * one) and puts those of an HTTP port into http_socks (a sockhash may be updated from an
+ * iterator: Documentation/bpf/map_sockmap.rst). What they had received already and their
+ * state inside a line are not known: they are read from their next chunk on, as a line start.
+ * Their close is not signalled to stream_sockops, so a line, header block or body they leave
+ * open keeps its http_streams entry.
+ */
+SEC("iter/tcp")
+int stream_adopt(struct bpf_iter__tcp *ctx)
+{
+	struct sock_common *skc = ctx->sk_common;
+	struct ebpfmon_settings *set;
+	const struct sock *sk;
+	struct tcp_sock *tp;
+	__u32 zero = 0;
+	__u64 cookie;
+	long err;
+
+	if (!skc || skc->skc_state != BPF_TCP_ESTABLISHED)
+		return 0;
+	set = bpf_map_lookup_elem(&settings, &zero);
+	if (!set || !(set->flags & EBPFMON_F_URL_MATCH) || !is_http_port(set, skc->skc_num))
+		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	if (!tp)
+		return 0;
+	sk = (const struct sock *)tp;
+	if (BPF_CORE_READ(sk, sk_rx_dst_ifindex) == LOOPBACK_IFINDEX)
+		return 0;
+	cookie = bpf_get_socket_cookie(tp);
+	err = bpf_map_update_elem(&http_socks, &cookie, skc, BPF_NOEXIST);
+	if (err == 0) {
+		stream_adopted++;
+	} else if (err != -17 /* EEXIST: taken in by an earlier walk */) {
+		/* EBUSY: still in the sockhash of the loader before us, which is on its way out */
+		stream_adopt_failed++;
+		stream_adopt_err = err;
+	}
+	return 0;
 }
 
 /* Sequence number of the chunk's first byte: TCP's control block (TCP_SKB_CB(skb)->seq). */

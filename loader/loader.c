@@ -291,6 +291,7 @@ static void choose_programs(struct loader *l)
 	if (!l->cfg->url_stream_guard || l->cg_fd < 0) {
 		bpf_program__set_autoload(l->skel->progs.stream_sockops, false);
 		bpf_program__set_autoload(l->skel->progs.stream_verdict, false);
+		bpf_program__set_autoload(l->skel->progs.stream_adopt, false);
 	}
 }
 
@@ -460,6 +461,53 @@ static void drop_hostwide_egress(struct loader *l)
 }
 
 /*
+ * Put the connections to the HTTP ports that are open already under the stream guard (the
+ * iterator stream_adopt, run once over this namespace's TCP sockets). Logs what it did; a
+ * failure leaves them to XDP alone.
+ */
+static void stream_adopt(struct loader *l)
+{
+	struct bpf_link *link = bpf_program__attach_iter(l->skel->progs.stream_adopt, NULL);
+	char buf[64];
+	ssize_t n = 0;
+	int fd;
+
+	if (!link) {
+		log_warn("stream guard: cannot walk the open connections (%s): those open now are "
+			 "matched in XDP only", strerror(errno));
+		return;
+	}
+	/* A connection still in the sockhash of the loader before us cannot join ours until
+	 * that map is freed, which the kernel does shortly after the old programs go: walk
+	 * again, 50 ms apart, for up to 2 s. */
+	for (int tries = 0; tries < 40; tries++) {
+		l->skel->bss->stream_adopt_failed = 0;
+		fd = bpf_iter_create(bpf_link__fd(link));
+		if (fd < 0) {
+			n = -1;
+			break;
+		}
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		close(fd);
+		if (n < 0 || !l->skel->bss->stream_adopt_failed)
+			break;
+		usleep(50000);
+	}
+	bpf_link__destroy(link);
+	if (n < 0)
+		log_warn("stream guard: the walk of the open connections failed: %s",
+			 strerror(errno));
+	if (l->skel->bss->stream_adopt_failed)
+		log_warn("stream guard: %llu open connection(s) could not be taken in (%s): they "
+			 "are matched in XDP only",
+			 (unsigned long long)l->skel->bss->stream_adopt_failed,
+			 strerror((int)-l->skel->bss->stream_adopt_err));
+	log_info("stream guard: %llu connection(s) to the HTTP ports already open taken in",
+		 (unsigned long long)l->skel->bss->stream_adopted);
+}
+
+/*
  * The stream guard (bpf/stream.h): stream_verdict on the sockhash http_socks first, then
  * stream_sockops, which fills it, on the root of the cgroup v2 hierarchy through a link pinned
  * as links/stream_sockops (a restart updates the earlier run's link in place). Returns 0 or
@@ -481,6 +529,7 @@ static int attach_stream(struct loader *l)
 	if (update_old_link(l, "stream_sockops", sfd) == 0) {
 		log_info("stream guard: replaced the program of the sock_ops link left by an earlier "
 			 "run");
+		stream_adopt(l);
 		return 0;
 	}
 	fd = bpf_link_create(sfd, l->cg_fd, BPF_CGROUP_SOCK_OPS, NULL);
@@ -493,7 +542,10 @@ static int attach_stream(struct loader *l)
 	}
 	log_info("stream guard: URL rules also on what connections to the HTTP ports deliver "
 		 "(sock_ops on %s)", l->cgroup2);
-	return keep_link(l, "stream_sockops", fd);
+	err = keep_link(l, "stream_sockops", fd);
+	if (!err)
+		stream_adopt(l);
+	return err;
 }
 
 static int attach_all(struct loader *l)

@@ -697,6 +697,34 @@ def t13d_decoy(ctx):
                  "bad-checksum decoy", burst=True)
 
 
+@test("a connection open across a loader restart is taken under the stream guard: the "
+      "out-of-order probe sent on it afterwards is not served, banned")
+def t13f_adopted_connection(ctx):
+    import threading
+    an = ctx.fresh()
+    src = ctx.phantom(4)
+    got = []
+    spec = dict(mode="segments", src=src, dst=MON4, dport=HTTP_PORT, hold=6.0,
+                segments=[[7, REST.hex(), ""], [0, b"GET /wp".hex(), ""]], wait=2.0)
+    t = threading.Thread(target=lambda: got.append(ctx.scapy(spec, timeout=30)))
+    t.start()
+    time.sleep(1.5)  # the handshake is done; the request is held back
+    ctx.restart_loader()
+    line = ctx.loader.wait_line(r"already open taken in", 5)
+    t.join(40)
+    assert got, "harness: the scapy helper returned nothing"
+    res = got[0]
+    log(f"  {line}")
+    log(f"  second half first, on a connection opened before the restart, from {src}: {res}")
+    assert res.get("synack"), f"harness: no SYN-ACK for the phantom {src}: {res}"
+    m = re.search(r"(\d+) connection\(s\)", line or "")
+    assert m and int(m.group(1)) >= 1, \
+        f"the new loader did not report taking in the open connection: {line!r}\n" \
+        f"{ctx.loader.tail()}"
+    expect_blocked_and_banned(ctx, an, src, "/wp-admin", "out-of-order probe after a restart", {
+        "served": bool(res.get("response")), "got": res})
+
+
 @test("url_stream_guard = false (the documented switch): the out-of-order probe is served, "
       "XDP alone cannot follow it")
 def t13e_stream_switch_off(ctx):
@@ -1112,6 +1140,8 @@ def pkt_main(spec):
     out["synack"] = True
     seq, ack = isn + 1, synack.seq + 1
     send(ip() / TCP(sport=sport, dport=dport, flags="A", seq=seq, ack=ack, window=64240))
+    if spec.get("hold"):
+        time.sleep(spec["hold"])  # the connection is open; the test restarts the loader
     seg = TCP(sport=sport, dport=dport, flags="PA", seq=seq, ack=ack, window=64240) / \
         Raw(payload)
     if spec["mode"] == "plain":
