@@ -67,7 +67,8 @@ struct http_canon {
 	__u8 hval;	/* 1: in a Content-Length value, 2: past its digits */
 	__u8 eol;	/* 1: the last byte other than CR was LF: an LF now ends the block */
 	__u8 te;	/* the header block has Transfer-Encoding: its body is not counted */
-	__u8 pad2[3];
+	__u8 blocked;	/* the stream guard dropped a chunk of this connection: drop the rest */
+	__u8 pad2[2];
 	__u64 clen;	 /* Content-Length of the header block (saturated) */
 	__u64 body_left; /* bytes of the body still to come */
 };

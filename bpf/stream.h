@@ -219,6 +219,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	struct http_canon *prev;
 	struct tcp_sock *tp;
 	__u32 seq, copied, len;
+	int verdict = SK_PASS;
 	__u64 cookie;
 
 	if (!bsk)
@@ -254,6 +255,12 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 
 	cookie = bpf_get_socket_cookie(skb);
 	prev = bpf_map_lookup_elem(&http_streams, &cookie);
+	if (prev && prev->blocked) {
+		/* the server lost a chunk of this stream to a drop rule: nothing after it can be
+		 * judged as the server would read it, and nothing after it reaches the server */
+		cnt->stream_drop_url++;
+		return SK_DROP;
+	}
 	s->m.lines = 0;
 	s->m.nhits = 0;
 	s->m.over = 0;
@@ -273,6 +280,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		s->c.hval = 0;
 		s->c.eol = 0;
 		s->c.te = 0;
+		s->c.blocked = 0;
 		s->c.clen = 0;
 		s->c.body_left = 0;
 	}
@@ -288,21 +296,6 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	}
 	cnt->stream_lines += s->m.lines;
 	cnt->url_hits_over += s->m.over;
-
-	if (http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
-		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
-			cnt->stream_state_full++;
-			/* a line open: the rest of it could not be followed, the server gets none
-			 * of it; a header block or a body: its framing is lost */
-			if (http_in_line(&s->c)) {
-				if (!dry)
-					return SK_DROP;
-				cnt->rx_would_drop++;
-			}
-		}
-	} else if (prev) {
-		bpf_map_delete_elem(&http_streams, &cookie);
-	}
 
 	if (s->m.nhits || s->m.over_drop) {
 		struct pkt_info p = {};
@@ -326,10 +319,28 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		}
 		if (e.drop) {
 			cnt->stream_drop_url++;
-			return SK_DROP;
+			verdict = SK_DROP;
+			s->c.blocked = 1;
 		}
 	}
-	return SK_PASS;
+
+	if (s->c.blocked || http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
+		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
+			cnt->stream_state_full++;
+			/* A line open: the rest of it could not be followed, so the server gets none
+			 * of it (a dropped chunk leaves the server's stream as the parser's was
+			 * before it). A header block or a body: its framing is lost. */
+			if (verdict == SK_PASS && http_in_line(&s->c)) {
+				if (!dry)
+					verdict = SK_DROP;
+				else
+					cnt->rx_would_drop++;
+			}
+		}
+	} else if (prev) {
+		bpf_map_delete_elem(&http_streams, &cookie);
+	}
+	return verdict;
 }
 
 SEC("sk_skb")

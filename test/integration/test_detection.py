@@ -690,6 +690,16 @@ def t13c_overlap(ctx):
     assert d["stream_overlap"] >= 1, f"counters.stream_overlap did not increase: {d}"
 
 
+@test("after the guard drops a chunk, the connection's later chunks are dropped too: "
+      "'ET /wp' (out of order), 'G', then '-admin/ ' and the rest again in one burst: the "
+      "server never reads GET /wp-admin/")
+def t13g_after_a_drop(ctx):
+    rest = b"-admin/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    stream_probe(ctx, [[1, b"ET /wp", ""], [0, b"G", ""], [7, b"-admin/ ", "pause"],
+                       [15, rest, ""]], "a line completed again after its dropped chunk",
+                 burst=True)
+
+
 @test("decoy: 'GET /wp', a bad-checksum 'GET /xx' at the same place, '-admin/...', in one "
       "burst: the kernel discards the decoy; not served, banned")
 def t13d_decoy(ctx):
@@ -1162,7 +1172,8 @@ def pkt_main(spec):
             send(IP(src=src, dst=dst, id=fid, frag=cut // 8, proto=6) / Raw(tcp_bytes[cut:]))
     elif spec["mode"] == "segments":
         # [offset, payload hex, options]: each a segment at seq + offset, in the order given;
-        # option "badsum": a wrong TCP checksum (the kernel discards it, XDP sees it)
+        # options: "badsum": a wrong TCP checksum (the kernel discards it, XDP sees it);
+        # "pause": 200 ms before this one
         pkts = []
         for off, data, opts in spec["segments"]:
             t = TCP(sport=sport, dport=dport, flags="PA", seq=(seq + off) & 0xffffffff,
@@ -1171,6 +1182,8 @@ def pkt_main(spec):
                 t.chksum = (bytes(ip() / t / Raw(bytes.fromhex(data)))[-1] + 0x1234) & 0xffff
             pkts.append(bytes(eth / ip() / t / Raw(bytes.fromhex(data))))
         for i, frame in enumerate(pkts):
+            if "pause" in spec["segments"][i][2]:
+                time.sleep(0.2)
             s.send(frame)
             if not spec.get("burst") and i + 1 < len(pkts):
                 time.sleep(0.05)
