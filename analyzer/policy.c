@@ -128,7 +128,7 @@ static int seed_request(const struct store_request *r, void *ctx)
 {
 	const struct seen_seed *sd = ctx;
 	struct policy_req req = { .addr = r->addr, .sport = r->sport, .dport = r->dport,
-				  .seq = r->seq };
+				  .seq = r->seq, .isn = r->conn_isn };
 	uint64_t ago = r->banned_at < sd->unix_now
 			       ? (uint64_t)(sd->unix_now - r->banned_at) * 1000000000ull
 			       : 0;
@@ -222,6 +222,7 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 		row->sport = p->hit_req->sport;
 		row->dport = p->hit_req->dport;
 		row->seq = p->hit_req->seq;
+		row->conn_isn = p->hit_req->isn;
 	}
 }
 
@@ -638,12 +639,12 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 	/* the path is the client's: never let its bytes into a log line or a row as they are */
 	urlcanon_escape(ev->path, len, ev->flags & EBPFMON_URL_HIT_TRUNCATED, shown, sizeof(shown));
 	req = (struct policy_req){ .addr = ev->addr, .sport = ev->sport, .dport = ev->dport,
-				   .seq = ev->seq };
+				   .seq = ev->seq, .isn = ev->conn_isn };
 	if (policy_seen_check(&p->seen, &req, ev->hdr.ts_ns)) {
 		p->retransmits++;
-		log_debug("%s:%u requested '%s' again (port %u, seq %u): a retransmission, not a new "
-			  "offence", addr_format(&ev->addr, a, sizeof(a)), ev->sport, shown, ev->dport,
-			  ev->seq);
+		log_debug("%s:%u requested '%s' again (port %u, seq %u, connection %u): a "
+			  "retransmission, not a new offence", addr_format(&ev->addr, a, sizeof(a)),
+			  ev->sport, shown, ev->dport, ev->seq, ev->conn_isn);
 		return 0;
 	}
 	count_url_hit(p, pat);

@@ -70,7 +70,9 @@ void policy_seen_init(struct policy_seen *s, uint64_t seed)
 
 static bool req_equal(const struct policy_req *a, const struct policy_req *b)
 {
+	/* an unknown ISN (a row from before it was kept) matches any */
 	return a->sport == b->sport && a->dport == b->dport && a->seq == b->seq &&
+	       (a->isn == b->isn || !a->isn || !b->isn) &&
 	       !memcmp(&a->addr, &b->addr, sizeof(a->addr));
 }
 

@@ -49,6 +49,7 @@ struct policy_req {
 	struct ebpfmon_addr addr;
 	uint16_t sport, dport;
 	uint32_t seq; /* of the first byte of the request line */
+	uint32_t isn; /* this host's initial sequence number of the connection; 0: not known */
 };
 
 #define POLICY_SEEN_WAYS 8

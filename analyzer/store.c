@@ -125,6 +125,10 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE malicious_ips ADD COLUMN sport INTEGER;"
 	"ALTER TABLE malicious_ips ADD COLUMN dport INTEGER;"
 	"ALTER TABLE malicious_ips ADD COLUMN seq INTEGER;",
+
+	/* 3 -> 4: the connection of that request (its ISN on this host's side), so that a new
+	 * connection reusing the port and sequence number is a new offence */
+	"ALTER TABLE malicious_ips ADD COLUMN conn_isn INTEGER;",
 };
 
 _Static_assert(ARRAY_SIZE(store_migrations) == STORE_SCHEMA_VERSION,
@@ -192,9 +196,9 @@ static const char *const store_sql[STMT_COUNT_] = {
 
 	[STMT_BAN_INSERT] = "INSERT INTO malicious_ips (address, prefix_len, reason, rule, source,"
 			    " hits, banned_at, expires_at, ended_at, escalation_level, dry_run,"
-			    " end_reason, path, sport, dport, seq)"
+			    " end_reason, path, sport, dport, seq, conn_isn)"
 			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-			    " ?15, ?16)",
+			    " ?15, ?16, ?17)",
 	[STMT_BAN_END] =
 		"UPDATE malicious_ips SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
 	[STMT_BAN_END_WHY] = "UPDATE malicious_ips SET ended_at = ?2, end_reason = ?3"
@@ -1077,10 +1081,12 @@ int64_t store_ban_insert(struct store *st, const struct store_ban *ban)
 		sqlite3_bind_int(s, 14, ban->sport);
 		sqlite3_bind_int(s, 15, ban->dport);
 		sqlite3_bind_int64(s, 16, ban->seq);
+		sqlite3_bind_int64(s, 17, ban->conn_isn);
 	} else {
 		sqlite3_bind_null(s, 14);
 		sqlite3_bind_null(s, 15);
 		sqlite3_bind_null(s, 16);
+		sqlite3_bind_null(s, 17);
 	}
 	err = store_run(st, STMT_BAN_INSERT, "insert ban");
 	if (err)
@@ -1289,7 +1295,8 @@ int64_t store_ban_offences(struct store *st, int64_t since, store_offence_cb cb,
 
 int64_t store_ban_requests(struct store *st, int64_t since, store_request_cb cb, void *ctx)
 {
-	static const char sql[] = "SELECT address, sport, dport, seq, banned_at FROM malicious_ips"
+	static const char sql[] = "SELECT address, sport, dport, seq, banned_at, conn_isn"
+				  " FROM malicious_ips"
 				  " WHERE banned_at >= ? AND prefix_len IS NULL"
 				  " AND reason = 'url_rule' AND seq IS NOT NULL"
 				  " ORDER BY banned_at, id";
@@ -1314,6 +1321,7 @@ int64_t store_ban_requests(struct store *st, int64_t since, store_request_cb cb,
 		r.dport = (uint16_t)dport;
 		r.seq = (uint32_t)seq;
 		r.banned_at = sqlite3_column_int64(s, 4);
+		r.conn_isn = (uint32_t)sqlite3_column_int64(s, 5); /* NULL: 0, not known */
 		n++;
 		ret = cb(&r, ctx);
 		if (ret) {

@@ -37,7 +37,7 @@
 #include "ebpfmon_abi.h"
 
 /* Schema version this code writes; PRAGMA user_version of a database it created. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Milliseconds a statement waits for another connection's lock before failing -EBUSY. */
 #define STORE_BUSY_TIMEOUT_MS 1000
@@ -79,6 +79,7 @@ struct store_ban {
 	bool has_req;
 	uint16_t sport, dport; /* the client's port, the server's */
 	uint32_t seq;	       /* TCP sequence number of the request line's first byte */
+	uint32_t conn_isn;     /* this host's ISN of the connection (0: not known) */
 };
 
 /* One of the top addresses of a network_stats snapshot (network_stats_top). */
@@ -276,6 +277,7 @@ struct store_request {
 	struct ebpfmon_addr addr;
 	uint16_t sport, dport;
 	uint32_t seq;
+	uint32_t conn_isn; /* 0 for a row from before it was kept */
 	int64_t banned_at; /* unix seconds */
 };
 

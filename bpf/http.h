@@ -633,15 +633,27 @@ static __always_inline bool http_in_line(const struct http_canon *c)
 }
 
 /*
+ * This host's initial sequence number of an established connection: SND.UNA less the bytes the
+ * peer has acknowledged (tcp_sock.bytes_acked, RFC 4898 tcpEStatsAppHCThruOctetsAcked) less
+ * the SYN. The same for every segment of one connection, random from one to the next.
+ */
+static __always_inline __u32 http_conn_isn(const struct tcp_sock *tp)
+{
+	return tp->snd_una - (__u32)tp->bytes_acked - 1;
+}
+
+/*
  * Whether the segment of p belongs to a connection of this host, as the kernel would take it:
  * an established socket whose receive window holds it (from rcv_nxt on; RFC 9293 §3.10.7.4)
  * and whose acknowledgment is acceptable (RFC 5961 §5.2: SND.UNA - MAX.SND.WND <= SEG.ACK
  * <= SND.NXT), a request socket whose handshake it completes, or a listener whose SYN cookie
  * it carries. A blind spoofer must guess both numbers. in_order: only the segment that
- * starts at rcv_nxt (what the kernel appends next) counts.
+ * starts at rcv_nxt (what the kernel appends next) counts. *isn: this host's initial sequence
+ * number of the connection (http_conn_isn()).
  */
 static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
-					  const struct ebpfmon_addr *dst, bool in_order)
+					  const struct ebpfmon_addr *dst, bool in_order,
+					  __u32 *isn)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -676,12 +688,15 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 
 			ok = (in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
 			     p->ack - (una - maxw) <= snxt - (una - maxw);
+			*isn = http_conn_isn(tp);
 		}
 	} else if (sk->state == BPF_TCP_NEW_SYN_RECV) {
 		struct tcp_request_sock *req = bpf_skc_to_tcp_request_sock(sk);
 
-		if (req)
+		if (req) {
 			ok = p->seq == req->rcv_isn + 1 && p->ack == req->snt_isn + 1;
+			*isn = req->snt_isn;
+		}
 	} else if (sk->state == BPF_TCP_LISTEN) {
 		__u32 l3 = p->l3_off & 0xff, l4 = p->l4_off & 0x3ff;
 		void *iph = data + l3, *th = data + l4;
@@ -692,6 +707,7 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 						     p->v6 ? sizeof(struct ipv6hdr)
 							   : sizeof(struct iphdr),
 						     th, sizeof(struct tcphdr)) == 0;
+		*isn = p->ack - 1; /* the cookie was our ISN */
 	}
 	bpf_sk_release(sk);
 	return ok;
@@ -702,6 +718,7 @@ struct http_emit_ctx {
 	struct http_scratch *s;
 	struct ebpfmon_counters *cnt;
 	__u64 *hits;	 /* the counter of hits reported: url_hits, stream_url_hits */
+	__u32 isn;	 /* the connection's initial sequence number on this host's side */
 	__u16 flags;	 /* added to every hit's flags (EBPFMON_URL_HIT_STREAM) */
 	__u32 nhits;
 	__u32 drop_rule; /* flags: dry run (bit 0), allowlisted (bit 1) */
@@ -744,7 +761,7 @@ static long http_emit_cb(__u32 i, void *vctx)
 	ev->seq = h->seq;
 	ev->path_len = h->path_len;
 	ev->flags = flags;
-	ev->pad = 0;
+	ev->conn_isn = x->isn;
 	__builtin_memcpy(ev->path, h->path, sizeof(ev->path));
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
@@ -767,6 +784,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	struct http_canon *prev;
 	struct http_scratch *s;
 	bool dry = set->flags & EBPFMON_F_DRY_RUN, cut = false, partial = false;
+	__u32 isn = 0;
 
 	if (p->payload_off >= pkt_len)
 		return XDP_PASS;
@@ -822,7 +840,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (http_in_line(&s->c)) {
 		if (cut) {
 			partial = true; /* the rest of the line was not read: fail closed */
-		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev)) {
+		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev, &isn)) {
 			/*
 			 * A line begins where the kernel appends next (rcv_nxt); a segment that
 			 * resumes it carries it on from wherever it is in the window, since the
@@ -845,11 +863,12 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		struct http_emit_ctx e = {
 			.p = p, .s = s, .cnt = cnt, .hits = &cnt->url_hits, .nhits = s->m.nhits,
 		};
-		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false);
+		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false, &isn);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */
 		bool may_drop = !verified || !is_allowed(&p->src);
 
 		if (verified) {
+			e.isn = isn;
 			e.drop_rule = (dry ? 1 : 0) | (may_drop ? 0 : 2);
 			e.now = now ? now : bpf_ktime_get_boot_ns();
 			bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);

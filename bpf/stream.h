@@ -302,6 +302,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		struct http_emit_ctx e = {
 			.p = &p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
 			.hits = &cnt->stream_url_hits, .flags = EBPFMON_URL_HIT_STREAM,
+			.isn = http_conn_isn(tp),
 		};
 		bool may_drop;
 

@@ -269,7 +269,9 @@ struct ebpfmon_ev_url_hit {
 	__u32 seq;	/* TCP sequence number of the first byte of the request line */
 	__u16 path_len; /* bytes valid in path[] (canonical path, at most EBPFMON_URL_PATH_MAX) */
 	__u16 flags;	/* enum ebpfmon_url_hit_flags */
-	__u32 pad;
+	/* this host's initial sequence number of the connection (0: not known): a new
+	 * connection from the same port with the same sequence number is a new request */
+	__u32 conn_isn;
 	__u8 path[EBPFMON_URL_PATH_MAX];
 };
 

@@ -927,6 +927,35 @@ def t19_one_offence(ctx):
             c.kill()
 
 
+@test("one request is one offence, but a new connection is a new request: the same port and "
+      "ISN reused after the ban expired bans again (offence 2)")
+def t19b_replayed_isn(ctx):
+    conf = ctx.write_conf("short-ban.conf", ban_s=SHORT_BAN_S)
+    an = ctx.fresh(conf=conf)
+    src = ctx.phantom(4)
+    spec = dict(mode="plain", src=src, dst=MON4, dport=HTTP_PORT, payload=REQ_WP.hex(),
+                wait=1.0, sport=43211, isn=1432778632)
+    first = ctx.scapy(spec)
+    assert first.get("synack"), f"harness: no SYN-ACK for {src}: {first}"
+    assert ban_line(an, src), f"no 'banned {src}' after the first GET /wp-admin/:\n" \
+        f"{an.output()}"
+    assert nstest.wait_until(lambda: ctx.get_ban(src) is None, SHORT_BAN_S + 5, 0.2), \
+        f"the {SHORT_BAN_S} s ban of {src} did not end"
+    # the server still holds the first connection (its RST met the ban): end it, as the
+    # attacker would, then connect again from the same port with the same ISN
+    ctx.scapy(dict(spec, mode="rst"))
+    time.sleep(0.2)
+    second = ctx.scapy(spec)
+    log(f"  first connection: {first}; second (same port {spec['sport']}, same ISN): {second}")
+    assert second.get("synack"), f"harness: no SYN-ACK for the second connection: {second}"
+    assert nstest.wait_until(lambda: len(ban_lines(an, src)) >= 2, BAN_WAIT, 0.1), \
+        f"{src} was not banned again for the same request on a new connection (same port " \
+        f"and sequence number): {ban_lines(an, src)}\n{an.output()}"
+    log(f"  {ban_lines(an, src)[-1]}")
+    assert "offence 2" in ban_lines(an, src)[-1], ban_lines(an, src)
+    assert not second.get("response"), f"the second request was SERVED: {second}"
+
+
 @test("--dry-run: the probe is served (200), 'would ban', bans stays empty, rx_would_drop "
       "counts; a ban written with bpftool drops nothing (ping passes) and counts would_drops")
 def t20_dry_run(ctx):
@@ -1101,8 +1130,8 @@ def pkt_main(spec):
 
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     s.bind((spec["iface"], 0))
-    sport = random.randint(20000, 60000)
-    isn = random.getrandbits(32)
+    sport = spec.get("sport") or random.randint(20000, 60000)
+    isn = spec.get("isn") or random.getrandbits(32)
     out = {"synack": False, "response": None, "rst": False, "acked": False}
 
     def send(pkt):
@@ -1130,6 +1159,13 @@ def pkt_main(spec):
             yield t
             if stop(t):
                 return
+
+    if spec["mode"] == "rst":
+        # end the connection spec.sport/spec.isn left open (its request dropped, its RST too)
+        send(ip() / TCP(sport=sport, dport=dport, flags="R", seq=(isn + 1) & 0xffffffff,
+                        window=0))
+        print(json.dumps(dict(out, sent=True)), flush=True)
+        return 0
 
     if spec["mode"] == "spoof":
         send(ip() / TCP(sport=sport, dport=dport, flags="PA", seq=isn,

@@ -155,6 +155,30 @@ static void retransmission_is_not_a_new_offence(void **state)
 	assert_false(policy_seen_check(&seen, &r, t + 31 * MIN_NS));
 }
 
+/*
+ * A new connection that reuses the port and the sequence number (a client that picks its own
+ * ISN) is a new offence: the connection is told apart by this host's ISN. A row from before
+ * the ISN was kept (0) still matches its retransmissions.
+ */
+static void a_replayed_sequence_number_on_a_new_connection_is_a_new_offence(void **state)
+{
+	struct policy_req r = req("198.51.100.7", 40000, 1000), again = r, replay = r, old = r;
+	uint64_t t = 5 * MIN_NS;
+
+	(void)state;
+	r.isn = again.isn = 0x1234567;
+	replay.isn = 0x89abcdef;
+	old.isn = 0;
+	policy_seen_init(&seen, 42);
+	assert_false(policy_seen_check(&seen, &r, t));
+	assert_true(policy_seen_check(&seen, &again, t + 1000));     /* a retransmission */
+	assert_false(policy_seen_check(&seen, &replay, t + MIN_NS)); /* another connection */
+	assert_true(policy_seen_check(&seen, &replay, t + MIN_NS + 1));
+	policy_seen_init(&seen, 42);
+	assert_false(policy_seen_check(&seen, &old, t)); /* remembered from an old row */
+	assert_true(policy_seen_check(&seen, &r, t + 1000));
+}
+
 static void seen_table_is_bounded_and_forgets_the_oldest(void **state)
 {
 	struct policy_req first = req("198.51.100.1", 1, 1);
@@ -373,6 +397,7 @@ int main(void)
 		cmocka_unit_test(decide_allowlist_banned_dry_run),
 		cmocka_unit_test(escalation_network),
 		cmocka_unit_test(retransmission_is_not_a_new_offence),
+		cmocka_unit_test(a_replayed_sequence_number_on_a_new_connection_is_a_new_offence),
 		cmocka_unit_test(seen_table_is_bounded_and_forgets_the_oldest),
 		cmocka_unit_test(url_offence_survives_a_restart),
 		cmocka_unit_test(reconcile_running),
