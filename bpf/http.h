@@ -567,23 +567,24 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 			 __u32 ch, __u32 i)
 {
 	struct http_parse px = { .c = c, .m = m, .hits = hits }, *x = &px;
-	bool body_end = false;
 
 	if (!c || !m || !hits)
 		return 0;
 	ch &= 0xff;
 	if (m->framing) {
-		if (c->body_left)
-			body_end = --c->body_left == 0;
-		else if (c->hdr)
+		if (c->body_left) {
+			/* a Content-Length body is not request lines: the server reads it as data
+			 * (RFC 9112 §6.3), and the next byte after it starts a request */
+			if (--c->body_left == 0) {
+				c->state = HS_LINE_START;
+				c->hdr = 0;
+			}
+			return 0;
+		}
+		if (c->hdr)
 			http_frame_header(c, ch);
 	}
 	http_line_step(x, c, m, ch, i);
-	if (body_end) {
-		/* the body's last byte: the next one starts a request, line break or not */
-		c->state = HS_LINE_START;
-		c->hdr = 0;
-	}
 	return 0;
 }
 
@@ -609,13 +610,14 @@ static long http_scan_cb(__u32 i, void *vctx)
 
 	if (base >= x->len)
 		return 1;
-	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
-	    (!s->m.framing || (!s->c.hdr && (!s->c.body_left || s->c.body_left > 8))) &&
-	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)])) {
-		if (s->m.framing && s->c.body_left)
-			s->c.body_left -= 8;
+	if (s->m.framing && s->c.body_left > 8 && base + 8 <= x->len) {
+		s->c.body_left -= 8; /* a body: passed over a word at a time, unread */
 		return 0;
 	}
+	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
+	    (!s->m.framing || (!s->c.hdr && !s->c.body_left)) &&
+	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)]))
+		return 0;
 #pragma unroll
 	for (__u32 k = 0; k < 8; k++) {
 		if (base + k >= x->len)
@@ -649,11 +651,12 @@ static __always_inline __u32 http_conn_isn(const struct tcp_sock *tp)
  * <= SND.NXT), a request socket whose handshake it completes, or a listener whose SYN cookie
  * it carries. A blind spoofer must guess both numbers. in_order: only the segment that
  * starts at rcv_nxt (what the kernel appends next) counts. *isn: this host's initial sequence
- * number of the connection (http_conn_isn()).
+ * number of the connection (http_conn_isn()). any_seq: any segment of an established socket
+ * counts (what TCP refuses of it never reaches the stream guard).
  */
 static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
 					  const struct ebpfmon_addr *dst, bool in_order,
-					  __u32 *isn)
+					  __u32 *isn, bool any_seq)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -686,8 +689,9 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 			__u32 nxt = tp->rcv_nxt, wnd = tp->rcv_wnd, una = tp->snd_una;
 			__u32 snxt = tp->snd_nxt, maxw = tp->max_window;
 
-			ok = (in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
-			     p->ack - (una - maxw) <= snxt - (una - maxw);
+			ok = any_seq ||
+			     ((in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
+			      p->ack - (una - maxw) <= snxt - (una - maxw));
 			*isn = http_conn_isn(tp);
 		}
 	} else if (sk->state == BPF_TCP_NEW_SYN_RECV) {
@@ -807,6 +811,13 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	fk.sport = p->sport;
 	fk.dport = p->dport;
 	fk.seq = p->seq;
+	if (stream_guard_on && !stream_unwatched && url_verify && !(p->tcp_flags & 0x02) &&
+	    http_verified(ctx, p, &fk.dst, false, &isn, true)) {
+		/* a connection of this host: the stream guard reads what TCP makes of it (a SYN's
+		 * data, TCP Fast Open, may not pass through the guard: read here) */
+		cnt->url_to_stream++;
+		return XDP_PASS;
+	}
 	prev = http_flows_used ? bpf_map_lookup_elem(&http_flows, &fk) : NULL;
 	s->m.lines = 0;
 	s->m.nhits = 0;
@@ -840,7 +851,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (http_in_line(&s->c)) {
 		if (cut) {
 			partial = true; /* the rest of the line was not read: fail closed */
-		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev, &isn)) {
+		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev, &isn, false)) {
 			/*
 			 * A line begins where the kernel appends next (rcv_nxt); a segment that
 			 * resumes it carries it on from wherever it is in the window, since the
@@ -863,7 +874,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		struct http_emit_ctx e = {
 			.p = p, .s = s, .cnt = cnt, .hits = &cnt->url_hits, .nhits = s->m.nhits,
 		};
-		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false, &isn);
+		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false, &isn, false);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */
 		bool may_drop = !verified || !is_allowed(&p->src);
 

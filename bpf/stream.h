@@ -115,6 +115,7 @@ int stream_sockops(struct bpf_sock_ops *skops)
 	cookie = bpf_get_socket_cookie(skops);
 	if (bpf_sock_hash_update(skops, &http_socks, &cookie, BPF_NOEXIST)) {
 		cnt->stream_socks_full++;
+		stream_unwatched = 1; /* XDP reads every segment again */
 		return 1;
 	}
 	cnt->stream_socks++;

@@ -188,6 +188,7 @@ struct ebpfmon_counters {
 	__u64 stream_overlap;	 /* chunks overlapping bytes already read: the old bytes kept */
 	__u64 stream_state_full; /* chunks dropped: a partial line, http_streams full */
 	__u64 stream_nested;	 /* chunks passed unread: verdicts nested too deep on a CPU */
+	__u64 url_to_stream;	 /* segments of this host's connections XDP left to the guard */
 };
 
 /* Value of proc_io, keyed by __u32 tgid. */
@@ -294,7 +295,7 @@ EBPFMON_ABI_ASSERT(struct ebpfmon_conn, 24);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_key, 132);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
 EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
-EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 288);
+EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 296);
 EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
 EBPFMON_ABI_ASSERT(struct ebpfmon_prog_stats, 40);
 EBPFMON_ABI_ASSERT(struct ebpfmon_event_hdr, 16);

@@ -508,6 +508,18 @@ static void stream_adopt(struct loader *l)
 }
 
 /*
+ * The guard watches: take in the open connections, then tell XDP to leave this host's
+ * connections to it (unless one could not be taken in: XDP then reads every segment).
+ */
+static void stream_on(struct loader *l)
+{
+	stream_adopt(l);
+	if (l->skel->bss->stream_adopt_failed)
+		l->skel->bss->stream_unwatched = 1;
+	l->skel->bss->stream_guard_on = 1;
+}
+
+/*
  * The stream guard (bpf/stream.h): stream_verdict on the sockhash http_socks first, then
  * stream_sockops, which fills it, on the root of the cgroup v2 hierarchy through a link pinned
  * as links/stream_sockops (a restart updates the earlier run's link in place). Returns 0 or
@@ -529,7 +541,7 @@ static int attach_stream(struct loader *l)
 	if (update_old_link(l, "stream_sockops", sfd) == 0) {
 		log_info("stream guard: replaced the program of the sock_ops link left by an earlier "
 			 "run");
-		stream_adopt(l);
+		stream_on(l);
 		return 0;
 	}
 	fd = bpf_link_create(sfd, l->cg_fd, BPF_CGROUP_SOCK_OPS, NULL);
@@ -544,7 +556,7 @@ static int attach_stream(struct loader *l)
 		 "(sock_ops on %s)", l->cgroup2);
 	err = keep_link(l, "stream_sockops", fd);
 	if (!err)
-		stream_adopt(l);
+		stream_on(l);
 	return err;
 }
 

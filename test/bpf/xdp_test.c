@@ -120,9 +120,10 @@ static size_t events_read(void)
 	X(stream_drop_url)                                                                         \
 	X(stream_overlap)                                                                          \
 	X(stream_state_full)                                                                       \
-	X(stream_nested)
+	X(stream_nested)                                                                           \
+	X(url_to_stream)
 
-_Static_assert(sizeof(struct ebpfmon_counters) == 36 * sizeof(__u64),
+_Static_assert(sizeof(struct ebpfmon_counters) == 37 * sizeof(__u64),
 	       "COUNTER_FIELDS lists every counter");
 
 /* The counters (summed over CPUs) must equal want, field by field; names the ones that differ. */

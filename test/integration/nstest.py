@@ -503,7 +503,7 @@ COUNTERS_FIELDS = ("rx_seen", "rx_passed", "rx_drop_ban", "rx_drop_net", "rx_dro
                    "http_flows_full", "url_partial", "url_urgent", "stream_socks",
                    "stream_socks_full", "stream_chunks", "stream_lines", "stream_split",
                    "stream_url_hits", "stream_drop_url", "stream_overlap", "stream_state_full",
-                   "stream_nested")
+                   "stream_nested", "url_to_stream")
 
 
 def ban_value(expires_ns=0, reason=0, drops=0, flags=0, would_drops=0):

@@ -63,6 +63,9 @@ malicious_url_patterns = /wp-admin, *.php
 allowlist = 127.0.0.0/8, ::1
 ban_duration = {BAN_S}s
 monitoring_interval = 500ms
+# the analyzer's reactions to XDP's evidence (dropped requests that clients retransmit);
+# test_detection.py tests the stream guard
+url_stream_guard = false
 [loader]
 pin_root = {{pin_root}}
 [api]

@@ -666,6 +666,31 @@ def t11b_glued_after_body(ctx):
     assert d["stream_url_hits"] >= 1, f"counters.stream_url_hits did not increase: {d}"
 
 
+@test("a body is data, not requests: POSTs whose bodies hold 'GET /.env HTTP/1.1' and "
+      "'COPY /.env /app/.env' lines (in one segment, and cut across segments) reach nginx "
+      "(405), nobody is banned")
+def t11d_body_is_data(ctx):
+    an = ctx.fresh()
+    before = ctx.counters()
+    bodies = [b"hello=\r\nGET /.env HTTP/1.1\r\nHost: x\r\n\r\n",
+              b"FROM debian:12\nCOPY /.env /app/.env\nRUN true\n"]
+    problems = []
+    for i, body in enumerate(bodies):
+        src = ctx.client(4)
+        head = (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+        chunks = [head + body] if i == 0 else [head, body[:9], body[9:]]
+        res = ctx.raw(src, chunks)
+        log(f"  POST with body {body!r} from {src} in {len(chunks)} segment(s): {res}")
+        if "405" not in res.get("statuses", []):
+            problems.append(f"{src}: nginx did not answer the POST (405): {res}")
+        if ban_line(an, src, timeout=1.5):
+            problems.append(f"{src} was banned for a line of its body: {ban_lines(an, src)}")
+    d = delta(before, ctx.counters(), "stream_url_hits", "url_hits", "stream_drop_url")
+    log(f"  counters: {d}")
+    assert not problems, "; ".join(problems) + f" (counters {d})"
+
+
 @test("framing across chunks: the headers, the body's start, its end with the glued request, "
       "in 3 segments 50 ms apart: not served, banned")
 def t11c_glued_split(ctx):
@@ -829,7 +854,9 @@ def t17_dstopts_v6(ctx):
     an = ctx.fresh()
     before = ctx.counters()
     src, res = phantom_request(ctx, 6, "dstopts", n_ext=6)
-    d = delta(before, ctx.counters(), "rx_drop_unseen", "url_hits", "rx_drop_url")
+    d = delta(before, ctx.counters(), "rx_drop_unseen", "url_hits", "rx_drop_url",
+              "stream_url_hits")
+    d["url_hits"] += d["stream_url_hits"]  # XDP's or the stream guard's
     log(f"  counters: {d}")
     problems = []
     if res.get("response"):
@@ -1162,8 +1189,9 @@ def pkt_main(spec):
 
     if spec["mode"] == "rst":
         # end the connection spec.sport/spec.isn left open (its request dropped, its RST too)
-        send(ip() / TCP(sport=sport, dport=dport, flags="R", seq=(isn + 1) & 0xffffffff,
-                        window=0))
+        for sq in (isn + 1, isn + 1 + len(payload)):  # before or after the request
+            send(ip() / TCP(sport=sport, dport=dport, flags="R", seq=sq & 0xffffffff,
+                            window=0))
         print(json.dumps(dict(out, sent=True)), flush=True)
         return 0
 

@@ -144,8 +144,10 @@ def t1_ban_in_metrics(ctx):
         if not 0 <= ttb < 10:
             problems.append(f"ebpfmon_time_to_ban_seconds_sum = {ttb}, expected 0..10 s")
         url_drops = 'ebpfmon_drops_total{reason="url"}'
-        if got.get(url_drops, 0) < 1:
-            problems.append(f"{url_drops} = {got.get(url_drops)}: the rule dropped the request")
+        guard_drops = 'ebpfmon_stream_chunks_total{disposition="dropped_url"}'
+        if got.get(url_drops, 0) + got.get(guard_drops, 0) < 1:
+            problems.append(f"{url_drops} = {got.get(url_drops)}, {guard_drops} = "
+                            f"{got.get(guard_drops)}: the rule dropped the request")
         assert not problems, "; ".join(problems)
         log(f"  time to ban {ttb * 1000:.3f} ms")
 

@@ -24,7 +24,7 @@ static void test_sizes(void **state)
 	assert_int_equal(sizeof(struct ebpfmon_url_key), 132);
 	assert_int_equal(sizeof(struct ebpfmon_url_rule), 8);
 	assert_int_equal(sizeof(struct ebpfmon_settings), 32);
-	assert_int_equal(sizeof(struct ebpfmon_counters), 288);
+	assert_int_equal(sizeof(struct ebpfmon_counters), 296);
 	assert_int_equal(sizeof(struct ebpfmon_proc_io), 56);
 	assert_int_equal(sizeof(struct ebpfmon_event_hdr), 16);
 	assert_int_equal(sizeof(struct ebpfmon_ev_conn_limit), 40);
