@@ -200,6 +200,10 @@ static long stream_chunk_cb(__u32 i, void *vctx)
 	n = x->total - off;
 	if (n > EBPFMON_URL_SCAN_CHUNK)
 		n = EBPFMON_URL_SCAN_CHUNK;
+	if (s->c.body_left > n) {
+		s->c.body_left -= n; /* the piece lies inside a Content-Length body: not read */
+		return 0;
+	}
 	if (n < 1 || bpf_skb_load_bytes(x->skb, off, s->buf, n))
 		return 1;
 	s->m.seq = x->seq + off;
