@@ -645,7 +645,7 @@ def stream_probe(ctx, segments, what, burst=False):
     log(f"  {what} from phantom {src}: {res}")
     assert res.get("synack"), f"harness: no SYN-ACK for the phantom {src}: {res}"
     d = delta(before, ctx.counters(), "url_hits", "stream_url_hits", "stream_drop_url",
-              "stream_overlap", "stream_split")
+              "stream_overlap", "stream_split", "url_to_stream")
     log(f"  counters: {d}")
     expect_blocked_and_banned(ctx, an, src, "/wp-admin", what, {
         "served": bool(res.get("response")), "got": res})
@@ -705,6 +705,8 @@ def t11c_glued_split(ctx):
 def t13b_out_of_order(ctx):
     d = stream_probe(ctx, [[7, REST, ""], [0, b"GET /wp", ""]], "second half first")
     assert d["stream_url_hits"] >= 1, f"counters.stream_url_hits did not increase: {d}"
+    # XDP left the connection's segments to the guard, and matched none of them itself
+    assert d["url_to_stream"] >= 2 and d["url_hits"] == 0, f"XDP's share: {d}"
 
 
 @test("overlap: 'GET /wp' then 'XX-admin/ HTTP/1.1...' at offset 5: TCP keeps 'wp', the "
