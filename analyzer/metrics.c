@@ -248,6 +248,10 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	sample_l(o, "ebpfmon_stream_chunks_total", "disposition", "unread_nested",
 		 k->stream_nested);
 
+	family(o, "ebpfmon_url_segments_to_stream_total", "counter",
+	       "Segments of this host's connections to the HTTP ports XDP left to the stream guard.");
+	sample(o, "ebpfmon_url_segments_to_stream_total", k->url_to_stream);
+
 	family(o, "ebpfmon_stream_request_lines_total", "counter",
 	       "HTTP request lines the stream guard matched against the URL rules.");
 	sample(o, "ebpfmon_stream_request_lines_total", k->stream_lines);
