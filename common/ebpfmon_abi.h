@@ -63,7 +63,7 @@ enum ebpfmon_ban_reason {
 /* Value of bans and ban_nets. */
 struct ebpfmon_ban {
 	__u64 expires_ns;  /* CLOCK_BOOTTIME deadline; 0 = permanent */
-	__u64 drops;	   /* packets dropped by this ban, updated by XDP */
+	__u64 drops;	   /* packets dropped by this ban, updated by XDP (see ban_drop()) */
 	__u64 would_drops; /* packets it would have dropped while settings say dry run */
 	__u32 reason;	   /* enum ebpfmon_ban_reason */
 	/*
