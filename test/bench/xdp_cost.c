@@ -8,7 +8,9 @@
  *
  * It also prices each operation the clean path is made of (a hash miss, an LRU update, an
  * LPM lookup, each clock...) with one small program per operation on the very maps
- * xdp_ingress uses, so that a change to the data plane can be judged operation by operation.
+ * xdp_ingress uses, so that a change to the data plane can be judged operation by operation;
+ * and with -o it runs another build's ebpfmon object (the one before a change) beside this
+ * one, in the same rounds, on the same frames and map contents.
  *
  * Not a ctest: timings depend on the machine. Besides the human output it prints one
  * FIGURE line per figure (FIGURE, id, ebpfmon, peer, unit, target; tab-separated) and exits
