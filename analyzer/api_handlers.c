@@ -361,15 +361,6 @@ static const struct maps *maps_of(struct api_env *env)
 	return env->policy->maps;
 }
 
-static int ncpus(void)
-{
-	static int n;
-
-	if (!n)
-		n = libbpf_num_possible_cpus();
-	return n;
-}
-
 /* The map entry of exactly net (bans or ban_nets): 0 and *ban, or -errno. */
 static int map_ban(struct api_env *env, const struct addr_cidr *net, struct ebpfmon_ban *ban)
 {
@@ -423,7 +414,7 @@ static int64_t mono_to_unix(uint64_t ns)
 	return (int64_t)time(NULL) - (int64_t)(now > ns ? (now - ns) / 1000000000ull : 0);
 }
 
-/* One address's counters summed over the CPUs. */
+/* One address's counters summed over the values of its ip_stats entry. */
 struct addr_sum {
 	struct ebpfmon_addr addr;
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, syns, first_ns, last_ns;
@@ -861,7 +852,7 @@ static api_status stats_address(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	struct addr_sum s = { 0 };
 	struct ebpfmon_ip_stats *v;
 	char qb[72];
-	int n = ncpus();
+	int n = EBPFMON_IP_STATS_NVALS;
 	int64_t got;
 
 	if (strchr(rq->address, '/') || addr_parse(rq->address, &s.addr))

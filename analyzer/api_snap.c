@@ -896,9 +896,9 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		 * next cycle.)
 		 */
 		s->bans_delta = 0;
-		if (tb_init(&s->tb, cycle_k(s, now), s->ncpus) ||
+		if (tb_init(&s->tb, cycle_k(s, now), EBPFMON_IP_STATS_NVALS) ||
 		    walker_init(&s->w, s->maps->ip_stats, sizeof(struct ebpfmon_addr),
-				(size_t)s->ncpus * sizeof(struct ebpfmon_ip_stats))) {
+				EBPFMON_IP_STATS_NVALS * sizeof(struct ebpfmon_ip_stats))) {
 			cycle_abort(s);
 			return 0;
 		}
@@ -1019,7 +1019,6 @@ void api_snap_collect_status(struct policy *p, const struct sysmon *sm,
 {
 	const struct maps *m = p->maps;
 	struct count_ctx bans = { .now = maps_boot_ns() };
-	int ncpus = libbpf_num_possible_cpus();
 	long holder = maps_lock_holder(p->cfg->pin_root), nets;
 	struct walker w;
 
@@ -1031,29 +1030,24 @@ void api_snap_collect_status(struct policy *p, const struct sysmon *sm,
 	walker_free(&w);
 	nets = maps_bans_in_force(m->ban_nets, sizeof(struct ebpfmon_lpm_key));
 	out->active_bans = bans.n + (nets > 0 ? (uint64_t)nets : 0);
-	if (ncpus > 0 && !walker_init(&w, m->ip_stats, sizeof(struct ebpfmon_addr),
-				      (size_t)ncpus * sizeof(struct ebpfmon_ip_stats)))
+	if (!walker_init(&w, m->ip_stats, sizeof(struct ebpfmon_addr),
+			 EBPFMON_IP_STATS_NVALS * sizeof(struct ebpfmon_ip_stats)))
 		walker_step(&w, count_one, &out->tracked, UINT64_MAX);
 	walker_free(&w);
 }
 
 struct api_top_snap *api_snap_collect_top(const struct maps *m, uint32_t k, int *err)
 {
-	int ncpus = libbpf_num_possible_cpus();
 	struct api_top_snap *t = NULL;
 	struct top_build tb;
 	struct walker w;
 	size_t i = 0;
 	int r;
 
-	if (ncpus <= 0) {
-		*err = -EINVAL;
-		return NULL;
-	}
-	r = tb_init(&tb, k, ncpus);
+	r = tb_init(&tb, k, EBPFMON_IP_STATS_NVALS);
 	if (!r)
 		r = walker_init(&w, m->ip_stats, sizeof(struct ebpfmon_addr),
-				(size_t)ncpus * sizeof(struct ebpfmon_ip_stats));
+				EBPFMON_IP_STATS_NVALS * sizeof(struct ebpfmon_ip_stats));
 	else
 		w = (struct walker){ 0 };
 	if (!r)

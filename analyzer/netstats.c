@@ -23,7 +23,7 @@ int netstats_init(struct netstats *ns, const struct maps *maps)
 	ns->ncpus = n;
 	ns->batch = NETSTATS_BATCH;
 	ns->keys = calloc(ns->batch, sizeof(struct ebpfmon_addr));
-	ns->vals = calloc(ns->batch * ns->ncpus, sizeof(struct ebpfmon_ip_stats));
+	ns->vals = calloc(ns->batch * EBPFMON_IP_STATS_NVALS, sizeof(struct ebpfmon_ip_stats));
 	if (!ns->keys || !ns->vals) {
 		netstats_free(ns);
 		return -ENOMEM;
@@ -104,7 +104,7 @@ int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *o
 		for (__u32 i = 0; i < count; i++) {
 			struct store_top t = { .addr = ((struct ebpfmon_addr *)ns->keys)[i] };
 
-			for (unsigned int c = 0; c < ns->ncpus; c++, v++) {
+			for (unsigned int c = 0; c < EBPFMON_IP_STATS_NVALS; c++, v++) {
 				t.packets += v->rx_packets + v->tx_packets;
 				t.bytes += v->rx_bytes + v->tx_bytes;
 				t.syns += v->syns;

@@ -57,16 +57,31 @@ enum ebpfmon_ban_reason {
 	EBPFMON_BAN_ESCALATED = 3,
 };
 
+/* ebpfmon_ban.allow_gen: XDP found no allow_nets entry covering the address (bans only) */
+#define EBPFMON_BAN_ALLOW_CHECKED (1u << 31)
+
 /* Value of bans and ban_nets. */
 struct ebpfmon_ban {
 	__u64 expires_ns;  /* CLOCK_BOOTTIME deadline; 0 = permanent */
-	__u64 drops;	   /* packets dropped by this ban, updated by XDP */
+	__u64 drops;	   /* packets dropped by this ban, updated by XDP (see ban_drop()) */
 	__u64 would_drops; /* packets it would have dropped while settings say dry run */
 	__u32 reason;	   /* enum ebpfmon_ban_reason */
-	__u32 flags;	   /* reserved, 0 */
+	/*
+	 * XDP's own note, so that it looks up allow_nets once per ban and not per packet:
+	 * settings.allow_gen | EBPFMON_BAN_ALLOW_CHECKED once allow_nets did not cover the
+	 * address at that generation. Writers put 0 (not looked at yet); a ban copied back
+	 * with its note stays right, since the note is about the address.
+	 */
+	__u32 allow_gen;
 };
 
-/* Value of ip_stats (per CPU; user space sums the CPUs). */
+/*
+ * Value of ip_stats: one value shared by the CPUs (not per-CPU: 65536 addresses on 64 CPUs
+ * would lock hundreds of MiB). XDP and egress accounting add without atomics, which cost the
+ * clean path a third of its time: counts are exact while the packets of one address reach
+ * one CPU at a time (RSS keeps a flow on one queue); two CPUs updating the same address at
+ * the same instant can lose one of the two increments.
+ */
 struct ebpfmon_ip_stats {
 	__u64 rx_packets;
 	__u64 rx_bytes;
@@ -78,6 +93,12 @@ struct ebpfmon_ip_stats {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
 };
+
+/*
+ * Values of ip_stats per key that a lookup (bpf_map_lookup_elem, _batch) returns to user
+ * space: one, shared by the CPUs. Readers that add up values per key add up this many.
+ */
+#define EBPFMON_IP_STATS_NVALS 1
 
 /* Value of conn_count: server-side TCP connections from one remote address. */
 struct ebpfmon_conn {
@@ -145,7 +166,9 @@ struct ebpfmon_settings {
 	__u32 flags;	       /* enum ebpfmon_settings_flags */
 	__u16 http_ports[EBPFMON_MAX_HTTP_PORTS]; /* host order; 0 = unused slot */
 	__u32 drop_sample_mask; /* a ban drop event every (mask + 1) drops, the first always */
-	__u32 pad;
+	/* grows whenever allow_nets gains an entry: the notes of ebpfmon_ban.allow_gen made
+	 * before then no longer hold (common/mapconf.c keeps it; 0 in a new map) */
+	__u32 allow_gen;
 };
 
 /* counters[0], per CPU. */

@@ -131,7 +131,9 @@ void mapconf_settings(const struct config *cfg, __u32 old_flags, struct ebpfmon_
 	set->drop_sample_mask = 0xffff;
 }
 
-static int write_settings(const struct mapconf_fds *fds, const struct config *cfg)
+/* allow_added: allow_nets gained an entry, so XDP's notes on bans no longer hold */
+static int write_settings(const struct mapconf_fds *fds, const struct config *cfg,
+			  bool allow_added)
 {
 	struct ebpfmon_settings set, old = {};
 	__u32 zero = 0;
@@ -141,6 +143,7 @@ static int write_settings(const struct mapconf_fds *fds, const struct config *cf
 	if (!map_empty(fds->ban_nets))
 		old.flags |= EBPFMON_F_BAN_NETS;
 	mapconf_settings(cfg, old.flags, &set);
+	set.allow_gen = old.allow_gen + allow_added;
 	if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY)) {
 		err = -errno;
 		log_error("cannot write map settings: %s", strerror(errno));
@@ -149,10 +152,26 @@ static int write_settings(const struct mapconf_fds *fds, const struct config *cf
 	return 0;
 }
 
+/* settings.allow_gen + 1 alone, for a writer that leaves the rest of the settings alone. */
+static int bump_allow_gen(const struct mapconf_fds *fds)
+{
+	struct ebpfmon_settings set;
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fds->settings, &zero, &set) == 0) {
+		set.allow_gen++;
+		if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY) == 0)
+			return 0;
+	}
+	log_error("cannot write map settings: %s", strerror(errno));
+	return -errno;
+}
+
 int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what)
 {
-	__u32 one = 1;
+	__u32 one = 1, had;
 	char buf[ADDR_STRLEN];
+	bool allow_added = false;
 	unsigned int i;
 	int err;
 
@@ -162,6 +181,7 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsig
 		struct ebpfmon_lpm_key k;
 
 		cidr_to_lpm_key(&cfg->allowlist[i], &k);
+		allow_added |= bpf_map_lookup_elem(fds->allow_nets, &k, &had) != 0;
 		if (bpf_map_update_elem(fds->allow_nets, &k, &one, BPF_ANY)) {
 			err = -errno;
 			log_error("cannot add %s to map allow_nets: %s",
@@ -197,5 +217,7 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsig
 	if (err)
 		return err;
 settings:
-	return what & MAPCONF_SETTINGS ? write_settings(fds, cfg) : 0;
+	if (what & MAPCONF_SETTINGS)
+		return write_settings(fds, cfg, allow_added);
+	return allow_added ? bump_allow_gen(fds) : 0;
 }

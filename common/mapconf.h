@@ -23,7 +23,9 @@ enum mapconf_what {
  * allowlist and rules are written before the stale entries are removed, so no address loses
  * its allowlisting half-way. settings[0] is written whole from mapconf_settings(), keeping
  * EBPFMON_F_BAN_NETS when the map held it or ban_nets has entries. The loader writes the
- * settings only into a map it has just created; the analyzer owns them from then on.
+ * settings only into a map it has just created; the analyzer owns them from then on. Either
+ * way, an allowlist entry that covers addresses not covered before grows settings.allow_gen
+ * (XDP then looks up allow_nets again for every ban).
  * 0 or -errno (logged, naming the map).
  */
 int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what);

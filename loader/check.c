@@ -87,9 +87,9 @@ int loader_check(const struct config *cfg)
 	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, NULL)), vmlinux,
 		     "bpf_map_type", "BPF_MAP_TYPE_LPM_TRIE", "LPM trie maps",
 		     "CIDR bans, allowlist, URL rules", &missing);
-	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_PERCPU_HASH, NULL)), vmlinux,
-		     "bpf_map_type", "BPF_MAP_TYPE_LRU_PERCPU_HASH", "LRU per-CPU hash maps",
-		     "per-address statistics", &missing);
+	report_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LRU_HASH, NULL)), vmlinux,
+		     "bpf_map_type", "BPF_MAP_TYPE_LRU_HASH", "LRU hash maps",
+		     "per-address statistics, connection counts", &missing);
 	report_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL)), vmlinux,
 		     "bpf_prog_type", "BPF_PROG_TYPE_RAW_TRACEPOINT", "raw tracepoints", "",
 		     &missing);

@@ -135,13 +135,14 @@ static inline int xh_counters_zero(struct ebpfmon *skel)
 }
 
 /*
- * ip_stats[addr] summed over the CPUs (counts added, first_seen the earliest non-zero,
- * last_seen the latest). -ENOENT when the address is not tracked.
+ * ip_stats[addr] as user space reads it: its EBPFMON_IP_STATS_NVALS values summed (counts
+ * added, first_seen the earliest non-zero, last_seen the latest). -ENOENT when the address
+ * is not tracked.
  */
 static inline int xh_ip_stats(struct ebpfmon *skel, const struct ebpfmon_addr *addr,
 			      struct ebpfmon_ip_stats *sum)
 {
-	int n = xh_ncpus();
+	int n = EBPFMON_IP_STATS_NVALS;
 	struct ebpfmon_ip_stats *v = calloc(n, sizeof(*v));
 	int err;
 

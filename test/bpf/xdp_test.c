@@ -26,7 +26,10 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "bpf_test_env.h"
+#include "config.h"
+#include "mapconf.h"
 #include "pkt.h"
 #include "xdp_harness.h"
 
@@ -1077,6 +1080,34 @@ static void test_ban_future_deadline(void **state)
 	check_ban_drop_event(0, "203.0.113.6", 1, 0, 0, UINT64_MAX);
 }
 
+/*
+ * A deadline near enough that the coarse clock could misjudge it is checked on the precise
+ * one: the ban drops until its deadline and not a packet after.
+ */
+static void test_ban_deadline_near(void **state)
+{
+	struct frame f;
+	uint64_t deadline = xh_boot_ns() + 30000000ull; /* 30 ms */
+	struct timespec ts = {.tv_nsec = 1000000};
+
+	(void)state;
+	ban_add("203.0.113.8", deadline);
+	v4_tcp(&f, "203.0.113.8", 22, TCP_SYN, NULL);
+	/* Before the deadline: dropped. (Checked by time, not by count: the machine may stall.) */
+	while (xh_boot_ns() + 2000000ull < deadline) {
+		assert_int_equal(run(&f), XDP_DROP);
+		nanosleep(&ts, NULL);
+	}
+	while (xh_boot_ns() <= deadline)
+		nanosleep(&ts, NULL);
+	assert_int_equal(run(&f), XDP_PASS);
+	/* A ban rewritten with a deadline in the past stops at once. */
+	ban_add("203.0.113.8", xh_boot_ns() + 3600ull * 1000000000ull);
+	assert_int_equal(run(&f), XDP_DROP);
+	ban_add("203.0.113.8", xh_boot_ns() - 1);
+	assert_int_equal(run(&f), XDP_PASS);
+}
+
 static void test_ban_net_v4(void **state)
 {
 	struct frame in, out;
@@ -1135,6 +1166,64 @@ static void test_allowlist_overrides_ban(void **state)
 	assert_int_equal(stats_of("2001:db8:a11::7").rx_packets, 1);
 	expect_counters(.rx_seen = 2, .rx_passed = 2, .rx_allowed = 2);
 	assert_int_equal(events_read(), 0);
+}
+
+/*
+ * XDP notes in a ban that allow_nets does not cover its address, and looks again only when
+ * allow_nets gains an entry: what the loader and the analyzer apply (mapconf_apply) makes
+ * such a ban pass from the next packet on, whether it writes the settings or not.
+ */
+static void test_allowlist_added_after_ban(void **state)
+{
+	static const char *const addrs[] = {"198.18.5.7", "2001:db8:a12::7"};
+	static const char *const nets[] = {"198.18.5.0/24", "2001:db8:a12::/48"};
+	struct mapconf_fds fds = {.settings = bpf_map__fd(skel->maps.settings),
+				  .allow_nets = bpf_map__fd(skel->maps.allow_nets),
+				  .url_rules = bpf_map__fd(skel->maps.url_rules),
+				  .ban_nets = bpf_map__fd(skel->maps.ban_nets)};
+	static struct config cfg;
+	struct frame f[2];
+	struct ebpfmon_settings set;
+	uint32_t zero = 0;
+
+	(void)state;
+	config_defaults(&cfg);
+	for (int i = 0; i < 2; i++) {
+		ban_add(addrs[i], 0);
+		if (i == 0)
+			v4_tcp(&f[i], addrs[i], 22, TCP_SYN, NULL);
+		else
+			v6_tcp(&f[i], addrs[i], 22, TCP_SYN, NULL);
+		assert_int_equal(run(&f[i]), XDP_DROP);
+		assert_int_equal(run(&f[i]), XDP_DROP);
+		assert_int_equal(ban_get(addrs[i]).allow_gen, EBPFMON_BAN_ALLOW_CHECKED);
+	}
+	/* The same allowlist again adds nothing: the notes stay. */
+	assert_int_equal(mapconf_apply(&fds, &cfg, MAPCONF_RULES | MAPCONF_SETTINGS), 0);
+	assert_int_equal(run(&f[0]), XDP_DROP);
+	assert_int_equal(mapconf_apply(&fds, &cfg, MAPCONF_RULES | MAPCONF_SETTINGS), 0);
+	assert_int_equal(bpf_map__lookup_elem(skel->maps.settings, &zero, sizeof(zero), &set,
+					      sizeof(set), 0),
+			 0);
+	assert_int_equal(run(&f[0]), XDP_DROP);
+	assert_int_equal(ban_get(addrs[0]).allow_gen, EBPFMON_BAN_ALLOW_CHECKED | set.allow_gen);
+
+	/* The IPv4 network through a loader (rules only), the IPv6 one through an analyzer. */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(run(&f[i]), XDP_DROP); /* noted at the generation of now */
+		assert_int_equal(cidr_parse(nets[i], &cfg.allowlist[cfg.n_allowlist]), 0);
+		cfg.n_allowlist++;
+		assert_int_equal(mapconf_apply(&fds, &cfg,
+					       i == 0 ? MAPCONF_RULES
+						      : MAPCONF_RULES | MAPCONF_SETTINGS),
+				 0);
+		assert_int_equal(run(&f[i]), XDP_PASS);
+	}
+	assert_int_equal(ban_get(addrs[0]).drops, 5);
+	assert_int_equal(ban_get(addrs[1]).drops, 3);
+	/* events: every drop before the configuration's drop_sample_mask, none after */
+	expect_counters(.rx_seen = 10, .rx_passed = 2, .rx_allowed = 2, .rx_drop_ban = 8,
+			.events = 4);
 }
 
 static void test_allowlist_overrides_ban_net(void **state)
@@ -2089,9 +2178,11 @@ int main(int argc, char **argv)
 		T(test_ban_drop_sampling),
 		T(test_ban_expired),
 		T(test_ban_future_deadline),
+		T(test_ban_deadline_near),
 		T(test_ban_net_v4),
 		T(test_ban_net_v6),
 		T(test_allowlist_overrides_ban),
+		T(test_allowlist_added_after_ban),
 		T(test_allowlist_overrides_ban_net),
 		T(test_url_drop),
 		T(test_url_report),

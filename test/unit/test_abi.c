@@ -45,7 +45,7 @@ static void test_offsets(void **state)
 	assert_int_equal(offsetof(struct ebpfmon_ban, drops), 8);
 	assert_int_equal(offsetof(struct ebpfmon_ban, would_drops), 16);
 	assert_int_equal(offsetof(struct ebpfmon_ban, reason), 24);
-	assert_int_equal(offsetof(struct ebpfmon_ban, flags), 28);
+	assert_int_equal(offsetof(struct ebpfmon_ban, allow_gen), 28);
 
 	assert_int_equal(offsetof(struct ebpfmon_conn, active), 0);
 	assert_int_equal(offsetof(struct ebpfmon_conn, total), 8);
@@ -54,6 +54,7 @@ static void test_offsets(void **state)
 	assert_int_equal(offsetof(struct ebpfmon_settings, flags), 4);
 	assert_int_equal(offsetof(struct ebpfmon_settings, http_ports), 8);
 	assert_int_equal(offsetof(struct ebpfmon_settings, drop_sample_mask), 24);
+	assert_int_equal(offsetof(struct ebpfmon_settings, allow_gen), 28);
 
 	assert_int_equal(offsetof(struct ebpfmon_counters, rx_seen), 0);
 	assert_int_equal(offsetof(struct ebpfmon_counters, ringbuf_drops), 13 * 8);

@@ -86,7 +86,7 @@ static int setup_maps(void **state)
 	return 0;
 }
 
-/* And the maps the snapshots read: ip_stats (per-CPU), conn_count, counters (per-CPU). */
+/* And the maps the snapshots read: ip_stats, conn_count, counters (per-CPU). */
 static int setup_all_maps(void **state)
 {
 	struct fixture *f;
@@ -94,7 +94,7 @@ static int setup_all_maps(void **state)
 	if (setup_maps(state))
 		return -1;
 	f = *state;
-	f->maps.ip_stats = bpf_map_create(BPF_MAP_TYPE_LRU_PERCPU_HASH, "ip_stats",
+	f->maps.ip_stats = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "ip_stats",
 					  sizeof(struct ebpfmon_addr),
 					  sizeof(struct ebpfmon_ip_stats), 4096, NULL);
 	f->maps.conn_count = bpf_map_create(BPF_MAP_TYPE_HASH, "conn_count",
