@@ -83,7 +83,7 @@ struct {
 /* Established server-side sockets we counted, so that only those are uncounted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
+	__uint(max_entries, 131072);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64); /* struct sock * */
 	__type(value, struct ebpfmon_addr);

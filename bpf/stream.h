@@ -49,7 +49,7 @@ struct {
  * or a body. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct http_canon);
@@ -333,10 +333,10 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	if (s->c.blocked || http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
 		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
 			cnt->stream_state_full++;
-			/* A line open: the rest of it could not be followed, so the server gets none
-			 * of it (a dropped chunk leaves the server's stream as the parser's was
-			 * before it). A header block or a body: its framing is lost. */
-			if (verdict == SK_PASS && http_in_line(&s->c)) {
+			/* A line, a header block or a body open that cannot be followed: the server
+			 * gets none of this chunk, which leaves its stream as the parser's was
+			 * before it (fail closed: 16384 connections mid-request at once) */
+			if (verdict == SK_PASS) {
 				if (!dry)
 					verdict = SK_DROP;
 				else

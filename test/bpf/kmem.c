@@ -51,6 +51,7 @@
 /* The kernel's structures, from its BTF. */
 struct ksizes {
 	uint64_t htab, htab_elem, bucket, array, trie_node, ringbuf_map;
+	uint64_t shtab, shtab_bucket, shtab_elem; /* sockhash (net/core/sock_map.c) */
 	/* ints per CPU a hash map is charged for its lock counters (HASHTAB_MAP_LOCK_COUNT):
 	 * still counted by map_mem_usage where the map_locked[] array is gone (Linux 6.15) */
 	uint64_t lock_count;
@@ -106,7 +107,10 @@ static int ksizes_load(struct ksizes *k)
 	err = struct_size(btf, "bpf_htab", &k->htab) ?: struct_size(btf, "htab_elem", &k->htab_elem)
 	      ?: struct_size(btf, "bpf_array", &k->array)
 	      ?: struct_size(btf, "lpm_trie_node", &k->trie_node)
-	      ?: struct_size(btf, "bpf_ringbuf_map", &k->ringbuf_map);
+	      ?: struct_size(btf, "bpf_ringbuf_map", &k->ringbuf_map)
+	      ?: struct_size(btf, "bpf_shtab", &k->shtab)
+	      ?: struct_size(btf, "bpf_shtab_bucket", &k->shtab_bucket)
+	      ?: struct_size(btf, "bpf_shtab_elem", &k->shtab_elem);
 	if (err)
 		goto out;
 	/* The bucket is what bpf_htab.buckets points to ("bucket" alone names other structs). */
@@ -182,6 +186,10 @@ static uint64_t model(const struct ksizes *k, const struct mapdef *d, uint64_t e
 			return page_align(k->array, k->page) +
 			       page_align(d->max_entries * elem, k->page);
 		return k->array + d->max_entries * elem;
+	case BPF_MAP_TYPE_SOCKHASH:
+		/* sock_hash_mem_usage(): the buckets, then an element per socket in it */
+		return k->shtab + k->shtab_bucket * pow2_up(d->max_entries) +
+		       (k->shtab_elem + round8(d->key)) * entries;
 	case BPF_MAP_TYPE_RINGBUF:
 		n = d->max_entries / (uint64_t)k->page;
 		return k->ringbuf_map + (3 + n) * (uint64_t)k->page + (3 + 2 * n) * 8;
