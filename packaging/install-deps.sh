@@ -36,8 +36,10 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 # python3-seccomp, systemd (systemd-analyze): test/integration/test_units.py applies the units'
 # system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
 # openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
+# protobuf-compiler (protoc), nng-utils (nngcat): docs/api.md's shell client, run by test_api.py
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
-	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl"
+	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl
+	protobuf-compiler nng-utils"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
 # the lint target (cppcheck, clang-tidy of LLVM 14 like clang; its run-clang-tidy is Python) and
