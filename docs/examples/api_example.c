@@ -105,12 +105,14 @@ static void print_status(const Ebpfmon__V1__GetMonitorStatusResponse *m)
 	printf("active bans %" PRIu64 ", tracked addresses %" PRIu64 ", database %s\n",
 	       m->active_bans, m->tracked_addresses, m->database_ok ? "ok" : m->database_error);
 	if (m->counters)
-		printf("packets seen %" PRIu64 ", passed %" PRIu64 ", dropped by bans %" PRIu64 "\n",
+		printf("packets seen %" PRIu64 ", passed %" PRIu64 ", ban drops %" PRIu64 "\n",
 		       m->counters->rx_seen, m->counters->rx_passed,
 		       m->counters->rx_drop_ban + m->counters->rx_drop_net);
 }
 
-/* SECONDS of `ban`: a whole number from 1 to ten years, or -1. */
+#define MAX_SECONDS (10LL * 366 * 86400) /* BanIP takes at most ten years */
+
+/* SECONDS of `ban`: a whole number from 1 to MAX_SECONDS, or -1 (said on stderr). */
 static long long parse_seconds(const char *s)
 {
 	char *end;
@@ -118,8 +120,11 @@ static long long parse_seconds(const char *s)
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > 10LL * 366 * 86400)
+	if (errno || end == s || *end || v < 1 || v > MAX_SECONDS) {
+		fprintf(stderr, "api_example: SECONDS '%s': not a whole number from 1 to %lld\n", s,
+			MAX_SECONDS);
 		return -1;
+	}
 	return v;
 }
 
@@ -150,11 +155,8 @@ int main(int argc, char **argv)
 		printf("> GetMonitorStatus\n");
 	} else if (!strcmp(argv[a], "ban") && (argc == a + 3 || argc == a + 4)) {
 		secs = parse_seconds(argv[a + 2]);
-		if (secs < 0) {
-			fprintf(stderr, "api_example: SECONDS '%s': not a whole number from 1 to "
-				"ten years\n", argv[a + 2]);
+		if (secs < 0)
 			return 2;
-		}
 		ban.address = argv[a + 1];
 		ban.duration_seconds = (uint64_t)secs;
 		ban.reason = argc == a + 4 ? argv[a + 3] : "";
