@@ -316,6 +316,7 @@ static unsigned long long proc_start(long pid)
 		return 0;
 	buf[n] = '\0';
 	p = strrchr(buf, ')'); /* the name may hold anything */
+	/* NOLINTNEXTLINE(cert-err34-c): /proc/PID/stat is the kernel's; starttime fits */
 	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
 			 "%*d %*d %*d %llu", &start) != 1)
 		return 0;

@@ -335,6 +335,7 @@ static long flock_holder(dev_t dev, ino_t ino)
 		long p;
 
 		/* "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"; "1: -> FLOCK ..." waits */
+		/* NOLINTNEXTLINE(cert-err34-c): /proc/locks is the kernel's; pid and inode fit */
 		if (sscanf(line, "%*d: FLOCK %*s %*s %ld %x:%x:%llu", &p, &maj, &min, &i) == 4 &&
 		    makedev(maj, min) == dev && i == (unsigned long long)ino)
 			pid = p;

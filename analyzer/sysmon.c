@@ -821,6 +821,7 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 	err = sysmon_read_cpu(sm->root, &cpu);
 	sysmon_note(sm, SYSMON_SRC_STAT, err, &first);
 	if (!err) {
+		/* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign): set on success */
 		out->ncpu = cpu.ncpu;
 		if (deltas && sm->prev_cpu_ok) {
 			out->cpu_pct = sysmon_cpu_percent(&sm->prev_cpu, &cpu);
@@ -836,6 +837,7 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 	err = sysmon_read_mem(sm->root, &mem);
 	sysmon_note(sm, SYSMON_SRC_MEMINFO, err, &first);
 	if (!err) {
+		/* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Assign): set on success */
 		out->mem_total_kb = mem.total_kb;
 		out->mem_available_kb = mem.available_kb;
 		out->mem_pct = sysmon_mem_percent(&mem);

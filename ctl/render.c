@@ -60,7 +60,7 @@ static size_t ctl_utf8_seq(const unsigned char *s)
 /* A JSON string: s as it is when it is UTF-8, else with each bad byte as U+FFFD. */
 static struct json_object *ctl_json_string(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *p;
 	struct json_object *o;
 	size_t n, len = 0;
 	char *fixed;
@@ -81,6 +81,7 @@ static struct json_object *ctl_json_string(const char *s)
 			memcpy(fixed + len, p, n);
 			len += n;
 		} else {
+			/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): counted by len */
 			memcpy(fixed + len, "\xef\xbf\xbd", 3);
 			len += 3;
 			n = 1;

@@ -74,6 +74,7 @@ static int default_route_v4(char name[IF_NAMESIZE])
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		/* Iface Destination Gateway Flags RefCnt Use Metric Mask ... */
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's route table: fields that fit */
 		if (sscanf(line, "%15s %x %*x %x %*d %*d %*d %x", ifname, &dest, &flags, &mask) != 4)
 			continue;
 		if (dest == 0 && mask == 0 && (flags & 0x1 /* RTF_UP */)) {
@@ -97,6 +98,7 @@ static int default_route_v6(char name[IF_NAMESIZE])
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		/* dest plen src splen nexthop metric refcnt use flags iface */
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's route table: fields that fit */
 		if (sscanf(line, "%32s %x %*s %*x %*s %*x %*x %*x %x %15s", dest, &plen, &flags,
 			   ifname) != 4)
 			continue;

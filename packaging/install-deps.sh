@@ -3,6 +3,7 @@
 #   packaging/install-deps.sh          build and run dependencies
 #   packaging/install-deps.sh --test   also what the tests use
 #   packaging/install-deps.sh --demo   also what packaging/quickstart.sh --demo uses
+#   packaging/install-deps.sh --dev    also the developer's tools: the lint and fmt targets
 # It also creates the system user and group `ebpfmon` that the daemons run as and their
 # folders /var/lib/ebpfmon and /run/ebpfmon (what the .deb does through sysusers.d and
 # tmpfiles.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
@@ -10,11 +11,13 @@ set -eu
 
 want_test=0
 want_demo=0
+want_dev=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--demo) want_demo=1 ;;
-	*) echo "install-deps.sh: unknown option '$arg' (use --test or --demo)" >&2; exit 2 ;;
+	--dev) want_dev=1 ;;
+	*) echo "install-deps.sh: unknown option '$arg' (use --test, --demo or --dev)" >&2; exit 2 ;;
 	esac
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,12 +36,18 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 # python3-seccomp, systemd (systemd-analyze): test/integration/test_units.py applies the units'
 # system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
 # openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
+# protobuf-compiler (protoc), nng-utils (nngcat): docs/api.md's shell client, run by test_api.py
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
-	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl"
+	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl
+	protobuf-compiler nng-utils"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
+# the lint target (cppcheck, clang-tidy of LLVM 14 like clang; its run-clang-tidy is Python) and
+# the fmt target (clang-format); not needed to build or to test
+dev_pkgs="cppcheck clang-tidy clang-format python3"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
 [ "$want_demo" = 1 ] && pkgs="$pkgs $demo_pkgs"
+[ "$want_dev" = 1 ] && pkgs="$pkgs $dev_pkgs"
 
 # apt only for what is missing: with everything installed, a held dpkg lock or an unrelated
 # broken package cannot stop the build.

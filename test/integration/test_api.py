@@ -101,6 +101,7 @@ class Ctx(ta.Ctx):
         super().__init__(args)
         self.ctl_path = os.path.abspath(args.ctl)
         self.probe_path = os.path.abspath(args.probe)
+        self.example_path = os.path.abspath(args.example)
         # A copy that any user can run whatever the build folder's permissions are.
         self.ctl_any = os.path.join(self.tmpdir, "ebpfmonctl")
         shutil.copy(self.ctl_path, self.ctl_any)
@@ -818,15 +819,80 @@ def t10_tls_listener(ctx):
     ctx.assert_peer_passes(f"after an unban by CN ops-admin over {url}")
 
 
+SOURCE_DIR = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+@test("11. the raw API of docs/api.md, without ebpfmonctl: the C example (nng + protobuf-c) "
+      "gets status (the veth named), bans the peer (in bans, its reason in the row), is told "
+      "what was wrong with a bad network (exit 1), unbans; protoc --encode | nngcat | "
+      "protoc --decode (docs/api.md's api()) gets a status and an error")
+def t11_raw_api(ctx):
+    ctx.fresh()
+    url = f"ipc://{SOCK}"
+
+    def example(*argv, rc=0):
+        r = nstest.run([ctx.example_path, "-s", url] + list(argv), check=False, timeout=15)
+        nstest.vlog(f"  rc={r.returncode}\n{r.stdout}{r.stderr}")
+        assert r.returncode == rc, f"api_example {' '.join(argv)}: exit {r.returncode}, " \
+                                   f"expected {rc}\n{r.stdout}{r.stderr}"
+        return r.stdout
+
+    out = example("status")
+    one_line(out, r"^< STATUS_OK \(0\)$", "api_example status")
+    one_line(out, r"^analyzer \S+, up \d+ s, loader running: yes, dry run: no$",
+             "api_example status")
+    one_line(out, rf"^interface {re.escape(ctx.topo.mon_if)} \(ifindex \d+\): "
+                  r"XDP (native|generic|unknown)$", "api_example status")
+
+    out = example("ban", PEER, "30", "raw api")
+    one_line(out, r"^< STATUS_OK \(0\)$", "api_example ban")
+    one_line(out, rf"^ban: id \d+, address {re.escape(PEER)}, reason manual, rule 'raw api', "
+                  r"source manual, ", "api_example ban")
+    ban = ctx.get_ban(PEER)
+    assert ban is not None, f"bans has no entry for {PEER} after api_example ban"
+    rows = ctx.rows_of(PEER)
+    assert len(rows) == 1, f"malicious_ips rows of {PEER}: {rows}"
+    check_row(rows[0], PEER, "raw api", duration=30)
+
+    out = example("ban", "198.18.0.1/24", "30", rc=1)
+    one_line(out, r"^< STATUS_INVALID_ARGUMENT \(4\): .*did you mean 198\.18\.0\.0/24",
+             "api_example ban")
+    assert ctx.ban_nets() == [], f"a refused network ban landed: {ctx.ban_nets()}"
+
+    out = example("unban", PEER)
+    one_line(out, r"^bans ended: 1$", "api_example unban")
+    assert ctx.get_ban(PEER) is None, f"bans[{PEER}] still there after api_example unban"
+
+    # the shell example of docs/api.md, its api() as written there: protoc
+    # (protobuf-compiler) and nngcat (nng-utils) from Debian, run in the source tree
+    with open(os.path.join(SOURCE_DIR, "docs", "api.md")) as f:
+        m = re.search(r"^(api\(\) \{.*?^\})$", f.read(), re.M | re.S)
+    assert m, "docs/api.md: no shell function api() { ... }"
+    cmd = f"{m.group(1)}\ncd {SOURCE_DIR} && api 'version: 1 get_monitor_status {{}}' {SOCK}"
+    r = nstest.run(["bash", "-o", "pipefail", "-c", cmd], check=False, timeout=15)
+    assert r.returncode == 0, f"{cmd}: exit {r.returncode}\n{r.stdout}{r.stderr}"
+    for regex in (r"^version: 1$", r"^  analyzer_running: true$", r"^  loader_running: true$",
+                  rf'^    name: "{re.escape(ctx.topo.mon_if)}"$'):
+        one_line(r.stdout, regex, "protoc --decode of nngcat's reply")
+    assert not re.search(r"^status:", r.stdout, re.M), f"not STATUS_OK:\n{r.stdout}"
+    cmd = f"{m.group(1)}\ncd {SOURCE_DIR} && " \
+          f"api 'version: 1 unban_ip {{ address: \"{NOT_BANNED}\" }}' {SOCK}"
+    r = nstest.run(["bash", "-o", "pipefail", "-c", cmd], check=False, timeout=15)
+    assert r.returncode == 0 and r.stdout == \
+        f'version: 1\nstatus: STATUS_NOT_BANNED\nmessage: "{NOT_BANNED} is not banned"\n', \
+        f"{cmd}: exit {r.returncode}\n{r.stdout}{r.stderr}"
+
+
 def main():
     return nstest.main(
         __doc__.split("\n")[0], TESTS, Ctx,
         programs=[("loader", "path of ebpfmon-loader"),
                   ("analyzer", "path of ebpfmon-analyzer"),
                   ("ctl", "path of ebpfmonctl"),
-                  ("probe", "path of api_probe (test/integration/api_probe.c)")],
+                  ("probe", "path of api_probe (test/integration/api_probe.c)"),
+                  ("example", "path of api_example (docs/examples/api_example.c)")],
         tools=["ip", "nsenter", "ping", "setpriv", "ss", "useradd", "userdel", "groupadd",
-               "groupdel", "gpasswd", "openssl"],
+               "groupdel", "gpasswd", "openssl", "protoc", "nngcat"],
         setup_what="the namespaces and the loader", before_test=ta.before_test,
         on_fail=ta.on_fail, after_test=("stopping the analyzer / clearing bans", ta.after_test))
 

@@ -65,12 +65,14 @@ def expected_files(src):
         "/usr/share/bash-completion/completions/ebpfmonctl": 0o644,
         "/usr/share/ebpfmon/ebpfmon.conf": 0o644,
         "/usr/share/doc/ebpfmon/README.md": 0o644,
+        "/usr/share/doc/ebpfmon/copyright": 0o644,
+        "/usr/share/doc/ebpfmon/changelog.gz": 0o644,
     }
     for md in glob.glob(os.path.join(src, "docs", "*.md")):
         files[f"/usr/share/doc/ebpfmon/{os.path.basename(md)}"] = 0o644
     for man in glob.glob(os.path.join(src, "docs", "man", "*.[1-8]")):
         name = os.path.basename(man)
-        files[f"/usr/share/man/man{name[-1]}/{name}"] = 0o644
+        files[f"/usr/share/man/man{name[-1]}/{name}.gz"] = 0o644  # Debian policy: gzip
     return files
 
 
@@ -234,7 +236,7 @@ def test_install(ctx):
         for doc in re.findall(r"file://(\S+)", text):
             assert os.path.isfile(ctx.rooted(doc)), f"{unit}: Documentation={doc}: not shipped"
         for man in re.findall(r"man:([\w-]+)\((\d)\)", text):
-            assert os.path.isfile(ctx.rooted(f"/usr/share/man/man{man[1]}/{man[0]}.{man[1]}")), \
+            assert os.path.isfile(ctx.rooted(f"/usr/share/man/man{man[1]}/{man[0]}.{man[1]}.gz")), \
                 f"{unit}: man:{man[0]}({man[1]}) not shipped"
 
     user = passwd_entry(ctx.root, "passwd", "ebpfmon")
