@@ -3,6 +3,7 @@
 #   packaging/install-deps.sh          build and run dependencies
 #   packaging/install-deps.sh --test   also what the tests use
 #   packaging/install-deps.sh --demo   also what packaging/quickstart.sh --demo uses
+#   packaging/install-deps.sh --bench  also the peers test/bench/run-all measures against
 # It also creates the system user and group `ebpfmon` that the daemons run as and their
 # folders /var/lib/ebpfmon and /run/ebpfmon (what the .deb does through sysusers.d and
 # tmpfiles.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
@@ -10,11 +11,13 @@ set -eu
 
 want_test=0
 want_demo=0
+want_bench=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--demo) want_demo=1 ;;
-	*) echo "install-deps.sh: unknown option '$arg' (use --test or --demo)" >&2; exit 2 ;;
+	--bench) want_bench=1 ;;
+	*) echo "install-deps.sh: unknown option '$arg' (use --test, --demo or --bench)" >&2; exit 2 ;;
 	esac
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -37,7 +40,12 @@ test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 
 	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
+# the peers of test/bench/run-all: xdp-filter, fail2ban (with the inotify backend Debian
+# recommends) banning through nftables in front of nginx, iperf3 (the packages' own services
+# may start as well, they are not used)
+bench_pkgs="xdp-tools nftables fail2ban python3-pyinotify iperf3 nginx-light curl"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+[ "$want_bench" = 1 ] && pkgs="$pkgs $bench_pkgs"
 [ "$want_demo" = 1 ] && pkgs="$pkgs $demo_pkgs"
 
 # apt only for what is missing: with everything installed, a held dpkg lock or an unrelated
