@@ -182,6 +182,26 @@ int bp_stop(pid_t *pidp, const char *name)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int bp_wait_exit(pid_t *pidp, const char *name, unsigned int ms)
+{
+	struct timespec ts = {.tv_nsec = 20 * 1000000L};
+	int status;
+
+	if (*pidp <= 0)
+		return -ESRCH;
+	for (unsigned int waited = 0; waited < ms; waited += 20) {
+		if (waitpid(*pidp, &status, WNOHANG) == *pidp) {
+			for (int i = 0; i < MAX_SPAWNED; i++)
+				if (spawned[i].pid == *pidp)
+					spawned[i].pid = 0;
+			*pidp = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		nanosleep(&ts, NULL);
+	}
+	return bp_stop(pidp, name);
+}
+
 int bp_stop_daemons(struct nsb *n)
 {
 	int err = 0;

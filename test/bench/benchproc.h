@@ -40,6 +40,9 @@ pid_t bp_spawn(const char *netns, char *const argv[], const char *log_path);
 /* SIGTERM pid, SIGKILL after 5 s; *pid becomes 0. Its exit status, or -errno. */
 int bp_stop(pid_t *pid, const char *name);
 
+/* Wait up to ms for pid to exit by itself (asked some other way), then bp_stop() it. */
+int bp_wait_exit(pid_t *pid, const char *name, unsigned int ms);
+
 /*
  * Stop the rig's analyzer (if running) and loader: the loader removes its link pins, which
  * detaches XDP and the egress program; the maps stay pinned for the next nsb_start_loader().

@@ -59,10 +59,10 @@ struct opts {
 
 /* One iperf3 run. */
 struct run {
-	double gbps;	       /* receiver's bits per second / 1e9 */
-	double cpu_client;     /* iperf3's host_total (the sender), % */
-	double cpu_server;     /* remote_total (the receiver), % */
-	long long retransmits; /* sender's; -1 unknown */
+	double gbps;				   /* receiver's bits per second / 1e9 */
+	double cpu_client;			   /* iperf3's host_total (the sender), % */
+	double cpu_server;			   /* remote_total (the receiver), % */
+	long long retransmits;			   /* sender's; -1 unknown */
 	unsigned long long xdp_packets, xdp_bytes; /* ip_stats[client] rx growth (ebpfmon) */
 };
 
@@ -73,7 +73,8 @@ static void usage(FILE *out)
 		"\n"
 		"TCP throughput of iperf3 over a veth pair between two private namespaces, with\n"
 		"nothing attached and with the real ebpfmon-loader and ebpfmon-analyzer watching\n"
-		"the server's end, in alternating order, ROUNDS times each. Needs root and iperf3.\n"
+		"the server's end, in alternating order, ROUNDS times each. Needs root and "
+		"iperf3.\n"
 		"\n"
 		"  -r, --rounds N       rounds; figures are medians (default %u, 1..%u)\n"
 		"  -t, --seconds S      measured seconds per iperf3 run (default %u, 1..60)\n"
@@ -314,8 +315,8 @@ static int run_ebpfmon(struct nsb *ns, const struct opts *o, struct run *r)
 		err = ip_fd;
 		goto out;
 	}
-	if ((err = client_rx(ip_fd, &p0, &b0)) || (err = iperf_run(ns, o->seconds, o->streams, r)) ||
-	    (err = client_rx(ip_fd, &p1, &b1)))
+	if ((err = client_rx(ip_fd, &p0, &b0)) ||
+	    (err = iperf_run(ns, o->seconds, o->streams, r)) || (err = client_rx(ip_fd, &p1, &b1)))
 		goto out;
 	r->xdp_packets = p1 - p0;
 	r->xdp_bytes = b1 - b0;
@@ -367,8 +368,9 @@ int main(int argc, char **argv)
 	nsb_init(&ns, PROG, o.loader, o.analyzer);
 	bp_init();
 	if (access("/usr/bin/iperf3", X_OK)) {
-		fprintf(stderr, "%s: iperf3 not found (apt-get install iperf3, or "
-				"packaging/install-deps.sh --bench)\n",
+		fprintf(stderr,
+			"%s: iperf3 not found (apt-get install iperf3, or "
+			"packaging/install-deps.sh --bench)\n",
 			PROG);
 		return 1;
 	}
@@ -419,8 +421,8 @@ int main(int argc, char **argv)
 	if (getloadavg(load, 1) != 1)
 		load[0] = -1;
 	printf("load average: %.2f (%ld CPUs online)\n\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
-	printf("  %5s %14s %14s %7s %10s %10s %12s %13s\n", "round", "nothing Gb/s",
-	       "ebpfmon Gb/s", "ratio", "retr n/e", "srv CPU%", "XDP packets", "bytes/packet");
+	printf("  %5s %14s %14s %7s %10s %10s %12s %13s\n", "round", "nothing Gb/s", "ebpfmon Gb/s",
+	       "ratio", "retr n/e", "srv CPU%", "XDP packets", "bytes/packet");
 	for (unsigned int i = 0; i < o.rounds; i++) {
 		gb[i] = base[i].gbps;
 		gm[i] = mon[i].gbps;
@@ -443,10 +445,9 @@ int main(int argc, char **argv)
 	printf("\ntarget\n  ebpfmon >= %.2fx nothing attached: %.3fx  %s\n", TARGET_RATIO,
 	       mb > 0 ? mm / mb : 0, mb > 0 && mm / mb >= TARGET_RATIO ? "met" : "NOT met");
 	printf("\nFIGURE\tthroughput.tcp_gbps%s\t%.3f\t%.3f\tGbit/s\tratio>=%.2f\n",
-	       o.xdp_mode && strcmp(o.xdp_mode, "auto") ? (!strcmp(o.xdp_mode, "native")
-							     ? "_native"
-							     : "_generic")
-							: "",
+	       o.xdp_mode && strcmp(o.xdp_mode, "auto")
+		       ? (!strcmp(o.xdp_mode, "native") ? "_native" : "_generic")
+		       : "",
 	       mm, mb, TARGET_RATIO);
 	rc = 0;
 out:
