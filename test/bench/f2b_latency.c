@@ -18,13 +18,14 @@
  *             capabilities, malicious_url_patterns = /wp-admin.
  *
  * A trial: a UDP socket from the trial's address sends one datagram (not timed: a warm
- * socket), a TCP connection to nginx is opened, the request is sent and t0 taken as send()
- * returns. From then on, every PROBE_US, a numbered datagram goes from the same address to a
- * UDP sink in the server namespace, which is drained after every send. The ban is in force at
- * the first probe that never arrives while no later probe arrives either (ban_latency's
- * definition, "the first dropped probe packet after the request", observed at the receiver so
- * that it means the same for XDP and nftables): checked once that probe is CONFIRM_MS old.
- * "Served": the client got an HTTP status line back for the probe.
+ * socket), a TCP connection to nginx is opened, t0 is taken and the request sent (t0 before
+ * send(): on a veth the request may go through XDP, the stack and nginx within the call). From then
+ * on, every PROBE_US, a numbered datagram goes from the same address to a UDP sink in the server
+ * namespace, which is drained after every send. The ban is in force at the first probe that never
+ * arrives while no later probe arrives either (ban_latency's definition, "the first dropped probe
+ * packet after the request", observed at the receiver so that it means the same for XDP and
+ * nftables): checked once that probe is CONFIRM_MS old. "Served": the client got an HTTP status
+ * line back for the probe.
  *
  * The resident memory of each user-space stack is read at the end of its phase: VmRSS of
  * ebpfmon-loader + ebpfmon-analyzer, of fail2ban-server.
@@ -476,11 +477,12 @@ static int trial(struct rig *r, const struct opts *o, const char *src, struct sa
 		while (recv(r->sink_fd, &tmp, sizeof(tmp), MSG_DONTWAIT) >= 0)
 			;
 	}
+	/* t0 before send(): its softirq may already carry the request through XDP and nginx */
+	t0 = bench_now();
 	if (send(tcp, req, sizeof(req) - 1, 0) != (ssize_t)sizeof(req) - 1) {
 		err = -errno;
 		goto out;
 	}
-	t0 = bench_now();
 	deadline = t0 + o->wait_ms * 1000000ull;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (;;) {

@@ -7,13 +7,17 @@
  *
  * Namespaces ebb-mon-PID (iperf3 -s, 198.18.210.1/24) and ebb-peer-PID (iperf3 -c,
  * 198.18.210.2/24). Data flows peer -> mon: XDP sees it on the monitored end's ingress, the
- * egress accounting program sees the ACKs going back. Each round measures both setups, in
- * alternating order (ABBA: the machine's drift falls on both alike): "nothing attached" with
- * the loader stopped (its link pins removed, no XDP on the veth, checked with ip link), and
- * "ebpfmon" with the loader started afresh and the analyzer running as user ebpfmon without
- * capabilities. One iperf3 client run per setup and round: SECONDS measured after 1 s that
- * iperf3 omits (slow start), the receiver's bits per second. The figure is the median over the
- * rounds of each setup; the paired per-round ratios are printed too.
+ * egress accounting program sees the ACKs going back. Each round measures three setups, in
+ * ABC order and CBA the next round (the machine's drift falls on all alike):
+ *
+ *   nothing    the loader stopped (its link pins removed): no XDP on the veth (checked, ip link)
+ *   empty XDP  a two-instruction XDP_PASS program in the mode the loader uses: what the hook
+ *              itself costs, before any work of ebpfmon's
+ *   ebpfmon    the loader started afresh, the analyzer as user ebpfmon without capabilities
+ *
+ * One iperf3 client run per setup and round: SECONDS measured after 1 s that iperf3 omits
+ * (slow start), the receiver's bits per second. Figures are medians over the rounds; the
+ * paired per-round ratios are printed too.
  *
  * After each ebpfmon run, ip_stats[client] says what XDP saw (packets, bytes): bytes per
  * packet far above the MTU mean XDP ran on GSO/GRO super-packets (generic XDP), near the MTU
@@ -26,6 +30,9 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +290,8 @@ static void attached_mode(const struct nsb *ns, char *buf, size_t len)
 	fclose(f);
 }
 
-static int run_baseline(struct nsb *ns, const struct opts *o, struct run *r)
+/* "nothing attached": the loader is stopped and nothing else is on the veth. */
+static int run_nothing(struct nsb *ns, const struct opts *o, struct run *r)
 {
 	int att = bp_xdp_attached(ns);
 
@@ -294,6 +302,75 @@ static int run_baseline(struct nsb *ns, const struct opts *o, struct run *r)
 		return -EIO;
 	}
 	return iperf_run(ns, o->seconds, o->streams, r);
+}
+
+/* The XDP flags of the mode the loader attaches in: native only when asked for. */
+static __u32 xdp_flags(const struct opts *o)
+{
+	return o->xdp_mode && !strcmp(o->xdp_mode, "native") ? XDP_FLAGS_DRV_MODE
+							     : XDP_FLAGS_SKB_MODE;
+}
+
+/* ifindex of the monitored veth end, looked up inside its namespace; or -errno. */
+static int mon_ifindex(const struct nsb *ns)
+{
+	unsigned int idx;
+	int err;
+
+	if (setns(ns->mon_netns, CLONE_NEWNET))
+		return -errno;
+	idx = if_nametoindex(ns->mon_if);
+	err = idx ? 0 : -errno;
+	if (setns(ns->orig_netns, CLONE_NEWNET)) {
+		fprintf(stderr, "%s: cannot return to the original netns: %s\n", PROG,
+			strerror(errno));
+		exit(EXIT_FAILURE);
+	}
+	return err ?: (int)idx;
+}
+
+/*
+ * "empty XDP": a program of two instructions (r0 = XDP_PASS; exit) attached in the mode the
+ * loader uses, for what the hook alone costs before any work of ebpfmon's.
+ */
+static int run_empty_xdp(struct nsb *ns, const struct opts *o, struct run *r)
+{
+	const struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	int ifindex = mon_ifindex(ns), fd, err;
+
+	if (ifindex < 0)
+		return ifindex;
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_pass", "GPL", insns, 2, NULL);
+	if (fd < 0) {
+		fprintf(stderr, "%s: loading an XDP_PASS program: %s\n", PROG, strerror(errno));
+		return -errno;
+	}
+	/* bpf_xdp_attach() is netlink: it acts in the calling thread's namespace */
+	if (setns(ns->mon_netns, CLONE_NEWNET)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = bpf_xdp_attach(ifindex, fd, xdp_flags(o), NULL);
+	if (setns(ns->orig_netns, CLONE_NEWNET))
+		exit(EXIT_FAILURE);
+	close(fd); /* the attachment holds it */
+	if (err) {
+		fprintf(stderr, "%s: attaching an XDP_PASS program to %s: %s\n", PROG, ns->mon_if,
+			strerror(-err));
+		return err;
+	}
+	err = iperf_run(ns, o->seconds, o->streams, r);
+	if (setns(ns->mon_netns, CLONE_NEWNET))
+		exit(EXIT_FAILURE);
+	if (bpf_xdp_detach(ifindex, xdp_flags(o), NULL) && !err)
+		err = -errno;
+	if (setns(ns->orig_netns, CLONE_NEWNET))
+		exit(EXIT_FAILURE);
+	return err;
 }
 
 static int run_ebpfmon(struct nsb *ns, const struct opts *o, struct run *r)
@@ -351,13 +428,21 @@ static double median(const double *v, unsigned int n, double *min, double *max)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+enum setup { S_NOTHING, S_EMPTY, S_EBPFMON, S_N };
+static const char *const setup_name[S_N] = {"nothing", "empty XDP", "ebpfmon"};
+static int (*const setup_run[S_N])(struct nsb *, const struct opts *,
+				   struct run *) = {run_nothing, run_empty_xdp, run_ebpfmon};
+
 int main(int argc, char **argv)
 {
+	static const enum setup order[2][S_N] = {{S_NOTHING, S_EMPTY, S_EBPFMON},
+						 {S_EBPFMON, S_EMPTY, S_NOTHING}};
 	static struct nsb ns;
-	static struct run base[MAX_ROUNDS], mon[MAX_ROUNDS];
-	double gb[MAX_ROUNDS], gm[MAX_ROUNDS], pr[MAX_ROUNDS];
-	double load[1], mb, mm, mr, bmin, bmax, mmin, mmax, rmin, rmax;
+	static struct run run[S_N][MAX_ROUNDS];
+	double g[S_N][MAX_ROUNDS], pr[MAX_ROUNDS], med[S_N], lo[S_N], hi[S_N];
+	double load[1], mr, rmin, rmax, ratio;
 	char iperf_log[128], mode[256] = "?";
+	const char *sfx;
 	pid_t server;
 	struct opts o;
 	int err = 0, rc = 1;
@@ -397,58 +482,75 @@ int main(int argc, char **argv)
 			goto out;
 	}
 	for (unsigned int i = 0; i < o.rounds && !err; i++) {
-		bool base_first = i % 2 == 0;
+		for (int k = 0; k < S_N && !err; k++) {
+			enum setup s = order[i % 2][k];
 
-		err = base_first ? run_baseline(&ns, &o, &base[i]) : run_ebpfmon(&ns, &o, &mon[i]);
+			err = setup_run[s](&ns, &o, &run[s][i]);
+			if (!err && s == S_EBPFMON && i == 0)
+				attached_mode(&ns, mode, sizeof(mode));
+		}
 		if (!err)
-			err = base_first ? run_ebpfmon(&ns, &o, &mon[i])
-					 : run_baseline(&ns, &o, &base[i]);
-		if (!err && i == 0)
-			attached_mode(&ns, mode, sizeof(mode));
-		if (!err)
-			fprintf(stderr, "%s: round %u/%u: nothing %.2f, ebpfmon %.2f Gbit/s\n",
-				PROG, i + 1, o.rounds, base[i].gbps, mon[i].gbps);
+			fprintf(stderr,
+				"%s: round %u/%u: nothing %.2f, empty XDP %.2f, ebpfmon %.2f "
+				"Gbit/s\n",
+				PROG, i + 1, o.rounds, run[S_NOTHING][i].gbps, run[S_EMPTY][i].gbps,
+				run[S_EBPFMON][i].gbps);
 	}
 	if (err)
 		goto out;
 
 	printf("throughput: iperf3 TCP, %u stream(s), %u s (+1 s omitted) per run, %u rounds in "
-	       "ABBA order; %s -> %s over a veth (MTU 1500)\n",
+	       "ABC/CBA order; %s -> %s over a veth (MTU 1500)\n",
 	       o.streams, o.seconds, o.rounds, PEER_ADDR, MON_ADDR);
 	printf("ebpfmon: %s%s, xdp_mode %s (%s)\n", ns.loader,
 	       o.loader_only ? " alone (no analyzer)" : " + analyzer (user ebpfmon)",
 	       o.xdp_mode ? o.xdp_mode : "default", mode);
+	printf("empty XDP: r0 = XDP_PASS; exit, attached in %s mode\n",
+	       xdp_flags(&o) == XDP_FLAGS_DRV_MODE ? "native" : "generic");
 	if (getloadavg(load, 1) != 1)
 		load[0] = -1;
 	printf("load average: %.2f (%ld CPUs online)\n\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
-	printf("  %5s %14s %14s %7s %10s %10s %12s %13s\n", "round", "nothing Gb/s", "ebpfmon Gb/s",
-	       "ratio", "retr n/e", "srv CPU%", "XDP packets", "bytes/packet");
+	printf("  %5s %9s %9s %9s %7s %16s %15s %12s %9s\n", "round", "nothing", "empty XDP",
+	       "ebpfmon", "ratio", "retransmits n/e/m", "srv CPU% n/e/m", "XDP packets",
+	       "B/packet");
 	for (unsigned int i = 0; i < o.rounds; i++) {
-		gb[i] = base[i].gbps;
-		gm[i] = mon[i].gbps;
-		pr[i] = base[i].gbps > 0 ? mon[i].gbps / base[i].gbps : 0;
-		printf("  %5u %14.3f %14.3f %7.3f %4lld/%-5lld %4.0f/%-5.0f %12llu %13.0f\n", i + 1,
-		       gb[i], gm[i], pr[i], base[i].retransmits, mon[i].retransmits,
-		       base[i].cpu_server, mon[i].cpu_server, mon[i].xdp_packets,
-		       mon[i].xdp_packets ? (double)mon[i].xdp_bytes / mon[i].xdp_packets : 0.0);
+		const struct run *n = &run[S_NOTHING][i], *e = &run[S_EMPTY][i],
+				 *m = &run[S_EBPFMON][i];
+
+		for (int s = 0; s < S_N; s++)
+			g[s][i] = run[s][i].gbps;
+		pr[i] = n->gbps > 0 ? m->gbps / n->gbps : 0;
+		printf("  %5u %9.3f %9.3f %9.3f %7.3f %5lld/%lld/%lld %6.0f/%.0f/%.0f %12llu "
+		       "%9.0f\n",
+		       i + 1, n->gbps, e->gbps, m->gbps, pr[i], n->retransmits, e->retransmits,
+		       m->retransmits, n->cpu_server, e->cpu_server, m->cpu_server, m->xdp_packets,
+		       m->xdp_packets ? (double)m->xdp_bytes / m->xdp_packets : 0.0);
 	}
-	mb = median(gb, o.rounds, &bmin, &bmax);
-	mm = median(gm, o.rounds, &mmin, &mmax);
+	printf("  (Gbit/s received; ratio: ebpfmon / nothing of the round)\n\n");
+	for (int s = 0; s < S_N; s++) {
+		med[s] = median(g[s], o.rounds, &lo[s], &hi[s]);
+		printf("  median %-10s %7.3f (%.3f..%.3f) Gbit/s, %.3fx nothing\n", setup_name[s],
+		       med[s], lo[s], hi[s], med[S_NOTHING] > 0 ? med[s] / med[S_NOTHING] : 0);
+	}
 	mr = median(pr, o.rounds, &rmin, &rmax);
-	printf("\n  median: nothing %.3f (%.3f..%.3f), ebpfmon %.3f (%.3f..%.3f) Gbit/s\n", mb,
-	       bmin, bmax, mm, mmin, mmax);
-	printf("  ratio of the medians %.3f; paired per-round ratio median %.3f (%.3f..%.3f)\n",
-	       mb > 0 ? mm / mb : 0, mr, rmin, rmax);
-	printf("  (XDP packets: growth of ip_stats[%s] rx_packets during the run; bytes/packet "
-	       "above 1500 = XDP saw GSO super-packets)\n",
+	ratio = med[S_NOTHING] > 0 ? med[S_EBPFMON] / med[S_NOTHING] : 0;
+	printf("  paired per-round ratio ebpfmon / nothing: median %.3f (%.3f..%.3f)\n", mr, rmin,
+	       rmax);
+	printf("  (XDP packets: growth of ip_stats[%s] rx_packets during the ebpfmon run; "
+	       "B/packet above 1500 = XDP saw GSO super-packets)\n",
 	       PEER_ADDR);
-	printf("\ntarget\n  ebpfmon >= %.2fx nothing attached: %.3fx  %s\n", TARGET_RATIO,
-	       mb > 0 ? mm / mb : 0, mb > 0 && mm / mb >= TARGET_RATIO ? "met" : "NOT met");
-	printf("\nFIGURE\tthroughput.tcp_gbps%s\t%.3f\t%.3f\tGbit/s\tratio>=%.2f\n",
-	       o.xdp_mode && strcmp(o.xdp_mode, "auto")
-		       ? (!strcmp(o.xdp_mode, "native") ? "_native" : "_generic")
-		       : "",
-	       mm, mb, TARGET_RATIO);
+	printf("\ntarget\n  ebpfmon >= %.2fx nothing attached: %.3fx  %s\n", TARGET_RATIO, ratio,
+	       ratio >= TARGET_RATIO ? "met" : "NOT met");
+	sfx = !o.xdp_mode || !strcmp(o.xdp_mode, "auto") ? ""
+	      : !strcmp(o.xdp_mode, "native")		 ? "_native"
+							 : "_generic";
+	printf("\nFIGURE\tthroughput.tcp_gbps%s%s\t%.3f\t%.3f\tGbit/s\tratio>=%.2f\n", sfx,
+	       o.loader_only ? "_loader_only" : "", med[S_EBPFMON], med[S_NOTHING], TARGET_RATIO);
+	/* what the hook alone costs, and ebpfmon over it: where the difference comes from */
+	printf("FIGURE\tthroughput.empty_xdp_gbps%s\t%.3f\t%.3f\tGbit/s\t-\n", sfx, med[S_EMPTY],
+	       med[S_NOTHING]);
+	printf("FIGURE\tthroughput.over_empty_xdp_gbps%s\t%.3f\t%.3f\tGbit/s\t-\n", sfx,
+	       med[S_EBPFMON], med[S_EMPTY]);
 	rc = 0;
 out:
 	if (err == -EINTR) {
