@@ -27,6 +27,7 @@
  * 1 when the setup fails, 2 on usage. Everything it makes is removed at exit, also after ^C.
  */
 #include <bpf/bpf.h>
+#include <dirent.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
@@ -61,6 +62,7 @@ struct opts {
 	unsigned int rounds, seconds, streams;
 	const char *xdp_mode; /* NULL: the loader's default (auto) */
 	bool loader_only;
+	bool frags; /* the empty program declared frags-aware */
 	const char *loader, *analyzer;
 };
 
@@ -71,7 +73,14 @@ struct run {
 	double cpu_server;			   /* remote_total (the receiver), % */
 	long long retransmits;			   /* sender's; -1 unknown */
 	unsigned long long xdp_packets, xdp_bytes; /* ip_stats[client] rx growth (ebpfmon) */
+	/* time in the programs during the run (BPF_STATS_RUN_TIME): xdp, egress, the rest */
+	struct prog_time {
+		unsigned long long ns, cnt;
+	} prog[3];
+	double wall_s; /* of the iperf3 run, omitted second included */
 };
+
+enum { P_XDP, P_EGRESS, P_OTHER };
 
 static void usage(FILE *out)
 {
@@ -89,6 +98,9 @@ static void usage(FILE *out)
 		"  -m, --xdp-mode MODE  the loader's xdp_mode: auto, native or generic (default:\n"
 		"                       the loader's own, auto = generic on a veth)\n"
 		"      --loader-only    no analyzer: what the kernel programs alone cost\n"
+		"      --frags          load the empty XDP program frags-aware\n"
+		"                       (BPF_F_XDP_HAS_FRAGS, as SEC(\"xdp.frags\")): generic XDP\n"
+		"                       then takes GSO packets without linearising them\n"
 		"      --loader PATH    ebpfmon-loader (default: the one of this build tree)\n"
 		"      --analyzer PATH  ebpfmon-analyzer (default: the one of this build tree)\n"
 		"  -h, --help           this text\n"
@@ -104,13 +116,14 @@ static void usage(FILE *out)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_LOADER = 256, OPT_ANALYZER, OPT_LOADER_ONLY };
+	enum { OPT_LOADER = 256, OPT_ANALYZER, OPT_LOADER_ONLY, OPT_FRAGS };
 	static const struct option lo[] = {
 		{"rounds", required_argument, NULL, 'r'},
 		{"seconds", required_argument, NULL, 't'},
 		{"streams", required_argument, NULL, 'P'},
 		{"xdp-mode", required_argument, NULL, 'm'},
 		{"loader-only", no_argument, NULL, OPT_LOADER_ONLY},
+		{"frags", no_argument, NULL, OPT_FRAGS},
 		{"loader", required_argument, NULL, OPT_LOADER},
 		{"analyzer", required_argument, NULL, OPT_ANALYZER},
 		{"help", no_argument, NULL, 'h'},
@@ -145,6 +158,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			continue;
 		case OPT_LOADER_ONLY:
 			o->loader_only = true;
+			continue;
+		case OPT_FRAGS:
+			o->frags = true;
 			continue;
 		case OPT_LOADER:
 			o->loader = optarg;
@@ -339,11 +355,15 @@ static int run_empty_xdp(struct nsb *ns, const struct opts *o, struct run *r)
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
+	LIBBPF_OPTS(bpf_prog_load_opts, lo, .prog_flags = o->frags ? BPF_F_XDP_HAS_FRAGS : 0);
+	struct bpf_prog_info info = {0};
+	__u32 len = sizeof(info);
 	int ifindex = mon_ifindex(ns), fd, err;
+	uint64_t w0;
 
 	if (ifindex < 0)
 		return ifindex;
-	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_pass", "GPL", insns, 2, NULL);
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "xdp_pass", "GPL", insns, 2, &lo);
 	if (fd < 0) {
 		fprintf(stderr, "%s: loading an XDP_PASS program: %s\n", PROG, strerror(errno));
 		return -errno;
@@ -357,13 +377,20 @@ static int run_empty_xdp(struct nsb *ns, const struct opts *o, struct run *r)
 	err = bpf_xdp_attach(ifindex, fd, xdp_flags(o), NULL);
 	if (setns(ns->orig_netns, CLONE_NEWNET))
 		exit(EXIT_FAILURE);
-	close(fd); /* the attachment holds it */
 	if (err) {
 		fprintf(stderr, "%s: attaching an XDP_PASS program to %s: %s\n", PROG, ns->mon_if,
 			strerror(-err));
+		close(fd);
 		return err;
 	}
+	w0 = bench_now();
 	err = iperf_run(ns, o->seconds, o->streams, r);
+	r->wall_s = (bench_now() - w0) / 1e9;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		r->prog[P_XDP].ns = info.run_time_ns;
+		r->prog[P_XDP].cnt = info.run_cnt;
+	}
+	close(fd);
 	if (setns(ns->mon_netns, CLONE_NEWNET))
 		exit(EXIT_FAILURE);
 	if (bpf_xdp_detach(ifindex, xdp_flags(o), NULL) && !err)
@@ -373,10 +400,48 @@ static int run_empty_xdp(struct nsb *ns, const struct opts *o, struct run *r)
 	return err;
 }
 
+/* Run time and count of the loader's programs (its pins), summed into t[P_XDP..P_OTHER]. */
+static int progs_time(const struct nsb *ns, struct prog_time t[3])
+{
+	char dir[128], path[400];
+	struct dirent *e;
+	DIR *d;
+
+	memset(t, 0, 3 * sizeof(*t));
+	snprintf(dir, sizeof(dir), "%s/" EBPFMON_PIN_PROGS, ns->pin_root);
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		struct bpf_prog_info info = {0};
+		__u32 len = sizeof(info);
+		int fd, k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			k = !strcmp(info.name, "xdp_ingress")	   ? P_XDP
+			    : !strcmp(info.name, "egress_account") ? P_EGRESS
+								   : P_OTHER;
+			t[k].ns += info.run_time_ns;
+			t[k].cnt += info.run_cnt;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
 static int run_ebpfmon(struct nsb *ns, const struct opts *o, struct run *r)
 {
 	unsigned long long p0, b0, p1, b1;
+	struct prog_time t0[3];
 	int err, ip_fd = -1;
+	uint64_t w0;
 
 	if ((err = nsb_start_loader(ns, 20)) ||
 	    (!o->loader_only && (err = nsb_start_analyzer(ns, 15))) ||
@@ -392,9 +457,18 @@ static int run_ebpfmon(struct nsb *ns, const struct opts *o, struct run *r)
 		err = ip_fd;
 		goto out;
 	}
-	if ((err = client_rx(ip_fd, &p0, &b0)) ||
-	    (err = iperf_run(ns, o->seconds, o->streams, r)) || (err = client_rx(ip_fd, &p1, &b1)))
+	if ((err = client_rx(ip_fd, &p0, &b0)) || (err = progs_time(ns, t0)))
 		goto out;
+	w0 = bench_now();
+	if ((err = iperf_run(ns, o->seconds, o->streams, r)))
+		goto out;
+	r->wall_s = (bench_now() - w0) / 1e9;
+	if ((err = client_rx(ip_fd, &p1, &b1)) || (err = progs_time(ns, r->prog)))
+		goto out;
+	for (int k = 0; k < 3; k++) {
+		r->prog[k].ns -= t0[k].ns;
+		r->prog[k].cnt -= t0[k].cnt;
+	}
 	r->xdp_packets = p1 - p0;
 	r->xdp_bytes = b1 - b0;
 	if (!o->loader_only && !nsb_analyzer_alive(ns))
@@ -428,6 +502,16 @@ static double median(const double *v, unsigned int n, double *min, double *max)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+static double per_run(const struct prog_time *t)
+{
+	return t->cnt ? (double)t->ns / (double)t->cnt : 0;
+}
+
+static double cpu_pct(const struct prog_time *t, double wall_s)
+{
+	return wall_s > 0 ? t->ns / 1e7 / wall_s : 0;
+}
+
 enum setup { S_NOTHING, S_EMPTY, S_EBPFMON, S_N };
 static const char *const setup_name[S_N] = {"nothing", "empty XDP", "ebpfmon"};
 static int (*const setup_run[S_N])(struct nsb *, const struct opts *,
@@ -459,6 +543,11 @@ int main(int argc, char **argv)
 			PROG);
 		return 1;
 	}
+	/* run time of the programs, for as long as this fd is open (Linux 5.8) */
+	if (bpf_enable_stats(BPF_STATS_RUN_TIME) < 0)
+		fprintf(stderr,
+			"%s: cannot enable BPF run-time statistics: %s (no program times)\n", PROG,
+			strerror(errno));
 	if ((err = bp_topology(&ns, MON_ADDR "/24", PEER_ADDR "/24")) ||
 	    (err = nsb_write_conf(&ns, "max_connections_per_ip = 100\n"
 				       "http_ports = 80\n"
@@ -505,8 +594,9 @@ int main(int argc, char **argv)
 	printf("ebpfmon: %s%s, xdp_mode %s (%s)\n", ns.loader,
 	       o.loader_only ? " alone (no analyzer)" : " + analyzer (user ebpfmon)",
 	       o.xdp_mode ? o.xdp_mode : "default", mode);
-	printf("empty XDP: r0 = XDP_PASS; exit, attached in %s mode\n",
-	       xdp_flags(&o) == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	printf("empty XDP: r0 = XDP_PASS; exit, attached in %s mode%s\n",
+	       xdp_flags(&o) == XDP_FLAGS_DRV_MODE ? "native" : "generic",
+	       o.frags ? ", frags-aware (BPF_F_XDP_HAS_FRAGS)" : "");
 	if (getloadavg(load, 1) != 1)
 		load[0] = -1;
 	printf("load average: %.2f (%ld CPUs online)\n\n", load[0], sysconf(_SC_NPROCESSORS_ONLN));
@@ -527,6 +617,21 @@ int main(int argc, char **argv)
 		       m->xdp_packets ? (double)m->xdp_bytes / m->xdp_packets : 0.0);
 	}
 	printf("  (Gbit/s received; ratio: ebpfmon / nothing of the round)\n\n");
+	printf("  time in the BPF programs during the runs (BPF_STATS_RUN_TIME), %% of one CPU "
+	       "over "
+	       "the run:\n");
+	for (unsigned int i = 0; i < o.rounds; i++) {
+		const struct run *e = &run[S_EMPTY][i], *m = &run[S_EBPFMON][i];
+
+		printf("  %5u  empty XDP %9llu runs %6.0f ns/run %5.2f%%   ebpfmon XDP %9llu runs "
+		       "%6.0f ns/run %5.2f%%, egress %9llu runs %6.0f ns/run %5.2f%%\n",
+		       i + 1, e->prog[P_XDP].cnt, per_run(&e->prog[P_XDP]),
+		       cpu_pct(&e->prog[P_XDP], e->wall_s), m->prog[P_XDP].cnt,
+		       per_run(&m->prog[P_XDP]), cpu_pct(&m->prog[P_XDP], m->wall_s),
+		       m->prog[P_EGRESS].cnt, per_run(&m->prog[P_EGRESS]),
+		       cpu_pct(&m->prog[P_EGRESS], m->wall_s));
+	}
+	printf("\n");
 	for (int s = 0; s < S_N; s++) {
 		med[s] = median(g[s], o.rounds, &lo[s], &hi[s]);
 		printf("  median %-10s %7.3f (%.3f..%.3f) Gbit/s, %.3fx nothing\n", setup_name[s],
