@@ -4,6 +4,7 @@
  * attached and with the real ebpfmon-loader + ebpfmon-analyzer watching the server's end.
  *
  *   sudo build/test/bench/throughput [-r ROUNDS] [-t SECONDS] [-P STREAMS] [-m MODE]
+ *                                    [--loader-only] [--frags]
  *
  * Namespaces ebb-mon-PID (iperf3 -s, 198.18.210.1/24) and ebb-peer-PID (iperf3 -c,
  * 198.18.210.2/24). Data flows peer -> mon: XDP sees it on the monitored end's ingress, the
@@ -21,14 +22,16 @@
  *
  * After each ebpfmon run, ip_stats[client] says what XDP saw (packets, bytes): bytes per
  * packet far above the MTU mean XDP ran on GSO/GRO super-packets (generic XDP), near the MTU
- * that the sender had to segment (native XDP on a veth switches its peer's GSO off).
+ * that the sender had to segment (native XDP on a veth switches its peer's GSO off). With
+ * BPF_STATS_RUN_TIME enabled for the whole run, the time spent in the loader's programs (and
+ * in the empty one) during each iperf3 run says how much of the difference is theirs.
  *
  * Not a ctest: prints figures and exits 0; 77 without root (1 when EBPFMON_REQUIRE_BPF=1),
  * 1 when the setup fails, 2 on usage. Everything it makes is removed at exit, also after ^C.
  */
 #include <bpf/bpf.h>
-#include <dirent.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <linux/if_link.h>
