@@ -4,6 +4,7 @@
 #   packaging/install-deps.sh --test   also what the tests use
 #   packaging/install-deps.sh --demo   also what packaging/quickstart.sh --demo uses
 #   packaging/install-deps.sh --dev    also the developer's tools: the lint and fmt targets
+#   packaging/install-deps.sh --bench  also the peers test/bench/run-all measures against
 # It also creates the system user and group `ebpfmon` that the daemons run as and their
 # folders /var/lib/ebpfmon and /run/ebpfmon (what the .deb does through sysusers.d and
 # tmpfiles.d), and mounts bpffs on /sys/fs/bpf when nothing is there.
@@ -12,12 +13,14 @@ set -eu
 want_test=0
 want_demo=0
 want_dev=0
+want_bench=0
 for arg in "$@"; do
 	case "$arg" in
 	--test) want_test=1 ;;
 	--demo) want_demo=1 ;;
 	--dev) want_dev=1 ;;
-	*) echo "install-deps.sh: unknown option '$arg' (use --test, --demo or --dev)" >&2; exit 2 ;;
+	--bench) want_bench=1 ;;
+	*) echo "install-deps.sh: unknown option '$arg' (use --test, --demo, --dev or --bench)" >&2; exit 2 ;;
 	esac
 done
 if [ "$(id -u)" -ne 0 ]; then
@@ -45,7 +48,12 @@ demo_pkgs="python3 curl"
 # the lint target (cppcheck, clang-tidy of LLVM 14 like clang; its run-clang-tidy is Python) and
 # the fmt target (clang-format); not needed to build or to test
 dev_pkgs="cppcheck clang-tidy clang-format python3"
+# the peers of test/bench/run-all: xdp-filter, fail2ban (with the inotify backend Debian
+# recommends) banning through nftables in front of nginx, iperf3 (the packages' own services
+# may start as well, they are not used)
+bench_pkgs="xdp-tools nftables fail2ban python3-pyinotify iperf3 nginx-light curl"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
+[ "$want_bench" = 1 ] && pkgs="$pkgs $bench_pkgs"
 [ "$want_demo" = 1 ] && pkgs="$pkgs $demo_pkgs"
 [ "$want_dev" = 1 ] && pkgs="$pkgs $dev_pkgs"
 

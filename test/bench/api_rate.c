@@ -597,6 +597,43 @@ static void print_table(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned in
 	}
 }
 
+/*
+ * One FIGURE line per call and load (quiet, storm): p50 and p99 of one client and the rate of
+ * MAX_CLIENTS clients, the median round of each, next to the echo's in the same rounds.
+ */
+static void print_figures(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned int rounds,
+			  unsigned int storm)
+{
+	static const char *const id[CALL_N] = { [CALL_STATUS] = "api.status",
+						[CALL_STATS] = "api.top100" };
+
+	for (int s = 0; s < (storm ? 2 : 1); s++) {
+		for (int c = CALL_STATUS; c <= CALL_STATS; c++) {
+			int e = c == CALL_STATUS ? CALL_ECHO_STATUS : CALL_ECHO_STATS;
+			const char *sfx = s ? "_storm" : "";
+			struct stat3 p50 = stat_of(cells[s][c][0], rounds,
+						   offsetof(struct cell, p50_us));
+			struct stat3 p99 = stat_of(cells[s][c][0], rounds,
+						   offsetof(struct cell, p99_us));
+			struct stat3 rate = stat_of(cells[s][c][N_CLIENTS - 1], rounds,
+						    offsetof(struct cell, rate));
+			struct stat3 ep50 = stat_of(cells[s][e][0], rounds,
+						    offsetof(struct cell, p50_us));
+			struct stat3 ep99 = stat_of(cells[s][e][0], rounds,
+						    offsetof(struct cell, p99_us));
+			struct stat3 erate = stat_of(cells[s][e][N_CLIENTS - 1], rounds,
+						     offsetof(struct cell, rate));
+
+			printf("FIGURE\t%s_p50_us%s\t%.1f\t%.1f\tus\t-\n", id[c], sfx, p50.med,
+			       ep50.med);
+			printf("FIGURE\t%s_p99_us%s\t%.1f\t%.1f\tus\t<%.0f\n", id[c], sfx, p99.med,
+			       ep99.med, TARGET_P99_US);
+			printf("FIGURE\t%s_rps_%ucl%s\t%.0f\t%.0f\treq/s\t>=%.0f\n", id[c],
+			       clients_of[N_CLIENTS - 1], sfx, rate.med, erate.med, TARGET_RATE);
+		}
+	}
+}
+
 static void print_load(const char *when)
 {
 	double l[3];
@@ -627,6 +664,9 @@ static void usage(FILE *out)
 		"      --loader PATH    ebpfmon-loader (default: the one of this build tree)\n"
 		"      --analyzer PATH  ebpfmon-analyzer (default: the one of this build tree)\n"
 		"  -h, --help           this text\n"
+		"\n"
+		"Prints, besides the table, one line per figure for test/bench/run-all:\n"
+		"  FIGURE<TAB>id<TAB>ebpfmon<TAB>echo<TAB>unit<TAB>target\n"
 		"\n"
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
@@ -827,8 +867,9 @@ int main(int argc, char **argv)
 	}
 	printf("\n(echo: a REP server in a child process, %d contexts answering from nng's "
 	       "callback with as many bytes as the API's reply; ratios: the API's median over "
-	       "the echo's median of the same row)\n",
+	       "the echo's median of the same row)\n\n",
 	       ECHO_WORKS);
+	print_figures(cells, o.rounds, o.storm);
 	rc = 0;
 	goto out;
 fail:
