@@ -68,7 +68,10 @@ struct http_canon {
 	__u8 eol;	/* 1: the last byte other than CR was LF: an LF now ends the block */
 	__u8 te;	/* the header block has Transfer-Encoding: its body is not counted */
 	__u8 blocked;	/* the stream guard dropped a chunk of this connection: drop the rest */
-	__u8 pad2[2];
+	/* the connection sent a body framed otherwise than by Content-Length (chunked): from
+	 * then on its lines are all read, and no Content-Length is honoured on it again */
+	__u8 noframe;
+	__u8 pad2;
 	__u64 clen;	 /* Content-Length of the header block (saturated) */
 	__u64 body_left; /* bytes of the body still to come */
 };
@@ -333,7 +336,9 @@ static __always_inline void http_path_done(struct http_parse *x, struct http_can
 	c->pstate = PS_USUAL;
 
 	x->m->lines++;
-	if (x->m->framing && !c->body_left) {
+	/* not inside a body, nor inside a header block (where nginx refuses such a line), nor
+	 * after a body whose end the guard does not follow */
+	if (x->m->framing && !c->body_left && !c->hdr && !c->noframe) {
 		/* its header block follows the line's end (a line inside a body starts none) */
 		c->hdr = 1;
 		c->hname = HN_NONE;
@@ -437,9 +442,13 @@ static __always_inline void http_frame_header(struct http_canon *c, __u8 ch)
 
 	if (ch == '\n') {
 		if (c->eol) {
-			/* the empty line: the body follows (RFC 9112 §6.3: chunked is not counted,
-			 * and ends with a line break anyway) */
+			/* the empty line: the body follows (RFC 9112 §6.3). A chunked body is not
+			 * followed: its lines are read, and a request line inside it (or in its
+			 * trailer) must not frame what comes next, so the connection is read line
+			 * by line from here on. */
 			c->body_left = c->te ? 0 : c->clen;
+			if (c->te)
+				c->noframe = 1;
 			c->hdr = 0;
 			c->hname = HN_NONE;
 			c->hval = 0;

@@ -251,11 +251,17 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 			cnt->stream_overlap++;
 			return SK_DROP;
 		}
-		if (bpf_skb_adjust_room(skb, -(__s32)old, BPF_ADJ_ROOM_NET, 0) == 0) {
-			cnt->stream_overlap++;
-			seq = copied;
+		/* bpf_skb_adjust_room() takes at most 4095 bytes off an SK_SKB at a time */
+		for (int k = 0; k < 32 && old; k++) {
+			__u32 step = old > 4095 ? 4095 : old;
+
+			if (bpf_skb_adjust_room(skb, -(__s32)step, BPF_ADJ_ROOM_NET, 0))
+				break;
+			old -= step;
+			seq += step;
 		}
-		/* else the server reads the old bytes again, and so does the parser */
+		cnt->stream_overlap++;
+		/* what could not be trimmed the server reads again, and so does the parser */
 	}
 
 	cookie = bpf_get_socket_cookie(skb);
@@ -286,6 +292,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		s->c.eol = 0;
 		s->c.te = 0;
 		s->c.blocked = 0;
+		s->c.noframe = 0;
 		s->c.clen = 0;
 		s->c.body_left = 0;
 	}
@@ -330,7 +337,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		}
 	}
 
-	if (s->c.blocked || http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
+	if (s->c.blocked || s->c.noframe || http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
 		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
 			cnt->stream_state_full++;
 			/* A line, a header block or a body open that cannot be followed: the server

@@ -301,7 +301,8 @@ static int pin_programs(struct loader *l)
 	char path[PIN_PATH_MAX];
 
 	bpf_object__for_each_program(prog, l->skel->obj) {
-		if (!bpf_program__autoload(prog))
+		/* stream_adopt runs once, at load: nothing to keep */
+		if (!bpf_program__autoload(prog) || prog == l->skel->progs.stream_adopt)
 			continue;
 		pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_PROGS,
 			 bpf_program__name(prog));

@@ -246,11 +246,12 @@ def t1_status(ctx):
         problems.append(f"interfaces {st['interfaces']}, expected {ctx.topo.mon_if} with "
                         f"ifindex {link['ifindex']}")
     # the programs, as the loader's prog_stats copy names them (the analyzer cannot open the
-    # program pins): the XDP program and the stream guard's, with their kernel ids
+    # program pins): every program the loader pinned, each with its kernel id
     progs = {p["name"]: p for p in st.get("programs", [])}
-    for name in ("xdp_ingress", "stream_verdict", "stream_sockops"):
-        if not progs.get(name, {}).get("id"):
-            problems.append(f"programs has no {name} with an id: {st.get('programs')}")
+    pinned = sorted(os.listdir(os.path.join(ctx.pin_root, "progs")))
+    if sorted(progs) != pinned or not all(p.get("id") for p in progs.values()):
+        problems.append(f"programs {st.get('programs')}, expected those pinned, with ids: "
+                        f"{pinned}")
     assert not problems, "status --json: " + "; ".join(problems) + f"\n{st}"
 
     # tracked_addresses is counted at most once a second: the map's count within 3 s

@@ -691,6 +691,22 @@ def t11d_body_is_data(ctx):
     assert not problems, "; ".join(problems) + f" (counters {d})"
 
 
+def chunked(*parts):
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+@test("a fake request line with a Content-Length inside a chunked body, or in its trailer, "
+      "does not hide the request after it: not served, banned")
+def t11e_chunked_decoy(ctx):
+    fake = b"GET / HTTP/1.1\r\nContent-Length: 21\r\n\r\n"
+    head = b"GET /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    raw_probe(ctx, [head + chunked(fake) + REQ_WP], "/wp-admin",
+              "a Content-Length decoy inside a chunked body, then GET /wp-admin/", expect=2)
+    trailer = (b"5\r\nhello\r\n0\r\nGET / HTTP/1.1\r\nContent-Length: 14\r\n\r\n")
+    raw_probe(ctx, [head + trailer + REQ_WP], "/wp-admin",
+              "a Content-Length decoy in a chunked trailer, then GET /wp-admin/", expect=2)
+
+
 @test("framing across chunks: the headers, the body's start, its end with the glued request, "
       "in 3 segments 50 ms apart: not served, banned")
 def t11c_glued_split(ctx):
