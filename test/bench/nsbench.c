@@ -522,9 +522,10 @@ int nsb_write_conf(struct nsb *n, const char *network_lines)
 		"# written by %s (test/bench); removed at exit\n"
 		"[network]\n%s\n"
 		"[database]\nsqlite_path = %s/ebpfmon.db\n"
-		"[api]\nuds_socket_path = %s/api.sock\n"
+		"[api]\nuds_socket_path = %s/api.sock\n%s\n"
 		"[loader]\npin_root = %s\n",
-		n->prog, network_lines, dbdir, dbdir, n->pin_root);
+		n->prog, network_lines, dbdir, dbdir, n->api_lines ? n->api_lines : "",
+		n->pin_root);
 	if (fclose(f))
 		return -errno;
 	return chmod(n->conf, 0644) ? -errno : 0;
@@ -677,7 +678,8 @@ int nsb_start_analyzer(struct nsb *n, unsigned int timeout_s)
 		unsetenv("NOTIFY_SOCKET");
 		execlp("setpriv", "setpriv", "--reuid", USER_NAME, "--regid", USER_NAME,
 		       "--init-groups", "--inh-caps=-all", "--bounding-set=-all", n->analyzer, "-c",
-		       n->conf, "--pin-root", n->pin_root, "--wait", "10", (char *)NULL);
+		       n->conf, "--pin-root", n->pin_root, "--wait", "10", "--log-level",
+		       n->analyzer_log_level ? n->analyzer_log_level : "info", (char *)NULL);
 		fprintf(stderr, "cannot run setpriv: %s\n", strerror(errno));
 		_exit(127);
 	}

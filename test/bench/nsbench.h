@@ -46,6 +46,8 @@ struct nsb {
 	int orig_netns, mon_netns, peer_netns; /* fds of /proc/self/ns/net and /run/netns/X */
 	pid_t loader_pid, analyzer_pid;
 	unsigned int analyzer_runs;
+	const char *api_lines; /* more lines of [api] for nsb_write_conf() (NULL: none) */
+	const char *analyzer_log_level; /* its --log-level (NULL: info) */
 	bool made_mon, made_peer;
 };
 
