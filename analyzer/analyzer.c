@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <time.h>
@@ -37,6 +35,7 @@
 #include "netstats.h"
 #include "offload.h"
 #include "policy.h"
+#include "cpusched.h"
 #include "store.h"
 #include "sysmon.h"
 
@@ -78,6 +77,7 @@ struct analyzer {
 	struct sysmon_report report; /* the sample the sysmon step fills */
 	uint64_t intervals_skipped;  /* due while the previous one still ran */
 	uint64_t events;
+	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
@@ -86,13 +86,22 @@ struct analyzer {
 	time_t metrics_retry_at;
 };
 
+/*
+ * Events one callback of the ring buffer handles at most (~0.5 ms of work): under a flood the
+ * loop goes back to its other sources between batches, and the ring buffer's descriptor, still
+ * readable, brings it back at once.
+ */
+#define EVENTS_BATCH 4096
+#define EVENTS_BATCH_FULL (-EAGAIN) /* on_event(): stop consuming, the batch is full */
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct analyzer *a = ctx;
 
 	a->events++;
 	policy_on_event(&a->policy, data, len);
-	return 0;
+	/* libbpf has moved past this record already: a negative value stops after it */
+	return ++a->batch_events >= EVENTS_BATCH ? EVENTS_BATCH_FULL : 0;
 }
 
 /* Loopback is in the default allowlist; the host's own addresses are added at start. */
@@ -812,12 +821,15 @@ static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *us
 {
 	struct analyzer *a = userdata;
 	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	int r;
 
 	(void)s;
 	(void)fd;
 	(void)revents;
-	if (ring_buffer__consume(a->rb) < 0)
-		log_warn("ring buffer: %s", strerror(errno));
+	a->batch_events = 0;
+	r = ring_buffer__consume(a->rb);
+	if (r < 0 && r != EVENTS_BATCH_FULL)
+		log_warn("ring buffer: %s", strerror(-r));
 	policy_flush(&a->policy); /* the bans are in the kernel: now record */
 	metrics_events(a);
 	hold_observe(a, METRICS_LOOP_EVENTS, start, cpu);
@@ -1000,42 +1012,16 @@ static void modules_stop(struct analyzer *a)
 
 /* ---- End of modules served from the loop ---------------------------------------------------- */
 
-#define SCHED_SLICE_NS 100000u /* the CPU time the scheduler gives us at a time, 0.1 ms */
-
-/*
- * Ask the scheduler (EEVDF, Linux 6.12 and later: sched_attr.sched_runtime of a SCHED_OTHER
- * task) for short slices: a task that asks for less than the default 3 ms gets an earlier
- * deadline, so that when an event wakes the analyzer on a busy host it runs at once instead of
- * after the slice of whatever holds the CPU. It asks for no more CPU time in all, and needs no
- * privilege. Earlier kernels ignore the request or refuse it: the analyzer then runs as before.
- */
-static void sched_short_slices(void)
-{
-	struct { /* struct sched_attr, SCHED_ATTR_SIZE_VER1 (include/uapi/linux/sched/types.h) */
-		uint32_t size, sched_policy;
-		uint64_t sched_flags;
-		int32_t sched_nice;
-		uint32_t sched_priority;
-		uint64_t sched_runtime, sched_deadline, sched_period;
-		uint32_t sched_util_min, sched_util_max;
-	} attr = { .size = sizeof(attr), .sched_policy = 0 /* SCHED_OTHER */ };
-
-	_Static_assert(sizeof(attr) == 56, "struct sched_attr, version 1");
-	/* keep the nice value we run with: the flag is SCHED_FLAG_KEEP_PARAMS's neighbour */
-	attr.sched_nice = (int32_t)getpriority(PRIO_PROCESS, 0);
-	attr.sched_runtime = SCHED_SLICE_NS;
-	if (syscall(SYS_sched_setattr, 0, &attr, 0))
-		log_debug("short scheduler slices not available: %s", strerror(errno));
-}
-
 int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 {
 	static struct analyzer a; /* large (struct config); one per process */
-	int ret = 1;
+	int ret = 1, r;
 
 	a.cfg = *cfg;
 	a.opts = opts;
-	sched_short_slices(); /* before any thread: nng's inherit it */
+	r = cpusched_short_slices(); /* before any thread: nng's and the worker inherit it */
+	if (r)
+		log_debug("short scheduler slices not available: %s", strerror(-r));
 	if (opts->dry_run)
 		a.cfg.dry_run = true;
 	allow_host_addresses(&a.cfg);

@@ -8,11 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "cpusched.h"
 
 struct offload {
 	pthread_t thread;
@@ -28,11 +27,10 @@ struct offload {
 static void *worker(void *p)
 {
 	struct offload *o = p;
-	int nice = getpriority(PRIO_PROCESS, 0);
+	int err = cpusched_lower_thread(OFFLOAD_NICE); /* the loop keeps its own priority */
 
-	/* this thread alone (a thread id): the loop keeps its own priority */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice + OFFLOAD_NICE))
-		log_debug("offload: cannot lower the worker's priority: %s", strerror(errno));
+	if (err)
+		log_debug("offload: cannot lower the worker's priority: %s", strerror(-err));
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
 		void (*fn)(void *);
