@@ -22,9 +22,9 @@
  *    competing load runs (unless --no-load): one busy child process per online CPU, at the
  *    default priority, for the phase only (each ends by itself at its deadline, and with
  *    the benchmark). The producer stands for XDP, which runs in softirq ahead of every
- *    process: it runs at nice -20 on CPU 0, so that the load competes with the consumer (on
- *    CPU 1, at nice 0) and not with the events' source. The consumer asks the scheduler for
- *    the short slices the analyzer's loop asks for (cpusched_short_slices(),
+ *    process: it has CPU 0 to itself, and the load runs on the other CPUs, where it competes
+ *    with the consumer (CPU 1) and not with the events' source. The consumer asks the
+ *    scheduler for the short slices the analyzer's loop asks for (cpusched_short_slices(),
  *    analyzer/cpusched.h).
  *
  * Not a ctest: prints figures and exits 0; 77 without root (1 when EBPFMON_REQUIRE_BPF=1),
@@ -62,7 +62,6 @@
 #define DEFAULT_ROUNDS	100u
 #define TARGET_RATE	1e6
 #define MAX_LOAD	256 /* busy children at most */
-#define PRODUCER_NICE	-20
 #define PATTERNS	"/admin, /wp-admin, /.env, /config, *.php"
 #define REQUEST                                                                                    \
 	"GET /index.html HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\n"              \
@@ -114,10 +113,8 @@ static void pin(int cpu)
 static void *consumer_main(void *arg)
 {
 	struct consumer *c = arg;
-	int err;
+	int err = cpusched_short_slices(); /* as the analyzer's loop */
 
-	setpriority(PRIO_PROCESS, 0, 0); /* this thread: the analyzer's priority, not XDP's */
-	err = cpusched_short_slices();	 /* as the analyzer's loop */
 	if (err)
 		fprintf(stderr, "%s: short scheduler slices: %s (the analyzer runs without them "
 			"too)\n", PROG, strerror(-err));
@@ -167,8 +164,11 @@ static void load_stop(struct load *l)
 	l->n = 0;
 }
 
-/* n busy children for at most seconds (+1 s): 0 or -errno (those started are stopped). */
-static int load_start(struct load *l, unsigned int n, unsigned int seconds)
+/*
+ * n busy children for at most seconds (+1 s), on CPUs 1 .. n_cpus - 1 (all when there is
+ * one): 0 or -errno (those started are stopped).
+ */
+static int load_start(struct load *l, unsigned int n, unsigned int n_cpus, unsigned int seconds)
 {
 	uint64_t end = bench_now() + (seconds + 1) * 1000000000ull;
 
@@ -186,13 +186,12 @@ static int load_start(struct load *l, unsigned int n, unsigned int seconds)
 			volatile uint64_t spin = 0;
 			cpu_set_t all;
 
+			/* any CPU but the producer's (CPU 0, when there are more) */
 			CPU_ZERO(&all);
-			for (int c = 0; c < CPU_SETSIZE; c++)
+			for (int c = n_cpus > 1 ? 1 : 0; c < CPU_SETSIZE && c < (int)n_cpus; c++)
 				CPU_SET(c, &all);
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			/* not the producer's place and priority: any CPU, nice 0 */
 			sched_setaffinity(0, sizeof(all), &all);
-			setpriority(PRIO_PROCESS, 0, 0);
 			while (bench_now() < end)
 				for (int k = 0; k < 10000; k++)
 					spin++;
@@ -292,7 +291,7 @@ static int sustained(struct ebpfmon *skel, const struct frame *f, struct consume
 
 	if ((err = lost_events(skel, &lost0, &ev0)))
 		return err;
-	if ((err = load_start(&load, n_load, seconds))) {
+	if ((err = load_start(&load, n_load, xh_ncpus(), seconds))) {
 		fprintf(stderr, "%s: starting the load: %s\n", PROG, strerror(-err));
 		return err;
 	}
@@ -506,10 +505,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: ring_buffer__new: %s\n", PROG, strerror(errno));
 		goto out_policy;
 	}
-	/* the producer stands for XDP (softirq: ahead of every process), on CPU 0 */
-	if (setpriority(PRIO_PROCESS, 0, PRODUCER_NICE))
-		fprintf(stderr, "%s: producer at nice %d: %s\n", PROG, PRODUCER_NICE,
-			strerror(errno));
 	if (xh_ncpus() >= 2 && libbpf_num_possible_cpus() >= 2) {
 		pin(0);
 		c.cpu = 1;
@@ -538,11 +533,11 @@ int main(int argc, char **argv)
 	       "bytes per run; ring buffer %u KiB = %u events\n",
 	       sizeof(struct ebpfmon_ev_url_hit), bpf_map__max_entries(skel->maps.events) / 1024,
 	       ring_events);
-	printf("producer on CPU 0 at nice %d (XDP runs in softirq), consumer thread on CPU %d at "
-	       "nice 0; policy_on_event() with the patterns %s: the path \"/index.html\" matches "
-	       "none, nothing is banned\n",
-	       PRODUCER_NICE, c.cpu, PATTERNS);
-	printf("competing load in the sustained phases: %u busy process(es) at nice 0\n\n",
+	printf("producer on CPU 0, consumer thread on CPU %d; policy_on_event() with the patterns "
+	       "%s: the path \"/index.html\" matches none, nothing is banned\n",
+	       c.cpu, PATTERNS);
+	printf("competing load in the sustained phases: %u busy process(es) on the CPUs but the "
+	       "producer's (XDP runs in softirq, ahead of any process)\n\n",
 	       n_load);
 	printf("capacity: ring filled with %u events, then one ring_buffer__consume() timed; "
 	       "%u rounds\n",
