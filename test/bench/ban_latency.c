@@ -556,7 +556,6 @@ int main(int argc, char **argv)
 	snprintf(api_lines, sizeof(api_lines), "metrics_address = http://127.0.0.1:%u",
 		 r.metrics_port);
 	r.ns.api_lines = api_lines;
-	r.ns.analyzer_log_level = getenv("BAN_LATENCY_ANALYZER_LOG");
 	prctl(PR_SET_TIMERSLACK, 1UL); /* probes every PROBE_US, not PROBE_US + 50 us */
 
 	n_addrs = WARMUP + o.trials + o.baseline;

@@ -678,8 +678,7 @@ int nsb_start_analyzer(struct nsb *n, unsigned int timeout_s)
 		unsetenv("NOTIFY_SOCKET");
 		execlp("setpriv", "setpriv", "--reuid", USER_NAME, "--regid", USER_NAME,
 		       "--init-groups", "--inh-caps=-all", "--bounding-set=-all", n->analyzer, "-c",
-		       n->conf, "--pin-root", n->pin_root, "--wait", "10", "--log-level",
-		       n->analyzer_log_level ? n->analyzer_log_level : "info", (char *)NULL);
+		       n->conf, "--pin-root", n->pin_root, "--wait", "10", (char *)NULL);
 		fprintf(stderr, "cannot run setpriv: %s\n", strerror(errno));
 		_exit(127);
 	}

@@ -47,7 +47,6 @@ struct nsb {
 	pid_t loader_pid, analyzer_pid;
 	unsigned int analyzer_runs;
 	const char *api_lines; /* more lines of [api] for nsb_write_conf() (NULL: none) */
-	const char *analyzer_log_level; /* its --log-level (NULL: info) */
 	bool made_mon, made_peer;
 };
 
