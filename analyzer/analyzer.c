@@ -65,6 +65,7 @@ struct analyzer {
 	struct ring_buffer *rb;
 	sd_event *event;	 /* the loop; modules add their sources to it */
 	sd_event_source *rb_src; /* the ring buffer's epoll fd */
+	sd_event_source *flush_src; /* the events' rows and metrics, after the events (defer) */
 	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
 	struct api *api;	 /* the API server (api.h) */
 	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
@@ -830,9 +831,26 @@ static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *us
 	r = ring_buffer__consume(a->rb);
 	if (r < 0 && r != EVENTS_BATCH_FULL)
 		log_warn("ring buffer: %s", strerror(-r));
-	policy_flush(&a->policy); /* the bans are in the kernel: now record */
-	metrics_events(a);
+	/* the bans are in the kernel: their rows once no event waits (on_flush()) */
+	if (a->batch_events)
+		sd_event_source_set_enabled(a->flush_src, SD_EVENT_ONESHOT);
 	hold_observe(a, METRICS_LOOP_EVENTS, start, cpu);
+	return 0;
+}
+
+/*
+ * After the ring buffer's callbacks, once no event waits: the decisions' rows in one
+ * transaction (a burst of bans is one write) and their metrics.
+ */
+static int on_flush(sd_event_source *s, void *userdata)
+{
+	struct analyzer *a = userdata;
+	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+
+	(void)s;
+	policy_flush(&a->policy);
+	metrics_events(a);
+	hold_observe(a, METRICS_LOOP_STORE, start, cpu);
 	return 0;
 }
 
@@ -876,7 +894,17 @@ static int add_sources(struct analyzer *a)
 		log_error("cannot arm the interval timer: %s", strerror(-r));
 		return r;
 	}
-	/* After the ring buffer and the API's eventfd, before the API's snapshots. */
+	/* After the ring buffer, before the interval's work. */
+	r = sd_event_add_defer(a->event, &a->flush_src, on_flush, a);
+	if (r >= 0)
+		r = sd_event_source_set_priority(a->flush_src, SD_EVENT_PRIORITY_NORMAL + 1);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->flush_src, SD_EVENT_OFF);
+	if (r < 0) {
+		log_error("cannot add the events' rows: %s", strerror(-r));
+		return r;
+	}
+	/* After the ring buffer, the API's eventfd and the rows, before the API's snapshots. */
 	a->step = STEP_DONE;
 	r = sd_event_add_defer(a->event, &a->work_src, on_work, a);
 	if (r >= 0)
@@ -1063,6 +1091,7 @@ out:
 	modules_stop(&a);
 	/* The sources before what they watch: the ring buffer's epoll fd goes with it. */
 	sd_event_source_unref(a.rb_src);
+	sd_event_source_unref(a.flush_src);
 	sd_event_source_unref(a.tick);
 	sd_event_source_unref(a.work_src);
 	sd_event_source_unref(a.offload_src);
