@@ -74,9 +74,9 @@ struct analyzer {
 	sd_event_source *work_src; /* the interval's next slice (a defer source) */
 	struct offload *offload;   /* the worker of the long reads */
 	sd_event_source *offload_src; /* its eventfd: a job is over */
-	unsigned int step;	   /* enum interval_step: what the next slice does */
-	struct sysmon_report report; /* the sample the sysmon step fills */
-	uint64_t intervals_skipped;  /* due while the previous one still ran */
+	unsigned int step;	      /* enum interval_step: what the next slice does */
+	struct sysmon_report report;  /* the sample the sysmon step fills */
+	uint64_t intervals_skipped;   /* due while the previous one still ran */
 	uint64_t events;
 	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
@@ -92,7 +92,7 @@ struct analyzer {
  * loop goes back to its other sources between batches, and the ring buffer's descriptor, still
  * readable, brings it back at once.
  */
-#define EVENTS_BATCH 4096
+#define EVENTS_BATCH	  4096
 #define EVENTS_BATCH_FULL (-EAGAIN) /* on_event(): stop consuming, the batch is full */
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -574,21 +574,21 @@ static int maps_watch(struct analyzer *a)
  * slice held the loop is in the metrics (ebpfmon_loop_hold_seconds, by task).
  */
 
-#define HOLD_LOG_NS 1000000ull	/* a callback that holds the loop longer is logged (debug) */
-#define RETENTION_ROWS 500	/* rows one slice of retention deletes at most */
+#define HOLD_LOG_NS    1000000ull /* a callback that holds the loop longer is logged (debug) */
+#define RETENTION_ROWS 500	  /* rows one slice of retention deletes at most */
 
 enum interval_step {
-	STEP_WATCH,	/* the pins are ours; the database is open */
-	STEP_SCAN_CONN,	/* policy_scan(), in three: the connection-limit safety net */
-	STEP_SCAN_EXPIRY, /* expired bans */
+	STEP_WATCH,	     /* the pins are ours; the database is open */
+	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
+	STEP_SCAN_EXPIRY,    /* expired bans */
 	STEP_SCAN_RECONCILE, /* the database against the ban maps */
-	STEP_NETSTATS,	/* the walk of ip_stats */
-	STEP_NETSTATS_ROW, /* then the network_stats row */
-	STEP_SYSMON,	/* the resource sample */
-	STEP_SYSMON_REPORT, /* then the detectors */
-	STEP_STORE,	/* the bans' rows, the database's health, the status line */
-	STEP_RETENTION, /* every CLEANUP_EVERY_S */
-	STEP_METRICS,	/* the snapshot /metrics serves */
+	STEP_NETSTATS,	     /* the walk of ip_stats */
+	STEP_NETSTATS_ROW,   /* then the network_stats row */
+	STEP_SYSMON,	     /* the resource sample */
+	STEP_SYSMON_REPORT,  /* then the detectors */
+	STEP_STORE,	     /* the bans' rows, the database's health, the status line */
+	STEP_RETENTION,	     /* every CLEANUP_EVERY_S */
+	STEP_METRICS,	     /* the snapshot /metrics serves */
 	STEP_DONE
 };
 

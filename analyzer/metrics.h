@@ -39,16 +39,16 @@ void metrics_histogram_observe(struct metrics_histogram *h, double seconds);
  * behind it. Each kind of work is timed per callback (one slice of a sliced task).
  */
 enum metrics_loop_task {
-	METRICS_LOOP_EVENTS,	/* ring-buffer events: decisions, bans */
-	METRICS_LOOP_API,	/* API calls answered on the loop (BanIP, queries) */
-	METRICS_LOOP_API_SNAP,	/* a slice of the API's snapshots */
+	METRICS_LOOP_EVENTS,	 /* ring-buffer events: decisions, bans */
+	METRICS_LOOP_API,	 /* API calls answered on the loop (BanIP, queries) */
+	METRICS_LOOP_API_SNAP,	 /* a slice of the API's snapshots */
 	METRICS_LOOP_MAPS_CHECK, /* whether the pins are still the maps held */
-	METRICS_LOOP_SCAN,	/* connection-limit safety net, expired bans, reconciliation */
-	METRICS_LOOP_NETSTATS,	/* a slice of the ip_stats walk of network_stats */
-	METRICS_LOOP_SYSMON,	/* a slice of the /proc sample and the anomaly detectors */
-	METRICS_LOOP_STORE,	/* writing the interval's rows to the database */
-	METRICS_LOOP_RETENTION, /* a slice of the database's retention */
-	METRICS_LOOP_METRICS,	/* this snapshot, for /metrics */
+	METRICS_LOOP_SCAN,	 /* connection-limit safety net, expired bans, reconciliation */
+	METRICS_LOOP_NETSTATS,	 /* the network_stats row (the walk of ip_stats: off the loop) */
+	METRICS_LOOP_SYSMON,	 /* the resource report (the processes of /proc: off the loop) */
+	METRICS_LOOP_STORE,	 /* the decisions' rows and the database's upkeep */
+	METRICS_LOOP_RETENTION,	 /* a slice of the database's retention */
+	METRICS_LOOP_METRICS,	 /* this snapshot, for /metrics */
 	METRICS_LOOP_TASKS
 };
 

@@ -141,8 +141,8 @@ int netstats_finish(struct netstats *ns, int64_t now, struct store_net_stats *ou
 		    struct store_top top[NETSTATS_TOP_N], size_t *ntop)
 {
 	const struct netstats_walk *w = &ns->walk;
-	uint64_t rx_p = w->rx_packets, rx_b = w->rx_bytes, tx_p = w->tx_packets,
-		 tx_b = w->tx_bytes, drops;
+	uint64_t rx_p = w->rx_packets, rx_b = w->rx_bytes, tx_p = w->tx_packets, tx_b = w->tx_bytes,
+		 drops;
 
 	*ntop = w->ntop;
 	memcpy(top, w->top, w->ntop * sizeof(*top));

@@ -740,9 +740,9 @@ struct sysmon {
 	struct sysmon_io_table io;
 	unsigned int failing; /* bit per enum sysmon_source: logged as failing */
 	struct sysmon_report last; /* what the latest sysmon_sample() reported */
-	struct { /* a sample between sysmon_sample_begin() and _end() */
+	struct {		   /* a sample between sysmon_sample_begin() and _end() */
 		bool active, deltas;
-		int first, procs;    /* first error; processes read, 1 when done, or -errno */
+		int first, procs; /* first error; processes read, 1 when done, or -errno */
 		double secs, ticks_per_pct;
 		uint64_t tick_cap;
 		struct sysmon_proc_reader rd;
@@ -917,8 +917,8 @@ int sysmon_sample_step(struct sysmon *sm, uint64_t deadline_ns, uint64_t (*clock
 	if (!sm->pend.active)
 		return -EINVAL;
 	if (sm->pend.procs == 0)
-		sm->pend.procs = sysmon_procs_step(&sm->pend.rd, &sm->procs[sm->cur], deadline_ns,
-						   clock_ns);
+		sm->pend.procs =
+			sysmon_procs_step(&sm->pend.rd, &sm->procs[sm->cur], deadline_ns, clock_ns);
 	return sm->pend.procs != 0;
 }
 

@@ -449,8 +449,8 @@ int main(int argc, char **argv)
 	       "batch %.0fx, one call %.0fx)\n",
 	       rate(&res[M_BATCH]) / rate(&res[M_RAW_FULL]),
 	       rate(&res[M_ONE_CALL]) / rate(&res[M_RAW_FULL]));
-	printf("FIGURE\tstore.batch_rows_per_s\t%.0f\t%.0f\trows/s\t>=%.0f\n",
-	       rate(&res[M_BATCH]), rate(&res[M_SINGLE]), TARGET_RATE);
+	printf("FIGURE\tstore.batch_rows_per_s\t%.0f\t%.0f\trows/s\t>=%.0f\n", rate(&res[M_BATCH]),
+	       rate(&res[M_SINGLE]), TARGET_RATE);
 	printf("FIGURE\tstore.one_call_rows_per_s\t%.0f\t%.0f\trows/s\t>=%.0f\n",
 	       rate(&res[M_ONE_CALL]), rate(&res[M_SINGLE]), TARGET_RATE);
 	rc = 0;

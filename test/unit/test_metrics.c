@@ -230,7 +230,7 @@ static void test_histogram(void **state)
 /* How long the loop was held, per task: a histogram with a task label, the longest, the CPU. */
 static void test_loop_hold(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t;
 
 	(void)state;
@@ -242,12 +242,13 @@ static void test_loop_hold(void **state)
 	assert_string_equal(metrics_loop_task_name(METRICS_LOOP_TASKS), "?");
 	t = render(&s);
 	assert_lines(t, "# TYPE ebpfmon_loop_hold_seconds histogram\n");
-	assert_lines(t, "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0001\"} 0\n"
-			"ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.00025\"} 1\n"
-			"ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0005\"} 1\n"
-			"ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.001\"} 1\n"
-			"ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0025\"} 1\n"
-			"ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.005\"} 2\n");
+	assert_lines(t,
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0001\"} 0\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.00025\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0005\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.001\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0025\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.005\"} 2\n");
 	assert_lines(t, "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"+Inf\"} 2\n"
 			"ebpfmon_loop_hold_seconds_sum{task=\"network_stats\"} 0.0032\n"
 			"ebpfmon_loop_hold_seconds_count{task=\"network_stats\"} 2\n");
@@ -401,12 +402,9 @@ static void test_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_families),
-		cmocka_unit_test(test_loop_hold),
-		cmocka_unit_test(test_conventions),
-		cmocka_unit_test(test_label_escaping),
-		cmocka_unit_test(test_histogram),
-		cmocka_unit_test(test_short_buffer),
+		cmocka_unit_test(test_families),    cmocka_unit_test(test_loop_hold),
+		cmocka_unit_test(test_conventions), cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_histogram),   cmocka_unit_test(test_short_buffer),
 		cmocka_unit_test(test_server),
 	};
 
