@@ -33,7 +33,9 @@
 #include "mapwalk.h"
 #include "metrics.h"
 #include "netstats.h"
+#include "offload.h"
 #include "policy.h"
+#include "cpusched.h"
 #include "store.h"
 #include "sysmon.h"
 
@@ -63,12 +65,20 @@ struct analyzer {
 	struct ring_buffer *rb;
 	sd_event *event;	 /* the loop; modules add their sources to it */
 	sd_event_source *rb_src; /* the ring buffer's epoll fd */
+	sd_event_source *flush_src; /* the events' rows and metrics, after the events (defer) */
 	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
 	struct api *api;	 /* the API server (api.h) */
 	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
 	struct api_snap *snap;	  /* what the API answers from on nng's threads (api_snap.h) */
 	sd_event_source *snap_src; /* the snapshots' next slice (CLOCK_MONOTONIC) */
+	sd_event_source *work_src; /* the interval's next slice (a defer source) */
+	struct offload *offload;   /* the worker of the long reads */
+	sd_event_source *offload_src; /* its eventfd: a job is over */
+	unsigned int step;	      /* enum interval_step: what the next slice does */
+	struct sysmon_report report;  /* the sample the sysmon step fills */
+	uint64_t intervals_skipped;   /* due while the previous one still ran */
 	uint64_t events;
+	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
@@ -77,13 +87,22 @@ struct analyzer {
 	time_t metrics_retry_at;
 };
 
+/*
+ * Events one callback of the ring buffer handles at most (~0.5 ms of work): under a flood the
+ * loop goes back to its other sources between batches, and the ring buffer's descriptor, still
+ * readable, brings it back at once.
+ */
+#define EVENTS_BATCH	  4096
+#define EVENTS_BATCH_FULL (-EAGAIN) /* on_event(): stop consuming, the batch is full */
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct analyzer *a = ctx;
 
 	a->events++;
 	policy_on_event(&a->policy, data, len);
-	return 0;
+	/* libbpf has moved past this record already: a negative value stops after it */
+	return ++a->batch_events >= EVENTS_BATCH ? EVENTS_BATCH_FULL : 0;
 }
 
 /* Loopback is in the default allowlist; the host's own addresses are added at start. */
@@ -277,20 +296,25 @@ __attribute__((format(printf, 5, 6))) static void anomaly_log(enum log_level lev
 	log_event(level, mid, LOG_FIELDS(f), "%s", msg);
 }
 
-static void resource_sample(struct analyzer *a)
+/* CLOCK_MONOTONIC now, in ns: the clock of the loop's slices. */
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A sample's figures to the anomaly detectors, and their openings and ends to the store. */
+static void resource_report(struct analyzer *a, const struct sysmon_report *rp)
 {
 	static const enum store_anomaly_kind kinds[] = {
 		[SYSMON_METRIC_CPU] = STORE_ANOMALY_CPU,
 		[SYSMON_METRIC_MEMORY] = STORE_ANOMALY_MEMORY,
 		[SYSMON_METRIC_DISK_IO] = STORE_ANOMALY_DISK_IO,
 	};
-	struct timespec ts;
-	struct sysmon_report r;
-	size_t n_io;
-	const struct sysmon_io_entry *io = read_proc_io(a, &n_io);
+	const struct sysmon_report r = *rp;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sysmon_sample(a->sysmon, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec, io, n_io, &r);
 	for (int m = 0; m < SYSMON_METRIC_COUNT; m++) {
 		struct anomaly_state *s = &a->anom[m];
 		struct sysmon_episode ep;
@@ -341,20 +365,13 @@ static void resource_sample(struct analyzer *a)
 	}
 }
 
-/* Between two slices of long work: act on the events that came meanwhile. */
-static void drain_events(void *ctx)
-{
-	struct analyzer *a = ctx;
-
-	ring_buffer__consume(a->rb);
-}
-
+/* The walk of ip_stats done: the interval's network_stats row. */
 static void network_snapshot(struct analyzer *a)
 {
 	struct store_top top[NETSTATS_TOP_N];
 	struct store_net_stats s;
 	size_t ntop;
-	int rc = netstats_collect(&a->net, unix_now(), &s, top, &ntop, drain_events, a);
+	int rc = netstats_finish(&a->net, unix_now(), &s, top, &ntop);
 
 	if (rc >= 0) {
 		a->msnap.tracked_addresses = s.tracked;
@@ -364,17 +381,13 @@ static void network_snapshot(struct analyzer *a)
 		store_stats_insert(a->store, &s, top, ntop);
 }
 
+/* A warning, at most every STORE_WARN_S, while the database cannot be written. */
 static void store_upkeep(struct analyzer *a)
 {
 	time_t now = time(NULL);
 
 	if (!a->store)
 		return;
-	if (now >= a->cleanup_at) {
-		a->cleanup_at = now + CLEANUP_EVERY_S;
-		store_cleanup(a->store, a->cfg.max_records, (int64_t)a->cfg.max_age_days * 86400,
-			      now);
-	}
 	if (!store_healthy(a->store) && now >= a->store_warned_at + STORE_WARN_S) {
 		a->store_warned_at = now;
 		log_warn("database %s cannot be written (%s): bans are still enforced; retrying",
@@ -561,25 +574,219 @@ static int maps_watch(struct analyzer *a)
 	return -ESTALE;
 }
 
-/* One interval's work; -ESTALE when the maps were replaced (maps_watch()). */
-static int interval(struct analyzer *a)
+/*
+ * ---- The interval's work, in slices ---------------------------------------------------------
+ *
+ * The loop runs one callback at a time, and a ban waits for whatever runs. So the interval's
+ * work is a sequence of steps, each run in short slices from a defer source of a lower
+ * priority than the ring buffer and the API: between two slices the loop acts on the
+ * events and requests that came meanwhile. The two long reads, the walk of ip_stats and the
+ * processes of /proc, run on the offload worker (offload.h) while the loop goes on; the step
+ * that started one waits for its end. Retention keeps its place between slices. How long each
+ * slice held the loop is in the metrics (ebpfmon_loop_hold_seconds, by task).
+ */
+
+#define HOLD_LOG_NS    1000000ull /* a callback that holds the loop longer is logged (debug) */
+#define RETENTION_ROWS 500	  /* rows one slice of retention deletes at most */
+
+enum interval_step {
+	STEP_WATCH,	     /* the pins are ours; the database is open */
+	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
+	STEP_SCAN_EXPIRY,    /* expired bans */
+	STEP_SCAN_RECONCILE, /* the database against the ban maps */
+	STEP_NETSTATS,	     /* the walk of ip_stats */
+	STEP_NETSTATS_ROW,   /* then the network_stats row */
+	STEP_SYSMON,	     /* the resource sample */
+	STEP_SYSMON_REPORT,  /* then the detectors */
+	STEP_STORE,	     /* the bans' rows, the database's health, the status line */
+	STEP_RETENTION,	     /* every CLEANUP_EVERY_S */
+	STEP_METRICS,	     /* the snapshot /metrics serves */
+	STEP_DONE
+};
+
+static const enum metrics_loop_task step_task[STEP_DONE] = {
+	[STEP_WATCH] = METRICS_LOOP_MAPS_CHECK,	 [STEP_SCAN_CONN] = METRICS_LOOP_SCAN,
+	[STEP_SCAN_EXPIRY] = METRICS_LOOP_SCAN,	 [STEP_SCAN_RECONCILE] = METRICS_LOOP_SCAN,
+	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS, [STEP_NETSTATS_ROW] = METRICS_LOOP_NETSTATS,
+	[STEP_SYSMON] = METRICS_LOOP_SYSMON,	 [STEP_SYSMON_REPORT] = METRICS_LOOP_SYSMON,
+	[STEP_STORE] = METRICS_LOOP_STORE,	 [STEP_RETENTION] = METRICS_LOOP_RETENTION,
+	[STEP_METRICS] = METRICS_LOOP_METRICS,
+};
+
+/* CPU time of this thread, in ns. */
+static uint64_t thread_cpu_ns(void)
 {
-	if (maps_watch(a))
-		return -ESTALE;
-	ring_buffer__consume(a->rb); /* events first, then the scan */
-	store_try_open(a);
-	if (a->store)
-		store_begin(a->store);
-	policy_scan(&a->policy);
-	network_snapshot(a);
-	resource_sample(a);
-	policy_flush(&a->policy);
-	if (a->store)
-		store_commit(a->store);
-	store_upkeep(a);
-	status(a);
-	metrics_interval(a);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One callback of task t held the loop from start_ns (mono_ns()) until now. One held long
+ * is logged (debug) with the CPU time it used: much less means the analyzer waited for a CPU
+ * (another process ran), not that the work was long.
+ */
+static void hold_observe(struct analyzer *a, enum metrics_loop_task t, uint64_t start_ns,
+			 uint64_t start_cpu_ns)
+{
+	uint64_t held = mono_ns() - start_ns, cpu = thread_cpu_ns() - start_cpu_ns;
+	double sec = (double)held / 1e9;
+
+	metrics_histogram_observe(&a->msnap.loop_hold[t], sec);
+	if (sec > a->msnap.loop_hold_max[t])
+		a->msnap.loop_hold_max[t] = sec;
+	if ((double)cpu / 1e9 > a->msnap.loop_cpu_max[t])
+		a->msnap.loop_cpu_max[t] = (double)cpu / 1e9;
+	if (held > HOLD_LOG_NS)
+		log_debug("the loop was held %.3f ms by %s (%.3f ms of CPU)", (double)held / 1e6,
+			  metrics_loop_task_name(t), (double)cpu / 1e6);
+}
+
+/* On the offload worker: the whole walk of ip_stats (netstats_finish() on the loop). */
+static void netstats_job(void *arg)
+{
+	struct analyzer *a = arg;
+
+	netstats_begin(&a->net);
+	netstats_step(&a->net, 0, NULL);
+}
+
+/* On the offload worker: proc_io and every process (sysmon_sample_end() on the loop). */
+static void sysmon_job(void *arg)
+{
+	struct analyzer *a = arg;
+	size_t n_io;
+	const struct sysmon_io_entry *io = read_proc_io(a, &n_io);
+
+	sysmon_sample_begin(a->sysmon, mono_ns(), io, n_io);
+	sysmon_sample_step(a->sysmon, 0, NULL);
+}
+
+#define STEP_WAIT 2 /* step_slice(): the step waits for the offload worker */
+
+/*
+ * One slice of the current step: 1 when the step is over, 0 when it has more to do, STEP_WAIT
+ * when the offload worker took it over (on_offload() goes on), -ESTALE when the maps were
+ * replaced.
+ */
+static int step_slice(struct analyzer *a)
+{
+	switch (a->step) {
+	case STEP_WATCH:
+		if (maps_watch(a))
+			return -ESTALE;
+		store_try_open(a);
+		return 1;
+	case STEP_SCAN_CONN:
+	case STEP_SCAN_EXPIRY:
+	case STEP_SCAN_RECONCILE:
+		if (a->store)
+			store_begin(a->store);
+		if (a->step == STEP_SCAN_CONN)
+			policy_scan_conn(&a->policy);
+		else if (a->step == STEP_SCAN_EXPIRY)
+			policy_scan_expiry(&a->policy);
+		else
+			policy_scan_reconcile(&a->policy);
+		if (a->store)
+			store_commit(a->store);
+		return 1;
+	case STEP_NETSTATS:
+		if (offload_start(a->offload, netstats_job, a)) { /* cannot be: no job is left */
+			netstats_job(a);
+			return 1;
+		}
+		return STEP_WAIT;
+	case STEP_NETSTATS_ROW:
+		network_snapshot(a); /* also after an unreadable map: its figures stay */
+		return 1;
+	case STEP_SYSMON:
+		if (offload_start(a->offload, sysmon_job, a)) { /* cannot be: no job is left */
+			sysmon_job(a);
+			return 1;
+		}
+		return STEP_WAIT;
+	case STEP_SYSMON_REPORT:
+		sysmon_sample_end(a->sysmon, &a->report);
+		if (a->store)
+			store_begin(a->store);
+		resource_report(a, &a->report);
+		if (a->store)
+			store_commit(a->store);
+		return 1;
+	case STEP_STORE:
+		policy_flush(&a->policy);
+		store_upkeep(a);
+		status(a);
+		return 1;
+	case STEP_RETENTION: {
+		time_t now = time(NULL);
+		int64_t n;
+
+		if (!a->store || now < a->cleanup_at)
+			return 1;
+		n = store_cleanup_some(a->store, a->cfg.max_records,
+				       (int64_t)a->cfg.max_age_days * 86400, now, RETENTION_ROWS);
+		if (n == RETENTION_ROWS)
+			return 0;
+		a->cleanup_at = now + CLEANUP_EVERY_S;
+		return 1;
+	}
+	case STEP_METRICS:
+		metrics_interval(a);
+		return 1;
+	}
+	return 1;
+}
+
+/* The next slice of the interval's work; the source stays on until the last step is over. */
+static int on_work(sd_event_source *s, void *userdata)
+{
+	struct analyzer *a = userdata;
+	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	unsigned int step = a->step;
+	int r;
+
+	if (step >= STEP_DONE)
+		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	r = step_slice(a);
+	hold_observe(a, step_task[step], start, cpu);
+	if (r < 0)
+		return sd_event_exit(sd_event_source_get_event(s), r);
+	if (r == 1)
+		a->step++;
+	if (a->step >= STEP_DONE || r == STEP_WAIT)
+		sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	return 0;
+}
+
+/* The offload worker finished the current step's job: the steps go on. */
+static int on_offload(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct analyzer *a = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	if (!offload_collect(a->offload))
+		return 0;
+	a->step++;
+	sd_event_source_set_enabled(a->work_src, SD_EVENT_ON);
+	return 0;
+}
+
+/* An interval is due: its steps start, unless the previous interval's still run. */
+static void interval_start(struct analyzer *a)
+{
+	if (a->step < STEP_DONE) {
+		a->intervals_skipped++;
+		log_debug("interval skipped: the previous one is still at work (%llu skipped)",
+			  (unsigned long long)a->intervals_skipped);
+		return;
+	}
+	a->step = STEP_WATCH;
+	sd_event_source_set_enabled(a->work_src, SD_EVENT_ON);
 }
 
 /* SIGHUP: a new configuration replaces the old only when all of it is good. */
@@ -626,14 +833,36 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct analyzer *a = userdata;
+	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	int r;
 
 	(void)s;
 	(void)fd;
 	(void)revents;
-	if (ring_buffer__consume(a->rb) < 0)
-		log_warn("ring buffer: %s", strerror(errno));
-	policy_flush(&a->policy); /* the bans are in the kernel: now record */
+	a->batch_events = 0;
+	r = ring_buffer__consume(a->rb);
+	if (r < 0 && r != EVENTS_BATCH_FULL)
+		log_warn("ring buffer: %s", strerror(-r));
+	/* the bans are in the kernel: their rows once no event waits (on_flush()) */
+	if (a->batch_events)
+		sd_event_source_set_enabled(a->flush_src, SD_EVENT_ONESHOT);
+	hold_observe(a, METRICS_LOOP_EVENTS, start, cpu);
+	return 0;
+}
+
+/*
+ * After the ring buffer's callbacks, once no event waits: the decisions' rows in one
+ * transaction (a burst of bans is one write) and their metrics.
+ */
+static int on_flush(sd_event_source *s, void *userdata)
+{
+	struct analyzer *a = userdata;
+	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+
+	(void)s;
+	policy_flush(&a->policy);
 	metrics_events(a);
+	hold_observe(a, METRICS_LOOP_STORE, start, cpu);
 	return 0;
 }
 
@@ -655,8 +884,7 @@ static int on_interval(sd_event_source *s, uint64_t due, void *userdata)
 	r = interval_arm(a, next);
 	if (r < 0)
 		return sd_event_exit(e, r);
-	if (interval(a))
-		return sd_event_exit(e, -ESTALE);
+	interval_start(a);
 	return 0;
 }
 
@@ -676,6 +904,32 @@ static int add_sources(struct analyzer *a)
 				       interval_ms(&a->cfg) * 1000, 1, on_interval, a);
 	if (r < 0) {
 		log_error("cannot arm the interval timer: %s", strerror(-r));
+		return r;
+	}
+	/* After the ring buffer, before the interval's work. */
+	r = sd_event_add_defer(a->event, &a->flush_src, on_flush, a);
+	if (r >= 0)
+		r = sd_event_source_set_priority(a->flush_src, SD_EVENT_PRIORITY_NORMAL + 1);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->flush_src, SD_EVENT_OFF);
+	if (r < 0) {
+		log_error("cannot add the events' rows: %s", strerror(-r));
+		return r;
+	}
+	/* After the ring buffer, the API's eventfd and the rows, before the API's snapshots. */
+	a->step = STEP_DONE;
+	r = sd_event_add_defer(a->event, &a->work_src, on_work, a);
+	if (r >= 0)
+		r = sd_event_source_set_priority(a->work_src, SD_EVENT_PRIORITY_NORMAL + 5);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(a->work_src, SD_EVENT_OFF);
+	if (r >= 0)
+		r = offload_create(&a->offload);
+	if (r >= 0)
+		r = sd_event_add_io(a->event, &a->offload_src, offload_fd(a->offload), EPOLLIN,
+				    on_offload, a);
+	if (r < 0) {
+		log_error("cannot add the interval's work: %s", strerror(-r));
 		return r;
 	}
 	return 0;
@@ -719,12 +973,14 @@ static void snap_arm(struct analyzer *a, uint64_t next_ns)
 static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct analyzer *a = userdata;
+	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
 
 	(void)s;
 	(void)fd;
 	(void)revents;
 	api_dispatch(a->api); /* the calls run here, on the loop's thread */
 	snap_arm(a, api_snap_due(a->snap)); /* a call that waits for snapshots starts a cycle */
+	hold_observe(a, METRICS_LOOP_API, start, cpu);
 	return 0;
 }
 
@@ -732,13 +988,14 @@ static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int on_snap(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t next;
+	uint64_t next, start = mono_ns(), cpu = thread_cpu_ns();
 
 	(void)s;
 	(void)usec;
 	if (api_snap_step(a->snap, &a->policy, a->sysmon, api_snap_now(), &next))
 		api_resume(a->api);
 	snap_arm(a, api_snap_due(a->snap));
+	hold_observe(a, METRICS_LOOP_API_SNAP, start, cpu);
 	return 0;
 }
 
@@ -798,10 +1055,13 @@ static void modules_stop(struct analyzer *a)
 int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 {
 	static struct analyzer a; /* large (struct config); one per process */
-	int ret = 1;
+	int ret = 1, r;
 
 	a.cfg = *cfg;
 	a.opts = opts;
+	r = cpusched_short_slices(); /* before any thread: nng's and the worker inherit it */
+	if (r)
+		log_debug("short scheduler slices not available: %s", strerror(-r));
 	if (opts->dry_run)
 		a.cfg.dry_run = true;
 	allow_host_addresses(&a.cfg);
@@ -843,7 +1103,11 @@ out:
 	modules_stop(&a);
 	/* The sources before what they watch: the ring buffer's epoll fd goes with it. */
 	sd_event_source_unref(a.rb_src);
+	sd_event_source_unref(a.flush_src);
 	sd_event_source_unref(a.tick);
+	sd_event_source_unref(a.work_src);
+	sd_event_source_unref(a.offload_src);
+	offload_destroy(a.offload); /* after its job: what the job uses is freed below */
 	sd_event_unref(a.event); /* and the signal sources it owns */
 	ring_buffer__free(a.rb);
 	if (a.store) {

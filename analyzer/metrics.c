@@ -128,19 +128,49 @@ static void put_double(struct out *o, double v)
 	put(o, tmp);
 }
 
-static void histogram(struct out *o, const char *name, const struct metrics_histogram *h)
+/* A histogram's samples; label: NULL, or `name="value",` put before le (value plain). */
+static void histogram_l(struct out *o, const char *name, const char *label,
+			const struct metrics_histogram *h)
 {
+	const char *l = label ? label : "";
+	char sel[160];
 	uint64_t cum = 0;
 
+	snprintf(sel, sizeof(sel), "%.*s", label ? (int)strlen(l) - 1 : 0, l); /* no comma */
 	for (int i = 0; i < METRICS_TTB_BUCKETS; i++) {
 		cum += h->bucket[i];
-		putf(o, "%s_bucket{le=\"%g\"} %llu\n", name, ttb_bounds[i], (unsigned long long)cum);
+		putf(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, l, ttb_bounds[i],
+		     (unsigned long long)cum);
 	}
-	putf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
-	putf(o, "%s_sum ", name);
+	putf(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, l, (unsigned long long)h->count);
+	putf(o, label ? "%s_sum{%s} " : "%s_sum%s ", name, sel);
 	put_double(o, h->sum);
 	put(o, "\n");
-	putf(o, "%s_count %llu\n", name, (unsigned long long)h->count);
+	putf(o, label ? "%s_count{%s} %llu\n" : "%s_count%s %llu\n", name, sel,
+	     (unsigned long long)h->count);
+}
+
+static void histogram(struct out *o, const char *name, const struct metrics_histogram *h)
+{
+	histogram_l(o, name, NULL, h);
+}
+
+static const char *const loop_tasks[METRICS_LOOP_TASKS] = {
+	[METRICS_LOOP_EVENTS] = "events",
+	[METRICS_LOOP_API] = "api",
+	[METRICS_LOOP_API_SNAP] = "api_snapshot",
+	[METRICS_LOOP_MAPS_CHECK] = "maps_check",
+	[METRICS_LOOP_SCAN] = "scan",
+	[METRICS_LOOP_NETSTATS] = "network_stats",
+	[METRICS_LOOP_SYSMON] = "sysmon",
+	[METRICS_LOOP_STORE] = "store",
+	[METRICS_LOOP_RETENTION] = "retention",
+	[METRICS_LOOP_METRICS] = "metrics",
+};
+
+const char *metrics_loop_task_name(enum metrics_loop_task t)
+{
+	return (unsigned int)t < METRICS_LOOP_TASKS ? loop_tasks[t] : "?";
 }
 
 static const char *const ban_reasons[METRICS_BAN_REASONS] = {
@@ -322,6 +352,33 @@ static void render_analyzer(struct out *o, const struct metrics_snapshot *s)
 	       "Seconds from the kernel event (connection limit crossed, URL hit) to its ban "
 	       "in the map.");
 	histogram(o, "ebpfmon_time_to_ban_seconds", &s->time_to_ban);
+
+	family(o, "ebpfmon_loop_hold_seconds", "histogram",
+	       "Seconds one callback of the analyzer's loop ran, by task (a sliced task: one "
+	       "slice); events and bans wait behind it.");
+	for (int t = 0; t < METRICS_LOOP_TASKS; t++) {
+		char label[64];
+
+		snprintf(label, sizeof(label), "task=\"%s\",", loop_tasks[t]);
+		histogram_l(o, "ebpfmon_loop_hold_seconds", label, &s->loop_hold[t]);
+	}
+
+	family(o, "ebpfmon_loop_hold_max_seconds", "gauge",
+	       "The longest a callback of each task held the analyzer's loop since it started.");
+	for (int t = 0; t < METRICS_LOOP_TASKS; t++) {
+		putf(o, "ebpfmon_loop_hold_max_seconds{task=\"%s\"} ", loop_tasks[t]);
+		put_double(o, s->loop_hold_max[t]);
+		put(o, "\n");
+	}
+
+	family(o, "ebpfmon_loop_cpu_max_seconds", "gauge",
+	       "The most CPU time one callback of each task used since the analyzer started; "
+	       "a hold much longer than it waited for a CPU that other processes used.");
+	for (int t = 0; t < METRICS_LOOP_TASKS; t++) {
+		putf(o, "ebpfmon_loop_cpu_max_seconds{task=\"%s\"} ", loop_tasks[t]);
+		put_double(o, s->loop_cpu_max[t]);
+		put(o, "\n");
+	}
 
 	family(o, "ebpfmon_anomalies_open", "gauge",
 	       "Resource anomalies in progress (1) or not (0), by kind.");

@@ -34,6 +34,27 @@ struct metrics_histogram {
 /* Record one observation of seconds (negative counts as 0). */
 void metrics_histogram_observe(struct metrics_histogram *h, double seconds);
 
+/*
+ * The analyzer's loop runs one callback at a time: a callback that holds it delays every ban
+ * behind it. Each kind of work is timed per callback (one slice of a sliced task).
+ */
+enum metrics_loop_task {
+	METRICS_LOOP_EVENTS,	 /* ring-buffer events: decisions, bans */
+	METRICS_LOOP_API,	 /* API calls answered on the loop (BanIP, queries) */
+	METRICS_LOOP_API_SNAP,	 /* a slice of the API's snapshots */
+	METRICS_LOOP_MAPS_CHECK, /* whether the pins are still the maps held */
+	METRICS_LOOP_SCAN,	 /* connection-limit safety net, expired bans, reconciliation */
+	METRICS_LOOP_NETSTATS,	 /* the network_stats row (the walk of ip_stats: off the loop) */
+	METRICS_LOOP_SYSMON,	 /* the resource report (the processes of /proc: off the loop) */
+	METRICS_LOOP_STORE,	 /* the decisions' rows and the database's upkeep */
+	METRICS_LOOP_RETENTION,	 /* a slice of the database's retention */
+	METRICS_LOOP_METRICS,	 /* this snapshot, for /metrics */
+	METRICS_LOOP_TASKS
+};
+
+/* The task's label value in ebpfmon_loop_hold_seconds ("events", ...). */
+const char *metrics_loop_task_name(enum metrics_loop_task t);
+
 #define METRICS_BAN_REASONS 4 /* enum ebpfmon_ban_reason */
 #define METRICS_ANOMALY_KINDS 3
 
@@ -58,6 +79,13 @@ struct metrics_snapshot {
 	bool database_up;		    /* open and its last write succeeded */
 	bool dry_run;
 	struct metrics_histogram time_to_ban; /* kernel event -> ban in the map, seconds */
+	/*
+	 * how long one callback of each task held the loop (seconds, wall clock: a wait for a
+	 * CPU included), the longest, and the most CPU time one used
+	 */
+	struct metrics_histogram loop_hold[METRICS_LOOP_TASKS];
+	double loop_hold_max[METRICS_LOOP_TASKS];
+	double loop_cpu_max[METRICS_LOOP_TASKS];
 	/* the maps at the last interval */
 	uint64_t bans_active;	      /* entries of bans in force */
 	uint64_t network_bans_active; /* entries of ban_nets in force */

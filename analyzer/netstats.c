@@ -10,7 +10,7 @@
 #include "ebpfmon_abi.h"
 #include "log.h"
 
-#define NETSTATS_BATCH 1024
+#define NETSTATS_BATCH 256 /* entries a system call: ~0.1 ms on 2 CPUs */
 
 int netstats_init(struct netstats *ns, const struct maps *maps)
 {
@@ -78,29 +78,37 @@ static uint64_t bans_in_force(const struct netstats *ns)
 	return n > 0 ? (uint64_t)n : 0;
 }
 
-int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *out,
-		     struct store_top top[NETSTATS_TOP_N], size_t *ntop, void (*between)(void *),
-		     void *ctx)
+void netstats_begin(struct netstats *ns)
+{
+	memset(&ns->walk, 0, sizeof(ns->walk));
+	ns->walk.first = true;
+	ns->walk.active = true;
+}
+
+int netstats_step(struct netstats *ns, uint64_t deadline_ns, uint64_t (*clock_ns)(void))
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	uint64_t rx_p = 0, rx_b = 0, tx_p = 0, tx_b = 0, tracked = 0, drops;
-	unsigned char batch[32];
-	bool first = true;
+	struct netstats_walk *w = &ns->walk;
+	struct store_top *top = w->top;
+	size_t *ntop = &w->ntop;
 	int err = 0;
 
-	*ntop = 0;
-	for (;;) {
+	if (!w->active)
+		return 1;
+	do {
+		uint64_t rx_p = 0, rx_b = 0, tx_p = 0, tx_b = 0, tracked = 0;
 		__u32 count = ns->batch;
 		struct ebpfmon_ip_stats *v = ns->vals;
 
-		err = bpf_map_lookup_batch(ns->maps->ip_stats, first ? NULL : batch, batch,
+		err = bpf_map_lookup_batch(ns->maps->ip_stats, w->first ? NULL : w->batch, w->batch,
 					   ns->keys, ns->vals, &count, &opts);
 		if (err && errno != ENOENT) {
 			err = -errno;
 			log_warn("cannot read map ip_stats: %s", strerror(errno));
+			w->active = false;
 			return err;
 		}
-		first = false;
+		w->first = false;
 		for (__u32 i = 0; i < count; i++) {
 			struct store_top t = { .addr = ((struct ebpfmon_addr *)ns->keys)[i] };
 
@@ -116,11 +124,28 @@ int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *o
 			tracked++;
 			top_offer(top, ntop, &t);
 		}
-		if (err) /* ENOENT: that was the last batch */
-			break;
-		if (between)
-			between(ctx);
-	}
+		w->rx_packets += rx_p;
+		w->rx_bytes += rx_b;
+		w->tx_packets += tx_p;
+		w->tx_bytes += tx_b;
+		w->tracked += tracked;
+		if (err) { /* ENOENT: that was the last batch */
+			w->active = false;
+			return 1;
+		}
+	} while (!clock_ns || clock_ns() < deadline_ns);
+	return 0;
+}
+
+int netstats_finish(struct netstats *ns, int64_t now, struct store_net_stats *out,
+		    struct store_top top[NETSTATS_TOP_N], size_t *ntop)
+{
+	const struct netstats_walk *w = &ns->walk;
+	uint64_t rx_p = w->rx_packets, rx_b = w->rx_bytes, tx_p = w->tx_packets, tx_b = w->tx_bytes,
+		 drops;
+
+	*ntop = w->ntop;
+	memcpy(top, w->top, w->ntop * sizeof(*top));
 	for (size_t i = 0; i < *ntop; i++) {
 		struct ebpfmon_conn c;
 
@@ -134,7 +159,7 @@ int netstats_collect(struct netstats *ns, int64_t now, struct store_net_stats *o
 		.rx_bytes = delta(rx_b, ns->prev_rx_bytes),
 		.tx_packets = delta(tx_p, ns->prev_tx_packets),
 		.tx_bytes = delta(tx_b, ns->prev_tx_bytes),
-		.tracked = tracked,
+		.tracked = w->tracked,
 		.bans_active = bans_in_force(ns),
 		.drops = delta(drops, ns->prev_drops),
 	};

@@ -912,28 +912,42 @@ static int conn_over_one(const void *key, const void *value, void *ctx)
 	return 0;
 }
 
-void policy_scan(struct policy *p)
+void policy_scan_conn(struct policy *p)
 {
-	struct snapshot sn = { 0 };
-	uint64_t now = maps_boot_ns();
-	size_t n_bans;
-
-	/* Safety net: an address over the limit whose crossing event was lost. */
 	maps_walk(p->maps->conn_count, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_conn),
 		  conn_over_one, p);
+}
+
+void policy_scan_expiry(struct policy *p)
+{
+	struct snapshot sn = { 0 };
+	size_t n_bans;
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
-	if (snapshot_maps(p, &sn, &n_bans))
-		goto out;
-	remove_expired(p, &sn, now);
+	if (!snapshot_maps(p, &sn, &n_bans))
+		remove_expired(p, &sn, maps_boot_ns());
+	free(sn.v);
+}
+
+void policy_scan_reconcile(struct policy *p)
+{
+	struct snapshot sn = { 0 };
+	size_t n_bans;
+
 	if (!p->store)
-		goto out;
+		return;
 	store_ban_end_expired(p->store, time(NULL));
 	/* The map is the truth: what left it early was unbanned, what came by hand is new. */
 	if (!snapshot_maps(p, &sn, &n_bans))
 		reconcile(p, &sn, false);
-out:
 	free(sn.v);
+}
+
+void policy_scan(struct policy *p)
+{
+	policy_scan_conn(p);
+	policy_scan_expiry(p);
+	policy_scan_reconcile(p);
 }
 
 /* "BOOT_ID bans=ID ban_nets=ID": which maps the database's bans were enforced in. */

@@ -80,8 +80,19 @@ int policy_on_event(struct policy *p, const void *data, size_t len);
  */
 void policy_flush(struct policy *p);
 
-/* The periodic pass: addresses over the limit that no event reported, and expired bans. */
+/*
+ * The periodic pass: addresses over the limit that no event reported, and expired bans.
+ * policy_scan() is the three parts below in turn; each is a walk of a kernel map (conn_count;
+ * bans and ban_nets; those again against the database), which the analyzer's loop runs as
+ * separate slices of its work.
+ */
 void policy_scan(struct policy *p);
+/* Ban every address of conn_count over the limit (its crossing event was lost). */
+void policy_scan_conn(struct policy *p);
+/* Remove the map entries whose deadline passed. */
+void policy_scan_expiry(struct policy *p);
+/* End the expired rows; reconcile the database with the ban maps (without a store: nothing). */
+void policy_scan_reconcile(struct policy *p);
 
 /*
  * At start: bans the database holds active but the kernel lost (a reboot) are written back,

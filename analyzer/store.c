@@ -1717,24 +1717,38 @@ static int store_delete_chunk(struct store *st, enum store_stmt id, const char *
 	return err ? err : n;
 }
 
-int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
+/* Rows a statement of store_cleanup_some() may still delete: at most a chunk, within limit. */
+static int cleanup_chunk(int64_t want, int64_t total, int64_t limit)
+{
+	int64_t c = want < STORE_CLEANUP_CHUNK ? want : STORE_CLEANUP_CHUNK;
+
+	if (c > limit - total)
+		c = limit - total;
+	return c > 0 ? (int)c : 0;
+}
+
+int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
+			   int64_t now, int64_t limit)
 {
 	int64_t total = 0, count, excess;
 	unsigned int i;
-	int n;
+	int n, chunk;
 
 	for (i = 0; i < ARRAY_SIZE(store_tables); i++) {
 		const struct store_retention *r = &store_tables[i];
 
 		if (max_age_seconds > 0) {
 			do {
+				chunk = cleanup_chunk(STORE_CLEANUP_CHUNK, total, limit);
+				if (!chunk)
+					goto out;
 				sqlite3_bind_int64(st->stmt[r->del_age], 1, now - max_age_seconds);
-				sqlite3_bind_int(st->stmt[r->del_age], 2, STORE_CLEANUP_CHUNK);
+				sqlite3_bind_int(st->stmt[r->del_age], 2, chunk);
 				n = store_delete_chunk(st, r->del_age, "delete old rows");
 				if (n < 0)
 					return n;
 				total += n;
-			} while (n == STORE_CLEANUP_CHUNK);
+			} while (n == chunk);
 		}
 		if (!max_records)
 			continue;
@@ -1743,9 +1757,9 @@ int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_se
 			return count;
 		excess = count - (int64_t)max_records;
 		while (excess > 0) {
-			int chunk =
-				excess > STORE_CLEANUP_CHUNK ? STORE_CLEANUP_CHUNK : (int)excess;
-
+			chunk = cleanup_chunk(excess, total, limit);
+			if (!chunk)
+				goto out;
 			sqlite3_bind_int(st->stmt[r->del_oldest], 1, chunk);
 			n = store_delete_chunk(st, r->del_oldest, "delete oldest rows");
 			if (n < 0)
@@ -1756,7 +1770,13 @@ int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_se
 				break; /* only active bans / open anomalies are left */
 		}
 	}
+out:
 	if (total)
 		log_debug("database %s: retention deleted %" PRId64 " rows", st->path, total);
 	return total;
+}
+
+int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
+{
+	return store_cleanup_some(st, max_records, max_age_seconds, now, INT64_MAX);
 }

@@ -381,6 +381,13 @@ int64_t store_anomaly_list(struct store *st, const struct store_query *q, store_
  * -errno; rows deleted before a failure stay deleted.
  */
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now);
+/*
+ * The same, deleting at most limit rows (> 0) in this call, so that a caller's loop is held
+ * briefly: a result equal to limit means there may be more to delete (call again), less means
+ * the tables are within their limits; -errno as store_cleanup().
+ */
+int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
+			   int64_t now, int64_t limit);
 
 /* --- names --- */
 

@@ -453,25 +453,31 @@ static int sysmon_read_one(int dfd, int32_t pid, long page_size, struct sysmon_p
 	return 0;
 }
 
-int sysmon_read_procs(const char *proc_root, struct sysmon_proc_list *list)
+int sysmon_procs_open(const char *proc_root, struct sysmon_proc_list *list,
+		      struct sysmon_proc_reader *rd)
 {
-	long page_size = sysconf(_SC_PAGESIZE);
-	struct sysmon_proc *tmp;
-	struct dirent *de;
-	bool sorted = true;
-	size_t cap;
-	int32_t pid;
-	DIR *dir;
-	int err;
-
 	list->n = 0;
 	list->skipped = 0;
-	dir = opendir(proc_root);
-	if (!dir)
-		return -errno;
-	if (page_size <= 0)
-		page_size = 4096;
-	while ((errno = 0, de = readdir(dir))) {
+	rd->sorted = true;
+	rd->page_size = sysconf(_SC_PAGESIZE);
+	if (rd->page_size <= 0)
+		rd->page_size = 4096;
+	rd->dir = opendir(proc_root);
+	return rd->dir ? 0 : -errno;
+}
+
+int sysmon_procs_step(struct sysmon_proc_reader *rd, struct sysmon_proc_list *list,
+		      uint64_t deadline_ns, uint64_t (*clock_ns)(void))
+{
+	struct sysmon_proc *tmp;
+	struct dirent *de;
+	size_t cap;
+	int32_t pid;
+	int err;
+
+	if (!rd->dir)
+		return -EBADF;
+	while ((errno = 0, de = readdir(rd->dir))) {
 		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		pid = sysmon_pid_name(de->d_name);
@@ -481,7 +487,7 @@ int sysmon_read_procs(const char *proc_root, struct sysmon_proc_list *list)
 			cap = list->cap ? list->cap * 2 : 256;
 			tmp = realloc(list->procs, cap * sizeof(*tmp));
 			if (!tmp) {
-				closedir(dir);
+				sysmon_procs_close(rd);
 				list->n = 0;
 				return -ENOMEM;
 			}
@@ -490,24 +496,44 @@ int sysmon_read_procs(const char *proc_root, struct sysmon_proc_list *list)
 		}
 		/* ENOENT, ESRCH, a short file: the process is gone; anything else (EACCES
 		 * under hidepid) hides it from us; either way it is not ours to report */
-		if (sysmon_read_one(dirfd(dir), pid, page_size, &list->procs[list->n])) {
+		if (sysmon_read_one(dirfd(rd->dir), pid, rd->page_size, &list->procs[list->n])) {
 			list->skipped++;
-			continue;
+		} else {
+			if (list->n && list->procs[list->n - 1].pid > pid)
+				rd->sorted = false;
+			list->n++;
 		}
-		if (list->n && list->procs[list->n - 1].pid > pid)
-			sorted = false;
-		list->n++;
+		/* a process costs ~10 us of system calls, a clock read ~20 ns */
+		if (clock_ns && clock_ns() >= deadline_ns)
+			return 0;
 	}
 	err = errno;
-	closedir(dir);
+	sysmon_procs_close(rd);
 	if (err) {
 		list->n = 0;
 		return -err;
 	}
 	/* the kernel lists pids in order; a fixture folder need not */
-	if (!sorted)
+	if (!rd->sorted)
 		qsort(list->procs, list->n, sizeof(*list->procs), sysmon_proc_cmp);
-	return (int)list->n;
+	return 1;
+}
+
+void sysmon_procs_close(struct sysmon_proc_reader *rd)
+{
+	if (rd->dir)
+		closedir(rd->dir);
+	rd->dir = NULL;
+}
+
+int sysmon_read_procs(const char *proc_root, struct sysmon_proc_list *list)
+{
+	struct sysmon_proc_reader rd;
+	int err = sysmon_procs_open(proc_root, list, &rd);
+
+	if (!err)
+		err = sysmon_procs_step(&rd, list, 0, NULL);
+	return err < 0 ? err : (int)list->n;
 }
 
 const struct sysmon_proc *sysmon_proc_find(const struct sysmon_proc_list *list, int32_t pid)
@@ -714,6 +740,14 @@ struct sysmon {
 	struct sysmon_io_table io;
 	unsigned int failing; /* bit per enum sysmon_source: logged as failing */
 	struct sysmon_report last; /* what the latest sysmon_sample() reported */
+	struct {		   /* a sample between sysmon_sample_begin() and _end() */
+		bool active, deltas;
+		int first, procs; /* first error; processes read, 1 when done, or -errno */
+		double secs, ticks_per_pct;
+		uint64_t tick_cap;
+		struct sysmon_proc_reader rd;
+		struct sysmon_report out;
+	} pend;
 };
 
 int sysmon_create(struct sysmon **out, const char *proc_root)
@@ -739,6 +773,7 @@ void sysmon_destroy(struct sysmon *sm)
 {
 	if (!sm)
 		return;
+	sysmon_procs_close(&sm->pend.rd);
 	sysmon_proc_list_free(&sm->procs[0]);
 	sysmon_proc_list_free(&sm->procs[1]);
 	sysmon_io_table_free(&sm->io);
@@ -792,12 +827,10 @@ static void sysmon_top_fill(struct sysmon *sm, struct sysmon_top *row, const str
 	sysmon_io_delta(&sm->io, (uint32_t)p->pid, &row->read_bytes, &row->write_bytes);
 }
 
-int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io, size_t n_io,
-		  struct sysmon_report *out)
+int sysmon_sample_begin(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io,
+			size_t n_io)
 {
-	struct sysmon_proc_list *procs;
-	const struct sysmon_proc *p;
-	struct sysmon_rank rcpu, rrss;
+	struct sysmon_report *out = &sm->pend.out;
 	struct sysmon_disk disk;
 	struct sysmon_cpu cpu;
 	struct sysmon_mem mem;
@@ -805,9 +838,8 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 	uint64_t tick_cap = UINT64_MAX;
 	bool deltas, io_primed;
 	int err, first = 0, n;
-	unsigned int i;
-	size_t k;
 
+	sysmon_procs_close(&sm->pend.rd); /* a sample never ended */
 	memset(out, 0, sizeof(*out));
 	out->now_ns = now_ns;
 	deltas = sm->sampled && now_ns > sm->prev_ns;
@@ -872,12 +904,47 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 	}
 
 	sm->cur = !sm->cur;
-	procs = &sm->procs[sm->cur];
-	n = sysmon_read_procs(sm->root, procs);
+	sm->pend.procs = sysmon_procs_open(sm->root, &sm->procs[sm->cur], &sm->pend.rd);
+	sm->pend.active = true;
+	sm->pend.deltas = deltas;
+	sm->pend.first = first;
+	sm->pend.secs = secs;
+	sm->pend.ticks_per_pct = ticks_per_pct;
+	sm->pend.tick_cap = tick_cap;
+	return 0;
+}
+
+int sysmon_sample_step(struct sysmon *sm, uint64_t deadline_ns, uint64_t (*clock_ns)(void))
+{
+	if (!sm->pend.active)
+		return -EINVAL;
+	if (sm->pend.procs == 0)
+		sm->pend.procs =
+			sysmon_procs_step(&sm->pend.rd, &sm->procs[sm->cur], deadline_ns, clock_ns);
+	return sm->pend.procs != 0;
+}
+
+int sysmon_sample_end(struct sysmon *sm, struct sysmon_report *out)
+{
+	struct sysmon_proc_list *procs = &sm->procs[sm->cur];
+	double ticks_per_pct = sm->pend.ticks_per_pct;
+	uint64_t tick_cap = sm->pend.tick_cap;
+	const struct sysmon_proc *p;
+	struct sysmon_rank rcpu, rrss;
+	int first = sm->pend.first, n;
+	unsigned int i;
+	size_t k;
+
+	if (!sm->pend.active)
+		return -EINVAL;
+	while (!sm->pend.procs) /* not read to the end yet: the rest now */
+		sysmon_sample_step(sm, 0, NULL);
+	sm->pend.active = false;
+	*out = sm->pend.out;
+	n = sm->pend.procs < 0 ? sm->pend.procs : (int)procs->n;
 	sysmon_note(sm, SYSMON_SRC_PROCS, n < 0 ? n : 0, &first);
 	if (n >= 0) {
-		bool cpu_ok = deltas && sm->prev_procs_ok;
-
+		bool cpu_ok = sm->pend.deltas && sm->prev_procs_ok;
 		out->nprocs = (unsigned int)n;
 		sysmon_rank_init(&rcpu, SYSMON_TOP_N);
 		sysmon_rank_init(&rrss, SYSMON_TOP_N);
@@ -922,9 +989,16 @@ int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_ent
 	sm->prev_procs_ok = n >= 0;
 
 	sm->sampled = true;
-	sm->prev_ns = now_ns;
+	sm->prev_ns = out->now_ns;
 	sm->last = *out;
 	return first;
+}
+
+int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io, size_t n_io,
+		  struct sysmon_report *out)
+{
+	sysmon_sample_begin(sm, now_ns, io, n_io);
+	return sysmon_sample_end(sm, out);
 }
 
 const struct sysmon_report *sysmon_last(const struct sysmon *sm)

@@ -101,6 +101,26 @@ struct sysmon_proc_list {
  * number of processes, -errno when proc_root cannot be listed, or -ENOMEM (list then empty).
  */
 int sysmon_read_procs(const char *proc_root, struct sysmon_proc_list *list);
+
+/* The same read in steps: the folder open between them. */
+struct sysmon_proc_reader {
+	void *dir; /* DIR *, NULL when closed */
+	long page_size;
+	bool sorted;
+};
+
+/* Empty list and open proc_root: 0 or -errno. */
+int sysmon_procs_open(const char *proc_root, struct sysmon_proc_list *list,
+		      struct sysmon_proc_reader *rd);
+/*
+ * Read processes into list until clock_ns() (ns) reaches deadline_ns (clock_ns NULL: all):
+ * 0 when more are left, 1 when the folder was read to its end (list sorted, reader closed),
+ * -errno (list empty, reader closed) as sysmon_read_procs().
+ */
+int sysmon_procs_step(struct sysmon_proc_reader *rd, struct sysmon_proc_list *list,
+		      uint64_t deadline_ns, uint64_t (*clock_ns)(void));
+/* Close a reader left half-way; a closed one is fine. */
+void sysmon_procs_close(struct sysmon_proc_reader *rd);
 /* The process with this pid, or NULL (binary search). */
 const struct sysmon_proc *sysmon_proc_find(const struct sysmon_proc_list *list, int32_t pid);
 /* Free the array; the list is empty and reusable afterwards. NULL-safe. */
@@ -205,6 +225,19 @@ void sysmon_destroy(struct sysmon *sm);
  */
 int sysmon_sample(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io, size_t n_io,
 		  struct sysmon_report *out);
+
+/*
+ * The same sample in steps, so that many processes never hold the caller's loop for long:
+ * sysmon_sample_begin() reads the system-wide figures and proc_io (io, n_io as above) and
+ * starts on the processes (0); sysmon_sample_step() reads processes until clock_ns() (the
+ * clock of deadline_ns, ns) reaches deadline_ns: 0 when more are left, 1 when all are read,
+ * -EINVAL without a begin; sysmon_sample_end() reads what is left, fills *out and returns as
+ * sysmon_sample() does (-EINVAL without a begin). A begin abandons a sample not ended.
+ */
+int sysmon_sample_begin(struct sysmon *sm, uint64_t now_ns, const struct sysmon_io_entry *io,
+			size_t n_io);
+int sysmon_sample_step(struct sysmon *sm, uint64_t deadline_ns, uint64_t (*clock_ns)(void));
+int sysmon_sample_end(struct sysmon *sm, struct sysmon_report *out);
 
 /* The report of the latest sysmon_sample(), NULL before the first (or for sm NULL). */
 const struct sysmon_report *sysmon_last(const struct sysmon *sm);

@@ -2,7 +2,7 @@
 /*
  * event_rate: ring-buffer events consumed per second, none lost.
  *
- *   sudo build/test/bench/event_rate [-d SECONDS] [-b BATCH] [-r ROUNDS]
+ *   sudo build/test/bench/event_rate [-d SECONDS] [-b BATCH] [-r ROUNDS] [--no-load]
  *
  * Producer: the real xdp_ingress, loaded unpinned (test/bpf/xdp_harness.h) and run with
  * BPF_PROG_TEST_RUN on an HTTP request to port 80, with a url_rules REPORT rule "/" that
@@ -18,8 +18,14 @@
  *  - sustained: producer and consumer at once for SECONDS, the consumer in
  *    ring_buffer__poll() (epoll, as the analyzer), the producer at full speed with no flow
  *    control (BATCH runs per BPF_PROG_TEST_RUN call): events produced, consumed, lost
- *    (counters.ringbuf_drops) and consumed/s, which is the slower side's rate.
- * Producer and consumer are pinned to different CPUs when there are two.
+ *    (counters.ringbuf_drops) and consumed/s, which is the slower side's rate. Meanwhile a
+ *    competing load runs (unless --no-load): one busy child process per online CPU, at the
+ *    default priority, for the phase only (each ends by itself at its deadline, and with
+ *    the benchmark). The producer stands for XDP, which runs in softirq ahead of every
+ *    process: it has CPU 0 to itself, and the load runs on the other CPUs, where it competes
+ *    with the consumer (CPU 1) and not with the events' source. The consumer asks the
+ *    scheduler for the short slices the analyzer's loop asks for (cpusched_short_slices(),
+ *    analyzer/cpusched.h).
  *
  * Not a ctest: prints figures and exits 0; 77 without root (1 when EBPFMON_REQUIRE_BPF=1),
  * 1 when the setup fails or an event is not what was produced.
@@ -29,14 +35,20 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 #include "bpf_test_env.h"
 #include "config.h"
+#include "cpusched.h"
 #include "log.h"
 #include "maps.h"
 #include "pkt.h"
@@ -49,6 +61,7 @@
 #define DEFAULT_BATCH	500000u
 #define DEFAULT_ROUNDS	100u
 #define TARGET_RATE	1e6
+#define MAX_LOAD	256 /* busy children at most */
 #define PATTERNS	"/admin, /wp-admin, /.env, /config, *.php"
 #define REQUEST                                                                                    \
 	"GET /index.html HTTP/1.1\r\nHost: www.example.test\r\nUser-Agent: bench\r\n"              \
@@ -100,7 +113,11 @@ static void pin(int cpu)
 static void *consumer_main(void *arg)
 {
 	struct consumer *c = arg;
+	int err = cpusched_short_slices(); /* as the analyzer's loop */
 
+	if (err)
+		fprintf(stderr, "%s: short scheduler slices: %s (the analyzer runs without them "
+			"too)\n", PROG, strerror(-err));
 	pin(c->cpu);
 	for (;;) {
 		int cmd = atomic_load(&c->cmd);
@@ -130,6 +147,59 @@ static void *consumer_main(void *arg)
 			c->err = -errno;
 		atomic_store(&c->published, c->handled);
 	}
+}
+
+/* The competing load: busy children, each ending by itself at its deadline. */
+struct load {
+	pid_t pid[MAX_LOAD];
+	unsigned int n;
+};
+
+static void load_stop(struct load *l)
+{
+	for (unsigned int i = 0; i < l->n; i++)
+		kill(l->pid[i], SIGKILL);
+	for (unsigned int i = 0; i < l->n; i++)
+		waitpid(l->pid[i], NULL, 0);
+	l->n = 0;
+}
+
+/*
+ * n busy children for at most seconds (+1 s), on CPUs 1 .. n_cpus - 1 (all when there is
+ * one): 0 or -errno (those started are stopped).
+ */
+static int load_start(struct load *l, unsigned int n, unsigned int n_cpus, unsigned int seconds)
+{
+	uint64_t end = bench_now() + (seconds + 1) * 1000000000ull;
+
+	l->n = 0;
+	for (unsigned int i = 0; i < n && i < MAX_LOAD; i++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			int err = -errno;
+
+			load_stop(l);
+			return err;
+		}
+		if (pid == 0) {
+			volatile uint64_t spin = 0;
+			cpu_set_t all;
+
+			/* any CPU but the producer's (CPU 0, when there are more) */
+			CPU_ZERO(&all);
+			for (int c = n_cpus > 1 ? 1 : 0; c < CPU_SETSIZE && c < (int)n_cpus; c++)
+				CPU_SET(c, &all);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			sched_setaffinity(0, sizeof(all), &all);
+			while (bench_now() < end)
+				for (int k = 0; k < 10000; k++)
+					spin++;
+			_exit(0);
+		}
+		l->pid[l->n++] = pid;
+	}
+	return 0;
 }
 
 /* Wait until the consumer is idle (it finished a command). */
@@ -213,13 +283,18 @@ static int capacity(struct ebpfmon *skel, const struct frame *f, struct consumer
  * the kernel in counters.ringbuf_drops), there is no flow control.
  */
 static int sustained(struct ebpfmon *skel, const struct frame *f, struct consumer *c,
-		     unsigned int seconds, uint32_t batch, struct figures *fig)
+		     unsigned int seconds, uint32_t batch, unsigned int n_load, struct figures *fig)
 {
 	int prog_fd = bpf_program__fd(skel->progs.xdp_ingress), err = 0;
 	uint64_t lost0, lost1, ev0, ev1, base = atomic_load(&c->published), t0, end;
+	struct load load = {0};
 
 	if ((err = lost_events(skel, &lost0, &ev0)))
 		return err;
+	if ((err = load_start(&load, n_load, xh_ncpus(), seconds))) {
+		fprintf(stderr, "%s: starting the load: %s\n", PROG, strerror(-err));
+		return err;
+	}
 	atomic_store(&c->cmd, CMD_POLL);
 	while (!atomic_load(&c->busy))
 		sched_yield();
@@ -242,6 +317,7 @@ static int sustained(struct ebpfmon *skel, const struct frame *f, struct consume
 		fprintf(stderr, "%s: counters.events moved by %" PRIu64 ", %" PRIu64 " produced\n",
 			PROG, ev1 - ev0, fig->produced);
 stop:
+	load_stop(&load);
 	atomic_store(&c->cmd, CMD_IDLE);
 	wait_idle(c);
 	ring_buffer__consume(c->rb); /* anything left, so that the next phase starts empty */
@@ -302,18 +378,25 @@ static int check_one(struct ebpfmon *skel, const struct frame *f)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: %s [-d SECONDS] [-b BATCH] [-r ROUNDS]\n"
+		"Usage: %s [-d SECONDS] [-b BATCH] [-r ROUNDS] [--no-load]\n"
 		"\n"
 		"Ring-buffer events consumed per second with none lost: the real xdp_ingress\n"
 		"(BPF_PROG_TEST_RUN) produces URL-hit events, a thread consumes them counting\n"
-		"only, then calling policy_on_event(). Needs root.\n"
+		"only, then calling policy_on_event(). In the sustained phases one busy process\n"
+		"per CPU competes with the consumer. Needs root.\n"
 		"\n"
-		"  -d SECONDS  length of each sustained phase (default %u, 1..60)\n"
-		"  -b BATCH    events per BPF_PROG_TEST_RUN call in the sustained phase\n"
-		"              (default %u, 1000..100000000; every call with more than one\n"
-		"              run costs the kernel ~15 ms to switch the XDP dispatcher)\n"
-		"  -r ROUNDS   capacity rounds, one full ring each (default %u, 1..10000)\n"
-		"  -h          this help\n"
+		"  -d, --seconds SECONDS  length of each sustained phase (default %u, 1..60)\n"
+		"  -b, --batch BATCH      events per BPF_PROG_TEST_RUN call in the sustained phase\n"
+		"                         (default %u, 1000..100000000; every call with more than\n"
+		"                         one run costs the kernel ~15 ms to switch the XDP\n"
+		"                         dispatcher)\n"
+		"  -r, --rounds ROUNDS    capacity rounds, one full ring each (default %u, 1..10000)\n"
+		"      --no-load          no competing load in the sustained phases\n"
+		"  -h, --help             this help\n"
+		"\n"
+		"Besides the tables it prints FIGURE lines (tab-separated: id, value, baseline,\n"
+		"unit, target): events.sustained_per_s, events.lost, events.capacity_per_s, each\n"
+		"against the count-only consumer of the same run.\n"
 		"\n"
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
@@ -324,7 +407,17 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static struct config cfg;
+	static const struct option lo[] = {
+		{"seconds", required_argument, NULL, 'd'},
+		{"batch", required_argument, NULL, 'b'},
+		{"rounds", required_argument, NULL, 'r'},
+		{"no-load", no_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{},
+	};
 	unsigned int seconds = DEFAULT_SECONDS, batch = DEFAULT_BATCH, rounds = DEFAULT_ROUNDS;
+	unsigned int n_load;
+	bool no_load = false;
 	struct consumer c = {.cpu = -1};
 	struct figures fig[2] = {0};
 	struct ebpfmon *skel = NULL;
@@ -337,7 +430,7 @@ int main(int argc, char **argv)
 	uint32_t ring_events, fill;
 	int opt, err, rc = 1;
 
-	while ((opt = getopt(argc, argv, "d:b:r:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:b:r:h", lo, NULL)) != -1) {
 		long long v;
 
 		switch (opt) {
@@ -353,6 +446,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			*(opt == 'd' ? &seconds : opt == 'b' ? &batch : &rounds) = (unsigned int)v;
+			break;
+		case 'L':
+			no_load = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -413,6 +509,7 @@ int main(int argc, char **argv)
 		pin(0);
 		c.cpu = 1;
 	}
+	n_load = no_load ? 0 : (unsigned int)sysconf(_SC_NPROCESSORS_ONLN);
 	atomic_store(&c.cmd, CMD_IDLE);
 	if ((err = pthread_create(&th, NULL, consumer_main, &c))) {
 		fprintf(stderr, "%s: pthread_create: %s\n", PROG, strerror(err));
@@ -423,7 +520,7 @@ int main(int argc, char **argv)
 	for (int m = 0; m < 2; m++) {
 		c.policy = m ? &policy : NULL;
 		if (capacity(skel, &f, &c, rounds, fill, &fig[m]) ||
-		    sustained(skel, &f, &c, seconds, batch, &fig[m]))
+		    sustained(skel, &f, &c, seconds, batch, n_load, &fig[m]))
 			goto out_thread;
 	}
 	if (c.bad) {
@@ -436,9 +533,12 @@ int main(int argc, char **argv)
 	       "bytes per run; ring buffer %u KiB = %u events\n",
 	       sizeof(struct ebpfmon_ev_url_hit), bpf_map__max_entries(skel->maps.events) / 1024,
 	       ring_events);
-	printf("producer on CPU %d, consumer thread on CPU %d; policy_on_event() with the "
-	       "patterns %s: the path \"/index.html\" matches none, nothing is banned\n\n",
-	       c.cpu < 0 ? -1 : 0, c.cpu, PATTERNS);
+	printf("producer on CPU 0, consumer thread on CPU %d; policy_on_event() with the patterns "
+	       "%s: the path \"/index.html\" matches none, nothing is banned\n",
+	       c.cpu, PATTERNS);
+	printf("competing load in the sustained phases: %u busy process(es) on the CPUs but the "
+	       "producer's (XDP runs in softirq, ahead of any process)\n\n",
+	       n_load);
 	printf("capacity: ring filled with %u events, then one ring_buffer__consume() timed; "
 	       "%u rounds\n",
 	       fill, rounds);
@@ -488,6 +588,12 @@ int main(int argc, char **argv)
 		       cap >= TARGET_RATE ? "PASS" : "UNDER");
 		printf("  sustained         %6.2f M/s, %" PRIu64 " lost: %s\n", rate / 1e6,
 		       fig[1].lost, rate >= TARGET_RATE && !fig[1].lost ? "PASS" : "UNDER");
+		printf("FIGURE\tevents.sustained_per_s\t%.0f\t%.0f\tevents/s\t>=%.0f\n", rate,
+		       1e9 * (double)fig[0].consumed / (double)fig[0].elapsed_ns, TARGET_RATE);
+		printf("FIGURE\tevents.lost\t%" PRIu64 "\t%" PRIu64 "\tevents\t<1\n", fig[1].lost,
+		       fig[0].lost);
+		printf("FIGURE\tevents.capacity_per_s\t%.0f\t%.0f\tevents/s\t>=%.0f\n", cap,
+		       1e9 * (double)fig[0].cap_events / (double)fig[0].cap_ns, TARGET_RATE);
 	}
 	rc = 0;
 out_thread:

@@ -522,9 +522,10 @@ int nsb_write_conf(struct nsb *n, const char *network_lines)
 		"# written by %s (test/bench); removed at exit\n"
 		"[network]\n%s\n"
 		"[database]\nsqlite_path = %s/ebpfmon.db\n"
-		"[api]\nuds_socket_path = %s/api.sock\n"
+		"[api]\nuds_socket_path = %s/api.sock\n%s\n"
 		"[loader]\npin_root = %s\n",
-		n->prog, network_lines, dbdir, dbdir, n->pin_root);
+		n->prog, network_lines, dbdir, dbdir, n->api_lines ? n->api_lines : "",
+		n->pin_root);
 	if (fclose(f))
 		return -errno;
 	return chmod(n->conf, 0644) ? -errno : 0;

@@ -46,6 +46,7 @@ struct nsb {
 	int orig_netns, mon_netns, peer_netns; /* fds of /proc/self/ns/net and /run/netns/X */
 	pid_t loader_pid, analyzer_pid;
 	unsigned int analyzer_runs;
+	const char *api_lines; /* more lines of [api] for nsb_write_conf() (NULL: none) */
 	bool made_mon, made_peer;
 };
 

@@ -255,6 +255,38 @@ static void test_histogram(void **state)
 	free(t);
 }
 
+/* How long the loop was held, per task: a histogram with a task label, the longest, the CPU. */
+static void test_loop_hold(void **state)
+{
+	struct metrics_snapshot s = {0};
+	char *t;
+
+	(void)state;
+	metrics_histogram_observe(&s.loop_hold[METRICS_LOOP_NETSTATS], 0.0002);
+	metrics_histogram_observe(&s.loop_hold[METRICS_LOOP_NETSTATS], 0.003);
+	s.loop_hold_max[METRICS_LOOP_NETSTATS] = 0.003;
+	s.loop_cpu_max[METRICS_LOOP_NETSTATS] = 0.00025;
+	assert_string_equal(metrics_loop_task_name(METRICS_LOOP_NETSTATS), "network_stats");
+	assert_string_equal(metrics_loop_task_name(METRICS_LOOP_TASKS), "?");
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_loop_hold_seconds histogram\n");
+	assert_lines(t,
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0001\"} 0\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.00025\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0005\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.001\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.0025\"} 1\n"
+		     "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"0.005\"} 2\n");
+	assert_lines(t, "ebpfmon_loop_hold_seconds_bucket{task=\"network_stats\",le=\"+Inf\"} 2\n"
+			"ebpfmon_loop_hold_seconds_sum{task=\"network_stats\"} 0.0032\n"
+			"ebpfmon_loop_hold_seconds_count{task=\"network_stats\"} 2\n");
+	assert_lines(t, "ebpfmon_loop_hold_seconds_count{task=\"events\"} 0\n");
+	assert_lines(t, "ebpfmon_loop_hold_max_seconds{task=\"network_stats\"} 0.003\n");
+	assert_lines(t, "ebpfmon_loop_hold_max_seconds{task=\"events\"} 0\n");
+	assert_lines(t, "ebpfmon_loop_cpu_max_seconds{task=\"network_stats\"} 0.00025\n");
+	free(t);
+}
+
 /* snprintf() semantics: the whole length back, the start written, always terminated. */
 static void test_short_buffer(void **state)
 {
@@ -400,6 +432,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_families),
 		cmocka_unit_test(test_programs),
+		cmocka_unit_test(test_loop_hold),
 		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_histogram),

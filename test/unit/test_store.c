@@ -1017,6 +1017,38 @@ static void test_cleanup_chunks(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 400);
 }
 
+/* Retention in slices of at most a limit of rows: the same end, never more per call. */
+static void test_cleanup_some(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	struct store_net_stats ns = {0};
+	int64_t n, total = 0;
+	int i, calls = 0;
+
+	assert_int_equal(store_begin(st), 0);
+	for (i = 0; i < 2500; i++) {
+		ns.ts = i;
+		assert_true(store_stats_insert(st, &ns, NULL, 0) > 0);
+	}
+	assert_int_equal(store_commit(st), 0);
+	/* 2000 rows over max_records 500: 300 a call, so 7 calls, the last one short */
+	do {
+		n = store_cleanup_some(st, 500, 0, 20000, 300);
+		assert_true(n >= 0 && n <= 300);
+		total += n;
+		calls++;
+	} while (n == 300);
+	assert_int_equal(total, 2000);
+	assert_int_equal(calls, 7);
+	assert_int_equal(sql_int(f->path, "SELECT min(ts) FROM network_stats"), 2000);
+	/* by age: 100 rows older than 2100 (now 2200, max age 100) */
+	assert_int_equal(store_cleanup_some(st, 0, 100, 2200, 60), 60);
+	assert_int_equal(store_cleanup_some(st, 0, 100, 2200, 60), 40);
+	assert_int_equal(store_cleanup_some(st, 0, 100, 2200, 60), 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 400);
+}
+
 /* --- batches --- */
 
 static void test_batch(void **state)
@@ -1349,6 +1381,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cleanup_by_count, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_by_age, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_chunks, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cleanup_some, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_open, setup, teardown),

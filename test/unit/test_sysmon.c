@@ -403,6 +403,67 @@ static unsigned int count_lines(const char *text, const char *needle)
 
 /* ---- A full sample pair ---- */
 
+/* A clock always past the deadline: every step reads one process. */
+static uint64_t late_clock(void)
+{
+	return UINT64_MAX;
+}
+
+/*
+ * The sample in steps (as the analyzer's worker may run it) reports what the sample in one
+ * call reports, one process a step when every deadline has passed.
+ */
+static void test_sample_steps(void **state)
+{
+	struct sysmon_report whole, stepped;
+	struct sysmon *one, *sm;
+	unsigned int steps = 0;
+	int r;
+
+	(void)state;
+	tmp_make();
+	tmp_point(FIX_A);
+	assert_int_equal(sysmon_create(&one, tmp_proc), 0);
+	assert_int_equal(sysmon_create(&sm, tmp_proc), 0);
+	assert_int_equal(sysmon_sample_step(sm, 0, NULL), -EINVAL); /* no begin */
+	assert_int_equal(sysmon_sample(one, 1000 * SEC, NULL, 0, &whole), 0);
+	assert_int_equal(sysmon_sample_begin(sm, 1000 * SEC, NULL, 0), 0);
+	assert_null(sysmon_last(sm)); /* nothing reported before the end */
+	while ((r = sysmon_sample_step(sm, 0, late_clock)) == 0)
+		steps++;
+	assert_int_equal(r, 1);
+	assert_true(steps >= whole.nprocs); /* one process (or a vanished one) a step */
+	assert_int_equal(sysmon_sample_end(sm, &stepped), 0);
+	assert_int_equal(sysmon_sample_end(sm, &stepped), -EINVAL); /* ended */
+	assert_int_equal(stepped.nprocs, 7);
+	assert_int_equal(stepped.have, whole.have);
+	assert_int_equal(stepped.n_top_rss, whole.n_top_rss);
+	for (unsigned int i = 0; i < whole.n_top_rss; i++) {
+		assert_int_equal(stepped.top_rss[i].pid, whole.top_rss[i].pid);
+		assert_int_equal(stepped.top_rss[i].rss_bytes, whole.top_rss[i].rss_bytes);
+	}
+
+	/* the second sample, in steps ended early by sysmon_sample_end(): deltas as one */
+	tmp_point(FIX_B);
+	assert_int_equal(sysmon_sample(one, 1010 * SEC, NULL, 0, &whole), 0);
+	assert_int_equal(sysmon_sample_begin(sm, 1010 * SEC, NULL, 0), 0);
+	assert_int_equal(sysmon_sample_step(sm, 0, late_clock), 0);
+	assert_int_equal(sysmon_sample_end(sm, &stepped), 0);
+	assert_true(stepped.deltas);
+	assert_int_equal(stepped.have, whole.have);
+	assert_near(stepped.cpu_pct, whole.cpu_pct);
+	assert_int_equal(stepped.nprocs, whole.nprocs);
+	assert_int_equal(stepped.n_top_cpu, whole.n_top_cpu);
+	for (unsigned int i = 0; i < whole.n_top_cpu; i++) {
+		assert_int_equal(stepped.top_cpu[i].pid, whole.top_cpu[i].pid);
+		assert_near(stepped.top_cpu[i].cpu_pct, whole.top_cpu[i].cpu_pct);
+	}
+	assert_int_equal(sysmon_last(sm)->now_ns, 1010 * SEC);
+	sysmon_destroy(one);
+	sysmon_destroy(sm);
+	tmp_remove();
+}
+
 static void test_sample_fixtures(void **state)
 {
 	struct sysmon_io_entry ioa[4], iob[4];
@@ -1117,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(test_procs_odd_comm),
 		cmocka_unit_test(test_io_deltas),
 		cmocka_unit_test(test_sample_fixtures),
+		cmocka_unit_test(test_sample_steps),
 		cmocka_unit_test(test_sample_logs_once),
 		cmocka_unit_test(test_create_args),
 		cmocka_unit_test(test_detector_init),
