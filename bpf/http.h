@@ -71,7 +71,7 @@ struct http_canon {
 	/* the connection sent a body framed otherwise than by Content-Length (chunked): from
 	 * then on its lines are all read, and no Content-Length is honoured on it again */
 	__u8 noframe;
-	__u8 pad2;
+	__u8 ck;	/* in a chunked body: enum http_chunk (0: not) */
 	__u64 clen;	 /* Content-Length of the header block (saturated) */
 	__u64 body_left; /* bytes of the body still to come */
 };
@@ -84,6 +84,19 @@ enum http_hname {
 	HN_TE = HN_CL + 15, /* "transfer-encoding": HN_TE + bytes matched */
 	HN_END = HN_TE + 18,
 };
+/* http_canon.ck: where the guard is in a chunked body (RFC 9112 §7.1). */
+enum http_chunk {
+	CK_NONE = 0,
+	CK_SIZE_FIRST,	  /* the first hex digit of a chunk size */
+	CK_SIZE,	  /* more hex digits */
+	CK_EXT,		  /* a chunk extension (or whitespace after the size): up to LF */
+	CK_SIZE_LF,	  /* CR after the size: LF */
+	CK_DATA_CR,	  /* the chunk's data read (body_left): CR or LF */
+	CK_DATA_LF,	  /* CR after the data: LF */
+	CK_TRAILER_START, /* the start of a trailer line; an empty one ends the message */
+	CK_TRAILER_LINE,  /* inside a trailer line: up to LF */
+};
+#define HTTP_CHUNK_MAX (1ull << 58) /* larger sizes nginx refuses (400): not followed */
 #define HTTP_CL_NAME "content-length"
 #define HTTP_TE_NAME "transfer-encoding"
 #define HTTP_CLEN_MAX (1ull << 62)
@@ -442,13 +455,14 @@ static __always_inline void http_frame_header(struct http_canon *c, __u8 ch)
 
 	if (ch == '\n') {
 		if (c->eol) {
-			/* the empty line: the body follows (RFC 9112 §6.3). A chunked body is not
-			 * followed: its lines are read, and a request line inside it (or in its
-			 * trailer) must not frame what comes next, so the connection is read line
-			 * by line from here on. */
+			/* the empty line: the body follows (RFC 9112 §6.3): chunked when there is
+			 * a Transfer-Encoding (nginx refuses any other, and a Content-Length with
+			 * it), else Content-Length bytes */
 			c->body_left = c->te ? 0 : c->clen;
-			if (c->te)
-				c->noframe = 1;
+			if (c->te) {
+				c->ck = CK_SIZE_FIRST;
+				c->clen = 0;
+			}
 			c->hdr = 0;
 			c->hname = HN_NONE;
 			c->hval = 0;
@@ -568,6 +582,93 @@ static __always_inline int http_line_step(struct http_parse *x, struct http_cano
 	return 0;
 }
 
+/* A chunk's size line is over: its data follows, or the trailer after the last chunk. */
+static __always_inline void http_chunk_size_done(struct http_canon *c)
+{
+	if (c->clen) {
+		c->body_left = c->clen;
+		c->ck = CK_DATA_CR;
+	} else {
+		c->ck = CK_TRAILER_START;
+	}
+}
+
+/*
+ * Byte ch of a chunked body outside a chunk's data (RFC 9112 §7.1, as nginx's
+ * ngx_http_parse_chunked reads it): sizes, extensions, the line break after the data, the
+ * trailer. Anything nginx would refuse (answering 400 and closing) gives the framing up: the
+ * connection is read line by line from there (noframe), as if no framing had been followed.
+ */
+static __always_inline void http_frame_chunk(struct http_canon *c, __u8 ch)
+{
+	int v = http_hex(ch);
+
+	switch (c->ck) {
+	case CK_SIZE_FIRST:
+	case CK_SIZE:
+		if (v >= 0) {
+			c->clen = c->clen * 16 + v;
+			c->ck = CK_SIZE;
+			if (c->clen <= HTTP_CHUNK_MAX)
+				return;
+		} else if (c->ck == CK_SIZE && (ch == ';' || ch == ' ' || ch == '\t')) {
+			c->ck = CK_EXT;
+			return;
+		} else if (c->ck == CK_SIZE && ch == '\r') {
+			c->ck = CK_SIZE_LF;
+			return;
+		} else if (c->ck == CK_SIZE && ch == '\n') {
+			http_chunk_size_done(c);
+			return;
+		}
+		break;
+	case CK_EXT:
+		if (ch == '\n')
+			http_chunk_size_done(c);
+		return;
+	case CK_SIZE_LF:
+		if (ch != '\n')
+			break;
+		http_chunk_size_done(c);
+		return;
+	case CK_DATA_CR:
+		if (ch == '\r') {
+			c->ck = CK_DATA_LF;
+			return;
+		}
+		if (ch != '\n')
+			break;
+		c->ck = CK_SIZE_FIRST;
+		c->clen = 0;
+		return;
+	case CK_DATA_LF:
+		if (ch != '\n')
+			break;
+		c->ck = CK_SIZE_FIRST;
+		c->clen = 0;
+		return;
+	case CK_TRAILER_START:
+		if (ch == '\r')
+			return;
+		if (ch == '\n') {
+			/* the message is over: a request may start */
+			c->ck = CK_NONE;
+			c->state = HS_LINE_START;
+			return;
+		}
+		c->ck = CK_TRAILER_LINE;
+		return;
+	case CK_TRAILER_LINE:
+		if (ch == '\n')
+			c->ck = CK_TRAILER_START;
+		return;
+	}
+	/* not chunked framing as nginx reads it */
+	c->ck = CK_NONE;
+	c->noframe = 1;
+	c->state = ch == '\r' || ch == '\n' ? HS_LINE_START : HS_SKIP;
+}
+
 /*
  * One byte ch of the payload at offset i. A global function: the verifier checks it once, on
  * its own, instead of once per path through the scan loop that calls it.
@@ -582,12 +683,20 @@ __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_
 	ch &= 0xff;
 	if (m->framing) {
 		if (c->body_left) {
-			/* a Content-Length body is not request lines: the server reads it as data
-			 * (RFC 9112 §6.3), and the next byte after it starts a request */
+			/* a body (or a chunk's data) is not request lines: the server reads it as
+			 * data (RFC 9112 §6.3); after a Content-Length body a request starts */
 			if (--c->body_left == 0) {
-				c->state = HS_LINE_START;
-				c->hdr = 0;
+				if (c->ck) {
+					c->ck = CK_DATA_CR;
+				} else {
+					c->state = HS_LINE_START;
+					c->hdr = 0;
+				}
 			}
+			return 0;
+		}
+		if (c->ck) {
+			http_frame_chunk(c, ch);
 			return 0;
 		}
 		if (c->hdr)
@@ -624,7 +733,7 @@ static long http_scan_cb(__u32 i, void *vctx)
 		return 0;
 	}
 	if (s->c.state == HS_SKIP && base + 8 <= x->len &&
-	    (!s->m.framing || (!s->c.hdr && !s->c.body_left)) &&
+	    (!s->m.framing || (!s->c.hdr && !s->c.body_left && !s->c.ck)) &&
 	    !http_has_eol(*(__u64 *)&s->buf[http_mask(base, EBPFMON_URL_SCAN_CHUNK - 8)]))
 		return 0;
 #pragma unroll

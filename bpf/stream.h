@@ -293,6 +293,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		s->c.te = 0;
 		s->c.blocked = 0;
 		s->c.noframe = 0;
+		s->c.ck = CK_NONE;
 		s->c.clen = 0;
 		s->c.body_left = 0;
 	}
@@ -337,7 +338,8 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		}
 	}
 
-	if (s->c.blocked || s->c.noframe || http_in_line(&s->c) || s->c.hdr || s->c.body_left) {
+	if (s->c.blocked || s->c.noframe || s->c.ck || http_in_line(&s->c) || s->c.hdr ||
+	    s->c.body_left) {
 		if (bpf_map_update_elem(&http_streams, &cookie, &s->c, BPF_ANY)) {
 			cnt->stream_state_full++;
 			/* A line, a header block or a body open that cannot be followed: the server

@@ -667,19 +667,28 @@ def t11b_glued_after_body(ctx):
 
 
 @test("a body is data, not requests: POSTs whose bodies hold 'GET /.env HTTP/1.1' and "
-      "'COPY /.env /app/.env' lines (in one segment, and cut across segments) reach nginx "
-      "(405), nobody is banned")
+      "'COPY /.env /app/.env' lines (in one segment, cut across segments, and chunked) reach "
+      "nginx (405), nobody is banned")
 def t11d_body_is_data(ctx):
     an = ctx.fresh()
     before = ctx.counters()
     bodies = [b"hello=\r\nGET /.env HTTP/1.1\r\nHost: x\r\n\r\n",
-              b"FROM debian:12\nCOPY /.env /app/.env\nRUN true\n"]
+              b"FROM debian:12\nCOPY /.env /app/.env\nRUN true\n",
+              b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\n\r\n" * 3]
     problems = []
     for i, body in enumerate(bodies):
         src = ctx.client(4)
         head = (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
                 b"Content-Length: %d\r\n\r\n" % len(body))
-        chunks = [head + body] if i == 0 else [head, body[:9], body[9:]]
+        if i == 2:  # the same lines, chunked, chunks cut across segments, with a trailer
+            head = (b"POST /index.html HTTP/1.1\r\nHost: x\r\n"
+                    b"Transfer-Encoding: chunked\r\n\r\n")
+            data = (b"%x;ext=1\r\n%s\r\n" % (len(body[:50]), body[:50]) +
+                    b"%X\r\n%s\r\n0\r\nX-Trailer: GET /.env HTTP/1.1\r\n\r\n" %
+                    (len(body[50:]), body[50:]))
+            chunks = [head + data[:30], data[30:70], data[70:]]
+        else:
+            chunks = [head + body] if i == 0 else [head, body[:9], body[9:]]
         res = ctx.raw(src, chunks)
         log(f"  POST with body {body!r} from {src} in {len(chunks)} segment(s): {res}")
         if "405" not in res.get("statuses", []):
