@@ -537,8 +537,9 @@ demo_traffic() {
 
 	sleep 2
 	code=$(peer_curl "$demo_net.2" /wp-admin/ 3)
-	say "demo: $demo_net.2 GET /wp-admin/ -> $([ "$code" = 000 ] && echo "no answer: XDP" \
-		"dropped the request (URL rule /wp-admin)" || echo "HTTP $code")"
+	say "demo: $demo_net.2 GET /wp-admin/ -> $([ "$code" = 000 ] && echo "no answer: the" \
+		"request was dropped before the web server read it (URL rule /wp-admin)" ||
+		echo "HTTP $code")"
 	wait_ban "$demo_net.2" 10 || { say "demo: no ban of $demo_net.2 within 10 s"; return 1; }
 
 	sleep 1
