@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/magic.h>
+#include <mntent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
@@ -65,6 +66,27 @@ static void report_probe(int probe, const struct btf *vmlinux, const char *enum_
 	report(btf_enum_has(vmlinux, enum_type, enum_name), true, what, buf, missing);
 }
 
+/* Whether a cgroup v2 hierarchy is mounted here (/proc/self/mounts). */
+static bool cgroup2_mounted(void)
+{
+	FILE *f = setmntent("/proc/self/mounts", "re");
+	struct mntent *m;
+	bool found = false;
+
+	while (f && !found && (m = getmntent(f)))
+		found = !strcmp(m->mnt_type, "cgroup2");
+	if (f)
+		endmntent(f);
+	return found;
+}
+
+/* A probe's answer, or without the privilege to ask, what the kernel's BTF says. */
+static bool optional_probe(int probe, const struct btf *vmlinux, const char *enum_type,
+			   const char *enum_name)
+{
+	return probe >= 0 ? probe == 1 : btf_enum_has(vmlinux, enum_type, enum_name);
+}
+
 /* libbpf's probes need root; without it they answer "no" for everything. */
 #define PROBE(call) (geteuid() == 0 ? (call) : -EPERM)
 
@@ -102,6 +124,20 @@ int loader_check(const struct config *cfg)
 	/* struct tcx_entry came with tcx links (Linux 6.6): egress is counted through them */
 	report(btf && btf__find_by_name_kind(vmlinux, "tcx_entry", BTF_KIND_STRUCT) > 0, false,
 	       "tcx egress links", "egress accounting per interface (Linux 6.6+)", &missing);
+	/* the stream guard (url_stream_guard): optional, URL rules fall back to XDP alone */
+	report(optional_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL)),
+			      vmlinux, "bpf_prog_type", "BPF_PROG_TYPE_SOCK_OPS"),
+	       false, "cgroup sock_ops", "the stream guard (else URL rules in XDP alone)", &missing);
+	report(optional_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_SKB, NULL)),
+			      vmlinux, "bpf_prog_type", "BPF_PROG_TYPE_SK_SKB"),
+	       false, "sockmap verdicts", "the stream guard", &missing);
+	report(optional_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL)),
+			      vmlinux, "bpf_map_type", "BPF_MAP_TYPE_SOCKHASH"),
+	       false, "sockhash maps", "the stream guard", &missing);
+	report(btf && btf__find_by_name_kind(vmlinux, "bpf_iter__tcp", BTF_KIND_STRUCT) > 0,
+	       false, "iter/tcp", "the stream guard: connections already open at load", &missing);
+	report(cgroup2_mounted(), false, "cgroup v2",
+	       "the stream guard (the loader mounts a private one when none is)", &missing);
 	report(fs_is("/sys/kernel/tracing", TRACEFS_MAGIC), false, "tracefs",
 	       "not needed: ebpfmon uses raw tracepoints only", &missing);
 	btf__free(vmlinux);

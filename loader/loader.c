@@ -833,6 +833,16 @@ int loader_run(const struct config *cfg)
 		return LOADER_EXIT_FAIL;
 
 	libbpf_set_print(libbpf_log);
+	/* a mistyped interface is refused before anything is loaded or pinned */
+	for (unsigned int i = 0; i < cfg->n_interfaces; i++) {
+		struct netif_info ifi;
+
+		if (netif_get(cfg->interfaces[i], &ifi) == -ENODEV || !ifi.ifindex) {
+			log_error("interface %s does not exist (ebpfmon-loader --list-interfaces "
+				  "shows those that do)", cfg->interfaces[i]);
+			goto out;
+		}
+	}
 	if (resolve_ids(&l) || pin_root_setup(&l))
 		goto out;
 	/* Connections are counted in the namespace of the monitored interfaces: ours. */

@@ -97,6 +97,11 @@ fi
 if ! getent group ebpfmon >/dev/null; then
 	groupadd --system ebpfmon
 fi
+# the API's admin group ([api] admin_group): its members may ban and unban (sysusers.d does
+# the same for the package)
+if ! getent group ebpfmon-admin >/dev/null; then
+	groupadd --system ebpfmon-admin
+fi
 if ! getent passwd ebpfmon >/dev/null; then
 	useradd --system --gid ebpfmon --no-create-home --home-dir /nonexistent \
 		--shell /usr/sbin/nologin --comment "ebpfmon daemons" ebpfmon

@@ -49,6 +49,8 @@ EOF
 say() { printf '%s: %s\n' "$prog" "$*"; }
 die() {
 	printf '%s: %s\n' "$prog" "$1" >&2
+	# before the EXIT trap is set, the run's temporary folder is removed here
+	[ -n "${tmp:-}" ] && [ -z "${cleanup_set:-}" ] && rm -rf "$tmp"
 	exit "${2:-1}"
 }
 
@@ -396,6 +398,7 @@ cleanup() {
 	exit "$rc"
 }
 trap cleanup EXIT
+cleanup_set=1
 trap 'stopping=1' INT TERM HUP
 
 # --- start ----------------------------------------------------------------------------

@@ -8,13 +8,13 @@
 
 static inline void assert_contains(const char *text, const char *want)
 {
-	if (!strstr(text, want))
-		fail_msg("output does not contain \"%s\":\n%s", want, text);
+	if (!text || !strstr(text, want))
+		fail_msg("output does not contain \"%s\":\n%s", want, text ? text : "(no output)");
 }
 
 static inline void assert_lacks(const char *text, const char *unwanted)
 {
-	if (strstr(text, unwanted))
+	if (text && strstr(text, unwanted))
 		fail_msg("output contains \"%s\":\n%s", unwanted, text);
 }
 
