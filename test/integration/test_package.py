@@ -69,7 +69,8 @@ def expected_files(src):
         "/usr/share/doc/ebpfmon/changelog.gz": 0o644,
     }
     for md in glob.glob(os.path.join(src, "docs", "*.md")):
-        files[f"/usr/share/doc/ebpfmon/{os.path.basename(md)}"] = 0o644
+        files[f"/usr/share/doc/ebpfmon/docs/{os.path.basename(md)}"] = 0o644
+    files["/usr/share/doc/ebpfmon/docs/examples/api_example.c"] = 0o644
     for man in glob.glob(os.path.join(src, "docs", "man", "*.[1-8]")):
         name = os.path.basename(man)
         files[f"/usr/share/man/man{name[-1]}/{name}.gz"] = 0o644  # Debian policy: gzip
