@@ -752,6 +752,8 @@ static __always_inline bool http_in_line(const struct http_canon *c)
 	return c->state != HS_LINE_START && c->state != HS_SKIP;
 }
 
+#define SK_USER_DATA_PSOCK_FLAG 4UL /* SK_USER_DATA_PSOCK */
+
 /*
  * This host's initial sequence number of an established connection: SND.UNA less the bytes the
  * peer has acknowledged (tcp_sock.bytes_acked, RFC 4898 tcpEStatsAppHCThruOctetsAcked) less
@@ -770,7 +772,8 @@ static __always_inline __u32 http_conn_isn(const struct tcp_sock *tp)
  * it carries. A blind spoofer must guess both numbers. in_order: only the segment that
  * starts at rcv_nxt (what the kernel appends next) counts. *isn: this host's initial sequence
  * number of the connection (http_conn_isn()). any_seq: any segment of an established socket
- * counts (what TCP refuses of it never reaches the stream guard).
+ * under the stream guard counts (what TCP refuses of it never reaches the guard), and of an
+ * established socket that is not, none.
  */
 static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
 					  const struct ebpfmon_addr *dst, bool in_order,
@@ -807,9 +810,14 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 			__u32 nxt = tp->rcv_nxt, wnd = tp->rcv_wnd, una = tp->snd_una;
 			__u32 snxt = tp->snd_nxt, maxw = tp->max_window;
 
-			ok = any_seq ||
-			     ((in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
-			      p->ack - (una - maxw) <= snxt - (una - maxw));
+			if (any_seq)
+				/* a socket in a sockmap carries its psock in sk_user_data, flagged
+				 * SK_USER_DATA_PSOCK (include/net/sock.h) */
+				ok = (unsigned long)tp->inet_conn.icsk_inet.sk.sk_user_data &
+				     SK_USER_DATA_PSOCK_FLAG;
+			else
+				ok = (in_order ? p->seq == nxt : p->seq - nxt <= wnd) &&
+				     p->ack - (una - maxw) <= snxt - (una - maxw);
 			*isn = http_conn_isn(tp);
 		}
 	} else if (sk->state == BPF_TCP_NEW_SYN_RECV) {
