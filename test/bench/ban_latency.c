@@ -155,7 +155,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			unsigned int *dst;
 			long long min, max;
 		} num = {NULL, 0, 0};
-		long long v;
 
 		switch (opt) {
 		case 'n':
@@ -192,13 +191,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return -EINVAL;
 		}
-		v = bench_parse_num(optarg, num.min, num.max);
-		if (v < 0) {
-			fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", PROG, opt,
-				optarg, num.min, num.max);
+		if (bench_opt_num(PROG, opt, optarg, num.min, num.max, num.dst))
 			return -EINVAL;
-		}
-		*num.dst = (unsigned int)v;
 	}
 	if (optind != argc) {
 		usage(stderr);

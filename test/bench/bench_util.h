@@ -42,6 +42,24 @@ static inline long long bench_parse_num(const char *s, long long min, long long 
 	return v;
 }
 
+/*
+ * The value of option -opt (its argument arg) into *dst when it is a whole number in
+ * [min, max]; otherwise say which option was wrong and what it wants. 0 or -EINVAL.
+ */
+static inline int bench_opt_num(const char *prog, int opt, const char *arg, long long min,
+				long long max, unsigned int *dst)
+{
+	long long v = bench_parse_num(arg, min, max);
+
+	if (v < 0) {
+		fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", prog, opt, arg, min,
+			max);
+		return -EINVAL;
+	}
+	*dst = (unsigned int)v;
+	return 0;
+}
+
 static inline int bench_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

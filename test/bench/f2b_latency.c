@@ -134,7 +134,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		.trials = DEFAULT_TRIALS, .probe_us = DEFAULT_PROBE_US, .wait_ms = DEFAULT_WAIT_MS};
 	while ((opt = getopt_long(argc, argv, "n:i:w:h", lo, NULL)) != -1) {
 		unsigned int *dst = NULL;
-		long long v, min = 0, max = 0;
+		long long min = 0, max = 0;
 
 		switch (opt) {
 		case 'n':
@@ -159,14 +159,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return -EINVAL;
 		}
-		v = bench_parse_num(optarg, min, max);
-		if (v < 0) {
-			fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", PROG, opt,
-				optarg, min, max);
+		if (bench_opt_num(PROG, opt, optarg, min, max, dst)) {
 			usage(stderr);
 			return -EINVAL;
 		}
-		*dst = (unsigned int)v;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", PROG, argv[optind]);

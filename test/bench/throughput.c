@@ -137,7 +137,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	*o = (struct opts){.rounds = DEFAULT_ROUNDS, .seconds = DEFAULT_SECONDS, .streams = 1};
 	while ((opt = getopt_long(argc, argv, "r:t:P:m:h", lo, NULL)) != -1) {
 		unsigned int *dst = NULL;
-		long long v, min = 1, max = 0;
+		long long min = 1, max = 0;
 
 		switch (opt) {
 		case 'r':
@@ -178,14 +178,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return -EINVAL;
 		}
-		v = bench_parse_num(optarg, min, max);
-		if (v < 0) {
-			fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", PROG, opt,
-				optarg, min, max);
+		if (bench_opt_num(PROG, opt, optarg, min, max, dst)) {
 			usage(stderr);
 			return -EINVAL;
 		}
-		*dst = (unsigned int)v;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", PROG, argv[optind]);
