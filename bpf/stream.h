@@ -37,12 +37,18 @@
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 
-/* Watched sockets, keyed by socket cookie. Not pinned: a loader restart starts a new one. */
+/*
+ * Watched sockets, keyed by socket cookie. Pinned, as http_streams is: across a restart of the
+ * loader the sockets stay in it with the verdict they were linked with (a psock keeps its
+ * programs), so their streams are read on without a gap; the new loader's verdict serves the
+ * connections established after it.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } http_socks SEC(".maps");
 
 /* The parser's state of a socket whose last chunk ended inside a request line, a header block
@@ -53,6 +59,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct http_canon);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } http_streams SEC(".maps");
 
 struct {
@@ -323,9 +330,18 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 		p.sport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 		p.dport = BPF_CORE_READ(sk, __sk_common.skc_num);
 		may_drop = !is_allowed(&p.src);
-		e.drop_rule = (dry ? 1 : 0) | (may_drop ? 0 : 2);
-		e.now = bpf_ktime_get_boot_ns();
-		bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == BPF_TCP_SYN_RECV) {
+			/* TCP Fast Open data before the handshake completes: the source may be
+			 * spoofed (a server may accept TFO without a cookie). Dropped when a drop
+			 * rule says so, reported never (RFC 7413 §6). */
+			cnt->url_unverified += e.nhits;
+			for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < e.nhits; i++)
+				e.drop |= s->hits.h[i].action == EBPFMON_URL_DROP;
+		} else {
+			e.drop_rule = (dry ? 1 : 0) | (may_drop ? 0 : 2);
+			e.now = bpf_ktime_get_boot_ns();
+			bpf_loop(EBPFMON_URL_HITS_MAX, http_emit_cb, &e, 0);
+		}
 		e.drop |= s->m.over_drop && may_drop;
 		if (e.drop && dry) {
 			cnt->rx_would_drop++;

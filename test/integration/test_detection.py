@@ -207,6 +207,9 @@ class Ctx:
     def restart_loader(self, conf=None):
         """Stop the loader (its links go, the maps stay) and start it again with conf."""
         self.loader.stop()
+        self.start_loader(conf)
+
+    def start_loader(self, conf=None):
         self.loader = Loader(self.loader_path, self.topo.mon,
                              ["-c", conf or self.conf, "-i", self.topo.mon_if, "--pin-root",
                               self.pin_root], self.tmpdir)
@@ -759,8 +762,8 @@ def t13d_decoy(ctx):
                  "bad-checksum decoy", burst=True)
 
 
-@test("a connection open across a loader restart is taken under the stream guard: the "
-      "out-of-order probe sent on it afterwards is not served, banned")
+@test("a connection opened while no loader runs is taken under the stream guard when one "
+      "starts: the out-of-order probe sent on it afterwards is not served, banned")
 def t13f_adopted_connection(ctx):
     import threading
     an = ctx.fresh()
@@ -768,10 +771,13 @@ def t13f_adopted_connection(ctx):
     got = []
     spec = dict(mode="segments", src=src, dst=MON4, dport=HTTP_PORT, hold=6.0,
                 segments=[[7, REST.hex(), ""], [0, b"GET /wp".hex(), ""]], wait=2.0)
-    t = threading.Thread(target=lambda: got.append(ctx.scapy(spec, timeout=30)))
-    t.start()
-    time.sleep(1.5)  # the handshake is done; the request is held back
-    ctx.restart_loader()
+    ctx.loader.stop()  # nothing attached: the connection is made unguarded
+    try:
+        t = threading.Thread(target=lambda: got.append(ctx.scapy(spec, timeout=30)))
+        t.start()
+        time.sleep(1.5)  # the handshake is done; the request is held back
+    finally:
+        ctx.start_loader()
     line = ctx.loader.wait_line(r"already open taken in", 5)
     t.join(40)
     assert got, "harness: the scapy helper returned nothing"
@@ -785,6 +791,32 @@ def t13f_adopted_connection(ctx):
         f"{ctx.loader.tail()}"
     expect_blocked_and_banned(ctx, an, src, "/wp-admin", "out-of-order probe after a restart", {
         "served": bool(res.get("response")), "got": res})
+
+
+@test("a body in flight across a loader restart keeps its framing: the rest of the body, a fake "
+      "request with a huge Content-Length inside it, then GET /wp-admin/: not served, banned")
+def t13h_framing_across_restart(ctx):
+    import threading
+    an = ctx.fresh()
+    src = ctx.client(4)
+    fake = b"x\r\nGET /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n"
+    first = b"0123456789"
+    head = (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" %
+            (len(first) + len(fake)))
+    got = []
+    t = threading.Thread(target=lambda: got.append(
+        ctx.raw(src, [head + first, fake + REQ_WP], delay=5.0, timeout=3.0, expect=2)))
+    t.start()
+    time.sleep(1.5)  # the head and the body's first bytes are in; the rest is held back
+    ctx.restart_loader()
+    t.join(30)
+    assert got, "harness: the raw client returned nothing"
+    an = ctx.analyzer
+    expect_blocked_and_banned(ctx, an, src, "/wp-admin", "a request after a body in flight "
+                              "across a loader restart", {
+                                  "served": any(e[1] == 200 and e[2].startswith("/wp-admin")
+                                                for e in ctx.access(src)),
+                                  "got": got[0]})
 
 
 @test("url_stream_guard = false (the documented switch): the out-of-order probe is served, "
@@ -937,6 +969,38 @@ def t18_spoof(ctx):
 # ---------------------------------------------------------------------------------------
 # Policy seen from the client
 # ---------------------------------------------------------------------------------------
+
+
+@test("TCP Fast Open without cookies (tcp_fastopen = 0x602): a spoofed SYN whose data is a "
+      "POST with a body and GET /wp-admin/ glued to it bans nobody (url_unverified)")
+def t18b_tfo_spoof(ctx):
+    tfo_port = 8081  # a listener made after the sysctl: TFO applies to it
+    spoofed = ctx.phantom(4)
+    old = nstest.run(ctx.topo.in_mon(["sysctl", "-n", "net.ipv4.tcp_fastopen"])).stdout.strip()
+    nstest.run(ctx.topo.in_mon(["sysctl", "-q", "-w", "net.ipv4.tcp_fastopen=0x602"]))
+    srv = None
+    try:
+        # a second http_ports line adds to the list (docs/configuration.md)
+        an = ctx.fresh(conf=ctx.write_conf("tfo.conf", extra=f"http_ports = {tfo_port}"))
+        srv = Background(ctx.topo.in_mon([sys.executable, "-m", "http.server", str(tfo_port),
+                                          "--bind", MON4]), "tfo-server")
+        time.sleep(1.0)
+        before = ctx.counters()
+        payload = (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" +
+                   REQ_WP)
+        res = ctx.scapy(dict(mode="syndata", src=spoofed, dst=MON4, dport=tfo_port,
+                             payload=payload.hex()))
+        time.sleep(1.5)  # the server reads the data it accepted with the SYN
+        d = delta(before, ctx.counters(), "url_unverified", "stream_url_hits", "url_hits")
+        log(f"  spoofed TFO SYN from {spoofed}: {res}; counters {d}")
+    finally:
+        if srv is not None:
+            srv.kill()
+        nstest.run(ctx.topo.in_mon(["sysctl", "-q", "-w", f"net.ipv4.tcp_fastopen={old}"]))
+    assert not ban_line(an, spoofed, timeout=1.5), \
+        f"a spoofed TFO SYN banned {spoofed}: {ban_lines(an, spoofed)}"
+    assert ctx.get_ban(spoofed) is None, f"bans[{spoofed}] = {ctx.get_ban(spoofed)}"
+    assert d["url_unverified"] >= 1, f"the hit was not counted as unverified: {d}"
 
 
 @test("one request is one offence: a retransmitted GET /wp-admin/ (curl -m 8, ban 3 s) bans "
@@ -1213,6 +1277,13 @@ def pkt_main(spec):
             yield t
             if stop(t):
                 return
+
+    if spec["mode"] == "syndata":
+        # a SYN carrying the payload (TCP Fast Open without a cookie), and nothing after it
+        send(ip() / TCP(sport=sport, dport=dport, flags="S", seq=isn, window=64240,
+                        options=[("MSS", 1220)]) / Raw(payload))
+        print(json.dumps(dict(out, sent=True)), flush=True)
+        return 0
 
     if spec["mode"] == "rst":
         # end the connection spec.sport/spec.isn left open (its request dropped, its RST too)
