@@ -395,11 +395,10 @@ static __always_inline bool is_http_port(const struct ebpfmon_settings *set, __u
 /*
  * Set by the loader once the stream guard (stream.h) watches the HTTP ports: the request
  * lines of this host's connections are then read there, as the server reads them, and XDP
- * leaves them alone. stream_unwatched: a connection could not be put under the guard
- * (http_socks full): XDP reads every segment again, as without the guard.
+ * leaves those it holds alone (http_verified(): the socket is in a sockmap), and reads every
+ * other one as without the guard.
  */
 __u32 stream_guard_on;
-__u32 stream_unwatched;
 
 #include "http.h"
 

@@ -897,6 +897,16 @@ static long http_emit_cb(__u32 i, void *vctx)
 	return 0;
 }
 
+/* Whether one of the first nhits hits kept in s is a drop rule's. */
+static __always_inline bool http_hits_drop(const struct http_scratch *s, __u32 nhits)
+{
+	bool drop = false;
+
+	for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < nhits; i++)
+		drop |= s->hits.h[i].action == EBPFMON_URL_DROP;
+	return drop;
+}
+
 /*
  * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
  * Returns XDP_DROP when a drop rule hit (and the source may be dropped), or when the segment
@@ -937,7 +947,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	fk.sport = p->sport;
 	fk.dport = p->dport;
 	fk.seq = p->seq;
-	if (stream_guard_on && !stream_unwatched && url_verify && !(p->tcp_flags & 0x02) &&
+	if (stream_guard_on && url_verify && !(p->tcp_flags & 0x02) &&
 	    http_verified(ctx, p, &fk.dst, false, &isn, true)) {
 		/* a connection of this host: the stream guard reads what TCP makes of it (a SYN's
 		 * data, TCP Fast Open, may not pass through the guard: read here) */
@@ -1012,8 +1022,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		} else {
 			/* spoofed evidence bans nobody; a drop rule still drops it */
 			cnt->url_unverified += e.nhits;
-			for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < e.nhits; i++)
-				e.drop |= s->hits.h[i].action == EBPFMON_URL_DROP;
+			e.drop |= http_hits_drop(s, e.nhits);
 		}
 		/* a drop rule's hit past those reported drops as a reported one would */
 		e.drop |= s->m.over_drop && may_drop;

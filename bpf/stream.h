@@ -121,8 +121,7 @@ int stream_sockops(struct bpf_sock_ops *skops)
 		return 1;
 	cookie = bpf_get_socket_cookie(skops);
 	if (bpf_sock_hash_update(skops, &http_socks, &cookie, BPF_NOEXIST)) {
-		cnt->stream_socks_full++;
-		stream_unwatched = 1; /* XDP reads every segment again */
+		cnt->stream_socks_full++; /* XDP reads this connection: it is in no sockmap */
 		return 1;
 	}
 	cnt->stream_socks++;
@@ -335,8 +334,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 			 * spoofed (a server may accept TFO without a cookie). Dropped when a drop
 			 * rule says so, reported never (RFC 7413 §6). */
 			cnt->url_unverified += e.nhits;
-			for (__u32 i = 0; i < EBPFMON_URL_HITS_MAX && i < e.nhits; i++)
-				e.drop |= s->hits.h[i].action == EBPFMON_URL_DROP;
+			e.drop |= http_hits_drop(s, e.nhits);
 		} else {
 			e.drop_rule = (dry ? 1 : 0) | (may_drop ? 0 : 2);
 			e.now = bpf_ktime_get_boot_ns();

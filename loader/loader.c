@@ -509,14 +509,12 @@ static void stream_adopt(struct loader *l)
 }
 
 /*
- * The guard watches: take in the open connections, then tell XDP to leave this host's
- * connections to it (unless one could not be taken in: XDP then reads every segment).
+ * The guard watches: take in the open connections, then tell XDP to leave the connections the
+ * guard holds to it (one it could not take in, XDP reads as before).
  */
 static void stream_on(struct loader *l)
 {
 	stream_adopt(l);
-	if (l->skel->bss->stream_adopt_failed)
-		l->skel->bss->stream_unwatched = 1;
 	l->skel->bss->stream_guard_on = 1;
 }
 
