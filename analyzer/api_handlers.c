@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api_snap.h"
+#include "api_wire.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
 #include "maps.h"
@@ -163,39 +164,17 @@ static const char *quote(const char *s, char buf[72])
 	return buf;
 }
 
-/* Well-formed UTF-8 without control characters: what a reason text may hold. */
+/* Well-formed UTF-8 without control characters (C0, DEL, C1): what a reason text may hold. */
 static bool text_ok(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s);
 
-	while (*p) {
-		unsigned int n, c = *p;
-
-		if (c < 0x20 || c == 0x7f)
+	if (!api_utf8_valid(p, len, NULL))
+		return false;
+	for (; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
 			return false;
-		if (c < 0x80) {
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3;
-		else
-			return false;
-		for (unsigned int i = 1; i <= n; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-		/* overlong forms, surrogates and code points beyond U+10FFFF */
-		if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) ||
-		    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
-			return false;
-		if (c == 0xc2 && p[1] < 0xa0)
-			return false; /* C1 control characters */
-		p += n + 1;
-	}
 	return true;
 }
 
@@ -1206,6 +1185,7 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 			   size_t len, struct reply *r)
 {
 	Ebpfmon__V1__Request *rq;
+	char err[160];
 	api_status st;
 
 	if (len > API_BODY_MAX)
@@ -1220,6 +1200,17 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 	if (rq->version != API_PROTOCOL_VERSION) {
 		st = fail(r, ST(UNSUPPORTED_VERSION), "protocol version %u is not supported: this "
 			  "server speaks version %d", rq->version, API_PROTOCOL_VERSION);
+		goto out;
+	}
+	switch (api_wire_check_strings(body, len, &ebpfmon__v1__request__descriptor, err,
+				       sizeof(err))) {
+	case 0:
+		break;
+	case -EINVAL:
+		st = fail(r, ST(INVALID_ARGUMENT), "%s", err);
+		goto out;
+	default:
+		st = fail(r, ST(MALFORMED), "the body is not an ebpfmon.v1.Request: %s", err);
 		goto out;
 	}
 	if (r->fast && rq->call_case != EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS &&

@@ -23,6 +23,7 @@
 
 #include "api_handlers.h"
 #include "api_snap.h"
+#include "api_wire.h"
 #include "config.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
@@ -276,6 +277,92 @@ static void test_envelope(void **state)
 	}
 }
 
+/* BanIP(addr, reason) encoded, with the first `mark` in the encoding replaced by `with`. */
+static Ebpfmon__V1__Response *ban_patched(struct fixture *f, const char *addr, const char *reason,
+					  const char *mark, const uint8_t *with, size_t with_len)
+{
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__BanIPRequest b = EBPFMON__V1__BAN_IPREQUEST__INIT;
+	Ebpfmon__V1__Response *resp;
+	uint8_t *buf, *at;
+	size_t n;
+
+	b.address = (char *)addr;
+	b.reason = (char *)reason;
+	b.duration_seconds = 60;
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_BAN_IP;
+	rq.ban_ip = &b;
+	n = ebpfmon__v1__request__get_packed_size(&rq);
+	buf = malloc(n);
+	assert_non_null(buf);
+	ebpfmon__v1__request__pack(&rq, buf);
+	at = memmem(buf, n, mark, strlen(mark));
+	assert_non_null(at);
+	assert_int_equal(strlen(mark), with_len);
+	memcpy(at, with, with_len);
+	resp = handle_raw(f, &root_peer, buf, n);
+	free(buf);
+	return resp;
+}
+
+/* A string field is text: a NUL inside it or bytes that are not UTF-8 are refused by name,
+ * not cut short or stored as they came. */
+static void test_strings(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t nul[] = { 0 };
+	static const uint8_t latin1[] = { 0xe9 };	     /* "é" in ISO 8859-1 */
+	static const uint8_t overlong[] = { 0xc0, 0xaf }; /* "/" in two bytes */
+	static const uint8_t surrogate[] = { 0xed, 0xa0, 0x80 };
+	Ebpfmon__V1__Response *resp;
+
+	expect(ban_patched(f, "198.51.100.7X", "probe", "X", nul, 1), ST(INVALID_ARGUMENT),
+	       "ban_ip.address holds a NUL byte at byte 12");
+	expect(ban_patched(f, "198.51.100.7", "scan Xfrom here", "X", nul, 1), ST(INVALID_ARGUMENT),
+	       "ban_ip.reason holds a NUL byte at byte 5");
+	expect(ban_patched(f, "198.51.100.7", "caXfe", "X", latin1, 1), ST(INVALID_ARGUMENT),
+	       "ban_ip.reason is not valid UTF-8 (byte 2)");
+	expect(ban_patched(f, "198.51.100.7", "aXXb", "XX", overlong, 2), ST(INVALID_ARGUMENT),
+	       "ban_ip.reason is not valid UTF-8 (byte 1)");
+	expect(ban_patched(f, "198.51.100.7", "aXXXb", "XXX", surrogate, 3), ST(INVALID_ARGUMENT),
+	       "not valid UTF-8");
+	/* real text goes through to the call itself */
+	resp = ban_patched(f, "198.51.100.7", "caf\xc3\xa9 \xe2\x98\x95 \xf0\x9d\x84\x9e", "caf",
+			   (const uint8_t *)"caf", 3);
+	assert_int_not_equal(resp->status, ST(MALFORMED));
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+}
+
+static void test_utf8(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t bad; /* == strlen: valid */
+	} v[] = {
+		{ "plain ASCII", 11 },
+		{ "\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xef\xbf\xbf \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf", 23 },
+		{ "a\x80", 1 },		 /* a continuation byte first */
+		{ "a\xc1\xbf", 1 },	 /* overlong two-byte form */
+		{ "a\xe0\x9f\xbf", 1 }, /* overlong three-byte form */
+		{ "a\xed\xbf\xbf", 1 }, /* a surrogate, U+DFFF */
+		{ "a\xf4\x90\x80\x80", 1 }, /* U+110000 */
+		{ "a\xf5\x80\x80\x80", 1 },
+		{ "ab\xe2\x82", 2 },	 /* cut short */
+		{ "\xe2\x28\xa1", 0 },	 /* a bad second byte */
+	};
+	size_t i, bad;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t len = strlen(v[i].s);
+		bool ok = api_utf8_valid((const uint8_t *)v[i].s, len, &bad);
+
+		if (ok != (v[i].bad == len) || bad != v[i].bad)
+			fail_msg("case %zu: valid %d at %zu, expected %zu", i, ok, bad, v[i].bad);
+	}
+}
+
 /* --- arguments --- */
 
 static void test_parse(void **state)
@@ -364,7 +451,9 @@ static void test_bad_arguments(void **state)
 	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, "line\nbreak"),
 	       ST(INVALID_ARGUMENT), "control character");
 	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, "\xc3\x28"), ST(INVALID_ARGUMENT),
-	       "not UTF-8");
+	       "not valid UTF-8");
+	expect(ban_call(f, &root_peer, "198.51.100.7", 0, false, "C1 \xc2\x85 NEL"),
+	       ST(INVALID_ARGUMENT), "control character");
 	expect(unban_call(f, &root_peer, "not-an-address"), ST(INVALID_ARGUMENT),
 	       "is not an IPv4 or IPv6 address");
 	/* the allowlist is checked before any map is touched */
@@ -945,6 +1034,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_envelope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_strings, setup, teardown),
+		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test(test_may_change),
