@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * One REQ/REP round trip with the API. A local socket (ipc://, abstract://) is dialled
- * synchronously, so that a missing socket, a refusal or a permission problem is reported at
- * once rather than retried in the background; a tcp:// address is dialled in the background,
- * since a synchronous TCP connect has no bound, and then "no connection" shows as a timeout.
- * The send and the reply share what is left of the timeout.
+ * One REQ/REP round trip with the API. Every address is dialled once before the request is
+ * sent, so that a missing socket, a refused connection, a permission problem or a refused TLS
+ * certificate is reported at once rather than retried in the background until the timeout.
+ * A local socket (ipc://, abstract://) is dialled synchronously; a TCP connect has no bound
+ * of its own (an unreachable host takes minutes), so tcp:// and tls+tcp:// are dialled on a
+ * helper thread that the timeout bounds. The send and the reply share what is left of it.
  *
  * There is no bare "is anyone there" connect before the real one: nng 1.5.2 listeners stop
  * accepting after a peer disconnects during the SP handshake (nng issue #1518), so such a
@@ -115,10 +116,10 @@ static int ctl_connect_error(const char *url, int rv, uint32_t timeout_ms, char 
 	case NNG_ETIMEDOUT:
 		return ctl_fail(
 			-ETIMEDOUT, err, errlen,
-			"cannot connect to %s: no connection within %u ms (refused, "
-			"unreachable, or nobody listening)\nhint: Is ebpfmon-analyzer running "
-			"there, with [api] listen_address set to this address? --timeout MS "
-			"waits longer",
+			"cannot connect to %s: no connection within %u ms (the host does not "
+			"answer: down, or a firewall drops the connection)\nhint: Is "
+			"ebpfmon-analyzer running there, with [api] listen_address set to this "
+			"address? --timeout MS waits longer",
 			url, timeout_ms);
 	case NNG_EADDRINVAL:
 	case NNG_ENOTSUP:
@@ -227,12 +228,66 @@ static int ctl_own_cert(nng_tls_config *tls)
 	return rv;
 }
 
+struct ctl_dial {
+	nng_dialer d;
+	nng_mtx *mtx;
+	nng_cv *cv;
+	bool done;
+	int rv;
+};
+
+static void ctl_dial_thread(void *arg)
+{
+	struct ctl_dial *cd = arg;
+	int rv = nng_dialer_start(cd->d, 0);
+
+	nng_mtx_lock(cd->mtx);
+	cd->rv = rv;
+	cd->done = true;
+	nng_cv_wake(cd->cv);
+	nng_mtx_unlock(cd->mtx);
+}
+
+/*
+ * Start dialer d (a TCP transport) and wait until it connected or failed, or until deadline
+ * (nng_clock() ms). Returns 0 or the nng error; NNG_ETIMEDOUT at the deadline, when the dial
+ * goes on in the background until the socket is closed (nng_close aborts it).
+ */
+static int ctl_dial_bounded(nng_dialer d, nng_time deadline)
+{
+	struct ctl_dial cd = { .d = d };
+	nng_thread *thr = NULL;
+	int rv;
+
+	rv = nng_mtx_alloc(&cd.mtx);
+	if (!rv)
+		rv = nng_cv_alloc(&cd.cv, cd.mtx);
+	if (!rv)
+		rv = nng_thread_create(&thr, ctl_dial_thread, &cd);
+	if (rv)
+		goto out;
+	nng_mtx_lock(cd.mtx);
+	while (!cd.done && nng_cv_until(cd.cv, deadline) != NNG_ETIMEDOUT)
+		;
+	rv = cd.done ? cd.rv : NNG_ETIMEDOUT;
+	nng_mtx_unlock(cd.mtx);
+	if (rv == NNG_ETIMEDOUT)
+		nng_dialer_close(d); /* aborts the connect, so that the thread ends */
+	nng_thread_destroy(thr); /* joins it */
+out:
+	if (cd.cv)
+		nng_cv_free(cd.cv);
+	if (cd.mtx)
+		nng_mtx_free(cd.mtx);
+	return rv;
+}
+
 /*
  * tls+tcp://: dial once and wait for the handshake, so that a refused certificate is an
  * error now rather than a retry until the timeout.
  */
-static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms, char *err,
-			size_t errlen)
+static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms,
+			nng_time deadline, char *err, size_t errlen)
 {
 	nng_tls_config *tls = NULL;
 	nng_dialer d;
@@ -274,7 +329,7 @@ static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms, c
 	rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls);
 	nng_tls_config_free(tls);
 	if (!rv)
-		rv = nng_dialer_start(d, 0);
+		rv = ctl_dial_bounded(d, deadline);
 	switch (rv) {
 	case 0:
 		return 0;
@@ -294,9 +349,10 @@ static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms, c
 	}
 }
 
-static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, char *err,
-		    size_t errlen)
+static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, nng_time deadline,
+		    char *err, size_t errlen)
 {
+	nng_dialer d;
 	int rv;
 
 	rv = nng_req0_open(sock);
@@ -308,8 +364,11 @@ static int ctl_open(nng_socket *sock, const char *url, uint32_t timeout_ms, char
 		return ctl_fail(rv == NNG_ENOMEM ? -ENOMEM : -EIO, err, errlen,
 				"cannot open an nng REQ socket: %s", nng_strerror(rv));
 	if (!strncmp(url, "tls+", 4))
-		return ctl_dial_tls(*sock, url, timeout_ms, err, errlen);
-	rv = nng_dial(*sock, url, NULL, ctl_is_local(url) ? 0 : NNG_FLAG_NONBLOCK);
+		return ctl_dial_tls(*sock, url, timeout_ms, deadline, err, errlen);
+	if (ctl_is_local(url))
+		rv = nng_dial(*sock, url, NULL, 0);
+	else if (!(rv = nng_dialer_create(&d, *sock, url)))
+		rv = ctl_dial_bounded(d, deadline);
 	if (rv)
 		return ctl_connect_error(url, rv, timeout_ms, err, errlen);
 	return 0;
@@ -354,7 +413,7 @@ int ctl_call(const char *url, uint32_t timeout_ms, const Ebpfmon__V1__Request *r
 	*resp = NULL;
 	if (errlen)
 		err[0] = '\0';
-	ret = ctl_open(&sock, url, timeout_ms, err, errlen);
+	ret = ctl_open(&sock, url, timeout_ms, deadline, err, errlen);
 	if (ret)
 		goto out;
 

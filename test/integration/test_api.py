@@ -511,7 +511,8 @@ def t5_permissions(ctx):
 
 
 @test("6. a tcp://127.0.0.1 listener: status and bans over it (exit 0); ban and unban over it "
-      "are refused (exit 1, not permitted) whoever asks")
+      "are refused (exit 1, not permitted) whoever asks; once it is closed, refused at once; a "
+      "silent host: exit 3 after the timeout")
 def t6_tcp_listener(ctx):
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
@@ -536,6 +537,22 @@ def t6_tcp_listener(ctx):
     ctx.stop_analyzer()
     assert nstest.run(["ss", "-Htln", f"sport = :{port}"], check=False).stdout.strip() == "", \
         f"something still listens on {url} after the analyzer stopped"
+    # nobody listens now: refused at once, not after the whole timeout
+    t0 = time.monotonic()
+    r = ctx.ctl("status", rc=3, addr=url, timeout_ms=5000)
+    took_refused = took = time.monotonic() - t0
+    assert "connection refused" in r.stderr and took < 2, \
+        f"a closed port: {took:.1f} s, {r.stderr.strip()}"
+    # a host that does not answer (an unused address on the test's veth: no ARP reply): exit
+    # 3 once the timeout is over, saying so
+    silent = "tcp://" + MON.rsplit(".", 1)[0] + ".99:50051"
+    t0 = time.monotonic()
+    r = ctx.ctl("status", rc=3, addr=silent, timeout_ms=800,
+                prefix=["nsenter", f"--net=/run/netns/{ctx.topo.mon}"])
+    took = time.monotonic() - t0
+    assert "no connection within 800 ms" in r.stderr and 0.7 < took < 5, \
+        f"a silent host: {took:.1f} s, {r.stderr.strip()}"
+    log(f"  closed port refused in {took_refused:.2f} s; silent host: exit 3 after {took:.2f} s")
 
 
 @test("10. a manual ban counts in ebpfmon_bans_total{reason=\"manual\"}; 1200 idle "
