@@ -85,6 +85,11 @@ struct analyzer {
 	struct metrics_snapshot msnap;	 /* what the loop last published */
 	uint64_t metrics_decisions;	 /* policy_decisions() when msnap was filled */
 	time_t metrics_retry_at;
+	struct store_checkpointer *ckpt; /* the offload worker's own database connection */
+	char ckpt_path[4096];		 /* the database it checkpoints (a copy: a job's input) */
+	char ckpt_err[STORE_ERR_MAX];	 /* the job's results */
+	int ckpt_rc, ckpt_frames;
+	bool ckpt_running, ckpt_failing;
 };
 
 /*
@@ -600,6 +605,8 @@ enum interval_step {
 	STEP_SYSMON_REPORT,  /* then the detectors */
 	STEP_STORE,	     /* the bans' rows, the database's health, the status line */
 	STEP_RETENTION,	     /* every CLEANUP_EVERY_S */
+	STEP_CHECKPOINT,     /* the database's WAL, on the offload worker, when due */
+	STEP_CHECKPOINT_END, /* then its outcome */
 	STEP_METRICS,	     /* the snapshot /metrics serves */
 	STEP_DONE
 };
@@ -610,6 +617,7 @@ static const enum metrics_loop_task step_task[STEP_DONE] = {
 	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS, [STEP_NETSTATS_ROW] = METRICS_LOOP_NETSTATS,
 	[STEP_SYSMON] = METRICS_LOOP_SYSMON,	 [STEP_SYSMON_REPORT] = METRICS_LOOP_SYSMON,
 	[STEP_STORE] = METRICS_LOOP_STORE,	 [STEP_RETENTION] = METRICS_LOOP_RETENTION,
+	[STEP_CHECKPOINT] = METRICS_LOOP_STORE,	 [STEP_CHECKPOINT_END] = METRICS_LOOP_STORE,
 	[STEP_METRICS] = METRICS_LOOP_METRICS,
 };
 
@@ -661,6 +669,15 @@ static void sysmon_job(void *arg)
 
 	sysmon_sample_begin(a->sysmon, mono_ns(), io, n_io);
 	sysmon_sample_step(a->sysmon, 0, NULL);
+}
+
+/* On the offload worker: copy the WAL back into the database file (its fdatasyncs too). */
+static void checkpoint_job(void *arg)
+{
+	struct analyzer *a = arg;
+
+	a->ckpt_rc = store_checkpoint(&a->ckpt, a->ckpt_path, &a->ckpt_frames, a->ckpt_err,
+				      sizeof(a->ckpt_err));
 }
 
 #define STEP_WAIT 2 /* step_slice(): the step waits for the offload worker */
@@ -733,6 +750,32 @@ static int step_slice(struct analyzer *a)
 		a->cleanup_at = now + CLEANUP_EVERY_S;
 		return 1;
 	}
+	case STEP_CHECKPOINT:
+		a->ckpt_running = false;
+		if (!store_checkpoint_due(a->store) ||
+		    snprintf(a->ckpt_path, sizeof(a->ckpt_path), "%s", store_path(a->store)) >=
+			    (int)sizeof(a->ckpt_path))
+			return 1;
+		store_checkpoint_started(a->store);
+		a->ckpt_running = true;
+		if (offload_start(a->offload, checkpoint_job, a)) { /* cannot be: no job is left */
+			checkpoint_job(a);
+			return 1;
+		}
+		return STEP_WAIT;
+	case STEP_CHECKPOINT_END:
+		if (!a->ckpt_running)
+			return 1;
+		if (a->ckpt_rc && !a->ckpt_failing)
+			log_warn("database %s: the WAL cannot be copied back (%s); it grows until it "
+				 "can", a->ckpt_path, a->ckpt_err);
+		else if (!a->ckpt_rc && a->ckpt_failing)
+			log_info("database %s: the WAL is copied back again", a->ckpt_path);
+		else if (!a->ckpt_rc)
+			log_debug("database %s: checkpoint, %d WAL frames in the file", a->ckpt_path,
+				  a->ckpt_frames);
+		a->ckpt_failing = a->ckpt_rc != 0;
+		return 1;
 	case STEP_METRICS:
 		metrics_interval(a);
 		return 1;
@@ -1108,6 +1151,7 @@ out:
 	sd_event_source_unref(a.work_src);
 	sd_event_source_unref(a.offload_src);
 	offload_destroy(a.offload); /* after its job: what the job uses is freed below */
+	store_checkpointer_free(a.ckpt);
 	sd_event_unref(a.event); /* and the signal sources it owns */
 	ring_buffer__free(a.rb);
 	if (a.store) {

@@ -302,7 +302,13 @@ struct store {
 
 	struct store_top *top; /* store_stats_list(): top rows of one snapshot */
 	size_t top_cap;
+
+	int wal_frames;		  /* frames in the WAL after the last commit (the WAL hook) */
+	uint64_t checkpoint_at_ns; /* CLOCK_MONOTONIC of the last store_checkpoint_started() */
 };
+
+/* Commits wait no longer than this after a WAL of STORE_CHECKPOINT_FRAMES for a checkpoint. */
+#define STORE_CHECKPOINT_GAP_NS 1000000000ull
 
 /* --- names --- */
 
@@ -816,6 +822,17 @@ fail:
 	return err;
 }
 
+/* After each commit in WAL mode: how many frames the WAL holds now. */
+static int store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *st = arg;
+
+	(void)db;
+	(void)name;
+	st->wal_frames = frames;
+	return SQLITE_OK;
+}
+
 /* Connection settings of a read-write store. Failures here are logged and survived. */
 static void store_pragmas(struct store *st)
 {
@@ -837,6 +854,8 @@ static void store_pragmas(struct store *st)
 	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d", STORE_WAL_SIZE_LIMIT);
 	if (store_exec(st, sql, "set journal_size_limit"))
 		log_warn("database %s: %s", st->path, st->errbuf);
+	/* replaces SQLite's autocheckpoint: no commit of this connection runs a checkpoint */
+	sqlite3_wal_hook(st->db, store_wal_hook, st);
 }
 
 static int store_prepare(struct store *st)
@@ -1779,4 +1798,99 @@ out:
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
 {
 	return store_cleanup_some(st, max_records, max_age_seconds, now, INT64_MAX);
+}
+
+/* --- checkpoints off the writer's thread --- */
+
+static uint64_t store_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool store_checkpoint_due(const struct store *st)
+{
+	return st && !st->readonly && st->wal_frames >= STORE_CHECKPOINT_FRAMES &&
+	       store_mono_ns() >= st->checkpoint_at_ns + STORE_CHECKPOINT_GAP_NS;
+}
+
+int store_wal_frames(const struct store *st)
+{
+	return st ? st->wal_frames : 0;
+}
+
+void store_checkpoint_started(struct store *st)
+{
+	if (st)
+		st->checkpoint_at_ns = store_mono_ns();
+}
+
+const char *store_path(const struct store *st)
+{
+	return st ? st->path : NULL;
+}
+
+struct store_checkpointer {
+	sqlite3 *db;
+	char *path;
+};
+
+void store_checkpointer_free(struct store_checkpointer *ck)
+{
+	if (!ck)
+		return;
+	sqlite3_close(ck->db);
+	free(ck->path);
+	free(ck);
+}
+
+int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *frames,
+		     char *err, size_t errlen)
+{
+	struct store_checkpointer *ck = *ckp;
+	int rc, log_frames = -1, done = -1;
+
+	*frames = -1;
+	if (ck && strcmp(ck->path, path)) { /* the database moved (a reload) */
+		store_checkpointer_free(ck);
+		*ckp = ck = NULL;
+	}
+	if (!ck) {
+		ck = calloc(1, sizeof(*ck));
+		if (!ck || !(ck->path = strdup(path))) {
+			free(ck);
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		rc = sqlite3_open_v2(path, &ck->db,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE |
+					     SQLITE_OPEN_FULLMUTEX,
+				     NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "open a checkpoint connection: %s",
+				 ck->db ? sqlite3_errmsg(ck->db) : sqlite3_errstr(rc));
+			rc = store_errno(ck->db, rc);
+			store_checkpointer_free(ck);
+			return rc;
+		}
+		/* a connection knows the database is in WAL mode once it has read it */
+		rc = sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "open a checkpoint connection: %s",
+				 sqlite3_errmsg(ck->db));
+			rc = store_errno(ck->db, rc);
+			store_checkpointer_free(ck);
+			return rc;
+		}
+		*ckp = ck;
+	}
+	rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		snprintf(err, errlen, "checkpoint: %s", sqlite3_errmsg(ck->db));
+		return store_errno(ck->db, rc);
+	}
+	*frames = done;
+	return 0;
 }

@@ -177,6 +177,40 @@ int store_open_readonly(const char *path, struct store **out);
  */
 void store_close(struct store *st);
 
+/*
+ * Checkpoints. A read-write store never checkpoints on its own: SQLite's autocheckpoint
+ * would run one inside whichever commit grows the WAL past 1000 frames, and a checkpoint
+ * syncs the WAL and the database file (fdatasync, about 1 ms on a disk, far more when the
+ * disk is busy) on the thread that commits, which is the analyzer's event loop. Instead the
+ * loop asks store_checkpoint_due() once per interval and runs store_checkpoint() on another
+ * thread, in a connection of its own: a PASSIVE checkpoint, which writers never wait for
+ * (SQLite, "Write-Ahead Logging", section 3.5 "Checkpointing"; sqlite3_wal_checkpoint_v2).
+ */
+#define STORE_CHECKPOINT_FRAMES 1000 /* WAL frames (pages): SQLite's autocheckpoint default */
+
+/* True when the WAL held STORE_CHECKPOINT_FRAMES or more frames after the last commit and
+ * the last checkpoint started 1 s ago or more. False for a read-only store or NULL. */
+bool store_checkpoint_due(const struct store *st);
+/* Frames in the WAL after the last commit (0 before the first, or for NULL). */
+int store_wal_frames(const struct store *st);
+/* Note that a checkpoint starts now (for store_checkpoint_due()). NULL is fine. */
+void store_checkpoint_started(struct store *st);
+/* The database file's path, as store_open() got it; NULL for NULL. */
+const char *store_path(const struct store *st);
+
+struct store_checkpointer;
+/*
+ * One PASSIVE checkpoint of the database at path, through *ck: a connection opened at the
+ * first call (and again when path changes), for one thread at a time, other than the
+ * writer's if the writer must not wait. *frames gets the WAL frames now in the database file
+ * (-1 when unknown). 0 (also when a reader kept part of the WAL), or -errno with a message
+ * in err.
+ */
+int store_checkpoint(struct store_checkpointer **ck, const char *path, int *frames, char *err,
+		     size_t errlen);
+/* Close the connection of store_checkpoint(). NULL is fine. */
+void store_checkpointer_free(struct store_checkpointer *ck);
+
 /* The database's PRAGMA user_version (STORE_SCHEMA_VERSION once opened), or -errno. */
 int store_schema_version(struct store *st);
 

@@ -1051,6 +1051,55 @@ static void test_cleanup_some(void **state)
 
 /* --- batches --- */
 
+/*
+ * No commit checkpoints: the WAL grows past SQLite's autocheckpoint size until
+ * store_checkpoint() (the analyzer's offload worker) copies it back from a connection of its
+ * own; the next commit then starts the WAL over.
+ */
+static void test_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	struct store_checkpointer *ck = NULL;
+	struct store_net_stats ns = {0};
+	struct store_top top[100];
+	char err[256];
+	int i, frames;
+
+	for (i = 0; i < 100; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		top[i] = top_of(a, 100 - i);
+	}
+	assert_true(store_wal_frames(st) < STORE_CHECKPOINT_FRAMES); /* the schema */
+	for (i = 0; i < 20000 && store_wal_frames(st) < STORE_CHECKPOINT_FRAMES * 3 / 2; i++) {
+		ns.ts = i;
+		assert_true(store_stats_insert(st, &ns, top, 100) > 0);
+		if (store_wal_frames(st) < STORE_CHECKPOINT_FRAMES)
+			assert_false(store_checkpoint_due(st));
+	}
+	/* past 1000 frames with no checkpoint: SQLite's would have started the WAL over */
+	assert_true(store_wal_frames(st) >= STORE_CHECKPOINT_FRAMES * 3 / 2);
+	assert_true(store_checkpoint_due(st));
+	store_checkpoint_started(st);
+	assert_false(store_checkpoint_due(st)); /* one a second at most */
+
+	assert_int_equal(store_checkpoint(&ck, store_path(st), &frames, err, sizeof(err)), 0);
+	assert_int_equal(frames, store_wal_frames(st));
+	ns.ts = i;
+	assert_true(store_stats_insert(st, &ns, top, 100) > 0);
+	assert_true(store_wal_frames(st) < 100); /* the WAL started over */
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), i + 1);
+	/* a second call reuses its connection; a missing database is an error that says so */
+	assert_int_equal(store_checkpoint(&ck, store_path(st), &frames, err, sizeof(err)), 0);
+	assert_int_equal(store_checkpoint(&ck, "/nonexistent/ebpfmon.db", &frames, err,
+					  sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "open a checkpoint connection"));
+	assert_null(ck);
+	store_checkpointer_free(ck);
+}
+
 static void test_batch(void **state)
 {
 	struct fixture *f = *state;
@@ -1371,6 +1420,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_migration_rolls_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bans, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_writes_in_callback, setup_open,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_escalation_count, setup_open, teardown),
