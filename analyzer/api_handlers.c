@@ -30,6 +30,7 @@
 #include "policy.h"
 #include "store.h"
 #include "sysmon.h"
+#include "utf8.h"
 
 #ifndef EBPFMON_VERSION
 #define EBPFMON_VERSION "unknown"
@@ -170,7 +171,7 @@ static bool text_ok(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t len = strlen(s);
 
-	if (!api_utf8_valid(p, len, NULL))
+	if (!utf8_valid(p, len, NULL))
 		return false;
 	for (; *p; p++)
 		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define WIRE_DEPTH_MAX 32
 #define WIRE_PATH_MAX  256
 
@@ -21,50 +23,6 @@ enum wire_type {
 	WT_EGROUP = 4,
 	WT_I32 = 5,
 };
-
-bool api_utf8_valid(const uint8_t *s, size_t len, size_t *bad)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t c = s[i];
-		uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte (RFC 3629 section 4) */
-		size_t n, k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0; /* overlong */
-			else if (c == 0xed)
-				hi = 0x9f; /* UTF-16 surrogates */
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90; /* overlong */
-			else if (c == 0xf4)
-				hi = 0x8f; /* above U+10FFFF */
-		} else {
-			break; /* a continuation byte first, C0/C1 (overlong) or F5..FF */
-		}
-		if (len - i <= n || s[i + 1] < lo || s[i + 1] > hi)
-			break;
-		for (k = 2; k <= n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				break;
-		if (k <= n)
-			break;
-		i += n + 1;
-	}
-	if (bad)
-		*bad = i;
-	return i == len;
-}
 
 static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
@@ -129,7 +87,7 @@ static int walk(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor
 					 (int)path_len, path, fd->name, (size_t)(nul - p));
 				return -EINVAL;
 			}
-			if (!api_utf8_valid(p, n, &bad)) {
+			if (!utf8_valid(p, n, &bad)) {
 				snprintf(err, errlen, "%.*s%s is not valid UTF-8 (byte %zu)",
 					 (int)path_len, path, fd->name, bad);
 				return -EINVAL;

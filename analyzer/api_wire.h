@@ -12,7 +12,6 @@
 #define EBPFMON_API_WIRE_H
 
 #include <protobuf-c/protobuf-c.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +26,5 @@
  */
 int api_wire_check_strings(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
 			   char *err, size_t errlen);
-
-/* Whether s[0, len) is well-formed UTF-8 (RFC 3629 section 4: no overlong forms, no
- * surrogates, nothing above U+10FFFF). *bad gets the offset of the first bad byte. */
-bool api_utf8_valid(const uint8_t *s, size_t len, size_t *bad);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "render.h"
 #include "table.h"
+#include "utf8.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* an address or network as the server wrote it, before escaping */
@@ -29,54 +30,22 @@ const char *ctl_status_name(int status)
 	return v ? v->name : NULL;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t ctl_utf8_seq(const unsigned char *s)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-	    cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 /* A JSON string: s as it is when it is UTF-8, else with each bad byte as U+FFFD. */
 static struct json_object *ctl_json_string(const char *s)
 {
-	const unsigned char *p;
+	const unsigned char *p, *end;
 	struct json_object *o;
 	size_t n, len = 0;
 	char *fixed;
 
-	for (p = (const unsigned char *)(s ? s : ""); *p; p += n) {
-		n = ctl_utf8_seq(p);
-		if (!n)
-			break;
-	}
-	if (!*p)
+	if (!s || utf8_valid((const uint8_t *)s, strlen(s), NULL))
 		return json_object_new_string(s ? s : "");
 	fixed = malloc(3 * strlen(s) + 1);
 	if (!fixed)
 		return NULL;
-	for (p = (const unsigned char *)s; *p; p += n) {
-		n = ctl_utf8_seq(p);
+	end = (const unsigned char *)s + strlen(s);
+	for (p = (const unsigned char *)s; p < end; p += n) {
+		n = utf8_seq_len(p, (size_t)(end - p));
 		if (n) {
 			memcpy(fixed + len, p, n);
 			len += n;

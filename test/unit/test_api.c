@@ -24,6 +24,7 @@
 #include "api_handlers.h"
 #include "api_snap.h"
 #include "api_wire.h"
+#include "utf8.h"
 #include "config.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
@@ -356,7 +357,7 @@ static void test_utf8(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		size_t len = strlen(v[i].s);
-		bool ok = api_utf8_valid((const uint8_t *)v[i].s, len, &bad);
+		bool ok = utf8_valid((const uint8_t *)v[i].s, len, &bad);
 
 		if (ok != (v[i].bad == len) || bad != v[i].bad)
 			fail_msg("case %zu: valid %d at %zu, expected %zu", i, ok, bad, v[i].bad);
