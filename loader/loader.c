@@ -605,21 +605,20 @@ static int attach_all(struct loader *l)
 	return 0;
 }
 
-struct pin_mode {
-	const char *name;
-	mode_t mode;
-};
-
-/* Maps the analyzer writes are group-writable; the rest group-readable. */
-static const struct pin_mode map_modes[] = {
-	{ EBPFMON_MAP_BANS, 0660 },	  { EBPFMON_MAP_BAN_NETS, 0660 },
-	{ EBPFMON_MAP_ALLOW_NETS, 0660 }, { EBPFMON_MAP_URL_RULES, 0660 },
-	{ EBPFMON_MAP_SETTINGS, 0660 },	  { EBPFMON_MAP_EVENTS, 0660 },
+/*
+ * The maps the analyzer writes belong to its user (the one the loader becomes); every map is
+ * readable by the group and by nobody else. Group members (the API's readers) may inspect
+ * the maps but not change a ban, an allowlist entry or a rule, nor consume the ring buffer:
+ * a group-writable pin would let them do what the API refuses them.
+ */
+static const char *const analyzer_maps[] = {
+	EBPFMON_MAP_BANS,     EBPFMON_MAP_BAN_NETS, EBPFMON_MAP_ALLOW_NETS,
+	EBPFMON_MAP_URL_RULES, EBPFMON_MAP_SETTINGS, EBPFMON_MAP_EVENTS,
 };
 
 /*
- * chmod() only while the pin is ours: before chown() when we own it, after when it becomes ours.
- * CAP_CHOWN is then all this needs (no CAP_FOWNER).
+ * chmod() only while the pin is ours: a pin that is someone else's is taken first (chown to
+ * us), then given its mode, then its owner. CAP_CHOWN is then all this needs (no CAP_FOWNER).
  */
 static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
@@ -627,7 +626,8 @@ static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 	bool ours = lstat(path, &st) == 0 && st.st_uid == geteuid();
 	int err;
 
-	if ((ours && chmod(path, mode)) || chown(path, uid, gid) || (!ours && chmod(path, mode))) {
+	if ((!ours && chown(path, geteuid(), (gid_t)-1)) || chmod(path, mode) ||
+	    chown(path, uid, gid)) {
 		err = -errno;
 		log_error("cannot set owner and mode of %s: %s%s", path, strerror(-err),
 			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_CHOWN)));
@@ -636,8 +636,19 @@ static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 	return 0;
 }
 
-/* Set owner and mode of every entry of a pin folder. */
-static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t (*mode_of)(const char *))
+/* Whether name is one of names[0, n). */
+static bool name_in(const char *name, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return false;
+}
+
+/* Set owner and mode of every entry of a pin folder: uid:gid, or user:gid for the entries
+ * named in users[0, n_users). */
+static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid_t user,
+			 const char *const *users, size_t n_users)
 {
 	char path[PIN_PATH_MAX];
 	struct dirent *de;
@@ -654,28 +665,15 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t (*mode_of
 			continue;
 		if (join_path(path, sizeof(path), dir, de->d_name))
 			continue;
-		err = set_owner(path, uid, gid, mode_of(de->d_name));
+		err = set_owner(path, name_in(de->d_name, users, n_users) ? user : uid, gid, mode);
 	}
 	closedir(d);
 	return err;
 }
 
-static mode_t map_mode(const char *name)
-{
-	for (size_t i = 0; i < sizeof(map_modes) / sizeof(map_modes[0]); i++)
-		if (!strcmp(name, map_modes[i].name))
-			return map_modes[i].mode;
-	return 0640;
-}
-
-static mode_t private_mode(const char *name)
-{
-	(void)name;
-	return 0600;
-}
-
 /*
- * root/ and maps/ root:GROUP 0750 with each map root:GROUP 0660 or 0640; progs/ root 0700;
+ * root/ and maps/ root:GROUP 0750 with each map 0640, USER:GROUP for the maps the analyzer
+ * writes and root:GROUP for the others; progs/ root 0700;
  * links/ owned by the user we become, so that it can remove the link pins on the way out (its
  * pins first: root without CAP_DAC_OVERRIDE cannot list a folder that is no longer its own).
  */
@@ -688,12 +686,13 @@ static int hand_over_pins(struct loader *l)
 	err = set_owner(root, 0, l->pin_gid, 0750);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_MAPS, NULL);
 	err = err ?: set_owner(path, 0, l->pin_gid, 0750);
-	err = err ?: set_owner_all(path, 0, l->pin_gid, map_mode);
+	err = err ?: set_owner_all(path, 0, l->pin_gid, 0640, l->uid, analyzer_maps,
+				   sizeof(analyzer_maps) / sizeof(analyzer_maps[0]));
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
 	err = err ?: set_owner(path, 0, 0, 0700);
-	err = err ?: set_owner_all(path, 0, 0, private_mode);
+	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_LINKS, NULL);
-	err = err ?: set_owner_all(path, l->uid, l->uid_gid, private_mode);
+	err = err ?: set_owner_all(path, l->uid, l->uid_gid, 0600, 0, NULL, 0);
 	err = err ?: set_owner(path, l->uid, l->uid_gid, 0700);
 	return err;
 }
@@ -710,7 +709,7 @@ static int reclaim_links(const struct loader *l)
 
 	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
 	err = set_owner(path, 0, 0, 0700);
-	return err ?: set_owner_all(path, 0, 0, private_mode);
+	return err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
 }
 
 static int resolve_ids(struct loader *l)

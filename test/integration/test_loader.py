@@ -35,7 +35,27 @@ from nstest import (BPFFS, CLEANUP, PIN_PREFIX, Bpftool, Loader, Topology, addr_
 
 MAPS = ("bans", "ban_nets", "allow_nets", "ip_stats", "conn_count", "conn_socks", "url_rules",
         "settings", "counters", "events", "proc_io", "prog_stats")
-MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")  # 0660
+# the analyzer's user's (0640); the other maps root's (0640)
+MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")
+
+# BPF_OBJ_GET on each pin given, read-write then read-only (BPF_F_RDONLY): prints "PATH rw",
+# "PATH ro" or "PATH none" (bpf(2), union bpf_attr's obj_get: pathname, bpf_fd, file_flags)
+OBJ_GET_PY = """
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for p in sys.argv[1:]:
+    name = ctypes.create_string_buffer(p.encode())
+    got = "none"
+    for flags, what in ((0, "rw"), (1 << 3, "ro")):
+        attr = ctypes.create_string_buffer(struct.pack("<QIII", ctypes.addressof(name), 0,
+                                                       flags, 0), 128)
+        fd = libc.syscall(321, 7, attr, 128)
+        if fd >= 0:
+            os.close(fd)
+            got = what
+            break
+    print(p, got)
+"""
 PROGS = ("xdp_ingress", "egress_account", "sock_state", "block_io")
 LINKS_FIXED = ("sock_state", "block_io")  # plus xdp-<ifname> and egress-<ifname>
 TCP_PORT = 9000
@@ -194,7 +214,7 @@ def t1_pins(ctx):
     expect(ctx.pin_root, 0, ctx.gid, 0o750)
     expect(ctx.pin("maps"), 0, ctx.gid, 0o750)
     for m in MAPS:
-        expect(ctx.map(m), 0, ctx.gid, 0o660 if m in MAPS_RW else 0o640)
+        expect(ctx.map(m), ctx.uid if m in MAPS_RW else 0, ctx.gid, 0o640)
     expect(ctx.pin("progs"), 0, 0, 0o700)
     for p in PROGS:
         path = ctx.pin("progs", p)
@@ -211,6 +231,25 @@ def t1_pins(ctx):
     if extra:
         log(f"  note: extra map pins {extra}")
     assert not problems, "pin layout:\n  " + "\n  ".join(problems)
+
+    # A member of the group (not the analyzer's user) opens every map for reading only: the
+    # bans, the allowlist and the rules are not theirs to change, the ring buffer not theirs
+    # to consume. The analyzer's user opens the maps it writes for writing.
+    opens = {}
+    for who in ("nobody", nstest.USER):
+        r = run(["setpriv", f"--reuid={who}", f"--regid={ctx.gid}", "--clear-groups",
+                 sys.executable, "-c", OBJ_GET_PY] + [ctx.map(m) for m in MAPS], check=False)
+        assert r.returncode == 0, f"obj_get as {who}: {r.stdout}{r.stderr}"
+        opens[who] = dict(line.split(" ", 1) for line in r.stdout.split("\n") if line)
+    for m in MAPS:
+        got = opens["nobody"][ctx.map(m)]
+        if got != "ro":
+            problems.append(f"{m}: a group member opens it {got}, expected read-only")
+        got = opens[nstest.USER][ctx.map(m)]
+        want = "rw" if m in MAPS_RW else "ro"
+        if got != want:
+            problems.append(f"{m}: the analyzer's user opens it {got}, expected {want}")
+    assert not problems, "pin access:\n  " + "\n  ".join(problems)
 
     # BTF: the dump of bans names the fields.
     ctx.ban(Topology.PEER_V4, expires_ns=boottime_ns() + 3600 * 10**9)
