@@ -202,6 +202,33 @@ int api_parse_net(const char *s, struct addr_cidr *out, char *err, size_t errlen
 	return -EINVAL;
 }
 
+/*
+ * What no packet ever comes from, or NULL: a ban of it (or of a network inside it) would
+ * never drop anything. RFC 1122 section 3.2.1.3 (0.0.0.0, 255.255.255.255 and multicast are
+ * never a source), RFC 4291 sections 2.5.2 and 2.7 (:: and ff00::/8).
+ */
+static const char *never_source(const struct addr_cidr *net)
+{
+	static const struct {
+		const char *net, *what;
+	} nets[] = {
+		{ "0.0.0.0", "the unspecified address" },
+		{ "255.255.255.255", "the limited broadcast address" },
+		{ "224.0.0.0/4", "multicast" },
+		{ "::", "the unspecified address" },
+		{ "ff00::/8", "multicast" },
+	};
+
+	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
+		struct addr_cidr c;
+
+		if (!cidr_parse(nets[i].net, &c) && net->prefixlen >= c.prefixlen &&
+		    cidr_contains(&c, &net->addr))
+			return nets[i].what;
+	}
+	return NULL;
+}
+
 int api_parse_reason(const char *s, enum ebpfmon_ban_reason *out)
 {
 	for (unsigned int r = EBPFMON_BAN_MANUAL; r <= EBPFMON_BAN_ESCALATED; r++) {
@@ -1087,10 +1114,17 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	else
 		dur = policy_duration_s(env->policy->cfg, 0); /* 0 when bans are permanent */
 	cidr_format(&net, a, sizeof(a));
+	if (never_source(&net))
+		return fail(r, ST(INVALID_ARGUMENT), "%s is %s: no packet comes from it, a ban "
+			    "would never drop anything", a, never_source(&net));
 	was = in_force(env, &net);
 	ret = policy_ban_manual(env->policy, &net, dur, rq->reason, who, &row, &allowed);
-	if (ret == -EPERM)
+	if (ret == -EPERM && net.prefixlen == 128)
 		return fail(r, ST(ALLOWLISTED), "%s is allowlisted (%s): it is never banned", a,
+			    cidr_format(&allowed, b, sizeof(b)));
+	if (ret == -EPERM)
+		return fail(r, ST(ALLOWLISTED), "%s overlaps the allowlist entry %s: a network "
+			    "ban may not cover an allowlisted address", a,
 			    cidr_format(&allowed, b, sizeof(b)));
 	if (ret == -ENOSPC)
 		return fail(r, ST(UNAVAILABLE), "cannot ban %s: map %s is full", a,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "analyzer.h"
 #include "config.h"
@@ -140,5 +141,9 @@ int main(int argc, char **argv)
 		log_error("--db: %s", err);
 		return 2;
 	}
+	if (geteuid() == 0)
+		log_warn("running as root: the analyzer needs no privilege at all; run it as [loader] "
+			 "user (%s), as its unit does (setpriv --reuid %s --regid %s --init-groups)",
+			 cfg.user, cfg.user, cfg.group);
 	return analyzer_run(&cfg, &opts);
 }

@@ -1181,6 +1181,23 @@ static void cfg_syntax_error(struct cfg_load *ld)
 		 cfg_quote_n(s, (size_t)(end - s), q));
 }
 
+/*
+ * inih reads "[system] cpu_threshold_percent = 5" as the section header alone and drops the
+ * rest without a word: refuse text after a section header that is not a comment.
+ */
+static void cfg_section_tail(struct cfg_load *ld, const char *line)
+{
+	const char *p = line + strspn(line, " \t"), *end;
+
+	if (*p != '[' || !(end = strchr(p, ']')))
+		return;
+	end++;
+	end += strspn(end, " \t\r");
+	if (*end && *end != ';' && *end != '#')
+		cfg_errf(&ld->err, "text after the section header %.*s: '%s' (a key goes on a line "
+			 "of its own)", (int)(strchr(p, ']') - p + 1), p, end);
+}
+
 /* ini_reader: the next line of the file, counted; see the top of this file. */
 static char *cfg_reader(char *str, int num, void *stream)
 {
@@ -1211,6 +1228,7 @@ static char *cfg_reader(char *str, int num, void *stream)
 	else {
 		memcpy(str, ld->line, n);
 		str[n] = '\0';
+		cfg_section_tail(ld, str);
 	}
 	return str;
 }

@@ -394,9 +394,9 @@ static int ctl_parse_units(const char *s, const struct ctl_duration_unit *units,
 		if (*p < '0' || *p > '9')
 			return -EINVAL;
 		for (; *p >= '0' && *p <= '9'; p++) {
-			n = n * 10 + (uint64_t)(*p - '0');
 			if (n > max)
-				return -EINVAL;
+				continue; /* out of range, unless what follows is not a duration */
+			n = n * 10 + (uint64_t)(*p - '0');
 		}
 		for (i = 0; i < nunits && !mult; i++) {
 			len = strlen(units[i].suffix);
@@ -406,12 +406,15 @@ static int ctl_parse_units(const char *s, const struct ctl_duration_unit *units,
 		if (!mult)
 			return -EINVAL; /* no unit, or an unknown one */
 		p += len;
-		if (n > (max - total) / mult)
-			return -EINVAL;
-		total += n * mult;
+		if (n > max || total > max || n > (max - total) / mult)
+			total = max + 1; /* out of range; the rest must still parse */
+		else
+			total += n * mult;
 	}
+	if (total > max)
+		return -ERANGE;
 	if (!total)
-		return -EINVAL;
+		return -EDOM;
 	*out = total;
 	return 0;
 }
@@ -649,6 +652,24 @@ static int ctl_set_host(struct ctl_parse *p, const char *what, const char *v)
 	return 0;
 }
 
+/* Whether v is ADDRESS/PREFIX with a good address and a prefix too long for its family. */
+static bool ctl_prefix_out_of_range(const char *v)
+{
+	const char *slash = strrchr(v, '/');
+	char a[ADDR_STRLEN];
+	struct addr_cidr c;
+	uint64_t len;
+
+	if (!slash || (size_t)(slash - v) >= sizeof(a) ||
+	    ctl_parse_u64(slash + 1, 0, UINT32_MAX, &len))
+		return false;
+	memcpy(a, v, (size_t)(slash - v));
+	a[slash - v] = '\0';
+	if (cidr_parse(a, &c))
+		return false;
+	return len > (addr_is_v4(&c.addr) ? 32u : 128u);
+}
+
 /*
  * An address or a network: normalised into a->address. Host bits beyond the prefix are
  * refused with the network that was probably meant.
@@ -660,10 +681,13 @@ static int ctl_set_net(struct ctl_parse *p, const char *what, const char *v)
 	int ret;
 
 	ret = cidr_parse_loose(v, &c);
+	if (ret < 0 && ctl_prefix_out_of_range(v))
+		return ctl_bad(p, "%s '%s': the prefix length is out of range (0..32 for IPv4, "
+			       "0..128 for IPv6)", what, v);
 	if (ret < 0)
 		return ctl_bad(p,
-			       "%s '%s': not an address or a network (192.0.2.0/24, "
-			       "2001:db8::/32)",
+			       "%s '%s': not an address or a network (for example 198.51.100.7, "
+			       "198.51.100.0/24, 2001:db8::/32)",
 			       what, v);
 	cidr_format(&c, meant, sizeof(meant));
 	if (ret > 0)
@@ -700,11 +724,21 @@ static int ctl_set_duration(struct ctl_parse *p, const char *opt, const char *v)
 		p->a->duration_s = 0;
 		return 0;
 	}
-	if (ctl_parse_duration(v, &p->a->duration_s))
+	switch (ctl_parse_duration(v, &p->a->duration_s)) {
+	case 0:
+		break;
+	case -ERANGE:
+		return ctl_bad(p, "%s '%s': longer than 100 years (the analyzer takes up to ten); "
+			       "use permanent for a ban without end", opt, v);
+	case -EDOM:
+		return ctl_bad(p, "%s '%s': a ban lasts longer than 0; use permanent for a ban "
+			       "without end", opt, v);
+	default:
 		return ctl_bad(p,
 			       "%s '%s': not a duration (90s, 30m, 1h, 2d, 1w, sums such as 1h30m, "
 			       "or permanent; a number needs its unit)",
 			       opt, v);
+	}
 	p->a->permanent = false;
 	return 0;
 }

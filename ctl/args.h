@@ -103,8 +103,9 @@ void ctl_usage(FILE *out, enum ctl_command cmd);
 const char *ctl_command_name(enum ctl_command cmd);
 
 /*
- * "90s", "30m", "1h", "2d", "1w" and sums of them ("1h30m") -> seconds; -EINVAL for no unit,
- * an unknown unit, zero, or more than 100 years. "permanent" is for the caller to check.
+ * "90s", "30m", "1h", "2d", "1w" and sums of them ("1h30m") -> seconds; -EINVAL for no unit or
+ * an unknown unit, -EDOM for zero, -ERANGE for more than 100 years. "permanent" is for the
+ * caller to check.
  */
 int ctl_parse_duration(const char *s, uint64_t *out);
 /* The same with milliseconds: "500ms", "2s", "1m30s" -> milliseconds. */

@@ -962,6 +962,13 @@ int loader_unload(const struct config *cfg)
 		log_error("cannot open %s: %s", cfg->pin_root, strerror(errno));
 		return LOADER_EXIT_FAIL;
 	}
+	/* only pins are removed: a pin root elsewhere (a typo) holds someone's files */
+	if (!on_bpffs(cfg->pin_root)) {
+		log_error("%s is not on a BPF filesystem (bpffs): nothing of ebpfmon's can be "
+			  "pinned there, and nothing is removed", cfg->pin_root);
+		close(fd);
+		return LOADER_EXIT_FAIL;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		log_error("an ebpfmon-loader is running on %s: stop it first", cfg->pin_root);
 		close(fd);

@@ -430,11 +430,11 @@ def t4_cidr_and_refusals(ctx):
     row = wait_ended(ctx, rows[0]["id"])
     assert row["end_reason"] == "unbanned by uid 0", row
 
-    for addr, allowed in (("127.0.0.1", "127.0.0.0/8"), ("127.0.0.0/8", "127.0.0.0/8"),
-                          ("::1", "::1")):
+    for addr, allowed in (("127.0.0.1", "is allowlisted (127.0.0.0/8)"),
+                          ("127.0.0.0/8", "overlaps the allowlist entry 127.0.0.0/8"),
+                          ("::1", "is allowlisted (::1)")):
         r = ctx.ctl("ban", addr, rc=1)
-        assert re.search(rf"STATUS_ALLOWLISTED: {re.escape(addr)} is allowlisted "
-                         rf"\({re.escape(allowed)}\)", r.stderr), f"ban {addr}: {r.stderr}"
+        assert f"STATUS_ALLOWLISTED: {addr} {allowed}" in r.stderr, f"ban {addr}: {r.stderr}"
     assert ctx.n_entries("bans") == 0 and ctx.ban_nets() == [], "an allowlisted ban landed"
 
     r = ctx.ctl("unban", NOT_BANNED, rc=1)

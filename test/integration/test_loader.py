@@ -620,7 +620,8 @@ def t7_second_instance(ctx):
     ctx.unban(Topology.PEER_V4)
 
 
-@test("8. after a crash, --unload leaves nothing: no pin root, no XDP, no programs")
+@test("8. after a crash, --unload leaves nothing: no pin root, no XDP, no programs; a pin "
+      "root off bpffs is refused with every file kept")
 def t8_unload(ctx):
     lo = ctx.ensure_loader()
     bt = ctx.bpftool
@@ -639,6 +640,19 @@ def t8_unload(ctx):
     ctx.loader = None
     assert ctx.topo.xdp_in_link_details(), "a crashed loader took XDP with it"
     assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "ban not enforced after a loader crash"
+
+    # a pin root that is not on bpffs (a typo): refused, and not one file removed
+    with tempfile.TemporaryDirectory(prefix="ebpfmon-notbpffs-") as d:
+        for sub in ("maps", "links", "progs"):
+            os.mkdir(os.path.join(d, sub))
+            with open(os.path.join(d, sub, "file"), "w") as f:
+                f.write("keep me\n")
+        r = ctx.run_loader(["-c", ctx.conf, "--pin-root", d, "--unload"] + ctx.extra)
+        kept = sorted(os.path.relpath(os.path.join(w, f), d)
+                      for w, _, fs in os.walk(d) for f in fs)
+        assert r.returncode == 1 and "is not on a BPF filesystem" in r.stderr and \
+            kept == ["links/file", "maps/file", "progs/file"], \
+            f"--unload on {d}: exit {r.returncode}, {r.stderr.strip()}; left {kept}"
 
     r = ctx.run_loader(["-c", ctx.conf, "--pin-root", ctx.pin_root, "--unload"] + ctx.extra)
     log(f"  --unload: rc={r.returncode} stderr: {r.stderr.strip()[-300:]}")

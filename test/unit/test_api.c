@@ -461,7 +461,20 @@ static void test_bad_arguments(void **state)
 	expect(ban_call(f, &root_peer, "127.0.0.1", 0, false, NULL), ST(ALLOWLISTED),
 	       "127.0.0.1 is allowlisted (127.0.0.0/8)");
 	expect(ban_call(f, &root_peer, "0.0.0.0/0", 0, false, NULL), ST(ALLOWLISTED),
-	       "0.0.0.0/0 is allowlisted (127.0.0.0/8)");
+	       "0.0.0.0/0 overlaps the allowlist entry 127.0.0.0/8");
+	/* what no packet comes from (RFC 1122 3.2.1.3, RFC 4291 2.5.2 and 2.7) */
+	expect(ban_call(f, &root_peer, "0.0.0.0", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "0.0.0.0 is the unspecified address: no packet comes from it");
+	expect(ban_call(f, &root_peer, "255.255.255.255", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "the limited broadcast address");
+	expect(ban_call(f, &root_peer, "224.0.0.1", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "224.0.0.1 is multicast");
+	expect(ban_call(f, &root_peer, "239.0.0.0/8", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "multicast");
+	expect(ban_call(f, &root_peer, "ff02::1", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "multicast");
+	expect(ban_call(f, &root_peer, "::", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "unspecified");
 }
 
 /* --- authorization --- */

@@ -523,6 +523,10 @@ static void test_err_unknown(void **state)
 		      "FILE:2: [Network] max_bans: unknown section (expected network, system, api, "
 		      "database or loader)");
 	expect_errors("[network]\nMax_bans = 2048\n", "FILE:2: [network] Max_bans: unknown key");
+	/* a key on the section's line would be dropped by inih: refused */
+	expect_errors("[network]\nmax_bans = 2048\n[system] cpu_threshold_percent = 5\n",
+		      "FILE:3: text after the section header [system]: 'cpu_threshold_percent = 5' "
+		      "(a key goes on a line of its own)");
 	/* a section without keys changes nothing, known or not */
 	{
 		struct config cfg;
@@ -1247,15 +1251,14 @@ static void test_err_syntax(void **state)
 					    "100 are reported"));
 	}
 
-	/*
-	 * inih ignores what follows a section's ']': the key on such a line is lost, not
-	 * refused (docs/configuration.md).
-	 */
+	/* inih ignores what follows a section's ']': the reader refuses it, but not a comment */
+	expect_errors("[network] max_connections_per_ip = 7\n",
+		      "FILE:1: text after the section header [network]: "
+		      "'max_connections_per_ip = 7' (a key goes on a line of its own)");
 	{
 		struct config cfg;
 
-		expect_ok("[network] max_connections_per_ip = 7\n", &cfg);
-		assert_int_equal(cfg.max_connections_per_ip, 100);
+		expect_ok("[network]   ; the network\n[system]\t# the host\n", &cfg);
 	}
 }
 

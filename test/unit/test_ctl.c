@@ -758,7 +758,10 @@ static void test_args_bad(void **state)
 	parse_bad("ban 'not-an-ip': not an address or a network", "ban", "not-an-ip", NULL);
 	parse_bad("ban '192.0.2.1/24': host bits set beyond the prefix; did you mean 192.0.2.0/24?",
 		  "ban", "192.0.2.1/24", NULL);
-	parse_bad("ban '192.0.2.0/33'", "ban", "192.0.2.0/33", NULL);
+	parse_bad("ban '192.0.2.0/33': the prefix length is out of range (0..32 for IPv4",
+		  "ban", "192.0.2.0/33", NULL);
+	parse_bad("ban '2001:db8::/129': the prefix length is out of range", "ban",
+		  "2001:db8::/129", NULL);
 	parse_bad("ban: unexpected argument '192.0.2.2'", "ban", "192.0.2.1", "192.0.2.2", NULL);
 	parse_bad("unban needs ADDR|CIDR", "unban", NULL);
 	parse_bad("unban '2001:db8::1/32': host bits", "unban", "2001:db8::1/32", NULL);
@@ -771,7 +774,10 @@ static void test_args_bad(void **state)
 
 	/* durations */
 	parse_bad("--duration '90': not a duration", "ban", "192.0.2.1", "--duration", "90", NULL);
-	parse_bad("--duration '0s'", "ban", "192.0.2.1", "--duration", "0s", NULL);
+	parse_bad("--duration '0s': a ban lasts longer than 0; use permanent", "ban", "192.0.2.1",
+		  "--duration", "0s", NULL);
+	parse_bad("--duration '99999d': longer than 100 years", "ban", "192.0.2.1", "--duration",
+		  "99999d", NULL);
 	parse_bad("--duration '1x'", "ban", "192.0.2.1", "--duration", "1x", NULL);
 	parse_bad("--duration '-1h'", "ban", "192.0.2.1", "--duration", "-1h", NULL);
 	parse_bad("--duration ''", "ban", "192.0.2.1", "--duration", "", NULL);
@@ -848,10 +854,12 @@ static void test_parse_primitives(void **state)
 	assert_int_equal(ctl_parse_duration("90", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("1H", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("h", &v), -EINVAL);
-	assert_int_equal(ctl_parse_duration("0m", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration("0m", &v), -EDOM);
 	assert_int_equal(ctl_parse_duration("1 h", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("36600d", &v), 0); /* 100 years */
-	assert_int_equal(ctl_parse_duration("36601d", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration("36601d", &v), -ERANGE);
+	assert_int_equal(ctl_parse_duration("99999999999999999999999d", &v), -ERANGE);
+	assert_int_equal(ctl_parse_duration("99999999999999999999999x", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration("permanent", &v), -EINVAL); /* the caller's word */
 	assert_int_equal(ctl_parse_duration("500ms", &v), -EINVAL);
 
@@ -869,12 +877,12 @@ static void test_parse_primitives(void **state)
 	assert_int_equal(v, 604800000);
 	assert_int_equal(ctl_parse_duration_ms("500", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration_ms("500MS", &v), -EINVAL);
-	assert_int_equal(ctl_parse_duration_ms("0ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("0ms", &v), -EDOM);
 	assert_int_equal(ctl_parse_duration_ms("ms", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration_ms("0.5s", &v), -EINVAL);
 	assert_int_equal(ctl_parse_duration_ms("36600d", &v), 0);
-	assert_int_equal(ctl_parse_duration_ms("36601d", &v), -EINVAL);
-	assert_int_equal(ctl_parse_duration_ms("99999999999999999999ms", &v), -EINVAL);
+	assert_int_equal(ctl_parse_duration_ms("36601d", &v), -ERANGE);
+	assert_int_equal(ctl_parse_duration_ms("99999999999999999999ms", &v), -ERANGE);
 
 	assert_int_equal(ctl_parse_time("1h", NOW, &t), 0);
 	assert_int_equal(t, NOW - 3600);
