@@ -9,7 +9,12 @@
 # install noted that are still there (an install over an install made them just the same).
 # Its first line is "DESTDIR=" and the DESTDIR of the install (CPack installs into a staging
 # DESTDIR, and its install_manifest.txt replaces the last one's): the uninstall refuses to act
-# on a record of another DESTDIR. Paths in it are without $DESTDIR, like install_manifest.txt's.
+# on a record of another DESTDIR. A line "CONFFILE=PATH" says that an install from this build
+# folder put the configuration EBPFMON_CONFFILE there: a later install keeps the file and so
+# does not list it in install_manifest.txt, but it is still the install's to remove (when
+# unedited). Paths in it are without $DESTDIR, like install_manifest.txt's.
+
+cmake_policy(VERSION 3.20) # in the policy scope of this include()
 
 set(_destdir "$ENV{DESTDIR}")
 set(_candidates)
@@ -42,9 +47,15 @@ elseif(EBPFMON_INSTALL_STEP STREQUAL "end")
 			set(_made) # another DESTDIR's
 		endif()
 	endif()
+	set(_text "DESTDIR=${_destdir}\n")
+	if(EXISTS "${_destdir}${EBPFMON_CONFFILE}" AND
+			("${EBPFMON_CONFFILE}" IN_LIST CMAKE_INSTALL_MANIFEST_FILES OR
+			"CONFFILE=${EBPFMON_CONFFILE}" IN_LIST _made))
+		string(APPEND _text "CONFFILE=${EBPFMON_CONFFILE}\n")
+	endif()
+	list(FILTER _made EXCLUDE REGEX "^CONFFILE=")
 	list(APPEND _made ${EBPFMON_DIRS_MISSING})
 	list(REMOVE_DUPLICATES _made)
-	set(_text "DESTDIR=${_destdir}\n")
 	foreach(_dir IN LISTS _made)
 		if(IS_DIRECTORY "${_destdir}${_dir}")
 			string(APPEND _text "${_dir}\n")

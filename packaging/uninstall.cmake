@@ -5,12 +5,15 @@
 #         -DCONFFILE=/etc/ebpfmon/ebpfmon.conf -DSHIPPED_CONF=conf/ebpfmon.conf
 #         -P packaging/uninstall.cmake
 #
-# Every file of MANIFEST is removed and named; one already gone is said so. CONFFILE, when the
-# install put it there, is removed only when it is still the shipped SHIPPED_CONF: an edited
-# configuration is kept and named. Then the folders of DIRS (those the install made, see
+# Every file of MANIFEST is removed and named; one already gone is said so. CONFFILE, when an
+# install from this build folder put it there (MANIFEST, or DIRS when a later install kept it),
+# is removed only when it is still the shipped SHIPPED_CONF: an edited configuration is kept
+# and named. Then the folders of DIRS (those the install made, see
 # packaging/install-dirs.cmake) are removed, deepest first, when they are empty. MANIFEST and
 # DIRS hold paths without $DESTDIR; it is prepended here. Exit status non-zero when a file
 # could not be removed or MANIFEST is missing.
+
+cmake_minimum_required(VERSION 3.20)
 
 foreach(_var MANIFEST DIRS CONFFILE SHIPPED_CONF)
 	if(NOT DEFINED ${_var})
@@ -43,6 +46,11 @@ else()
 	message(STATUS "${DIRS} not found: files only, no folder is removed")
 endif()
 file(STRINGS "${MANIFEST}" _files)
+# the configuration an earlier install from this build folder put there, which the last one kept
+if("CONFFILE=${CONFFILE}" IN_LIST _dirs AND NOT CONFFILE IN_LIST _files)
+	list(APPEND _files "${CONFFILE}")
+endif()
+list(FILTER _dirs EXCLUDE REGEX "^CONFFILE=")
 set(_removed 0)
 set(_gone 0)
 set(_failed 0)

@@ -402,12 +402,24 @@ def test_uninstall(ctx):
     log(f"uninstall: {len(manifest) - 2} files removed, 1 already gone, the edited "
         "configuration and the folders that were there kept")
 
-    # an unedited configuration goes too, and with it the folders
+    # an unedited configuration goes too, and with it the folders, also when a second install
+    # kept the file the first one put there
     os.unlink(conf)
     run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    r = run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    assert f"Keeping: {conf}" in r.stdout, f"the second install replaced {conf}:\n{r.stdout}"
     r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
     assert f"Removed: {conf}\n" in r.stdout, r.stdout
     assert tree(dest) == before, f"left: {sorted(tree(dest) - before)}"
+    # a configuration that was there before the install is not the install's, edited or not
+    shutil.copytree(os.path.join(ctx.src, "conf"), os.path.join(dest, "etc/ebpfmon"))
+    theirs = tree(dest)
+    run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
+    assert conf not in r.stdout, f"the uninstall acted on a configuration it did not install:\n" \
+        f"{r.stdout}"
+    assert tree(dest) == theirs, f"changed: {sorted(tree(dest) ^ theirs)}"
+    shutil.rmtree(os.path.join(dest, "etc"))
     # the uninstall refuses a DESTDIR other than the install's
     run(["cmake", "--install", ctx.build], env=env, timeout=120)
     r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], check=False, timeout=120,
