@@ -311,9 +311,14 @@ free_demo_net() {
 	local ns
 	{
 		ip -o -4 addr show | awk '{ print $4 }'
+		# a route's destination, after its type when it has one
 		ip -4 route show table all | awk '
-			$1 ~ /^(unicast|local|broadcast|multicast|throw|unreachable|prohibit|blackhole|nat|anycast)$/ { print $2; next }
-			{ print $1 }'
+			BEGIN {
+				n = split("unicast local broadcast multicast throw unreachable " \
+					"prohibit blackhole nat anycast", t, " ")
+				for (i = 1; i <= n; i++) type[t[i]] = 1
+			}
+			{ print(($1 in type) ? $2 : $1) }'
 		for ns in /run/netns/ebpfmon-demo-mon-* /run/netns/ebpfmon-demo-peer-*; do
 			[ -e "$ns" ] || continue
 			ip -n "$(basename "$ns")" -o -4 addr show 2>/dev/null | awk '{ print $4 }'

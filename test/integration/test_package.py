@@ -11,8 +11,9 @@ architecture, the Maintainer that -DEBPFMON_PACKAGE_MAINTAINER names, Depends: t
 packages of the shared libraries and passwd, all of them installed here; the conffile; the
 maintainer scripts as in packaging/deb/) and `dpkg-deb --contents` (exactly the expected
 files, owners and modes; units that start the programs it ships). `cmake --install` into a
-DESTDIR and the uninstall target leave nothing but an edited configuration. Then `dpkg --root=DIR --force-script-chrootless` installs, reinstalls,
-removes and purges it in a scratch root: the maintainer scripts act on $DPKG_ROOT only
+DESTDIR and the uninstall target leave nothing but an edited configuration. Then
+`dpkg --root=DIR --force-script-chrootless` installs, reinstalls, removes and purges it in a
+scratch root: the maintainer scripts act on $DPKG_ROOT only
 (systemd-sysusers and systemd-tmpfiles --root, nothing enabled), and a second scratch root
 runs the postinst where neither tool exists (groupadd and useradd --prefix). The real
 system is checked to be unchanged: accounts, units, programs.

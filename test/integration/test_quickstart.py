@@ -6,12 +6,12 @@
         --quickstart packaging/quickstart.sh [--only NAME] [-v]
 
 `quickstart.sh --no-install --demo --demo-seconds 0` runs the programs of the build folder on
-a veth pair between namespaces it makes, while this host has an address in 198.18.100.0/24 (the
-demo's first choice) on an interface of its own: the demo must choose another /24 and say which, its
-peer must be banned for a URL and for its connections, `ebpfmonctl bans` must list both, the
-script must exit 0, and nothing it made may stay: no namespace, no interface, no process, no
-pin, no temporary folder. The same once more with Ctrl-C (SIGINT to its process group) in the
-middle of the demo.
+a veth pair between namespaces it makes, while this host has an address in 198.18.100.0/24
+(the demo's first choice) on an interface of its own: the demo must choose another /24 and say
+which, its peer must be banned for a URL and for its connections, `ebpfmonctl bans` must list
+both, the script must exit 0, and nothing it made may stay: no namespace, no interface, no
+process, no pin, no temporary folder. The same once more with Ctrl-C (SIGINT to its process
+group) in the middle of the demo.
 
 Exit status: 0 all passed, 1 a test failed (or a prerequisite is missing while
 EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
@@ -178,12 +178,12 @@ def test_options(ctx):
 def test_demo(ctx):
     # this host uses 198.18.100.0/24: the demo must take another /24. The address goes on a
     # veth pair of this namespace (the dummy driver is not in every kernel).
-    dummy = f"qs{os.getpid()}"[:13]
-    nstest.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", f"{dummy}p"])
-    nstest.CLEANUP.push(f"delete {dummy}",
-                        lambda: nstest.run(["ip", "link", "del", dummy], check=False))
-    nstest.run(["ip", "addr", "add", f"{HOST_NET}.1/24", "dev", dummy])
-    nstest.run(["ip", "link", "set", dummy, "up"])
+    host_if = f"qs{os.getpid()}"[:13]
+    nstest.run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", f"{host_if}p"])
+    nstest.CLEANUP.push(f"delete {host_if}",
+                        lambda: nstest.run(["ip", "link", "del", host_if], check=False))
+    nstest.run(["ip", "addr", "add", f"{HOST_NET}.1/24", "dev", host_if])
+    nstest.run(["ip", "link", "set", host_if, "up"])
     t0 = time.monotonic()
     run = Run(ctx, "--demo", "--demo-seconds", "0")
     rc = run.wait()
@@ -194,8 +194,8 @@ def test_demo(ctx):
     m = re.search(r"^quickstart\.sh: demo: subnet (198\.1[89]\.\d+)\.0/24 ", out, re.M)
     assert m, f"the demo did not say which subnet it chose:\n{out}"
     net = m.group(1)
-    assert net != HOST_NET, f"the demo chose {net}.0/24, which this host uses ({dummy}):\n{out}"
-    log(f"demo subnet {net}.0/24 ({HOST_NET}.0/24 is on {dummy})")
+    assert net != HOST_NET, f"the demo chose {net}.0/24, which this host uses ({host_if}):\n{out}"
+    log(f"demo subnet {net}.0/24 ({HOST_NET}.0/24 is on {host_if})")
     url_peer, flood_peer = f"{net}.2", f"{net}.3"  # the demo's peer addresses
     # The analyzer's log lines, shown as they come.
     assert re.search(rf"^ebpfmon-analyzer: info: banned {re.escape(url_peer)} for \d+s "
@@ -218,7 +218,7 @@ def test_demo(ctx):
     assert re.search(rf"dmon-{run.pid}: no XDP attached any more", out), \
         f"the script did not report the interface detached:\n{out}"
     assert_nothing_left(ctx, run.pid)
-    nstest.run(["ip", "link", "del", dummy])
+    nstest.run(["ip", "link", "del", host_if])
 
 
 @test("Ctrl-C (SIGINT to the process group) in the middle of the demo: exit 0, nothing left")
