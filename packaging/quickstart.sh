@@ -27,8 +27,9 @@ bans and restores them at the next start).
       --no-install       no apt-get, no build, no install: run the programs of the build
                          folder as they are (what the CMake target `run` does)
       --build-dir DIR    the build folder (default: build/ of the source tree)
-      --demo             run on a veth pair to a network namespace made for the demo, with
-                         a demo configuration, a web server on 198.18.100.1:8080 and a peer
+      --demo             run on a veth pair between two network namespaces made for the
+                         demo, on a /24 of 198.18.0.0/15 that this host does not use, with
+                         a demo configuration, a web server on port 8080 and a peer
                          that requests /wp-admin and floods connections: bans within
                          seconds. Touches neither the host's interfaces nor
                          /etc/ebpfmon/ebpfmon.conf; removes everything it made at exit
@@ -197,9 +198,9 @@ conf_get() {
 		END { if (found) print val; else exit 1 }' "$conf" || printf '%s\n' "$3"
 }
 
-demo_net=198.18.100
-mon_if="demo-mon"
-peer_if="demo-peer"
+demo_net=""        # the first three octets of the demo's /24, chosen by demo_network
+mon_if="dmon-$$"  # in the demo's namespaces; the PID tells demos apart in logs
+peer_if="dpeer-$$"
 http_port=8080
 conn_limit=5
 if [ "$demo" = 1 ]; then
@@ -303,9 +304,53 @@ reap_stale_demos() {
 	done
 }
 
+# free_demo_net: the first three octets of a /24 of 198.18.0.0/15 (from 198.18.100.0 on) that
+# overlaps no IPv4 address or route of this host (the default route aside) nor an address of
+# another demo's namespaces, so that the demo's addresses name nobody else's.
+free_demo_net() {
+	local ns
+	{
+		ip -o -4 addr show | awk '{ print $4 }'
+		# a route's destination, after its type when it has one
+		ip -4 route show table all | awk '
+			BEGIN {
+				n = split("unicast local broadcast multicast throw unreachable " \
+					"prohibit blackhole nat anycast", t, " ")
+				for (i = 1; i <= n; i++) type[t[i]] = 1
+			}
+			{ print(($1 in type) ? $2 : $1) }'
+		for ns in /run/netns/ebpfmon-demo-mon-* /run/netns/ebpfmon-demo-peer-*; do
+			[ -e "$ns" ] || continue
+			ip -n "$(basename "$ns")" -o -4 addr show 2>/dev/null | awk '{ print $4 }'
+		done
+	} | "$py" -c '
+import ipaddress, sys
+used = []
+for word in sys.stdin.read().split():
+    try:
+        net = ipaddress.ip_network(word, strict=False)
+    except ValueError:
+        continue  # "default" and the like
+    if net.prefixlen > 0:
+        used.append(net)
+nets = list(ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24))
+start = nets.index(ipaddress.ip_network("198.18.100.0/24"))
+for net in nets[start:] + nets[:start]:
+    if not any(net.overlaps(u) for u in used):
+        print(str(net.network_address).rsplit(".", 1)[0])
+        sys.exit(0)
+sys.exit(1)'
+}
+
 demo_network() {
+	local lock_fd
 	mon_ns=ebpfmon-demo-mon-$$
 	peer_ns=ebpfmon-demo-peer-$$
+	# one demo at a time between choosing a subnet and taking its addresses
+	exec {lock_fd}>/run/lock/ebpfmon-demo.lock
+	flock -w 30 "$lock_fd" || die "demo: /run/lock/ebpfmon-demo.lock is held by another demo"
+	demo_net=$(free_demo_net) ||
+		die "demo: every /24 of 198.18.0.0/15 overlaps an address or a route of this host"
 	ip netns add "$mon_ns"
 	ip netns add "$peer_ns"
 	in_ns "$mon_ns" ip link add "$mon_if" type veth peer name "$peer_if" netns "$peer_ns"
@@ -316,6 +361,8 @@ demo_network() {
 	in_ns "$peer_ns" ip addr add "$demo_net.2/24" dev "$peer_if"
 	in_ns "$peer_ns" ip addr add "$demo_net.3/24" dev "$peer_if"
 	in_ns "$peer_ns" ip link set "$peer_if" up
+	exec {lock_fd}>&-
+	say "demo: subnet $demo_net.0/24 (free on this host: no address or route of it here)"
 	say "demo: namespace $mon_ns ($mon_if, $demo_net.1) <-veth-> namespace $peer_ns" \
 		"($peer_if, $demo_net.2 and $demo_net.3)"
 }

@@ -7,11 +7,13 @@
 A scratch build folder configured with -DCMAKE_INSTALL_PREFIX=/usr builds the three programs
 (the BPF object from --vmlinux-h when given, which saves generating it again) and
 `cpack -G DEB` packs them. The package is checked with `dpkg-deb --info` (name, version,
-architecture, Depends: the Debian packages of the shared libraries and passwd, all of them
-installed here; the conffile; the maintainer scripts as in packaging/deb/) and
-`dpkg-deb --contents` (exactly the expected files, owners and modes; units that start the
-programs it ships). Then `dpkg --root=DIR --force-script-chrootless` installs, reinstalls,
-removes and purges it in a scratch root: the maintainer scripts act on $DPKG_ROOT only
+architecture, the Maintainer that -DEBPFMON_PACKAGE_MAINTAINER names, Depends: the Debian
+packages of the shared libraries and passwd, all of them installed here; the conffile; the
+maintainer scripts as in packaging/deb/) and `dpkg-deb --contents` (exactly the expected
+files, owners and modes; units that start the programs it ships). `cmake --install` into a
+DESTDIR and the uninstall target leave nothing but an edited configuration. Then
+`dpkg --root=DIR --force-script-chrootless` installs, reinstalls, removes and purges it in a
+scratch root: the maintainer scripts act on $DPKG_ROOT only
 (systemd-sysusers and systemd-tmpfiles --root, nothing enabled), and a second scratch root
 runs the postinst where neither tool exists (groupadd and useradd --prefix). The real
 system is checked to be unchanged: accounts, units, programs.
@@ -39,6 +41,8 @@ import nstest  # noqa: E402
 from nstest import CLEANUP, log, run  # noqa: E402
 
 PROGRAMS = ("ebpfmon-loader", "ebpfmon-analyzer", "ebpfmonctl")
+# what -DEBPFMON_PACKAGE_MAINTAINER gives the scratch build; the Maintainer field must be it
+MAINTAINER = "Package Test <ebpfmon-test@example.org>"
 LIB_PACKAGES = ("libbpf1", "libc6", "libinih1", "libjson-c5", "libnng1", "libprotobuf-c1",
                 "libsqlite3-0", "libsystemd0")
 # What of the real system must be the same after the test as before it: the files the package
@@ -130,7 +134,8 @@ class Ctx:
         cfg = ["cmake", "-S", self.src, "-B", self.build, "-DCMAKE_INSTALL_PREFIX=/usr",
                "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
                # cpack installs what the three programs need, not the tests
-               "-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON"]
+               "-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON",
+               f"-DEBPFMON_PACKAGE_MAINTAINER={MAINTAINER}"]
         if self.vmlinux_h:
             cfg.append(f"-DEBPFMON_VMLINUX_H={self.vmlinux_h}")
         run(cfg, timeout=120)
@@ -156,8 +161,8 @@ class Ctx:
 tests, test = nstest.test_registry()
 
 
-@test("dpkg-deb --info: name, version, Depends (the shared libraries' packages), conffile, "
-      "maintainer scripts")
+@test("dpkg-deb --info: name, version, Maintainer (-DEBPFMON_PACKAGE_MAINTAINER), Depends (the "
+      "shared libraries' packages), conffile, maintainer scripts")
 def test_info(ctx):
     info = run(["dpkg-deb", "--info", ctx.deb]).stdout
     with open(os.path.join(ctx.src, "CMakeLists.txt")) as f:
@@ -166,6 +171,8 @@ def test_info(ctx):
     assert control_field(info, "Package") == "ebpfmon", info
     assert control_field(info, "Version") == version, info
     assert control_field(info, "Architecture") == arch, info
+    maintainer = run(["dpkg-deb", "--field", ctx.deb, "Maintainer"]).stdout.strip()
+    assert maintainer == MAINTAINER, f"Maintainer: {maintainer!r}, configured {MAINTAINER!r}"
     depends = control_field(info, "Depends") or ""
     log(f"Depends: {depends}")
     names = [re.match(r"\s*([^\s(]+)", d).group(1) for d in depends.split(",")]
@@ -340,6 +347,88 @@ def test_postinst_fallback(ctx):
     r = subprocess.run(["/bin/sh", postinst, "configure", "0.1.0"], capture_output=True,
                        text=True, env={"PATH": bindir, "DPKG_ROOT": root}, timeout=60)
     assert r.returncode == 0, f"postinst again: {r.returncode} {r.stderr}"
+
+
+def tree(root):
+    """The files and folders under ROOT, relative to it ("d path" and "f path")."""
+    out = set()
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        out.update(f"d {os.path.normpath(os.path.join(rel, n))}" for n in dirs)
+        out.update(f"f {os.path.normpath(os.path.join(rel, n))}" for n in files)
+    return out
+
+
+@test("cmake --install into a DESTDIR, then the uninstall target: every installed file and "
+      "every folder the install made removed, an edited configuration and folders that were "
+      "there before kept")
+def test_uninstall(ctx):
+    dest = os.path.join(ctx.scratch, "destdir")
+    # there before the install: an empty folder the install puts a file in, and a file of
+    # someone else's beside ours
+    os.makedirs(os.path.join(dest, "usr/lib/tmpfiles.d"))
+    os.makedirs(os.path.join(dest, "usr/share/man/man1"))
+    with open(os.path.join(dest, "usr/share/man/man1/other.1.gz"), "w") as f:
+        f.write("not ours")
+    before = tree(dest)
+    env = dict(os.environ, DESTDIR=dest)
+    run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    with open(os.path.join(ctx.build, "install_manifest.txt")) as f:
+        manifest = f.read().split()
+    assert "/etc/ebpfmon/ebpfmon.conf" in manifest and "/usr/sbin/ebpfmon-loader" in manifest, \
+        manifest
+    for p in manifest:
+        assert os.path.isfile(dest + p), f"{p}: in install_manifest.txt, not installed"
+    conf = os.path.join(dest, "etc/ebpfmon/ebpfmon.conf")
+    with open(conf, "a") as f:
+        f.write("# edited by the operator\n")
+    gone = manifest[-1]  # one removed by hand before the uninstall
+    os.unlink(dest + gone)
+
+    r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
+    out = r.stdout
+    for p in manifest:
+        if p == "/etc/ebpfmon/ebpfmon.conf":
+            assert f"Keeping: {dest}{p} (changed" in out, f"the edited {p} not said kept:\n{out}"
+        elif p == gone:
+            assert f"Already gone: {dest}{p}" in out, f"{p} not said gone:\n{out}"
+        else:
+            assert f"Removed: {dest}{p}\n" in out, f"{p} not said removed:\n{out}"
+    left = tree(dest) - before
+    assert left == {"d etc", "d etc/ebpfmon", "f etc/ebpfmon/ebpfmon.conf"}, \
+        f"left after uninstall: {sorted(left)}"
+    assert before <= tree(dest), f"removed what was there before: {sorted(before - tree(dest))}"
+    with open(conf) as f:
+        assert f.read().endswith("# edited by the operator\n"), "the edited configuration changed"
+    log(f"uninstall: {len(manifest) - 2} files removed, 1 already gone, the edited "
+        "configuration and the folders that were there kept")
+
+    # an unedited configuration goes too, and with it the folders, also when a second install
+    # kept the file the first one put there
+    os.unlink(conf)
+    run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    r = run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    assert f"Keeping: {conf}" in r.stdout, f"the second install replaced {conf}:\n{r.stdout}"
+    r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
+    assert f"Removed: {conf}\n" in r.stdout, r.stdout
+    assert tree(dest) == before, f"left: {sorted(tree(dest) - before)}"
+    # a configuration that was there before the install is not the install's, edited or not
+    shutil.copytree(os.path.join(ctx.src, "conf"), os.path.join(dest, "etc/ebpfmon"))
+    theirs = tree(dest)
+    run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
+    assert conf not in r.stdout, f"the uninstall acted on a configuration it did not install:\n" \
+        f"{r.stdout}"
+    assert tree(dest) == theirs, f"changed: {sorted(tree(dest) ^ theirs)}"
+    shutil.rmtree(os.path.join(dest, "etc"))
+    # the uninstall refuses a DESTDIR other than the install's
+    run(["cmake", "--install", ctx.build], env=env, timeout=120)
+    r = run(["cmake", "--build", ctx.build, "--target", "uninstall"], check=False, timeout=120,
+            env=dict(os.environ, DESTDIR=os.path.join(ctx.scratch, "elsewhere")))
+    assert r.returncode != 0 and f"with DESTDIR={dest}" in r.stdout + r.stderr, \
+        f"uninstall with another DESTDIR: {r.returncode} {r.stdout} {r.stderr}"
+    run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
+    assert tree(dest) == before, f"left: {sorted(tree(dest) - before)}"
 
 
 def main():

@@ -6,10 +6,12 @@
         --quickstart packaging/quickstart.sh [--only NAME] [-v]
 
 `quickstart.sh --no-install --demo --demo-seconds 0` runs the programs of the build folder on
-a veth pair to a namespace it makes: its peer must be banned for a URL and for its
-connections, `ebpfmonctl bans` must list both, the script must exit 0, and nothing it made
-may stay: no namespace, no interface, no process, no pin, no temporary folder. The same once
-more with Ctrl-C (SIGINT to its process group) in the middle of the demo.
+a veth pair between namespaces it makes, while this host has an address in 198.18.100.0/24
+(the demo's first choice) on an interface of its own: the demo must choose another /24 and say
+which, its peer must be banned for a URL and for its connections, `ebpfmonctl bans` must list
+both, the script must exit 0, and nothing it made may stay: no namespace, no interface, no
+process, no pin, no temporary folder. The same once more with Ctrl-C (SIGINT to its process
+group) in the middle of the demo.
 
 Exit status: 0 all passed, 1 a test failed (or a prerequisite is missing while
 EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
@@ -29,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nstest  # noqa: E402
 from nstest import BPFFS, NETNS_DIR, log  # noqa: E402
 
-URL_PEER, FLOOD_PEER = "198.18.100.2", "198.18.100.3"  # the demo's peer addresses
+HOST_NET = "198.18.100"  # the demo's first choice, taken on this host by test_demo
 RUN_TIMEOUT = 60  # seconds a demo run may take (about 10 s here)
 
 
@@ -101,7 +103,7 @@ def leftovers(pid):
     for ns in (f"ebpfmon-demo-mon-{pid}", f"ebpfmon-demo-peer-{pid}"):
         if os.path.exists(f"{NETNS_DIR}/{ns}"):
             found.append(f"namespace {ns}")
-    for ifname in ("demo-mon", "demo-peer"):
+    for ifname in (f"dmon-{pid}", f"dpeer-{pid}"):
         if os.path.exists(f"/sys/class/net/{ifname}"):
             found.append(f"interface {ifname} in this namespace")
     if os.path.lexists(f"{BPFFS}/ebpfmon-demo-{pid}"):
@@ -174,6 +176,14 @@ def test_options(ctx):
 @test("the demo bans its peer for /wp-admin and for too many connections, ebpfmonctl bans "
       "lists both, the script exits 0 and leaves nothing behind")
 def test_demo(ctx):
+    # this host uses 198.18.100.0/24: the demo must take another /24. The address goes on a
+    # veth pair of this namespace (the dummy driver is not in every kernel).
+    host_if = f"qs{os.getpid()}"[:13]
+    nstest.run(["ip", "link", "add", host_if, "type", "veth", "peer", "name", f"{host_if}p"])
+    nstest.CLEANUP.push(f"delete {host_if}",
+                        lambda: nstest.run(["ip", "link", "del", host_if], check=False))
+    nstest.run(["ip", "addr", "add", f"{HOST_NET}.1/24", "dev", host_if])
+    nstest.run(["ip", "link", "set", host_if, "up"])
     t0 = time.monotonic()
     run = Run(ctx, "--demo", "--demo-seconds", "0")
     rc = run.wait()
@@ -181,27 +191,34 @@ def test_demo(ctx):
     out = run.output()
     log(f"demo run: exit {rc} after {took:.1f} s")
     assert rc == 0, f"exit status {rc}, expected 0:\n{out}"
+    m = re.search(r"^quickstart\.sh: demo: subnet (198\.1[89]\.\d+)\.0/24 ", out, re.M)
+    assert m, f"the demo did not say which subnet it chose:\n{out}"
+    net = m.group(1)
+    assert net != HOST_NET, f"the demo chose {net}.0/24, which this host uses ({host_if}):\n{out}"
+    log(f"demo subnet {net}.0/24 ({HOST_NET}.0/24 is on {host_if})")
+    url_peer, flood_peer = f"{net}.2", f"{net}.3"  # the demo's peer addresses
     # The analyzer's log lines, shown as they come.
-    assert re.search(rf"^ebpfmon-analyzer: info: banned {re.escape(URL_PEER)} for \d+s "
+    assert re.search(rf"^ebpfmon-analyzer: info: banned {re.escape(url_peer)} for \d+s "
                      r"\(url_rule: requested '/wp-admin/'", out, re.M), \
-        f"no URL-rule ban of {URL_PEER} in the output:\n{out}"
-    assert re.search(rf"^ebpfmon-analyzer: info: banned {re.escape(FLOOD_PEER)} for \d+s "
+        f"no URL-rule ban of {url_peer} in the output:\n{out}"
+    assert re.search(rf"^ebpfmon-analyzer: info: banned {re.escape(flood_peer)} for \d+s "
                      r"\(conn_limit: ", out, re.M), \
-        f"no connection-limit ban of {FLOOD_PEER} in the output:\n{out}"
+        f"no connection-limit ban of {flood_peer} in the output:\n{out}"
     # `ebpfmonctl bans`, printed by the script after the traffic.
     table = out.rsplit("ebpfmonctl -s ", 1)[-1]
     assert re.search(r"^ADDRESS\s+REASON", table, re.M), f"no ebpfmonctl bans table:\n{out}"
-    assert re.search(rf"^{re.escape(URL_PEER)}\s+url_rule\s", table, re.M), \
-        f"ebpfmonctl bans does not list {URL_PEER} (url_rule):\n{table}"
-    assert re.search(rf"^{re.escape(FLOOD_PEER)}\s+conn_limit\s", table, re.M), \
-        f"ebpfmonctl bans does not list {FLOOD_PEER} (conn_limit):\n{table}"
+    assert re.search(rf"^{re.escape(url_peer)}\s+url_rule\s", table, re.M), \
+        f"ebpfmonctl bans does not list {url_peer} (url_rule):\n{table}"
+    assert re.search(rf"^{re.escape(flood_peer)}\s+conn_limit\s", table, re.M), \
+        f"ebpfmonctl bans does not list {flood_peer} (conn_limit):\n{table}"
     # What a newcomer is told: the socket, the database, the next commands.
     for what in (r"API socket\s+/tmp/ebpfmon-demo-", r"database\s+/tmp/ebpfmon-demo-",
                  r"ebpfmonctl -s \S+ status", r"map dump pinned /sys/fs/bpf/ebpfmon-demo-"):
         assert re.search(what, out), f"the summary lacks /{what}/:\n{out}"
-    assert re.search(r"demo-mon: no XDP attached any more", out), \
+    assert re.search(rf"dmon-{run.pid}: no XDP attached any more", out), \
         f"the script did not report the interface detached:\n{out}"
     assert_nothing_left(ctx, run.pid)
+    nstest.run(["ip", "link", "del", host_if])
 
 
 @test("Ctrl-C (SIGINT to the process group) in the middle of the demo: exit 0, nothing left")
