@@ -24,6 +24,7 @@ EBPFMON_REQUIRE_BPF=1), 77 skipped. The last line is "N passed, N failed".
 
 import argparse
 import glob
+import gzip
 import hashlib
 import os
 import re
@@ -429,6 +430,29 @@ def test_uninstall(ctx):
         f"uninstall with another DESTDIR: {r.returncode} {r.stdout} {r.stderr}"
     run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
     assert tree(dest) == before, f"left: {sorted(tree(dest) - before)}"
+
+
+@test("cmake --install --prefix /usr/local (the quick start's): the units and the man pages "
+      "name the documentation and the units where this installation put them")
+def test_local_prefix_paths(ctx):
+    dest = os.path.join(ctx.scratch, "local")
+    env = dict(os.environ, DESTDIR=dest)
+    run(["cmake", "--install", ctx.build, "--prefix", "/usr/local"], env=env, timeout=120)
+    try:
+        named = []
+        for unit in ("ebpfmon-loader.service", "ebpfmon-analyzer.service"):
+            with open(f"{dest}/usr/local/lib/systemd/system/{unit}") as f:
+                named += [(unit, d) for d in re.findall(r"file://(\S+)", f.read())]
+        for page in ("man8/ebpfmon-loader.8", "man8/ebpfmon-analyzer.8", "man1/ebpfmonctl.1"):
+            with gzip.open(f"{dest}/usr/local/share/man/{page}.gz", "rt") as f:
+                named += [(page, p.rstrip(".,")) for p in
+                          re.findall(r"(/(?:usr|lib)/\S*(?:\.md|\.service)\S*)", f.read())]
+        assert named, "no paths named in the units and man pages"
+        missing = [f"{where}: {p}" for where, p in named if not os.path.isfile(dest + p)]
+        assert not missing, "named but not installed there:\n  " + "\n  ".join(missing)
+        log(f"{len(named)} paths named by the units and man pages, all installed")
+    finally:
+        run(["cmake", "--build", ctx.build, "--target", "uninstall"], env=env, timeout=120)
 
 
 def main():
