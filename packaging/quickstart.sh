@@ -3,7 +3,8 @@
 # ebpfmon quick start, as root: install what is missing, build, install, then run
 # ebpfmon-loader and ebpfmon-analyzer in the foreground with the installed configuration.
 # --demo runs them on a veth pair to a network namespace it makes, sends a probe and a
-# connection flood from there, and removes everything it made at exit. `--help` for the rest.
+# connection flood from there, and removes at exit what the demo made (the installation
+# stays). `--help` for the rest.
 set -euo pipefail
 
 prog=quickstart.sh
@@ -31,8 +32,10 @@ bans and restores them at the next start).
                          demo, on a /24 of 198.18.0.0/15 that this host does not use, with
                          a demo configuration, a web server on port 8080 and a peer
                          that requests /wp-admin and floods connections: bans within
-                         seconds. Touches neither the host's interfaces nor
-                         /etc/ebpfmon/ebpfmon.conf; removes everything it made at exit
+                         seconds. Installs as above (unless --no-install) but runs
+                         with its own configuration and touches none of the host's
+                         interfaces; removes at exit what the demo made (namespaces,
+                         pins, its configuration, socket and database)
       --demo-seconds N   with --demo: stop N seconds after the demo's traffic (default: at
                          Ctrl-C)
   -h, --help             this text
