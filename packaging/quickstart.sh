@@ -173,7 +173,8 @@ else
 fi
 chmod 0755 "$tmp" # user ebpfmon reads the configuration when it is here
 log=$tmp/daemons.log
-: >"$log"
+# held open here: a tee that starts after an early failure removed $tmp still has the file
+exec {log_fd}>"$log"
 
 loader_pid=""
 analyzer_pid=""
@@ -458,7 +459,7 @@ start() {
 	shift
 	"$@" > >(
 		trap '' INT TERM HUP
-		exec tee -a "$log"
+		exec tee -a "/dev/fd/$log_fd"
 	) 2>&1 &
 }
 
