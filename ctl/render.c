@@ -421,11 +421,14 @@ int ctl_render_status(const struct ctl_out *o, const Ebpfmon__V1__GetMonitorStat
 		const Ebpfmon__V1__Interface *ifc = m->interfaces[i];
 		char name[64], mode[64];
 
+		/* "unknown": the analyzer does not see the interface (another namespace) */
 		n += (size_t)snprintf(
 			buf + n, sizeof(buf) - n, "%s%s (%s)", i ? ", " : "",
 			ctl_escape(ifc->name, name, sizeof(name)),
-			ctl_escape(ifc->xdp_mode && *ifc->xdp_mode ? ifc->xdp_mode : "?", mode,
-				   sizeof(mode)));
+			ifc->xdp_mode && !strcmp(ifc->xdp_mode, "unknown")
+				? "mode not visible from the analyzer's network namespace"
+				: ctl_escape(ifc->xdp_mode && *ifc->xdp_mode ? ifc->xdp_mode : "?",
+					     mode, sizeof(mode)));
 	}
 	ctl_kv(out, "interfaces", "%s", m->n_interfaces ? buf : "none");
 	ctl_kv(out, "bans", "%llu active", (unsigned long long)m->active_bans);
