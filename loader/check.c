@@ -142,6 +142,12 @@ int loader_check(const struct config *cfg)
 	       "not needed: ebpfmon uses raw tracepoints only", &missing);
 	btf__free(vmlinux);
 
+	if (!cfg->n_interfaces) { /* main() put the default route's there, when there is one */
+		printf("interface %-18s %-4s %s\n", "(default route)", "no",
+		       "no interface configured and no default route to pick one from: use -i "
+		       "IFACE or [network] interfaces");
+		missing++;
+	}
 	for (unsigned int i = 0; i < cfg->n_interfaces; i++) {
 		struct netif_info ifi;
 		bool ok = netif_get(cfg->interfaces[i], &ifi) == 0;

@@ -169,15 +169,16 @@ int main(int argc, char **argv)
 
 	if (unload)
 		return loader_unload(&cfg);
-	if (!cfg.n_interfaces && !check) {
-		if (netif_default_route(cfg.interfaces[0])) {
-			log_error("no interface configured and no default route to pick one from: "
-				  "use -i IFACE or [network] interfaces");
-			return LOADER_EXIT_USAGE;
-		}
+	/* --check looks at the interface the loader would take, and says when there is none */
+	if (!cfg.n_interfaces && netif_default_route(cfg.interfaces[0]) == 0) {
 		cfg.n_interfaces = 1;
-		log_info("no interface configured: using %s, the interface of the default route",
-			 cfg.interfaces[0]);
+		if (!check)
+			log_info("no interface configured: using %s, the interface of the default "
+				 "route", cfg.interfaces[0]);
+	} else if (!cfg.n_interfaces && !check) {
+		log_error("no interface configured and no default route to pick one from: use -i "
+			  "IFACE or [network] interfaces");
+		return LOADER_EXIT_USAGE;
 	}
 	if (check)
 		return loader_check(&cfg);

@@ -728,6 +728,20 @@ def t10_check_and_list(ctx):
     assert re.search(r"^interface nosuchif0\s+no\b", r.stdout, re.M), r.stdout
     assert "ebpfmon cannot run here" in r.stdout, r.stdout
 
+    # no interface named: the one the loader would take, the default route's; none here yet
+    r = ctx.run_loader(["--check"])
+    assert r.returncode == 1 and re.search(r"^interface \(default route\)\s+no\b.*no default "
+                                           r"route", r.stdout, re.M), \
+        f"--check with no interface and no default route: exit {r.returncode}\n{r.stdout}"
+    run(ctx.topo.in_mon(["ip", "route", "add", "default", "dev", ifn]))
+    try:
+        r = ctx.run_loader(["--check"])
+    finally:
+        run(ctx.topo.in_mon(["ip", "route", "del", "default", "dev", ifn]), check=False)
+    assert r.returncode == 0 and re.search(r"^interface " + re.escape(ifn) + r"\s+yes\b",
+                                           r.stdout, re.M), \
+        f"--check with the default route on {ifn}: exit {r.returncode}\n{r.stdout}"
+
     r = ctx.run_loader(["--list-interfaces"])
     assert r.returncode == 0, f"--list-interfaces: exit {r.returncode}\n{r.stderr}"
     line = next((l for l in r.stdout.splitlines() if l.split()[:1] == [ifn]), None)
