@@ -31,6 +31,16 @@ enum mapconf_what {
 int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what);
 
 /*
+ * To call after writing an entry to bans or ban_nets (settings_fd: the settings map): grows
+ * settings.ban_gen, so that XDP looks the banned address up at its next packet instead of
+ * trusting its note that no ban covered it (struct ebpfmon_ip_stats, ban_note). Without
+ * it the ban takes effect within EBPFMON_BAN_NOTE_NS. The rest of settings[0] is written back
+ * as read: only the one writer of settings (the analyzer) may call it while XDP runs.
+ * 0 or -errno (logged).
+ */
+int mapconf_ban_written(int settings_fd);
+
+/*
  * settings[0] as cfg asks for it: the connection limit, the HTTP ports and the flags
  * URL_MATCH, DRY_RUN, URL_NOCASE and DROP_UNSEEN; EBPFMON_F_BAN_NETS is kept from old_flags
  * (whoever writes the settings never hides ban_nets from XDP).
