@@ -1227,6 +1227,9 @@ static void test_ban_note_unban_passes(void **state)
 	assert_int_equal(run(&f), XDP_PASS);
 	assert_int_equal(run(&f), XDP_PASS);
 	expect_counters(.rx_seen = 4, .rx_passed = 3, .rx_drop_ban = 1, .events = 1);
+	/* counted again once it passes (after a drop it is looked up in bans first) */
+	assert_int_equal(stats_of("198.51.100.63").rx_packets, 3);
+	assert_true(stats_of("198.51.100.63").ban_note != 0);
 }
 
 /*
