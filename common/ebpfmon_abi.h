@@ -187,10 +187,11 @@ struct ebpfmon_settings {
 	 * before then no longer hold (common/mapconf.c keeps it; 0 in a new map) */
 	__u32 allow_gen;
 	/*
-	 * grows after every write of an entry to bans or ban_nets (mapconf_ban_written()): the
-	 * notes of ebpfmon_ip_stats.ban_note made before then no longer hold, so the next
-	 * packet of a newly banned address is looked up in bans again. A ban written without
-	 * it takes effect within EBPFMON_BAN_NOTE_NS. 0 in a new map.
+	 * grows after every write of an entry to bans or ban_nets (mapconf_ban_written()) and
+	 * with every rewrite of the settings (EBPFMON_F_BAN_NETS may be new): the notes of
+	 * ebpfmon_ip_stats.ban_note made before then no longer hold, so the next packet of a
+	 * newly banned address is looked up in bans again. A ban written without it takes
+	 * effect within EBPFMON_BAN_NOTE_NS. 0 in a new map.
 	 */
 	__u32 ban_gen;
 	__u32 pad;
