@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "mapconf.h"
 #include "mapwalk.h"
 #include "store.h"
 #include "urlcanon.h"
@@ -266,8 +267,15 @@ static void set_ban_nets_flag(struct policy *p, bool on)
 	if (!!(set.flags & EBPFMON_F_BAN_NETS) == on)
 		return;
 	set.flags = on ? set.flags | EBPFMON_F_BAN_NETS : set.flags & ~EBPFMON_F_BAN_NETS;
+	set.ban_gen++; /* XDP's notes of "no ban" were made without ban_nets */
 	if (bpf_map_update_elem(p->maps->settings, &zero, &set, BPF_ANY))
 		log_error("cannot write map settings: %s", strerror(errno));
+}
+
+/* After a write to bans or ban_nets: XDP looks the address up at its next packet. */
+static void ban_written(struct policy *p)
+{
+	mapconf_ban_written(p->maps->settings);
 }
 
 struct net_count {
@@ -325,6 +333,7 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 		return;
 	}
 	set_ban_nets_flag(p, true);
+	ban_written(p);
 	p->net_bans++;
 	p->bans_by_reason[EBPFMON_BAN_ESCALATED]++;
 	{
@@ -559,6 +568,7 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 			return err ? err : -ENOSPC;
 		}
 	}
+	ban_written(p);
 	written_ns = maps_boot_ns();
 	if (p->ev_ts_ns) /* the ban of a kernel event: how long it took */
 		metrics_histogram_observe(&p->time_to_ban,
@@ -839,6 +849,7 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		rc->restored++;
 		if (row->net.prefixlen != 128)
 			set_ban_nets_flag(p, true);
+		ban_written(p);
 		log_info("restored the ban of %s from the database (the maps are new)",
 			 cidr_format(&row->net, a, sizeof(a)));
 		return;
@@ -1098,6 +1109,7 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 		}
 		if (!single)
 			set_ban_nets_flag(p, true);
+		ban_written(p);
 		if (single)
 			p->bans++;
 		else

@@ -350,20 +350,19 @@ static __always_inline bool ban_enforce(struct ebpfmon_ban *ban, const struct eb
 }
 
 /*
- * Count a received packet on its source: one lookup for a tracked address; a new one is
- * created with this packet counted. Plain adds (struct ebpfmon_ip_stats says why).
+ * Count a received packet on its source, whose ip_stats entry ban_check() found (st; NULL: not
+ * tracked yet, created with this packet counted) and leave note in its ban_note (0: leave it).
+ * now: CLOCK_MONOTONIC_COARSE. Plain adds (struct ebpfmon_ip_stats says why).
  */
-static __always_inline void stats_rx(const struct pkt_info *p, __u64 len)
+static __always_inline void stats_rx(const struct pkt_info *p, __u64 len,
+				     struct ebpfmon_ip_stats *st, __u64 note, __u64 now)
 {
 	__u64 syn = p->l4proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
-	__u64 now = coarse_ns();
-	struct ebpfmon_ip_stats *st;
 
-	st = bpf_map_lookup_elem(&ip_stats, &p->src);
 	if (!st) {
 		struct ebpfmon_ip_stats init = {
 			.rx_packets = 1, .rx_bytes = len, .syns = syn,
-			.first_seen_ns = now, .last_seen_ns = now,
+			.first_seen_ns = now, .last_seen_ns = now, .ban_note = note,
 		};
 
 		if (bpf_map_update_elem(&ip_stats, &p->src, &init, BPF_NOEXIST) != -17 /* EEXIST */)
@@ -378,6 +377,126 @@ static __always_inline void stats_rx(const struct pkt_info *p, __u64 len)
 	if (syn)
 		st->syns++;
 	st->last_seen_ns = now;
+	if (note)
+		st->ban_note = note;
+}
+
+/*
+ * Whether the note on a tracked address still says that no ban is in force on it: made at the
+ * current settings.ban_gen (gen) and not past its deadline (now: CLOCK_MONOTONIC_COARSE). A
+ * note of 0 never holds.
+ */
+static __always_inline bool ban_note_holds(__u64 note, __u32 gen, __u64 now)
+{
+	return !((note ^ gen) & EBPFMON_BAN_GEN_MASK) && now < (note & ~EBPFMON_BAN_GEN_MASK);
+}
+
+/* The note "no ban in force at generation gen", good for EBPFMON_BAN_NOTE_NS at most. */
+static __always_inline __u64 ban_note_make(__u32 gen, __u64 now)
+{
+	return ((now + EBPFMON_BAN_NOTE_NS) & ~EBPFMON_BAN_GEN_MASK) | (gen & EBPFMON_BAN_GEN_MASK);
+}
+
+/*
+ * Per CPU, the source of the last packet a ban dropped there (ban_check()): a hint, not
+ * state. A banned source that keeps sending is one flow, which RSS keeps on one CPU: its next
+ * packets there look bans up first, one lookup per drop as before ip_stats notes, not
+ * ip_stats first (two). A global array indexed by the CPU costs the packet a ns or two less
+ * than a per-CPU map lookup (the verifier inlines bpf_get_smp_processor_id() on x86-64);
+ * one slot per cache line, so that CPUs never write the same line. CPUs past
+ * DROP_MEMO_SLOTS share slots: a hint wrong more often, never a wrong verdict.
+ */
+#define DROP_MEMO_SLOTS 128
+
+struct drop_memo_slot {
+	struct ebpfmon_addr src;
+} __attribute__((aligned(64)));
+
+static struct drop_memo_slot drop_memo[DROP_MEMO_SLOTS];
+
+/* IPv4-mapped addresses differ in their last 8 bytes: compared first. */
+static __always_inline bool addr_eq(const struct ebpfmon_addr *a, const struct ebpfmon_addr *b)
+{
+	const __u64 *x = (const __u64 *)a->a, *y = (const __u64 *)b->a;
+
+	return x[1] == y[1] && x[0] == y[0];
+}
+
+/*
+ * The ban check of a packet from src: XDP_DROP when a ban in force (bans, then ban_nets while
+ * EBPFMON_F_BAN_NETS is set) drops it, else XDP_PASS. A tracked address whose ip_stats note
+ * holds (ban_note_holds()) is not looked up in bans or ban_nets: the clean path pays one hash
+ * lookup, in ip_stats, which it needs anyway. Otherwise both are looked up, and when no ban
+ * is in force *note is set to the note to leave on the address (0 otherwise: a ban that
+ * passes the packet, allowlisted or dry run, is looked at on every packet, as its counters
+ * say). The source of the last drop on this CPU (drop_memo) is looked up in bans first, so
+ * that a banned flood pays one lookup per packet, not two. *st: the ip_stats entry of src,
+ * NULL when not tracked. *now: CLOCK_BOOTTIME when a ban's deadline needed it, else 0;
+ * *coarse: CLOCK_MONOTONIC_COARSE, read unless the packet is dropped.
+ *
+ * settings.ban_gen is read before bans: a writer adds the ban and then grows ban_gen, so a
+ * note made from a lookup that missed the new ban names the old generation and does not hold
+ * once the new one is visible. Reads that race with that write, or a ban written without
+ * growing ban_gen, are bounded by the note's deadline.
+ */
+static __always_inline int ban_check(const struct ebpfmon_addr *src,
+				     const struct ebpfmon_settings *set,
+				     struct ebpfmon_counters *cnt, struct ebpfmon_ip_stats **st,
+				     __u64 *note, __u64 *now, __u64 *coarse)
+{
+	struct ebpfmon_addr *memo;
+	struct ebpfmon_ban *ban;
+	bool recent, clean = false;
+	__u32 gen;
+
+	*note = 0;
+	*st = NULL;
+	memo = &drop_memo[bpf_get_smp_processor_id() & (DROP_MEMO_SLOTS - 1)].src;
+	recent = addr_eq(memo, src);
+	gen = *(volatile __u32 *)&set->ban_gen;
+	if (!recent) {
+		*coarse = coarse_ns();
+		*st = bpf_map_lookup_elem(&ip_stats, src);
+		if (*st && ban_note_holds((*st)->ban_note, gen, *coarse))
+			return XDP_PASS;
+	}
+
+	ban = bpf_map_lookup_elem(&bans, src);
+	if (ban && ban_active(ban, now)) {
+		if (ban_enforce(ban, src, set, cnt, 0, *now)) {
+			cnt->rx_drop_ban++;
+			goto drop;
+		}
+		goto pass;
+	}
+	if (set->flags & EBPFMON_F_BAN_NETS) {
+		struct ebpfmon_lpm_key key = { .prefixlen = 128 };
+
+		__builtin_memcpy(key.a, src->a, sizeof(key.a));
+		ban = bpf_map_lookup_elem(&ban_nets, &key);
+		if (ban && ban_active(ban, now)) {
+			if (ban_enforce(ban, src, set, cnt, 1, *now)) {
+				cnt->rx_drop_net++;
+				goto drop;
+			}
+			goto pass;
+		}
+	}
+	clean = true;
+pass:
+	if (recent) {
+		/* not dropped: the next packets look ip_stats up first */
+		__builtin_memset(memo, 0, sizeof(*memo));
+		*coarse = coarse_ns();
+		*st = bpf_map_lookup_elem(&ip_stats, src);
+	}
+	if (clean)
+		*note = ban_note_make(gen, *coarse);
+	return XDP_PASS;
+drop:
+	if (!recent)
+		*memo = *src;
+	return XDP_DROP;
 }
 
 /* Port 0 is no HTTP port: an unused slot (0) then never matches, without a test per slot. */
@@ -411,9 +530,9 @@ int xdp_ingress(struct xdp_md *ctx)
 	struct pkt_info p = {};
 	struct ebpfmon_counters *cnt;
 	struct ebpfmon_settings *set;
-	struct ebpfmon_ban *ban;
+	struct ebpfmon_ip_stats *st;
+	__u64 now = 0, coarse, note;
 	__u32 zero = 0;
-	__u64 now = 0;
 	int rc;
 
 	cnt = get_counters();
@@ -433,25 +552,11 @@ int xdp_ingress(struct xdp_md *ctx)
 	}
 
 	/* The source is known: enforcement does not depend on anything past layer 3. */
-	ban = bpf_map_lookup_elem(&bans, &p.src);
-	if (ban && ban_active(ban, &now)) {
-		if (ban_enforce(ban, &p.src, set, cnt, 0, now)) {
-			cnt->rx_drop_ban++;
-			return XDP_DROP;
-		}
-	} else if (set->flags & EBPFMON_F_BAN_NETS) {
-		struct ebpfmon_lpm_key key = { .prefixlen = 128 };
-
-		__builtin_memcpy(key.a, p.src.a, sizeof(key.a));
-		ban = bpf_map_lookup_elem(&ban_nets, &key);
-		if (ban && ban_active(ban, &now) && ban_enforce(ban, &p.src, set, cnt, 1, now)) {
-			cnt->rx_drop_net++;
-			return XDP_DROP;
-		}
-	}
+	if (ban_check(&p.src, set, cnt, &st, &note, &now, &coarse) == XDP_DROP)
+		return XDP_DROP;
 
 	rc = parse_l4(&c, data, &p);
-	stats_rx(&p, data_end - data);
+	stats_rx(&p, data_end - data, st, note, coarse);
 	if (p.first_frag || p.l4_unseen) {
 		/* What the URL matcher cannot read: the first fragment of a TCP segment to an
 		 * HTTP port (or one too short to say which port), or a transport it cannot find. */

@@ -92,7 +92,24 @@ struct ebpfmon_ip_stats {
 	 * precise one would cost it a third of its budget */
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
+	/*
+	 * XDP's note that no ban covers the address, so that a packet of a tracked address
+	 * looks up ip_stats alone, not bans and ban_nets too: bits 0..19 are settings.ban_gen
+	 * (EBPFMON_BAN_GEN_MASK) when bans and ban_nets were found without a ban in force on
+	 * the address; bits 20..63 the CLOCK_MONOTONIC_COARSE time (ns, a multiple of 2^20)
+	 * until which the note holds, at most EBPFMON_BAN_NOTE_NS after it was made. 0: no
+	 * note (writers other than XDP put 0).
+	 */
+	__u64 ban_note;
 };
+
+/* ebpfmon_ip_stats.ban_note: the bits that hold settings.ban_gen; the rest is a deadline */
+#define EBPFMON_BAN_GEN_MASK 0xfffffull
+/*
+ * How long XDP trusts a note of "no ban" while settings.ban_gen stays the same: the bound on
+ * how late a ban written without growing ban_gen (bpftool) takes effect, 1 s.
+ */
+#define EBPFMON_BAN_NOTE_NS 1000000000ull
 
 /*
  * Values of ip_stats per key that a lookup (bpf_map_lookup_elem, _batch) returns to user
@@ -169,6 +186,15 @@ struct ebpfmon_settings {
 	/* grows whenever allow_nets gains an entry: the notes of ebpfmon_ban.allow_gen made
 	 * before then no longer hold (common/mapconf.c keeps it; 0 in a new map) */
 	__u32 allow_gen;
+	/*
+	 * grows after every write of an entry to bans or ban_nets (mapconf_ban_written()) and
+	 * with every rewrite of the settings (EBPFMON_F_BAN_NETS may be new): the notes of
+	 * ebpfmon_ip_stats.ban_note made before then no longer hold, so the next packet of a
+	 * newly banned address is looked up in bans again. A ban written without it takes
+	 * effect within EBPFMON_BAN_NOTE_NS. 0 in a new map.
+	 */
+	__u32 ban_gen;
+	__u32 pad;
 };
 
 /* counters[0], per CPU. */
@@ -313,11 +339,11 @@ struct ebpfmon_ev_ban_drop {
 EBPFMON_ABI_ASSERT(struct ebpfmon_addr, 16);
 EBPFMON_ABI_ASSERT(struct ebpfmon_lpm_key, 20);
 EBPFMON_ABI_ASSERT(struct ebpfmon_ban, 32);
-EBPFMON_ABI_ASSERT(struct ebpfmon_ip_stats, 56);
+EBPFMON_ABI_ASSERT(struct ebpfmon_ip_stats, 64);
 EBPFMON_ABI_ASSERT(struct ebpfmon_conn, 24);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_key, 132);
 EBPFMON_ABI_ASSERT(struct ebpfmon_url_rule, 8);
-EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 32);
+EBPFMON_ABI_ASSERT(struct ebpfmon_settings, 40);
 EBPFMON_ABI_ASSERT(struct ebpfmon_counters, 296);
 EBPFMON_ABI_ASSERT(struct ebpfmon_proc_io, 56);
 EBPFMON_ABI_ASSERT(struct ebpfmon_prog_stats, 40);

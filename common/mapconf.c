@@ -144,6 +144,7 @@ static int write_settings(const struct mapconf_fds *fds, const struct config *cf
 		old.flags |= EBPFMON_F_BAN_NETS;
 	mapconf_settings(cfg, old.flags, &set);
 	set.allow_gen = old.allow_gen + allow_added;
+	set.ban_gen = old.ban_gen + 1; /* EBPFMON_F_BAN_NETS may be new: notes no longer hold */
 	if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY)) {
 		err = -errno;
 		log_error("cannot write map settings: %s", strerror(errno));
@@ -165,6 +166,23 @@ static int bump_allow_gen(const struct mapconf_fds *fds)
 	}
 	log_error("cannot write map settings: %s", strerror(errno));
 	return -errno;
+}
+
+int mapconf_ban_written(int settings_fd)
+{
+	struct ebpfmon_settings set;
+	__u32 zero = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(settings_fd, &zero, &set) == 0) {
+		set.ban_gen++;
+		if (bpf_map_update_elem(settings_fd, &zero, &set, BPF_ANY) == 0)
+			return 0;
+	}
+	err = -errno;
+	log_error("cannot write map settings (ban_gen): %s; a new ban may take up to 1 s",
+		  strerror(errno));
+	return err;
 }
 
 int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what)

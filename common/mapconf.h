@@ -25,10 +25,21 @@ enum mapconf_what {
  * EBPFMON_F_BAN_NETS when the map held it or ban_nets has entries. The loader writes the
  * settings only into a map it has just created; the analyzer owns them from then on. Either
  * way, an allowlist entry that covers addresses not covered before grows settings.allow_gen
- * (XDP then looks up allow_nets again for every ban).
+ * (XDP then looks up allow_nets again for every ban), and a settings write grows
+ * settings.ban_gen (XDP looks every address up in bans and ban_nets again).
  * 0 or -errno (logged, naming the map).
  */
 int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsigned int what);
+
+/*
+ * To call after writing an entry to bans or ban_nets (settings_fd: the settings map): grows
+ * settings.ban_gen, so that XDP looks the banned address up at its next packet instead of
+ * trusting its note that no ban covered it (struct ebpfmon_ip_stats, ban_note). Without
+ * it the ban takes effect within EBPFMON_BAN_NOTE_NS. A read-modify-write of settings[0]: not
+ * to be raced by another writer of the settings (the analyzer is their one writer while it
+ * runs). 0 or -errno (logged).
+ */
+int mapconf_ban_written(int settings_fd);
 
 /*
  * settings[0] as cfg asks for it: the connection limit, the HTTP ports and the flags

@@ -22,7 +22,8 @@
  * is there), sends a UDP datagram from the same address and looks the entry up again
  * (t_drop: its drops counter, counted by XDP, is above 0). Both are quantised by the probe
  * interval. The UDP socket sends one datagram before t0: the first send of a socket costs
- * ~0.15 ms more. Baseline in the same run: the benchmark writes a ban itself and measures,
+ * ~0.15 ms more. Baseline in the same run: the benchmark writes a ban itself (the entry, then
+ * settings.ban_gen, as the analyzer does) and measures,
  * the same way, until the first drop: the floor of the method (probe interval, XDP, map
  * lookups). At the end it reads the analyzer's /metrics: the longest time one callback of
  * each task held the analyzer's loop (ebpfmon_loop_hold_max_seconds).
@@ -46,6 +47,7 @@
 
 #include "bench_util.h"
 #include "ebpfmon_abi.h"
+#include "mapconf.h"
 #include "nsbench.h"
 #include "pkt.h"
 
@@ -79,7 +81,7 @@ struct opts {
 
 struct rig {
 	struct nsb ns;
-	int bans_fd, listen_fd, sink_fd;
+	int bans_fd, settings_fd, listen_fd, sink_fd;
 	struct sockaddr_in srv, sink;
 	uint16_t metrics_port; /* the analyzer's /metrics on 127.0.0.1 */
 };
@@ -386,9 +388,15 @@ static int baseline_trial(struct rig *r, const struct opts *o, unsigned int idx,
 		return udp;
 	send_probe(r, udp); /* as in ban_trial(): a warm socket */
 	ban.expires_ns = bench_ns(CLOCK_BOOTTIME) + 1000000000ull; /* gone like the others */
+	/* as the analyzer writes a ban: the entry, then settings.ban_gen (mapconf.h) */
 	if (bpf_map_update_elem(r->bans_fd, &key, &ban, BPF_ANY)) {
 		err = -errno;
 		fprintf(stderr, "%s: writing bans[%s]: %s\n", PROG, src, strerror(errno));
+		close(udp);
+		return err;
+	}
+	err = mapconf_ban_written(r->settings_fd);
+	if (err) {
 		close(udp);
 		return err;
 	}
@@ -531,7 +539,7 @@ static unsigned int log_count(const char *path, const char *a, const char *b)
 
 int main(int argc, char **argv)
 {
-	static struct rig r = {.bans_fd = -1, .listen_fd = -1, .sink_fd = -1};
+	static struct rig r = {.bans_fd = -1, .settings_fd = -1, .listen_fd = -1, .sink_fd = -1};
 	struct sample *ban_s = NULL, *base_s = NULL;
 	uint64_t *sorted = NULL;
 	char **addrs = NULL, net[640], api_lines[64];
@@ -583,7 +591,8 @@ int main(int argc, char **argv)
 	    (err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 15)))
 		goto out;
 	r.bans_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_BANS);
-	if (r.bans_fd < 0 || setup_sockets(&r))
+	r.settings_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_SETTINGS);
+	if (r.bans_fd < 0 || r.settings_fd < 0 || setup_sockets(&r))
 		goto out;
 	if (o.fill) {
 		int ip_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_IP_STATS);
@@ -713,6 +722,8 @@ out:
 		close(r.sink_fd);
 	if (r.bans_fd >= 0)
 		close(r.bans_fd);
+	if (r.settings_fd >= 0)
+		close(r.settings_fd);
 	for (unsigned int i = 0; addrs && i < n_addrs; i++)
 		free(addrs[i]);
 	free(addrs);

@@ -162,21 +162,24 @@ static int fill_maps(struct bpf_object *obj)
 	bool percpu = ip_stats && bpf_map__type(ip_stats) == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 	size_t n = percpu ? (size_t)xh_ncpus() : 1;
 	struct ebpfmon_ban ban = {.expires_ns = 0, .reason = EBPFMON_BAN_MANUAL};
-	struct ebpfmon_ip_stats *vals = calloc(n, vsz);
+	/* an older build's value may be shorter (-o): its leading fields are these */
 	uint64_t now = xh_coarse_ns();
+	struct ebpfmon_ip_stats v = {.rx_packets = 10,
+				     .rx_bytes = 1000,
+				     .first_seen_ns = now,
+				     .last_seen_ns = now};
+	char *vals = calloc(n, vsz);
 	int err = 0;
 
-	if (!ip_stats || !bans || vsz != sizeof(*vals)) {
+	if (!ip_stats || !bans || vsz < offsetof(struct ebpfmon_ip_stats, last_seen_ns) + 8 ||
+	    vsz > sizeof(v)) {
 		free(vals);
 		return -EINVAL;
 	}
 	if (!vals)
 		return -ENOMEM;
 	for (size_t c = 0; c < n; c++)
-		vals[c] = (struct ebpfmon_ip_stats){.rx_packets = 10,
-						    .rx_bytes = 1000,
-						    .first_seen_ns = now,
-						    .last_seen_ns = now};
+		memcpy(vals + c * vsz, &v, vsz);
 	for (uint32_t i = 0; i <= N_TRACKED && !err; i++) {
 		struct ebpfmon_addr a = i < N_TRACKED ? v4_addr(TRACKED_BASE + i) : pkt_addr(TRACKED_V6);
 
@@ -216,7 +219,11 @@ static int configure(struct bpf_object *obj)
 	if (!settings || !url_rules || !allow_nets)
 		return -EINVAL;
 	set.http_ports[0] = 80;
-	err = bpf_map__update_elem(settings, &zero, sizeof(zero), &set, sizeof(set), BPF_ANY);
+	/* an older build's settings may be shorter (-o): its leading fields are these */
+	err = bpf_map__value_size(settings) > sizeof(set)
+		      ? -EINVAL
+		      : bpf_map__update_elem(settings, &zero, sizeof(zero), &set,
+					     bpf_map__value_size(settings), BPF_ANY);
 	for (size_t i = 0; !err && i < sizeof(patterns) / sizeof(patterns[0]); i++) {
 		struct ebpfmon_url_key k = {.prefixlen = (__u32)strlen(patterns[i]) * 8};
 		struct ebpfmon_url_rule rule = {.id = (__u32)i + 1, .action = EBPFMON_URL_DROP};

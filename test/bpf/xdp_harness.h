@@ -165,6 +165,7 @@ static inline int xh_ip_stats(struct ebpfmon *skel, const struct ebpfmon_addr *a
 			sum->first_seen_ns = v[c].first_seen_ns;
 		if (v[c].last_seen_ns > sum->last_seen_ns)
 			sum->last_seen_ns = v[c].last_seen_ns;
+		sum->ban_note = v[c].ban_note; /* one value (EBPFMON_IP_STATS_NVALS) */
 	}
 	free(v);
 	return 0;

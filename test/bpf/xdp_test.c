@@ -157,7 +157,8 @@ static void expect_counters_(const struct ebpfmon_counters *want, const char *fi
 #define expect_counters(...)                                                                       \
 	expect_counters_(&(struct ebpfmon_counters){__VA_ARGS__}, __FILE__, __LINE__)
 
-static void ban_add(const char *addr, uint64_t expires_ns)
+/* A ban written as bpftool writes it: settings.ban_gen left alone. */
+static void ban_add_quiet(const char *addr, uint64_t expires_ns)
 {
 	struct ebpfmon_addr a = pkt_addr(addr);
 	struct ebpfmon_ban ban = {.expires_ns = expires_ns, .reason = EBPFMON_BAN_MANUAL};
@@ -165,6 +166,13 @@ static void ban_add(const char *addr, uint64_t expires_ns)
 	assert_int_equal(
 		bpf_map__update_elem(skel->maps.bans, &a, sizeof(a), &ban, sizeof(ban), BPF_ANY),
 		0);
+}
+
+/* A ban written as the analyzer writes it: then settings.ban_gen grows. */
+static void ban_add(const char *addr, uint64_t expires_ns)
+{
+	ban_add_quiet(addr, expires_ns);
+	assert_int_equal(mapconf_ban_written(bpf_map__fd(skel->maps.settings)), 0);
 }
 
 static struct ebpfmon_ban ban_get(const char *addr)
@@ -185,6 +193,7 @@ static void ban_net_add(const char *net, unsigned plen, uint64_t expires_ns)
 	assert_int_equal(bpf_map__update_elem(skel->maps.ban_nets, &k, sizeof(k), &ban, sizeof(ban),
 					      BPF_ANY),
 			 0);
+	assert_int_equal(mapconf_ban_written(bpf_map__fd(skel->maps.settings)), 0);
 }
 
 static struct ebpfmon_ban ban_net_get(const char *net, unsigned plen)
@@ -207,9 +216,16 @@ static void allow_add(const char *net, unsigned plen)
 			 0);
 }
 
+/* settings[0] with these flags and HTTP ports; ban_gen grows, as with every writer. */
 static void settings(__u32 flags, __u16 port0, __u16 port1)
 {
-	struct ebpfmon_settings set = {.flags = flags};
+	struct ebpfmon_settings set = {.flags = flags}, old = {0};
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map__lookup_elem(skel->maps.settings, &zero, sizeof(zero), &old,
+					      sizeof(old), 0),
+			 0);
+	set.ban_gen = old.ban_gen + 1; /* as common/mapconf.c: flags such as BAN_NETS may be new */
 
 	set.http_ports[0] = port0;
 	set.http_ports[EBPFMON_MAX_HTTP_PORTS - 1] = port1; /* the last slot is checked too */
@@ -1129,6 +1145,134 @@ static void test_ban_net_v4(void **state)
 	expect_counters(.rx_seen = 2, .rx_passed = 1, .rx_drop_net = 1, .events = 1);
 	assert_int_equal(events_read(), 1);
 	check_ban_drop_event(0, "203.0.113.77", 1, 1, 0, UINT64_MAX);
+}
+
+/* ---- the note of "no ban" on tracked addresses (ip_stats.ban_note) ------------------------ */
+
+static __u32 ban_gen_now(void)
+{
+	struct ebpfmon_settings set;
+	__u32 zero = 0;
+
+	assert_int_equal(bpf_map__lookup_elem(skel->maps.settings, &zero, sizeof(zero), &set,
+					      sizeof(set), 0),
+			 0);
+	return set.ban_gen;
+}
+
+/* A tracked address passes; the analyzer bans it (ban, then ban_gen): the next packet drops. */
+static void test_ban_note_ban_drops_next(void **state)
+{
+	uint64_t t0 = xh_coarse_ns(), t1;
+	struct ebpfmon_ip_stats st;
+	struct frame f;
+
+	(void)state;
+	v4_tcp(&f, "198.51.100.60", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&f), XDP_PASS);
+	assert_int_equal(run(&f), XDP_PASS);
+	t1 = xh_coarse_ns();
+	/* the note: this generation, good for at most EBPFMON_BAN_NOTE_NS */
+	st = stats_of("198.51.100.60");
+	assert_int_equal(st.ban_note & EBPFMON_BAN_GEN_MASK, ban_gen_now() & EBPFMON_BAN_GEN_MASK);
+	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) > t0);
+	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) <= t1 + EBPFMON_BAN_NOTE_NS);
+
+	ban_add("198.51.100.60", 0);
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(ban_get("198.51.100.60").drops, 1);
+	assert_int_equal(stats_of("198.51.100.60").rx_packets, 2);
+	expect_counters(.rx_seen = 3, .rx_passed = 2, .rx_drop_ban = 1, .events = 1);
+}
+
+/*
+ * A ban written without growing ban_gen (bpftool map update) on an address with a fresh note:
+ * the note is trusted until its deadline, then the ban drops.
+ */
+static void test_ban_note_bpftool_ban_bounded(void **state)
+{
+	struct timespec ts = {.tv_sec = EBPFMON_BAN_NOTE_NS / 1000000000ull,
+			      .tv_nsec = 50 * 1000000};
+	struct frame f;
+
+	(void)state;
+	v4_tcp(&f, "198.51.100.61", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&f), XDP_PASS);
+	ban_add_quiet("198.51.100.61", 0);
+	/* within the note's time: bans is not looked up */
+	assert_int_equal(run(&f), XDP_PASS);
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(ban_get("198.51.100.61").drops, 2);
+	/* an address without a note (not tracked) is looked up at its first packet */
+	ban_add_quiet("198.51.100.62", 0);
+	v4_tcp(&f, "198.51.100.62", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&f), XDP_DROP);
+}
+
+/* Unbanned (the entry deleted, ban_gen left alone): the very next packet passes. */
+static void test_ban_note_unban_passes(void **state)
+{
+	struct ebpfmon_addr a = pkt_addr("198.51.100.63");
+	struct frame f;
+
+	(void)state;
+	v4_tcp(&f, "198.51.100.63", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&f), XDP_PASS);
+	ban_add("198.51.100.63", 0);
+	assert_int_equal(run(&f), XDP_DROP);
+	assert_int_equal(bpf_map__delete_elem(skel->maps.bans, &a, sizeof(a), 0), 0);
+	assert_int_equal(run(&f), XDP_PASS);
+	assert_int_equal(run(&f), XDP_PASS);
+	expect_counters(.rx_seen = 4, .rx_passed = 3, .rx_drop_ban = 1, .events = 1);
+	/* counted again once it passes (after a drop it is looked up in bans first) */
+	assert_int_equal(stats_of("198.51.100.63").rx_packets, 3);
+	assert_true(stats_of("198.51.100.63").ban_note != 0);
+}
+
+/*
+ * A network ban over tracked addresses drops their next packets; an allowlisted address inside
+ * it keeps passing, counted as allowed on every packet (no note is made for it).
+ */
+static void test_ban_note_net_ban(void **state)
+{
+	struct ebpfmon_lpm_key net = pkt_lpm_key("203.0.113.0", 24);
+	struct ebpfmon_ban ban = {0};
+	struct frame in, allowed, out;
+
+	(void)state;
+	settings(EBPFMON_F_BAN_NETS, 0, 0);
+	allow_add("203.0.113.200", 32);
+	v4_tcp(&in, "203.0.113.20", 443, TCP_ACK, NULL);
+	v4_tcp(&allowed, "203.0.113.200", 443, TCP_ACK, NULL);
+	v4_tcp(&out, "203.0.114.20", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&in), XDP_PASS);
+	assert_int_equal(run(&allowed), XDP_PASS);
+	assert_int_equal(run(&out), XDP_PASS);
+
+	ban_net_add("203.0.113.0", 24, 0);
+	assert_int_equal(run(&in), XDP_DROP);
+	assert_int_equal(run(&allowed), XDP_PASS);
+	assert_int_equal(run(&out), XDP_PASS);
+	assert_int_equal(run(&in), XDP_DROP);
+	assert_int_equal(run(&allowed), XDP_PASS);
+	assert_int_equal(ban_net_get("203.0.113.0", 24).drops, 2);
+	expect_counters(.rx_seen = 8, .rx_passed = 6, .rx_drop_net = 2, .rx_allowed = 2,
+			.events = 2);
+
+	/* ban_nets written alone, then switched on after the notes were made: the settings
+	 * write grows ban_gen */
+	assert_true(xh_map_clear(skel->maps.ban_nets) >= 0);
+	settings(0, 0, 0);
+	v4_tcp(&in, "203.0.113.21", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&in), XDP_PASS);
+	assert_int_equal(bpf_map__update_elem(skel->maps.ban_nets, &net, sizeof(net), &ban,
+					      sizeof(ban), BPF_ANY),
+			 0);
+	settings(EBPFMON_F_BAN_NETS, 0, 0);
+	assert_int_equal(run(&in), XDP_DROP);
 }
 
 static void test_ban_net_v6(void **state)
@@ -2181,6 +2325,10 @@ int main(int argc, char **argv)
 		T(test_ban_deadline_near),
 		T(test_ban_net_v4),
 		T(test_ban_net_v6),
+		T(test_ban_note_ban_drops_next),
+		T(test_ban_note_bpftool_ban_bounded),
+		T(test_ban_note_unban_passes),
+		T(test_ban_note_net_ban),
 		T(test_allowlist_overrides_ban),
 		T(test_allowlist_added_after_ban),
 		T(test_allowlist_overrides_ban_net),

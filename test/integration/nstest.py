@@ -489,9 +489,9 @@ def addr_key(ip):
 
 
 BAN_FMT = "<QQQII"  # expires_ns, drops, would_drops, reason, flags
-STATS_FMT = "<7Q"
+STATS_FMT = "<8Q"
 STATS_FIELDS = ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "syns", "first_seen_ns",
-                "last_seen_ns")
+                "last_seen_ns", "ban_note")
 
 
 # struct ebpfmon_counters, in its order (counters[0], per CPU; u64 each)
@@ -576,6 +576,16 @@ class Bpftool:
         self.cmd("map", "update", "pinned", pinned, "key", *_hexargs(key), "value",
                  *_hexargs(value), flags)
 
+    def ban_gen_bump(self, settings_pinned):
+        """settings[0].ban_gen + 1 (struct ebpfmon_settings, bytes 32..35): what the analyzer
+        does after writing a ban, so that XDP looks every tracked address up in bans again at
+        its next packet instead of within 1 s (docs/operations.md)."""
+        raw = bytearray(self.map_lookup_raw(settings_pinned, bytes(4)))
+        assert len(raw) >= 36, f"settings[0] is {len(raw)} bytes: no ban_gen"
+        gen = (struct.unpack_from("<I", raw, 32)[0] + 1) & 0xffffffff
+        struct.pack_into("<I", raw, 32, gen)
+        self.map_update(settings_pinned, bytes(4), bytes(raw))
+
     def map_delete(self, pinned, key, missing_ok=True):
         r = self.cmd("map", "delete", "pinned", pinned, "key", *_hexargs(key), check=False)
         if r.returncode != 0 and not missing_ok:
@@ -597,7 +607,7 @@ class Bpftool:
                 if k == "first_seen_ns":
                     if v and (not tot[k] or v < tot[k]):
                         tot[k] = v
-                elif k == "last_seen_ns":
+                elif k in ("last_seen_ns", "ban_note"):
                     tot[k] = max(tot[k], v)
                 else:
                     tot[k] += v

@@ -144,7 +144,9 @@ class Ctx:
         return self.pin("maps", name)
 
     def ban(self, ip, expires_ns=0):
+        """A ban as the analyzer writes it: the entry, then settings.ban_gen grown."""
         self.bpftool.map_update(self.map("bans"), addr_key(ip), ban_value(expires_ns))
+        self.bpftool.ban_gen_bump(self.map("settings"))
 
     def unban(self, ip):
         return self.bpftool.map_delete(self.map("bans"), addr_key(ip))

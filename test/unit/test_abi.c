@@ -19,11 +19,11 @@ static void test_sizes(void **state)
 	assert_int_equal(sizeof(struct ebpfmon_addr), 16);
 	assert_int_equal(sizeof(struct ebpfmon_lpm_key), 20);
 	assert_int_equal(sizeof(struct ebpfmon_ban), 32);
-	assert_int_equal(sizeof(struct ebpfmon_ip_stats), 56);
+	assert_int_equal(sizeof(struct ebpfmon_ip_stats), 64);
 	assert_int_equal(sizeof(struct ebpfmon_conn), 24);
 	assert_int_equal(sizeof(struct ebpfmon_url_key), 132);
 	assert_int_equal(sizeof(struct ebpfmon_url_rule), 8);
-	assert_int_equal(sizeof(struct ebpfmon_settings), 32);
+	assert_int_equal(sizeof(struct ebpfmon_settings), 40);
 	assert_int_equal(sizeof(struct ebpfmon_counters), 296);
 	assert_int_equal(sizeof(struct ebpfmon_proc_io), 56);
 	assert_int_equal(sizeof(struct ebpfmon_event_hdr), 16);
@@ -55,6 +55,13 @@ static void test_offsets(void **state)
 	assert_int_equal(offsetof(struct ebpfmon_settings, http_ports), 8);
 	assert_int_equal(offsetof(struct ebpfmon_settings, drop_sample_mask), 24);
 	assert_int_equal(offsetof(struct ebpfmon_settings, allow_gen), 28);
+	assert_int_equal(offsetof(struct ebpfmon_settings, ban_gen), 32);
+
+	/* the stats first (readers that add up values per key), XDP's note last */
+	assert_int_equal(offsetof(struct ebpfmon_ip_stats, last_seen_ns), 48);
+	assert_int_equal(offsetof(struct ebpfmon_ip_stats, ban_note), 56);
+	/* the note's deadline part is a multiple of 2^20 ns, the rest holds the generation */
+	assert_int_equal(EBPFMON_BAN_GEN_MASK, (1u << 20) - 1);
 
 	assert_int_equal(offsetof(struct ebpfmon_counters, rx_seen), 0);
 	assert_int_equal(offsetof(struct ebpfmon_counters, ringbuf_drops), 13 * 8);
