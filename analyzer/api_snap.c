@@ -173,7 +173,16 @@ static const char *xdp_mode(const char *name, __u32 ifindex, __u32 prog_id)
 	return "unknown";
 }
 
-/* The loader's XDP links pinned as links/xdp-IFNAME under the pin root. */
+/*
+ * enum bpf_link_type's BPF_LINK_TYPE_TCX (Linux 6.6), which the uapi headers here may
+ * predate. Its bpf_link_info.tcx begins with the ifindex, where .xdp has its own.
+ */
+#define API_LINK_TYPE_TCX 11
+
+/*
+ * The loader's ingress links under the pin root: links/xdp-IFNAME (XDP, in the mode netlink
+ * tells) and links/ingress-IFNAME (xdp_mode tc: a tcx link, reported as "tc").
+ */
 static void interfaces(const char *root, struct api_status_snap *st)
 {
 	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
@@ -190,17 +199,34 @@ static void interfaces(const char *root, struct api_status_snap *st)
 		__u32 len = sizeof(info);
 		int fd;
 
-		if (strncmp(de->d_name, "xdp-", 4) || !de->d_name[4])
+		const char *ifname;
+		bool tcx;
+
+		if (!strncmp(de->d_name, "xdp-", 4)) {
+			tcx = false;
+			ifname = de->d_name + 4;
+		} else if (!strncmp(de->d_name, "ingress-", 8)) {
+			tcx = true;
+			ifname = de->d_name + 8;
+		} else {
 			continue;
-		snprintf(i->name, sizeof(i->name), "%.63s", de->d_name + 4);
+		}
+		if (!*ifname)
+			continue;
+		snprintf(i->name, sizeof(i->name), "%.63s", ifname);
 		i->xdp_mode = "unknown";
 		i->ifindex = 0;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    info.type == BPF_LINK_TYPE_XDP) {
-			i->ifindex = info.xdp.ifindex;
-			i->xdp_mode = xdp_mode(i->name, info.xdp.ifindex, info.prog_id);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			if (!tcx && info.type == BPF_LINK_TYPE_XDP) {
+				i->ifindex = info.xdp.ifindex;
+				i->xdp_mode = xdp_mode(i->name, info.xdp.ifindex, info.prog_id);
+			} else if (tcx && info.type == API_LINK_TYPE_TCX) {
+				/* a detached tcx link (its interface went) has ifindex 0 */
+				i->ifindex = info.xdp.ifindex;
+				i->xdp_mode = i->ifindex ? "tc" : "none";
+			}
 		}
 		if (fd >= 0)
 			close(fd);

@@ -196,12 +196,12 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 		dropped += drops[i].n;
 
 	family(o, "ebpfmon_packets_total", "counter",
-	       "Packets XDP handled on the monitored interfaces, by verdict (in dry run what "
-	       "would be dropped passes).");
+	       "Packets the ingress program (XDP, or tc) handled on the monitored interfaces, by "
+	       "verdict (in dry run what would be dropped passes).");
 	sample_l(o, "ebpfmon_packets_total", "verdict", "pass", k->rx_passed);
 	sample_l(o, "ebpfmon_packets_total", "verdict", "drop", dropped);
 
-	family(o, "ebpfmon_drops_total", "counter", "Packets XDP dropped, by reason.");
+	family(o, "ebpfmon_drops_total", "counter", "Packets the ingress program dropped, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		sample_l(o, "ebpfmon_drops_total", "reason", drops[i].reason, drops[i].n);
 

@@ -74,12 +74,13 @@ static void test_families(void **state)
 	s.anomaly_kind[1] = "memory";
 	t = render(&s);
 
-	assert_lines(t, "# HELP ebpfmon_packets_total Packets XDP handled on the monitored "
-			"interfaces, by verdict (in dry run what would be dropped passes).\n"
+	assert_lines(t, "# HELP ebpfmon_packets_total Packets the ingress program (XDP, or tc) "
+			"handled on the monitored interfaces, by verdict (in dry run what would be "
+			"dropped passes).\n"
 			"# TYPE ebpfmon_packets_total counter\n"
 			"ebpfmon_packets_total{verdict=\"pass\"} 100\n"
 			"ebpfmon_packets_total{verdict=\"drop\"} 22\n");
-	assert_lines(t, "# HELP ebpfmon_drops_total Packets XDP dropped, by reason.\n"
+	assert_lines(t, "# HELP ebpfmon_drops_total Packets the ingress program dropped, by reason.\n"
 			"# TYPE ebpfmon_drops_total counter\n"
 			"ebpfmon_drops_total{reason=\"ban\"} 7\n"
 			"ebpfmon_drops_total{reason=\"ban_net\"} 1\n"
