@@ -179,28 +179,24 @@ static const char *xdp_mode(const char *name, __u32 ifindex, __u32 prog_id)
  */
 #define API_LINK_TYPE_TCX 11
 
-/*
- * The loader's ingress links under the pin root: links/xdp-IFNAME (XDP, in the mode netlink
- * tells) and links/ingress-IFNAME (xdp_mode tc: a tcx link, reported as "tc").
- */
-static void interfaces(const char *root, struct api_status_snap *st)
+size_t api_snap_interfaces(const char *root, struct api_snap_iface *out, size_t max)
 {
 	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
 	struct dirent *de;
+	size_t n = 0;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/%s", root, EBPFMON_PIN_LINKS);
 	d = opendir(dir);
 	if (!d)
-		return;
-	while ((de = readdir(d)) && st->n_ifaces < API_SNAP_IFACES) {
-		struct api_snap_iface *i = &st->ifaces[st->n_ifaces];
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		struct api_snap_iface *i = &out[n];
 		struct bpf_link_info info = { 0 };
 		__u32 len = sizeof(info);
-		int fd;
-
 		const char *ifname;
 		bool tcx;
+		int fd;
 
 		if (!strncmp(de->d_name, "xdp-", 4)) {
 			tcx = false;
@@ -230,9 +226,10 @@ static void interfaces(const char *root, struct api_status_snap *st)
 		}
 		if (fd >= 0)
 			close(fd);
-		st->n_ifaces++;
+		n++;
 	}
 	closedir(d);
+	return n;
 }
 
 /* The programs pinned under progs/ (root's: readable only when the analyzer runs as root). */
@@ -303,7 +300,7 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 	struct store *db = p->store;
 	uint64_t open = 0;
 
-	interfaces(p->cfg->pin_root, st);
+	st->n_ifaces = api_snap_interfaces(p->cfg->pin_root, st->ifaces, API_SNAP_IFACES);
 	programs(p->cfg->pin_root, st);
 	if (!st->n_progs) /* the program pins are root's: the loader's copy instead */
 		programs_from_map(p->cfg->pin_root, st);

@@ -110,6 +110,28 @@ static void test_families(void **state)
 	free(t);
 }
 
+/* One sample per monitored interface, with its ingress mode; the family without any. */
+static void test_interfaces(void **state)
+{
+	struct metrics_snapshot s = { 0 };
+	char *t;
+
+	(void)state;
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_interface_info gauge\n# HELP ");
+	free(t);
+	s.n_ifaces = 2;
+	snprintf(s.ifaces[0].name, sizeof(s.ifaces[0].name), "eth0");
+	s.ifaces[0].mode = "native";
+	snprintf(s.ifaces[1].name, sizeof(s.ifaces[1].name), "veth\"1");
+	s.ifaces[1].mode = "tc";
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_interface_info gauge\n"
+			"ebpfmon_interface_info{interface=\"eth0\",mode=\"native\"} 1\n"
+			"ebpfmon_interface_info{interface=\"veth\\\"1\",mode=\"tc\"} 1\n");
+	free(t);
+}
+
 /* The programs' run statistics (from prog_stats): seconds and runs per program name. */
 static void test_programs(void **state)
 {
@@ -433,6 +455,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_families),
 		cmocka_unit_test(test_programs),
+		cmocka_unit_test(test_interfaces),
 		cmocka_unit_test(test_loop_hold),
 		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_label_escaping),
