@@ -265,7 +265,8 @@ def t4_restart(ctx):
     ing1 = [ln for ln in link1 if ln[3] == TCX_INGRESS][0]
     ing2 = [ln for ln in link2 if ln[3] == TCX_INGRESS][0]
     assert ing2[1] == ing1[1] and prog2 != prog1, \
-        f"the link was not updated in place: link {ing1[1]} -> {ing2[1]}, program {prog1} -> {prog2}"
+        f"the link was not updated in place: link {ing1[1]} -> {ing2[1]}, " \
+        f"program {prog1} -> {prog2}"
     assert nstest.ping(ctx.topo.peer, MON, count=2, wait=1) == 0, "ban not enforced after restart"
     ctx.ctl("unban", PEER)
     assert nstest.wait_ping_ok(ctx.topo.peer, MON), "no ping after the unban"
