@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nstest  # noqa: E402
 from nstest import Background, log  # noqa: E402
 import test_analyzer as ta  # noqa: E402
+import test_metrics as tm  # noqa: E402
 
 THIS = os.path.abspath(__file__)
 SINK_PORT = 9211
@@ -181,19 +182,23 @@ TESTS, test = nstest.test_registry()
 
 
 @test("1. xdp_mode = tc: one tcx ingress link of tc_ingress on the veth, pinned as "
-      "links/ingress-IF; no XDP; the loader says so; the API reports the mode 'tc'")
+      "links/ingress-IF; no XDP; the loader says so; the API and the metrics report the mode 'tc'")
 def t1_attached(ctx):
     ctx.expect_ingress("tc")
     assert ctx.loader.wait_line(rf"interface {ctx.topo.mon_if} .*ingress attached as tcx", 1), \
         f"no 'ingress attached as tcx' line:\n{ctx.loader.output('err')}"
-    xdp, tc = ctx.net_show()
-    log(f"  bpftool net show: tc {tc}")
-    ctx.fresh()
+    port = tm.free_port()
+    with open(ctx.conf) as f:
+        conf = ctx.write_file("metrics.conf", f.read() +
+                              f"[api]\nmetrics_address = http://127.0.0.1:{port}\n")
+    ctx.fresh(conf=conf)
     st = json.loads(ctx.ctl("--json", "status"))
     ifs = [i for i in st.get("interfaces", []) if i.get("name") == ctx.topo.mon_if]
     assert len(ifs) == 1 and ifs[0].get("xdp_mode") == "tc", f"status interfaces: {ifs}"
     text = ctx.ctl("status")
     assert re.search(rf"{ctx.topo.mon_if}\b.*\btc\b", text), f"ebpfmonctl status:\n{text}"
+    key = f'ebpfmon_interface_info{{interface="{ctx.topo.mon_if}",mode="tc"}}'
+    tm.wait_sample(port, key, lambda v: v == 1)
 
 
 @test("2. a ban through the API drops the peer's pings and connections; the unban lets them "
