@@ -9,14 +9,15 @@
  * Namespaces ebb-mon-PID (iperf3 -s, 198.18.210.1/24) and ebb-peer-PID (iperf3 -c,
  * 198.18.210.2/24). Data flows peer -> mon: the ingress program sees it on the monitored
  * end, the egress accounting program sees the ACKs going back. Each round measures five
- * setups, in ABCDE order and EDCBA the next round (the machine's drift falls on all alike):
+ * setups, in ABCDE order and EDCBA the next round (the machine's drift falls on all alike),
+ * nothing attached in the middle so that each ebpfmon setup runs right beside it:
  *
- *   nothing    the loader stopped (its link pins removed): no XDP on the veth (checked, ip link)
  *   empty XDP  a two-instruction XDP_PASS program in the mode the loader uses: what the hook
  *              itself costs, before any work of ebpfmon's
  *   ebpfmon    the loader started afresh, the analyzer as user ebpfmon without capabilities
- *   empty tcx  a two-instruction tcx ingress program returning TCX_NEXT: the tc hook's cost
+ *   nothing    the loader stopped (its link pins removed): no XDP on the veth (checked, ip link)
  *   ebpfmon tc the same as ebpfmon with [loader] xdp_mode = tc (tc_ingress on a tcx link)
+ *   empty tcx  a two-instruction tcx ingress program returning TCX_NEXT: the tc hook's cost
  *
  * One iperf3 client run per setup and round: SECONDS measured after 1 s that iperf3 omits
  * (slow start), the receiver's bits per second. Figures are medians over the rounds; the
@@ -351,15 +352,26 @@ static void attached_mode(const struct nsb *ns, char *buf, size_t len)
 	fclose(f);
 }
 
+/* Whether the loader pinned a tcx ingress link for the veth (links/ingress-IFNAME). */
+static bool tc_link_pinned(const struct nsb *ns)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/" EBPFMON_PIN_LINKS "/ingress-%s", ns->pin_root,
+		 ns->mon_if);
+	return access(path, F_OK) == 0;
+}
+
 /* "nothing attached": the loader is stopped and nothing else is on the veth. */
 static int run_nothing(struct nsb *ns, const struct opts *o, struct run *r)
 {
 	int att = bp_xdp_attached(ns);
 
-	if (att != 0) {
+	if (att != 0 || tc_link_pinned(ns)) {
 		fprintf(stderr, "%s: %s", PROG,
-			att > 0 ? "XDP still attached with the loader stopped\n"
-				: "cannot read the veth's state\n");
+			att > 0	   ? "XDP still attached with the loader stopped\n"
+			: att == 0 ? "the tcx ingress link still pinned with the loader stopped\n"
+				   : "cannot read the veth's state\n");
 		return -EIO;
 	}
 	return iperf_run(ns, o->seconds, o->streams, r);
@@ -533,16 +545,6 @@ static int progs_time(const struct nsb *ns, struct prog_time t[3])
 	return 0;
 }
 
-/* Whether the loader pinned a tcx ingress link for the veth (links/ingress-IFNAME). */
-static bool tc_link_pinned(const struct nsb *ns)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), "%s/" EBPFMON_PIN_LINKS "/ingress-%s", ns->pin_root,
-		 ns->mon_if);
-	return access(path, F_OK) == 0;
-}
-
 /* ebpfmon with its XDP ingress (tc false, xdp_mode as -m says) or xdp_mode = tc. */
 static int run_ebpfmon_hook(struct nsb *ns, const struct opts *o, struct run *r, bool tc)
 {
@@ -651,9 +653,11 @@ static int (*const setup_run[S_N])(struct nsb *, const struct opts *, struct run
 
 int main(int argc, char **argv)
 {
+	/* nothing in the middle, each ebpfmon beside it: the paired ratios of the targets are
+	 * taken a run apart, and the order's reversal evens out a drift of the machine */
 	static const enum setup order[2][S_N] = {
-		{S_NOTHING, S_EMPTY, S_EBPFMON, S_EMPTY_TC, S_TC},
-		{S_TC, S_EMPTY_TC, S_EBPFMON, S_EMPTY, S_NOTHING}};
+		{S_EMPTY, S_EBPFMON, S_NOTHING, S_TC, S_EMPTY_TC},
+		{S_EMPTY_TC, S_TC, S_NOTHING, S_EBPFMON, S_EMPTY}};
 	static struct nsb ns;
 	static struct run run[S_N][MAX_ROUNDS];
 	double g[S_N][MAX_ROUNDS], pr[MAX_ROUNDS], prt[MAX_ROUNDS], med[S_N], lo[S_N], hi[S_N];
