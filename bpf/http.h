@@ -779,8 +779,8 @@ static __always_inline bool http_verified(struct pkt_ctx pc, const struct pkt_in
 					  const struct ebpfmon_addr *dst, bool in_order,
 					  __u32 *isn, bool any_seq)
 {
-	void *data = pc.data;
-	void *data_end = pc.data_end;
+	void *data = pkt_data_fresh(pc);
+	void *data_end = pkt_data_end_fresh(pc);
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
 	__u32 tlen;

@@ -67,7 +67,7 @@ static __always_inline __u32 pkt_len(struct pkt_ctx pc)
 {
 	if (pc.skb)
 		return ((struct __sk_buff *)pc.ctx)->len;
-	return pc.data_end - pc.data;
+	return ((struct xdp_md *)pc.ctx)->data_end - ((struct xdp_md *)pc.ctx)->data;
 }
 
 /*
@@ -91,6 +91,26 @@ static __always_inline long pkt_load(struct pkt_ctx pc, __u32 off, void *to, __u
 	if (pc.skb)
 		return bpf_skb_load_bytes(pc.ctx, off, to, len);
 	return bpf_xdp_load_bytes(pc.ctx, off, to, len);
+}
+
+/*
+ * The linear part's bounds read afresh from the context, for what runs after the parsers
+ * (the URL matcher's socket checks). pc.data and pc.data_end carry the range each parse path
+ * proved, one per path, which keeps the verifier from merging the states of the paths behind
+ * them (three times the states of xdp_ingress); fresh pointers have none.
+ */
+static __always_inline void *pkt_data_fresh(struct pkt_ctx pc)
+{
+	if (pc.skb)
+		return (void *)(long)((struct __sk_buff *)pc.ctx)->data;
+	return (void *)(long)((struct xdp_md *)pc.ctx)->data;
+}
+
+static __always_inline void *pkt_data_end_fresh(struct pkt_ctx pc)
+{
+	if (pc.skb)
+		return (void *)(long)((struct __sk_buff *)pc.ctx)->data_end;
+	return (void *)(long)((struct xdp_md *)pc.ctx)->data_end;
 }
 
 struct hdr_cursor {

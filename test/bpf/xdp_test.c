@@ -2147,6 +2147,29 @@ static void test_verifier_headroom(void **state)
 	assert_true(info.verified_insns < 400000); /* the limit is 1000000 */
 }
 
+/*
+ * The object as the loader loads it (url_verify = 1: URL hits checked against this host's
+ * sockets) verifies within a budget, about twice what the ingress program needs now (some
+ * 110000 to 140000 instructions): the socket checks behind every parse path are where the
+ * verifier's states multiply when they cannot be merged, as they did when the URL matcher
+ * used packet pointers carried from the parse (350000). A loader start pays the verifier's time.
+ */
+static void test_verifier_headroom_url_verify(void **state)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	struct ebpfmon *v = NULL;
+
+	(void)state;
+	assert_int_equal(hook_load(&v, 0, true), 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(hook_fd(v), &info, &len), 0);
+	print_message("%s with url_verify: %u instructions verified\n",
+		      tc_hook ? "tc_ingress" : "xdp_ingress", info.verified_insns);
+	ebpfmon__destroy(v);
+	assert_true(info.verified_insns > 0);
+	assert_true(info.verified_insns < 250000);
+}
+
 static void test_url_event_no_stale_bytes(void **state)
 {
 	(void)state;
@@ -2290,6 +2313,7 @@ int main(int argc, char **argv)
 		T(test_ringbuf_full_still_enforces),
 		T(test_url_event_no_stale_bytes),
 		T(test_verifier_headroom),
+		T(test_verifier_headroom_url_verify),
 		T(test_gso_segments),
 	};
 	struct CMUnitTest run_tests[sizeof(tests) / sizeof(tests[0])];
