@@ -505,7 +505,23 @@ static void metrics_listen(struct analyzer *a)
 	}
 }
 
-/* Each interval: the listener, and a full snapshot for it (503 until the first one). */
+/* The monitored interfaces and their ingress modes (the loader's link pins) into a->msnap. */
+static void metrics_interfaces(struct analyzer *a)
+{
+	struct api_snap_iface ifs[METRICS_IFACES];
+	size_t n = api_snap_interfaces(a->cfg.pin_root, ifs, METRICS_IFACES);
+
+	a->msnap.n_ifaces = (unsigned int)n;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(a->msnap.ifaces[i].name, ifs[i].name, sizeof(a->msnap.ifaces[i].name));
+		a->msnap.ifaces[i].mode = ifs[i].xdp_mode;
+	}
+}
+
+/*
+ * Each interval: the listener, and a full snapshot for it (503 until the first one). The
+ * interfaces are read here only: an XDP link's mode costs a netlink query.
+ */
 static void metrics_interval(struct analyzer *a)
 {
 	long n;
@@ -516,6 +532,7 @@ static void metrics_interval(struct analyzer *a)
 	n = maps_bans_in_force(a->maps.ban_nets, sizeof(struct ebpfmon_lpm_key));
 	if (n >= 0)
 		a->msnap.network_bans_active = (uint64_t)n;
+	metrics_interfaces(a);
 	metrics_fill(a);
 	metrics_server_publish(a->metrics, &a->msnap);
 }

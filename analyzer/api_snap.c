@@ -173,40 +173,63 @@ static const char *xdp_mode(const char *name, __u32 ifindex, __u32 prog_id)
 	return "unknown";
 }
 
-/* The loader's XDP links pinned as links/xdp-IFNAME under the pin root. */
-static void interfaces(const char *root, struct api_status_snap *st)
+/*
+ * enum bpf_link_type's BPF_LINK_TYPE_TCX (Linux 6.6), which the uapi headers here may
+ * predate. Its bpf_link_info.tcx begins with the ifindex, where .xdp has its own.
+ */
+#define API_LINK_TYPE_TCX 11
+
+size_t api_snap_interfaces(const char *root, struct api_snap_iface *out, size_t max)
 {
 	char dir[CONFIG_PATH_MAX + 16], path[CONFIG_PATH_MAX + 300];
 	struct dirent *de;
+	size_t n = 0;
 	DIR *d;
 
 	snprintf(dir, sizeof(dir), "%s/%s", root, EBPFMON_PIN_LINKS);
 	d = opendir(dir);
 	if (!d)
-		return;
-	while ((de = readdir(d)) && st->n_ifaces < API_SNAP_IFACES) {
-		struct api_snap_iface *i = &st->ifaces[st->n_ifaces];
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		struct api_snap_iface *i = &out[n];
 		struct bpf_link_info info = { 0 };
 		__u32 len = sizeof(info);
+		const char *ifname;
+		bool tcx;
 		int fd;
 
-		if (strncmp(de->d_name, "xdp-", 4) || !de->d_name[4])
+		if (!strncmp(de->d_name, "xdp-", 4)) {
+			tcx = false;
+			ifname = de->d_name + 4;
+		} else if (!strncmp(de->d_name, "ingress-", 8)) {
+			tcx = true;
+			ifname = de->d_name + 8;
+		} else {
 			continue;
-		snprintf(i->name, sizeof(i->name), "%.63s", de->d_name + 4);
+		}
+		if (!*ifname)
+			continue;
+		snprintf(i->name, sizeof(i->name), "%.63s", ifname);
 		i->xdp_mode = "unknown";
 		i->ifindex = 0;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    info.type == BPF_LINK_TYPE_XDP) {
-			i->ifindex = info.xdp.ifindex;
-			i->xdp_mode = xdp_mode(i->name, info.xdp.ifindex, info.prog_id);
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			if (!tcx && info.type == BPF_LINK_TYPE_XDP) {
+				i->ifindex = info.xdp.ifindex;
+				i->xdp_mode = xdp_mode(i->name, info.xdp.ifindex, info.prog_id);
+			} else if (tcx && info.type == API_LINK_TYPE_TCX) {
+				/* a detached tcx link (its interface went) has ifindex 0 */
+				i->ifindex = info.xdp.ifindex;
+				i->xdp_mode = i->ifindex ? "tc" : "none";
+			}
 		}
 		if (fd >= 0)
 			close(fd);
-		st->n_ifaces++;
+		n++;
 	}
 	closedir(d);
+	return n;
 }
 
 /* The programs pinned under progs/ (root's: readable only when the analyzer runs as root). */
@@ -277,7 +300,7 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 	struct store *db = p->store;
 	uint64_t open = 0;
 
-	interfaces(p->cfg->pin_root, st);
+	st->n_ifaces = api_snap_interfaces(p->cfg->pin_root, st->ifaces, API_SNAP_IFACES);
 	programs(p->cfg->pin_root, st);
 	if (!st->n_progs) /* the program pins are root's: the loader's copy instead */
 		programs_from_map(p->cfg->pin_root, st);

@@ -48,6 +48,14 @@ struct api_snap_iface {
 	const char *xdp_mode; /* a static string */
 };
 
+/*
+ * The loader's ingress links under the pin root root, at most max into out: links/xdp-IFNAME
+ * (XDP: "native", "generic" or "offload" as netlink tells) and links/ingress-IFNAME (xdp_mode
+ * tc: a tcx link, "tc"); "none" when the link lost its interface, "unknown" when the mode
+ * cannot be read (another network namespace, no permission). Returns how many were filled.
+ */
+size_t api_snap_interfaces(const char *root, struct api_snap_iface *out, size_t max);
+
 struct api_snap_prog {
 	char name[64];
 	uint32_t id;

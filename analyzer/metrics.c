@@ -196,12 +196,12 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 		dropped += drops[i].n;
 
 	family(o, "ebpfmon_packets_total", "counter",
-	       "Packets XDP handled on the monitored interfaces, by verdict (in dry run what "
-	       "would be dropped passes).");
+	       "Packets the ingress program (XDP, or tc) handled on the monitored interfaces, by "
+	       "verdict (in dry run what would be dropped passes).");
 	sample_l(o, "ebpfmon_packets_total", "verdict", "pass", k->rx_passed);
 	sample_l(o, "ebpfmon_packets_total", "verdict", "drop", dropped);
 
-	family(o, "ebpfmon_drops_total", "counter", "Packets XDP dropped, by reason.");
+	family(o, "ebpfmon_drops_total", "counter", "Packets the ingress program dropped, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		sample_l(o, "ebpfmon_drops_total", "reason", drops[i].reason, drops[i].n);
 
@@ -314,6 +314,20 @@ static void render_programs(struct out *o, const struct metrics_snapshot *s)
 			 s->progs[i].runs);
 }
 
+static void render_interfaces(struct out *o, const struct metrics_snapshot *s)
+{
+	family(o, "ebpfmon_interface_info", "gauge",
+	       "1 for each monitored interface, labelled with how the ingress program is attached "
+	       "(mode: native, generic, offload, tc, none, unknown).");
+	for (unsigned int i = 0; i < s->n_ifaces; i++) {
+		putf(o, "ebpfmon_interface_info{interface=\"");
+		put_label_value(o, s->ifaces[i].name);
+		putf(o, "\",mode=\"");
+		put_label_value(o, s->ifaces[i].mode ? s->ifaces[i].mode : "unknown");
+		putf(o, "\"} 1\n");
+	}
+}
+
 static void render_analyzer(struct out *o, const struct metrics_snapshot *s)
 {
 	family(o, "ebpfmon_bans_total", "counter",
@@ -411,6 +425,7 @@ int metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 
 	render_kernel(&o, &s->kernel);
 	render_programs(&o, s);
+	render_interfaces(&o, s);
 	render_analyzer(&o, s);
 	if (o.len)
 		o.buf[o.pos < o.len ? o.pos : o.len - 1] = '\0';

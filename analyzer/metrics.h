@@ -56,6 +56,7 @@ enum metrics_loop_task {
 const char *metrics_loop_task_name(enum metrics_loop_task t);
 
 #define METRICS_BAN_REASONS 4 /* enum ebpfmon_ban_reason */
+#define METRICS_IFACES CONFIG_MAX_INTERFACES
 #define METRICS_ANOMALY_KINDS 3
 
 /* URL requests that matched one rule (the first configured pattern that matches them). */
@@ -100,6 +101,13 @@ struct metrics_snapshot {
 		char name[16];
 		uint64_t run_ns, runs;
 	} progs[EBPFMON_PROG_STATS_MAX];
+	/* the monitored interfaces and how the ingress program is attached to each ("native",
+	 * "generic", "offload", "tc", "none", "unknown": static strings) */
+	unsigned int n_ifaces;
+	struct {
+		char name[64];
+		const char *mode;
+	} ifaces[METRICS_IFACES];
 	/* URL rules in their configured order */
 	unsigned int n_rules;
 	struct metrics_rule rules[CONFIG_MAX_URL_PATTERNS];

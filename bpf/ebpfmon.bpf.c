@@ -5,6 +5,8 @@
  * xdp_ingress      per source address: counts traffic, drops banned sources (bans, ban_nets,
  *                  unless allow_nets says otherwise), matches every HTTP request line's
  *                  canonical path to url_rules (http.h), drops what that matcher cannot see.
+ * tc_ingress       the same logic (ingress()) as a tcx ingress program, for xdp_mode = tc:
+ *                  after GRO, on the socket buffer, without generic XDP's copy.
  * egress_account   tcx egress on each monitored interface: tx packets/bytes per destination.
  * sock_state       raw tracepoint inet_sock_set_state: established server-side TCP
  *                  connections per remote address, in the loader's network namespace only,
@@ -352,16 +354,17 @@ static __always_inline bool ban_enforce(struct ebpfmon_ban *ban, const struct eb
 /*
  * Count a received packet on its source, whose ip_stats entry ban_check() found (st; NULL: not
  * tracked yet, created with this packet counted) and leave note in its ban_note (0: leave it).
- * now: CLOCK_MONOTONIC_COARSE. Plain adds (struct ebpfmon_ip_stats says why).
+ * segs: the wire packets it stands for (pkt_segs()), len its bytes. now:
+ * CLOCK_MONOTONIC_COARSE. Plain adds (struct ebpfmon_ip_stats says why).
  */
-static __always_inline void stats_rx(const struct pkt_info *p, __u64 len,
+static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u32 segs,
 				     struct ebpfmon_ip_stats *st, __u64 note, __u64 now)
 {
 	__u64 syn = p->l4proto == IPPROTO_TCP && (p->tcp_flags & 0x12) == 0x02;
 
 	if (!st) {
 		struct ebpfmon_ip_stats init = {
-			.rx_packets = 1, .rx_bytes = len, .syns = syn,
+			.rx_packets = segs, .rx_bytes = len, .syns = syn,
 			.first_seen_ns = now, .last_seen_ns = now, .ban_note = note,
 		};
 
@@ -372,7 +375,7 @@ static __always_inline void stats_rx(const struct pkt_info *p, __u64 len,
 		if (!st)
 			return;
 	}
-	st->rx_packets++;
+	st->rx_packets += segs;
 	st->rx_bytes += len;
 	if (syn)
 		st->syns++;
@@ -521,12 +524,16 @@ __u32 stream_guard_on;
 
 #include "http.h"
 
-SEC("xdp")
-int xdp_ingress(struct xdp_md *ctx)
+/*
+ * The ingress logic of both hooks, run on every received packet of a monitored interface:
+ * pc.skb (a constant of each program) says whether it is an XDP frame or a socket buffer.
+ * Returns XDP_DROP or XDP_PASS; tc_ingress maps them to its own verdicts.
+ */
+static __always_inline int ingress(struct pkt_ctx pc)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct hdr_cursor c = { .pos = data, .end = data_end, .xdp = ctx };
+	void *data = pc.data;
+	void *data_end = pc.data_end;
+	struct hdr_cursor c = { .pos = data, .end = data_end, .pc = pc };
 	struct pkt_info p = {};
 	struct ebpfmon_counters *cnt;
 	struct ebpfmon_settings *set;
@@ -556,7 +563,7 @@ int xdp_ingress(struct xdp_md *ctx)
 		return XDP_DROP;
 
 	rc = parse_l4(&c, data, &p);
-	stats_rx(&p, data_end - data, st, note, coarse);
+	stats_rx(&p, pkt_len(pc), pkt_segs(pc), st, note, coarse);
 	if (p.first_frag || p.l4_unseen) {
 		/* What the URL matcher cannot read: the first fragment of a TCP segment to an
 		 * HTTP port (or one too short to say which port), or a transport it cannot find. */
@@ -580,13 +587,70 @@ int xdp_ingress(struct xdp_md *ctx)
 		if ((p.tcp_flags & 0x20) &&
 		    drop_unless_dry(set, cnt, &cnt->url_urgent) == XDP_DROP)
 			return XDP_DROP;
-		if (p.payload_off < (__u32)(data_end - data) &&
-		    http_match(ctx, &p, set, cnt, now) == XDP_DROP)
+		if (p.payload_off < pkt_len(pc) &&
+		    http_match(pc, &p, set, cnt, now) == XDP_DROP)
 			return XDP_DROP;
 	}
 pass:
 	cnt->rx_passed++;
 	return XDP_PASS;
+}
+
+SEC("xdp")
+int xdp_ingress(struct xdp_md *ctx)
+{
+	return ingress((struct pkt_ctx){ .ctx = ctx, .data = (void *)(long)ctx->data,
+					 .data_end = (void *)(long)ctx->data_end, .skb = false });
+}
+
+#define TC_VERDICT_DROP 2 /* TC_ACT_SHOT */
+#define TC_VERDICT_NEXT -1 /* TCX_NEXT: the next tcx program, else the stack */
+/*
+ * A linear part shorter than the smallest Ethernet + IPv4 + TCP headers holds no header past
+ * Ethernet: the driver left the rest in frags (napi_gro_frags). It is pulled as far as the
+ * parsers read directly: Ethernet, two VLAN tags, IPv4 with options (IPv6: 40), TCP with
+ * options. Drivers that copy the headers to the linear part (eth_get_headlen()), veth and
+ * locally made packets never need it, so a GRO packet is not copied.
+ */
+#define TC_LINEAR_MIN (14 + 20 + 20)
+#define TC_PULL_LEN (14 + 2 * 4 + 60 + 60)
+
+/*
+ * Bytes in the linear part of skb. Read in assembly: the same fields read again after
+ * bpf_skb_pull_data() would let the compiler keep their offsets in registers and address the
+ * context with them, which the verifier refuses.
+ */
+static __always_inline __u32 skb_linear_len(const struct __sk_buff *skb)
+{
+	__u32 data, end;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(data)
+		     : "r"(skb), "i"(offsetof(struct __sk_buff, data)));
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(end)
+		     : "r"(skb), "i"(offsetof(struct __sk_buff, data_end)));
+	return end - data;
+}
+
+/*
+ * tcx ingress on each monitored interface (SCHED_CLS), for xdp_mode = tc: ingress() on the
+ * socket buffer after GRO, so a super-packet of skb->gso_segs segments is counted as that
+ * many packets, and its payload is read wherever it lies (frags too). A packet whose headers
+ * lie in frags is pulled first (TC_LINEAR_MIN). Drops with TC_ACT_SHOT; passes with TCX_NEXT,
+ * so that later tcx programs still run.
+ */
+SEC("tc")
+int tc_ingress(struct __sk_buff *skb)
+{
+	struct pkt_ctx pc = { .ctx = skb, .skb = true };
+	__u32 linear = skb_linear_len(skb);
+
+	if (linear < TC_LINEAR_MIN && skb->len > linear)
+		bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
+	pc.data = (void *)(long)skb->data;
+	pc.data_end = (void *)(long)skb->data_end;
+	return ingress(pc) == XDP_DROP ? TC_VERDICT_DROP : TC_VERDICT_NEXT;
 }
 
 /*

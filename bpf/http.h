@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * HTTP request lines in XDP: find every request line of a TCP segment, canonicalise its target
- * the way nginx routes it, and match it against url_rules. docs/url-matching.md is the
+ * HTTP request lines in the ingress hooks (XDP or tc): find every request line of a TCP segment,
+ * canonicalise its target the way nginx routes it, and match it against url_rules. docs/url-matching.md is the
  * contract; common/urlcanon.c is the user-space reference, and test/bpf/url_diff.c holds the
  * two to the same answers.
  *
@@ -775,12 +775,12 @@ static __always_inline __u32 http_conn_isn(const struct tcp_sock *tp)
  * under the stream guard counts (what TCP refuses of it never reaches the guard), and of an
  * established socket that is not, none.
  */
-static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_info *p,
+static __always_inline bool http_verified(struct pkt_ctx pc, const struct pkt_info *p,
 					  const struct ebpfmon_addr *dst, bool in_order,
 					  __u32 *isn, bool any_seq)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	void *data = pkt_data_fresh(pc);
+	void *data_end = pkt_data_end_fresh(pc);
 	struct bpf_sock_tuple t = {};
 	struct bpf_sock *sk;
 	__u32 tlen;
@@ -799,7 +799,7 @@ static __always_inline bool http_verified(struct xdp_md *ctx, const struct pkt_i
 		t.ipv4.dport = bpf_htons(p->dport);
 		tlen = sizeof(t.ipv4);
 	}
-	sk = bpf_skc_lookup_tcp(ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
+	sk = bpf_skc_lookup_tcp(pc.ctx, &t, tlen, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return false;
 	if (sk->state == BPF_TCP_ESTABLISHED || sk->state == BPF_TCP_FIN_WAIT1 ||
@@ -908,17 +908,18 @@ static __always_inline bool http_hits_drop(const struct http_scratch *s, __u32 n
 }
 
 /*
- * Match every request line of one TCP segment (payload at p->payload_off) against url_rules.
+ * Match every request line of one TCP segment (payload at p->payload_off, read through
+ * pkt_load(): a socket buffer's payload may lie in its frags) against url_rules.
  * Returns XDP_DROP when a drop rule hit (and the source may be dropped), or when the segment
  * was read in part and ends inside a request line; XDP_PASS otherwise. Hits past
  * EBPFMON_URL_HITS_MAX are counted, not reported; hits of a segment that belongs to no
  * connection of this host are counted (url_unverified), never reported.
  */
-static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info *p,
+static __always_inline int http_match(struct pkt_ctx pc, const struct pkt_info *p,
 				      const struct ebpfmon_settings *set,
 				      struct ebpfmon_counters *cnt, __u64 now)
 {
-	__u32 pkt_len = ctx->data_end - ctx->data, zero = 0, len;
+	__u32 plen = pkt_len(pc), zero = 0, len;
 	struct http_scan_ctx x = {};
 	struct http_flow_key fk;
 	struct http_canon *prev;
@@ -926,12 +927,12 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	bool dry = set->flags & EBPFMON_F_DRY_RUN, cut = false, partial = false;
 	__u32 isn = 0;
 
-	if (p->payload_off >= pkt_len)
+	if (p->payload_off >= plen)
 		return XDP_PASS;
 	s = bpf_map_lookup_elem(&http_scratch, &zero);
 	if (!s)
 		return XDP_PASS;
-	len = pkt_len - p->payload_off;
+	len = plen - p->payload_off;
 	if (len > EBPFMON_URL_SCAN_MAX) {
 		cnt->url_scan_cut++;
 		len = EBPFMON_URL_SCAN_MAX;
@@ -942,13 +943,13 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 
 	__builtin_memset(&fk, 0, sizeof(fk));
 	fk.src = p->src;
-	if (pkt_dst(ctx, p, &fk.dst))
+	if (pkt_dst(pc, p, &fk.dst))
 		return XDP_PASS;
 	fk.sport = p->sport;
 	fk.dport = p->dport;
 	fk.seq = p->seq;
 	if (stream_guard_on && url_verify && !(p->tcp_flags & 0x02) &&
-	    http_verified(ctx, p, &fk.dst, false, &isn, true)) {
+	    http_verified(pc, p, &fk.dst, false, &isn, true)) {
 		/* a connection of this host: the stream guard reads what TCP makes of it (a SYN's
 		 * data, TCP Fast Open, may not pass through the guard: read here) */
 		cnt->url_to_stream++;
@@ -976,7 +977,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 
 		if (n > EBPFMON_URL_SCAN_CHUNK)
 			n = EBPFMON_URL_SCAN_CHUNK;
-		if (n < 1 || bpf_xdp_load_bytes(ctx, p->payload_off + off, s->buf, n))
+		if (n < 1 || pkt_load(pc, p->payload_off + off, s->buf, n))
 			return XDP_PASS;
 		s->m.seq = p->seq + off; /* the chunk's offsets count from here */
 		x.len = n;
@@ -987,7 +988,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 	if (http_in_line(&s->c)) {
 		if (cut) {
 			partial = true; /* the rest of the line was not read: fail closed */
-		} else if (!url_verify || http_verified(ctx, p, &fk.dst, !prev, &isn, false)) {
+		} else if (!url_verify || http_verified(pc, p, &fk.dst, !prev, &isn, false)) {
 			/*
 			 * A line begins where the kernel appends next (rcv_nxt); a segment that
 			 * resumes it carries it on from wherever it is in the window, since the
@@ -1010,7 +1011,7 @@ static __always_inline int http_match(struct xdp_md *ctx, const struct pkt_info 
 		struct http_emit_ctx e = {
 			.p = p, .s = s, .cnt = cnt, .hits = &cnt->url_hits, .nhits = s->m.nhits,
 		};
-		bool verified = !url_verify || http_verified(ctx, p, &fk.dst, false, &isn, false);
+		bool verified = !url_verify || http_verified(pc, p, &fk.dst, false, &isn, false);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */
 		bool may_drop = !verified || !is_allowed(&p->src);
 

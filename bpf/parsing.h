@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Packet parsing for XDP: a header cursor and one function per layer. Every function checks
- * that the whole header lies inside the packet before it reads a byte of it, and returns a
- * negative PARSE_* value, never a guess, when it does not.
+ * Packet parsing for the ingress hooks (XDP and tc): a header cursor and one function per
+ * layer. Every function checks that the whole header lies inside the packet before it reads a
+ * byte of it, and returns a negative PARSE_* value, never a guess, when it does not.
+ *
+ * The packet is either an XDP frame (struct xdp_md) or a socket buffer (struct __sk_buff):
+ * struct pkt_ctx names which, as a constant of each program, so that the compiler keeps
+ * only that program's helper calls (bpf_xdp_load_bytes or bpf_skb_load_bytes).
  */
 #ifndef EBPFMON_PARSING_H
 #define EBPFMON_PARSING_H
@@ -41,10 +45,78 @@ enum parse_result {
 	PARSE_MALFORMED = -3, /* a field that no valid packet has (ihl < 5, doff < 5...) */
 };
 
+/*
+ * The packet of one program run. skb is a constant of the program (never read from memory
+ * at run time): the accessors below then compile to one program type's accesses only.
+ * data and data_end bound the linear part, what direct access may read (a socket buffer's
+ * frags lie past it); the program reads them once, after anything that moves them.
+ */
+struct pkt_ctx {
+	void *ctx; /* struct xdp_md * (skb false) or struct __sk_buff * (skb true) */
+	void *data;
+	void *data_end;
+	bool skb;
+};
+
+/*
+ * Bytes of the packet from its Ethernet header on, what pkt_load() can read: a socket
+ * buffer's whole length (linear part and frags), an XDP frame's linear part (ebpfmon's XDP
+ * program takes no multi-buffer frames: generic XDP linearises them).
+ */
+static __always_inline __u32 pkt_len(struct pkt_ctx pc)
+{
+	if (pc.skb)
+		return ((struct __sk_buff *)pc.ctx)->len;
+	return ((struct xdp_md *)pc.ctx)->data_end - ((struct xdp_md *)pc.ctx)->data;
+}
+
+/*
+ * How many packets the wire carried for this one: after GRO (or from a local GSO sender) a
+ * socket buffer holds skb->gso_segs segments. An XDP frame is one: XDP has no such field,
+ * and generic XDP counts a GRO super-packet as one.
+ */
+static __always_inline __u32 pkt_segs(struct pkt_ctx pc)
+{
+	__u32 segs;
+
+	if (!pc.skb)
+		return 1;
+	segs = ((struct __sk_buff *)pc.ctx)->gso_segs;
+	return segs ? segs : 1;
+}
+
+/* Copy len bytes at offset off of the packet (linear part or frags); 0 or -errno. */
+static __always_inline long pkt_load(struct pkt_ctx pc, __u32 off, void *to, __u32 len)
+{
+	if (pc.skb)
+		return bpf_skb_load_bytes(pc.ctx, off, to, len);
+	return bpf_xdp_load_bytes(pc.ctx, off, to, len);
+}
+
+/*
+ * The linear part's bounds read afresh from the context, for what runs after the parsers
+ * (the URL matcher's socket checks). pc.data and pc.data_end carry the range each parse path
+ * proved, one per path, which keeps the verifier from merging the states of the paths behind
+ * them (three times the states of xdp_ingress); fresh pointers have none.
+ */
+static __always_inline void *pkt_data_fresh(struct pkt_ctx pc)
+{
+	if (pc.skb)
+		return (void *)(long)((struct __sk_buff *)pc.ctx)->data;
+	return (void *)(long)((struct xdp_md *)pc.ctx)->data;
+}
+
+static __always_inline void *pkt_data_end_fresh(struct pkt_ctx pc)
+{
+	if (pc.skb)
+		return (void *)(long)((struct __sk_buff *)pc.ctx)->data_end;
+	return (void *)(long)((struct xdp_md *)pc.ctx)->data_end;
+}
+
 struct hdr_cursor {
 	void *pos;
 	void *end;
-	struct xdp_md *xdp; /* the frame, for what is read through helpers (IPv6 extensions) */
+	struct pkt_ctx pc; /* the packet, for what is read through helpers (IPv6 extensions) */
 };
 
 /* What the parsers learn of a packet. Offsets are from the start of the frame. */
@@ -149,7 +221,7 @@ enum ipv6_walk_end {
 
 /* The bpf_loop context of an extension-header walk. */
 struct ipv6_walk {
-	struct xdp_md *xdp;
+	void *ctx; /* the packet: struct xdp_md * or struct __sk_buff *, per the callback */
 	__u32 off;	/* offset of the header of type next */
 	__u8 next;
 	__u8 end;	/* enum ipv6_walk_end */
@@ -157,17 +229,17 @@ struct ipv6_walk {
 	__u8 pad;
 };
 
-/* bpf_loop callback: one extension header (each at least 8 bytes, RFC 8200 §4). */
-static long ipv6_walk_cb(__u32 i, void *vctx)
+/* One extension header (each at least 8 bytes, RFC 8200 §4); returns bpf_loop's answer. */
+static __always_inline long ipv6_walk_one(struct ipv6_walk *w, bool skb)
 {
-	struct ipv6_walk *w = vctx;
+	struct pkt_ctx pc = { .ctx = w->ctx, .skb = skb }; /* pkt_load() only */
 	__u8 h[8]; /* the smallest extension header whole: next, length, and the rest */
 
 	if (!ipv6_is_ext(w->next)) {
 		w->end = IPV6_WALK_L4;
 		return 1;
 	}
-	if (bpf_xdp_load_bytes(w->xdp, w->off, h, sizeof(h))) {
+	if (pkt_load(pc, w->off, h, sizeof(h))) {
 		w->end = IPV6_WALK_TRUNC;
 		return 1;
 	}
@@ -189,6 +261,17 @@ static long ipv6_walk_cb(__u32 i, void *vctx)
 	}
 	w->next = h[0];
 	return 0;
+}
+
+/* bpf_loop callbacks, one per program type (a callback is checked for the helpers it calls). */
+static long ipv6_walk_xdp_cb(__u32 i, void *vctx)
+{
+	return ipv6_walk_one(vctx, false);
+}
+
+static long ipv6_walk_skb_cb(__u32 i, void *vctx)
+{
+	return ipv6_walk_one(vctx, true);
 }
 
 /*
@@ -216,9 +299,12 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data, struct p
 		return PARSE_OK;
 	}
 
-	w.xdp = c->xdp;
+	w.ctx = c->pc.ctx;
 	w.off = c->pos - data;
-	bpf_loop(IPV6_EXT_MAX + 1, ipv6_walk_cb, &w, 0);
+	if (c->pc.skb)
+		bpf_loop(IPV6_EXT_MAX + 1, ipv6_walk_skb_cb, &w, 0);
+	else
+		bpf_loop(IPV6_EXT_MAX + 1, ipv6_walk_xdp_cb, &w, 0);
 	p->first_frag = w.first_frag;
 	switch (w.end) {
 	case IPV6_WALK_TRUNC:
@@ -249,16 +335,16 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, void *data, struct p
  * socket lookup need it; the per-packet path does not). Returns 0, or -1 when the header
  * is not in the frame.
  */
-static __always_inline int pkt_dst(struct xdp_md *ctx, const struct pkt_info *p,
+static __always_inline int pkt_dst(struct pkt_ctx pc, const struct pkt_info *p,
 				   struct ebpfmon_addr *dst)
 {
 	__u32 off = p->l3_off & 0xff; /* after at most Ethernet and two VLAN tags */
 	__be32 v4;
 
 	if (p->v6)
-		return bpf_xdp_load_bytes(ctx, off + offsetof(struct ipv6hdr, daddr), dst->a,
-					  sizeof(dst->a)) ? -1 : 0;
-	if (bpf_xdp_load_bytes(ctx, off + offsetof(struct iphdr, daddr), &v4, sizeof(v4)))
+		return pkt_load(pc, off + offsetof(struct ipv6hdr, daddr), dst->a,
+				sizeof(dst->a)) ? -1 : 0;
+	if (pkt_load(pc, off + offsetof(struct iphdr, daddr), &v4, sizeof(v4)))
 		return -1;
 	addr_set_v4(dst, v4);
 	return 0;

@@ -318,6 +318,7 @@ static const char *const cfg_xdp_names[] = {
 	[CONFIG_XDP_AUTO] = "auto",
 	[CONFIG_XDP_NATIVE] = "native",
 	[CONFIG_XDP_GENERIC] = "generic",
+	[CONFIG_XDP_TC] = "tc",
 };
 
 const char *config_xdp_mode_name(enum config_xdp_mode mode)
@@ -1026,7 +1027,7 @@ static int cfg_apply(struct config *cfg, const struct cfg_key *k, const char *v,
 			}
 		}
 		cfg_keyerr(e, k->section, k->name,
-			   "value %s is not an XDP mode (auto, native or generic)",
+			   "value %s is not an XDP mode (auto, native, generic or tc)",
 			   cfg_quote(v, q));
 		return -EINVAL;
 	case CFG_PATH:

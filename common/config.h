@@ -28,6 +28,7 @@ enum config_xdp_mode {
 	CONFIG_XDP_AUTO = 0,
 	CONFIG_XDP_NATIVE = 1,
 	CONFIG_XDP_GENERIC = 2,
+	CONFIG_XDP_TC = 3, /* not XDP: a tcx ingress program (Linux 6.6+), after GRO */
 };
 
 struct config {
@@ -96,7 +97,7 @@ struct config {
 	char pin_root[CONFIG_PATH_MAX]; /* default /sys/fs/bpf/ebpfmon */
 	char user[64];			/* default ebpfmon: the loader drops to this user */
 	char group[64];			/* default ebpfmon: owner group of the pins */
-	enum config_xdp_mode xdp_mode;	/* auto|native|generic, default auto */
+	enum config_xdp_mode xdp_mode;	/* auto|native|generic|tc, default auto */
 };
 
 /* Fill *cfg with the defaults listed above. */

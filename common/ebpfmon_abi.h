@@ -258,7 +258,7 @@ struct ebpfmon_proc_io {
  * program is not loaded.
  */
 enum ebpfmon_prog {
-	EBPFMON_PROG_XDP_INGRESS = 0,
+	EBPFMON_PROG_XDP_INGRESS = 0, /* xdp_ingress, or tc_ingress (xdp_mode tc) */
 	EBPFMON_PROG_EGRESS_ACCOUNT,
 	EBPFMON_PROG_SOCK_STATE,
 	EBPFMON_PROG_BLOCK_IO,

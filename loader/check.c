@@ -124,6 +124,12 @@ int loader_check(const struct config *cfg)
 	/* struct tcx_entry came with tcx links (Linux 6.6): egress is counted through them */
 	report(btf && btf__find_by_name_kind(vmlinux, "tcx_entry", BTF_KIND_STRUCT) > 0, false,
 	       "tcx egress links", "egress accounting per interface (Linux 6.6+)", &missing);
+	/* xdp_mode = tc attaches the ingress program with one: required then, optional else */
+	report(btf_enum_has(vmlinux, "bpf_attach_type", "BPF_TCX_INGRESS"),
+	       cfg->xdp_mode == CONFIG_XDP_TC, "tcx ingress links",
+	       cfg->xdp_mode == CONFIG_XDP_TC ? "xdp_mode = tc (Linux 6.6+)"
+					      : "xdp_mode = tc would work (Linux 6.6+)",
+	       &missing);
 	/* the stream guard (url_stream_guard): optional, URL rules fall back to XDP alone */
 	report(optional_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL)),
 			      vmlinux, "bpf_prog_type", "BPF_PROG_TYPE_SOCK_OPS"),

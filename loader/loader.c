@@ -39,12 +39,14 @@
 #include "privdrop.h"
 
 #define PIN_PATH_MAX 512
-/* XDP and egress each, 2 tracepoints, the stream guard's sock_ops */
+/* ingress (XDP or tcx) and egress each, 2 tracepoints, the stream guard's sock_ops */
 #define LOADER_MAX_LINKS (2 * CONFIG_MAX_INTERFACES + 3)
 /*
- * enum bpf_attach_type's BPF_TCX_EGRESS (Linux 6.6): the uapi headers that libbpf 1.1.2 is
- * built against may predate it, and it is an enum, not a macro, so it is spelt out here.
+ * enum bpf_attach_type's BPF_TCX_INGRESS and BPF_TCX_EGRESS (Linux 6.6): the uapi headers that
+ * libbpf 1.1.2 is built against may predate them, and they are enums, not macros, so they are
+ * spelt out here.
  */
+#define LOADER_TCX_INGRESS 46
 #define LOADER_TCX_EGRESS 47
 
 struct pinned_link {
@@ -281,6 +283,9 @@ static void choose_programs(struct loader *l)
 		bpf_program__set_autoload(l->skel->progs.block_io, false);
 	}
 	btf__free(vmlinux);
+	/* one ingress program: the one xdp_mode attaches */
+	bpf_program__set_autoload(l->skel->progs.xdp_ingress, l->cfg->xdp_mode != CONFIG_XDP_TC);
+	bpf_program__set_autoload(l->skel->progs.tc_ingress, l->cfg->xdp_mode == CONFIG_XDP_TC);
 	if (l->cfg->url_stream_guard) {
 		l->cg_fd = cgroup2_open(l->cgroup2, sizeof(l->cgroup2));
 		if (l->cg_fd < 0)
@@ -302,11 +307,13 @@ static int pin_programs(struct loader *l)
 
 	bpf_object__for_each_program(prog, l->skel->obj) {
 		/* stream_adopt runs once, at load: nothing to keep */
-		if (!bpf_program__autoload(prog) || prog == l->skel->progs.stream_adopt)
+		if (prog == l->skel->progs.stream_adopt)
 			continue;
 		pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_PROGS,
 			 bpf_program__name(prog));
-		unlink(path); /* the program of an earlier run */
+		unlink(path); /* the program of an earlier run, which this run may not load */
+		if (!bpf_program__autoload(prog))
+			continue;
 		if (bpf_obj_pin(bpf_program__fd(prog), path)) {
 			log_error("cannot pin program at %s: %s", path, strerror(errno));
 			return -errno;
@@ -368,7 +375,68 @@ static int attach_xdp_mode(int prog_fd, const struct netif_info *ifi, __u32 flag
 	return fd < 0 ? -errno : fd;
 }
 
-static int attach_xdp(struct loader *l, const char *ifname)
+/*
+ * Remove the link pin links/PREFIX-IFNAME of the other kind of ingress hook than the one just
+ * attached (an earlier run's, with another xdp_mode): its link goes with its pin, and only one
+ * ingress program ever stays attached to an interface.
+ */
+static void drop_other_ingress(struct loader *l, const char *prefix, const char *ifname)
+{
+	char path[PIN_PATH_MAX], name[64];
+
+	snprintf(name, sizeof(name), "%s-%s", prefix, ifname);
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, name);
+	if (unlink(path) == 0)
+		log_info("interface %s: removed %s, the %s link of an earlier run with another "
+			 "xdp_mode", ifname, path, strcmp(prefix, "xdp") ? "tcx ingress" : "XDP");
+	else if (errno != ENOENT)
+		log_warn("interface %s: cannot remove %s (an earlier run's ingress link): %s; two "
+			 "ingress programs stay attached", ifname, path, strerror(errno));
+}
+
+/*
+ * xdp_mode = tc: tc_ingress on one interface through a tcx ingress link (Linux 6.6+), pinned
+ * as links/ingress-IFNAME; a restart updates the link of the earlier run in place. It passes
+ * with TCX_NEXT, so tcx programs attached after it still run. -errno when tcx is missing:
+ * unlike egress accounting, there is no ingress without it.
+ */
+static int attach_tc_ingress(struct loader *l, const struct netif_info *ifi)
+{
+	int prog_fd = bpf_program__fd(l->skel->progs.tc_ingress), fd, err;
+	char name[64];
+
+	snprintf(name, sizeof(name), "ingress-%s", ifi->name);
+	if (update_old_link(l, name, prog_fd) == 0) {
+		log_info("interface %s: replaced the program of the tcx ingress link left by an "
+			 "earlier run", ifi->name);
+		drop_other_ingress(l, "xdp", ifi->name);
+		return 0;
+	}
+	fd = bpf_link_create(prog_fd, ifi->ifindex, LOADER_TCX_INGRESS, NULL);
+	if (fd < 0) {
+		err = -errno;
+		log_error("interface %s: cannot attach tcx ingress (xdp_mode = tc): %s%s", ifi->name,
+			  strerror(-err),
+			  err == -EINVAL || err == -EOPNOTSUPP
+				  ? " (tcx links need Linux 6.6 or later; use xdp_mode = generic on an "
+				    "older kernel)"
+				  : privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
+		return err;
+	}
+	log_info("interface %s (ifindex %u, driver %s): ingress attached as tcx", ifi->name,
+		 ifi->ifindex, ifi->driver[0] ? ifi->driver : "unknown");
+	err = keep_link(l, name, fd);
+	if (!err)
+		drop_other_ingress(l, "xdp", ifi->name);
+	return err;
+}
+
+/*
+ * The ingress program on one interface, as xdp_mode says: an XDP link pinned as
+ * links/xdp-IFNAME (auto, native, generic), or a tcx link (tc). -errno when it cannot be
+ * attached.
+ */
+static int attach_ingress(struct loader *l, const char *ifname)
 {
 	int prog_fd = bpf_program__fd(l->skel->progs.xdp_ingress);
 	enum config_xdp_mode mode = l->cfg->xdp_mode;
@@ -381,10 +449,13 @@ static int attach_xdp(struct loader *l, const char *ifname)
 		log_error("interface %s does not exist", ifname);
 		return -ENODEV;
 	}
+	if (mode == CONFIG_XDP_TC)
+		return attach_tc_ingress(l, &ifi);
 	snprintf(name, sizeof(name), "xdp-%s", ifname);
 	if (update_old_link(l, name, prog_fd) == 0) {
 		log_info("interface %s: replaced the program of the XDP link left by an earlier run",
 			 ifname);
+		drop_other_ingress(l, "ingress", ifname);
 		return 0;
 	}
 	if (mode == CONFIG_XDP_AUTO)
@@ -409,7 +480,10 @@ static int attach_xdp(struct loader *l, const char *ifname)
 	}
 	log_info("interface %s (ifindex %u, driver %s): XDP attached in %s mode", ifname,
 		 ifi.ifindex, ifi.driver[0] ? ifi.driver : "unknown", config_xdp_mode_name(mode));
-	return keep_link(l, name, fd);
+	err = keep_link(l, name, fd);
+	if (!err)
+		drop_other_ingress(l, "ingress", ifname);
+	return err;
 }
 
 /*
@@ -433,7 +507,7 @@ static int attach_egress(struct loader *l, const char *ifname)
 		return 0;
 	}
 	if (netif_get(ifname, &ifi) || !ifi.ifindex)
-		return 0; /* attach_xdp() said so */
+		return 0; /* attach_ingress() said so */
 	fd = bpf_link_create(prog_fd, ifi.ifindex, LOADER_TCX_EGRESS, NULL);
 	if (fd < 0) {
 		log_warn("interface %s: cannot attach tcx egress (%s; tcx needs Linux 6.6): no "
@@ -568,7 +642,7 @@ static int attach_all(struct loader *l)
 
 	drop_hostwide_egress(l);
 	for (unsigned int i = 0; i < cfg->n_interfaces; i++) {
-		err = attach_xdp(l, cfg->interfaces[i]);
+		err = attach_ingress(l, cfg->interfaces[i]);
 		if (err)
 			return err;
 		err = attach_egress(l, cfg->interfaces[i]);
@@ -761,7 +835,9 @@ static void unpin_links(struct loader *l)
 static int prog_stats_copy(struct loader *l)
 {
 	const struct bpf_program *progs[EBPFMON_PROG_STATS_MAX] = {
-		[EBPFMON_PROG_XDP_INGRESS] = l->skel->progs.xdp_ingress,
+		[EBPFMON_PROG_XDP_INGRESS] = l->cfg->xdp_mode == CONFIG_XDP_TC
+						     ? l->skel->progs.tc_ingress
+						     : l->skel->progs.xdp_ingress,
 		[EBPFMON_PROG_EGRESS_ACCOUNT] = l->skel->progs.egress_account,
 		[EBPFMON_PROG_SOCK_STATE] = l->skel->progs.sock_state,
 		[EBPFMON_PROG_BLOCK_IO] = l->skel->progs.block_io,

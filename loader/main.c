@@ -18,10 +18,11 @@ static const char usage[] =
 	"and stay as a supervisor until SIGTERM, which detaches the programs and keeps the maps.\n"
 	"\n"
 	"  -c, --config FILE       configuration (default " EBPFMON_DEFAULT_CONFIG ")\n"
-	"  -i, --interface IFACE   attach XDP to IFACE (repeatable; default: the configured\n"
+	"  -i, --interface IFACE   monitor IFACE (repeatable; default: the configured\n"
 	"                          interfaces, else the interface of the default route)\n"
 	"      --xdp-mode MODE     auto (native on NICs, generic on virtual devices), native,\n"
-	"                          or generic\n"
+	"                          generic, or tc (a tcx ingress program after GRO instead of\n"
+	"                          XDP; Linux 6.6+)\n"
 	"      --pin-root DIR      pin folder on bpffs (default " EBPFMON_PIN_ROOT ")\n"
 	"      --user NAME         user to drop to (default ebpfmon)\n"
 	"      --group NAME        group that owns the pins (default ebpfmon)\n"
@@ -36,6 +37,7 @@ static const char usage[] =
 	"EXAMPLES\n"
 	"  ebpfmon-loader --check -i eth0\n"
 	"  ebpfmon-loader -c /etc/ebpfmon/ebpfmon.conf -i eth0 --xdp-mode generic\n"
+	"  ebpfmon-loader -i veth0 --xdp-mode tc\n"
 	"  ebpfmon-loader --unload\n";
 
 enum { OPT_XDP_MODE = 256, OPT_PIN_ROOT, OPT_USER, OPT_GROUP, OPT_CHECK, OPT_LIST, OPT_UNLOAD };

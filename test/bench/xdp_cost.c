@@ -12,6 +12,10 @@
  * and with -o it runs another build's ebpfmon object (the one before a change) beside this
  * one, in the same rounds, on the same frames and map contents.
  *
+ * tc_ingress, the same logic at tcx (xdp_mode = tc), runs on the same frames as socket
+ * buffers (BPF_PROG_TEST_RUN of a SCHED_CLS program) over an empty tc program: its figures
+ * have no target, and name xdp_ingress over the empty XDP program as their peer.
+ *
  * Not a ctest: timings depend on the machine. Besides the human output it prints one
  * FIGURE line per figure (FIGURE, id, ebpfmon, peer, unit, target; tab-separated) and exits
  * 0 whatever the figures are. It exits 77 without root (1 when EBPFMON_REQUIRE_BPF=1), 2 on
@@ -41,6 +45,8 @@
 #define N_TRACKED	 100000u
 #define N_BANS		 10000u
 #define DROP_SAMPLE_MASK 1023u
+#define TC_ACT_SHOT	 2u
+#define TCX_NEXT	 ((__u32)-1) /* the next tcx program, else the stack */
 
 /* ebpfmon over empty / xdp-filter over empty (docs: issue targets) */
 #define TARGET_CLEAN_RATIO  1.3
@@ -74,6 +80,7 @@ struct bench_case {
 	int fd;
 	__u32 want;
 	bool op; /* an operation program, printed in the second table */
+	bool skb; /* a SCHED_CLS program run on a socket buffer, printed in the third table */
 	double ns[MAX_ROUNDS];
 };
 
@@ -92,7 +99,9 @@ static void usage(FILE *out)
 		"Measure xdp_ingress per packet with BPF_PROG_TEST_RUN over an empty XDP program,\n"
 		"next to xdp-filter's %s on the same frames, with %u tracked addresses in\n"
 		"ip_stats and %u bans (xdp-filter: the same %u addresses denied); then the cost of\n"
-		"each operation of the clean path on the same maps. Needs root. Prints FIGURE lines\n"
+		"each operation of the clean path on the same maps, and tc_ingress (xdp_mode = tc)\n"
+		"on the same frames as socket buffers over an empty tc program. Needs root. Prints\n"
+		"FIGURE lines\n"
 		"(FIGURE, id, ebpfmon, xdp-filter, unit, target; tab-separated) for a table runner.\n"
 		"\n"
 		"  -n REPEAT  runs per measurement (default %u, at least 1000; below 1000000\n"
@@ -422,6 +431,15 @@ static int load_empty_prog(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* The tc baseline, two instructions too: r0 = TCX_NEXT; exit. */
+static int load_empty_tc_prog(void)
+{
+	const struct bpf_insn insns[] = {MOV_IMM(BPF_REG_0, (__s32)TCX_NEXT), EXIT};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "tc_empty", "GPL", insns, 2, NULL);
+
+	return fd < 0 ? -errno : fd;
+}
+
 /*
  * xdp-filter's program from path (or the first installed copy) loaded without pins, with
  * the same N_BANS IPv4 addresses denied as source. Returns the program's fd, 0 when no
@@ -619,8 +637,10 @@ static int discard_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static const char *verdict_name(__u32 v)
+static const char *verdict_name(__u32 v, bool skb)
 {
+	if (skb)
+		return v == TCX_NEXT ? "NEXT" : v == TC_ACT_SHOT ? "SHOT" : "other";
 	return v == XDP_PASS ? "PASS" : v == XDP_DROP ? "DROP" : "other";
 }
 
@@ -645,7 +665,7 @@ int main(int argc, char **argv)
 	static char http_body[1401];
 	static struct frame f_clean4, f_clean6, f_banned, f_timed, f_allowed, f_miss, f_hit, f_body;
 	unsigned repeat = DEFAULT_REPEAT, rounds = DEFAULT_ROUNDS;
-	struct bench_case cases[48];
+	struct bench_case cases[56];
 	struct op ops[16];
 	int op_fd[16];
 	struct ebpfmon *skel = NULL;
@@ -654,9 +674,10 @@ int main(int argc, char **argv)
 	struct ebpfmon_counters cnt;
 	struct utsname un;
 	const char *xf_path = NULL, *old_path = NULL;
-	int opt, err, empty_fd = -1, prog_fd, xf_fd = 0, old_fd = 0, rc = 1;
-	size_t nc = 0, nops = 0, old_of[12] = {0};
-	double empty_ns, empty_min, m[48], mn[48];
+	int opt, err, empty_fd = -1, empty_tc_fd = -1, prog_fd, tc_fd, xf_fd = 0, old_fd = 0;
+	int rc = 1;
+	size_t nc = 0, nops = 0, old_of[12] = {0}, tc_first;
+	double empty_ns, empty_min, m[56], mn[56], empty_tc_ns = 0, empty_tc_min = 0;
 	bool have_xf;
 
 	for (size_t i = 0; i < sizeof(op_fd) / sizeof(op_fd[0]); i++)
@@ -706,7 +727,7 @@ int main(int argc, char **argv)
 	}
 
 	bpf_test_require_root_or_skip(PROG);
-	err = xh_load_opts(&skel, IP_STATS_MAX, false);
+	err = xh_load_hooks(&skel, IP_STATS_MAX, false, true);
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "the ebpfmon BPF object", err);
 		fprintf(stderr, "%s: cannot load the ebpfmon BPF object: %s\n", PROG,
@@ -720,7 +741,14 @@ int main(int argc, char **argv)
 			strerror(-empty_fd));
 		goto out;
 	}
+	empty_tc_fd = load_empty_tc_prog();
+	if (empty_tc_fd < 0) {
+		fprintf(stderr, "%s: cannot load the empty tc program: %s\n", PROG,
+			strerror(-empty_tc_fd));
+		goto out;
+	}
 	prog_fd = bpf_program__fd(skel->progs.xdp_ingress);
+	tc_fd = bpf_program__fd(skel->progs.tc_ingress);
 	if (fill_maps(skel->obj) || configure(skel->obj))
 		goto out;
 	if (old_path) {
@@ -818,6 +846,18 @@ int main(int argc, char **argv)
 		add_case(cases, &nc, ops[i].name, &f_clean4, op_fd[i], XDP_PASS, true);
 	}
 
+	/* tc_ingress on socket buffers of the same frames; the first is the baseline. */
+	tc_first = nc;
+	add_case(cases, &nc, "empty tc program", &f_clean4, empty_tc_fd, TCX_NEXT, false);
+	add_case(cases, &nc, "clean tracked IPv4 TCP ACK", &f_clean4, tc_fd, TCX_NEXT, false);
+	add_case(cases, &nc, "clean tracked IPv6 TCP ACK", &f_clean6, tc_fd, TCX_NEXT, false);
+	add_case(cases, &nc, "banned IPv4 (permanent ban)", &f_banned, tc_fd, TC_ACT_SHOT, false);
+	add_case(cases, &nc, "banned IPv4 (1 h ban)", &f_timed, tc_fd, TC_ACT_SHOT, false);
+	add_case(cases, &nc, "HTTP request, rules miss", &f_miss, tc_fd, TCX_NEXT, false);
+	add_case(cases, &nc, "HTTP request, drop rule hit", &f_hit, tc_fd, TC_ACT_SHOT, false);
+	for (size_t i = tc_first; i < nc; i++)
+		cases[i].skb = true;
+
 	/* Rounds go across the cases, so that drift of the machine hits every case alike. */
 	for (unsigned r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < nc; i++) {
@@ -826,7 +866,9 @@ int main(int argc, char **argv)
 
 			if (c->fd <= 0)
 				continue;
-			err = xh_run(c->fd, c->f->b, c->f->len, repeat, &verdict, &dur);
+			err = c->skb ? xh_run_skb(c->fd, c->f->b, c->f->len, repeat, 0, &verdict,
+						  &dur)
+				     : xh_run(c->fd, c->f->b, c->f->len, repeat, &verdict, &dur);
 			if (err) {
 				fprintf(stderr, "%s: BPF_PROG_TEST_RUN (%s): %s\n", PROG, c->name,
 					strerror(-err));
@@ -836,8 +878,8 @@ int main(int argc, char **argv)
 				fprintf(stderr,
 					"%s: %s: verdict %s, want %s; the figures would be "
 					"meaningless\n",
-					PROG, c->name, verdict_name(verdict),
-					verdict_name(c->want));
+					PROG, c->name, verdict_name(verdict, c->skb),
+					verdict_name(c->want, c->skb));
 				goto out;
 			}
 			c->ns[r] = dur;
@@ -868,9 +910,16 @@ int main(int argc, char **argv)
 	/* Over empty: medians from the empty median, minimums from the empty minimum. */
 	empty_ns = median(cases[0].ns, rounds);
 	empty_min = minimum(cases[0].ns, rounds);
+	empty_tc_ns = median(cases[tc_first].ns, rounds);
+	empty_tc_min = minimum(cases[tc_first].ns, rounds);
 	for (size_t i = 0; i < nc; i++) {
-		m[i] = cases[i].fd > 0 ? median(cases[i].ns, rounds) - (i ? empty_ns : 0) : 0;
-		mn[i] = cases[i].fd > 0 ? minimum(cases[i].ns, rounds) - (i ? empty_min : 0) : 0;
+		/* each over its own baseline: the empty XDP or the empty tc program */
+		bool base = i == 0 || i == tc_first;
+		double e = cases[i].skb ? empty_tc_ns : empty_ns;
+		double emin = cases[i].skb ? empty_tc_min : empty_min;
+
+		m[i] = cases[i].fd > 0 ? median(cases[i].ns, rounds) - (base ? 0 : e) : 0;
+		mn[i] = cases[i].fd > 0 ? minimum(cases[i].ns, rounds) - (base ? 0 : emin) : 0;
 	}
 	printf("%-32s %6s %7s %7s %7s   %s\n", "case", "bytes", "median", "-empty", "min",
 	       "verdict");
@@ -880,7 +929,7 @@ int main(int argc, char **argv)
 		size_t i = k;
 		const struct bench_case *c;
 
-		if (k >= 12 && !cases[k].op)
+		if (k >= 12 && !cases[k].op && !cases[k].skb)
 			continue; /* a twin: printed under its case */
 		for (int twin = 0; twin < 2; twin++) {
 			if (twin) {
@@ -891,17 +940,21 @@ int main(int argc, char **argv)
 			c = &cases[i];
 			if (c->op && !cases[i - 1].op)
 				printf("\noperations, each alone on the clean IPv4 frame\n");
+			if (i == tc_first)
+				printf("\ntc_ingress (xdp_mode = tc) on the same frames as socket "
+				       "buffers (SCHED_CLS test run), over the empty tc program\n");
 			if (c->fd <= 0) {
 				printf("%-32s %6zu %7s %7s %7s   %s\n", c->name, c->f->len, "-", "-",
 				       "-", "-");
 				continue;
 			}
-			if (i == 0)
+			if (i == 0 || i == tc_first)
 				printf("%-32s %6zu %7.1f %7s %7.1f   %s\n", c->name, c->f->len, m[i],
-				       "-", mn[i], verdict_name(c->want));
+				       "-", mn[i], verdict_name(c->want, c->skb));
 			else
 				printf("%-32s %6zu %7.1f %+7.1f %+7.1f   %s\n", c->name, c->f->len,
-				       m[i] + empty_ns, m[i], mn[i], verdict_name(c->want));
+				       m[i] + (c->skb ? empty_tc_ns : empty_ns), m[i], mn[i],
+				       verdict_name(c->want, c->skb));
 		}
 	}
 	printf("\nevents written %" PRIu64 ", lost to a full ring buffer %" PRIu64
@@ -943,6 +996,13 @@ int main(int argc, char **argv)
 	figure("xdp.http_miss_ns", mn[9], mn[old_of[9]], old_fd > 0, "ratio<=1.05");
 	figure("xdp.http_hit_ns", mn[10], mn[old_of[10]], old_fd > 0, "ratio<=1.05");
 	figure("xdp.http_body_ns", mn[11], mn[old_of[11]], old_fd > 0, "ratio<=1.05");
+	/* tc_ingress over the empty tc program; peer: xdp_ingress over empty XDP, same frame */
+	figure("xdp.tc_clean_v4_ns", mn[tc_first + 1], mn[1], true, "-");
+	figure("xdp.tc_clean_v6_ns", mn[tc_first + 2], mn[3], true, "-");
+	figure("xdp.tc_banned_v4_ns", mn[tc_first + 3], mn[5], true, "-");
+	figure("xdp.tc_banned_timed_v4_ns", mn[tc_first + 4], mn[7], true, "-");
+	figure("xdp.tc_http_miss_ns", mn[tc_first + 5], mn[9], true, "-");
+	figure("xdp.tc_http_hit_ns", mn[tc_first + 6], mn[10], true, "-");
 	rc = 0;
 out:
 	for (size_t i = 0; i < sizeof(op_fd) / sizeof(op_fd[0]); i++)
@@ -954,6 +1014,8 @@ out:
 	bpf_object__close(xf_obj);
 	if (empty_fd >= 0)
 		close(empty_fd);
+	if (empty_tc_fd >= 0)
+		close(empty_tc_fd);
 	ebpfmon__destroy(skel);
 	return rc;
 }

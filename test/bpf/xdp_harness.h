@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
  * The real ebpfmon BPF object, loaded for BPF_PROG_TEST_RUN: no map pinned (bpffs is left
- * alone, and nothing another test or a running ebpfmon pinned is reused), only xdp_ingress
- * loaded, and helpers to read the maps the way user space does (per-CPU values summed).
+ * alone, and nothing another test or a running ebpfmon pinned is reused), only the ingress
+ * programs loaded (xdp_ingress, and tc_ingress on request), and helpers to read the maps the way user space does (per-CPU values summed).
  */
 #ifndef EBPFMON_TEST_XDP_HARNESS_H
 #define EBPFMON_TEST_XDP_HARNESS_H
@@ -22,12 +22,13 @@
 
 /*
  * Open and load the skeleton with every pin path cleared (libbpf then neither reuses nor
- * creates a pin) and every program but xdp_ingress switched off. ip_stats_max > 0 resizes
- * ip_stats. url_verify false makes every URL hit count as one of an established connection
- * (BPF_PROG_TEST_RUN frames belong to none). Returns 0 or -errno; on failure *out is NULL and
- * nothing is left behind.
+ * creates a pin) and every program but xdp_ingress (and tc_ingress when tc) switched off.
+ * ip_stats_max > 0 resizes ip_stats. url_verify false makes every URL hit count as one of an
+ * established connection (BPF_PROG_TEST_RUN frames belong to none). Returns 0 or -errno; on
+ * failure *out is NULL and nothing is left behind.
  */
-static inline int xh_load_opts(struct ebpfmon **out, uint32_t ip_stats_max, bool url_verify)
+static inline int xh_load_hooks(struct ebpfmon **out, uint32_t ip_stats_max, bool url_verify,
+				bool tc)
 {
 	struct ebpfmon *skel;
 	struct bpf_program *prog;
@@ -46,7 +47,8 @@ static inline int xh_load_opts(struct ebpfmon **out, uint32_t ip_stats_max, bool
 	}
 	bpf_object__for_each_program(prog, skel->obj)
 	{
-		err = bpf_program__set_autoload(prog, prog == skel->progs.xdp_ingress);
+		err = bpf_program__set_autoload(prog, prog == skel->progs.xdp_ingress ||
+						(tc && prog == skel->progs.tc_ingress));
 		if (err)
 			goto fail;
 	}
@@ -66,6 +68,11 @@ fail:
 	return err < 0 ? err : -err;
 }
 
+static inline int xh_load_opts(struct ebpfmon **out, uint32_t ip_stats_max, bool url_verify)
+{
+	return xh_load_hooks(out, ip_stats_max, url_verify, false);
+}
+
 static inline int xh_load(struct ebpfmon **out, uint32_t ip_stats_max)
 {
 	return xh_load_opts(out, ip_stats_max, true);
@@ -77,6 +84,28 @@ static inline int xh_run(int prog_fd, const void *data, size_t len, uint32_t rep
 {
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = (uint32_t)len,
 		    .repeat = repeat);
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	if (err)
+		return err < 0 ? err : -errno;
+	if (retval)
+		*retval = opts.retval;
+	if (duration_ns)
+		*duration_ns = opts.duration;
+	return 0;
+}
+
+/*
+ * One BPF_PROG_TEST_RUN of a SCHED_CLS prog_fd (tc_ingress) on a frame of at least 14 bytes,
+ * as a socket buffer that stands for gso_segs segments (0: not a GSO packet). The kernel makes
+ * the socket buffer linear: test run has no way to put bytes in frags.
+ */
+static inline int xh_run_skb(int prog_fd, const void *data, size_t len, uint32_t repeat,
+			     uint32_t gso_segs, uint32_t *retval, uint32_t *duration_ns)
+{
+	struct __sk_buff ctx = { .gso_segs = gso_segs };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = (uint32_t)len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
 	int err = bpf_prog_test_run_opts(prog_fd, &opts);
 
 	if (err)

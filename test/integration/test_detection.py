@@ -3,9 +3,11 @@
 """Integration tests of URL detection as an attacker probes it: real clients, a real nginx.
 
     test_detection.py --loader build/loader/ebpfmon-loader \
-        --analyzer build/analyzer/ebpfmon-analyzer [--bpftool bpftool] [-k NAME] [-v]
+        --analyzer build/analyzer/ebpfmon-analyzer [--bpftool bpftool] [--xdp-mode MODE]
+        [-k NAME] [-v]
 
-nginx (Debian's) runs inside the monitor namespace, where the loader attaches XDP to the veth,
+nginx (Debian's) runs inside the monitor namespace, where the loader attaches XDP to the veth
+(or, with --xdp-mode tc, its tcx ingress program: the same logic after GRO),
 and serves a docroot with /index.html, /wp-admin/index.html and /.env on 198.19.44.1:80 and
 [2001:db8:44::1]:80 (this file's own subnets: 198.19.44.0/24, 2001:db8:44::/64). The rules are
 `malicious_url_patterns = /wp-admin, /.env` (docs/url-matching.md: the kernel matches the
@@ -55,7 +57,10 @@ BAN_S = 10  # long enough that a ban is still in the map when a probe's checks r
 SHORT_BAN_S = 3  # "one request is one offence"
 CURL_T = 3  # seconds a curl probe may take: a dropped request times out then
 BAN_WAIT = 3  # seconds from the probe to the "banned" line (the kernel reports at once)
+REASON_CONN_LIMIT = 1  # EBPFMON_BAN_CONN_LIMIT
 REASON_URL_RULE = 2  # EBPFMON_BAN_URL_RULE
+TEST_ANALYZER = os.path.join(os.path.dirname(THIS), "test_analyzer.py")  # its "hold" helper
+XDP_MODES = ("auto", "native", "generic", "tc")
 
 
 class DetTopology(Topology):
@@ -93,6 +98,7 @@ monitoring_interval = 500ms
 {extra}
 [loader]
 pin_root = {pin_root}
+{loader_extra}
 [api]
 uds_socket_path = {api_dir}/api.sock
 """
@@ -170,6 +176,7 @@ class Ctx:
         CLEANUP.push(f"remove {self.tmpdir}", lambda: shutil.rmtree(self.tmpdir, True))
         os.chmod(self.tmpdir, 0o755)  # the analyzer (ebpfmon) and nginx's worker (nobody) read
         self.api_dir = nstest.make_api_dir(f"/tmp/ebpfmon-it-api-{os.getpid()}")
+        self.xdp_mode = args.xdp_mode  # None: the loader's default (auto)
         self.conf = self.write_conf("ebpfmon.conf")
         self.web = os.path.join(self.tmpdir, "nginx")
         self.access_log = os.path.join(self.web, "access.log")
@@ -183,9 +190,11 @@ class Ctx:
 
     def write_conf(self, name, extra="", ban_s=BAN_S):
         """The test configuration with lines added to [network] and the ban duration."""
+        loader_extra = f"xdp_mode = {self.xdp_mode}" if self.xdp_mode else ""
         return self.write_file(name, CONF.format(port=HTTP_PORT, extra=extra,
                                                  pin_root=self.pin_root, ban_s=ban_s,
-                                                 api_dir=self.api_dir))
+                                                 api_dir=self.api_dir,
+                                                 loader_extra=loader_extra))
 
     def setup(self):
         if os.path.lexists(self.pin_root):
@@ -202,7 +211,19 @@ class Ctx:
                              ["-c", self.conf, "-i", self.topo.mon_if, "--pin-root",
                               self.pin_root], self.tmpdir)
         self.loader.wait_ready()
+        self.check_ingress_hook()
         self.start_nginx()
+
+    def check_ingress_hook(self):
+        """The loader's ingress link is of the kind --xdp-mode asks: links/ingress-IF (tcx)
+        for tc, links/xdp-IF otherwise, never both."""
+        links = sorted(os.listdir(os.path.join(self.pin_root, "links")))
+        want, other = (("ingress", "xdp") if self.xdp_mode == "tc" else ("xdp", "ingress"))
+        ifn = self.topo.mon_if
+        assert f"{want}-{ifn}" in links and f"{other}-{ifn}" not in links, \
+            f"xdp_mode {self.xdp_mode or 'default'}: link pins {links}, expected " \
+            f"{want}-{ifn} alone"
+        log(f"  ingress hook: links/{want}-{ifn} (xdp_mode {self.xdp_mode or 'default'})")
 
     def restart_loader(self, conf=None):
         """Stop the loader (its links go, the maps stay) and start it again with conf."""
@@ -1148,6 +1169,53 @@ def t22_case_insensitive(ctx):
                               {"served": code != "000", "got": f"HTTP {code} ({detail})"})
 
 
+@test("without the stream guard the ingress program matches by itself: curl GET /wp-admin/ is "
+      "dropped there (rx_drop_url; in tc mode its payload lies in the socket buffer's frags), "
+      "not served, banned")
+def t22b_ingress_matcher(ctx):
+    conf = ctx.write_conf("ingress-only.conf", extra="url_stream_guard = false")
+    ctx.restart_loader(conf)
+    try:
+        an = ctx.fresh(conf=conf)
+        src = ctx.client(4)
+        before = ctx.counters()
+        code, detail = ctx.curl(src, "/wp-admin/")
+        d = delta(before, ctx.counters(), "rx_drop_url", "url_hits", "stream_url_hits")
+        log(f"  curl /wp-admin/ from {src}, no stream guard: {code} ({detail}); counters {d}")
+        expect_blocked_and_banned(ctx, an, src, "/wp-admin", "GET /wp-admin/ without the guard",
+                                  {"served": code == "200", "got": f"HTTP {code} ({detail})"})
+        assert d["rx_drop_url"] >= 1 and d["url_hits"] >= 1 and not d["stream_url_hits"], \
+            f"the ingress program did not match and drop the request itself: {d}"
+    finally:
+        ctx.stop_analyzer()
+        ctx.restart_loader()
+
+
+@test("connection limit: a client that holds more than max_connections_per_ip (3) connections "
+      "to nginx is banned (conn_limit) and its next request gets no answer")
+def t22c_conn_limit(ctx):
+    with open(ctx.write_conf("conn-limit.conf")) as f:
+        text = f.read()
+    conf = ctx.write_file("conn-limit.conf", text.replace("max_connections_per_ip = 1000",
+                                                          "max_connections_per_ip = 3"))
+    an = ctx.fresh(conf=conf)
+    src = ctx.client(4)
+    holder = Background(ctx.topo.in_peer([sys.executable, TEST_ANALYZER, "hold", MON4,
+                                          str(HTTP_PORT), "5", "1.0", src]), f"holder@{src}")
+    try:
+        line = ban_line(an, src)
+        assert line, f"no 'banned {src}' within {BAN_WAIT} s of 5 held connections:\n" \
+            f"{an.output()}\nholder: {holder.output()}"
+        log(f"  {line}")
+        ban = ctx.get_ban(src)
+        assert "conn_limit" in line and ban is not None and \
+            ban["reason"] == REASON_CONN_LIMIT, f"'{line}', bans[{src}] = {ban}"
+        code, detail = ctx.curl(src, "/index.html", timeout=2)
+        assert code == "000", f"the banned client got HTTP {code} ({detail})"
+    finally:
+        holder.kill()
+
+
 @test("control: after the probes of other clients, GET /index.html from the control clients is "
       "still served, they are not banned")
 def t23_control_after(ctx):
@@ -1418,6 +1486,9 @@ def main():
         programs=[("loader", "path of ebpfmon-loader"),
                   ("analyzer", "path of ebpfmon-analyzer")],
         tools=["ip", "nsenter", "ping", "setpriv", "ss", "sysctl", "nginx", "curl"],
+        options=[(("--xdp-mode",), dict(choices=XDP_MODES, default=None,
+                                        help="the loader's [loader] xdp_mode (default: its "
+                                             "own default, auto)"))],
         setup_what="the namespaces, the loader and nginx", before_test=before_test,
         on_fail=on_fail, after_test=("stopping the analyzer / clearing bans", after_test))
 

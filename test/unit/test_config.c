@@ -331,10 +331,13 @@ static void test_xdp_modes(void **state)
 	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_GENERIC);
 	expect_ok("[loader]\nxdp_mode = auto\n", &cfg);
 	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_AUTO);
+	expect_ok("[loader]\nxdp_mode = tc\n", &cfg);
+	assert_int_equal(cfg.xdp_mode, CONFIG_XDP_TC);
 
 	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_AUTO), "auto");
 	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_NATIVE), "native");
 	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_GENERIC), "generic");
+	assert_string_equal(config_xdp_mode_name(CONFIG_XDP_TC), "tc");
 	assert_string_equal(config_xdp_mode_name((enum config_xdp_mode)7), "unknown");
 }
 
@@ -495,8 +498,8 @@ static void test_duplicates(void **state)
 	/* the value of the second is checked too */
 	expect_errors("[loader]\nxdp_mode = native\nxdp_mode = fast\n",
 		      "FILE:3: [loader] xdp_mode: given twice (first on line 2): keep one\n"
-		      "FILE:3: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native or "
-		      "generic)");
+		      "FILE:3: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native, "
+		      "generic or tc)");
 	expect_errors("[api]\nmetrics_address = http://127.0.0.1:9464\nmetrics_address =\n"
 		      "metrics_address =\n",
 		      "FILE:3: [api] metrics_address: given twice (first on line 2): keep one\n"
@@ -792,11 +795,11 @@ static void test_err_bool_xdp(void **state)
 	expect_errors("[network]\ndry_run = maybe\n[loader]\nxdp_mode = fast\n",
 		      "FILE:2: [network] dry_run: value 'maybe' is not a boolean (true/false, "
 		      "yes/no, on/off, 1/0)\n"
-		      "FILE:4: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native or "
-		      "generic)");
+		      "FILE:4: [loader] xdp_mode: value 'fast' is not an XDP mode (auto, native, "
+		      "generic or tc)");
 	expect_errors("[loader]\nxdp_mode =\n",
-		      "FILE:2: [loader] xdp_mode: value '' is not an XDP mode (auto, native or "
-		      "generic)");
+		      "FILE:2: [loader] xdp_mode: value '' is not an XDP mode (auto, native, "
+		      "generic or tc)");
 	expect_errors("[network]\ndry_run = 2\n",
 		      "FILE:2: [network] dry_run: value '2' is not a boolean (true/false, yes/no, "
 		      "on/off, 1/0)");

@@ -74,12 +74,13 @@ static void test_families(void **state)
 	s.anomaly_kind[1] = "memory";
 	t = render(&s);
 
-	assert_lines(t, "# HELP ebpfmon_packets_total Packets XDP handled on the monitored "
-			"interfaces, by verdict (in dry run what would be dropped passes).\n"
+	assert_lines(t, "# HELP ebpfmon_packets_total Packets the ingress program (XDP, or tc) "
+			"handled on the monitored interfaces, by verdict (in dry run what would be "
+			"dropped passes).\n"
 			"# TYPE ebpfmon_packets_total counter\n"
 			"ebpfmon_packets_total{verdict=\"pass\"} 100\n"
 			"ebpfmon_packets_total{verdict=\"drop\"} 22\n");
-	assert_lines(t, "# HELP ebpfmon_drops_total Packets XDP dropped, by reason.\n"
+	assert_lines(t, "# HELP ebpfmon_drops_total Packets the ingress program dropped, by reason.\n"
 			"# TYPE ebpfmon_drops_total counter\n"
 			"ebpfmon_drops_total{reason=\"ban\"} 7\n"
 			"ebpfmon_drops_total{reason=\"ban_net\"} 1\n"
@@ -106,6 +107,28 @@ static void test_families(void **state)
 	assert_lines(t, "# TYPE ebpfmon_database_up gauge\nebpfmon_database_up 0\n");
 	/* no rule configured: the family is there, without samples */
 	assert_lines(t, "# TYPE ebpfmon_url_hits_total counter\n# HELP ");
+	free(t);
+}
+
+/* One sample per monitored interface, with its ingress mode; the family without any. */
+static void test_interfaces(void **state)
+{
+	struct metrics_snapshot s = { 0 };
+	char *t;
+
+	(void)state;
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_interface_info gauge\n# HELP ");
+	free(t);
+	s.n_ifaces = 2;
+	snprintf(s.ifaces[0].name, sizeof(s.ifaces[0].name), "eth0");
+	s.ifaces[0].mode = "native";
+	snprintf(s.ifaces[1].name, sizeof(s.ifaces[1].name), "veth\"1");
+	s.ifaces[1].mode = "tc";
+	t = render(&s);
+	assert_lines(t, "# TYPE ebpfmon_interface_info gauge\n"
+			"ebpfmon_interface_info{interface=\"eth0\",mode=\"native\"} 1\n"
+			"ebpfmon_interface_info{interface=\"veth\\\"1\",mode=\"tc\"} 1\n");
 	free(t);
 }
 
@@ -432,6 +455,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_families),
 		cmocka_unit_test(test_programs),
+		cmocka_unit_test(test_interfaces),
 		cmocka_unit_test(test_loop_hold),
 		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_label_escaping),
