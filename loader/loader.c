@@ -144,11 +144,12 @@ static int make_dir(const char *path)
 	return 0;
 }
 
-static int reclaim_links(const struct loader *l);
+static int reclaim_pins(const struct loader *l, bool maps);
 
 /*
  * The pin root and its three folders, and the lock that keeps a second loader out. Link pins
- * that an earlier run left (it crashed) are taken back from its user, to be taken over in place.
+ * that an earlier run left (it crashed) are taken back from its user, to be taken over in place,
+ * and the maps it handed to the analyzer's user, to be reused.
  */
 static int pin_root_setup(struct loader *l)
 {
@@ -182,7 +183,7 @@ static int pin_root_setup(struct loader *l)
 		if (err)
 			return err;
 	}
-	return reclaim_links(l);
+	return reclaim_pins(l, true);
 }
 
 /*
@@ -772,18 +773,24 @@ static int hand_over_pins(struct loader *l)
 }
 
 /*
- * links/ and its pins back to root. A loader that ended without removing them (a crash, a failed
- * privilege drop) had handed them to its user, and root without CAP_DAC_OVERRIDE may neither
- * open nor remove them there. The links stay attached meanwhile: bans stay enforced.
+ * links/ and its pins back to root, and with maps the maps an earlier run handed to the
+ * analyzer's user (hand_over_pins()): root without CAP_DAC_OVERRIDE may neither open nor
+ * remove a pin that is its user's. A loader that ended without removing its links (a crash, a failed privilege
+ * drop) left them attached meanwhile: bans stay enforced. An analyzer that runs keeps the map
+ * fds it holds; hand_over_pins() gives the maps back before the loader is ready.
  */
-static int reclaim_links(const struct loader *l)
+static int reclaim_pins(const struct loader *l, bool maps)
 {
 	char path[PIN_PATH_MAX];
 	int err;
 
 	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
 	err = set_owner(path, 0, 0, 0700);
-	return err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
+	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
+	if (!maps)
+		return err;
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_MAPS, NULL);
+	return err ?: set_owner_all(path, 0, (gid_t)-1, 0640, 0, NULL, 0);
 }
 
 static int resolve_ids(struct loader *l)
@@ -981,7 +988,7 @@ out_unpin:
 	sd_notify(0, "STOPPING=1");
 	/* Failed while still root: links/ may be the user's already, root takes it back first. */
 	if (geteuid() == 0)
-		reclaim_links(&l);
+		reclaim_pins(&l, false);
 	unpin_links(&l);
 out:
 	ebpfmon__destroy(l.skel);
