@@ -39,12 +39,12 @@
 #include "store.h"
 #include "sysmon.h"
 
-#define STORE_RETRY_S 60     /* reopen a database that could not be opened */
-#define STORE_WARN_S 60	     /* at most one warning a minute about a failing database */
-#define CLEANUP_EVERY_S 60   /* retention */
+#define STORE_RETRY_S	  60 /* reopen a database that could not be opened */
+#define STORE_WARN_S	  60 /* at most one warning a minute about a failing database */
+#define CLEANUP_EVERY_S	  60 /* retention */
 #define MAPS_GONE_GRACE_S 5  /* pins missing this long (not replaced) end the analyzer */
-#define STATUS_LOG_S 60	     /* off systemd, the status line is logged this often */
-#define METRICS_RETRY_S 60   /* start again a metrics listener that could not start */
+#define STATUS_LOG_S	  60 /* off systemd, the status line is logged this often */
+#define METRICS_RETRY_S	  60 /* start again a metrics listener that could not start */
 
 struct anomaly_state {
 	struct sysmon_detector det;
@@ -63,16 +63,16 @@ struct analyzer {
 	size_t io_cap;
 	struct anomaly_state anom[SYSMON_METRIC_COUNT];
 	struct ring_buffer *rb;
-	sd_event *event;	 /* the loop; modules add their sources to it */
-	sd_event_source *rb_src; /* the ring buffer's epoll fd */
-	sd_event_source *flush_src; /* the events' rows and metrics, after the events (defer) */
-	sd_event_source *tick;	 /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
-	struct api *api;	 /* the API server (api.h) */
-	sd_event_source *api_src; /* its eventfd: requests waiting for this thread */
-	struct api_snap *snap;	  /* what the API answers from on nng's threads (api_snap.h) */
-	sd_event_source *snap_src; /* the snapshots' next slice (CLOCK_MONOTONIC) */
-	sd_event_source *work_src; /* the interval's next slice (a defer source) */
-	struct offload *offload;   /* the worker of the long reads */
+	sd_event *event;	      /* the loop; modules add their sources to it */
+	sd_event_source *rb_src;      /* the ring buffer's epoll fd */
+	sd_event_source *flush_src;   /* the events' rows and metrics, after the events (defer) */
+	sd_event_source *tick;	      /* the interval timer (CLOCK_MONOTONIC, one shot, re-armed) */
+	struct api *api;	      /* the API server (api.h) */
+	sd_event_source *api_src;     /* its eventfd: requests waiting for this thread */
+	struct api_snap *snap;	      /* what the API answers from on nng's threads (api_snap.h) */
+	sd_event_source *snap_src;    /* the snapshots' next slice (CLOCK_MONOTONIC) */
+	sd_event_source *work_src;    /* the interval's next slice (a defer source) */
+	struct offload *offload;      /* the worker of the long reads */
 	sd_event_source *offload_src; /* its eventfd: a job is over */
 	unsigned int step;	      /* enum interval_step: what the next slice does */
 	struct sysmon_report report;  /* the sample the sysmon step fills */
@@ -119,7 +119,7 @@ static void allow_host_addresses(struct config *cfg)
 	if (getifaddrs(&ifs))
 		return;
 	for (i = ifs; i; i = i->ifa_next) {
-		struct addr_cidr c = { .prefixlen = 128 };
+		struct addr_cidr c = {.prefixlen = 128};
 		bool dup = false;
 
 		if (!i->ifa_addr)
@@ -269,7 +269,7 @@ static int io_one(const void *key, const void *value, void *ctx)
 static const struct sysmon_io_entry *read_proc_io(struct analyzer *a, size_t *n)
 {
 	static const struct sysmon_io_entry none;
-	struct io_walk w = { .a = a };
+	struct io_walk w = {.a = a};
 
 	maps_walk(a->maps.proc_io, sizeof(__u32), sizeof(struct ebpfmon_proc_io), io_one, &w);
 	*n = w.n;
@@ -277,18 +277,18 @@ static const struct sysmon_io_entry *read_proc_io(struct analyzer *a, size_t *n)
 }
 
 /* An anomaly's opening or end as a structured log entry (fields: kind, peak, top process). */
-__attribute__((format(printf, 5, 6))) static void anomaly_log(enum log_level level,
-							       const char *mid, int metric,
-							       const struct sysmon_episode *ep,
-							       const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void anomaly_log(enum log_level level, const char *mid,
+							      int metric,
+							      const struct sysmon_episode *ep,
+							      const char *fmt, ...)
 {
 	char peak[32], thr[32], pid[16], msg[512];
 	struct log_field f[] = {
-		{ "EBPFMON_KIND", sysmon_metric_name(metric) },
-		{ "EBPFMON_PEAK", peak },
-		{ "EBPFMON_THRESHOLD", thr },
-		{ "EBPFMON_TOP_PID", pid },
-		{ "EBPFMON_TOP_COMM", ep->top_comm },
+		{"EBPFMON_KIND", sysmon_metric_name(metric)},
+		{"EBPFMON_PEAK", peak},
+		{"EBPFMON_THRESHOLD", thr},
+		{"EBPFMON_TOP_PID", pid},
+		{"EBPFMON_TOP_COMM", ep->top_comm},
 	};
 	va_list ap;
 
@@ -327,11 +327,12 @@ static void resource_report(struct analyzer *a, const struct sysmon_report *rp)
 
 		switch (sysmon_detector_feed_report(&s->det, &r, &ep)) {
 		case SYSMON_EV_OPENED:
-			anomaly_log(LOG_LVL_WARN, LOG_MID_ANOMALY_OPEN, m, &ep,
-				    "%s anomaly: %.1f over the threshold %.0f since %d samples; top "
-				    "process %d (%s)",
-				    sysmon_metric_name(m), ep.value, ep.threshold,
-				    a->cfg.anomaly_min_intervals, ep.top_pid, ep.top_comm);
+			anomaly_log(
+				LOG_LVL_WARN, LOG_MID_ANOMALY_OPEN, m, &ep,
+				"%s anomaly: %.1f over the threshold %.0f since %d samples; top "
+				"process %d (%s)",
+				sysmon_metric_name(m), ep.value, ep.threshold,
+				a->cfg.anomaly_min_intervals, ep.top_pid, ep.top_comm);
 			row = (struct store_anomaly){
 				.kind = kinds[m],
 				.started_at = ns_to_unix(ep.start_ns),
@@ -497,8 +498,8 @@ static void metrics_listen(struct analyzer *a)
 	if (!a->metrics && want[0] && now >= a->metrics_retry_at) {
 		if (metrics_server_start(want, &a->metrics)) {
 			a->metrics_retry_at = now + METRICS_RETRY_S;
-			log_warn("no metrics at %s: retrying every %ds; bans are not affected", want,
-				 METRICS_RETRY_S);
+			log_warn("no metrics at %s: retrying every %ds; bans are not affected",
+				 want, METRICS_RETRY_S);
 		} else {
 			log_info("metrics at %s/metrics", want);
 		}
@@ -784,13 +785,15 @@ static int step_slice(struct analyzer *a)
 		if (!a->ckpt_running)
 			return 1;
 		if (a->ckpt_rc && !a->ckpt_failing)
-			log_warn("database %s: the WAL cannot be copied back (%s); it grows until it "
-				 "can", a->ckpt_path, a->ckpt_err);
+			log_warn(
+				"database %s: the WAL cannot be copied back (%s); it grows until it "
+				"can",
+				a->ckpt_path, a->ckpt_err);
 		else if (!a->ckpt_rc && a->ckpt_failing)
 			log_info("database %s: the WAL is copied back again", a->ckpt_path);
 		else if (!a->ckpt_rc)
-			log_debug("database %s: checkpoint, %d WAL frames in the file", a->ckpt_path,
-				  a->ckpt_frames);
+			log_debug("database %s: checkpoint, %d WAL frames in the file",
+				  a->ckpt_path, a->ckpt_frames);
 		a->ckpt_failing = a->ckpt_rc != 0;
 		return 1;
 	case STEP_METRICS:
@@ -1038,7 +1041,7 @@ static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	(void)s;
 	(void)fd;
 	(void)revents;
-	api_dispatch(a->api); /* the calls run here, on the loop's thread */
+	api_dispatch(a->api);		    /* the calls run here, on the loop's thread */
 	snap_arm(a, api_snap_due(a->snap)); /* a call that waits for snapshots starts a cycle */
 	hold_observe(a, METRICS_LOOP_API, start, cpu);
 	return 0;
@@ -1062,7 +1065,7 @@ static int on_snap(sd_event_source *s, uint64_t usec, void *userdata)
 /* 0 or -errno (logged by the module); on failure, modules_stop() undoes what started. */
 static int modules_start(struct analyzer *a)
 {
-	struct api_env env = { .policy = &a->policy, .sysmon = a->sysmon, .own_uid = geteuid() };
+	struct api_env env = {.policy = &a->policy, .sysmon = a->sysmon, .own_uid = geteuid()};
 	struct timespec now;
 	int r;
 
@@ -1136,8 +1139,7 @@ int analyzer_run(const struct config *cfg, const struct analyzer_opts *opts)
 	    maps_open(&a.maps, a.cfg.pin_root, opts->wait_s) || maps_lock(&a.maps, a.cfg.pin_root))
 		goto out;
 	policy_init(&a.policy, &a.cfg, &a.maps, NULL);
-	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) ||
-	    sysmon_create(&a.sysmon, NULL))
+	if (apply_to_maps(&a) || netstats_init(&a.net, &a.maps) || sysmon_create(&a.sysmon, NULL))
 		goto out;
 	detectors_init(&a);
 	a.rb = ring_buffer__new(a.maps.events, on_event, &a, NULL);

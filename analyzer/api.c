@@ -64,15 +64,15 @@ struct api {
 	atomic_int ipc_id;   /* nng_listener_id() of ipc; -1: none */
 	char ipc_url[CONFIG_PATH_MAX + 8], tcp_url[CONFIG_PATH_MAX];
 	char ipc_path[CONFIG_PATH_MAX];
-	gid_t sock_gid; /* group of the socket file; (gid_t)-1: leave it */
-	nng_aio *retry; /* every API_CHECK_MS: the listeners' health, restarts */
+	gid_t sock_gid;	  /* group of the socket file; (gid_t)-1: leave it */
+	nng_aio *retry;	  /* every API_CHECK_MS: the listeners' health, restarts */
 	nng_socket probe; /* a REQ socket that dials ipc:// to see that it still accepts */
 	bool probe_open;
 	struct api_tcp_probe *tcp_probe; /* checks that tcp:// or tls+tcp:// still accepts */
 	bool tcp_probed;		 /* tcp_probe went out at the last check */
 	char tls_cert[CONFIG_PATH_MAX], tls_key[CONFIG_PATH_MAX], tls_ca[CONFIG_PATH_MAX];
 	char tls_admin_names[CONFIG_PATH_MAX];
-	bool tls_said; /* the TLS set-up's failure is logged */
+	bool tls_said;	      /* the TLS set-up's failure is logged */
 	uint64_t pipes;	      /* under mu: connections the ipc:// listener took in */
 	uint64_t pipes_probe; /* pipes when the probe dialled */
 
@@ -137,7 +137,7 @@ static void peer_of(struct api *api, nng_msg *msg, struct api_peer *peer)
 	uint64_t uid, gid;
 	int ipc_id = atomic_load(&api->ipc_id);
 
-	*peer = (struct api_peer){ 0 };
+	*peer = (struct api_peer){0};
 	peer->local = ipc_id > 0 && nng_listener_id(l) == ipc_id;
 	if (peer->local && !nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) &&
 	    !nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) && uid <= UINT32_MAX &&
@@ -455,8 +455,8 @@ static int listen_all(struct api *api, bool say)
 	if (!api->ipc_up) {
 		r = listen_ipc(api);
 		if (r && say)
-			log_error("api: cannot listen on %s: %s%s; retrying every %ds", api->ipc_url,
-				  nng_strerror(r),
+			log_error("api: cannot listen on %s: %s%s; retrying every %ds",
+				  api->ipc_url, nng_strerror(r),
 				  r == NNG_ENOENT || r == NNG_EPERM
 					  ? " (does its folder exist, writable by this user?)"
 				  : r == NNG_EADDRINUSE ? " (another analyzer serves it?)"
@@ -475,10 +475,12 @@ static int listen_all(struct api *api, bool say)
 			log_info("api: listening on %s (client certificates signed by %s required; "
 				 "BanIP and UnbanIP for %s)",
 				 api->tcp_url, api->tls_ca,
-				 api->tls_admin_names[0] ? api->tls_admin_names : "every such client");
+				 api->tls_admin_names[0] ? api->tls_admin_names
+							 : "every such client");
 		else if (!r && say)
 			log_info("api: listening on %s (read-only: BanIP and UnbanIP are refused "
-				 "there)", api->tcp_url);
+				 "there)",
+				 api->tcp_url);
 		rv = rv ? rv : r;
 	}
 	return rv;
@@ -565,7 +567,7 @@ static void tcp_probe_cb(void *arg)
 		pr->conn = nng_aio_get_output(pr->aio, 0);
 		/* the SP header of a REQ peer: 0 S P 0, protocol 0x0030, 0 0 */
 		memcpy(pr->hdr, "\0SP\0\0\x30\0\0", 8);
-		iov = (nng_iov){ .iov_buf = pr->hdr, .iov_len = 8 };
+		iov = (nng_iov){.iov_buf = pr->hdr, .iov_len = 8};
 		nng_aio_set_iov(pr->aio, 1, &iov);
 		if (pr->tls) /* its ClientHello goes out with the first read */
 			nng_stream_recv(pr->conn, pr->aio);
@@ -575,15 +577,15 @@ static void tcp_probe_cb(void *arg)
 	}
 	if (pr->conn && !pr->tls && !pr->sent && !rv) {
 		pr->sent = true;
-		iov = (nng_iov){ .iov_buf = pr->hdr, .iov_len = 1 };
+		iov = (nng_iov){.iov_buf = pr->hdr, .iov_len = 1};
 		nng_aio_set_iov(pr->aio, 1, &iov);
 		nng_stream_recv(pr->conn, pr->aio);
 		return;
 	}
 	/* tcp://: a byte of its header; tls+tcp://: any answer, even a refused handshake */
-	pr->answered = pr->conn && (pr->tls ? rv != NNG_ETIMEDOUT && rv != NNG_ECANCELED &&
-							rv != NNG_ECLOSED
-					     : !rv);
+	pr->answered =
+		pr->conn &&
+		(pr->tls ? rv != NNG_ETIMEDOUT && rv != NNG_ECANCELED && rv != NNG_ECLOSED : !rv);
 	if (!pr->conn && pr->tls)
 		pr->answered = rv == NNG_ECRYPTO || rv == NNG_EPEERAUTH || rv == NNG_ECONNSHUT ||
 			       rv == NNG_ECONNRESET;

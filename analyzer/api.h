@@ -17,11 +17,11 @@
 
 struct config;
 
-#define API_WORKS 8			 /* requests in progress at once (nng contexts) */
-#define API_TRANSPORT_MAX (1024 * 1024)	 /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
-#define API_CHECK_MS 2000 /* listeners checked and retried this often */
-#define API_SEND_TIMEOUT_MS 5000	 /* a reply not taken by then is dropped */
-#define API_PEM_MAX (256 * 1024)	 /* bytes of tls_cert_file or tls_key_file at most */
+#define API_WORKS	    8		  /* requests in progress at once (nng contexts) */
+#define API_TRANSPORT_MAX   (1024 * 1024) /* NNG_OPT_RECVMAXSZ: larger bodies close the pipe */
+#define API_CHECK_MS	    2000	  /* listeners checked and retried this often */
+#define API_SEND_TIMEOUT_MS 5000	  /* a reply not taken by then is dropped */
+#define API_PEM_MAX	    (256 * 1024)  /* bytes of tls_cert_file or tls_key_file at most */
 
 struct api;
 

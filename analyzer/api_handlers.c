@@ -87,7 +87,7 @@ static void arena_free(struct arena *ar)
 	for (size_t i = 0; i < ar->n; i++)
 		free(ar->p[i]);
 	free(ar->p);
-	*ar = (struct arena){ 0 };
+	*ar = (struct arena){0};
 }
 
 /* A growing array of message pointers (a repeated field). */
@@ -121,7 +121,7 @@ struct reply {
 	Ebpfmon__V1__Response resp;
 	struct arena ar;
 	char msg[512];
-	bool fast; /* on nng's thread: only what the snapshots answer */
+	bool fast;			    /* on nng's thread: only what the snapshots answer */
 	struct api_status_snap *status_ref; /* the message points into it until packed */
 	void *keep;			    /* likewise; freed after packing */
 	void *packed;			    /* a whole packed Response (OK) from a cache */
@@ -137,7 +137,7 @@ struct reply {
 
 /* Set the status and its message; returns the status, so that handlers can return it. */
 __attribute__((format(printf, 3, 4))) static api_status fail(struct reply *r, api_status st,
-							      const char *fmt, ...)
+							     const char *fmt, ...)
 {
 	va_list ap;
 
@@ -197,8 +197,10 @@ int api_parse_net(const char *s, struct addr_cidr *out, char *err, size_t errlen
 			 cidr_format(&loose, b, sizeof(b)));
 		return -EINVAL;
 	}
-	snprintf(err, errlen, "%s is not an IPv4 or IPv6 address or network (e.g. 198.51.100.7, "
-		 "198.51.100.0/24, 2001:db8::/32)", quote(s, q));
+	snprintf(err, errlen,
+		 "%s is not an IPv4 or IPv6 address or network (e.g. 198.51.100.7, "
+		 "198.51.100.0/24, 2001:db8::/32)",
+		 quote(s, q));
 	return -EINVAL;
 }
 
@@ -212,11 +214,11 @@ static const char *never_source(const struct addr_cidr *net)
 	static const struct {
 		const char *net, *what;
 	} nets[] = {
-		{ "0.0.0.0", "the unspecified address" },
-		{ "255.255.255.255", "the limited broadcast address" },
-		{ "224.0.0.0/4", "multicast" },
-		{ "::", "the unspecified address" },
-		{ "ff00::/8", "multicast" },
+		{"0.0.0.0", "the unspecified address"},
+		{"255.255.255.255", "the limited broadcast address"},
+		{"224.0.0.0/4", "multicast"},
+		{"::", "the unspecified address"},
+		{"ff00::/8", "multicast"},
 	};
 
 	for (size_t i = 0; i < sizeof(nets) / sizeof(nets[0]); i++) {
@@ -257,8 +259,7 @@ static int check_limit(struct reply *r, const char *what, uint32_t in, uint32_t 
 static int check_since(struct reply *r, int64_t since)
 {
 	if (since < 0) {
-		fail(r, ST(INVALID_ARGUMENT), "since_unix %lld is negative",
-		     (long long)since);
+		fail(r, ST(INVALID_ARGUMENT), "since_unix %lld is negative", (long long)since);
 		return -EINVAL;
 	}
 	return 0;
@@ -303,8 +304,8 @@ bool api_tls_may_change(const struct api_peer *peer, const char *admin_names)
 #define API_GROUPS_MAX 256
 
 /* Whether peer may change bans; if not, the reply says why. "uid N" into who. */
-static bool authorize(struct api_env *env, const struct api_peer *peer, struct reply *r,
-		      char *who, size_t wlen)
+static bool authorize(struct api_env *env, const struct api_peer *peer, struct reply *r, char *who,
+		      size_t wlen)
 {
 	const char *gname = env->policy->cfg->admin_group;
 	gid_t groups[API_GROUPS_MAX], admin;
@@ -320,7 +321,8 @@ static bool authorize(struct api_env *env, const struct api_peer *peer, struct r
 		if (api_tls_may_change(peer, names))
 			return true;
 		if (!peer->tls_verified)
-			fail(r, ST(NOT_PERMITTED), "not permitted: the client certificate is not "
+			fail(r, ST(NOT_PERMITTED),
+			     "not permitted: the client certificate is not "
 			     "verified");
 		else
 			fail(r, ST(NOT_PERMITTED), "not permitted: %s is not in tls_admin_names",
@@ -329,7 +331,8 @@ static bool authorize(struct api_env *env, const struct api_peer *peer, struct r
 	}
 	snprintf(who, wlen, "uid %u", peer->uid);
 	if (!peer->local) {
-		fail(r, ST(NOT_PERMITTED), "not permitted: changes are refused over the network "
+		fail(r, ST(NOT_PERMITTED),
+		     "not permitted: changes are refused over the network "
 		     "listener (read-only); use the local socket");
 		return false;
 	}
@@ -356,8 +359,10 @@ static bool authorize(struct api_env *env, const struct api_peer *peer, struct r
 		fail(r, ST(NOT_PERMITTED), "not permitted: uid %u is neither root nor in group %s",
 		     peer->uid, gname);
 	else
-		fail(r, ST(NOT_PERMITTED), "not permitted: uid %u is not root, and the admin group "
-		     "%s does not exist", peer->uid, gname);
+		fail(r, ST(NOT_PERMITTED),
+		     "not permitted: uid %u is not root, and the admin group "
+		     "%s does not exist",
+		     peer->uid, gname);
 	return false;
 }
 
@@ -445,7 +450,7 @@ static void sum_cpus(const struct ebpfmon_ip_stats *v, int n, struct addr_sum *s
 /* Whether addr is banned now: by bans, or by a network of ban_nets. */
 static bool addr_banned(struct api_env *env, const struct ebpfmon_addr *addr)
 {
-	struct addr_cidr one = { .addr = *addr, .prefixlen = 128 };
+	struct addr_cidr one = {.addr = *addr, .prefixlen = 128};
 	struct ebpfmon_lpm_key lpm;
 	struct ebpfmon_ban b;
 	uint64_t now = maps_boot_ns();
@@ -493,8 +498,10 @@ static Ebpfmon__V1__AddressStats *addr_msg(struct api_env *env, struct reply *r,
 
 static api_status no_store(struct api_env *env, struct reply *r)
 {
-	return fail(r, ST(UNAVAILABLE), "the database %s is not open (see the analyzer's log; "
-		    "it is retried every minute)", env->policy->cfg->sqlite_path);
+	return fail(r, ST(UNAVAILABLE),
+		    "the database %s is not open (see the analyzer's log; "
+		    "it is retried every minute)",
+		    env->policy->cfg->sqlite_path);
 }
 
 /*
@@ -626,7 +633,7 @@ static api_status status_msg(struct reply *r, const struct api_status_snap *st,
  */
 static api_status get_monitor_status(struct api_env *env, struct reply *r)
 {
-	struct ebpfmon_counters c = { 0 };
+	struct ebpfmon_counters c = {0};
 	struct api_status_snap *st, *now;
 	api_status ret;
 
@@ -653,7 +660,6 @@ static api_status get_monitor_status(struct api_env *env, struct reply *r)
 	r->status_ref = st; /* the message points into it: given back with the reply */
 	return ret;
 }
-
 
 /* --- GetMaliciousIPs --- */
 
@@ -685,12 +691,12 @@ static int ban_walk_one(const struct store_ban *b, void *ctx)
 	return vec_push(&w->r->ar, &w->out, ban_msg(w->env, w->r, b));
 }
 
-static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetMaliciousIPsRequest *rq,
-				    struct reply *r)
+static api_status get_malicious_ips(struct api_env *env,
+				    const Ebpfmon__V1__GetMaliciousIPsRequest *rq, struct reply *r)
 {
 	Ebpfmon__V1__GetMaliciousIPsResponse *m = arena_alloc(&r->ar, sizeof(*m));
-	struct ban_walk w = { .env = env, .r = r, .reason = -1 };
-	struct store_query q = { 0 };
+	struct ban_walk w = {.env = env, .r = r, .reason = -1};
+	struct store_query q = {0};
 	enum ebpfmon_ban_reason reason;
 	struct addr_cidr net;
 	char err[256], qb[72];
@@ -706,7 +712,8 @@ static api_status get_malicious_ips(struct api_env *env, const Ebpfmon__V1__GetM
 	}
 	if (rq->reason[0]) {
 		if (api_parse_reason(rq->reason, &reason))
-			return fail(r, ST(INVALID_ARGUMENT), "reason %s is unknown (expected "
+			return fail(r, ST(INVALID_ARGUMENT),
+				    "reason %s is unknown (expected "
 				    "conn_limit, url_rule, manual or escalated)",
 				    quote(rq->reason, qb));
 		w.reason = (int)reason;
@@ -774,7 +781,8 @@ static api_status top_msg(struct reply *r, const struct api_top_snap *t, uint32_
 		uint32_t j = t->by[o][i];
 
 		out[i] = top_addr_msg(r, &t->e[j],
-				      atomic_load_explicit(&t->banned[j], memory_order_relaxed), off);
+				      atomic_load_explicit(&t->banned[j], memory_order_relaxed),
+				      off);
 		if (!out[i])
 			return ST(INTERNAL);
 	}
@@ -806,9 +814,10 @@ static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkS
 	if (!env->snap) {
 		t = api_snap_collect_top(maps_of(env), k, &err);
 		if (!t)
-			return err == -ENOMEM ? ST(INTERNAL)
-					      : fail(r, ST(UNAVAILABLE),
-						     "cannot read map ip_stats: %s", strerror(-err));
+			return err == -ENOMEM
+				       ? ST(INTERNAL)
+				       : fail(r, ST(UNAVAILABLE), "cannot read map ip_stats: %s",
+					      strerror(-err));
 		ret = top_msg(r, t, k, o, m);
 		api_snap_put_top(t);
 		return ret;
@@ -829,7 +838,7 @@ static api_status stats_live(struct api_env *env, const Ebpfmon__V1__GetNetworkS
 		return ST(OK);
 	}
 	ret = top_msg(r, t, k, o, m); /* copies what it needs */
-	r->top_ref = t; /* its packed form is kept after packing */
+	r->top_ref = t;		      /* its packed form is kept after packing */
 	r->top_k = k;
 	r->top_o = o;
 	r->top_gen = gen;
@@ -858,8 +867,8 @@ static int addr_ban_one(const struct store_ban *b, void *ctx)
 static api_status stats_address(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
 				Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
 {
-	struct addr_bans w = { .env = env, .r = r };
-	struct addr_sum s = { 0 };
+	struct addr_bans w = {.env = env, .r = r};
+	struct addr_sum s = {0};
 	struct ebpfmon_ip_stats *v;
 	char qb[72];
 	int n = EBPFMON_IP_STATS_NVALS;
@@ -879,7 +888,7 @@ static api_status stats_address(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	m->address = addr_msg(env, r, &s);
 	w.addr = s.addr;
 	if (env->policy->store) {
-		struct store_query q = { 0 };
+		struct store_query q = {0};
 
 		got = store_ban_list(env->policy->store, &q, addr_ban_one, &w);
 		if (got < 0 && got != -ENOMEM)
@@ -901,7 +910,7 @@ static int snap_one(const struct store_net_stats *st, const struct store_top *to
 {
 	struct snap_walk *w = ctx;
 	Ebpfmon__V1__Snapshot *m = arena_alloc(&w->r->ar, sizeof(*m));
-	struct vec tops = { 0 };
+	struct vec tops = {0};
 	char a[ADDR_STRLEN];
 
 	if (!m)
@@ -937,8 +946,8 @@ static int snap_one(const struct store_net_stats *st, const struct store_top *to
 static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
 				Ebpfmon__V1__GetNetworkStatsResponse *m, struct reply *r)
 {
-	struct snap_walk w = { .env = env, .r = r };
-	struct store_query q = { 0 };
+	struct snap_walk w = {.env = env, .r = r};
+	struct store_query q = {0};
 	int64_t n;
 	api_status st;
 
@@ -956,8 +965,8 @@ static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	return ST(OK);
 }
 
-static api_status get_network_stats(struct api_env *env, const Ebpfmon__V1__GetNetworkStatsRequest *rq,
-				    struct reply *r)
+static api_status get_network_stats(struct api_env *env,
+				    const Ebpfmon__V1__GetNetworkStatsRequest *rq, struct reply *r)
 {
 	Ebpfmon__V1__GetNetworkStatsResponse *m = arena_alloc(&r->ar, sizeof(*m));
 	api_status st;
@@ -1027,8 +1036,8 @@ static api_status get_system_anomalies(struct api_env *env,
 				       struct reply *r)
 {
 	Ebpfmon__V1__GetSystemAnomaliesResponse *m = arena_alloc(&r->ar, sizeof(*m));
-	struct anomaly_walk w = { .r = r };
-	struct store_query q = { 0 };
+	struct anomaly_walk w = {.r = r};
+	struct store_query q = {0};
 	char qb[72];
 	int64_t n;
 	api_status st;
@@ -1043,8 +1052,10 @@ static api_status get_system_anomalies(struct api_env *env,
 		else if (!strcmp(rq->kind, "disk_io"))
 			q.kind = STORE_ANOMALY_DISK_IO;
 		else
-			return fail(r, ST(INVALID_ARGUMENT), "kind %s is unknown (expected cpu, "
-				    "memory or disk_io)", quote(rq->kind, qb));
+			return fail(r, ST(INVALID_ARGUMENT),
+				    "kind %s is unknown (expected cpu, "
+				    "memory or disk_io)",
+				    quote(rq->kind, qb));
 	}
 	if (check_since(r, rq->since_unix) ||
 	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
@@ -1095,17 +1106,21 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	if (api_parse_net(rq->address, &net, err, sizeof(err)))
 		return fail(r, ST(INVALID_ARGUMENT), "address: %s", err);
 	if (rq->permanent && rq->duration_seconds)
-		return fail(r, ST(INVALID_ARGUMENT), "permanent and duration_seconds %llu are "
-			    "both set: choose one", (unsigned long long)rq->duration_seconds);
+		return fail(r, ST(INVALID_ARGUMENT),
+			    "permanent and duration_seconds %llu are "
+			    "both set: choose one",
+			    (unsigned long long)rq->duration_seconds);
 	if (rq->duration_seconds > API_DURATION_MAX)
-		return fail(r, ST(INVALID_ARGUMENT), "duration_seconds %llu is over the maximum "
+		return fail(r, ST(INVALID_ARGUMENT),
+			    "duration_seconds %llu is over the maximum "
 			    "%llu (ten years); use permanent",
 			    (unsigned long long)rq->duration_seconds, API_DURATION_MAX);
 	if (strlen(rq->reason) > API_REASON_MAX)
 		return fail(r, ST(INVALID_ARGUMENT), "reason is %zu bytes long, at most %d",
 			    strlen(rq->reason), API_REASON_MAX);
 	if (!text_ok(rq->reason))
-		return fail(r, ST(INVALID_ARGUMENT), "reason holds a control character or is not "
+		return fail(r, ST(INVALID_ARGUMENT),
+			    "reason holds a control character or is not "
 			    "UTF-8");
 	if (rq->permanent)
 		dur = 0;
@@ -1115,17 +1130,20 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 		dur = policy_duration_s(env->policy->cfg, 0); /* 0 when bans are permanent */
 	cidr_format(&net, a, sizeof(a));
 	if (never_source(&net))
-		return fail(r, ST(INVALID_ARGUMENT), "%s is %s: no packet comes from it, a ban "
-			    "would never drop anything", a, never_source(&net));
+		return fail(r, ST(INVALID_ARGUMENT),
+			    "%s is %s: no packet comes from it, a ban "
+			    "would never drop anything",
+			    a, never_source(&net));
 	was = in_force(env, &net);
 	ret = policy_ban_manual(env->policy, &net, dur, rq->reason, who, &row, &allowed);
 	if (ret == -EPERM && net.prefixlen == 128)
 		return fail(r, ST(ALLOWLISTED), "%s is allowlisted (%s): it is never banned", a,
 			    cidr_format(&allowed, b, sizeof(b)));
 	if (ret == -EPERM)
-		return fail(r, ST(ALLOWLISTED), "%s overlaps the allowlist entry %s: a network "
-			    "ban may not cover an allowlisted address", a,
-			    cidr_format(&allowed, b, sizeof(b)));
+		return fail(r, ST(ALLOWLISTED),
+			    "%s overlaps the allowlist entry %s: a network "
+			    "ban may not cover an allowlisted address",
+			    a, cidr_format(&allowed, b, sizeof(b)));
 	if (ret == -ENOSPC)
 		return fail(r, ST(UNAVAILABLE), "cannot ban %s: map %s is full", a,
 			    net.prefixlen == 128 ? "bans (max_bans)" : "ban_nets");
@@ -1137,12 +1155,15 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 	ebpfmon__v1__ban_ipresponse__init(m);
 	m->ban = ban_msg(env, r, &row);
 	if (!row.id)
-		snprintf(r->msg, sizeof(r->msg), "%s %s; the database cannot take its row now: it "
-			 "is written when it can", row.dry_run ? "would ban (dry run)" : "banned",
-			 a);
+		snprintf(r->msg, sizeof(r->msg),
+			 "%s %s; the database cannot take its row now: it "
+			 "is written when it can",
+			 row.dry_run ? "would ban (dry run)" : "banned", a);
 	else if (row.dry_run)
-		snprintf(r->msg, sizeof(r->msg), "dry run: %s is recorded as a would-ban, not "
-			 "enforced", a);
+		snprintf(r->msg, sizeof(r->msg),
+			 "dry run: %s is recorded as a would-ban, not "
+			 "enforced",
+			 a);
 	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_BAN_IP;
 	r->resp.ban_ip = m;
 	return r->ar.failed ? ST(INTERNAL) : ST(OK);
@@ -1159,7 +1180,7 @@ static int holder_one(const void *key, const void *value, void *ctx)
 {
 	const struct ebpfmon_lpm_key *k = key;
 	struct holder *h = ctx;
-	struct addr_cidr net = { .prefixlen = k->prefixlen };
+	struct addr_cidr net = {.prefixlen = k->prefixlen};
 
 	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
 	if (!maps_ban_in_force(value, h->now) || !cidr_contains(&net, &h->addr))
@@ -1174,7 +1195,7 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 {
 	Ebpfmon__V1__UnbanIPResponse *m = arena_alloc(&r->ar, sizeof(*m));
 	struct addr_cidr net;
-	struct holder h = { .now = maps_boot_ns() };
+	struct holder h = {.now = maps_boot_ns()};
 	char err[256], who[API_WHO_MAX], why[API_WHO_MAX + 16], a[ADDR_STRLEN], b[ADDR_STRLEN];
 	bool was;
 	int ret;
@@ -1196,9 +1217,10 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 		maps_walk(maps_of(env)->ban_nets, sizeof(struct ebpfmon_lpm_key),
 			  sizeof(struct ebpfmon_ban), holder_one, &h);
 		if (h.found && net_within(&net, &h.net))
-			return fail(r, ST(NOT_BANNED), "%s is not banned itself, but lies in the "
-				    "banned network %s: unban that", a,
-				    cidr_format(&h.net, b, sizeof(b)));
+			return fail(r, ST(NOT_BANNED),
+				    "%s is not banned itself, but lies in the "
+				    "banned network %s: unban that",
+				    a, cidr_format(&h.net, b, sizeof(b)));
 		return fail(r, ST(NOT_BANNED), "%s is not banned", a);
 	}
 	if (env->snap)
@@ -1206,9 +1228,10 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 	ebpfmon__v1__unban_ipresponse__init(m);
 	m->ended = (uint32_t)ret;
 	if (env->policy->store && !store_healthy(env->policy->store))
-		snprintf(r->msg, sizeof(r->msg), "unbanned %s; the database cannot be written "
-			 "now (%s): its row ends when it can", a,
-			 store_last_error(env->policy->store));
+		snprintf(r->msg, sizeof(r->msg),
+			 "unbanned %s; the database cannot be written "
+			 "now (%s): its row ends when it can",
+			 a, store_last_error(env->policy->store));
 	r->resp.result_case = EBPFMON__V1__RESPONSE__RESULT_UNBAN_IP;
 	r->resp.unban_ip = m;
 	return ST(OK);
@@ -1224,8 +1247,10 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 	api_status st;
 
 	if (len > API_BODY_MAX)
-		return fail(r, ST(TOO_LARGE), "the request is %zu bytes, more than the limit of "
-			    "%d", len, API_BODY_MAX);
+		return fail(r, ST(TOO_LARGE),
+			    "the request is %zu bytes, more than the limit of "
+			    "%d",
+			    len, API_BODY_MAX);
 	if (!len)
 		return fail(r, ST(MALFORMED), "empty body: not an ebpfmon.v1.Request");
 	rq = ebpfmon__v1__request__unpack(NULL, len, body);
@@ -1233,8 +1258,10 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 		return fail(r, ST(MALFORMED), "the body (%zu bytes) is not an ebpfmon.v1.Request",
 			    len);
 	if (rq->version != API_PROTOCOL_VERSION) {
-		st = fail(r, ST(UNSUPPORTED_VERSION), "protocol version %u is not supported: this "
-			  "server speaks version %d", rq->version, API_PROTOCOL_VERSION);
+		st = fail(r, ST(UNSUPPORTED_VERSION),
+			  "protocol version %u is not supported: this "
+			  "server speaks version %d",
+			  rq->version, API_PROTOCOL_VERSION);
 		goto out;
 	}
 	switch (api_wire_check_strings(body, len, &ebpfmon__v1__request__descriptor, err,
@@ -1275,8 +1302,10 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 		break;
 	default:
 		if (rq->base.n_unknown_fields)
-			st = fail(r, ST(MALFORMED), "the request names a call this server does not "
-				  "know (field %u)", rq->base.unknown_fields[0].tag);
+			st = fail(r, ST(MALFORMED),
+				  "the request names a call this server does not "
+				  "know (field %u)",
+				  rq->base.unknown_fields[0].tag);
 		else
 			st = fail(r, ST(MALFORMED), "the request names no call");
 		break;
@@ -1289,7 +1318,7 @@ out:
 static int handle(struct api_env *env, bool fast, const struct api_peer *peer, const void *body,
 		  size_t len, void **out, size_t *out_len, int *status)
 {
-	struct reply r = { .resp = EBPFMON__V1__RESPONSE__INIT, .fast = fast };
+	struct reply r = {.resp = EBPFMON__V1__RESPONSE__INIT, .fast = fast};
 	api_status st = dispatch(env, peer, body, len, &r);
 	size_t n;
 	void *buf = NULL;
@@ -1349,7 +1378,7 @@ int api_handle(struct api_env *env, const struct api_peer *peer, const void *bod
 int api_handle_fast(struct api_snap *snap, const struct api_peer *peer, const void *body,
 		    size_t len, void **out, size_t *out_len, int *status)
 {
-	struct api_env env = { .snap = snap };
+	struct api_env env = {.snap = snap};
 
 	if (!snap)
 		return 1; /* without snapshots, everything needs the policy: api_handle() */

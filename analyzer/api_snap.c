@@ -35,7 +35,7 @@
 #include "store.h"
 #include "sysmon.h"
 
-#define WALK_BATCH 256
+#define WALK_BATCH  256
 #define CHANGED_MAX 4096 /* changes remembered during a cycle; more: all flags again */
 
 /* A batched walk of a hash map that can stop and go on later. */
@@ -52,8 +52,11 @@ typedef void (*walk_fn)(void *ctx, const void *key, const void *value);
 enum phase { PH_IDLE, PH_INFO, PH_BANS, PH_WALK, PH_FINISH };
 
 static const char *const phase_name[] = {
-	[PH_IDLE] = "status figures", [PH_INFO] = "status figures", [PH_BANS] = "bans",
-	[PH_WALK] = "ip_stats", [PH_FINISH] = "connections and bans of the top",
+	[PH_IDLE] = "status figures",
+	[PH_INFO] = "status figures",
+	[PH_BANS] = "bans",
+	[PH_WALK] = "ip_stats",
+	[PH_FINISH] = "connections and bans of the top",
 };
 
 struct top_build {
@@ -81,7 +84,7 @@ struct api_snap {
 
 	/* the loop's thread only */
 	const struct maps *maps;
-	long loader_pid; /* holds the pin root's lock (0: none found) */
+	long loader_pid;		 /* holds the pin root's lock (0: none found) */
 	unsigned long long loader_start; /* its start time, against a reused pid */
 	uint64_t loader_checked_ns;	 /* /proc/locks was read then */
 	uint64_t due_ns, period_ns;
@@ -114,7 +117,7 @@ uint64_t api_snap_now(void)
 
 static int walker_init(struct walker *w, int fd, size_t key_size, size_t value_size)
 {
-	*w = (struct walker){ .fd = fd, .key_size = key_size, .value_size = value_size };
+	*w = (struct walker){.fd = fd, .key_size = key_size, .value_size = value_size};
 	if (key_size > sizeof(w->in))
 		return -EINVAL;
 	w->keys = malloc(WALK_BATCH * key_size);
@@ -192,7 +195,7 @@ size_t api_snap_interfaces(const char *root, struct api_snap_iface *out, size_t 
 		return 0;
 	while ((de = readdir(d)) && n < max) {
 		struct api_snap_iface *i = &out[n];
-		struct bpf_link_info info = { 0 };
+		struct bpf_link_info info = {0};
 		__u32 len = sizeof(info);
 		const char *ifname;
 		bool tcx;
@@ -245,7 +248,7 @@ static void programs(const char *root, struct api_status_snap *st)
 		return;
 	while ((de = readdir(d)) && st->n_progs < API_SNAP_PROGS) {
 		struct api_snap_prog *pr = &st->progs[st->n_progs];
-		struct bpf_prog_info info = { 0 };
+		struct bpf_prog_info info = {0};
 		__u32 len = sizeof(info);
 		int fd;
 
@@ -296,7 +299,7 @@ static int count_anomaly(const struct store_anomaly *a, void *ctx)
 static void status_info(struct policy *p, const struct sysmon *sm, struct api_status_snap *st)
 {
 	const struct sysmon_report *rep = sysmon_last(sm);
-	struct store_query q = { .active_only = true };
+	struct store_query q = {.active_only = true};
 	struct store *db = p->store;
 	uint64_t open = 0;
 
@@ -340,8 +343,10 @@ static unsigned long long proc_start(long pid)
 	buf[n] = '\0';
 	p = strrchr(buf, ')'); /* the name may hold anything */
 	/* NOLINTNEXTLINE(cert-err34-c): /proc/PID/stat is the kernel's; starttime fits */
-	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu", &start) != 1)
+	if (!p || sscanf(p + 1,
+			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu",
+			 &start) != 1)
 		return 0;
 	return start;
 }
@@ -361,7 +366,8 @@ static bool loader_running(struct api_snap *s, const char *pin_root, uint64_t no
 
 	if (s->loader_pid > 0 && proc_start(s->loader_pid) == s->loader_start)
 		return true;
-	if (s->loader_pid <= 0 && s->loader_checked_ns && now < s->loader_checked_ns + LOADER_RECHECK_NS)
+	if (s->loader_pid <= 0 && s->loader_checked_ns &&
+	    now < s->loader_checked_ns + LOADER_RECHECK_NS)
 		return false;
 	pid = maps_lock_holder(pin_root);
 	s->loader_checked_ns = now;
@@ -434,7 +440,7 @@ static void top_one(void *ctx, const void *key, const void *value)
 {
 	struct top_build *tb = ctx;
 	const struct ebpfmon_ip_stats *v = value;
-	struct api_top_entry e = { 0 };
+	struct api_top_entry e = {0};
 
 	memcpy(&e.addr, key, sizeof(e.addr));
 	for (int c = 0; c < tb->ncpus; c++) {
@@ -463,7 +469,7 @@ static int64_t unix_ms(void)
 
 static int tb_init(struct top_build *tb, uint32_t k, int ncpus)
 {
-	*tb = (struct top_build){ .k = k, .ncpus = ncpus, .as_of_unix_ms = unix_ms() };
+	*tb = (struct top_build){.k = k, .ncpus = ncpus, .as_of_unix_ms = unix_ms()};
 	for (int o = 0; o < API_TOP_ORDERS; o++)
 		tb->heap[o] = malloc((k ? k : 1) * sizeof(struct api_top_entry));
 	return tb->heap[0] && tb->heap[1] ? 0 : -ENOMEM;
@@ -492,7 +498,8 @@ struct order_ctx {
 static int order_cmp(const void *a, const void *b, void *arg)
 {
 	const struct order_ctx *c = arg;
-	const struct api_top_entry *x = &c->e[*(const uint32_t *)a], *y = &c->e[*(const uint32_t *)b];
+	const struct api_top_entry *x = &c->e[*(const uint32_t *)a],
+				   *y = &c->e[*(const uint32_t *)b];
 	uint64_t kx = key_of(x, c->o), ky = key_of(y, c->o);
 
 	if (kx != ky)
@@ -551,7 +558,7 @@ static struct api_top_snap *tb_finish(struct top_build *tb)
 			t->e[t->n++] = t->e[i];
 	}
 	for (int o = 0; o < API_TOP_ORDERS; o++) {
-		struct order_ctx c = { t->e, o };
+		struct order_ctx c = {t->e, o};
 
 		for (size_t i = 0; i < t->n; i++)
 			if (t->e[i].in & (1u << o))
@@ -565,7 +572,7 @@ static struct api_top_snap *tb_finish(struct top_build *tb)
 static bool banned_now(const struct maps *m, const struct ebpfmon_addr *addr,
 		       unsigned long long now)
 {
-	struct addr_cidr one = { .addr = *addr, .prefixlen = 128 };
+	struct addr_cidr one = {.addr = *addr, .prefixlen = 128};
 	struct ebpfmon_lpm_key lpm;
 	struct ebpfmon_ban b;
 
@@ -610,7 +617,7 @@ static void top_patch(const struct maps *m, struct api_top_snap *t, const struct
 	unsigned long long now = maps_boot_ns();
 
 	if (net->prefixlen == 128) {
-		struct api_top_entry key = { .addr = net->addr };
+		struct api_top_entry key = {.addr = net->addr};
 		struct api_top_entry *e = bsearch(&key, t->e, t->n, sizeof(*t->e), addr_cmp);
 
 		if (e)
@@ -868,8 +875,7 @@ static void publish(struct api_snap *s, uint64_t now)
 }
 
 /* One slice of the cycle: 1 when it published. */
-static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon *sm,
-		       uint64_t now)
+static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon *sm, uint64_t now)
 {
 	uint64_t deadline = now + API_SNAP_SLICE_NS;
 	struct count_ctx bans;
@@ -901,7 +907,7 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		s->phase = PH_BANS;
 		return 0;
 	case PH_BANS:
-		bans = (struct count_ctx){ .now = maps_boot_ns() };
+		bans = (struct count_ctx){.now = maps_boot_ns()};
 		r = walker_step(&s->w, count_in_force, &bans, deadline);
 		s->bans_counted += bans.n;
 		if (r == 0)
@@ -952,12 +958,13 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		now = api_snap_now();
 		publish(s, now);
 		s->phase = PH_IDLE;
-		log_debug("api: snapshot of %llu tracked addresses (top %u per order) in %.1f ms of "
-			  "work over %.1f ms, the longest slice %.2f ms (%s); the next in %.0f ms "
-			  "while clients ask",
-			  (unsigned long long)s->tb.tracked, s->tb.k, s->work_ns / 1e6,
-			  (now - s->cycle_ns) / 1e6, s->slice_max_ns / 1e6,
-			  phase_name[s->slice_max_phase], s->period_ns / 1e6);
+		log_debug(
+			"api: snapshot of %llu tracked addresses (top %u per order) in %.1f ms of "
+			"work over %.1f ms, the longest slice %.2f ms (%s); the next in %.0f ms "
+			"while clients ask",
+			(unsigned long long)s->tb.tracked, s->tb.k, s->work_ns / 1e6,
+			(now - s->cycle_ns) / 1e6, s->slice_max_ns / 1e6,
+			phase_name[s->slice_max_phase], s->period_ns / 1e6);
 		return 1;
 	}
 	return 0;
@@ -1038,11 +1045,10 @@ static void count_one(void *ctx, const void *key, const void *value)
 	(*(uint64_t *)ctx)++;
 }
 
-void api_snap_collect_status(struct policy *p, const struct sysmon *sm,
-			     struct api_status_snap *out)
+void api_snap_collect_status(struct policy *p, const struct sysmon *sm, struct api_status_snap *out)
 {
 	const struct maps *m = p->maps;
-	struct count_ctx bans = { .now = maps_boot_ns() };
+	struct count_ctx bans = {.now = maps_boot_ns()};
 	long holder = maps_lock_holder(p->cfg->pin_root), nets;
 	struct walker w;
 
@@ -1073,7 +1079,7 @@ struct api_top_snap *api_snap_collect_top(const struct maps *m, uint32_t k, int 
 		r = walker_init(&w, m->ip_stats, sizeof(struct ebpfmon_addr),
 				EBPFMON_IP_STATS_NVALS * sizeof(struct ebpfmon_ip_stats));
 	else
-		w = (struct walker){ 0 };
+		w = (struct walker){0};
 	if (!r)
 		r = walker_step(&w, top_one, &tb, UINT64_MAX);
 	walker_free(&w);

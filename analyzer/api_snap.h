@@ -34,13 +34,13 @@ struct maps;
 struct policy;
 struct sysmon;
 
-#define API_SNAP_PERIOD_MS 1000	   /* a cycle this often at least, while clients ask */
+#define API_SNAP_PERIOD_MS  1000   /* a cycle this often at least, while clients ask */
 #define API_SNAP_COST_SHARE 20	   /* and never more often than 20 times its own cost */
-#define API_SNAP_DEMAND_MS 10000   /* cycles stop this long after the last request */
-#define API_SNAP_SLICE_NS 500000   /* the loop is held this long at most per slice */
-#define API_SNAP_TOP_MIN 100	   /* addresses kept per order at least */
-#define API_SNAP_IFACES 64
-#define API_SNAP_PROGS 64
+#define API_SNAP_DEMAND_MS  10000  /* cycles stop this long after the last request */
+#define API_SNAP_SLICE_NS   500000 /* the loop is held this long at most per slice */
+#define API_SNAP_TOP_MIN    100	   /* addresses kept per order at least */
+#define API_SNAP_IFACES	    64
+#define API_SNAP_PROGS	    64
 
 struct api_snap_iface {
 	char name[64];
@@ -96,11 +96,11 @@ struct api_top_snap {
 	uint64_t taken_ns, fresh_until_ns;
 	int64_t as_of_unix_ms; /* the walk of ip_stats began (CLOCK_REALTIME) */
 	uint64_t tracked;      /* entries of ip_stats the walk saw */
-	uint32_t k;	  /* per order; fewer when fewer are tracked */
-	size_t n;	  /* entries (both orders), sorted by address */
+	uint32_t k;	       /* per order; fewer when fewer are tracked */
+	size_t n;	       /* entries (both orders), sorted by address */
 	struct api_top_entry *e;
-	atomic_uchar *banned; /* per entry; the loop patches it after a change */
-	uint32_t *by[API_TOP_ORDERS];  /* indices into e, largest first */
+	atomic_uchar *banned;	      /* per entry; the loop patches it after a change */
+	uint32_t *by[API_TOP_ORDERS]; /* indices into e, largest first */
 	size_t n_by[API_TOP_ORDERS];
 	atomic_uint_fast64_t gen; /* grows with every banned flag that changes */
 	/* the packed reply last built per order (api_snap_top_cached()), under cache_mu */

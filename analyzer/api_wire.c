@@ -39,8 +39,8 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return -EBADMSG;
 }
 
-static int walk(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc,
-		char *path, size_t path_len, unsigned int depth, char *err, size_t errlen)
+static int walk(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *desc, char *path,
+		size_t path_len, unsigned int depth, char *err, size_t errlen)
 {
 	const uint8_t *p = buf, *end = buf + len;
 
@@ -76,9 +76,9 @@ static int walk(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor
 		}
 		if (n > (uint64_t)(end - p))
 			goto malformed;
-		fd = (key & 7) == WT_LEN
-			     ? protobuf_c_message_descriptor_get_field(desc, (unsigned int)(key >> 3))
-			     : NULL;
+		fd = (key & 7) == WT_LEN ? protobuf_c_message_descriptor_get_field(
+						   desc, (unsigned int)(key >> 3))
+					 : NULL;
 		if (fd && fd->type == PROTOBUF_C_TYPE_STRING) {
 			const uint8_t *nul = memchr(p, 0, n);
 
@@ -100,8 +100,8 @@ static int walk(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor
 				goto malformed;
 			memcpy(path + path_len, fd->name, name_len);
 			path[path_len + name_len] = '.';
-			rc = walk(p, n, fd->descriptor, path, path_len + name_len + 1, depth + 1, err,
-				  errlen);
+			rc = walk(p, n, fd->descriptor, path, path_len + name_len + 1, depth + 1,
+				  err, errlen);
 			if (rc)
 				return rc;
 		}

@@ -40,14 +40,14 @@ static const char usage[] =
 enum { OPT_PIN_ROOT = 256, OPT_DB, OPT_DRY_RUN, OPT_WAIT, OPT_LOG_LEVEL };
 
 static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "pin-root", required_argument, NULL, OPT_PIN_ROOT },
-	{ "db", required_argument, NULL, OPT_DB },
-	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-	{ "wait", required_argument, NULL, OPT_WAIT },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
+	{"config", required_argument, NULL, 'c'},
+	{"pin-root", required_argument, NULL, OPT_PIN_ROOT},
+	{"db", required_argument, NULL, OPT_DB},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"wait", required_argument, NULL, OPT_WAIT},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
 	{},
 };
 
@@ -71,7 +71,7 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	static struct config cfg;
-	struct analyzer_opts opts = { .config_path = EBPFMON_DEFAULT_CONFIG, .wait_s = 30 };
+	struct analyzer_opts opts = {.config_path = EBPFMON_DEFAULT_CONFIG, .wait_s = 30};
 	const char *pin_root = NULL;
 	enum log_level level;
 	char err[4096];
@@ -136,14 +136,15 @@ int main(int argc, char **argv)
 		log_error("--pin-root: %s", err);
 		return 2;
 	}
-	if (opts.db_path && config_set(&cfg, "database", "sqlite_path", opts.db_path, err,
-				       sizeof(err))) {
+	if (opts.db_path &&
+	    config_set(&cfg, "database", "sqlite_path", opts.db_path, err, sizeof(err))) {
 		log_error("--db: %s", err);
 		return 2;
 	}
 	if (geteuid() == 0)
-		log_warn("running as root: the analyzer needs no privilege at all; run it as [loader] "
-			 "user (%s), as its unit does (setpriv --reuid %s --regid %s --init-groups)",
-			 cfg.user, cfg.user, cfg.group);
+		log_warn(
+			"running as root: the analyzer needs no privilege at all; run it as [loader] "
+			"user (%s), as its unit does (setpriv --reuid %s --regid %s --init-groups)",
+			cfg.user, cfg.user, cfg.group);
 	return analyzer_run(&cfg, &opts);
 }

@@ -28,16 +28,16 @@ struct map_spec {
 };
 
 static const struct map_spec specs[] = {
-	{ EBPFMON_MAP_BANS, offsetof(struct maps, bans), true },
-	{ EBPFMON_MAP_BAN_NETS, offsetof(struct maps, ban_nets), true },
-	{ EBPFMON_MAP_ALLOW_NETS, offsetof(struct maps, allow_nets), true },
-	{ EBPFMON_MAP_URL_RULES, offsetof(struct maps, url_rules), true },
-	{ EBPFMON_MAP_SETTINGS, offsetof(struct maps, settings), true },
-	{ EBPFMON_MAP_EVENTS, offsetof(struct maps, events), true },
-	{ EBPFMON_MAP_IP_STATS, offsetof(struct maps, ip_stats), false },
-	{ EBPFMON_MAP_CONN_COUNT, offsetof(struct maps, conn_count), false },
-	{ EBPFMON_MAP_COUNTERS, offsetof(struct maps, counters), false },
-	{ EBPFMON_MAP_PROC_IO, offsetof(struct maps, proc_io), false },
+	{EBPFMON_MAP_BANS, offsetof(struct maps, bans), true},
+	{EBPFMON_MAP_BAN_NETS, offsetof(struct maps, ban_nets), true},
+	{EBPFMON_MAP_ALLOW_NETS, offsetof(struct maps, allow_nets), true},
+	{EBPFMON_MAP_URL_RULES, offsetof(struct maps, url_rules), true},
+	{EBPFMON_MAP_SETTINGS, offsetof(struct maps, settings), true},
+	{EBPFMON_MAP_EVENTS, offsetof(struct maps, events), true},
+	{EBPFMON_MAP_IP_STATS, offsetof(struct maps, ip_stats), false},
+	{EBPFMON_MAP_CONN_COUNT, offsetof(struct maps, conn_count), false},
+	{EBPFMON_MAP_COUNTERS, offsetof(struct maps, counters), false},
+	{EBPFMON_MAP_PROC_IO, offsetof(struct maps, proc_io), false},
 };
 
 #define N_SPECS (sizeof(specs) / sizeof(specs[0]))
@@ -103,7 +103,7 @@ static int in_force_one(const void *key, const void *value, void *ctx)
 
 long maps_bans_in_force(int fd, size_t key_size)
 {
-	struct in_force f = { .now = maps_boot_ns() };
+	struct in_force f = {.now = maps_boot_ns()};
 	long n = maps_walk(fd, key_size, sizeof(struct ebpfmon_ban), in_force_one, &f);
 
 	return n < 0 ? n : f.n;
@@ -226,8 +226,7 @@ int maps_check(const struct maps *m, const char *pin_root, char *what, size_t le
 		return 1;
 	}
 	for (size_t i = 0; i < N_SPECS; i++) {
-		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS,
-			 specs[i].name);
+		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS, specs[i].name);
 		fd = open_one(path, false);
 		if (fd < 0) {
 			snprintf(what, len, "%s: %s", path, strerror(-fd));
@@ -270,8 +269,7 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 	m->lock = -1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (size_t i = 0; i < N_SPECS; i++) {
-		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS,
-			 specs[i].name);
+		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS, specs[i].name);
 		for (;;) {
 			fd = open_one(path, specs[i].writable);
 			if (fd == -EACCES || fd == -EPERM) {
@@ -281,9 +279,10 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 				 * pinning and handing over, wait.
 				 */
 				if (!denied_by(path, pin_root, what, sizeof(what))) {
-					log_refused(path, pin_root, specs[i].writable, fd,
-						    "run the analyzer as a member of the pins' group "
-						    "([loader] group)");
+					log_refused(
+						path, pin_root, specs[i].writable, fd,
+						"run the analyzer as a member of the pins' group "
+						"([loader] group)");
 					maps_close(m);
 					return fd;
 				}
@@ -291,7 +290,8 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 				break;
 			}
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			if ((now.tv_sec - start.tv_sec) * 1000000000ll + now.tv_nsec - start.tv_nsec >=
+			if ((now.tv_sec - start.tv_sec) * 1000000000ll + now.tv_nsec -
+				    start.tv_nsec >=
 			    (long long)wait_s * 1000000000ll)
 				break;
 			if (!said) {

@@ -8,8 +8,8 @@
 
 struct maps {
 	int bans, ban_nets, allow_nets, url_rules, settings, events; /* read-write */
-	int ip_stats, conn_count, counters, proc_io;		      /* read-only */
-	int lock; /* pin_root/maps, flock()ed by maps_lock(); -1 when not held */
+	int ip_stats, conn_count, counters, proc_io;		     /* read-only */
+	int lock;	      /* pin_root/maps, flock()ed by maps_lock(); -1 when not held */
 	unsigned int ids[10]; /* kernel map id of each fd above, in their order (maps_open()) */
 };
 

@@ -186,9 +186,9 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 		const char *reason;
 		uint64_t n;
 	} drops[] = {
-		{ "ban", k->rx_drop_ban },	 { "ban_net", k->rx_drop_net },
-		{ "url", k->rx_drop_url },	 { "unseen", k->rx_drop_unseen },
-		{ "urgent", k->url_urgent },	 { "partial", k->url_partial },
+		{"ban", k->rx_drop_ban},   {"ban_net", k->rx_drop_net},
+		{"url", k->rx_drop_url},   {"unseen", k->rx_drop_unseen},
+		{"urgent", k->url_urgent}, {"partial", k->url_partial},
 	};
 	uint64_t dropped = 0;
 
@@ -201,7 +201,8 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	sample_l(o, "ebpfmon_packets_total", "verdict", "pass", k->rx_passed);
 	sample_l(o, "ebpfmon_packets_total", "verdict", "drop", dropped);
 
-	family(o, "ebpfmon_drops_total", "counter", "Packets the ingress program dropped, by reason.");
+	family(o, "ebpfmon_drops_total", "counter",
+	       "Packets the ingress program dropped, by reason.");
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
 		sample_l(o, "ebpfmon_drops_total", "reason", drops[i].reason, drops[i].n);
 
@@ -233,8 +234,7 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	sample_l(o, "ebpfmon_map_full_total", "map", "proc_io", k->io_table_full);
 	sample_l(o, "ebpfmon_map_full_total", "map", "http_socks", k->stream_socks_full);
 
-	family(o, "ebpfmon_events_total", "counter",
-	       "Events the kernel wrote to the ring buffer.");
+	family(o, "ebpfmon_events_total", "counter", "Events the kernel wrote to the ring buffer.");
 	sample(o, "ebpfmon_events_total", k->events);
 
 	family(o, "ebpfmon_events_lost_total", "counter",
@@ -257,8 +257,7 @@ static void render_kernel(struct out *o, const struct ebpfmon_counters *k)
 	       "Request lines that matched a kernel URL rule: reported to the analyzer, over the "
 	       "per-segment report limit, or outside an established connection (never a ban).");
 	sample_l(o, "ebpfmon_url_kernel_hits_total", "disposition", "reported", k->url_hits);
-	sample_l(o, "ebpfmon_url_kernel_hits_total", "disposition", "over_limit",
-		 k->url_hits_over);
+	sample_l(o, "ebpfmon_url_kernel_hits_total", "disposition", "over_limit", k->url_hits_over);
 	sample_l(o, "ebpfmon_url_kernel_hits_total", "disposition", "unverified",
 		 k->url_unverified);
 
@@ -356,7 +355,8 @@ static void render_analyzer(struct out *o, const struct metrics_snapshot *s)
 	       "HTTP requests that matched a URL rule (retransmissions not counted), by the "
 	       "rule's pattern.");
 	for (unsigned int i = 0; i < s->n_rules && i < CONFIG_MAX_URL_PATTERNS; i++)
-		sample_l(o, "ebpfmon_url_hits_total", "rule", s->rules[i].pattern, s->rules[i].hits);
+		sample_l(o, "ebpfmon_url_hits_total", "rule", s->rules[i].pattern,
+			 s->rules[i].hits);
 
 	family(o, "ebpfmon_url_retransmits_total", "counter",
 	       "URL rule hits that were retransmissions of a request counted already.");
@@ -421,7 +421,7 @@ static void render_analyzer(struct out *o, const struct metrics_snapshot *s)
 
 int metrics_render(const struct metrics_snapshot *s, char *buf, size_t len)
 {
-	struct out o = { .buf = buf, .len = buf ? len : 0 };
+	struct out o = {.buf = buf, .len = buf ? len : 0};
 
 	render_kernel(&o, &s->kernel);
 	render_programs(&o, s);

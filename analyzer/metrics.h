@@ -19,16 +19,18 @@
 #include "ebpfmon_abi.h"
 
 /* Upper bounds (seconds) of the time-to-ban histogram's buckets; +Inf follows them. */
-#define METRICS_TTB_BOUNDS                                                                      \
-	{ 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, \
-	  2.5, 5, 10 }
+#define METRICS_TTB_BOUNDS                                                                         \
+	{                                                                                          \
+		0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,  \
+			1, 2.5, 5, 10                                                              \
+	}
 #define METRICS_TTB_BUCKETS 16
 
 /* A histogram of seconds over the METRICS_TTB_BOUNDS buckets. */
 struct metrics_histogram {
 	uint64_t bucket[METRICS_TTB_BUCKETS]; /* observations in (bound[i-1], bound[i]] */
-	uint64_t count;			      /* every observation, those above the last bound too */
-	double sum;			      /* seconds */
+	uint64_t count; /* every observation, those above the last bound too */
+	double sum;	/* seconds */
 };
 
 /* Record one observation of seconds (negative counts as 0). */
@@ -55,8 +57,8 @@ enum metrics_loop_task {
 /* The task's label value in ebpfmon_loop_hold_seconds ("events", ...). */
 const char *metrics_loop_task_name(enum metrics_loop_task t);
 
-#define METRICS_BAN_REASONS 4 /* enum ebpfmon_ban_reason */
-#define METRICS_IFACES CONFIG_MAX_INTERFACES
+#define METRICS_BAN_REASONS   4 /* enum ebpfmon_ban_reason */
+#define METRICS_IFACES	      CONFIG_MAX_INTERFACES
 #define METRICS_ANOMALY_KINDS 3
 
 /* URL requests that matched one rule (the first configured pattern that matches them). */

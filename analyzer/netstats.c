@@ -110,7 +110,7 @@ int netstats_step(struct netstats *ns, uint64_t deadline_ns, uint64_t (*clock_ns
 		}
 		w->first = false;
 		for (__u32 i = 0; i < count; i++) {
-			struct store_top t = { .addr = ((struct ebpfmon_addr *)ns->keys)[i] };
+			struct store_top t = {.addr = ((struct ebpfmon_addr *)ns->keys)[i]};
 
 			for (unsigned int c = 0; c < EBPFMON_IP_STATS_NVALS; c++, v++) {
 				t.packets += v->rx_packets + v->tx_packets;

@@ -27,7 +27,7 @@ static const char *const reason_names[] = {
 static const char *reason_name(__u32 reason)
 {
 	return reason < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[reason]
-									 : "unknown";
+								       : "unknown";
 }
 
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
@@ -100,7 +100,7 @@ static struct policy_offence *offence(struct policy *p, const struct ebpfmon_add
 		p->cap_hist = cap;
 	}
 	o = hist_slot(p->hist, p->cap_hist, addr);
-	*o = (struct policy_offence){ .addr = *addr, .used = true };
+	*o = (struct policy_offence){.addr = *addr, .used = true};
 	p->n_hist++;
 	return o;
 }
@@ -128,8 +128,11 @@ struct seen_seed {
 static int seed_request(const struct store_request *r, void *ctx)
 {
 	const struct seen_seed *sd = ctx;
-	struct policy_req req = { .addr = r->addr, .sport = r->sport, .dport = r->dport,
-				  .seq = r->seq, .isn = r->conn_isn };
+	struct policy_req req = {.addr = r->addr,
+				 .sport = r->sport,
+				 .dport = r->dport,
+				 .seq = r->seq,
+				 .isn = r->conn_isn};
 	uint64_t ago = r->banned_at < sd->unix_now
 			       ? (uint64_t)(sd->unix_now - r->banned_at) * 1000000000ull
 			       : 0;
@@ -141,8 +144,8 @@ static int seed_request(const struct store_request *r, void *ctx)
 
 void policy_load_history(struct policy *p)
 {
-	struct seen_seed sd = { .seen = &p->seen, .unix_now = time(NULL),
-				.boot_now = maps_boot_ns() };
+	struct seen_seed sd = {
+		.seen = &p->seen, .unix_now = time(NULL), .boot_now = maps_boot_ns()};
 	int64_t n, since;
 
 	if (!p->store)
@@ -296,7 +299,7 @@ static int net_count_one(const void *key, const void *value, void *ctx)
 static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uint64_t dur)
 {
 	uint64_t now = maps_boot_ns();
-	struct net_count cnt = { .now = now };
+	struct net_count cnt = {.now = now};
 	struct ebpfmon_lpm_key lpm;
 	struct ebpfmon_ban ban;
 	struct addr_cidr net;
@@ -321,12 +324,12 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 		if (cidr_contains(&net, &a->addr) || cidr_contains(a, &net.addr)) {
 			log_info("not banning network %s: it overlaps allowlisted %s",
 				 cidr_format(&net, buf, sizeof(buf)),
-				 cidr_format(a, (char[ADDR_STRLEN]){ 0 }, ADDR_STRLEN));
+				 cidr_format(a, (char[ADDR_STRLEN]){0}, ADDR_STRLEN));
 			return;
 		}
 	}
-	ban = (struct ebpfmon_ban){ .reason = EBPFMON_BAN_ESCALATED,
-				    .expires_ns = dur ? now + dur * 1000000000ull : 0 };
+	ban = (struct ebpfmon_ban){.reason = EBPFMON_BAN_ESCALATED,
+				   .expires_ns = dur ? now + dur * 1000000000ull : 0};
 	if (bpf_map_update_elem(p->maps->ban_nets, &lpm, &ban, BPF_ANY)) {
 		log_error("cannot ban network %s: map ban_nets: %s",
 			  cidr_format(&net, buf, sizeof(buf)), strerror(errno));
@@ -339,17 +342,17 @@ static void cidr_escalate(struct policy *p, const struct ebpfmon_addr *addr, uin
 	{
 		char d[24], cnt_s[16];
 		struct log_field f[] = {
-			{ "EBPFMON_ADDRESS", cidr_format(&net, buf, sizeof(buf)) },
-			{ "EBPFMON_REASON", reason_name(EBPFMON_BAN_ESCALATED) },
-			{ "EBPFMON_DURATION_SEC", d },
-			{ "EBPFMON_ADDRESSES_BANNED", cnt_s },
+			{"EBPFMON_ADDRESS", cidr_format(&net, buf, sizeof(buf))},
+			{"EBPFMON_REASON", reason_name(EBPFMON_BAN_ESCALATED)},
+			{"EBPFMON_DURATION_SEC", d},
+			{"EBPFMON_ADDRESSES_BANNED", cnt_s},
 		};
 
 		snprintf(d, sizeof(d), "%llu", (unsigned long long)dur);
 		snprintf(cnt_s, sizeof(cnt_s), "%u", n);
 		log_event(LOG_LVL_INFO, LOG_MID_NET_BAN, LOG_FIELDS(f),
-			  "banned network %s for %llus (escalated: %u of its addresses banned)", buf,
-			  (unsigned long long)dur, n);
+			  "banned network %s for %llus (escalated: %u of its addresses banned)",
+			  buf, (unsigned long long)dur, n);
 	}
 	record(p, &net, EBPFMON_BAN_ESCALATED, NULL, dur, 0);
 }
@@ -372,14 +375,14 @@ static int snap_push(struct snapshot *sn, const struct addr_cidr *net, const str
 		sn->v = v;
 		sn->cap = cap;
 	}
-	sn->v[sn->n++] = (struct policy_map_ban){ .net = *net, .expires_ns = b->expires_ns,
-						  .reason = b->reason };
+	sn->v[sn->n++] = (struct policy_map_ban){
+		.net = *net, .expires_ns = b->expires_ns, .reason = b->reason};
 	return 0;
 }
 
 static int snap_ban(const void *key, const void *value, void *ctx)
 {
-	struct addr_cidr net = { .prefixlen = 128 };
+	struct addr_cidr net = {.prefixlen = 128};
 
 	memcpy(&net.addr, key, sizeof(net.addr));
 	return snap_push(ctx, &net, value);
@@ -388,7 +391,7 @@ static int snap_ban(const void *key, const void *value, void *ctx)
 static int snap_net(const void *key, const void *value, void *ctx)
 {
 	const struct ebpfmon_lpm_key *k = key;
-	struct addr_cidr net = { .prefixlen = k->prefixlen };
+	struct addr_cidr net = {.prefixlen = k->prefixlen};
 
 	memcpy(net.addr.a, k->a, sizeof(net.addr.a));
 	return snap_push(ctx, &net, value);
@@ -423,7 +426,7 @@ static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
 static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
 			 const struct ebpfmon_ban *ban, struct addr_cidr *net, const char **how)
 {
-	struct snapshot sn = { 0 };
+	struct snapshot sn = {0};
 	struct ebpfmon_lpm_key lpm;
 	size_t n_bans;
 	long victim = -1;
@@ -435,7 +438,7 @@ static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
 	    !bpf_map_delete_elem(p->maps->bans, &sn.v[victim].net.addr)) {
 		p->evicted[p->n_evicted++] = sn.v[victim].net;
 		if (!bpf_map_update_elem(p->maps->bans, addr, ban, BPF_NOEXIST)) {
-			*net = (struct addr_cidr){ .addr = *addr, .prefixlen = 128 };
+			*net = (struct addr_cidr){.addr = *addr, .prefixlen = 128};
 			*how = "evicted the ban expiring soonest";
 			err = 1;
 			goto out;
@@ -470,9 +473,9 @@ log_ban(const char *mid, const char *addr, enum ebpfmon_ban_reason reason, const
 {
 	char d[24], o[16], msg[512];
 	struct log_field f[] = {
-		{ "EBPFMON_ADDRESS", addr },	 { "EBPFMON_REASON", reason_name(reason) },
-		{ "EBPFMON_RULE", rule ? rule : "" }, { "EBPFMON_DETAIL", detail ? detail : "" },
-		{ "EBPFMON_DURATION_SEC", d },	 { "EBPFMON_OFFENCE", o },
+		{"EBPFMON_ADDRESS", addr},	    {"EBPFMON_REASON", reason_name(reason)},
+		{"EBPFMON_RULE", rule ? rule : ""}, {"EBPFMON_DETAIL", detail ? detail : ""},
+		{"EBPFMON_DURATION_SEC", d},	    {"EBPFMON_OFFENCE", o},
 	};
 	va_list ap;
 
@@ -490,8 +493,8 @@ log_ban(const char *mid, const char *addr, enum ebpfmon_ban_reason reason, const
 int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_ban_reason reason,
 	       const char *rule, const char *detail)
 {
-	struct ebpfmon_ban ban = { .reason = reason }, old;
-	struct addr_cidr net = { .addr = *addr, .prefixlen = 128 };
+	struct ebpfmon_ban ban = {.reason = reason}, old;
+	struct addr_cidr net = {.addr = *addr, .prefixlen = 128};
 	struct policy_offence *off = offence(p, addr);
 	uint64_t now = maps_boot_ns(), dur, written_ns;
 	bool banned;
@@ -551,7 +554,8 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 		log_msg(warn ? LOG_LVL_WARN : LOG_LVL_DEBUG,
 			"map bans is full (max_bans): %s for %s: %s (%llu times so far; this "
 			"warning at most once a minute)",
-			err == 1 ? "banned" : "could not ban", a, err == 1 ? how : strerror(err < 0 ? -err : EPERM),
+			err == 1 ? "banned" : "could not ban", a,
+			err == 1 ? how : strerror(err < 0 ? -err : EPERM),
 			(unsigned long long)p->full_events);
 		if (err != 1) {
 			/* the decision stands in the history, marked as never enforced */
@@ -571,10 +575,9 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	ban_written(p);
 	written_ns = maps_boot_ns();
 	if (p->ev_ts_ns) /* the ban of a kernel event: how long it took */
-		metrics_histogram_observe(&p->time_to_ban,
-					  written_ns > p->ev_ts_ns
-						  ? (double)(written_ns - p->ev_ts_ns) / 1e9
-						  : 0);
+		metrics_histogram_observe(
+			&p->time_to_ban,
+			written_ns > p->ev_ts_ns ? (double)(written_ns - p->ev_ts_ns) / 1e9 : 0);
 	if (dur)
 		log_ban(LOG_MID_BAN, a, reason, rule, detail, dur, prior + 1,
 			"banned %s for %llus (%s: %s; offence %u)", a, (unsigned long long)dur,
@@ -617,8 +620,7 @@ static void count_url_hit(struct policy *p, const char *pattern)
 		if (n == CONFIG_MAX_URL_PATTERNS)
 			return;
 	}
-	snprintf(p->url_hits[p->n_url_hits].pattern, sizeof(p->url_hits[0].pattern), "%s",
-		 pattern);
+	snprintf(p->url_hits[p->n_url_hits].pattern, sizeof(p->url_hits[0].pattern), "%s", pattern);
 	p->url_hits[p->n_url_hits++].hits = 1;
 }
 
@@ -648,13 +650,17 @@ static int on_url_hit(struct policy *p, const struct ebpfmon_ev_url_hit *ev)
 		return 0;
 	/* the path is the client's: never let its bytes into a log line or a row as they are */
 	urlcanon_escape(ev->path, len, ev->flags & EBPFMON_URL_HIT_TRUNCATED, shown, sizeof(shown));
-	req = (struct policy_req){ .addr = ev->addr, .sport = ev->sport, .dport = ev->dport,
-				   .seq = ev->seq, .isn = ev->conn_isn };
+	req = (struct policy_req){.addr = ev->addr,
+				  .sport = ev->sport,
+				  .dport = ev->dport,
+				  .seq = ev->seq,
+				  .isn = ev->conn_isn};
 	if (policy_seen_check(&p->seen, &req, ev->hdr.ts_ns)) {
 		p->retransmits++;
 		log_debug("%s:%u requested '%s' again (port %u, seq %u, connection %u): a "
-			  "retransmission, not a new offence", addr_format(&ev->addr, a, sizeof(a)),
-			  ev->sport, shown, ev->dport, ev->seq, ev->conn_isn);
+			  "retransmission, not a new offence",
+			  addr_format(&ev->addr, a, sizeof(a)), ev->sport, shown, ev->dport,
+			  ev->seq, ev->conn_isn);
 		return 0;
 	}
 	count_url_hit(p, pat);
@@ -685,8 +691,8 @@ int policy_on_event(struct policy *p, const void *data, size_t len)
 
 		if (len != sizeof(*ev))
 			break;
-		snprintf(detail, sizeof(detail), "%u established connections, limit %u",
-			 ev->active, ev->limit);
+		snprintf(detail, sizeof(detail), "%u established connections, limit %u", ev->active,
+			 ev->limit);
 		p->ev_ts_ns = h->ts_ns;
 		rc = policy_ban(p, &ev->addr, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
 		p->ev_ts_ns = 0;
@@ -748,9 +754,9 @@ static void remove_expired(struct policy *p, const struct snapshot *sn, uint64_t
 		{
 			char drops[24];
 			struct log_field f[] = {
-				{ "EBPFMON_ADDRESS", cidr_format(&m->net, a, sizeof(a)) },
-				{ "EBPFMON_END_REASON", "expired" },
-				{ "EBPFMON_DROPS", drops },
+				{"EBPFMON_ADDRESS", cidr_format(&m->net, a, sizeof(a))},
+				{"EBPFMON_END_REASON", "expired"},
+				{"EBPFMON_DROPS", drops},
 			};
 
 			snprintf(drops, sizeof(drops), "%llu", (unsigned long long)ban.drops);
@@ -782,8 +788,8 @@ static int db_push(struct db_rows *r, const struct addr_cidr *net, int64_t id, i
 		r->v = v;
 		r->cap = cap;
 	}
-	r->v[r->n++] = (struct policy_db_ban){ .net = *net, .id = id, .expires_at = expires_at,
-					       .reason = reason };
+	r->v[r->n++] = (struct policy_db_ban){
+		.net = *net, .id = id, .expires_at = expires_at, .reason = reason};
 	return 0;
 }
 
@@ -803,7 +809,7 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 {
 	struct rc_ctx *rc = ctx;
 	struct policy *p = rc->p;
-	struct ebpfmon_ban ban = { 0 };
+	struct ebpfmon_ban ban = {0};
 	struct ebpfmon_lpm_key lpm;
 	struct store_ban rec;
 	const void *key;
@@ -823,13 +829,15 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		rc->removed++;
 		{
 			struct log_field f[] = {
-				{ "EBPFMON_ADDRESS", cidr_format(&row->net, a, sizeof(a)) },
-				{ "EBPFMON_END_REASON", "removed from the map" },
+				{"EBPFMON_ADDRESS", cidr_format(&row->net, a, sizeof(a))},
+				{"EBPFMON_END_REASON", "removed from the map"},
 			};
 
-			log_event(LOG_LVL_INFO, LOG_MID_BAN_REMOVED, LOG_FIELDS(f),
-				  "ban of %s was removed from the map before its deadline: ended as "
-				  "an unban", a);
+			log_event(
+				LOG_LVL_INFO, LOG_MID_BAN_REMOVED, LOG_FIELDS(f),
+				"ban of %s was removed from the map before its deadline: ended as "
+				"an unban",
+				a);
 		}
 		return;
 	case POLICY_RC_END_SUPERSEDED:
@@ -839,11 +847,12 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		fd = ban_map_fd(p, &row->net, &key, &lpm);
 		ban.reason = row->reason;
 		if (row->expires_at)
-			ban.expires_ns = rc->now.boot_ns +
-					 (uint64_t)(row->expires_at - rc->now.unix_s) * 1000000000ull;
+			ban.expires_ns =
+				rc->now.boot_ns +
+				(uint64_t)(row->expires_at - rc->now.unix_s) * 1000000000ull;
 		if (bpf_map_update_elem(fd, key, &ban, BPF_NOEXIST)) {
-			log_warn("cannot restore the ban of %s: %s", cidr_format(&row->net, a, sizeof(a)),
-				 strerror(errno));
+			log_warn("cannot restore the ban of %s: %s",
+				 cidr_format(&row->net, a, sizeof(a)), strerror(errno));
 			return;
 		}
 		rc->restored++;
@@ -856,14 +865,15 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 	case POLICY_RC_RECORD:
 		rec = (struct store_ban){
 			.net = m->net,
-			.reason = m->reason <= EBPFMON_BAN_ESCALATED ? m->reason : EBPFMON_BAN_MANUAL,
+			.reason = m->reason <= EBPFMON_BAN_ESCALATED ? m->reason
+								     : EBPFMON_BAN_MANUAL,
 			.source = STORE_SOURCE_MANUAL,
 			.hits = 1,
 			.banned_at = rc->now.unix_s,
-			.expires_at = m->expires_ns
-					      ? rc->now.unix_s + (int64_t)((m->expires_ns - rc->now.boot_ns) /
-									 1000000000ull)
-					      : 0,
+			.expires_at = m->expires_ns ? rc->now.unix_s + (int64_t)((m->expires_ns -
+										  rc->now.boot_ns) /
+										 1000000000ull)
+						    : 0,
 		};
 		if (store_ban_insert(p->store, &rec) > 0) {
 			rc->recorded++;
@@ -877,9 +887,9 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 /* Diff the maps against the database's active rows and act; maps_new: restore, not end. */
 static void reconcile(struct policy *p, const struct snapshot *sn, bool maps_new)
 {
-	struct rc_ctx rc = { .p = p, .now = { .boot_ns = maps_boot_ns(), .unix_s = time(NULL) } };
+	struct rc_ctx rc = {.p = p, .now = {.boot_ns = maps_boot_ns(), .unix_s = time(NULL)}};
 	struct policy_map_ban *map = NULL;
-	struct db_rows rows = { 0 };
+	struct db_rows rows = {0};
 	int64_t n;
 
 	policy_flush(p); /* our own bans are rows before they are compared */
@@ -931,7 +941,7 @@ void policy_scan_conn(struct policy *p)
 
 void policy_scan_expiry(struct policy *p)
 {
-	struct snapshot sn = { 0 };
+	struct snapshot sn = {0};
 	size_t n_bans;
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
@@ -942,7 +952,7 @@ void policy_scan_expiry(struct policy *p)
 
 void policy_scan_reconcile(struct policy *p)
 {
-	struct snapshot sn = { 0 };
+	struct snapshot sn = {0};
 	size_t n_bans;
 
 	if (!p->store)
@@ -964,7 +974,7 @@ void policy_scan(struct policy *p)
 /* "BOOT_ID bans=ID ban_nets=ID": which maps the database's bans were enforced in. */
 static int maps_marker(const struct policy *p, char *buf, size_t len)
 {
-	struct bpf_map_info bi = { 0 }, ni = { 0 };
+	struct bpf_map_info bi = {0}, ni = {0};
 	__u32 bl = sizeof(bi), nl = sizeof(ni);
 	char boot[64] = "";
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
@@ -985,7 +995,7 @@ static int maps_marker(const struct policy *p, char *buf, size_t len)
 void policy_reconcile(struct policy *p)
 {
 	char was[128] = "", is[128] = "";
-	struct snapshot sn = { 0 };
+	struct snapshot sn = {0};
 	bool maps_new, first;
 	size_t n_bans;
 
@@ -1000,10 +1010,11 @@ void policy_reconcile(struct policy *p)
 		log_debug("first run with this database (%s)", is[0] ? is : "maps unidentified");
 	else
 		log_info("%s (%s)",
-			 maps_new ? "the ban maps are new since the last run: bans in force are "
-				    "restored from the database"
-				  : "the ban maps are those of the last run: bans missing from them "
-				    "were removed, and are ended",
+			 maps_new
+				 ? "the ban maps are new since the last run: bans in force are "
+				   "restored from the database"
+				 : "the ban maps are those of the last run: bans missing from them "
+				   "were removed, and are ended",
 			 is[0] ? is : "maps unidentified");
 	if (!snapshot_maps(p, &sn, &n_bans))
 		reconcile(p, &sn, maps_new);
@@ -1065,7 +1076,7 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 		      const char *text, const char *who, struct store_ban *row,
 		      struct addr_cidr *allowed)
 {
-	struct ebpfmon_ban ban = { .reason = EBPFMON_BAN_MANUAL };
+	struct ebpfmon_ban ban = {.reason = EBPFMON_BAN_MANUAL};
 	const struct addr_cidr *al = allow_overlap(p, net);
 	uint64_t now = maps_boot_ns();
 	struct ebpfmon_lpm_key lpm;
@@ -1125,9 +1136,9 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 	{
 		char d[24];
 		struct log_field f[] = {
-			{ "EBPFMON_ADDRESS", a },	      { "EBPFMON_REASON", "manual" },
-			{ "EBPFMON_RULE", row->rule },   { "EBPFMON_DURATION_SEC", d },
-			{ "EBPFMON_BY", who },
+			{"EBPFMON_ADDRESS", a},	     {"EBPFMON_REASON", "manual"},
+			{"EBPFMON_RULE", row->rule}, {"EBPFMON_DURATION_SEC", d},
+			{"EBPFMON_BY", who},
 		};
 
 		if (dur_s)
@@ -1204,12 +1215,13 @@ int policy_unban(struct policy *p, const struct addr_cidr *net, const char *why)
 		return 0;
 	{
 		struct log_field f[] = {
-			{ "EBPFMON_ADDRESS", a },
-			{ "EBPFMON_END_REASON", why },
+			{"EBPFMON_ADDRESS", a},
+			{"EBPFMON_END_REASON", why},
 		};
 
-		log_event(LOG_LVL_INFO, LOG_MID_UNBAN, LOG_FIELDS(f), "unbanned %s (%s; %d %s ended)",
-			  a, why, rows ? rows : 1, rows > 1 ? "bans" : "ban");
+		log_event(LOG_LVL_INFO, LOG_MID_UNBAN, LOG_FIELDS(f),
+			  "unbanned %s (%s; %d %s ended)", a, why, rows ? rows : 1,
+			  rows > 1 ? "bans" : "ban");
 	}
 	return rows ? rows : 1;
 }

@@ -40,16 +40,16 @@ struct policy {
 	const struct policy_req *hit_req; /* and its request, kept with the ban's row */
 	size_t n_pending, cap_pending;
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
-	uint64_t retransmits;	 /* URL hits of a request counted already */
-	uint64_t full_warned_ns; /* the last "bans map full" warning (one a minute) */
-	uint64_t full_events;	 /* bans that met a full map */
+	uint64_t retransmits;	      /* URL hits of a request counted already */
+	uint64_t full_warned_ns;      /* the last "bans map full" warning (one a minute) */
+	uint64_t full_events;	      /* bans that met a full map */
 	struct addr_cidr evicted[64]; /* bans evicted from a full map, rows to end */
 	size_t n_evicted;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
 	/* for the metrics */
-	uint64_t ev_ts_ns;			    /* while an event is judged: its CLOCK_BOOTTIME */
+	uint64_t ev_ts_ns; /* while an event is judged: its CLOCK_BOOTTIME */
 	uint64_t bans_by_reason[METRICS_BAN_REASONS]; /* bans and network bans written */
-	struct metrics_histogram time_to_ban;	    /* event -> ban in the map, seconds */
+	struct metrics_histogram time_to_ban;	      /* event -> ban in the map, seconds */
 	struct metrics_rule url_hits[CONFIG_MAX_URL_PATTERNS]; /* requests by matching pattern */
 	unsigned int n_url_hits;
 };

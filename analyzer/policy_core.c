@@ -108,7 +108,7 @@ bool policy_seen_check(struct policy_seen *s, const struct policy_req *req, uint
 			victim = e;
 		}
 	}
-	*victim = (struct policy_seen_entry){ .req = *req, .at_ns = now_ns, .used = true };
+	*victim = (struct policy_seen_entry){.req = *req, .at_ns = now_ns, .used = true};
 	return false;
 }
 

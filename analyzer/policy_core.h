@@ -16,10 +16,10 @@
 #include "ebpfmon_abi.h"
 
 enum policy_verdict {
-	POLICY_BAN,	      /* write the ban */
-	POLICY_WOULD_BAN,     /* dry run: record it, enforce nothing */
-	POLICY_SKIP_ALLOWED,  /* allowlisted: never banned */
-	POLICY_SKIP_BANNED,   /* banned already (a retransmitted probe, a late event) */
+	POLICY_BAN,	     /* write the ban */
+	POLICY_WOULD_BAN,    /* dry run: record it, enforce nothing */
+	POLICY_SKIP_ALLOWED, /* allowlisted: never banned */
+	POLICY_SKIP_BANNED,  /* banned already (a retransmitted probe, a late event) */
 };
 
 /* The decision for an address, given whether it is banned now (or would be, in dry run). */
@@ -98,10 +98,10 @@ struct policy_db_ban {
 };
 
 enum policy_rc_action {
-	POLICY_RC_END_EXPIRED, /* row: its deadline passed; end it at its deadline */
-	POLICY_RC_END_REMOVED, /* row: gone from the map before its deadline, an unban */
-	POLICY_RC_RESTORE,     /* row: the maps are new (reboot, --unload); write it back */
-	POLICY_RC_RECORD,      /* map entry: in force and unknown to the database; record it */
+	POLICY_RC_END_EXPIRED,	  /* row: its deadline passed; end it at its deadline */
+	POLICY_RC_END_REMOVED,	  /* row: gone from the map before its deadline, an unban */
+	POLICY_RC_RESTORE,	  /* row: the maps are new (reboot, --unload); write it back */
+	POLICY_RC_RECORD,	  /* map entry: in force and unknown to the database; record it */
 	POLICY_RC_END_SUPERSEDED, /* row: an older row of a network whose newest row stands */
 };
 

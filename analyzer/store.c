@@ -303,7 +303,7 @@ struct store {
 	struct store_top *top; /* store_stats_list(): top rows of one snapshot */
 	size_t top_cap;
 
-	int wal_frames;		  /* frames in the WAL after the last commit (the WAL hook) */
+	int wal_frames;		   /* frames in the WAL after the last commit (the WAL hook) */
 	uint64_t checkpoint_at_ns; /* CLOCK_MONOTONIC of the last store_checkpoint_started() */
 };
 
@@ -1846,8 +1846,8 @@ void store_checkpointer_free(struct store_checkpointer *ck)
 	free(ck);
 }
 
-int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *frames,
-		     char *err, size_t errlen)
+int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *frames, char *err,
+		     size_t errlen)
 {
 	struct store_checkpointer *ck = *ckp;
 	int rc, log_frames = -1, done = -1;

@@ -260,7 +260,7 @@ static bool sysmon_dev_virtual(const char *name)
 
 static bool sysmon_dev_listed(const struct sysmon_dev *devs, size_t n, const char *name, size_t len)
 {
-	struct sysmon_dev key = { 0 };
+	struct sysmon_dev key = {0};
 
 	if (!len || len >= sizeof(key.name))
 		return false;
@@ -669,8 +669,8 @@ int sysmon_io_update(struct sysmon_io_table *t, const struct sysmon_io_entry *en
 		s = &v[k];
 		old = t->primed ? sysmon_io_find(t->slots[t->cur], t->n[t->cur], s->tgid) : NULL;
 		s->d_read = old ? sysmon_io_diff(s->read_bytes, old->read_bytes) : s->read_bytes;
-		s->d_write =
-			old ? sysmon_io_diff(s->write_bytes, old->write_bytes) : s->write_bytes;
+		s->d_write = old ? sysmon_io_diff(s->write_bytes, old->write_bytes)
+				 : s->write_bytes;
 		if (t->primed && (s->d_read || s->d_write))
 			sysmon_rank_add(&rank, (double)s->d_read + (double)s->d_write,
 					(int32_t)s->tgid, k);
@@ -738,7 +738,7 @@ struct sysmon {
 	struct sysmon_proc_list procs[2]; /* [cur] this sample, [!cur] the previous one */
 	unsigned int cur;
 	struct sysmon_io_table io;
-	unsigned int failing; /* bit per enum sysmon_source: logged as failing */
+	unsigned int failing;	   /* bit per enum sysmon_source: logged as failing */
 	struct sysmon_report last; /* what the latest sysmon_sample() reported */
 	struct {		   /* a sample between sysmon_sample_begin() and _end() */
 		bool active, deltas;

@@ -28,8 +28,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
+#define AF_INET	    2
+#define AF_INET6    10
 #define REQ_OP_MASK 0xff
 
 /*
@@ -183,7 +183,7 @@ static __always_inline void *event_reserve(struct ebpfmon_counters *cnt, __u32 t
 
 static __always_inline bool is_allowed(const struct ebpfmon_addr *src)
 {
-	struct ebpfmon_lpm_key key = { .prefixlen = 128 };
+	struct ebpfmon_lpm_key key = {.prefixlen = 128};
 
 	__builtin_memcpy(key.a, src->a, sizeof(key.a));
 	return bpf_map_lookup_elem(&allow_nets, &key) != NULL;
@@ -364,8 +364,12 @@ static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u32 
 
 	if (!st) {
 		struct ebpfmon_ip_stats init = {
-			.rx_packets = segs, .rx_bytes = len, .syns = syn,
-			.first_seen_ns = now, .last_seen_ns = now, .ban_note = note,
+			.rx_packets = segs,
+			.rx_bytes = len,
+			.syns = syn,
+			.first_seen_ns = now,
+			.last_seen_ns = now,
+			.ban_note = note,
 		};
 
 		if (bpf_map_update_elem(&ip_stats, &p->src, &init, BPF_NOEXIST) != -17 /* EEXIST */)
@@ -473,7 +477,7 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 		goto pass;
 	}
 	if (set->flags & EBPFMON_F_BAN_NETS) {
-		struct ebpfmon_lpm_key key = { .prefixlen = 128 };
+		struct ebpfmon_lpm_key key = {.prefixlen = 128};
 
 		__builtin_memcpy(key.a, src->a, sizeof(key.a));
 		ban = bpf_map_lookup_elem(&ban_nets, &key);
@@ -533,7 +537,7 @@ static __always_inline int ingress(struct pkt_ctx pc)
 {
 	void *data = pc.data;
 	void *data_end = pc.data_end;
-	struct hdr_cursor c = { .pos = data, .end = data_end, .pc = pc };
+	struct hdr_cursor c = {.pos = data, .end = data_end, .pc = pc};
 	struct pkt_info p = {};
 	struct ebpfmon_counters *cnt;
 	struct ebpfmon_settings *set;
@@ -569,8 +573,8 @@ static __always_inline int ingress(struct pkt_ctx pc)
 		 * HTTP port (or one too short to say which port), or a transport it cannot find. */
 		if ((set->flags & (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH)) ==
 			    (EBPFMON_F_DROP_UNSEEN | EBPFMON_F_URL_MATCH) &&
-		    (p.l4_unseen || (p.l4proto == IPPROTO_TCP &&
-				     (rc || is_http_port(set, p.dport)))) &&
+		    (p.l4_unseen ||
+		     (p.l4proto == IPPROTO_TCP && (rc || is_http_port(set, p.dport)))) &&
 		    drop_unless_dry(set, cnt, &cnt->rx_drop_unseen) == XDP_DROP)
 			return XDP_DROP;
 	}
@@ -584,11 +588,9 @@ static __always_inline int ingress(struct pkt_ctx pc)
 	    is_http_port(set, p.dport)) {
 		/* URG: the receiver takes the urgent byte out of the stream the server reads, so
 		 * the bytes here are not the request it gets. HTTP never sends urgent data. */
-		if ((p.tcp_flags & 0x20) &&
-		    drop_unless_dry(set, cnt, &cnt->url_urgent) == XDP_DROP)
+		if ((p.tcp_flags & 0x20) && drop_unless_dry(set, cnt, &cnt->url_urgent) == XDP_DROP)
 			return XDP_DROP;
-		if (p.payload_off < pkt_len(pc) &&
-		    http_match(pc, &p, set, cnt, now) == XDP_DROP)
+		if (p.payload_off < pkt_len(pc) && http_match(pc, &p, set, cnt, now) == XDP_DROP)
 			return XDP_DROP;
 	}
 pass:
@@ -599,11 +601,13 @@ pass:
 SEC("xdp")
 int xdp_ingress(struct xdp_md *ctx)
 {
-	return ingress((struct pkt_ctx){ .ctx = ctx, .data = (void *)(long)ctx->data,
-					 .data_end = (void *)(long)ctx->data_end, .skb = false });
+	return ingress((struct pkt_ctx){.ctx = ctx,
+					.data = (void *)(long)ctx->data,
+					.data_end = (void *)(long)ctx->data_end,
+					.skb = false});
 }
 
-#define TC_VERDICT_DROP 2 /* TC_ACT_SHOT */
+#define TC_VERDICT_DROP 2  /* TC_ACT_SHOT */
 #define TC_VERDICT_NEXT -1 /* TCX_NEXT: the next tcx program, else the stack */
 /*
  * A linear part shorter than the smallest Ethernet + IPv4 + TCP headers holds no header past
@@ -613,7 +617,7 @@ int xdp_ingress(struct xdp_md *ctx)
  * locally made packets never need it, so a GRO packet is not copied.
  */
 #define TC_LINEAR_MIN (14 + 20 + 20)
-#define TC_PULL_LEN (14 + 2 * 4 + 60 + 60)
+#define TC_PULL_LEN   (14 + 2 * 4 + 60 + 60)
 
 /*
  * Bytes in the linear part of skb. Read in assembly: the same fields read again after
@@ -643,7 +647,7 @@ static __always_inline __u32 skb_linear_len(const struct __sk_buff *skb)
 SEC("tc")
 int tc_ingress(struct __sk_buff *skb)
 {
-	struct pkt_ctx pc = { .ctx = skb, .skb = true };
+	struct pkt_ctx pc = {.ctx = skb, .skb = true};
 	__u32 linear = skb_linear_len(skb);
 
 	if (linear < TC_LINEAR_MIN && skb->len > linear)
@@ -665,7 +669,7 @@ const volatile __u32 mon_netns_ino = 0;
 /* The destination of an Ethernet (up to two VLAN tags) IPv4/IPv6 frame in [data, end). */
 static __always_inline int egress_daddr(void *data, void *end, struct ebpfmon_addr *dst)
 {
-	struct hdr_cursor c = { .pos = data, .end = end };
+	struct hdr_cursor c = {.pos = data, .end = end};
 	__u16 proto;
 	int rc;
 
@@ -716,7 +720,7 @@ int egress_account(struct __sk_buff *skb)
 		return EGRESS_NO_VERDICT;
 	cnt->tx_seen++;
 	now = coarse_ns();
-	struct ebpfmon_ip_stats init = { .first_seen_ns = now };
+	struct ebpfmon_ip_stats init = {.first_seen_ns = now};
 
 	st = map_lookup_or_try_init(&ip_stats, &dst, &init);
 	if (!st)

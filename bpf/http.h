@@ -29,10 +29,10 @@ enum http_state {
 	HS_LINE_START = 0, /* start of a line: CR/LF skipped, a method may begin */
 	HS_SKIP,	   /* not a request line, or past its target: wait for CR or LF */
 	HS_METHOD,
-	HS_SPACES,	   /* SP/HTAB after the method */
-	HS_SCHEME,	   /* absolute form: the scheme */
-	HS_COLON,	   /* "scheme:" seen, "/" expected */
-	HS_SLASH1,	   /* "scheme:/" seen, "/" expected */
+	HS_SPACES, /* SP/HTAB after the method */
+	HS_SCHEME, /* absolute form: the scheme */
+	HS_COLON,  /* "scheme:" seen, "/" expected */
+	HS_SLASH1, /* "scheme:/" seen, "/" expected */
 	HS_AUTHORITY,
 	HS_PATH,
 };
@@ -51,36 +51,36 @@ enum http_pstate {
  */
 struct http_canon {
 	struct ebpfmon_url_key key; /* key.path: the first EBPFMON_URL_PATH_MAX bytes */
-	__u16 vlen;   /* canonical length, saturated at EBPFMON_URL_PATH_MAX + 1 */
-	__u16 deep;   /* "/" of the canonical path at offsets >= EBPFMON_URL_PATH_MAX */
-	__u8 state;   /* enum http_state */
-	__u8 pstate;  /* enum http_pstate */
-	__u8 pct;     /* 0; 1: "%" read; 2: "%" and one hex digit read */
-	__u8 pct_hi;  /* the hex digit read (as sent) */
-	__u8 split;   /* the line began in an earlier segment */
+	__u16 vlen;		    /* canonical length, saturated at EBPFMON_URL_PATH_MAX + 1 */
+	__u16 deep;  /* "/" of the canonical path at offsets >= EBPFMON_URL_PATH_MAX */
+	__u8 state;  /* enum http_state */
+	__u8 pstate; /* enum http_pstate */
+	__u8 pct;    /* 0; 1: "%" read; 2: "%" and one hex digit read */
+	__u8 pct_hi; /* the hex digit read (as sent) */
+	__u8 split;  /* the line began in an earlier segment */
 	__u8 pad[2];
 	__u32 line_seq; /* TCP sequence number of the line's first byte */
 	/* Message framing (the stream guard only, http_meta.framing): where a request's body
 	 * ends, a new request line may start, line break or not (RFC 9112 §6.3). */
-	__u8 hdr;	/* 1: in the header block of a request line */
-	__u8 hname;	/* header-name match at this line: enum http_hname */
-	__u8 hval;	/* 1: in a Content-Length value, 2: past its digits */
-	__u8 eol;	/* 1: the last byte other than CR was LF: an LF now ends the block */
-	__u8 te;	/* the header block has Transfer-Encoding: its body is not counted */
-	__u8 blocked;	/* the stream guard dropped a chunk of this connection: drop the rest */
+	__u8 hdr;     /* 1: in the header block of a request line */
+	__u8 hname;   /* header-name match at this line: enum http_hname */
+	__u8 hval;    /* 1: in a Content-Length value, 2: past its digits */
+	__u8 eol;     /* 1: the last byte other than CR was LF: an LF now ends the block */
+	__u8 te;      /* the header block has Transfer-Encoding: its body is not counted */
+	__u8 blocked; /* the stream guard dropped a chunk of this connection: drop the rest */
 	/* the connection sent a body framed otherwise than by Content-Length (chunked): from
 	 * then on its lines are all read, and no Content-Length is honoured on it again */
 	__u8 noframe;
-	__u8 ck;	/* in a chunked body: enum http_chunk (0: not) */
+	__u8 ck;	 /* in a chunked body: enum http_chunk (0: not) */
 	__u64 clen;	 /* Content-Length of the header block (saturated) */
 	__u64 body_left; /* bytes of the body still to come */
 };
 
 /* http_canon.hname: the header name matched so far at the start of a header line. */
 enum http_hname {
-	HN_NONE = 0,	 /* not a header we follow (or past its name) */
-	HN_START = 1,	 /* at the first byte of a header line */
-	HN_CL = 2,	 /* "content-length": HN_CL + bytes matched */
+	HN_NONE = 0,	    /* not a header we follow (or past its name) */
+	HN_START = 1,	    /* at the first byte of a header line */
+	HN_CL = 2,	    /* "content-length": HN_CL + bytes matched */
 	HN_TE = HN_CL + 15, /* "transfer-encoding": HN_TE + bytes matched */
 	HN_END = HN_TE + 18,
 };
@@ -97,9 +97,9 @@ enum http_chunk {
 	CK_TRAILER_LINE,  /* inside a trailer line: up to LF */
 };
 #define HTTP_CHUNK_MAX (1ull << 58) /* larger sizes nginx refuses (400): not followed */
-#define HTTP_CL_NAME "content-length"
-#define HTTP_TE_NAME "transfer-encoding"
-#define HTTP_CLEN_MAX (1ull << 62)
+#define HTTP_CL_NAME   "content-length"
+#define HTTP_TE_NAME   "transfer-encoding"
+#define HTTP_CLEN_MAX  (1ull << 62)
 
 /* http_flows key: the flow (addresses as in ebpfmon_addr) and the next segment's seq. */
 struct http_flow_key {
@@ -107,7 +107,7 @@ struct http_flow_key {
 	struct ebpfmon_addr dst;
 	__u16 sport; /* host order */
 	__u16 dport;
-	__u32 seq;   /* sequence number of the segment that resumes the line */
+	__u32 seq; /* sequence number of the segment that resumes the line */
 };
 
 /* A rule hit, kept until the segment is scanned (verification is once per segment). */
@@ -126,9 +126,9 @@ struct http_hits {
 
 /* What the scan of one segment knows besides the parser's state. */
 struct http_meta {
-	__u32 seq;	 /* sequence number of the payload's first byte */
-	__u32 lines;	 /* complete request lines in this segment */
-	__u32 nhits;	 /* hits kept in http_hits (at most EBPFMON_URL_HITS_MAX) */
+	__u32 seq;   /* sequence number of the payload's first byte */
+	__u32 lines; /* complete request lines in this segment */
+	__u32 nhits; /* hits kept in http_hits (at most EBPFMON_URL_HITS_MAX) */
 	__u32 nocase;
 	__u32 over;	 /* hits past those */
 	__u32 over_drop; /* one of them was a drop rule's */
@@ -251,7 +251,7 @@ static long http_pop_cb(__u32 i, void *vctx)
  */
 static __always_inline void http_pop(struct http_canon *c)
 {
-	struct http_pop_ctx x = { .c = c, .to = 1 };
+	struct http_pop_ctx x = {.c = c, .to = 1};
 
 	if (c->deep) {
 		/* the last "/" lies past the stored bytes */
@@ -384,16 +384,14 @@ static __always_inline void http_path_done(struct http_parse *x, struct http_can
 }
 
 /* The path ends at raw byte ch (or at a decoded NUL: ch 0). */
-static __always_inline void http_path_end_at(struct http_parse *x, struct http_canon *c,
-					     __u8 ch)
+static __always_inline void http_path_end_at(struct http_parse *x, struct http_canon *c, __u8 ch)
 {
 	http_path_done(x, c);
 	http_fail(c, ch);
 }
 
 /* A byte of the path as sent. */
-static __always_inline void http_path_byte(struct http_parse *x, struct http_canon *c,
-					   __u8 ch)
+static __always_inline void http_path_byte(struct http_parse *x, struct http_canon *c, __u8 ch)
 {
 	int v;
 
@@ -676,7 +674,7 @@ static __always_inline void http_frame_chunk(struct http_canon *c, __u8 ch)
 __noinline int http_step(struct http_canon *c, struct http_meta *m, struct http_hits *hits,
 			 __u32 ch, __u32 i)
 {
-	struct http_parse px = { .c = c, .m = m, .hits = hits }, *x = &px;
+	struct http_parse px = {.c = c, .m = m, .hits = hits}, *x = &px;
 
 	if (!c || !m || !hits)
 		return 0;
@@ -776,8 +774,8 @@ static __always_inline __u32 http_conn_isn(const struct tcp_sock *tp)
  * established socket that is not, none.
  */
 static __always_inline bool http_verified(struct pkt_ctx pc, const struct pkt_info *p,
-					  const struct ebpfmon_addr *dst, bool in_order,
-					  __u32 *isn, bool any_seq)
+					  const struct ebpfmon_addr *dst, bool in_order, __u32 *isn,
+					  bool any_seq)
 {
 	void *data = pkt_data_fresh(pc);
 	void *data_end = pkt_data_end_fresh(pc);
@@ -833,10 +831,9 @@ static __always_inline bool http_verified(struct pkt_ctx pc, const struct pkt_in
 
 		if (th + sizeof(struct tcphdr) <= data_end &&
 		    iph + sizeof(struct ipv6hdr) <= data_end)
-			ok = bpf_tcp_check_syncookie(sk, iph,
-						     p->v6 ? sizeof(struct ipv6hdr)
-							   : sizeof(struct iphdr),
-						     th, sizeof(struct tcphdr)) == 0;
+			ok = bpf_tcp_check_syncookie(
+				     sk, iph, p->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr),
+				     th, sizeof(struct tcphdr)) == 0;
 		*isn = p->ack - 1; /* the cookie was our ISN */
 	}
 	bpf_sk_release(sk);
@@ -847,9 +844,9 @@ struct http_emit_ctx {
 	const struct pkt_info *p;
 	struct http_scratch *s;
 	struct ebpfmon_counters *cnt;
-	__u64 *hits;	 /* the counter of hits reported: url_hits, stream_url_hits */
-	__u32 isn;	 /* the connection's initial sequence number on this host's side */
-	__u16 flags;	 /* added to every hit's flags (EBPFMON_URL_HIT_STREAM) */
+	__u64 *hits; /* the counter of hits reported: url_hits, stream_url_hits */
+	__u32 isn;   /* the connection's initial sequence number on this host's side */
+	__u16 flags; /* added to every hit's flags (EBPFMON_URL_HIT_STREAM) */
 	__u32 nhits;
 	__u32 drop_rule; /* flags: dry run (bit 0), allowlisted (bit 1) */
 	__u64 now;
@@ -1009,7 +1006,11 @@ static __always_inline int http_match(struct pkt_ctx pc, const struct pkt_info *
 
 	if (s->m.nhits) {
 		struct http_emit_ctx e = {
-			.p = p, .s = s, .cnt = cnt, .hits = &cnt->url_hits, .nhits = s->m.nhits,
+			.p = p,
+			.s = s,
+			.cnt = cnt,
+			.hits = &cnt->url_hits,
+			.nhits = s->m.nhits,
 		};
 		bool verified = !url_verify || http_verified(pc, p, &fk.dst, false, &isn, false);
 		/* may a drop rule drop this segment: a real connection's allowlisted client no */

@@ -17,25 +17,25 @@
 
 #include "ebpfmon_abi.h"
 
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define ETH_P_8021Q 0x8100
+#define ETH_P_IP     0x0800
+#define ETH_P_IPV6   0x86DD
+#define ETH_P_8021Q  0x8100
 #define ETH_P_8021AD 0x88A8
 
 #define VLAN_MAX_DEPTH 2
-#define IPV6_EXT_MAX 16
+#define IPV6_EXT_MAX   16
 
-#define IP_MF 0x2000
+#define IP_MF	  0x2000
 #define IP_OFFSET 0x1fff
 
 /* IPv6 next-header values (macros in the kernel, so not in vmlinux.h). */
-#define NEXTHDR_HOP 0
-#define NEXTHDR_ROUTING 43
+#define NEXTHDR_HOP	 0
+#define NEXTHDR_ROUTING	 43
 #define NEXTHDR_FRAGMENT 44
-#define NEXTHDR_AUTH 51
-#define NEXTHDR_NONE 59
-#define NEXTHDR_ICMP 58
-#define NEXTHDR_DEST 60
+#define NEXTHDR_AUTH	 51
+#define NEXTHDR_NONE	 59
+#define NEXTHDR_ICMP	 58
+#define NEXTHDR_DEST	 60
 #define NEXTHDR_MOBILITY 135
 
 enum parse_result {
@@ -122,16 +122,16 @@ struct hdr_cursor {
 /* What the parsers learn of a packet. Offsets are from the start of the frame. */
 struct pkt_info {
 	struct ebpfmon_addr src; /* the destination is read when needed: pkt_dst() */
-	__u32 l3_off;	   /* first byte of the IP header */
-	__u32 l4_off;	   /* first byte of the transport header */
-	__u32 payload_off; /* first byte after the transport header (TCP/UDP only) */
-	__u32 seq;	   /* TCP sequence number, host order */
-	__u32 ack;	   /* TCP acknowledgment number, host order */
-	__u16 sport;	   /* host order; 0 when not TCP/UDP */
-	__u16 dport;	   /* host order; 0 when not TCP/UDP */
-	__u8 l4proto;	   /* IPPROTO_*; 0 when the packet carries no transport header */
-	__u8 tcp_flags;	   /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10) */
-	__u8 v6;	   /* 1 for IPv6 */
+	__u32 l3_off;		 /* first byte of the IP header */
+	__u32 l4_off;		 /* first byte of the transport header */
+	__u32 payload_off;	 /* first byte after the transport header (TCP/UDP only) */
+	__u32 seq;		 /* TCP sequence number, host order */
+	__u32 ack;		 /* TCP acknowledgment number, host order */
+	__u16 sport;		 /* host order; 0 when not TCP/UDP */
+	__u16 dport;		 /* host order; 0 when not TCP/UDP */
+	__u8 l4proto;		 /* IPPROTO_*; 0 when the packet carries no transport header */
+	__u8 tcp_flags;		 /* TCP flags byte (FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10) */
+	__u8 v6;		 /* 1 for IPv6 */
 	/* the first fragment of a fragmented datagram: its transport header is here, the rest of
 	 * its payload is not (the URL matcher cannot read a request split this way) */
 	__u8 first_frag;
@@ -222,9 +222,9 @@ enum ipv6_walk_end {
 /* The bpf_loop context of an extension-header walk. */
 struct ipv6_walk {
 	void *ctx; /* the packet: struct xdp_md * or struct __sk_buff *, per the callback */
-	__u32 off;	/* offset of the header of type next */
+	__u32 off; /* offset of the header of type next */
 	__u8 next;
-	__u8 end;	/* enum ipv6_walk_end */
+	__u8 end; /* enum ipv6_walk_end */
 	__u8 first_frag;
 	__u8 pad;
 };
@@ -232,7 +232,7 @@ struct ipv6_walk {
 /* One extension header (each at least 8 bytes, RFC 8200 §4); returns bpf_loop's answer. */
 static __always_inline long ipv6_walk_one(struct ipv6_walk *w, bool skb)
 {
-	struct pkt_ctx pc = { .ctx = w->ctx, .skb = skb }; /* pkt_load() only */
+	struct pkt_ctx pc = {.ctx = w->ctx, .skb = skb}; /* pkt_load() only */
 	__u8 h[8]; /* the smallest extension header whole: next, length, and the rest */
 
 	if (!ipv6_is_ext(w->next)) {
@@ -342,8 +342,9 @@ static __always_inline int pkt_dst(struct pkt_ctx pc, const struct pkt_info *p,
 	__be32 v4;
 
 	if (p->v6)
-		return pkt_load(pc, off + offsetof(struct ipv6hdr, daddr), dst->a,
-				sizeof(dst->a)) ? -1 : 0;
+		return pkt_load(pc, off + offsetof(struct ipv6hdr, daddr), dst->a, sizeof(dst->a))
+			       ? -1
+			       : 0;
 	if (pkt_load(pc, off + offsetof(struct iphdr, daddr), &v4, sizeof(v4)))
 		return -1;
 	addr_set_v4(dst, v4);

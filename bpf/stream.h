@@ -29,7 +29,7 @@
 
 /* Bytes of one chunk the verdict reads: a GRO packet is at most 64 KiB unless BIG TCP is on. */
 #define STREAM_SCAN_MAX (512 * 1024)
-#define STREAM_CHUNKS (STREAM_SCAN_MAX / EBPFMON_URL_SCAN_CHUNK)
+#define STREAM_CHUNKS	(STREAM_SCAN_MAX / EBPFMON_URL_SCAN_CHUNK)
 /* The verdict may run in process context (the socket backlog) and be interrupted by a softirq
  * that runs it for another socket: one scratch slot per nesting level. */
 #define STREAM_DEPTH_MAX 2
@@ -223,7 +223,7 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 				       const struct ebpfmon_settings *set,
 				       struct ebpfmon_counters *cnt)
 {
-	struct stream_scan_ctx x = { .h = { .s = s } };
+	struct stream_scan_ctx x = {.h = {.s = s}};
 	struct bpf_sock *bsk = skb->sk;
 	bool dry = set->flags & EBPFMON_F_DRY_RUN;
 	const struct sock *sk;
@@ -319,8 +319,12 @@ static __always_inline int stream_scan(struct __sk_buff *skb, struct http_scratc
 	if (s->m.nhits || s->m.over_drop) {
 		struct pkt_info p = {};
 		struct http_emit_ctx e = {
-			.p = &p, .s = s, .cnt = cnt, .nhits = s->m.nhits,
-			.hits = &cnt->stream_url_hits, .flags = EBPFMON_URL_HIT_STREAM,
+			.p = &p,
+			.s = s,
+			.cnt = cnt,
+			.nhits = s->m.nhits,
+			.hits = &cnt->stream_url_hits,
+			.flags = EBPFMON_URL_HIT_STREAM,
 			.isn = http_conn_isn(tp),
 		};
 		bool may_drop;

@@ -128,7 +128,8 @@ static const struct cfg_key cfg_keys[] = {
 	{"network", "url_case_insensitive", CFG_BOOL, offsetof(struct config, url_case_insensitive),
 	 0, 0, 1},
 	{"network", "url_drop_unseen", CFG_BOOL, offsetof(struct config, url_drop_unseen), 0, 0, 1},
-	{"network", "url_stream_guard", CFG_BOOL, offsetof(struct config, url_stream_guard), 0, 0, 1},
+	{"network", "url_stream_guard", CFG_BOOL, offsetof(struct config, url_stream_guard), 0, 0,
+	 1},
 	CFG_NUM("network", max_bans, 1024, 4194304),
 
 	CFG_NUM("system", cpu_threshold_percent, 1, 100),
@@ -1195,8 +1196,10 @@ static void cfg_section_tail(struct cfg_load *ld, const char *line)
 	end++;
 	end += strspn(end, " \t\r");
 	if (*end && *end != ';' && *end != '#')
-		cfg_errf(&ld->err, "text after the section header %.*s: '%s' (a key goes on a line "
-			 "of its own)", (int)(strchr(p, ']') - p + 1), p, end);
+		cfg_errf(&ld->err,
+			 "text after the section header %.*s: '%s' (a key goes on a line "
+			 "of its own)",
+			 (int)(strchr(p, ']') - p + 1), p, end);
 }
 
 /* ini_reader: the next line of the file, counted; see the top of this file. */

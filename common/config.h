@@ -18,11 +18,11 @@
 #define EBPFMON_DEFAULT_CONFIG "/etc/ebpfmon/ebpfmon.conf"
 
 #define CONFIG_MAX_URL_PATTERNS 64
-#define CONFIG_MAX_INTERFACES 16
-#define CONFIG_MAX_ALLOW 64
-#define CONFIG_PATH_MAX 256
-#define CONFIG_ERR_MAX 512
-#define CONFIG_FILE_MAX (1024 * 1024) /* bytes of a configuration file at most */
+#define CONFIG_MAX_INTERFACES	16
+#define CONFIG_MAX_ALLOW	64
+#define CONFIG_PATH_MAX		256
+#define CONFIG_ERR_MAX		512
+#define CONFIG_FILE_MAX		(1024 * 1024) /* bytes of a configuration file at most */
 
 enum config_xdp_mode {
 	CONFIG_XDP_AUTO = 0,
@@ -46,26 +46,27 @@ struct config {
 	uint16_t http_ports[EBPFMON_MAX_HTTP_PORTS];
 	unsigned int n_http_ports; /* default 80, 8080 */
 	struct addr_cidr allowlist[CONFIG_MAX_ALLOW];
-	unsigned int n_allowlist; /* default 127.0.0.0/8, ::1 */
-	uint32_t max_tracked_ips; /* 1024..16777216, default 65536 */
-	bool dry_run;		  /* default false */
+	unsigned int n_allowlist;	/* default 127.0.0.0/8, ::1 */
+	uint32_t max_tracked_ips;	/* 1024..16777216, default 65536 */
+	bool dry_run;			/* default false */
 	uint32_t ban_escalation_factor; /* 1..100, default 2: each repeat offence multiplies */
 	/* ban_max_duration (or ban_max_duration_minutes): 1 s..3650 d, default 7 d: the cap */
 	uint32_t ban_max_duration_s;
-	uint32_t cidr_ban_threshold; /* 0 (off)..256: banned addresses in a /24 or /64 that ban it */
-	uint32_t event_buffer_kb;    /* 64..262144, a power of two, default 4096: ring buffer */
-	bool url_case_insensitive;   /* default false: URL rules match ASCII case-insensitively */
-	bool url_drop_unseen;	     /* default true: drop what the URL matcher cannot see */
+	uint32_t
+		cidr_ban_threshold; /* 0 (off)..256: banned addresses in a /24 or /64 that ban it */
+	uint32_t event_buffer_kb;   /* 64..262144, a power of two, default 4096: ring buffer */
+	bool url_case_insensitive;  /* default false: URL rules match ASCII case-insensitively */
+	bool url_drop_unseen;	    /* default true: drop what the URL matcher cannot see */
 	/* default true: URL rules also on the in-order bytes HTTP-port sockets receive
 	 * (bpf/stream.h); loader restart */
 	bool url_stream_guard;
-	uint32_t max_bans;	     /* 1024..4194304, default 65536: entries of the bans map */
+	uint32_t max_bans; /* 1024..4194304, default 65536: entries of the bans map */
 
 	/* [system] */
-	uint32_t cpu_threshold_percent;	   /* 1..100, default 80 */
-	uint32_t memory_threshold_percent; /* 1..100, default 85 */
-	uint32_t disk_io_threshold_mbps;   /* 1..1000000, default 100 */
-	uint32_t anomaly_min_intervals;	   /* 1..1000, default 3: samples above before it opens */
+	uint32_t cpu_threshold_percent;	     /* 1..100, default 80 */
+	uint32_t memory_threshold_percent;   /* 1..100, default 85 */
+	uint32_t disk_io_threshold_mbps;     /* 1..1000000, default 100 */
+	uint32_t anomaly_min_intervals;	     /* 1..1000, default 3: samples above before it opens */
 	uint32_t anomaly_hysteresis_percent; /* 0..50, default 5: closes below threshold - this % */
 
 	/* [api] */

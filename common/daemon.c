@@ -12,7 +12,7 @@
 
 #include "log.h"
 
-static const int daemon_signals[] = { SIGTERM, SIGINT, SIGHUP };
+static const int daemon_signals[] = {SIGTERM, SIGINT, SIGHUP};
 
 int daemon_event_new(sd_event **ret, sd_event_signal_handler_t on_signal, void *userdata)
 {
@@ -69,7 +69,7 @@ static int journal_send(int priority, const char *message_id, const struct log_f
 			size_t n, const char *message)
 {
 	struct iovec iov[JOURNAL_FIELDS_MAX + 4];
-	char *text[JOURNAL_FIELDS_MAX + 4] = { 0 };
+	char *text[JOURNAL_FIELDS_MAX + 4] = {0};
 	size_t k = 0;
 	int r = 0;
 
@@ -86,7 +86,7 @@ static int journal_send(int priority, const char *message_id, const struct log_f
 			r = -ENOMEM;
 	if (!r) {
 		for (size_t i = 0; i < k; i++)
-			iov[i] = (struct iovec){ .iov_base = text[i], .iov_len = strlen(text[i]) };
+			iov[i] = (struct iovec){.iov_base = text[i], .iov_len = strlen(text[i])};
 		r = sd_journal_sendv(iov, (int)k);
 	}
 	for (size_t i = 0; i < k; i++)

@@ -15,23 +15,23 @@
 #endif
 
 /* Default pin root; the loader's --pin-root overrides it. */
-#define EBPFMON_PIN_ROOT "/sys/fs/bpf/ebpfmon"
-#define EBPFMON_PIN_MAPS "maps"
+#define EBPFMON_PIN_ROOT  "/sys/fs/bpf/ebpfmon"
+#define EBPFMON_PIN_MAPS  "maps"
 #define EBPFMON_PIN_PROGS "progs"
 #define EBPFMON_PIN_LINKS "links"
 
 /* Map names: also the file names of the pins under <root>/maps/. */
-#define EBPFMON_MAP_BANS "bans"
-#define EBPFMON_MAP_BAN_NETS "ban_nets"
+#define EBPFMON_MAP_BANS       "bans"
+#define EBPFMON_MAP_BAN_NETS   "ban_nets"
 #define EBPFMON_MAP_ALLOW_NETS "allow_nets"
-#define EBPFMON_MAP_IP_STATS "ip_stats"
+#define EBPFMON_MAP_IP_STATS   "ip_stats"
 #define EBPFMON_MAP_CONN_COUNT "conn_count"
 #define EBPFMON_MAP_CONN_SOCKS "conn_socks"
-#define EBPFMON_MAP_URL_RULES "url_rules"
-#define EBPFMON_MAP_SETTINGS "settings"
-#define EBPFMON_MAP_COUNTERS "counters"
-#define EBPFMON_MAP_EVENTS "events"
-#define EBPFMON_MAP_PROC_IO "proc_io"
+#define EBPFMON_MAP_URL_RULES  "url_rules"
+#define EBPFMON_MAP_SETTINGS   "settings"
+#define EBPFMON_MAP_COUNTERS   "counters"
+#define EBPFMON_MAP_EVENTS     "events"
+#define EBPFMON_MAP_PROC_IO    "proc_io"
 #define EBPFMON_MAP_HTTP_FLOWS "http_flows"
 #define EBPFMON_MAP_PROG_STATS "prog_stats"
 
@@ -87,7 +87,7 @@ struct ebpfmon_ip_stats {
 	__u64 rx_bytes;
 	__u64 tx_packets;
 	__u64 tx_bytes;
-	__u64 syns;	     /* TCP SYN without ACK received */
+	__u64 syns; /* TCP SYN without ACK received */
 	/* CLOCK_MONOTONIC_COARSE: a tick-precise clock that costs XDP a few ns, where a
 	 * precise one would cost it a third of its budget */
 	__u64 first_seen_ns;
@@ -119,10 +119,10 @@ struct ebpfmon_ip_stats {
 
 /* Value of conn_count: server-side TCP connections from one remote address. */
 struct ebpfmon_conn {
-	__u32 active;	/* established now */
+	__u32 active; /* established now */
 	__u32 pad;
-	__u64 total;	/* ever accepted */
-	__u64 last_ns;	/* CLOCK_BOOTTIME of the last accept */
+	__u64 total;   /* ever accepted */
+	__u64 last_ns; /* CLOCK_BOOTTIME of the last accept */
 };
 
 #define EBPFMON_URL_PATH_MAX 128
@@ -161,8 +161,8 @@ struct ebpfmon_url_rule {
 #define EBPFMON_URL_SCAN_CHUNK 16384
 
 enum ebpfmon_settings_flags {
-	EBPFMON_F_DRY_RUN = 1u << 0,	 /* report URL hits, never drop them */
-	EBPFMON_F_URL_MATCH = 1u << 1,	 /* parse HTTP request lines on http_ports */
+	EBPFMON_F_DRY_RUN = 1u << 0,   /* report URL hits, never drop them */
+	EBPFMON_F_URL_MATCH = 1u << 1, /* parse HTTP request lines on http_ports */
 	/* ban_nets has entries: consult it. Whoever adds the first entry sets it; without it
 	 * the clean path skips the LPM lookup (about 12 ns). */
 	EBPFMON_F_BAN_NETS = 1u << 2,
@@ -199,33 +199,33 @@ struct ebpfmon_settings {
 
 /* counters[0], per CPU. */
 struct ebpfmon_counters {
-	__u64 rx_seen;	     /* packets XDP looked at */
+	__u64 rx_seen; /* packets XDP looked at */
 	__u64 rx_passed;
-	__u64 rx_drop_ban;   /* dropped: source in bans */
-	__u64 rx_drop_net;   /* dropped: source in ban_nets */
-	__u64 rx_drop_url;   /* dropped: URL rule with action drop */
-	__u64 rx_allowed;    /* banned but allowlisted, passed */
-	__u64 rx_not_ip;     /* not IPv4/IPv6 (ARP, LLDP...), passed */
-	__u64 rx_parse_err;  /* malformed or truncated, passed */
+	__u64 rx_drop_ban;  /* dropped: source in bans */
+	__u64 rx_drop_net;  /* dropped: source in ban_nets */
+	__u64 rx_drop_url;  /* dropped: URL rule with action drop */
+	__u64 rx_allowed;   /* banned but allowlisted, passed */
+	__u64 rx_not_ip;    /* not IPv4/IPv6 (ARP, LLDP...), passed */
+	__u64 rx_parse_err; /* malformed or truncated, passed */
 	__u64 url_hits;
-	__u64 tx_seen;	     /* packets seen by egress accounting */
-	__u64 conn_opened;   /* server-side connections established */
+	__u64 tx_seen;	   /* packets seen by egress accounting */
+	__u64 conn_opened; /* server-side connections established */
 	__u64 conn_table_full;
 	__u64 events;	     /* events written to the ring buffer */
 	__u64 ringbuf_drops; /* events lost: ring buffer full */
 	__u64 io_events;     /* block I/O requests accounted */
 	__u64 io_table_full;
-	__u64 rx_drop_unseen;	 /* dropped: TCP fragment or transport past the parser's bound */
-	__u64 rx_would_drop;	 /* dry run: passed, but a ban or a rule would have dropped it */
-	__u64 url_lines;	 /* request lines matched against url_rules */
-	__u64 url_hits_over;	 /* hits past EBPFMON_URL_HITS_MAX in one segment: not reported */
-	__u64 url_split;	 /* request lines completed from an earlier segment of the flow */
-	__u64 url_unverified;	 /* URL hits outside an established connection: never a ban */
-	__u64 url_scan_cut;	 /* segments longer than EBPFMON_URL_SCAN_MAX, scanned in part */
-	__u64 http_flows_full;	 /* partial request lines not kept: http_flows refused them */
-	__u64 url_partial;	 /* dropped: read in part (EBPFMON_URL_SCAN_MAX), ending inside
+	__u64 rx_drop_unseen;  /* dropped: TCP fragment or transport past the parser's bound */
+	__u64 rx_would_drop;   /* dry run: passed, but a ban or a rule would have dropped it */
+	__u64 url_lines;       /* request lines matched against url_rules */
+	__u64 url_hits_over;   /* hits past EBPFMON_URL_HITS_MAX in one segment: not reported */
+	__u64 url_split;       /* request lines completed from an earlier segment of the flow */
+	__u64 url_unverified;  /* URL hits outside an established connection: never a ban */
+	__u64 url_scan_cut;    /* segments longer than EBPFMON_URL_SCAN_MAX, scanned in part */
+	__u64 http_flows_full; /* partial request lines not kept: http_flows refused them */
+	__u64 url_partial;     /* dropped: read in part (EBPFMON_URL_SCAN_MAX), ending inside
 				  * a request line */
-	__u64 url_urgent;	 /* dropped: TCP urgent data to an HTTP port (not in the stream) */
+	__u64 url_urgent;      /* dropped: TCP urgent data to an HTTP port (not in the stream) */
 	/* the stream guard (bpf/stream.h): what HTTP-port sockets receive, in order */
 	__u64 stream_socks;	 /* connections put under the stream guard */
 	__u64 stream_socks_full; /* connections not watched: http_socks full */
@@ -272,7 +272,7 @@ struct ebpfmon_prog_stats {
 	__u64 run_cnt;	   /* runs */
 	__u32 id;	   /* program id (bpftool prog show id ID) */
 	__u32 pad;
-	char name[16];	   /* as the kernel names it (15 bytes and a NUL) */
+	char name[16]; /* as the kernel names it (15 bytes and a NUL) */
 };
 
 /* Ring-buffer events: every one starts with this header. */
@@ -283,8 +283,8 @@ enum ebpfmon_event_type {
 };
 
 struct ebpfmon_event_hdr {
-	__u32 type; /* enum ebpfmon_event_type */
-	__u32 len;  /* whole event in bytes */
+	__u32 type;  /* enum ebpfmon_event_type */
+	__u32 len;   /* whole event in bytes */
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
 };
 

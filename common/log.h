@@ -34,13 +34,13 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap);
  * `journalctl EBPFMON_ADDRESS=198.51.100.7` finds it; elsewhere it is the same line log_msg()
  * prints.
  */
-#define LOG_MID_BAN "100b12c5333a4931b5494b767a39e081"	      /* an address banned */
-#define LOG_MID_WOULD_BAN "bc48b79ffa8e4ec3bbcf02cc2496a547"  /* dry run: would ban */
-#define LOG_MID_NET_BAN "6056127d97fb4f3d83eb1265642cae89"    /* a network banned */
-#define LOG_MID_UNBAN "9e4142525f93446fb5c73063fb7fb7b0"      /* lifted by hand (API) */
-#define LOG_MID_BAN_ENDED "e35c5a0a6a684b8584b3f5609eec3eaf"  /* expired */
-#define LOG_MID_BAN_REMOVED "a44218e6327b4f95b81b4a88cb62a7a3" /* removed from the map */
-#define LOG_MID_ANOMALY_OPEN "af30648b864b4973850ca0ebe10efa3d"
+#define LOG_MID_BAN	       "100b12c5333a4931b5494b767a39e081" /* an address banned */
+#define LOG_MID_WOULD_BAN      "bc48b79ffa8e4ec3bbcf02cc2496a547" /* dry run: would ban */
+#define LOG_MID_NET_BAN	       "6056127d97fb4f3d83eb1265642cae89" /* a network banned */
+#define LOG_MID_UNBAN	       "9e4142525f93446fb5c73063fb7fb7b0" /* lifted by hand (API) */
+#define LOG_MID_BAN_ENDED      "e35c5a0a6a684b8584b3f5609eec3eaf" /* expired */
+#define LOG_MID_BAN_REMOVED    "a44218e6327b4f95b81b4a88cb62a7a3" /* removed from the map */
+#define LOG_MID_ANOMALY_OPEN   "af30648b864b4973850ca0ebe10efa3d"
 #define LOG_MID_ANOMALY_CLOSED "98077d7e12be4364bc30965eca258492"
 
 /* The fields and count arguments of log_event() from an array of struct log_field. */
@@ -66,8 +66,8 @@ void log_event(enum log_level level, const char *message_id, const struct log_fi
 	       size_t n, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 
 #endif

@@ -53,7 +53,7 @@ static int prune_collect(const void *key, const void *value, void *ctx)
 static int map_prune(int fd, size_t key_size, bool (*keep)(const void *key, const void *arg),
 		     const void *arg, const char *name)
 {
-	struct prune pr = { .key_size = key_size };
+	struct prune pr = {.key_size = key_size};
 	long n = maps_walk(fd, key_size, 0, prune_collect, &pr);
 	int err = 0;
 
@@ -132,8 +132,7 @@ void mapconf_settings(const struct config *cfg, __u32 old_flags, struct ebpfmon_
 }
 
 /* allow_added: allow_nets gained an entry, so XDP's notes on bans no longer hold */
-static int write_settings(const struct mapconf_fds *fds, const struct config *cfg,
-			  bool allow_added)
+static int write_settings(const struct mapconf_fds *fds, const struct config *cfg, bool allow_added)
 {
 	struct ebpfmon_settings set, old = {};
 	__u32 zero = 0;
@@ -203,7 +202,8 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsig
 		if (bpf_map_update_elem(fds->allow_nets, &k, &one, BPF_ANY)) {
 			err = -errno;
 			log_error("cannot add %s to map allow_nets: %s",
-				  cidr_format(&cfg->allowlist[i], buf, sizeof(buf)), strerror(errno));
+				  cidr_format(&cfg->allowlist[i], buf, sizeof(buf)),
+				  strerror(errno));
 			return err;
 		}
 	}
@@ -220,8 +220,8 @@ int mapconf_apply(const struct mapconf_fds *fds, const struct config *cfg, unsig
 
 		mapconf_url_rule(cfg->url_patterns[i], i + 1, cfg->url_case_insensitive, &k, &r);
 		if (r.action == EBPFMON_URL_REPORT &&
-		    !bpf_map_lookup_elem(fds->url_rules, &k, &old) && old.action == EBPFMON_URL_DROP &&
-		    old.id > i + 1)
+		    !bpf_map_lookup_elem(fds->url_rules, &k, &old) &&
+		    old.action == EBPFMON_URL_DROP && old.id > i + 1)
 			continue;
 		if (bpf_map_update_elem(fds->url_rules, &k, &r, BPF_ANY)) {
 			err = -errno;

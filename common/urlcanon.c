@@ -267,7 +267,8 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
 }
 
 int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
-			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail)
+			   unsigned int flags, urlcanon_cb cb, void *ctx,
+			   struct urlcanon_tail *tail)
 {
 	size_t next_seg = 0;
 	enum { LINE_START, SKIP, METHOD, SPACES } st = LINE_START;

@@ -58,7 +58,8 @@ int urlcanon_scan(const uint8_t *buf, size_t len, unsigned int flags, urlcanon_c
  * line, as in XDP, unless a request line (method seen, path not ended) runs on into it.
  */
 int urlcanon_scan_segments(const uint8_t *buf, size_t len, const size_t *seg_off, size_t n_seg,
-			   unsigned int flags, urlcanon_cb cb, void *ctx, struct urlcanon_tail *tail);
+			   unsigned int flags, urlcanon_cb cb, void *ctx,
+			   struct urlcanon_tail *tail);
 
 /*
  * Canonicalise one request target (origin form "/p?q" or absolute form "scheme://auth/p"),

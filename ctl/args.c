@@ -580,7 +580,8 @@ static int ctl_set_url(struct ctl_parse *p, const char *opt, const char *url)
 		   !strncmp(url, "tls+tcp6://", 11)) {
 		rest = strstr(url, "://") + 3;
 		if (!ctl_has_port(rest))
-			return ctl_bad(p, "%s '%s': tls+tcp:// needs HOST:PORT with a port 1..65535",
+			return ctl_bad(p,
+				       "%s '%s': tls+tcp:// needs HOST:PORT with a port 1..65535",
 				       opt, url);
 	} else {
 		return ctl_bad(
@@ -595,7 +596,8 @@ static int ctl_set_url(struct ctl_parse *p, const char *opt, const char *url)
 }
 
 /* --cert, --key, --ca, --server-name: a value of at most len - 1 bytes into field. */
-static int ctl_set_tls_opt(struct ctl_parse *p, const char *opt, const char *v, char *field, size_t len)
+static int ctl_set_tls_opt(struct ctl_parse *p, const char *opt, const char *v, char *field,
+			   size_t len)
 {
 	if (!*v || strlen(v) >= len)
 		return ctl_bad(p, "%s '%s': expected 1..%zu bytes", opt, v, len - 1);
@@ -614,17 +616,19 @@ static int ctl_check_tls(struct ctl_parse *p)
 
 	if (!tls && p->tls_opt)
 		return ctl_bad(p, "--cert, --key, --ca and --server-name are for a tls+tcp:// "
-			       "--addr");
+				  "--addr");
 	if (!tls)
 		return 0;
 	if (!t->ca[0])
-		return ctl_bad(p, "--addr %s: --ca FILE (or EBPFMONCTL_CA) names the CA that signed "
-			       "the analyzer's certificate", p->a->url);
+		return ctl_bad(p,
+			       "--addr %s: --ca FILE (or EBPFMONCTL_CA) names the CA that signed "
+			       "the analyzer's certificate",
+			       p->a->url);
 	if (t->key[0] && !t->cert[0])
 		return ctl_bad(p, "--key needs --cert (the certificate of that key)");
 	if (t->cert[0] && !t->key[0])
 		return ctl_bad(p, "--cert needs --key (its private key), unless --key names the "
-			       "same file");
+				  "same file");
 	return 0;
 }
 
@@ -682,8 +686,10 @@ static int ctl_set_net(struct ctl_parse *p, const char *what, const char *v)
 
 	ret = cidr_parse_loose(v, &c);
 	if (ret < 0 && ctl_prefix_out_of_range(v))
-		return ctl_bad(p, "%s '%s': the prefix length is out of range (0..32 for IPv4, "
-			       "0..128 for IPv6)", what, v);
+		return ctl_bad(p,
+			       "%s '%s': the prefix length is out of range (0..32 for IPv4, "
+			       "0..128 for IPv6)",
+			       what, v);
 	if (ret < 0)
 		return ctl_bad(p,
 			       "%s '%s': not an address or a network (for example 198.51.100.7, "
@@ -728,11 +734,15 @@ static int ctl_set_duration(struct ctl_parse *p, const char *opt, const char *v)
 	case 0:
 		break;
 	case -ERANGE:
-		return ctl_bad(p, "%s '%s': longer than 100 years (the analyzer takes up to ten); "
-			       "use permanent for a ban without end", opt, v);
+		return ctl_bad(p,
+			       "%s '%s': longer than 100 years (the analyzer takes up to ten); "
+			       "use permanent for a ban without end",
+			       opt, v);
 	case -EDOM:
-		return ctl_bad(p, "%s '%s': a ban lasts longer than 0; use permanent for a ban "
-			       "without end", opt, v);
+		return ctl_bad(p,
+			       "%s '%s': a ban lasts longer than 0; use permanent for a ban "
+			       "without end",
+			       opt, v);
 	default:
 		return ctl_bad(p,
 			       "%s '%s': not a duration (90s, 30m, 1h, 2d, 1w, sums such as 1h30m, "
@@ -803,7 +813,8 @@ static int ctl_global_opt(struct ctl_parse *p, int opt, const char *arg)
 		return ctl_set_timeout(p, "--timeout", arg) ?: 1;
 	case OPT_CERT:
 		p->tls_opt = true;
-		return ctl_set_tls_opt(p, "--cert", arg, p->a->tls.cert, sizeof(p->a->tls.cert)) ?: 1;
+		return ctl_set_tls_opt(p, "--cert", arg, p->a->tls.cert, sizeof(p->a->tls.cert))
+			       ?: 1;
 	case OPT_KEY:
 		p->tls_opt = true;
 		return ctl_set_tls_opt(p, "--key", arg, p->a->tls.key, sizeof(p->a->tls.key)) ?: 1;
@@ -813,7 +824,8 @@ static int ctl_global_opt(struct ctl_parse *p, int opt, const char *arg)
 	case OPT_SERVER_NAME:
 		p->tls_opt = true;
 		return ctl_set_tls_opt(p, "--server-name", arg, p->a->tls.server_name,
-				   sizeof(p->a->tls.server_name)) ?: 1;
+				       sizeof(p->a->tls.server_name))
+			       ?: 1;
 	case 'h':
 		p->a->help = CTL_HELP_USAGE;
 		return 1;

@@ -175,8 +175,8 @@ static void ctl_url_host(const char *url, char *out, size_t len)
 /* Each file the TLS set-up names can be read: 0, or -ENOENT / -EACCES with a message. */
 static int ctl_tls_files(const char *url, char *err, size_t errlen)
 {
-	const char *files[][2] = {{"--cert", ctl_tls.cert}, {"--key", ctl_tls.key},
-				  {"--ca", ctl_tls.ca}};
+	const char *files[][2] = {
+		{"--cert", ctl_tls.cert}, {"--key", ctl_tls.key}, {"--ca", ctl_tls.ca}};
 	FILE *f;
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -191,7 +191,9 @@ static int ctl_tls_files(const char *url, char *err, size_t errlen)
 				"cannot connect to %s: %s %s: %s\nhint: %s names a PEM file this "
 				"user can read (or set EBPFMONCTL_%s)",
 				url, files[i][0], files[i][1], strerror(errno), files[i][0],
-				i == 0 ? "CERT" : i == 1 ? "KEY" : "CA");
+				i == 0	 ? "CERT"
+				: i == 1 ? "KEY"
+					 : "CA");
 	}
 	return 0;
 }
@@ -255,7 +257,7 @@ static void ctl_dial_thread(void *arg)
  */
 static int ctl_dial_bounded(nng_dialer d, nng_time deadline)
 {
-	struct ctl_dial cd = { .d = d };
+	struct ctl_dial cd = {.d = d};
 	nng_thread *thr = NULL;
 	int rv;
 
@@ -273,7 +275,7 @@ static int ctl_dial_bounded(nng_dialer d, nng_time deadline)
 	nng_mtx_unlock(cd.mtx);
 	if (rv == NNG_ETIMEDOUT)
 		nng_dialer_close(d); /* aborts the connect, so that the thread ends */
-	nng_thread_destroy(thr); /* joins it */
+	nng_thread_destroy(thr);     /* joins it */
 out:
 	if (cd.cv)
 		nng_cv_free(cd.cv);
@@ -286,8 +288,8 @@ out:
  * tls+tcp://: dial once and wait for the handshake, so that a refused certificate is an
  * error now rather than a retry until the timeout.
  */
-static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms,
-			nng_time deadline, char *err, size_t errlen)
+static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms, nng_time deadline,
+			char *err, size_t errlen)
 {
 	nng_tls_config *tls = NULL;
 	nng_dialer d;
@@ -338,12 +340,14 @@ static int ctl_dial_tls(nng_socket sock, const char *url, uint32_t timeout_ms,
 	case NNG_ECONNSHUT:
 	case NNG_ECONNRESET:
 	case NNG_ECLOSED:
-		return ctl_fail(-ECONNABORTED, err, errlen,
-				"cannot connect to %s: the TLS handshake failed (%s)%s\nhint: " HINT_TLS,
-				url, nng_strerror(rv),
-				ctl_tls.cert[0] ? "" : "; no client certificate was given (--cert, "
-						       "--key): the analyzer requires one",
-				name);
+		return ctl_fail(
+			-ECONNABORTED, err, errlen,
+			"cannot connect to %s: the TLS handshake failed (%s)%s\nhint: " HINT_TLS,
+			url, nng_strerror(rv),
+			ctl_tls.cert[0] ? ""
+					: "; no client certificate was given (--cert, "
+					  "--key): the analyzer requires one",
+			name);
 	default:
 		return ctl_connect_error(url, rv, timeout_ms, err, errlen);
 	}

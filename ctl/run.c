@@ -119,9 +119,11 @@ void ctl_print_refused(FILE *err, const Ebpfmon__V1__Response *resp)
 	case EBPFMON__V1__STATUS__STATUS_NOT_PERMITTED:
 		if (strstr(msg, "listener")) /* a read-only tcp:// listener: nobody may change */
 			fputs("hint: Bans and unbans go over the local socket (-s) or a tls+tcp:// "
-			      "listener with the client certificate of an admin\n", err);
+			      "listener with the client certificate of an admin\n",
+			      err);
 		else
-			fputs("hint: Bans and unbans need root or the analyzer's admin group\n", err);
+			fputs("hint: Bans and unbans need root or the analyzer's admin group\n",
+			      err);
 		break;
 	case EBPFMON__V1__STATUS__STATUS_UNSUPPORTED_VERSION:
 		fprintf(err,

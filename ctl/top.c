@@ -408,11 +408,10 @@ static void ctl_top_talkers(struct ctl_top_builder *b, const struct ctl_top *t, 
 	};
 	const Ebpfmon__V1__GetNetworkStatsResponse *m = t->cur.stats, *p = t->prev.stats;
 	/* on the analyzer's clock when both samples say when they were counted, else on ours */
-	double dt = !p				       ? 0
-		    : t->prev.counted_ms && t->cur.counted_ms ? ctl_top_seconds(t->prev.counted_ms,
-									       t->cur.counted_ms)
-							      : ctl_top_seconds(t->prev.stats_ms,
-									       t->cur.stats_ms);
+	double dt = !p ? 0
+		    : t->prev.counted_ms && t->cur.counted_ms
+			    ? ctl_top_seconds(t->prev.counted_ms, t->cur.counted_ms)
+			    : ctl_top_seconds(t->prev.stats_ms, t->cur.stats_ms);
 	/* the order of the list shown, which a failed refresh leaves as it was */
 	const char *order = t->cur.order_bytes ? "bytes" : "packets";
 	char tracked[CTL_FMT_LEN], rates[64];

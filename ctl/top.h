@@ -30,10 +30,10 @@ struct ctl_top_sample {
 	const Ebpfmon__V1__GetMonitorStatusResponse *status; /* NULL: no sample */
 	const Ebpfmon__V1__GetMaliciousIPsResponse *bans;
 	const Ebpfmon__V1__GetNetworkStatsResponse *stats;
-	uint64_t status_ms; /* when the status (its counters) arrived */
-	uint64_t stats_ms;  /* when the talkers arrived */
+	uint64_t status_ms;  /* when the status (its counters) arrived */
+	uint64_t stats_ms;   /* when the talkers arrived */
 	uint64_t counted_ms; /* when the analyzer counted them (as_of_unix_ms); 0 unknown */
-	bool order_bytes;   /* the talkers are the busiest by bytes, not by packets */
+	bool order_bytes;    /* the talkers are the busiest by bytes, not by packets */
 	Ebpfmon__V1__Response *owned[3];
 };
 

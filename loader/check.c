@@ -133,15 +133,16 @@ int loader_check(const struct config *cfg)
 	/* the stream guard (url_stream_guard): optional, URL rules fall back to XDP alone */
 	report(optional_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL)),
 			      vmlinux, "bpf_prog_type", "BPF_PROG_TYPE_SOCK_OPS"),
-	       false, "cgroup sock_ops", "the stream guard (else URL rules in XDP alone)", &missing);
+	       false, "cgroup sock_ops", "the stream guard (else URL rules in XDP alone)",
+	       &missing);
 	report(optional_probe(PROBE(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_SKB, NULL)),
 			      vmlinux, "bpf_prog_type", "BPF_PROG_TYPE_SK_SKB"),
 	       false, "sockmap verdicts", "the stream guard", &missing);
 	report(optional_probe(PROBE(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL)),
 			      vmlinux, "bpf_map_type", "BPF_MAP_TYPE_SOCKHASH"),
 	       false, "sockhash maps", "the stream guard", &missing);
-	report(btf && btf__find_by_name_kind(vmlinux, "bpf_iter__tcp", BTF_KIND_STRUCT) > 0,
-	       false, "iter/tcp", "the stream guard: connections already open at load", &missing);
+	report(btf && btf__find_by_name_kind(vmlinux, "bpf_iter__tcp", BTF_KIND_STRUCT) > 0, false,
+	       "iter/tcp", "the stream guard: connections already open at load", &missing);
 	report(cgroup2_mounted(), false, "cgroup v2",
 	       "the stream guard (the loader mounts a private one when none is)", &missing);
 	report(fs_is("/sys/kernel/tracing", TRACEFS_MAGIC), false, "tracefs",

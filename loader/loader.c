@@ -47,7 +47,7 @@
  * spelt out here.
  */
 #define LOADER_TCX_INGRESS 46
-#define LOADER_TCX_EGRESS 47
+#define LOADER_TCX_EGRESS  47
 
 struct pinned_link {
 	char path[PIN_PATH_MAX];
@@ -59,8 +59,8 @@ struct loader {
 	struct ebpfmon *skel;
 	int root_fd; /* the pin root, flock()ed while we run */
 	uid_t uid;
-	gid_t uid_gid; /* the user's primary group */
-	gid_t pin_gid; /* group that owns the pins */
+	gid_t uid_gid;		    /* the user's primary group */
+	gid_t pin_gid;		    /* group that owns the pins */
 	char cgroup2[PIN_PATH_MAX]; /* where the cgroup v2 root was found, for messages */
 	int cg_fd;		    /* the cgroup v2 root; -errno when none (no stream guard) */
 	struct pinned_link links[LOADER_MAX_LINKS];
@@ -130,8 +130,7 @@ static int ensure_bpffs(const char *pin_root)
 			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_SYS_ADMIN)));
 		return err;
 	}
-	log_error("pin root %s is not on a bpf filesystem (mount -t bpf bpf %s)", pin_root,
-		  parent);
+	log_error("pin root %s is not on a bpf filesystem (mount -t bpf bpf %s)", pin_root, parent);
 	return -ENOTSUP;
 }
 
@@ -155,7 +154,7 @@ static int pin_root_setup(struct loader *l)
 {
 	const char *root = l->cfg->pin_root;
 	char path[PIN_PATH_MAX];
-	const char *subs[] = { EBPFMON_PIN_MAPS, EBPFMON_PIN_PROGS, EBPFMON_PIN_LINKS };
+	const char *subs[] = {EBPFMON_PIN_MAPS, EBPFMON_PIN_PROGS, EBPFMON_PIN_LINKS};
 	int err;
 
 	err = ensure_bpffs(root);
@@ -194,7 +193,8 @@ static void drop_incompatible_pins(struct loader *l)
 {
 	struct bpf_map *map;
 
-	bpf_object__for_each_map(map, l->skel->obj) {
+	bpf_object__for_each_map(map, l->skel->obj)
+	{
 		struct bpf_map_info info = {};
 		__u32 len = sizeof(info);
 		const char *path = bpf_map__pin_path(map);
@@ -276,7 +276,8 @@ static void choose_programs(struct loader *l)
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 
 	if (!kernel_has_tracepoint(vmlinux, "inet_sock_set_state")) {
-		log_warn("kernel has no tracepoint inet_sock_set_state: connection counting is off");
+		log_warn(
+			"kernel has no tracepoint inet_sock_set_state: connection counting is off");
 		bpf_program__set_autoload(l->skel->progs.sock_state, false);
 	}
 	if (!kernel_has_tracepoint(vmlinux, "block_bio_queue")) {
@@ -306,7 +307,8 @@ static int pin_programs(struct loader *l)
 	struct bpf_program *prog;
 	char path[PIN_PATH_MAX];
 
-	bpf_object__for_each_program(prog, l->skel->obj) {
+	bpf_object__for_each_program(prog, l->skel->obj)
+	{
 		/* stream_adopt runs once, at load: nothing to keep */
 		if (prog == l->skel->progs.stream_adopt)
 			continue;
@@ -389,10 +391,12 @@ static void drop_other_ingress(struct loader *l, const char *prefix, const char 
 	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, name);
 	if (unlink(path) == 0)
 		log_info("interface %s: removed %s, the %s link of an earlier run with another "
-			 "xdp_mode", ifname, path, strcmp(prefix, "xdp") ? "tcx ingress" : "XDP");
+			 "xdp_mode",
+			 ifname, path, strcmp(prefix, "xdp") ? "tcx ingress" : "XDP");
 	else if (errno != ENOENT)
 		log_warn("interface %s: cannot remove %s (an earlier run's ingress link): %s; two "
-			 "ingress programs stay attached", ifname, path, strerror(errno));
+			 "ingress programs stay attached",
+			 ifname, path, strerror(errno));
 }
 
 /*
@@ -409,19 +413,21 @@ static int attach_tc_ingress(struct loader *l, const struct netif_info *ifi)
 	snprintf(name, sizeof(name), "ingress-%s", ifi->name);
 	if (update_old_link(l, name, prog_fd) == 0) {
 		log_info("interface %s: replaced the program of the tcx ingress link left by an "
-			 "earlier run", ifi->name);
+			 "earlier run",
+			 ifi->name);
 		drop_other_ingress(l, "xdp", ifi->name);
 		return 0;
 	}
 	fd = bpf_link_create(prog_fd, ifi->ifindex, LOADER_TCX_INGRESS, NULL);
 	if (fd < 0) {
 		err = -errno;
-		log_error("interface %s: cannot attach tcx ingress (xdp_mode = tc): %s%s", ifi->name,
-			  strerror(-err),
-			  err == -EINVAL || err == -EOPNOTSUPP
-				  ? " (tcx links need Linux 6.6 or later; use xdp_mode = generic on an "
-				    "older kernel)"
-				  : privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
+		log_error(
+			"interface %s: cannot attach tcx ingress (xdp_mode = tc): %s%s", ifi->name,
+			strerror(-err),
+			err == -EINVAL || err == -EOPNOTSUPP
+				? " (tcx links need Linux 6.6 or later; use xdp_mode = generic on an "
+				  "older kernel)"
+				: privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
 		return err;
 	}
 	log_info("interface %s (ifindex %u, driver %s): ingress attached as tcx", ifi->name,
@@ -454,8 +460,9 @@ static int attach_ingress(struct loader *l, const char *ifname)
 		return attach_tc_ingress(l, &ifi);
 	snprintf(name, sizeof(name), "xdp-%s", ifname);
 	if (update_old_link(l, name, prog_fd) == 0) {
-		log_info("interface %s: replaced the program of the XDP link left by an earlier run",
-			 ifname);
+		log_info(
+			"interface %s: replaced the program of the XDP link left by an earlier run",
+			ifname);
 		drop_other_ingress(l, "ingress", ifname);
 		return 0;
 	}
@@ -504,7 +511,8 @@ static int attach_egress(struct loader *l, const char *ifname)
 	snprintf(name, sizeof(name), "egress-%s", ifname);
 	if (update_old_link(l, name, prog_fd) == 0) {
 		log_info("interface %s: replaced the program of the egress link left by an earlier "
-			 "run", ifname);
+			 "run",
+			 ifname);
 		return 0;
 	}
 	if (netif_get(ifname, &ifi) || !ifi.ifindex)
@@ -550,7 +558,8 @@ static void stream_adopt(struct loader *l)
 
 	if (!link) {
 		log_warn("stream guard: cannot walk the open connections (%s): those open now are "
-			 "matched in XDP only", strerror(errno));
+			 "matched in XDP only",
+			 strerror(errno));
 		return;
 	}
 	/* A connection still in the sockhash of the loader before us cannot join ours until
@@ -613,21 +622,25 @@ static int attach_stream(struct loader *l)
 		return err;
 	}
 	if (update_old_link(l, "stream_sockops", sfd) == 0) {
-		log_info("stream guard: replaced the program of the sock_ops link left by an earlier "
-			 "run");
+		log_info(
+			"stream guard: replaced the program of the sock_ops link left by an earlier "
+			"run");
 		stream_on(l);
 		return 0;
 	}
 	fd = bpf_link_create(sfd, l->cg_fd, BPF_CGROUP_SOCK_OPS, NULL);
 	err = fd < 0 ? -errno : 0;
 	if (err) {
-		log_error("cannot attach the stream guard to the cgroup %s: %s%s (url_stream_guard = "
-			  "false matches URL rules in XDP only)", l->cgroup2, strerror(-err),
-			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
+		log_error(
+			"cannot attach the stream guard to the cgroup %s: %s%s (url_stream_guard = "
+			"false matches URL rules in XDP only)",
+			l->cgroup2, strerror(-err),
+			privdrop_cap_hint(err, PRIVDROP_CAP(CAP_NET_ADMIN)));
 		return err;
 	}
 	log_info("stream guard: URL rules also on what connections to the HTTP ports deliver "
-		 "(sock_ops on %s)", l->cgroup2);
+		 "(sock_ops on %s)",
+		 l->cgroup2);
 	err = keep_link(l, "stream_sockops", fd);
 	if (!err)
 		stream_on(l);
@@ -657,7 +670,7 @@ static int attach_all(struct loader *l)
 	struct {
 		struct bpf_program *prog;
 		const char *tp;
-	} tps[] = { { p->sock_state, "inet_sock_set_state" }, { p->block_io, "block_bio_queue" } };
+	} tps[] = {{p->sock_state, "inet_sock_set_state"}, {p->block_io, "block_bio_queue"}};
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
 		if (!bpf_program__autoload(tps[i].prog))
 			continue;
@@ -667,7 +680,7 @@ static int attach_all(struct loader *l)
 			log_error("cannot attach to raw tracepoint %s: %s%s", tps[i].tp,
 				  strerror(-err),
 				  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_BPF) |
-							      PRIVDROP_CAP(CAP_PERFMON)));
+								 PRIVDROP_CAP(CAP_PERFMON)));
 			return err;
 		}
 		fd = dup(bpf_link__fd(link));
@@ -687,7 +700,7 @@ static int attach_all(struct loader *l)
  * a group-writable pin would let them do what the API refuses them.
  */
 static const char *const analyzer_maps[] = {
-	EBPFMON_MAP_BANS,     EBPFMON_MAP_BAN_NETS, EBPFMON_MAP_ALLOW_NETS,
+	EBPFMON_MAP_BANS,      EBPFMON_MAP_BAN_NETS, EBPFMON_MAP_ALLOW_NETS,
 	EBPFMON_MAP_URL_RULES, EBPFMON_MAP_SETTINGS, EBPFMON_MAP_EVENTS,
 };
 
@@ -761,8 +774,9 @@ static int hand_over_pins(struct loader *l)
 	err = set_owner(root, 0, l->pin_gid, 0750);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_MAPS, NULL);
 	err = err ?: set_owner(path, 0, l->pin_gid, 0750);
-	err = err ?: set_owner_all(path, 0, l->pin_gid, 0640, l->uid, analyzer_maps,
-				   sizeof(analyzer_maps) / sizeof(analyzer_maps[0]));
+	err = err
+		      ?: set_owner_all(path, 0, l->pin_gid, 0640, l->uid, analyzer_maps,
+				       sizeof(analyzer_maps) / sizeof(analyzer_maps[0]));
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
 	err = err ?: set_owner(path, 0, 0, 0700);
 	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
@@ -799,9 +813,10 @@ static int resolve_ids(struct loader *l)
 	const struct group *gr;
 
 	if (!pw) {
-		log_error("user '%s' does not exist (create it, e.g. with packaging/install-deps.sh, "
-			  "or choose another with --user)",
-			  l->cfg->user);
+		log_error(
+			"user '%s' does not exist (create it, e.g. with packaging/install-deps.sh, "
+			"or choose another with --user)",
+			l->cfg->user);
 		return -ESRCH;
 	}
 	l->uid = pw->pw_uid;
@@ -831,7 +846,6 @@ static void unpin_links(struct loader *l)
 	l->n_links = 0;
 }
 
-
 #define PROG_STATS_EVERY_US (5 * 1000000ull) /* prog_stats is refreshed this often */
 
 /*
@@ -854,8 +868,8 @@ static int prog_stats_copy(struct loader *l)
 	int map = bpf_map__fd(l->skel->maps.prog_stats), err = 0;
 
 	for (__u32 i = 0; i < EBPFMON_PROG_STATS_MAX; i++) {
-		struct ebpfmon_prog_stats st = { 0 };
-		struct bpf_prog_info info = { 0 };
+		struct ebpfmon_prog_stats st = {0};
+		struct bpf_prog_info info = {0};
 		__u32 len = sizeof(info);
 		int fd = bpf_program__fd(progs[i]);
 
@@ -895,7 +909,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int loader_run(const struct config *cfg)
 {
-	struct loader l = { .cfg = cfg, .root_fd = -1, .cg_fd = -ENOENT };
+	struct loader l = {.cfg = cfg, .root_fd = -1, .cg_fd = -ENOENT};
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	char maps_dir[PIN_PATH_MAX];
 	struct stat netns;
@@ -919,7 +933,8 @@ int loader_run(const struct config *cfg)
 
 		if (netif_get(cfg->interfaces[i], &ifi) == -ENODEV || !ifi.ifindex) {
 			log_error("interface %s does not exist (ebpfmon-loader --list-interfaces "
-				  "shows those that do)", cfg->interfaces[i]);
+				  "shows those that do)",
+				  cfg->interfaces[i]);
 			goto out;
 		}
 	}
@@ -943,7 +958,8 @@ int loader_run(const struct config *cfg)
 	bpf_map__set_max_entries(l.skel->maps.bans, cfg->max_bans);
 	l.skel->rodata->mon_netns_ino = (__u32)netns.st_ino;
 	log_info("connections are counted for sockets of this network namespace only "
-		 "(net:[%llu])", (unsigned long long)netns.st_ino);
+		 "(net:[%llu])",
+		 (unsigned long long)netns.st_ino);
 	choose_programs(&l);
 	drop_incompatible_pins(&l);
 	/* settings belong to the analyzer once it runs: fill them only in a map made now */
@@ -972,15 +988,16 @@ int loader_run(const struct config *cfg)
 
 	if (privdrop(l.uid, l.pin_gid))
 		goto out_unpin;
-	snprintf(l.status, sizeof(l.status), "attached to %u interface(s), pins in %s, running as %s",
-		 cfg->n_interfaces, cfg->pin_root, cfg->user);
+	snprintf(l.status, sizeof(l.status),
+		 "attached to %u interface(s), pins in %s, running as %s", cfg->n_interfaces,
+		 cfg->pin_root, cfg->user);
 	log_info("ready: %s", l.status);
 	sd_notifyf(0, "READY=1\nSTATUS=%s", l.status);
 
 	/* Unprivileged from here: wait for SIGTERM/SIGINT, ping the watchdog, copy prog_stats. */
 	prog_stats_copy(&l);
-	if (sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, PROG_STATS_EVERY_US,
-				       1000000, on_prog_stats, &l) < 0)
+	if (sd_event_add_time_relative(event, NULL, CLOCK_MONOTONIC, PROG_STATS_EVERY_US, 1000000,
+				       on_prog_stats, &l) < 0)
 		log_warn("cannot arm the prog_stats timer: the programs' statistics stay as now");
 	if (daemon_event_run(event) == 0)
 		ret = LOADER_EXIT_OK;
@@ -1028,7 +1045,7 @@ static int remove_dir(const char *dir)
 
 int loader_unload(const struct config *cfg)
 {
-	const char *subs[] = { EBPFMON_PIN_LINKS, EBPFMON_PIN_PROGS, EBPFMON_PIN_MAPS };
+	const char *subs[] = {EBPFMON_PIN_LINKS, EBPFMON_PIN_PROGS, EBPFMON_PIN_MAPS};
 	char path[PIN_PATH_MAX];
 	int fd, err = 0;
 
@@ -1048,7 +1065,8 @@ int loader_unload(const struct config *cfg)
 	/* only pins are removed: a pin root elsewhere (a typo) holds someone's files */
 	if (!on_bpffs(cfg->pin_root)) {
 		log_error("%s is not on a BPF filesystem (bpffs): nothing of ebpfmon's can be "
-			  "pinned there, and nothing is removed", cfg->pin_root);
+			  "pinned there, and nothing is removed",
+			  cfg->pin_root);
 		close(fd);
 		return LOADER_EXIT_FAIL;
 	}

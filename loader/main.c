@@ -43,17 +43,17 @@ static const char usage[] =
 enum { OPT_XDP_MODE = 256, OPT_PIN_ROOT, OPT_USER, OPT_GROUP, OPT_CHECK, OPT_LIST, OPT_UNLOAD };
 
 static const struct option long_opts[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "interface", required_argument, NULL, 'i' },
-	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
-	{ "pin-root", required_argument, NULL, OPT_PIN_ROOT },
-	{ "user", required_argument, NULL, OPT_USER },
-	{ "group", required_argument, NULL, OPT_GROUP },
-	{ "check", no_argument, NULL, OPT_CHECK },
-	{ "list-interfaces", no_argument, NULL, OPT_LIST },
-	{ "unload", no_argument, NULL, OPT_UNLOAD },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
+	{"config", required_argument, NULL, 'c'},
+	{"interface", required_argument, NULL, 'i'},
+	{"xdp-mode", required_argument, NULL, OPT_XDP_MODE},
+	{"pin-root", required_argument, NULL, OPT_PIN_ROOT},
+	{"user", required_argument, NULL, OPT_USER},
+	{"group", required_argument, NULL, OPT_GROUP},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"list-interfaces", no_argument, NULL, OPT_LIST},
+	{"unload", no_argument, NULL, OPT_UNLOAD},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
 	{},
 };
 
@@ -176,7 +176,8 @@ int main(int argc, char **argv)
 		cfg.n_interfaces = 1;
 		if (!check)
 			log_info("no interface configured: using %s, the interface of the default "
-				 "route", cfg.interfaces[0]);
+				 "route",
+				 cfg.interfaces[0]);
 	} else if (!cfg.n_interfaces && !check) {
 		log_error("no interface configured and no default route to pick one from: use -i "
 			  "IFACE or [network] interfaces");

@@ -23,7 +23,7 @@
 
 int netif_get(const char *name, struct netif_info *info)
 {
-	struct ethtool_drvinfo drv = { .cmd = ETHTOOL_GDRVINFO };
+	struct ethtool_drvinfo drv = {.cmd = ETHTOOL_GDRVINFO};
 	struct ifreq ifr = {};
 	int fd, err = 0;
 
@@ -75,7 +75,8 @@ static int default_route_v4(char name[IF_NAMESIZE])
 	while (fgets(line, sizeof(line), f)) {
 		/* Iface Destination Gateway Flags RefCnt Use Metric Mask ... */
 		/* NOLINTNEXTLINE(cert-err34-c): the kernel's route table: fields that fit */
-		if (sscanf(line, "%15s %x %*x %x %*d %*d %*d %x", ifname, &dest, &flags, &mask) != 4)
+		if (sscanf(line, "%15s %x %*x %x %*d %*d %*d %x", ifname, &dest, &flags, &mask) !=
+		    4)
 			continue;
 		if (dest == 0 && mask == 0 && (flags & 0x1 /* RTF_UP */)) {
 			snprintf(name, IF_NAMESIZE, "%s", ifname);
@@ -139,7 +140,9 @@ int netif_list(void)
 		if (netif_get(i->if_name, &info))
 			continue;
 		printf("%-16s %-7u %-5s %-12s %-8s ", info.name, info.ifindex,
-		       info.running ? "up" : info.up ? "no-carrier" : "down",
+		       info.running ? "up"
+		       : info.up    ? "no-carrier"
+				    : "down",
 		       info.driver[0] ? info.driver : "-",
 		       netif_is_virtual(&info) ? "generic" : "native");
 		for (a = addrs; a; a = a->ifa_next) {
@@ -167,11 +170,11 @@ int netif_list(void)
 }
 
 /* The netdev generic netlink family (include/uapi/linux/netdev.h, newer than our headers). */
-#define NETDEV_FAMILY_NAME "netdev"
-#define NETDEV_CMD_DEV_GET 1
-#define NETDEV_A_DEV_IFINDEX 1
+#define NETDEV_FAMILY_NAME	  "netdev"
+#define NETDEV_CMD_DEV_GET	  1
+#define NETDEV_A_DEV_IFINDEX	  1
 #define NETDEV_A_DEV_XDP_FEATURES 3
-#define NETDEV_XDP_ACT_BASIC 1u
+#define NETDEV_XDP_ACT_BASIC	  1u
 
 struct nl_req {
 	struct nlmsghdr nh;
@@ -229,9 +232,11 @@ static int nl_query(int fd, struct nl_req *r, unsigned short want, void *out, si
 int netif_xdp_native(unsigned int ifindex)
 {
 	struct nl_req r = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN), .nlmsg_type = GENL_ID_CTRL,
-			.nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
-		.gh = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 },
+		.nh = {.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN),
+		       .nlmsg_type = GENL_ID_CTRL,
+		       .nlmsg_flags = NLM_F_REQUEST,
+		       .nlmsg_seq = 1},
+		.gh = {.cmd = CTRL_CMD_GETFAMILY, .version = 1},
 	};
 	__u16 family = 0;
 	__u64 features = 0;
@@ -247,9 +252,11 @@ int netif_xdp_native(unsigned int ifindex)
 		return err == -ENOENT ? -EOPNOTSUPP : err; /* no netdev family: Linux < 6.3 */
 	}
 	r = (struct nl_req){
-		.nh = { .nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN), .nlmsg_type = family,
-			.nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 2 },
-		.gh = { .cmd = NETDEV_CMD_DEV_GET, .version = 1 },
+		.nh = {.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN),
+		       .nlmsg_type = family,
+		       .nlmsg_flags = NLM_F_REQUEST,
+		       .nlmsg_seq = 2},
+		.gh = {.cmd = NETDEV_CMD_DEV_GET, .version = 1},
 	};
 	nl_put(&r, NETDEV_A_DEV_IFINDEX, &ifindex, sizeof(__u32));
 	err = nl_query(fd, &r, NETDEV_A_DEV_XDP_FEATURES, &features, sizeof(features));

@@ -14,7 +14,7 @@
 
 static int caps_clear(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
 
 	if (syscall(SYS_capset, &hdr, data))
@@ -24,7 +24,7 @@ static int caps_clear(void)
 
 static int caps_all_clear(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
 
 	if (syscall(SYS_capget, &hdr, data))
@@ -40,20 +40,16 @@ static const struct {
 	int cap;
 	const char *name;
 } cap_names[] = {
-	{ CAP_CHOWN, "CAP_CHOWN" },
-	{ CAP_SETGID, "CAP_SETGID" },
-	{ CAP_SETUID, "CAP_SETUID" },
-	{ CAP_SETPCAP, "CAP_SETPCAP" },
-	{ CAP_NET_ADMIN, "CAP_NET_ADMIN" },
-	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
-	{ CAP_PERFMON, "CAP_PERFMON" },
-	{ CAP_BPF, "CAP_BPF" },
+	{CAP_CHOWN, "CAP_CHOWN"},	  {CAP_SETGID, "CAP_SETGID"},
+	{CAP_SETUID, "CAP_SETUID"},	  {CAP_SETPCAP, "CAP_SETPCAP"},
+	{CAP_NET_ADMIN, "CAP_NET_ADMIN"}, {CAP_SYS_ADMIN, "CAP_SYS_ADMIN"},
+	{CAP_PERFMON, "CAP_PERFMON"},	  {CAP_BPF, "CAP_BPF"},
 };
 
 const char *privdrop_cap_hint(int err, uint64_t caps)
 {
 	static char hint[256];
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
 	uint64_t eff, missing;
 	const char *sep = "";
@@ -125,10 +121,9 @@ int privdrop(uid_t uid, gid_t gid)
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
 
-	if (getresuid(&r, &e, &s) || r != uid || e != uid || s != uid ||
-	    getresgid(&rg, &eg, &sg) || rg != gid || eg != gid || sg != gid ||
-	    getgroups(0, NULL) != 0 || caps_all_clear() || setuid(0) == 0 ||
-	    prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 ||
+	if (getresuid(&r, &e, &s) || r != uid || e != uid || s != uid || getresgid(&rg, &eg, &sg) ||
+	    rg != gid || eg != gid || sg != gid || getgroups(0, NULL) != 0 || caps_all_clear() ||
+	    setuid(0) == 0 || prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN, 0, 0, 0) != 0 ||
 	    prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) {
 		log_error("privileges are not fully dropped; refusing to go on");
 		return -EPERM;

@@ -75,7 +75,7 @@ static const char *const call_name[CALL_N] = {
 	[CALL_STATS] = "GetNetworkStats top 100",
 };
 
-static const unsigned int clients_of[] = { 1, MAX_CLIENTS };
+static const unsigned int clients_of[] = {1, MAX_CLIENTS};
 #define N_CLIENTS 2
 
 /* One measurement: a call, a client count, quiet or under the storm, one round. */
@@ -177,8 +177,8 @@ static void echo_cb(void *arg)
 /* The child: serve echo_url until the parent closes its end of the pipe (or dies). */
 static void __attribute__((noreturn)) echo_child(int ready_fd, int quit_fd)
 {
-	struct echo_work w[ECHO_WORKS] = { 0 };
-	struct pollfd pfd = { .fd = quit_fd, .events = POLLIN };
+	struct echo_work w[ECHO_WORKS] = {0};
+	struct pollfd pfd = {.fd = quit_fd, .events = POLLIN};
 	nng_socket s;
 	char ok = 1;
 	int rv;
@@ -394,10 +394,10 @@ static void *client_main(void *arg)
 	return NULL;
 }
 
-static int run_cell(enum call call, unsigned int nclients, unsigned int seconds,
-		    uint32_t echo_size, struct cell *out)
+static int run_cell(enum call call, unsigned int nclients, unsigned int seconds, uint32_t echo_size,
+		    struct cell *out)
 {
-	struct client cl[MAX_CLIENTS] = { 0 };
+	struct client cl[MAX_CLIENTS] = {0};
 	uint8_t body[256];
 	bool api = call == CALL_STATUS || call == CALL_STATS;
 	size_t len = pack_call(call, body, sizeof(body), echo_size), total = 0, k = 0;
@@ -407,10 +407,14 @@ static int run_cell(enum call call, unsigned int nclients, unsigned int seconds,
 
 	memset(out, 0, sizeof(*out));
 	for (unsigned int i = 0; i < nclients; i++) {
-		cl[i] = (struct client){ .url = api ? api_url : echo_url, .body = body,
-					 .len = len, .is_api = api, .start_ns = start,
-					 .measure_ns = measure, .end_ns = end,
-					 .cap = (size_t)seconds * 200000 };
+		cl[i] = (struct client){.url = api ? api_url : echo_url,
+					.body = body,
+					.len = len,
+					.is_api = api,
+					.start_ns = start,
+					.measure_ns = measure,
+					.end_ns = end,
+					.cap = (size_t)seconds * 200000};
 		cl[i].lat = malloc(cl[i].cap * sizeof(*cl[i].lat));
 		if (!cl[i].lat || spawn(&cl[i].t, client_main, &cl[i]))
 			abort();
@@ -511,7 +515,7 @@ static void *storm_main(void *arg)
 
 static int storm_start(struct storm *st, unsigned int rate, size_t cap)
 {
-	*st = (struct storm){ .rate = rate, .cap = cap };
+	*st = (struct storm){.rate = rate, .cap = cap};
 	st->lat = malloc(cap * sizeof(*st->lat));
 	if (!st->lat || spawn(&st->t, storm_main, st))
 		return -ENOMEM;
@@ -559,32 +563,37 @@ static void print_table(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned in
 			unsigned int storm)
 {
 	printf("\n  %-26s %3s %-6s %17s %9s %19s %8s %8s  %s\n", "call", "cl", "storm",
-	       "req/s med (min..max)", "p50 us", "p99 us med (min..max)", "req/s:", "p99:",
-	       "target p99<200us, >=20k req/s");
+	       "req/s med (min..max)", "p50 us", "p99 us med (min..max)",
+	       "req/s:", "p99:", "target p99<200us, >=20k req/s");
 	printf("  %-26s %3s %-6s %17s %9s %19s %8s %8s\n", "", "", "", "", "", "", "echo", "echo");
 	for (int s = 0; s < 2; s++) {
 		for (int c = 0; c < CALL_N; c++) {
 			for (int k = 0; k < N_CLIENTS; k++) {
 				struct cell *row = cells[s][c][k];
-				struct cell *base = cells[s][c == CALL_STATUS ? CALL_ECHO_STATUS
-							      : c == CALL_STATS  ? CALL_ECHO_STATS
-										 : c][k];
+				struct cell *base = cells[s][c == CALL_STATUS  ? CALL_ECHO_STATUS
+							     : c == CALL_STATS ? CALL_ECHO_STATS
+									       : c][k];
 				struct stat3 r = stat_of(row, rounds, offsetof(struct cell, rate));
-				struct stat3 p50 = stat_of(row, rounds, offsetof(struct cell, p50_us));
-				struct stat3 p99 = stat_of(row, rounds, offsetof(struct cell, p99_us));
-				struct stat3 br = stat_of(base, rounds, offsetof(struct cell, rate));
-				struct stat3 bp = stat_of(base, rounds, offsetof(struct cell, p99_us));
+				struct stat3 p50 =
+					stat_of(row, rounds, offsetof(struct cell, p50_us));
+				struct stat3 p99 =
+					stat_of(row, rounds, offsetof(struct cell, p99_us));
+				struct stat3 br =
+					stat_of(base, rounds, offsetof(struct cell, rate));
+				struct stat3 bp =
+					stat_of(base, rounds, offsetof(struct cell, p99_us));
 				char rr[40], pp[40], verdict[64] = "";
 
 				snprintf(rr, sizeof(rr), "%6.0f (%.0f..%.0f)", r.med, r.min, r.max);
 				snprintf(pp, sizeof(pp), "%5.0f (%.0f..%.0f)", p99.med, p99.min,
 					 p99.max);
 				if (c == CALL_STATUS || c == CALL_STATS)
-					snprintf(verdict, sizeof(verdict), "p99 %s, rate %s",
-						 p99.med < TARGET_P99_US ? "met" : "NOT met",
-						 k == N_CLIENTS - 1
-							 ? (r.med >= TARGET_RATE ? "met" : "NOT met")
-							 : "(8 clients)");
+					snprintf(
+						verdict, sizeof(verdict), "p99 %s, rate %s",
+						p99.med < TARGET_P99_US ? "met" : "NOT met",
+						k == N_CLIENTS - 1
+							? (r.med >= TARGET_RATE ? "met" : "NOT met")
+							: "(8 clients)");
 				printf("  %-26s %3u %-6s %17s %9.0f %19s %7.2fx %7.2fx  %s\n",
 				       call_name[c], clients_of[k], s ? "yes" : "no", rr, p50.med,
 				       pp, r.med / br.med, p99.med / bp.med, verdict);
@@ -604,23 +613,23 @@ static void print_table(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned in
 static void print_figures(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned int rounds,
 			  unsigned int storm)
 {
-	static const char *const id[CALL_N] = { [CALL_STATUS] = "api.status",
-						[CALL_STATS] = "api.top100" };
+	static const char *const id[CALL_N] = {
+		[CALL_STATUS] = "api.status", [CALL_STATS] = "api.top100"};
 
 	for (int s = 0; s < (storm ? 2 : 1); s++) {
 		for (int c = CALL_STATUS; c <= CALL_STATS; c++) {
 			int e = c == CALL_STATUS ? CALL_ECHO_STATUS : CALL_ECHO_STATS;
 			const char *sfx = s ? "_storm" : "";
-			struct stat3 p50 = stat_of(cells[s][c][0], rounds,
-						   offsetof(struct cell, p50_us));
-			struct stat3 p99 = stat_of(cells[s][c][0], rounds,
-						   offsetof(struct cell, p99_us));
+			struct stat3 p50 =
+				stat_of(cells[s][c][0], rounds, offsetof(struct cell, p50_us));
+			struct stat3 p99 =
+				stat_of(cells[s][c][0], rounds, offsetof(struct cell, p99_us));
 			struct stat3 rate = stat_of(cells[s][c][N_CLIENTS - 1], rounds,
 						    offsetof(struct cell, rate));
-			struct stat3 ep50 = stat_of(cells[s][e][0], rounds,
-						    offsetof(struct cell, p50_us));
-			struct stat3 ep99 = stat_of(cells[s][e][0], rounds,
-						    offsetof(struct cell, p99_us));
+			struct stat3 ep50 =
+				stat_of(cells[s][e][0], rounds, offsetof(struct cell, p50_us));
+			struct stat3 ep99 =
+				stat_of(cells[s][e][0], rounds, offsetof(struct cell, p99_us));
 			struct stat3 erate = stat_of(cells[s][e][N_CLIENTS - 1], rounds,
 						     offsetof(struct cell, rate));
 
@@ -680,20 +689,20 @@ static int parse(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_LOADER = 256, OPT_ANALYZER };
 	static const struct option lo[] = {
-		{ "seconds", required_argument, NULL, 't' },
-		{ "rounds", required_argument, NULL, 'r' },
-		{ "addresses", required_argument, NULL, 'n' },
-		{ "bans-per-s", required_argument, NULL, 'b' },
-		{ "interval-ms", required_argument, NULL, 'i' },
-		{ "loader", required_argument, NULL, OPT_LOADER },
-		{ "analyzer", required_argument, NULL, OPT_ANALYZER },
-		{ "help", no_argument, NULL, 'h' },
+		{"seconds", required_argument, NULL, 't'},
+		{"rounds", required_argument, NULL, 'r'},
+		{"addresses", required_argument, NULL, 'n'},
+		{"bans-per-s", required_argument, NULL, 'b'},
+		{"interval-ms", required_argument, NULL, 'i'},
+		{"loader", required_argument, NULL, OPT_LOADER},
+		{"analyzer", required_argument, NULL, OPT_ANALYZER},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	int opt;
 
-	*o = (struct opts){ DEFAULT_SECONDS, DEFAULT_ROUNDS, DEFAULT_ADDRS, DEFAULT_STORM,
-			    DEFAULT_INTERVAL, NULL, NULL };
+	*o = (struct opts){DEFAULT_SECONDS,  DEFAULT_ROUNDS, DEFAULT_ADDRS, DEFAULT_STORM,
+			   DEFAULT_INTERVAL, NULL,	     NULL};
 	while ((opt = getopt_long(argc, argv, "t:r:n:b:i:h", lo, NULL)) != -1) {
 		long long v = 0;
 		unsigned int *dst = NULL;
@@ -763,9 +772,9 @@ int main(int argc, char **argv)
 	static struct nsb ns;
 	static struct cell cells[2][CALL_N][N_CLIENTS][64];
 	struct opts o;
-	struct storm storm = { 0 };
+	struct storm storm = {0};
 	char net[512];
-	long size[CALL_N] = { 0 };
+	long size[CALL_N] = {0};
 	int err = 0, ip_fd = -1, rc = 1;
 
 	if ((rc = parse(argc, argv, &o)))
@@ -827,8 +836,8 @@ int main(int argc, char **argv)
 
 	for (int s = 0; s < (o.storm ? 2 : 1); s++) {
 		if (s && (err = storm_start(&storm, o.storm,
-					    (size_t)o.storm * (o.seconds + 2) * CALL_N *
-						    N_CLIENTS * o.rounds)))
+					    (size_t)o.storm * (o.seconds + 2) * CALL_N * N_CLIENTS *
+						    o.rounds)))
 			goto fail;
 		for (unsigned int r = 0; r < o.rounds; r++)
 			for (int c = 0; c < CALL_N; c++)

@@ -437,7 +437,7 @@ static size_t collect(const struct sample *s, size_t n, enum column col, uint64_
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t v = col == COL_DROP ? s[i].drop_ns
+		uint64_t v = col == COL_DROP  ? s[i].drop_ns
 			     : col == COL_BAN ? s[i].ban_ns
 					      : s[i].connect_ns;
 

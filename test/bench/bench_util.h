@@ -52,8 +52,8 @@ static inline int bench_opt_num(const char *prog, int opt, const char *arg, long
 	long long v = bench_parse_num(arg, min, max);
 
 	if (v < 0) {
-		fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", prog, opt, arg, min,
-			max);
+		fprintf(stderr, "%s: -%c %s: want a number from %lld to %lld\n", prog, opt, arg,
+			min, max);
 		return -EINVAL;
 	}
 	*dst = (unsigned int)v;

@@ -116,8 +116,10 @@ static void *consumer_main(void *arg)
 	int err = cpusched_short_slices(); /* as the analyzer's loop */
 
 	if (err)
-		fprintf(stderr, "%s: short scheduler slices: %s (the analyzer runs without them "
-			"too)\n", PROG, strerror(-err));
+		fprintf(stderr,
+			"%s: short scheduler slices: %s (the analyzer runs without them "
+			"too)\n",
+			PROG, strerror(-err));
 	pin(c->cpu);
 	for (;;) {
 		int cmd = atomic_load(&c->cmd);
@@ -408,12 +410,9 @@ int main(int argc, char **argv)
 {
 	static struct config cfg;
 	static const struct option lo[] = {
-		{"seconds", required_argument, NULL, 'd'},
-		{"batch", required_argument, NULL, 'b'},
-		{"rounds", required_argument, NULL, 'r'},
-		{"no-load", no_argument, NULL, 'L'},
-		{"help", no_argument, NULL, 'h'},
-		{},
+		{"seconds", required_argument, NULL, 'd'}, {"batch", required_argument, NULL, 'b'},
+		{"rounds", required_argument, NULL, 'r'},  {"no-load", no_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},	   {},
 	};
 	unsigned int seconds = DEFAULT_SECONDS, batch = DEFAULT_BATCH, rounds = DEFAULT_ROUNDS;
 	unsigned int n_load;

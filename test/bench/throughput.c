@@ -490,8 +490,10 @@ static int run_empty_tcx(struct nsb *ns, const struct opts *o, struct run *r)
 	if (setns(ns->orig_netns, CLONE_NEWNET))
 		exit(EXIT_FAILURE);
 	if (err) {
-		fprintf(stderr, "%s: attaching a tcx ingress program to %s: %s (tcx needs Linux "
-			"6.6)\n", PROG, ns->mon_if, strerror(-err));
+		fprintf(stderr,
+			"%s: attaching a tcx ingress program to %s: %s (tcx needs Linux "
+			"6.6)\n",
+			PROG, ns->mon_if, strerror(-err));
 		close(fd);
 		return err;
 	}
@@ -531,8 +533,7 @@ static int progs_time(const struct nsb *ns, struct prog_time t[3])
 		if (fd < 0)
 			continue;
 		if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			k = !strcmp(info.name, "xdp_ingress") ||
-					    !strcmp(info.name, "tc_ingress")
+			k = !strcmp(info.name, "xdp_ingress") || !strcmp(info.name, "tc_ingress")
 				    ? P_XDP
 			    : !strcmp(info.name, "egress_account") ? P_EGRESS
 								   : P_OTHER;
@@ -655,9 +656,8 @@ int main(int argc, char **argv)
 {
 	/* nothing in the middle, each ebpfmon beside it: the paired ratios of the targets are
 	 * taken a run apart, and the order's reversal evens out a drift of the machine */
-	static const enum setup order[2][S_N] = {
-		{S_EMPTY, S_EBPFMON, S_NOTHING, S_TC, S_EMPTY_TC},
-		{S_EMPTY_TC, S_TC, S_NOTHING, S_EBPFMON, S_EMPTY}};
+	static const enum setup order[2][S_N] = {{S_EMPTY, S_EBPFMON, S_NOTHING, S_TC, S_EMPTY_TC},
+						 {S_EMPTY_TC, S_TC, S_NOTHING, S_EBPFMON, S_EMPTY}};
 	static struct nsb ns;
 	static struct run run[S_N][MAX_ROUNDS];
 	double g[S_N][MAX_ROUNDS], pr[MAX_ROUNDS], prt[MAX_ROUNDS], med[S_N], lo[S_N], hi[S_N];
@@ -690,8 +690,7 @@ int main(int argc, char **argv)
 				       "http_ports = 80\n"
 				       "allowlist = 127.0.0.0/8, ::1\n"
 				       "monitoring_interval = 1s")) ||
-	    (err = conf_tc(&ns, &o)) ||
-	    (o.xdp_mode && (err = conf_xdp_mode(&ns, o.xdp_mode))))
+	    (err = conf_tc(&ns, &o)) || (o.xdp_mode && (err = conf_xdp_mode(&ns, o.xdp_mode))))
 		goto out;
 	snprintf(iperf_log, sizeof(iperf_log), "%s/iperf3-server.log", ns.tmpdir);
 	server = bp_spawn(ns.mon_ns,

@@ -58,7 +58,7 @@
 #define TRACKED_V6   "2001:db8:1::1"
 
 /* xdp-filter's object as Debian's libxdp1 installs it, and what it names things. */
-#define XDPFILT_NAME	"xdpfilt_alw_ip"
+#define XDPFILT_NAME	 "xdpfilt_alw_ip"
 #define XDPFILT_FLAG_SRC 1ull /* xdp-filter's MAP_FLAG_SRC: match the source address */
 static const char *const xdpfilt_paths[] = {
 	"/usr/lib/x86_64-linux-gnu/bpf/" XDPFILT_NAME ".o",
@@ -79,16 +79,16 @@ struct bench_case {
 	const struct frame *f;
 	int fd;
 	__u32 want;
-	bool op; /* an operation program, printed in the second table */
+	bool op;  /* an operation program, printed in the second table */
 	bool skb; /* a SCHED_CLS program run on a socket buffer, printed in the third table */
 	double ns[MAX_ROUNDS];
 };
 
-static void add_case(struct bench_case *cases, size_t *nc, const char *name,
-		     const struct frame *f, int fd, __u32 want, bool op)
+static void add_case(struct bench_case *cases, size_t *nc, const char *name, const struct frame *f,
+		     int fd, __u32 want, bool op)
 {
-	cases[(*nc)++] = (struct bench_case){.name = name, .f = f, .fd = fd, .want = want,
-					     .op = op};
+	cases[(*nc)++] =
+		(struct bench_case){.name = name, .f = f, .fd = fd, .want = want, .op = op};
 }
 
 static void usage(FILE *out)
@@ -173,10 +173,8 @@ static int fill_maps(struct bpf_object *obj)
 	struct ebpfmon_ban ban = {.expires_ns = 0, .reason = EBPFMON_BAN_MANUAL};
 	/* an older build's value may be shorter (-o): its leading fields are these */
 	uint64_t now = xh_coarse_ns();
-	struct ebpfmon_ip_stats v = {.rx_packets = 10,
-				     .rx_bytes = 1000,
-				     .first_seen_ns = now,
-				     .last_seen_ns = now};
+	struct ebpfmon_ip_stats v = {
+		.rx_packets = 10, .rx_bytes = 1000, .first_seen_ns = now, .last_seen_ns = now};
 	char *vals = calloc(n, vsz);
 	int err = 0;
 
@@ -190,10 +188,10 @@ static int fill_maps(struct bpf_object *obj)
 	for (size_t c = 0; c < n; c++)
 		memcpy(vals + c * vsz, &v, vsz);
 	for (uint32_t i = 0; i <= N_TRACKED && !err; i++) {
-		struct ebpfmon_addr a = i < N_TRACKED ? v4_addr(TRACKED_BASE + i) : pkt_addr(TRACKED_V6);
+		struct ebpfmon_addr a = i < N_TRACKED ? v4_addr(TRACKED_BASE + i)
+						      : pkt_addr(TRACKED_V6);
 
-		err = bpf_map__update_elem(ip_stats, &a, sizeof(a), vals, n * vsz,
-					   BPF_NOEXIST);
+		err = bpf_map__update_elem(ip_stats, &a, sizeof(a), vals, n * vsz, BPF_NOEXIST);
 		if (err)
 			fprintf(stderr, "%s: ip_stats entry %u: %s\n", PROG, i, strerror(-err));
 	}
@@ -203,8 +201,7 @@ static int fill_maps(struct bpf_object *obj)
 
 		/* BANNED_BASE + 3: a ban with a deadline (an hour), as the policy writes them */
 		ban.expires_ns = i == 3 ? xh_boot_ns() + 3600 * 1000000000ull : 0;
-		err = bpf_map__update_elem(bans, &a, sizeof(a), &ban, sizeof(ban),
-					   BPF_NOEXIST);
+		err = bpf_map__update_elem(bans, &a, sizeof(a), &ban, sizeof(ban), BPF_NOEXIST);
 		if (err)
 			fprintf(stderr, "%s: bans entry %u: %s\n", PROG, i, strerror(-err));
 	}
@@ -255,21 +252,21 @@ static int configure(struct bpf_object *obj)
  * The operation programs: a few instructions each, written out here so that each prices one
  * thing on the maps of the loaded skeleton. Enough of an assembler for that.
  */
-#define INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), \
-					       .off = (o), .imm = (i)})
-#define MOV_IMM(d, i)	INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define MOV_REG(d, s)	INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define ADD_IMM(d, i)	INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
-#define ADD_REG(d, s)	INSN(BPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
-#define SUB_REG(d, s)	INSN(BPF_ALU64 | BPF_SUB | BPF_X, d, s, 0, 0)
-#define ST_W(d, o, i)	INSN(BPF_ST | BPF_MEM | BPF_W, d, 0, o, i)
-#define STX_DW(d, s, o) INSN(BPF_STX | BPF_MEM | BPF_DW, d, s, o, 0)
-#define LDX_DW(d, s, o) INSN(BPF_LDX | BPF_MEM | BPF_DW, d, s, o, 0)
-#define LDX_W(d, s, o)	INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define MOV_IMM(d, i)	 INSN(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV_REG(d, s)	 INSN(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD_IMM(d, i)	 INSN(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define ADD_REG(d, s)	 INSN(BPF_ALU64 | BPF_ADD | BPF_X, d, s, 0, 0)
+#define SUB_REG(d, s)	 INSN(BPF_ALU64 | BPF_SUB | BPF_X, d, s, 0, 0)
+#define ST_W(d, o, i)	 INSN(BPF_ST | BPF_MEM | BPF_W, d, 0, o, i)
+#define STX_DW(d, s, o)	 INSN(BPF_STX | BPF_MEM | BPF_DW, d, s, o, 0)
+#define LDX_DW(d, s, o)	 INSN(BPF_LDX | BPF_MEM | BPF_DW, d, s, o, 0)
+#define LDX_W(d, s, o)	 INSN(BPF_LDX | BPF_MEM | BPF_W, d, s, o, 0)
 #define XADD_DW(d, s, o) INSN(BPF_STX | BPF_ATOMIC | BPF_DW, d, s, o, BPF_ADD)
-#define CALL(fn)	INSN(BPF_JMP | BPF_CALL, 0, 0, 0, fn)
+#define CALL(fn)	 INSN(BPF_JMP | BPF_CALL, 0, 0, 0, fn)
 #define JEQ_IMM(d, i, o) INSN(BPF_JMP | BPF_JEQ | BPF_K, d, 0, o, i)
-#define EXIT		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define EXIT		 INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 
 struct asm_buf {
 	struct bpf_insn i[64];
@@ -307,12 +304,12 @@ static void emit_key(struct asm_buf *b, const struct ebpfmon_addr *a, bool lpm)
 }
 
 enum op_kind {
-	OP_CALL,	/* a helper without arguments */
-	OP_LOOKUP,	/* bpf_map_lookup_elem of a fixed key */
-	OP_PERCPU_INC,	/* lookup of key 0 in a one-entry array, then ++ of its first u64 */
-	OP_STATS,	/* lookup in ip_stats, then packets++, bytes += len, last_seen = len */
+	OP_CALL,	 /* a helper without arguments */
+	OP_LOOKUP,	 /* bpf_map_lookup_elem of a fixed key */
+	OP_PERCPU_INC,	 /* lookup of key 0 in a one-entry array, then ++ of its first u64 */
+	OP_STATS,	 /* lookup in ip_stats, then packets++, bytes += len, last_seen = len */
 	OP_STATS_ATOMIC, /* the same with atomic adds */
-	OP_BAN_XADD,	/* lookup in bans, then an atomic add to drops */
+	OP_BAN_XADD,	 /* lookup in bans, then an atomic add to drops */
 };
 
 struct op {
@@ -376,7 +373,8 @@ static int load_op(const struct op *op)
 		emit(&b, JEQ_IMM(BPF_REG_0, 0, 0));
 		if (op->kind == OP_BAN_XADD) {
 			emit(&b, MOV_IMM(BPF_REG_1, 1));
-			emit(&b, XADD_DW(BPF_REG_0, BPF_REG_1, offsetof(struct ebpfmon_ban, drops)));
+			emit(&b,
+			     XADD_DW(BPF_REG_0, BPF_REG_1, offsetof(struct ebpfmon_ban, drops)));
 			break;
 		}
 		emit(&b, LDX_W(BPF_REG_2, BPF_REG_6, offsetof(struct xdp_md, data_end)));
@@ -400,8 +398,8 @@ static int load_op(const struct op *op)
 			emit(&b, STX_DW(BPF_REG_0, BPF_REG_1,
 					offsetof(struct ebpfmon_ip_stats, rx_bytes)));
 		}
-		emit(&b, STX_DW(BPF_REG_0, BPF_REG_2,
-				offsetof(struct ebpfmon_ip_stats, last_seen_ns)));
+		emit(&b,
+		     STX_DW(BPF_REG_0, BPF_REG_2, offsetof(struct ebpfmon_ip_stats, last_seen_ns)));
 		break;
 	}
 	if (skip_at >= 0)
@@ -482,8 +480,9 @@ static int load_xdp_filter(const char *path, struct bpf_object **out)
 	map = bpf_object__find_map_by_name(obj, "filter_ipv4");
 	if (!prog || !map || bpf_map__key_size(map) != 4 || bpf_map__value_size(map) != 8 ||
 	    bpf_map__type(map) != BPF_MAP_TYPE_PERCPU_HASH || bpf_map__max_entries(map) < N_BANS) {
-		fprintf(stderr, "%s: %s: not the xdp-filter this bench knows (program %s, map "
-				"filter_ipv4, a PERCPU_HASH of __u32 -> __u64 with %u entries)\n",
+		fprintf(stderr,
+			"%s: %s: not the xdp-filter this bench knows (program %s, map "
+			"filter_ipv4, a PERCPU_HASH of __u32 -> __u64 with %u entries)\n",
 			PROG, path, XDPFILT_NAME, N_BANS);
 		err = -EINVAL;
 		goto out;
@@ -541,7 +540,8 @@ static int load_old(const char *path, struct bpf_object **out)
 	}
 	bpf_object__for_each_program(prog, obj)
 	{
-		err = bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), "xdp_ingress"));
+		err = bpf_program__set_autoload(prog,
+						!strcmp(bpf_program__name(prog), "xdp_ingress"));
 		if (err)
 			goto fail;
 	}
@@ -901,12 +901,13 @@ int main(int argc, char **argv)
 	       N_TRACKED + 1, IP_STATS_MAX,
 	       bpf_map__type(skel->maps.ip_stats) == BPF_MAP_TYPE_LRU_PERCPU_HASH
 		       ? "LRU_PERCPU_HASH"
-		       : bpf_map__type(skel->maps.ip_stats) == BPF_MAP_TYPE_LRU_HASH ? "LRU_HASH"
-										  : "other",
+	       : bpf_map__type(skel->maps.ip_stats) == BPF_MAP_TYPE_LRU_HASH ? "LRU_HASH"
+									     : "other",
 	       N_BANS, DROP_SAMPLE_MASK);
-	printf("peer: %s\n\n", have_xf ? "xdp-filter " XDPFILT_NAME ", the same " "10000"
-				       " addresses denied in filter_ipv4"
-				     : "xdp-filter not installed");
+	printf("peer: %s\n\n", have_xf ? "xdp-filter " XDPFILT_NAME ", the same "
+					 "10000"
+					 " addresses denied in filter_ipv4"
+				       : "xdp-filter not installed");
 	/* Over empty: medians from the empty median, minimums from the empty minimum. */
 	empty_ns = median(cases[0].ns, rounds);
 	empty_min = minimum(cases[0].ns, rounds);
@@ -944,13 +945,13 @@ int main(int argc, char **argv)
 				printf("\ntc_ingress (xdp_mode = tc) on the same frames as socket "
 				       "buffers (SCHED_CLS test run), over the empty tc program\n");
 			if (c->fd <= 0) {
-				printf("%-32s %6zu %7s %7s %7s   %s\n", c->name, c->f->len, "-", "-",
-				       "-", "-");
+				printf("%-32s %6zu %7s %7s %7s   %s\n", c->name, c->f->len, "-",
+				       "-", "-", "-");
 				continue;
 			}
 			if (i == 0 || i == tc_first)
-				printf("%-32s %6zu %7.1f %7s %7.1f   %s\n", c->name, c->f->len, m[i],
-				       "-", mn[i], verdict_name(c->want, c->skb));
+				printf("%-32s %6zu %7.1f %7s %7.1f   %s\n", c->name, c->f->len,
+				       m[i], "-", mn[i], verdict_name(c->want, c->skb));
 			else
 				printf("%-32s %6zu %7.1f %+7.1f %+7.1f   %s\n", c->name, c->f->len,
 				       m[i] + (c->skb ? empty_tc_ns : empty_ns), m[i], mn[i],

@@ -41,11 +41,11 @@
 #include "config.h"
 #include "xdp_harness.h"
 
-#define PROG "kernel_memory"
-#define MIB (1024.0 * 1024.0)
-#define BUDGET_CPUS 64
-#define BUDGET_BYTES (64ull << 20)
-#define MAX_CPU_COLUMNS 8
+#define PROG		 "kernel_memory"
+#define MIB		 (1024.0 * 1024.0)
+#define BUDGET_CPUS	 64
+#define BUDGET_BYTES	 (64ull << 20)
+#define MAX_CPU_COLUMNS	 8
 #define NONPREALLOC_FILL 1000u /* entries written to check the growth of the lazy maps */
 
 /* The kernel's structures, from its BTF. */
@@ -159,8 +159,7 @@ static uint64_t model(const struct ksizes *k, const struct mapdef *d, uint64_t e
 			   d->type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
 
 		elem = k->htab_elem + round8(d->key) + (percpu ? 8 : round8(d->value));
-		u = k->htab + k->bucket * pow2_up(d->max_entries) +
-		    4ull * cpus * k->lock_count;
+		u = k->htab + k->bucket * pow2_up(d->max_entries) + 4ull * cpus * k->lock_count;
 		if (prealloc) {
 			n = d->max_entries + (!percpu && !lru ? cpus : 0);
 			u += elem * n;
@@ -280,7 +279,8 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	unsigned int cols[MAX_CPU_COLUMNS] = {2, 16, 64, 128}, ncols = 4, here = xh_ncpus();
-	uint64_t tracked = 65536, total_load[MAX_CPU_COLUMNS] = {0}, total_full[MAX_CPU_COLUMNS] = {0};
+	uint64_t tracked = 65536, total_load[MAX_CPU_COLUMNS] = {0},
+		 total_full[MAX_CPU_COLUMNS] = {0};
 	uint64_t model_here = 0;
 	int64_t memlock_here = 0;
 	struct mapdef defs[32];
@@ -298,9 +298,11 @@ int main(int argc, char **argv)
 		case 't':
 			errno = 0;
 			tracked = strtoull(optarg, &end, 10);
-			if (errno || end == optarg || *end || tracked < 1024 || tracked > 16777216) {
-				fprintf(stderr, "%s: -t %s: want a number from 1024 to 16777216 "
-						"(max_tracked_ips)\n",
+			if (errno || end == optarg || *end || tracked < 1024 ||
+			    tracked > 16777216) {
+				fprintf(stderr,
+					"%s: -t %s: want a number from 1024 to 16777216 "
+					"(max_tracked_ips)\n",
 					PROG, optarg);
 				usage(stderr);
 				return 2;
@@ -313,10 +315,11 @@ int main(int argc, char **argv)
 
 				errno = 0;
 				v = strtoul(s, &end, 10);
-				if (errno || end == s || (*end && *end != ',') || v < 1 || v > 8192 ||
-				    ncols == MAX_CPU_COLUMNS) {
-					fprintf(stderr, "%s: -c %s: want up to %d CPU counts from 1 to "
-							"8192, comma-separated\n",
+				if (errno || end == s || (*end && *end != ',') || v < 1 ||
+				    v > 8192 || ncols == MAX_CPU_COLUMNS) {
+					fprintf(stderr,
+						"%s: -c %s: want up to %d CPU counts from 1 to "
+						"8192, comma-separated\n",
 						PROG, optarg, MAX_CPU_COLUMNS);
 					usage(stderr);
 					return 2;
@@ -347,15 +350,17 @@ int main(int argc, char **argv)
 	err = xh_load_opts(&skel, (uint32_t)tracked, true);
 	if (err) {
 		bpf_test_skip_if_privilege(PROG, "the ebpfmon BPF object", err);
-		fprintf(stderr, "%s: cannot load the ebpfmon BPF object: %s\n", PROG, strerror(-err));
+		fprintf(stderr, "%s: cannot load the ebpfmon BPF object: %s\n", PROG,
+			strerror(-err));
 		return 1;
 	}
 	/* The loader sizes these three from the configuration (loader/loader.c); the object
 	 * loaded here got ip_stats already, bans and events are checked to be what it sets. */
 	if (bpf_map__max_entries(skel->maps.bans) != cfg.max_bans ||
 	    bpf_map__max_entries(skel->maps.events) != cfg.event_buffer_kb * 1024) {
-		fprintf(stderr, "%s: bans or events are not sized as the loader's defaults size "
-				"them (max_bans %u, event_buffer_kb %u)\n",
+		fprintf(stderr,
+			"%s: bans or events are not sized as the loader's defaults size "
+			"them (max_bans %u, event_buffer_kb %u)\n",
 			PROG, cfg.max_bans, cfg.event_buffer_kb);
 		goto out;
 	}
@@ -394,8 +399,8 @@ int main(int argc, char **argv)
 			ml = memlock_of(fd);
 			printf("| %s | %s | %u | %u | %u | %" PRIu64 " | %" PRIu64 " | %" PRId64
 			       " |%s\n",
-			       d->name, type_name(d->type), d->key, d->value, d->max_entries, entries,
-			       m, ml, (int64_t)m == ml ? "" : " **differs**");
+			       d->name, type_name(d->type), d->key, d->value, d->max_entries,
+			       entries, m, ml, (int64_t)m == ml ? "" : " **differs**");
 			if ((int64_t)m != ml)
 				mismatches++;
 			if (pass == 0) {
@@ -445,8 +450,9 @@ int main(int argc, char **argv)
 		       PROG, BUDGET_CPUS, tracked, total / MIB,
 		       total <= BUDGET_BYTES ? "" : ": OVER");
 		if (mismatches)
-			fprintf(stderr, "%s: the model differs from the kernel's memlock for %d "
-					"map(s): docs/kernel-memory.md no longer holds\n",
+			fprintf(stderr,
+				"%s: the model differs from the kernel's memlock for %d "
+				"map(s): docs/kernel-memory.md no longer holds\n",
 				PROG, mismatches);
 		rc = !mismatches && (total <= BUDGET_BYTES || tracked != 65536) ? 0 : 1;
 	}

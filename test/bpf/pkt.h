@@ -63,9 +63,9 @@
 struct frame {
 	uint8_t b[FRAME_MAX];
 	size_t len;
-	size_t l3_off; /* first byte of the IP header */
-	int l3;	       /* 4, 6, or 0 when there is no IP header */
-	size_t l4_off; /* first byte of the UDP header, for its length */
+	size_t l3_off;	/* first byte of the IP header */
+	int l3;		/* 4, 6, or 0 when there is no IP header */
+	size_t l4_off;	/* first byte of the UDP header, for its length */
 	size_t tcp_off; /* first byte of the TCP header */
 	bool udp;
 };

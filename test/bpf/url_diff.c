@@ -591,12 +591,17 @@ static void gen_line_end(struct gen *g)
 static void gen_body(struct gen *g)
 {
 	static const char *const names[] = {
-		"Content-Length:", "content-length:", "CONTENT-LENGTH:", "Content-Length :",
+		"Content-Length:", "content-length:",	"CONTENT-LENGTH:",   "Content-Length :",
 		"Content-Lenght:", "X-Content-Length:", "Content-Length:\r",
 	};
 	static const char *const bodies[] = {
-		"hello", "a=b\r\n", "GET /wp-admin/ HTTP/1.1\r\n", "x\nGET /.env HTTP/1.1\n",
-		"", "\r\n\r\n", "%2e%2e/wp-admin",
+		"hello",
+		"a=b\r\n",
+		"GET /wp-admin/ HTTP/1.1\r\n",
+		"x\nGET /.env HTTP/1.1\n",
+		"",
+		"\r\n\r\n",
+		"%2e%2e/wp-admin",
 	};
 	const char *body = PICK(bodies);
 	size_t blen = strlen(body);
@@ -608,7 +613,9 @@ static void gen_body(struct gen *g)
 	if (one_in(10))
 		n = (long)rnd_below(3000);
 	snprintf(num, sizeof(num), "%s%ld%s", one_in(4) ? " \t" : " ", n,
-		 one_in(6) ? " " : one_in(10) ? "x" : "");
+		 one_in(6)    ? " "
+		 : one_in(10) ? "x"
+			      : "");
 	gen_str(g, PICK(names));
 	gen_str(g, num);
 	gen_str(g, one_in(8) ? "\n" : "\r\n");

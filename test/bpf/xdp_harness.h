@@ -47,8 +47,9 @@ static inline int xh_load_hooks(struct ebpfmon **out, uint32_t ip_stats_max, boo
 	}
 	bpf_object__for_each_program(prog, skel->obj)
 	{
-		err = bpf_program__set_autoload(prog, prog == skel->progs.xdp_ingress ||
-						(tc && prog == skel->progs.tc_ingress));
+		err = bpf_program__set_autoload(prog,
+						prog == skel->progs.xdp_ingress ||
+							(tc && prog == skel->progs.tc_ingress));
 		if (err)
 			goto fail;
 	}
@@ -103,7 +104,7 @@ static inline int xh_run(int prog_fd, const void *data, size_t len, uint32_t rep
 static inline int xh_run_skb(int prog_fd, const void *data, size_t len, uint32_t repeat,
 			     uint32_t gso_segs, uint32_t *retval, uint32_t *duration_ns)
 {
-	struct __sk_buff ctx = { .gso_segs = gso_segs };
+	struct __sk_buff ctx = {.gso_segs = gso_segs};
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = (uint32_t)len,
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
 	int err = bpf_prog_test_run_opts(prog_fd, &opts);

@@ -40,7 +40,7 @@
 static struct ebpfmon *skel;
 static struct ring_buffer *rb;
 static int prog_fd;
-static bool tc_hook; /* --hook=tc: the cases run on tc_ingress */
+static bool tc_hook;	      /* --hook=tc: the cases run on tc_ingress */
 static bool bans_pin_existed; /* before our load */
 
 #define DEFAULT_BANS_PIN "/sys/fs/bpf/" EBPFMON_MAP_BANS
@@ -110,7 +110,7 @@ static size_t events_read(void)
 	X(rx_drop_unseen)                                                                          \
 	X(rx_would_drop)                                                                           \
 	X(url_lines)                                                                               \
-	X(url_hits_over)                                                                          \
+	X(url_hits_over)                                                                           \
 	X(url_split)                                                                               \
 	X(url_unverified)                                                                          \
 	X(url_scan_cut)                                                                            \
@@ -262,7 +262,7 @@ static bool stats_exist(const char *addr)
 }
 
 #define TC_ACT_SHOT_ 2
-#define TCX_NEXT_ ((__u32)-1)
+#define TCX_NEXT_    ((__u32)-1)
 
 /* The skeleton with the program under test (and xdp_ingress) loaded: xh_load_hooks(). */
 static int hook_load(struct ebpfmon **out, uint32_t ip_stats_max, bool url_verify)
@@ -362,7 +362,7 @@ static void v6_ext_tcp(struct frame *f, const char *src, uint16_t dport, uint8_t
 	put_ipv6_ext(f, PKT_NEXTHDR_ROUTING, 0);  /* hop-by-hop, 8 bytes */
 	put_ipv6_routing(f, PKT_NEXTHDR_DEST, 2); /* routing, 24 bytes */
 	put_ipv6_ext(f, PKT_NEXTHDR_FRAGMENT, 1); /* destination options, 16 bytes */
-	put_ipv6_frag(f, IPPROTO_TCP, 0, false); /* atomic (RFC 8021): a whole packet */
+	put_ipv6_frag(f, IPPROTO_TCP, 0, false);  /* atomic (RFC 8021): a whole packet */
 	put_tcp(f, 40000, dport, flags);
 	if (payload)
 		put_str(f, payload);
@@ -385,7 +385,7 @@ static void vlan_v4_tcp(struct frame *f, const char *src, uint8_t flags)
 
 static int reset(void **state)
 {
-	struct bpf_map *maps[] = {skel->maps.bans, skel->maps.ban_nets, skel->maps.allow_nets,
+	struct bpf_map *maps[] = {skel->maps.bans,     skel->maps.ban_nets,  skel->maps.allow_nets,
 				  skel->maps.ip_stats, skel->maps.url_rules, skel->maps.http_flows};
 	struct ebpfmon_settings set = {0};
 
@@ -1410,10 +1410,10 @@ static void test_allowlist_added_after_ban(void **state)
 		assert_int_equal(run(&f[i]), XDP_DROP); /* noted at the generation of now */
 		assert_int_equal(cidr_parse(nets[i], &cfg.allowlist[cfg.n_allowlist]), 0);
 		cfg.n_allowlist++;
-		assert_int_equal(mapconf_apply(&fds, &cfg,
-					       i == 0 ? MAPCONF_RULES
-						      : MAPCONF_RULES | MAPCONF_SETTINGS),
-				 0);
+		assert_int_equal(
+			mapconf_apply(&fds, &cfg,
+				      i == 0 ? MAPCONF_RULES : MAPCONF_RULES | MAPCONF_SETTINGS),
+			0);
 		assert_int_equal(run(&f[i]), XDP_PASS);
 	}
 	assert_int_equal(ban_get(addrs[0]).drops, 5);
@@ -1502,7 +1502,8 @@ static void test_url_report(void **state)
 	expect_counters(.rx_seen = 1, .rx_passed = 1, .url_hits = 1, .events = 1, .url_lines = 1);
 	assert_int_equal(events_read(), 1);
 	/* the query is not part of the path */
-	check_url_event(0, "203.0.113.101", 12, EBPFMON_URL_REPORT, 80, "/phpmyadmin/index.php", 21);
+	check_url_event(0, "203.0.113.101", 12, EBPFMON_URL_REPORT, 80, "/phpmyadmin/index.php",
+			21);
 }
 
 static void test_url_miss(void **state)
@@ -1691,7 +1692,7 @@ static void test_url_split_request(void **state)
 		uint32_t seq = 9000;
 
 		for (size_t i = 0; req[i]; i++, seq++) {
-			char one[2] = { req[i], 0 };
+			char one[2] = {req[i], 0};
 
 			v4_tcp_seq(&f, "203.0.113.107", seq, one);
 			if (run(&f) != (req[i] == ' ' && i > 20 ? XDP_DROP : XDP_PASS))
@@ -1773,29 +1774,29 @@ static void test_url_canonical(void **state)
 	static const struct {
 		const char *req, *path;
 	} cases[] = {
-		{ "GET //wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /./wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /wp%2dadmin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /%2fwp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /%2eenv HTTP/1.1\r\n", "/.env" },
-		{ "GET  /wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET \t /wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET http://198.18.0.1/wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET HTTPS://user@h:8080//./wp-admin HTTP/1.1\r\n", "/wp-admin" },
-		{ "GET /static/../wp-admin/ HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /../../wp-admin HTTP/1.1\r\n", "/wp-admin" },
-		{ "GET /a/b/%2e%2E/../wp-admin HTTP/1.1\r\n", "/wp-admin" },
-		{ "GET /wp-admin?x=/index.html HTTP/1.1\r\n", "/wp-admin" },
-		{ "GET /wp-admin#frag HTTP/1.1\r\n", "/wp-admin" },
-		{ "GET /wp-admin%3f.css HTTP/1.1\r\n", "/wp-admin?.css" },
-		{ "GET /wp-admin/. HTTP/1.1\r\n", "/wp-admin/" },
-		{ "GET /wp-admin/x/.. HTTP/1.1\r\n", "/wp-admin/" },
-		{ "\r\n\r\nGET /.env HTTP/1.1\r\n", "/.env" },
-		{ "GET /.env\r\n", "/.env" },
-		{ "PROPFIND /wp-admin HTTP/1.1\r\n", "/wp-admin" },
-		{ "GE /wp-admin HTTP/1.1\r\n", "/wp-admin" },
-		{ "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA /wp-admin\r\n",
-		  "/wp-admin" }, /* a method of any length: a proxy passes it on */
+		{"GET //wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /./wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /wp%2dadmin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /%2fwp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /%2eenv HTTP/1.1\r\n", "/.env"},
+		{"GET  /wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET \t /wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET http://198.18.0.1/wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET HTTPS://user@h:8080//./wp-admin HTTP/1.1\r\n", "/wp-admin"},
+		{"GET /static/../wp-admin/ HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /../../wp-admin HTTP/1.1\r\n", "/wp-admin"},
+		{"GET /a/b/%2e%2E/../wp-admin HTTP/1.1\r\n", "/wp-admin"},
+		{"GET /wp-admin?x=/index.html HTTP/1.1\r\n", "/wp-admin"},
+		{"GET /wp-admin#frag HTTP/1.1\r\n", "/wp-admin"},
+		{"GET /wp-admin%3f.css HTTP/1.1\r\n", "/wp-admin?.css"},
+		{"GET /wp-admin/. HTTP/1.1\r\n", "/wp-admin/"},
+		{"GET /wp-admin/x/.. HTTP/1.1\r\n", "/wp-admin/"},
+		{"\r\n\r\nGET /.env HTTP/1.1\r\n", "/.env"},
+		{"GET /.env\r\n", "/.env"},
+		{"PROPFIND /wp-admin HTTP/1.1\r\n", "/wp-admin"},
+		{"GE /wp-admin HTTP/1.1\r\n", "/wp-admin"},
+		{"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA /wp-admin\r\n",
+		 "/wp-admin"}, /* a method of any length: a proxy passes it on */
 	};
 
 	(void)state;
@@ -1893,7 +1894,8 @@ static void test_url_pipelined(void **state)
 	v4_tcp(&f, "203.0.113.125", 80, TCP_ACK, payload);
 	assert_int_equal(run(&f), XDP_PASS);
 	expect_counters(.rx_seen = 6, .rx_passed = 2, .rx_drop_url = 4,
-			.url_hits = 3 + 2 * EBPFMON_URL_HITS_MAX, .events = 3 + 2 * EBPFMON_URL_HITS_MAX,
+			.url_hits = 3 + 2 * EBPFMON_URL_HITS_MAX,
+			.events = 3 + 2 * EBPFMON_URL_HITS_MAX,
 			.url_lines = 2 + 2 + 40 + 41 + 17 + 16, .url_hits_over = 1);
 }
 
@@ -1904,7 +1906,7 @@ static void test_url_pipelined(void **state)
 static void test_url_unverified(void **state)
 {
 	struct ebpfmon *v = NULL;
-	struct ebpfmon_settings set = { .flags = EBPFMON_F_URL_MATCH, .http_ports = { 80 } };
+	struct ebpfmon_settings set = {.flags = EBPFMON_F_URL_MATCH, .http_ports = {80}};
 	struct ebpfmon_counters c;
 	struct frame f;
 	__u32 verdict = 0;
@@ -1925,9 +1927,9 @@ static void test_url_unverified(void **state)
 }
 
 #ifndef TCP_REPAIR
-#define TCP_REPAIR 19
+#define TCP_REPAIR	 19
 #define TCP_REPAIR_QUEUE 20
-#define TCP_QUEUE_SEQ 21
+#define TCP_QUEUE_SEQ	 21
 #endif
 #define REPAIR_RECV_QUEUE 1
 #define REPAIR_SEND_QUEUE 2
@@ -1972,8 +1974,8 @@ static __u32 loopback_segment(int prog, uint16_t cport, uint16_t sport, uint32_t
  */
 static void test_url_verified_connection(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct ebpfmon_settings set = { .flags = EBPFMON_F_URL_MATCH };
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct ebpfmon_settings set = {.flags = EBPFMON_F_URL_MATCH};
 	socklen_t alen = sizeof(a);
 	struct ebpfmon_counters c;
 	struct ebpfmon *v = NULL;
@@ -2009,11 +2011,11 @@ static void test_url_verified_connection(void **state)
 		uint32_t seq, ack;
 		bool verified;
 	} cases[] = {
-		{ seq, ack, true },
-		{ seq + 200000, ack, false },		/* far outside the receive window */
-		{ seq - 1000, ack, false },		/* before what the socket expects */
-		{ seq, ack + 100000000, false },	/* acknowledges what was never sent */
-		{ seq, ack - 0x40000000, false },	/* too old an acknowledgment */
+		{seq, ack, true},
+		{seq + 200000, ack, false},	/* far outside the receive window */
+		{seq - 1000, ack, false},	/* before what the socket expects */
+		{seq, ack + 100000000, false},	/* acknowledges what was never sent */
+		{seq, ack - 0x40000000, false}, /* too old an acknowledgment */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(xh_counters_zero(v), 0);
@@ -2032,14 +2034,15 @@ static void test_url_verified_connection(void **state)
 	 * rcv_nxt is resumed by "-admin/..."; the same piece sent as an old duplicate is not.
 	 */
 	{
-		static const char *const piece[2] = { "GET /wp", "-admin/ HTTP/1.1\r\n\r\n" };
-		uint32_t at[2][2] = { { seq, seq + 7 }, { seq - 7, seq } };
+		static const char *const piece[2] = {"GET /wp", "-admin/ HTTP/1.1\r\n\r\n"};
+		uint32_t at[2][2] = {{seq, seq + 7}, {seq - 7, seq}};
 
 		for (int k = 0; k < 2; k++) {
 			assert_int_equal(xh_counters_zero(v), 0);
 			assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
 			for (int j = 0; j < 2; j++)
-				loopback_segment(prog, cport, sport, at[k][j], ack, TCP_ACK, piece[j]);
+				loopback_segment(prog, cport, sport, at[k][j], ack, TCP_ACK,
+						 piece[j]);
 			assert_int_equal(xh_counters(v, &c), 0);
 			if (c.url_split != (k == 0 ? 1u : 0u))
 				fail_msg("split %d: url_split %" PRIu64, k, (uint64_t)c.url_split);
@@ -2050,15 +2053,15 @@ static void test_url_verified_connection(void **state)
 	 * when rcv_nxt has not moved past them yet (here it never does: nothing is delivered).
 	 */
 	{
-		static const char *const piece[3] = { "GET /w", "p", "-admin/ HTTP/1.1\r\n\r\n" };
-		const uint32_t at[3] = { seq, seq + 6, seq + 7 };
+		static const char *const piece[3] = {"GET /w", "p", "-admin/ HTTP/1.1\r\n\r\n"};
+		const uint32_t at[3] = {seq, seq + 6, seq + 7};
 
 		assert_int_equal(xh_counters_zero(v), 0);
 		assert_int_equal(xh_map_clear(v->maps.http_flows) >= 0, 1);
 		for (int j = 0; j < 3; j++)
-			assert_int_equal(loopback_segment(prog, cport, sport, at[j], ack, TCP_ACK,
-							  piece[j]),
-					 j == 2 ? XDP_DROP : XDP_PASS);
+			assert_int_equal(
+				loopback_segment(prog, cport, sport, at[j], ack, TCP_ACK, piece[j]),
+				j == 2 ? XDP_DROP : XDP_PASS);
 		assert_int_equal(xh_counters(v, &c), 0);
 		if (c.url_split != 2 || c.url_hits != 1)
 			fail_msg("three pieces: url_split %" PRIu64 ", url_hits %" PRIu64,
@@ -2337,8 +2340,8 @@ static void test_url_event_no_stale_bytes(void **state)
 		print_error("event path[]:\n");
 		for (size_t i = 0; i < EBPFMON_URL_PATH_MAX; i++)
 			print_error("%02x%s", ev->path[i], i % 32 == 31 ? "\n" : " ");
-		fail_msg("url_hit event %d: path[%u..%d) carries %zu non-zero stale bytes",
-			 round, ev->path_len, EBPFMON_URL_PATH_MAX, nonzero);
+		fail_msg("url_hit event %d: path[%u..%d) carries %zu non-zero stale bytes", round,
+			 ev->path_len, EBPFMON_URL_PATH_MAX, nonzero);
 	}
 }
 
@@ -2477,10 +2480,12 @@ int main(int argc, char **argv)
 			only[n_only++] = argv[i] + 7;
 		} else if (strncmp(argv[i], "--skip=", 7) == 0 && n_skip < MAX_NAMES) {
 			skip[n_skip++] = argv[i] + 7;
-		} else if (strcmp(argv[i], "--hook=tc") == 0 || strcmp(argv[i], "--hook=xdp") == 0) {
+		} else if (strcmp(argv[i], "--hook=tc") == 0 ||
+			   strcmp(argv[i], "--hook=xdp") == 0) {
 			tc_hook = argv[i][7] == 't';
 		} else {
-			fprintf(stderr, "usage: %s [--hook=xdp|tc] [--only=TEST]... [--skip=TEST]...\n",
+			fprintf(stderr,
+				"usage: %s [--hook=xdp|tc] [--only=TEST]... [--skip=TEST]...\n",
 				argv[0]);
 			return 2;
 		}

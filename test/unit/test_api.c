@@ -44,7 +44,7 @@ struct fixture {
 	bool have_maps;
 };
 
-static const struct api_peer root_peer = { .local = true, .has_creds = true, .uid = 0, .gid = 0 };
+static const struct api_peer root_peer = {.local = true, .has_creds = true, .uid = 0, .gid = 0};
 
 static int setup(void **state)
 {
@@ -63,7 +63,7 @@ static int setup(void **state)
 	snprintf(f->cfg.admin_group, sizeof(f->cfg.admin_group), "root");
 	memset(&f->maps, -1, sizeof(f->maps));
 	policy_init(&f->policy, &f->cfg, &f->maps, f->st);
-	f->env = (struct api_env){ .policy = &f->policy, .own_uid = 4242 };
+	f->env = (struct api_env){.policy = &f->policy, .own_uid = 4242};
 	*state = f;
 	return 0;
 }
@@ -80,8 +80,8 @@ static int setup_maps(void **state)
 	f->maps.bans = bpf_map_create(BPF_MAP_TYPE_HASH, "bans", sizeof(struct ebpfmon_addr),
 				      sizeof(struct ebpfmon_ban), 1024, NULL);
 	f->maps.ban_nets = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "ban_nets",
-					  sizeof(struct ebpfmon_lpm_key), sizeof(struct ebpfmon_ban),
-					  1024, &lpm);
+					  sizeof(struct ebpfmon_lpm_key),
+					  sizeof(struct ebpfmon_ban), 1024, &lpm);
 	f->maps.settings = bpf_map_create(BPF_MAP_TYPE_ARRAY, "settings", sizeof(__u32),
 					  sizeof(struct ebpfmon_settings), 1, NULL);
 	f->have_maps = f->maps.bans >= 0 && f->maps.ban_nets >= 0 && f->maps.settings >= 0;
@@ -100,8 +100,8 @@ static int setup_all_maps(void **state)
 					  sizeof(struct ebpfmon_addr),
 					  sizeof(struct ebpfmon_ip_stats), 4096, NULL);
 	f->maps.conn_count = bpf_map_create(BPF_MAP_TYPE_HASH, "conn_count",
-					    sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_conn),
-					    1024, NULL);
+					    sizeof(struct ebpfmon_addr),
+					    sizeof(struct ebpfmon_conn), 1024, NULL);
 	f->maps.counters = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "counters", sizeof(__u32),
 					  sizeof(struct ebpfmon_counters), 1, NULL);
 	f->have_maps = f->have_maps && f->maps.ip_stats >= 0 && f->maps.conn_count >= 0 &&
@@ -111,7 +111,7 @@ static int setup_all_maps(void **state)
 
 static int teardown(void **state)
 {
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
 	struct fixture *f = *state;
 	char p[160];
 
@@ -214,8 +214,11 @@ static Ebpfmon__V1__Response *unban_call(struct fixture *f, const struct api_pee
 static int64_t insert_ban(struct store *st, const char *net, enum ebpfmon_ban_reason reason,
 			  int64_t at, int64_t ended)
 {
-	struct store_ban b = { .reason = reason, .hits = 1, .banned_at = at, .expires_at = at + 60,
-			       .ended_at = ended };
+	struct store_ban b = {.reason = reason,
+			      .hits = 1,
+			      .banned_at = at,
+			      .expires_at = at + 60,
+			      .ended_at = ended};
 	int64_t id;
 
 	assert_int_equal(cidr_parse(net, &b.net), 0);
@@ -234,10 +237,10 @@ static void test_envelope(void **state)
 	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
 	Ebpfmon__V1__GetMonitorStatusRequest s = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
 	/* version 1, then field 16 (a call this server does not know), one byte long */
-	static const uint8_t unknown[] = { 0x08, 0x01, 0x82, 0x01, 0x01, 0x00 };
-	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff };
-	static const uint8_t truncated[] = { 0x08, 0x01, 0x52, 0x05, 0x08 };
-	static const uint8_t version_only[] = { 0x08, 0x01 };
+	static const uint8_t unknown[] = {0x08, 0x01, 0x82, 0x01, 0x01, 0x00};
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff};
+	static const uint8_t truncated[] = {0x08, 0x01, 0x52, 0x05, 0x08};
+	static const uint8_t version_only[] = {0x08, 0x01};
 	uint8_t *big;
 
 	expect(handle_raw(f, &root_peer, "", 0), ST(MALFORMED), "empty body");
@@ -268,7 +271,8 @@ static void test_envelope(void **state)
 		Ebpfmon__V1__Response *resp = handle(f, &root_peer, &rq);
 
 		assert_int_equal(resp->status, ST(OK));
-		assert_int_equal(resp->result_case, EBPFMON__V1__RESPONSE__RESULT_GET_MONITOR_STATUS);
+		assert_int_equal(resp->result_case,
+				 EBPFMON__V1__RESPONSE__RESULT_GET_MONITOR_STATUS);
 		assert_true(resp->get_monitor_status->database_ok);
 		assert_true(resp->get_monitor_status->analyzer_running);
 		assert_false(resp->get_monitor_status->loader_running);
@@ -312,10 +316,10 @@ static Ebpfmon__V1__Response *ban_patched(struct fixture *f, const char *addr, c
 static void test_strings(void **state)
 {
 	struct fixture *f = *state;
-	static const uint8_t nul[] = { 0 };
-	static const uint8_t latin1[] = { 0xe9 };	     /* "é" in ISO 8859-1 */
-	static const uint8_t overlong[] = { 0xc0, 0xaf }; /* "/" in two bytes */
-	static const uint8_t surrogate[] = { 0xed, 0xa0, 0x80 };
+	static const uint8_t nul[] = {0};
+	static const uint8_t latin1[] = {0xe9};		/* "é" in ISO 8859-1 */
+	static const uint8_t overlong[] = {0xc0, 0xaf}; /* "/" in two bytes */
+	static const uint8_t surrogate[] = {0xed, 0xa0, 0x80};
 	Ebpfmon__V1__Response *resp;
 
 	expect(ban_patched(f, "198.51.100.7X", "probe", "X", nul, 1), ST(INVALID_ARGUMENT),
@@ -341,16 +345,17 @@ static void test_utf8(void **state)
 		const char *s;
 		size_t bad; /* == strlen: valid */
 	} v[] = {
-		{ "plain ASCII", 11 },
-		{ "\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xef\xbf\xbf \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf", 23 },
-		{ "a\x80", 1 },		 /* a continuation byte first */
-		{ "a\xc1\xbf", 1 },	 /* overlong two-byte form */
-		{ "a\xe0\x9f\xbf", 1 }, /* overlong three-byte form */
-		{ "a\xed\xbf\xbf", 1 }, /* a surrogate, U+DFFF */
-		{ "a\xf4\x90\x80\x80", 1 }, /* U+110000 */
-		{ "a\xf5\x80\x80\x80", 1 },
-		{ "ab\xe2\x82", 2 },	 /* cut short */
-		{ "\xe2\x28\xa1", 0 },	 /* a bad second byte */
+		{"plain ASCII", 11},
+		{"\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xef\xbf\xbf \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf",
+		 23},
+		{"a\x80", 1},		  /* a continuation byte first */
+		{"a\xc1\xbf", 1},	  /* overlong two-byte form */
+		{"a\xe0\x9f\xbf", 1},	  /* overlong three-byte form */
+		{"a\xed\xbf\xbf", 1},	  /* a surrogate, U+DFFF */
+		{"a\xf4\x90\x80\x80", 1}, /* U+110000 */
+		{"a\xf5\x80\x80\x80", 1},
+		{"ab\xe2\x82", 2},   /* cut short */
+		{"\xe2\x28\xa1", 0}, /* a bad second byte */
 	};
 	size_t i, bad;
 
@@ -379,7 +384,8 @@ static void test_parse(void **state)
 	assert_int_equal(n.prefixlen, 120);
 	assert_int_equal(api_parse_net("2001:db8::/32", &n, err, sizeof(err)), 0);
 	assert_int_equal(api_parse_net("198.51.100.7/24", &n, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "host bits set in '198.51.100.7/24': did you mean 198.51.100.0/24?");
+	assert_string_equal(err,
+			    "host bits set in '198.51.100.7/24': did you mean 198.51.100.0/24?");
 	assert_int_equal(api_parse_net("300.1.1.1", &n, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "'300.1.1.1' is not an IPv4 or IPv6 address or network"));
 	assert_int_equal(api_parse_net("198.51.100.0/33", &n, err, sizeof(err)), -EINVAL);
@@ -436,7 +442,8 @@ static void test_bad_arguments(void **state)
 	s.order = 7;
 	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "order 7 is unknown");
 
-	expect(ban_call(f, &root_peer, "", 0, false, NULL), ST(INVALID_ARGUMENT), "no address given");
+	expect(ban_call(f, &root_peer, "", 0, false, NULL), ST(INVALID_ARGUMENT),
+	       "no address given");
 	expect(ban_call(f, &root_peer, "198.51.100.300", 0, false, NULL), ST(INVALID_ARGUMENT),
 	       "is not an IPv4 or IPv6 address");
 	expect(ban_call(f, &root_peer, "2001:db8::1/32", 0, false, NULL), ST(INVALID_ARGUMENT),
@@ -473,16 +480,15 @@ static void test_bad_arguments(void **state)
 	       "multicast");
 	expect(ban_call(f, &root_peer, "ff02::1", 0, false, NULL), ST(INVALID_ARGUMENT),
 	       "multicast");
-	expect(ban_call(f, &root_peer, "::", 0, false, NULL), ST(INVALID_ARGUMENT),
-	       "unspecified");
+	expect(ban_call(f, &root_peer, "::", 0, false, NULL), ST(INVALID_ARGUMENT), "unspecified");
 }
 
 /* --- authorization --- */
 
 static void test_may_change(void **state)
 {
-	struct api_peer p = { .local = true, .has_creds = true, .uid = 1000, .gid = 1000 };
-	gid_t admin = 990, groups[] = { 27, 990 }, other[] = { 27, 100 };
+	struct api_peer p = {.local = true, .has_creds = true, .uid = 1000, .gid = 1000};
+	gid_t admin = 990, groups[] = {27, 990}, other[] = {27, 100};
 
 	(void)state;
 	assert_false(api_may_change(&p, 999, &admin, other, 2));
@@ -505,10 +511,10 @@ static void test_may_change(void **state)
 /* tls+tcp://: a verified certificate, and its CN in tls_admin_names when that is set */
 static void test_tls_may_change(void **state)
 {
-	struct api_peer p = { .tls = true, .tls_verified = true, .addr = "192.0.2.20:40512" };
+	struct api_peer p = {.tls = true, .tls_verified = true, .addr = "192.0.2.20:40512"};
 
 	(void)state;
-	assert_true(api_tls_may_change(&p, ""));   /* every client the CA signed */
+	assert_true(api_tls_may_change(&p, "")); /* every client the CA signed */
 	assert_true(api_tls_may_change(&p, NULL));
 	assert_false(api_tls_may_change(&p, "alice")); /* names set, the CN unknown (nng 1.5) */
 	snprintf(p.cn, sizeof(p.cn), "alice");
@@ -530,8 +536,8 @@ static void test_tls_may_change(void **state)
 static void test_not_permitted(void **state)
 {
 	struct fixture *f = *state;
-	struct api_peer p = { .local = true, .has_creds = true, .uid = 54321, .gid = 54321 };
-	struct api_peer tcp = { .local = false };
+	struct api_peer p = {.local = true, .has_creds = true, .uid = 54321, .gid = 54321};
+	struct api_peer tcp = {.local = false};
 	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
 	Ebpfmon__V1__GetMonitorStatusRequest s = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
 
@@ -633,10 +639,14 @@ static void test_anomalies_and_snapshots(void **state)
 	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
 	Ebpfmon__V1__GetSystemAnomaliesRequest a = EBPFMON__V1__GET_SYSTEM_ANOMALIES_REQUEST__INIT;
 	Ebpfmon__V1__GetNetworkStatsRequest s = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
-	struct store_anomaly an = { .kind = STORE_ANOMALY_CPU, .started_at = 100, .peak = 95,
-				    .threshold = 80, .top_pid = 42, .top_comm = "burn" };
-	struct store_net_stats ns = { .ts = 500, .rx_packets = 10, .tracked = 3 };
-	struct store_top top = { .packets = 7, .bytes = 700, .connections = 2 };
+	struct store_anomaly an = {.kind = STORE_ANOMALY_CPU,
+				   .started_at = 100,
+				   .peak = 95,
+				   .threshold = 80,
+				   .top_pid = 42,
+				   .top_comm = "burn"};
+	struct store_net_stats ns = {.ts = 500, .rx_packets = 10, .tracked = 3};
+	struct store_top top = {.packets = 7, .bytes = 700, .connections = 2};
 	Ebpfmon__V1__Response *resp;
 	int64_t id;
 
@@ -736,7 +746,7 @@ static void test_ban_unban(void **state)
 {
 	struct fixture *f = *state;
 	Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
-	struct api_peer admin = { .local = true, .has_creds = true, .uid = 54321, .gid = 0 };
+	struct api_peer admin = {.local = true, .has_creds = true, .uid = 54321, .gid = 0};
 	Ebpfmon__V1__Response *resp;
 	struct ebpfmon_ban b;
 	struct ebpfmon_lpm_key k;
@@ -804,7 +814,8 @@ static void test_ban_unban(void **state)
 	assert_string_equal(resp->get_malicious_ips->bans[0]->end_reason, "unbanned by uid 54321");
 	assert_true(resp->get_malicious_ips->bans[0]->ended_unix > 0);
 	ebpfmon__v1__response__free_unpacked(resp, NULL);
-	expect(unban_call(f, &root_peer, "198.51.100.7"), ST(NOT_BANNED), "198.51.100.7 is not banned");
+	expect(unban_call(f, &root_peer, "198.51.100.7"), ST(NOT_BANNED),
+	       "198.51.100.7 is not banned");
 
 	/* neither a reconciliation on new maps (a reboot) nor the next scan brings it back */
 	policy_reconcile(&f->policy);
@@ -848,16 +859,16 @@ static void fill_ip_stats(struct fixture *f)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct ebpfmon_ip_stats *v = calloc((size_t)ncpus, sizeof(*v));
-	struct ebpfmon_conn c = { .active = 3 };
+	struct ebpfmon_conn c = {.active = 3};
 
 	assert_non_null(v);
 	for (uint32_t i = 0; i < SNAP_ADDRS; i++) {
-		struct ebpfmon_addr key = { .a = { [10] = 0xff, [11] = 0xff } };
+		struct ebpfmon_addr key = {.a = {[10] = 0xff, [11] = 0xff}};
 		uint32_t be = htonl(0xc6120100u + i);
 
 		memcpy(&key.a[12], &be, 4);
-		v[0] = (struct ebpfmon_ip_stats){ .rx_packets = i + 1,
-						  .rx_bytes = (SNAP_ADDRS - i) * 1000ull };
+		v[0] = (struct ebpfmon_ip_stats){.rx_packets = i + 1,
+						 .rx_bytes = (SNAP_ADDRS - i) * 1000ull};
 		assert_int_equal(bpf_map_update_elem(f->maps.ip_stats, &key, v, BPF_ANY), 0);
 		if (i == SNAP_ADDRS - 1)
 			assert_int_equal(bpf_map_update_elem(f->maps.conn_count, &key, &c, BPF_ANY),
@@ -968,7 +979,8 @@ static void test_snapshots(void **state)
 		assert_false(resp->get_network_stats->top[0]->banned);
 		assert_int_equal(resp->get_network_stats->top[4]->packets, SNAP_ADDRS - 4);
 		/* when ip_stats was read: within the last minute */
-		assert_true(resp->get_network_stats->as_of_unix_ms > (int64_t)time(NULL) * 1000 - 60000);
+		assert_true(resp->get_network_stats->as_of_unix_ms >
+			    (int64_t)time(NULL) * 1000 - 60000);
 		ebpfmon__v1__response__free_unpacked(resp, NULL);
 	}
 	len = pack_top(body, 3, true);
@@ -993,7 +1005,7 @@ static void test_snapshots(void **state)
 	ebpfmon__v1__response__free_unpacked(resp, NULL);
 	/* a network ban too, and a ban made during a cycle counts in what it publishes */
 	api_snap_want(snap, 0);
-	api_snap_step(snap, &f->policy, NULL, api_snap_now(), &(uint64_t){ 0 });
+	api_snap_step(snap, &f->policy, NULL, api_snap_now(), &(uint64_t){0});
 	resp = ban_call(f, &root_peer, "198.18.2.0/24", 60, false, NULL);
 	assert_int_equal(resp->status, ST(OK));
 	ebpfmon__v1__response__free_unpacked(resp, NULL);
@@ -1032,7 +1044,8 @@ static void test_snapshots(void **state)
 	/* calls of the store and the policy are the loop's */
 	{
 		Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
-		Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+		Ebpfmon__V1__GetMaliciousIPsRequest g =
+			EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
 
 		rq.version = 1;
 		rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS;

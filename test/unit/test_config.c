@@ -820,7 +820,8 @@ static void tls_file(const char *dir, const char *name, const char *content, cha
 /* tls+tcp:// needs its certificate, key and client CA, readable and PEM, when loaded. */
 static void test_tls(void **state)
 {
-	static const char cert_pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	static const char cert_pem[] =
+		"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 	static const char key_pem[] = "junk before\n-----BEGIN EC PRIVATE KEY-----\nMHc\n"
 				      "-----END EC PRIVATE KEY-----\n";
 	char dir[] = "/tmp/ebpfmon-unit-tls-XXXXXX", cert[128], key[128], ca[128], junk[128];
@@ -836,7 +837,8 @@ static void test_tls(void **state)
 
 	snprintf(conf, sizeof(conf),
 		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
-		 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, ca);
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n",
+		 cert, key, ca);
 	expect_ok(conf, &cfg);
 	assert_string_equal(cfg.listen_address, "tls+tcp://127.0.0.1:50051");
 	assert_string_equal(cfg.tls_cert_file, cert);
@@ -846,7 +848,8 @@ static void test_tls(void **state)
 
 	/* the keys are checked only for a tls+tcp:// listener; empty is none */
 	expect_ok("[api]\nlisten_address = tcp://127.0.0.1:1\ntls_cert_file = /nonexistent.pem\n"
-		  "tls_key_file =\n", &cfg);
+		  "tls_key_file =\n",
+		  &cfg);
 	assert_string_equal(cfg.tls_key_file, "");
 
 	expect_errors("[api]\nlisten_address = tls+tcp://127.0.0.1:50051\n",
@@ -856,19 +859,22 @@ static void test_tls(void **state)
 
 	snprintf(conf, sizeof(conf),
 		 "[api]\nlisten_address = tls+tcp4://:50051\ntls_cert_file = %s/none.pem\n"
-		 "tls_key_file = %s\ntls_client_ca_file = %s\n", dir, cert, junk);
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n",
+		 dir, cert, junk);
 	snprintf(want, sizeof(want),
 		 "FILE: [api] tls_cert_file: cannot read %s/none.pem: No such file or directory\n"
 		 "FILE: [api] tls_key_file: %s holds no PEM PRIVATE KEY (-----BEGIN ...PRIVATE "
 		 "KEY-----)\n"
 		 "FILE: [api] tls_client_ca_file: %s holds no PEM CERTIFICATE (-----BEGIN "
-		 "...CERTIFICATE-----)", dir, cert, junk);
+		 "...CERTIFICATE-----)",
+		 dir, cert, junk);
 	expect_errors(conf, want);
 
 	/* a folder is not a file */
 	snprintf(conf, sizeof(conf),
 		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
-		 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, dir);
+		 "tls_key_file = %s\ntls_client_ca_file = %s\n",
+		 cert, key, dir);
 	snprintf(want, sizeof(want), "FILE: [api] tls_client_ca_file: ");
 	{
 		static char err[ERR_BIG];
@@ -883,10 +889,12 @@ static void test_tls(void **state)
 		assert_int_equal(chmod(key, 0), 0);
 		snprintf(conf, sizeof(conf),
 			 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
-			 "tls_key_file = %s\ntls_client_ca_file = %s\n", cert, key, ca);
+			 "tls_key_file = %s\ntls_client_ca_file = %s\n",
+			 cert, key, ca);
 		snprintf(want, sizeof(want),
 			 "FILE: [api] tls_key_file: cannot read %s: Permission denied (it must be "
-			 "readable by the analyzer's user)", key);
+			 "readable by the analyzer's user)",
+			 key);
 		expect_errors(conf, want);
 	}
 
@@ -894,7 +902,8 @@ static void test_tls(void **state)
 	snprintf(conf, sizeof(conf),
 		 "[api]\nlisten_address = tls+tcp://127.0.0.1:50051\ntls_cert_file = %s\n"
 		 "tls_key_file = %s\ntls_client_ca_file = %s\n"
-		 "tls_admin_names = ops-1, ops 2 ,  ,ops.3\n", cert, key, ca);
+		 "tls_admin_names = ops-1, ops 2 ,  ,ops.3\n",
+		 cert, key, ca);
 #ifdef NNG_OPT_TLS_PEER_CN
 	expect_ok(conf, &cfg);
 	assert_string_equal(cfg.tls_admin_names, "ops-1,ops,2,ops.3");
@@ -904,7 +913,8 @@ static void test_tls(void **state)
 			    "it empty and have the CA of tls_client_ca_file sign only the clients "
 			    "that may change bans");
 #endif
-	expect_errors("[api]\ntls_admin_names = a\x01" "b\n",
+	expect_errors("[api]\ntls_admin_names = a\x01"
+		      "b\n",
 		      "FILE:2: [api] tls_admin_names: value 'a\\x01b' is not names separated by "
 		      "commas (at most 255 bytes, no control characters)");
 

@@ -117,7 +117,6 @@ static void capture_close(struct capture *c)
 	free(c->buf);
 }
 
-
 /* Column where word starts in line; fail when it is not there. */
 static long col_start(const char *line, const char *word)
 {
@@ -697,8 +696,8 @@ static void test_args_tls(void **state)
 	assert_string_equal(a.tls.server_name, "");
 	assert_int_equal(a.cmd, CTL_CMD_BAN);
 	/* after the command too, and --server-name */
-	parse_ok(&a, "--addr", "tls+tcp6://[::1]:9", "status", "--ca", "/ca.pem",
-		 "--server-name", "mon1", NULL);
+	parse_ok(&a, "--addr", "tls+tcp6://[::1]:9", "status", "--ca", "/ca.pem", "--server-name",
+		 "mon1", NULL);
 	assert_string_equal(a.tls.server_name, "mon1");
 	assert_string_equal(a.tls.cert, "");
 	/* the environment gives defaults; options win */
@@ -715,8 +714,8 @@ static void test_args_tls(void **state)
 	unsetenv("EBPFMONCTL_KEY");
 	unsetenv("EBPFMONCTL_CA");
 
-	parse_bad("--ca FILE (or EBPFMONCTL_CA)", "--addr", "tls+tcp://127.0.0.1:9", "--cert",
-		  "/c", "--key", "/k", "status", NULL);
+	parse_bad("--ca FILE (or EBPFMONCTL_CA)", "--addr", "tls+tcp://127.0.0.1:9", "--cert", "/c",
+		  "--key", "/k", "status", NULL);
 	parse_bad("--cert needs --key", "--addr", "tls+tcp://127.0.0.1:9", "--ca", "/ca", "--cert",
 		  "/c", "status", NULL);
 	parse_bad("--key needs --cert", "--addr", "tls+tcp://127.0.0.1:9", "--ca", "/ca", "--key",
@@ -758,8 +757,8 @@ static void test_args_bad(void **state)
 	parse_bad("ban 'not-an-ip': not an address or a network", "ban", "not-an-ip", NULL);
 	parse_bad("ban '192.0.2.1/24': host bits set beyond the prefix; did you mean 192.0.2.0/24?",
 		  "ban", "192.0.2.1/24", NULL);
-	parse_bad("ban '192.0.2.0/33': the prefix length is out of range (0..32 for IPv4",
-		  "ban", "192.0.2.0/33", NULL);
+	parse_bad("ban '192.0.2.0/33': the prefix length is out of range (0..32 for IPv4", "ban",
+		  "192.0.2.0/33", NULL);
 	parse_bad("ban '2001:db8::/129': the prefix length is out of range", "ban",
 		  "2001:db8::/129", NULL);
 	parse_bad("ban: unexpected argument '192.0.2.2'", "ban", "192.0.2.1", "192.0.2.2", NULL);

@@ -170,7 +170,6 @@ static char *frame_text(const struct ctl_top *t, unsigned int width, unsigned in
 	return buf;
 }
 
-
 /* In row, the cell under the right-aligned column col of header is exactly cell. */
 static void assert_cell_right(const char *header, const char *col, const char *row,
 			      const char *cell)

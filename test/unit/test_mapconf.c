@@ -90,7 +90,8 @@ static void settings_keep_ban_nets_and_nothing_else(void **state)
 	config_defaults(&cfg);
 	/* the old settings said dry run and ban_nets in use: only the latter survives */
 	mapconf_settings(&cfg, EBPFMON_F_BAN_NETS | EBPFMON_F_DRY_RUN | EBPFMON_F_URL_NOCASE, &set);
-	assert_int_equal(set.flags, EBPFMON_F_URL_MATCH | EBPFMON_F_DROP_UNSEEN | EBPFMON_F_BAN_NETS);
+	assert_int_equal(set.flags,
+			 EBPFMON_F_URL_MATCH | EBPFMON_F_DROP_UNSEEN | EBPFMON_F_BAN_NETS);
 }
 
 int main(void)

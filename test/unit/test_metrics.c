@@ -50,7 +50,7 @@ static void assert_lines(const char *text, const char *want)
 
 static void test_families(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t;
 
 	(void)state;
@@ -80,14 +80,15 @@ static void test_families(void **state)
 			"# TYPE ebpfmon_packets_total counter\n"
 			"ebpfmon_packets_total{verdict=\"pass\"} 100\n"
 			"ebpfmon_packets_total{verdict=\"drop\"} 22\n");
-	assert_lines(t, "# HELP ebpfmon_drops_total Packets the ingress program dropped, by reason.\n"
-			"# TYPE ebpfmon_drops_total counter\n"
-			"ebpfmon_drops_total{reason=\"ban\"} 7\n"
-			"ebpfmon_drops_total{reason=\"ban_net\"} 1\n"
-			"ebpfmon_drops_total{reason=\"url\"} 2\n"
-			"ebpfmon_drops_total{reason=\"unseen\"} 3\n"
-			"ebpfmon_drops_total{reason=\"urgent\"} 4\n"
-			"ebpfmon_drops_total{reason=\"partial\"} 5\n");
+	assert_lines(t,
+		     "# HELP ebpfmon_drops_total Packets the ingress program dropped, by reason.\n"
+		     "# TYPE ebpfmon_drops_total counter\n"
+		     "ebpfmon_drops_total{reason=\"ban\"} 7\n"
+		     "ebpfmon_drops_total{reason=\"ban_net\"} 1\n"
+		     "ebpfmon_drops_total{reason=\"url\"} 2\n"
+		     "ebpfmon_drops_total{reason=\"unseen\"} 3\n"
+		     "ebpfmon_drops_total{reason=\"urgent\"} 4\n"
+		     "ebpfmon_drops_total{reason=\"partial\"} 5\n");
 	assert_lines(t, "# TYPE ebpfmon_events_lost_total counter\n"
 			"ebpfmon_events_lost_total 9\n");
 	assert_lines(t, "# TYPE ebpfmon_bans_total counter\n"
@@ -113,7 +114,7 @@ static void test_families(void **state)
 /* One sample per monitored interface, with its ingress mode; the family without any. */
 static void test_interfaces(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t;
 
 	(void)state;
@@ -135,7 +136,7 @@ static void test_interfaces(void **state)
 /* The programs' run statistics (from prog_stats): seconds and runs per program name. */
 static void test_programs(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t;
 
 	(void)state;
@@ -149,9 +150,10 @@ static void test_programs(void **state)
 	s.progs[1].run_ns = 250000;
 	s.progs[1].runs = 7;
 	t = render(&s);
-	assert_lines(t, "# TYPE ebpfmon_bpf_program_run_seconds_total counter\n"
-			"ebpfmon_bpf_program_run_seconds_total{program=\"xdp_ingress\"} 1.5\n"
-			"ebpfmon_bpf_program_run_seconds_total{program=\"stream_verdict\"} 0.00025\n");
+	assert_lines(t,
+		     "# TYPE ebpfmon_bpf_program_run_seconds_total counter\n"
+		     "ebpfmon_bpf_program_run_seconds_total{program=\"xdp_ingress\"} 1.5\n"
+		     "ebpfmon_bpf_program_run_seconds_total{program=\"stream_verdict\"} 0.00025\n");
 	assert_lines(t, "# TYPE ebpfmon_bpf_program_runs_total counter\n"
 			"ebpfmon_bpf_program_runs_total{program=\"xdp_ingress\"} 42\n"
 			"ebpfmon_bpf_program_runs_total{program=\"stream_verdict\"} 7\n");
@@ -166,7 +168,7 @@ static void test_programs(void **state)
  */
 static void test_conventions(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t, *line, *save = NULL, family[128] = "", type[32] = "";
 	unsigned int families = 0, samples = 0;
 
@@ -190,7 +192,8 @@ static void test_conventions(void **state)
 			assert_true(!strcmp(type, "counter") || !strcmp(type, "gauge") ||
 				    !strcmp(type, "histogram"));
 			assert_int_equal(!strcmp(type, "counter"),
-					 strlen(name) > 6 && !strcmp(name + strlen(name) - 6, "_total"));
+					 strlen(name) > 6 &&
+						 !strcmp(name + strlen(name) - 6, "_total"));
 			assert_int_equal(strncmp(name, "ebpfmon_", 8), 0);
 			continue;
 		}
@@ -215,7 +218,7 @@ static void test_conventions(void **state)
 
 static void test_label_escaping(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *t;
 
 	(void)state;
@@ -237,7 +240,7 @@ static void test_label_escaping(void **state)
 
 static void test_histogram(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	struct metrics_histogram *h = &s.time_to_ban;
 	char *t;
 
@@ -313,7 +316,7 @@ static void test_loop_hold(void **state)
 /* snprintf() semantics: the whole length back, the start written, always terminated. */
 static void test_short_buffer(void **state)
 {
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char *full, small[100];
 	int n;
 
@@ -334,7 +337,7 @@ static void test_short_buffer(void **state)
 /* A loopback port nobody listens on now. */
 static int free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -348,9 +351,10 @@ static int free_port(void)
 /* One HTTP/1.0 request; the whole reply (headers and body) into buf. Returns its length. */
 static size_t http_get(int port, const char *method, const char *path, char *buf, size_t len)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct timeval tv = {.tv_sec = 5};
 	char req[256];
 	size_t got = 0;
 	ssize_t n;
@@ -371,8 +375,9 @@ static size_t http_get(int port, const char *method, const char *path, char *buf
 /* Connect and close without a word. */
 static void bare_connect(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
@@ -390,7 +395,7 @@ static void test_server(void **state)
 {
 	static char reply[65536];
 	struct metrics_server *srv;
-	struct metrics_snapshot s = { 0 };
+	struct metrics_snapshot s = {0};
 	char url[64];
 	int port = free_port();
 
@@ -433,8 +438,7 @@ static void test_server(void **state)
 	assert_has(reply, "HTTP/1.1 405 ");
 
 	/* the port is taken: a second listener says so */
-	assert_int_equal(metrics_server_start(url, &(struct metrics_server *){ NULL }),
-			 -EADDRINUSE);
+	assert_int_equal(metrics_server_start(url, &(struct metrics_server *){NULL}), -EADDRINUSE);
 
 	metrics_server_stop(srv);
 	metrics_server_stop(NULL);
@@ -453,14 +457,10 @@ static void test_server(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_families),
-		cmocka_unit_test(test_programs),
-		cmocka_unit_test(test_interfaces),
-		cmocka_unit_test(test_loop_hold),
-		cmocka_unit_test(test_conventions),
-		cmocka_unit_test(test_label_escaping),
-		cmocka_unit_test(test_histogram),
-		cmocka_unit_test(test_short_buffer),
+		cmocka_unit_test(test_families),    cmocka_unit_test(test_programs),
+		cmocka_unit_test(test_interfaces),  cmocka_unit_test(test_loop_hold),
+		cmocka_unit_test(test_conventions), cmocka_unit_test(test_label_escaping),
+		cmocka_unit_test(test_histogram),   cmocka_unit_test(test_short_buffer),
 		cmocka_unit_test(test_server),
 	};
 

@@ -57,7 +57,7 @@ static void duration_permanent_and_seconds(void **state)
 
 static void url_prefix_and_glob(void **state)
 {
-	static const char *const pats[] = { "/wp-admin", "*.php", "/cgi-bin/*.sh" };
+	static const char *const pats[] = {"/wp-admin", "*.php", "/cgi-bin/*.sh"};
 	struct config cfg;
 
 	(void)state;
@@ -127,7 +127,7 @@ static struct policy_seen seen; /* 160 KiB: not on the stack */
 
 static struct policy_req req(const char *ip, uint16_t sport, uint32_t seq)
 {
-	struct policy_req r = { .sport = sport, .dport = 80, .seq = seq };
+	struct policy_req r = {.sport = sport, .dport = 80, .seq = seq};
 
 	assert_int_equal(addr_parse(ip, &r.addr), 0);
 	return r;
@@ -236,24 +236,24 @@ static struct addr_cidr net_of(const char *s)
 
 static void reconcile_running(void **state)
 {
-	const struct policy_now now = { .boot_ns = NOW_BOOT, .unix_s = NOW_UNIX };
+	const struct policy_now now = {.boot_ns = NOW_BOOT, .unix_s = NOW_UNIX};
 	struct policy_map_ban map[] = {
-		{ .net = net_of("198.51.100.1"), .expires_ns = NOW_BOOT + 60000000000ull },
-		{ .net = net_of("198.51.100.9"), .expires_ns = 0 }, /* by hand, permanent */
-		{ .net = net_of("198.51.100.10"), .expires_ns = NOW_BOOT - 1 }, /* expired */
+		{.net = net_of("198.51.100.1"), .expires_ns = NOW_BOOT + 60000000000ull},
+		{.net = net_of("198.51.100.9"), .expires_ns = 0}, /* by hand, permanent */
+		{.net = net_of("198.51.100.10"), .expires_ns = NOW_BOOT - 1}, /* expired */
 		/* about to expire: its row may have been ended already (the clocks drift) */
-		{ .net = net_of("198.51.100.11"), .expires_ns = NOW_BOOT + 1000000000ull },
-		{ .net = net_of("203.0.113.0/24"), .expires_ns = NOW_BOOT + 1 },
+		{.net = net_of("198.51.100.11"), .expires_ns = NOW_BOOT + 1000000000ull},
+		{.net = net_of("203.0.113.0/24"), .expires_ns = NOW_BOOT + 1},
 	};
 	struct policy_db_ban db[] = {
-		{ .net = net_of("198.51.100.1"), .id = 1, .expires_at = NOW_UNIX + 60 },
-		{ .net = net_of("198.51.100.1"), .id = 2, .expires_at = NOW_UNIX + 60 }, /* dup */
-		{ .net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600 },
-		{ .net = net_of("198.51.100.3"), .id = 4, .expires_at = 0 }, /* permanent */
-		{ .net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX + 1 },
-		{ .net = net_of("203.0.113.0/24"), .id = 6, .expires_at = NOW_UNIX + 1 },
+		{.net = net_of("198.51.100.1"), .id = 1, .expires_at = NOW_UNIX + 60},
+		{.net = net_of("198.51.100.1"), .id = 2, .expires_at = NOW_UNIX + 60}, /* dup */
+		{.net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600},
+		{.net = net_of("198.51.100.3"), .id = 4, .expires_at = 0}, /* permanent */
+		{.net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX + 1},
+		{.net = net_of("203.0.113.0/24"), .id = 6, .expires_at = NOW_UNIX + 1},
 	};
-	struct rc_log l = { 0 };
+	struct rc_log l = {0};
 
 	(void)state;
 	policy_reconcile_diff(map, 5, db, 6, false, &now, rc_collect, &l);
@@ -276,13 +276,13 @@ static void reconcile_running(void **state)
 
 static void reconcile_new_maps_restore(void **state)
 {
-	const struct policy_now now = { .boot_ns = NOW_BOOT, .unix_s = NOW_UNIX };
+	const struct policy_now now = {.boot_ns = NOW_BOOT, .unix_s = NOW_UNIX};
 	struct policy_db_ban db[] = {
-		{ .net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600 },
-		{ .net = net_of("2001:db8::/64"), .id = 4, .expires_at = 0 },
-		{ .net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX - 5 },
+		{.net = net_of("198.51.100.2"), .id = 3, .expires_at = NOW_UNIX + 600},
+		{.net = net_of("2001:db8::/64"), .id = 4, .expires_at = 0},
+		{.net = net_of("198.51.100.4"), .id = 5, .expires_at = NOW_UNIX - 5},
 	};
-	struct rc_log l = { 0 };
+	struct rc_log l = {0};
 
 	(void)state;
 	/* after a reboot or --unload the maps are empty: what is in force is written back */
@@ -301,10 +301,10 @@ static void reconcile_new_maps_restore(void **state)
 static void evict_soonest_expiring_never_permanent(void **state)
 {
 	const struct policy_map_ban bans[] = {
-		{ .net = net_of("198.51.100.1"), .expires_ns = 0 },
-		{ .net = net_of("198.51.100.2"), .expires_ns = 900 },
-		{ .net = net_of("198.51.100.3"), .expires_ns = 300 },
-		{ .net = net_of("198.51.100.4"), .expires_ns = 600 },
+		{.net = net_of("198.51.100.1"), .expires_ns = 0},
+		{.net = net_of("198.51.100.2"), .expires_ns = 900},
+		{.net = net_of("198.51.100.3"), .expires_ns = 300},
+		{.net = net_of("198.51.100.4"), .expires_ns = 600},
 	};
 
 	(void)state;
@@ -322,7 +322,7 @@ static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_
 					 const char *path)
 {
 	struct ebpfmon_ev_url_hit ev = {
-		.hdr = { .type = EBPFMON_EV_URL_HIT, .len = sizeof(ev), .ts_ns = maps_boot_ns() },
+		.hdr = {.type = EBPFMON_EV_URL_HIT, .len = sizeof(ev), .ts_ns = maps_boot_ns()},
 		.dport = 80,
 		.sport = sport,
 		.seq = seq,
@@ -336,7 +336,7 @@ static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_
 
 static int64_t rows_of(struct store *st, const char *ip)
 {
-	struct addr_cidr net = { .prefixlen = 128 };
+	struct addr_cidr net = {.prefixlen = 128};
 
 	assert_int_equal(addr_parse(ip, &net.addr), 0);
 	return store_ban_count_since(st, &net, 0, true);
@@ -381,8 +381,8 @@ static void url_offence_survives_a_restart(void **state)
 
 	store_close(st);
 	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/ebpfmon.db%s", dir, (const char *[]){ "", "-wal",
-									      "-shm" }[i]);
+		snprintf(path, sizeof(path), "%s/ebpfmon.db%s", dir,
+			 (const char *[]){"", "-wal", "-shm"}[i]);
 		unlink(path);
 	}
 	assert_int_equal(rmdir(dir), 0);

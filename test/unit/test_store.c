@@ -485,7 +485,8 @@ static void test_bans(void **state)
 	assert_int_equal(store_ban_end_expired(st, 4635), 2); /* id3 (4620), id4 (4630) */
 	assert_int_equal(list_bans(st, &q, &r), 0);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips WHERE"
-					  " end_reason = 'expired'"), 2);
+					  " end_reason = 'expired'"),
+			 2);
 	n = net_of("192.0.2.1");
 	q.active_only = false;
 	q.net = &n;
@@ -541,9 +542,8 @@ static void test_end_reason_and_state(void **state)
 		assert_string_equal(got.path, "/wp-admin/x");
 		assert_string_equal(got.end_reason, "");
 		n = net_of("192.0.2.1");
-		assert_int_equal(store_ban_list(st, &(struct store_query){ .net = &n }, first_ban,
-						&got),
-				 1);
+		assert_int_equal(
+			store_ban_list(st, &(struct store_query){.net = &n}, first_ban, &got), 1);
 		assert_string_equal(got.end_reason, "removed from the map");
 	}
 
@@ -632,7 +632,7 @@ static void test_ban_requests(void **state)
 	struct fixture *f = *state;
 	struct store *st = f->st;
 	struct store_ban b;
-	struct reqs q = { 0 };
+	struct reqs q = {0};
 	char a[ADDR_STRLEN];
 
 	/* a URL ban keeps its request (seq 0 and the top of the range are requests too) */
@@ -1093,8 +1093,9 @@ static void test_checkpoint(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), i + 1);
 	/* a second call reuses its connection; a missing database is an error that says so */
 	assert_int_equal(store_checkpoint(&ck, store_path(st), &frames, err, sizeof(err)), 0);
-	assert_int_equal(store_checkpoint(&ck, "/nonexistent/ebpfmon.db", &frames, err,
-					  sizeof(err)), -ENOENT);
+	assert_int_equal(
+		store_checkpoint(&ck, "/nonexistent/ebpfmon.db", &frames, err, sizeof(err)),
+		-ENOENT);
 	assert_non_null(strstr(err, "open a checkpoint connection"));
 	assert_null(ck);
 	store_checkpointer_free(ck);
@@ -1190,7 +1191,7 @@ static void check_readonly_store(struct store *st)
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(store_stats_list(st, NULL, collect_stats, &r), 1);
 	assert_int_equal(r.ntop[0], 1);
-	assert_false(store_healthy(st)); /* a read does not prove writes work */
+	assert_false(store_healthy(st));		  /* a read does not prove writes work */
 	assert_int_equal(store_failing_since(st), since); /* since the first failure */
 }
 

@@ -959,9 +959,10 @@ static void ep_tree(unsigned int i, uint64_t busy, uint64_t idle, uint64_t avail
 		 (unsigned long long)busy, (unsigned long long)idle);
 	tmp_write(rel, text);
 	snprintf(rel, sizeof(rel), "s%u/meminfo", i);
-	snprintf(text, sizeof(text), "MemTotal:       16000000 kB\nMemFree:  %llu kB\n"
-		 "MemAvailable:   %llu kB\n", (unsigned long long)avail_kb,
-		 (unsigned long long)avail_kb);
+	snprintf(text, sizeof(text),
+		 "MemTotal:       16000000 kB\nMemFree:  %llu kB\n"
+		 "MemAvailable:   %llu kB\n",
+		 (unsigned long long)avail_kb, (unsigned long long)avail_kb);
 	tmp_write(rel, text);
 	snprintf(rel, sizeof(rel), "s%u/diskstats", i);
 	tmp_write(rel, "   8       0 sda 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n");
@@ -987,13 +988,13 @@ static void ep_tree(unsigned int i, uint64_t busy, uint64_t idle, uint64_t avail
 
 static void test_episode_names_biggest_user(void **state)
 {
-	const uint64_t T = 10 * (uint64_t)sysconf(_SC_CLK_TCK); /* one CPU for 10 s */
+	const uint64_t T = 10 * (uint64_t)sysconf(_SC_CLK_TCK);		    /* one CPU for 10 s */
 	const uint64_t G = 1000000000ull / (uint64_t)sysconf(_SC_PAGESIZE); /* pages in a GB */
 	/* sample: cumulative host busy/idle ticks, MemAvailable; burst, stress-ng, cache, leak */
 	const struct {
 		uint64_t busy, idle, avail_kb, burst, stress, cache_pg, leak_pg;
 	} s[] = {
-		{0, 2 * T, 8000000, 0, 0, G / 10, G / 10},		      /* 0: quiet, 50 % */
+		{0, 2 * T, 8000000, 0, 0, G / 10, G / 10},		       /* 0: quiet, 50 % */
 		{2 * T, 2 * T, 480000, T * 12 / 10, T * 8 / 10, 8 * G, 3 * G}, /* 1: 97 % */
 		{4 * T, 2 * T, 480000, T * 13 / 10, T * 18 / 10, 0, 32 * G / 10},
 		{6 * T, 2 * T, 480000, T * 13 / 10, T * 28 / 10, 0, 32 * G / 10},
@@ -1090,7 +1091,8 @@ static void test_episode_many_users(void **state)
 		for (unsigned int k = 1; k < 5; k++) {
 			snprintf(comm[k], sizeof(comm[k]), "w%u", i * 4 + k);
 			u[k] = (struct sysmon_use){.pid = (int32_t)(1000 + i * 4 + k),
-						   .comm = comm[k], .used = 10.0 + k};
+						   .comm = comm[k],
+						   .used = 10.0 + k};
 		}
 		ev = sysmon_detector_feed(&d, (i + 1) * SEC, 150, u, 5, &ep);
 		assert_int_equal(ev, i ? SYSMON_EV_NONE : SYSMON_EV_OPENED);
