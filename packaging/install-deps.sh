@@ -40,9 +40,10 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 # system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
 # openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
 # protobuf-compiler (protoc), nng-utils (nngcat): docs/api.md's shell client, run by test_api.py
+# clang-format: the unit test unit_fmt_check (the C sources as .clang-format says)
 test_pkgs="libcmocka-dev python3 iputils-ping netcat-openbsd util-linux sqlite3 systemd
 	nginx-light curl python3-scapy procps prometheus python3-seccomp dpkg-dev openssl
-	protobuf-compiler nng-utils"
+	protobuf-compiler nng-utils clang-format"
 # the demo's web server (python3 -m http.server) and its client (curl)
 demo_pkgs="python3 curl"
 # the lint target (cppcheck, clang-tidy of LLVM 14 like clang; its run-clang-tidy is Python) and
