@@ -610,15 +610,16 @@ int xdp_ingress(struct xdp_md *ctx)
 #define TC_VERDICT_DROP 2  /* TC_ACT_SHOT */
 #define TC_VERDICT_NEXT -1 /* TCX_NEXT: the next tcx program, else the stack */
 /*
- * A linear part shorter than the smallest Ethernet + IPv4 + TCP headers holds no header past
- * Ethernet: the driver left the rest in frags (napi_gro_frags). It is pulled as far as the
- * parsers read directly: Ethernet, two VLAN tags, IPv4 with options (IPv6: 40), TCP with
- * options. Drivers that copy the headers to the linear part (eth_get_headlen()), veth and
- * locally made packets never need it, so a GRO packet is not copied.
+ * The parsers read headers directly, within the linear part of a socket buffer; what lies in
+ * frags they see as a truncated packet, which would pass unchecked. A driver that leaves
+ * headers in frags (napi_gro_frags()), a tap whose vnet header gives a short hdr_len, or an
+ * AF_PACKET sender with a vnet header all make such buffers. So a non-linear buffer is parsed
+ * once ahead (tc_pull_len()), and when a header runs past the linear part, the linear part is
+ * pulled as far as the headers go. A packet whose headers the linear part holds, as on a veth
+ * and for locally made packets, is never copied.
  */
-#define TC_LINEAR_MIN (14 + 20 + 20)
-#define TC_PULL_LEN   (14 + 2 * 4 + 60 + 60)
-
+#define TC_PULL_LEN   (14 + 2 * 4 + 60 + 60) /* Ethernet, two VLAN tags, IPv4 + options, TCP */
+#define TC_L4_MAX_LEN 60		      /* the longest TCP header */
 /*
  * Bytes in the linear part of skb. Read in assembly: the same fields read again after
  * bpf_skb_pull_data() would let the compiler keep their offsets in registers and address the
@@ -638,22 +639,49 @@ static __always_inline __u32 skb_linear_len(const struct __sk_buff *skb)
 }
 
 /*
+ * How far into the packet the parsers must read directly: 0 when the linear part holds every
+ * header they read; else up to the end of the transport header (its longest form), or
+ * TC_PULL_LEN when even the network header is cut. Parses on a scratch pkt_info, counts
+ * nothing.
+ */
+static __always_inline __u32 tc_pull_len(struct pkt_ctx pc)
+{
+	struct hdr_cursor c = {.pos = pc.data, .end = pc.data_end, .pc = pc};
+	struct pkt_info p = {};
+	int rc = parse_l2_l3(&c, pc.data, &p);
+
+	if (rc == PARSE_TRUNCATED)
+		return TC_PULL_LEN;
+	if (rc)
+		return 0;
+	if (parse_l4(&c, pc.data, &p) == PARSE_TRUNCATED)
+		return p.l4_off + TC_L4_MAX_LEN;
+	return 0;
+}
+
+/*
  * tcx ingress on each monitored interface (SCHED_CLS), for xdp_mode = tc: ingress() on the
  * socket buffer after GRO, so a super-packet of skb->gso_segs segments is counted as that
  * many packets, and its payload is read wherever it lies (frags too). A packet whose headers
- * lie in frags is pulled first (TC_LINEAR_MIN). Drops with TC_ACT_SHOT; passes with TCX_NEXT,
+ * run past the linear part is pulled first (tc_pull_len()). Drops with TC_ACT_SHOT; passes with TCX_NEXT,
  * so that later tcx programs still run.
  */
 SEC("tc")
 int tc_ingress(struct __sk_buff *skb)
 {
 	struct pkt_ctx pc = {.ctx = skb, .skb = true};
-	__u32 linear = skb_linear_len(skb);
+	__u32 linear = skb_linear_len(skb), need;
 
-	if (linear < TC_LINEAR_MIN && skb->len > linear)
-		bpf_skb_pull_data(skb, skb->len < TC_PULL_LEN ? skb->len : TC_PULL_LEN);
 	pc.data = (void *)(long)skb->data;
 	pc.data_end = (void *)(long)skb->data_end;
+	if (skb->len > linear) {
+		need = tc_pull_len(pc);
+		if (need > linear) {
+			bpf_skb_pull_data(skb, need < skb->len ? need : skb->len);
+			pc.data = (void *)(long)skb->data;
+			pc.data_end = (void *)(long)skb->data_end;
+		}
+	}
 	return ingress(pc) == XDP_DROP ? TC_VERDICT_DROP : TC_VERDICT_NEXT;
 }
 

@@ -300,6 +300,66 @@ def t6_stop(ctx):
     ctx.restart_loader(stop=False)  # for whatever runs after (--only)
 
 
+VNET_UDP_PORT = 9212
+
+
+def mac_of(ns, ifname):
+    return json.loads(nstest.run(nstest.ns_cmd(ns, ["ip", "-j", "link", "show", "dev",
+                                                    ifname])).stdout)[0]["address"]
+
+
+def set_mtu(ctx, mtu):
+    for ns, ifn in ((ctx.topo.mon, ctx.topo.mon_if), (ctx.topo.peer, ctx.topo.peer_if)):
+        nstest.run(nstest.ns_cmd(ns, ["ip", "link", "set", "dev", ifn, "mtu", str(mtu)]))
+
+
+def vnet_send(ctx, src, kind, n):
+    """n frames of kind (VNET_FRAMES) from src to the monitor, sent by the peer through an
+    AF_PACKET socket with a vnet header (virtio_net_hdr.hdr_len: how much of the frame the
+    kernel puts in the linear part)."""
+    smac, dmac = mac_of(ctx.topo.peer, ctx.topo.peer_if), mac_of(ctx.topo.mon, ctx.topo.mon_if)
+    nstest.run(ctx.topo.in_peer([sys.executable, THIS, "vnet", ctx.topo.peer_if, smac, dmac,
+                                 src, MON, kind, str(n)]), timeout=30)
+
+
+@test("7. headers past the linear part of the socket buffer (a vnet header's short hdr_len, as "
+      "a tap or an AF_PACKET sender makes them): a banned source's frames are dropped and a URL "
+      "rule's request is dropped, as XDP does")
+def t7_headers_in_frags(ctx):
+    ctx.fresh()
+    set_mtu(ctx, 9000)
+    try:
+        ctx.ctl("ban", PEER, "--duration", "60s", "--reason", "headers in frags")
+        drops = ctx.get_ban(PEER)["drops"]
+        sink = Background(ctx.topo.in_mon([sys.executable, THIS, "udpsink",
+                                           str(VNET_UDP_PORT), "1.5"]), "udpsink")
+        assert sink.wait_line(r"^listening", 10, stream="out"), sink.output()
+        kinds = [k for k in VNET_FRAMES if k.startswith("udp_")]
+        for kind in kinds:
+            vnet_send(ctx, PEER, kind, 5)
+        sink.wait(10)
+        got = re.search(r"received (\d+)", sink.output("out"))
+        assert got and int(got.group(1)) == 0, \
+            f"the banned source's frames reached the monitor: {sink.output()}"
+        grew = ctx.get_ban(PEER)["drops"] - drops
+        assert grew >= 5 * len(kinds), f"bans[{PEER}].drops grew by {grew}, sent {5 * len(kinds)}"
+        ctx.ctl("unban", PEER)
+
+        # a request line on port 80 with TCP options past the linear part: the ingress
+        # matcher reads it (no socket holds it: dropped, never a ban)
+        counters = os.path.join(ctx.pin_root, "maps", "counters")
+        before = ctx.bpftool.counters(counters)
+        vnet_send(ctx, PEER, "http_tsopt_lin54", 5)
+        after = ctx.bpftool.counters(counters)
+        d = {k: after[k] - before[k] for k in ("rx_drop_url", "rx_parse_err", "rx_passed")}
+        assert d["rx_drop_url"] == 5 and d["rx_parse_err"] == 0, \
+            f"GET /wp-admin/ with its TCP header past the linear part: {d}"
+        log(f"  {5 * len(kinds)} frames of a banned source dropped ({', '.join(kinds)}); "
+            f"5 requests dropped by the URL rule: {d}")
+    finally:
+        set_mtu(ctx, 1500)
+
+
 def _sink(port):
     nstest._die_with_parent()
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -328,6 +388,72 @@ def _blast(host, port, size):
     print("sent", flush=True)
 
 
+# name: (IPv4 option bytes, UDP payload bytes, vnet hdr_len = the linear part; 0: all)
+VNET_FRAMES = {
+    "udp_opts_lin54": (40, 5900, 54),
+    "udp_opts_lin70": (40, 5900, 70),
+    "udp_lin14": (0, 5900, 14),
+    "udp_lin60": (0, 5900, 60),
+    "http_tsopt_lin54": None,
+}
+
+
+def _csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    t = (t >> 16) + (t & 0xffff)
+    t += t >> 16
+    return ~t & 0xffff
+
+
+def _vnet(ifname, smac, dmac, src, dst, kind, n):
+    """Send n frames of kind through AF_PACKET with PACKET_VNET_HDR (struct virtio_net_hdr:
+    flags, gso_type, hdr_len, gso_size, csum_start, csum_offset)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.setsockopt(263, 15, 1)  # SOL_PACKET, PACKET_VNET_HDR
+    s.bind((ifname, 0))
+    eth = bytes.fromhex(dmac.replace(":", "")) + bytes.fromhex(smac.replace(":", "")) + \
+        b"\x08\x00"
+
+    def ipv4(proto, opts, l4):
+        h = struct.pack("!BBHHHBBH4s4s", 0x40 | (20 + len(opts)) // 4, 0, 20 + len(opts) +
+                        len(l4), 1, 0, 64, proto, 0, socket.inet_aton(src),
+                        socket.inet_aton(dst)) + opts
+        return h[:10] + struct.pack("!H", _csum(h)) + h[12:] + l4
+
+    if kind == "http_tsopt_lin54":
+        payload = b"GET /wp-admin/ HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 5800 + b"\r\n\r\n"
+        opts = b"\x01\x01\x08\x0a" + bytes(8)  # NOP, NOP, timestamps
+        tcp = struct.pack("!HHIIBBHHH", 40001, 80, 1000, 0, (20 + len(opts)) // 4 << 4, 0x18,
+                          65535, 0, 0) + opts + payload
+        frame, hdr_len = eth + ipv4(6, b"", tcp), 54
+    else:
+        nopts, size, hdr_len = VNET_FRAMES[kind]
+        payload = kind.encode().ljust(size, b"x")
+        udp = struct.pack("!HHHH", 40000, VNET_UDP_PORT, 8 + len(payload), 0) + payload
+        frame = eth + ipv4(17, b"\x01" * nopts, udp)
+    for _ in range(n):
+        s.send(struct.pack("<BBHHHH", 0, 0, hdr_len, 0, 0, 0) + frame)
+    s.close()
+
+
+def _udpsink(port, idle_s):
+    nstest._die_with_parent()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    s.settimeout(idle_s)
+    print("listening", flush=True)
+    n = 0
+    try:
+        while True:
+            s.recv(1 << 16)
+            n += 1
+    except socket.timeout:
+        pass
+    print(f"received {n}", flush=True)
+
+
 def main():
     return nstest.main(
         __doc__.split("\n")[0], TESTS, Ctx,
@@ -345,5 +471,9 @@ if __name__ == "__main__":
         _sink(int(sys.argv[2]))
     elif len(sys.argv) == 5 and sys.argv[1] == "blast":
         _blast(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) == 9 and sys.argv[1] == "vnet":
+        _vnet(*sys.argv[2:8], int(sys.argv[8]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "udpsink":
+        _udpsink(int(sys.argv[2]), float(sys.argv[3]))
     else:
         sys.exit(main())
