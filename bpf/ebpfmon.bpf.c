@@ -619,7 +619,7 @@ int xdp_ingress(struct xdp_md *ctx)
  * and for locally made packets, is never copied.
  */
 #define TC_PULL_LEN   (14 + 2 * 4 + 60 + 60) /* Ethernet, two VLAN tags, IPv4 + options, TCP */
-#define TC_L4_MAX_LEN 60		      /* the longest TCP header */
+#define TC_L4_MAX_LEN 60		     /* the longest TCP header */
 /*
  * Bytes in the linear part of skb. Read in assembly: the same fields read again after
  * bpf_skb_pull_data() would let the compiler keep their offsets in registers and address the
