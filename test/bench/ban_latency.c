@@ -645,14 +645,20 @@ int main(int argc, char **argv)
 	printf("rig: %s -> %s on a veth (XDP by %s), analyzer uid ebpfmon without capabilities, "
 	       "monitoring_interval %u ms, ban 1 s, %u extra addresses in ip_stats\n\n",
 	       r.ns.peer_ns, r.ns.mon_ns, r.ns.loader, o.monitoring_ms, o.fill);
-	printf("  %-44s %11s %8s %8s %8s\n", "from t0 (crossing connect() returned) to", "n/trials",
-	       "p50 ms", "p99 ms", "max ms");
+	printf("  %-44s %11s %8s %8s %8s\n", "from t0 (before the crossing connect()) to",
+	       "n/trials", "p50 ms", "p99 ms", "max ms");
 	k_ban = collect(ban_s + WARMUP, o.trials, COL_BAN, sorted);
 	row("the ban entry in the map", sorted, k_ban, o.trials);
 	k_drop = collect(ban_s + WARMUP, o.trials, COL_DROP, sorted);
 	row("the first dropped packet", sorted, k_drop, o.trials);
 	p99_ms = k_drop ? bench_pct(sorted, k_drop, 99) / 1e6 : 0;
 	p50_ms = k_drop ? bench_pct(sorted, k_drop, 50) / 1e6 : 0;
+	/* a trial without a drop within wait_ms stands above every other: when there are enough
+	 * of them to reach a percentile, that figure is the wait, and fails */
+	if ((o.trials - k_drop) * 100 >= o.trials * 1)
+		p99_ms = o.wait_ms;
+	if ((o.trials - k_drop) * 100 >= o.trials * 50)
+		p50_ms = o.wait_ms;
 	row("(the crossing connect() itself)", sorted,
 	    collect(ban_s + WARMUP, o.trials, COL_CONNECT, sorted), o.trials);
 	k_base = collect(base_s, o.baseline, COL_DROP, sorted);
@@ -701,9 +707,14 @@ int main(int argc, char **argv)
 		printf("  most CPU in one callback < %.0f us: %.1f us  %s\n", TARGET_HOLD_US,
 		       cpu_max, cpu_max < TARGET_HOLD_US ? "PASS" : "OVER");
 	}
-	if (k_drop && k_base) {
+	/* always printed: an analyzer that never bans shows as a figure that fails */
+	if (k_base) {
 		printf("FIGURE\tban.p50_us\t%.1f\t%.1f\tus\t-\n", p50_ms * 1e3, base_p50 * 1e3);
 		printf("FIGURE\tban.p99_us\t%.1f\t%.1f\tus\t<%.0f\n", p99_ms * 1e3, base_p99 * 1e3,
+		       TARGET_P99_MS * 1e3);
+	} else {
+		printf("FIGURE\tban.p50_us\t%.1f\t-\tus\t-\n", p50_ms * 1e3);
+		printf("FIGURE\tban.p99_us\t%.1f\t-\tus\t<%.0f\n", p99_ms * 1e3,
 		       TARGET_P99_MS * 1e3);
 	}
 	if (!herr) {
