@@ -423,6 +423,23 @@ def wait_connect_ok(ns, host, port, timeout=5):
     return bool(wait_until(lambda: tcp_connect(ns, host, port, 1.0) == "connected", timeout, 0.1))
 
 
+SYS_BPF = 321  # x86_64
+BPF_OBJ_GET = 7  # enum bpf_cmd
+BPF_F_RDONLY = 1 << 3
+
+
+def bpf_obj_get(path, flags=0):
+    """A file descriptor of the BPF object pinned at path (bpf(2) BPF_OBJ_GET, union bpf_attr's
+    pathname, bpf_fd, file_flags: 0 read-write, BPF_F_RDONLY), or -errno."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    name = ctypes.create_string_buffer(os.fsencode(path))
+    attr = ctypes.create_string_buffer(struct.pack("<QII", ctypes.addressof(name), 0, flags),
+                                       128)
+    fd = libc.syscall(SYS_BPF, BPF_OBJ_GET, attr, ctypes.c_uint(128))
+    return fd if fd >= 0 else -ctypes.get_errno()
+
+
 def _die_with_parent():
     """prctl(PR_SET_PDEATHSIG, SIGKILL): a helper never outlives a test killed by SIGKILL."""
     try:

@@ -38,18 +38,17 @@ MAPS = ("bans", "ban_nets", "allow_nets", "ip_stats", "conn_count", "conn_socks"
 # the analyzer's user's (0640); the other maps root's (0640)
 MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")
 
-# BPF_OBJ_GET on each pin given, read-write then read-only (BPF_F_RDONLY): prints "PATH rw",
-# "PATH ro" or "PATH none" (bpf(2), union bpf_attr's obj_get: pathname, bpf_fd, file_flags)
-OBJ_GET_PY = """
-import ctypes, os, struct, sys
-libc = ctypes.CDLL(None, use_errno=True)
+# each pin given opened read-write, else read-only (nstest.bpf_obj_get): prints "PATH rw",
+# "PATH ro" or "PATH none"; run as another user
+OBJ_GET_PY = f"""
+import os, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import nstest
 for p in sys.argv[1:]:
-    name = ctypes.create_string_buffer(p.encode())
     got = "none"
-    for flags, what in ((0, "rw"), (1 << 3, "ro")):
-        attr = ctypes.create_string_buffer(struct.pack("<QIII", ctypes.addressof(name), 0,
-                                                       flags, 0), 128)
-        fd = libc.syscall(321, 7, attr, 128)
+    for flags, what in ((0, "rw"), (nstest.BPF_F_RDONLY, "ro")):
+        fd = nstest.bpf_obj_get(p, flags)
         if fd >= 0:
             os.close(fd)
             got = what

@@ -52,8 +52,7 @@ MON, PEER = TcTopology.MON_V4, TcTopology.PEER_V4
 
 LINK_TYPE_TCX = 11  # enum bpf_link_type BPF_LINK_TYPE_TCX (Linux 6.6)
 TCX_INGRESS = 46  # enum bpf_attach_type BPF_TCX_INGRESS
-BPF_OBJ_GET, BPF_OBJ_GET_INFO_BY_FD = 7, 15  # enum bpf_cmd
-SYS_BPF = 321  # x86_64
+BPF_OBJ_GET_INFO_BY_FD = 15  # enum bpf_cmd
 
 
 def link_info(path):
@@ -61,17 +60,14 @@ def link_info(path):
     bpf_link_info: three u32, then at offset 16 the 8-aligned union's .tcx = {ifindex,
     attach_type}), or None."""
     libc = ctypes.CDLL(None, use_errno=True)
-    cpath = ctypes.create_string_buffer(path.encode())
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<Q", attr, 0, ctypes.addressof(cpath))  # pathname
-    fd = libc.syscall(SYS_BPF, BPF_OBJ_GET, attr, ctypes.c_uint(128))
+    fd = nstest.bpf_obj_get(path)
     if fd < 0:
         return None
     try:
         info = ctypes.create_string_buffer(256)
         attr = ctypes.create_string_buffer(128)
         struct.pack_into("<IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
-        if libc.syscall(SYS_BPF, BPF_OBJ_GET_INFO_BY_FD, attr, ctypes.c_uint(128)) < 0:
+        if libc.syscall(nstest.SYS_BPF, BPF_OBJ_GET_INFO_BY_FD, attr, ctypes.c_uint(128)) < 0:
             return None
         return struct.unpack_from("<III4xII", info, 0)
     finally:
