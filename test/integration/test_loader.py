@@ -14,6 +14,7 @@ The last line is "N passed, N failed".
 """
 
 import grp
+import inspect
 import os
 import pwd
 import re
@@ -38,17 +39,16 @@ MAPS = ("bans", "ban_nets", "allow_nets", "ip_stats", "conn_count", "conn_socks"
 # the analyzer's user's (0640); the other maps root's (0640)
 MAPS_RW = ("bans", "ban_nets", "allow_nets", "url_rules", "settings", "events")
 
-# each pin given opened read-write, else read-only (nstest.bpf_obj_get): prints "PATH rw",
-# "PATH ro" or "PATH none"; run as another user
+# each pin given opened read-write, else read-only (nstest.bpf_obj_get, carried in the script:
+# the other user may not read the source tree): prints "PATH rw", "PATH ro" or "PATH none"
 OBJ_GET_PY = f"""
-import os, sys
-sys.dont_write_bytecode = True
-sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
-import nstest
+import os, struct, sys
+SYS_BPF, BPF_OBJ_GET = {nstest.SYS_BPF}, {nstest.BPF_OBJ_GET}
+{inspect.getsource(nstest.bpf_obj_get)}
 for p in sys.argv[1:]:
     got = "none"
-    for flags, what in ((0, "rw"), (nstest.BPF_F_RDONLY, "ro")):
-        fd = nstest.bpf_obj_get(p, flags)
+    for flags, what in ((0, "rw"), ({nstest.BPF_F_RDONLY}, "ro")):
+        fd = bpf_obj_get(p, flags)
         if fd >= 0:
             os.close(fd)
             got = what
