@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,9 +89,16 @@ struct cell {
 struct opts {
 	unsigned int seconds, rounds, addrs, storm, interval_ms;
 	const char *loader, *analyzer;
+	bool sp_client;
 };
 
 static char api_url[200], echo_url[200];
+/*
+ * --client sp: the measuring clients speak the SP protocols on a Unix stream socket
+ * themselves instead of through nng's REQ socket, so that a round trip holds the server's
+ * side (nng's and ours) and the kernel's, and none of nng's client threads.
+ */
+static bool sp_client;
 
 /*
  * Threads that call nng, and nng's own, never take SIGINT/SIGTERM/SIGHUP: a signal that
@@ -349,6 +358,113 @@ static long round_trip(nng_socket s, const uint8_t *body, size_t len, bool check
 	return ret;
 }
 
+/*
+ * A REQ peer without nng, for --client sp. The wire format is nanomsg's "SP over IPC"
+ * (sp-ipc-mapping-01: an 8-byte header "\0SP\0", the protocol as a 16-bit big-endian
+ * number, 2 reserved bytes; then each message as the byte 1, its length as a 64-bit
+ * big-endian number, and its bytes) carrying REQ/REP (sp-request-reply-01: a request starts
+ * with a 32-bit request ID with its top bit set, and the reply carries it back).
+ */
+#define SP_PROTO_REQ 0x30
+#define SP_PROTO_REP 0x31
+
+struct sp_conn {
+	int fd;
+	uint32_t next_id;
+	uint8_t *buf; /* the last reply */
+	size_t cap;
+};
+
+static int sp_io(int fd, void *p, size_t n, bool rd)
+{
+	for (size_t o = 0; o < n;) {
+		ssize_t r = rd ? read(fd, (uint8_t *)p + o, n - o)
+			       : send(fd, (const uint8_t *)p + o, n - o, MSG_NOSIGNAL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		o += (size_t)r;
+	}
+	return 0;
+}
+
+static int sp_dial(struct sp_conn *c, const char *url)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const uint8_t hello[8] = {0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0};
+	uint8_t peer[8];
+	struct timeval tv = {.tv_sec = 5};
+
+	*c = (struct sp_conn){.fd = -1, .next_id = 1};
+	if (strncmp(url, "ipc://", 6) || strlen(url + 6) >= sizeof(sa.sun_path))
+		return -EINVAL;
+	strcpy(sa.sun_path, url + 6);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    sp_io(c->fd, (void *)hello, sizeof(hello), false) ||
+	    sp_io(c->fd, peer, sizeof(peer), true) || memcmp(peer, "\0SP\0", 4) || peer[4] != 0 ||
+	    peer[5] != SP_PROTO_REP) {
+		fprintf(stderr, "%s: %s: the SP handshake failed\n", PROG, url);
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		return -EIO;
+	}
+	return 0;
+}
+
+static void sp_close(struct sp_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	c->fd = -1;
+	c->buf = NULL;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* One round trip without nng: the reply's size (its request ID stripped), or -EIO. */
+static long sp_round_trip(struct sp_conn *c, const uint8_t *body, size_t len)
+{
+	uint8_t out[9 + 4 + 256], hdr[9];
+	uint32_t id = 0x80000000u | (c->next_id++ & 0x7fffffffu);
+	uint64_t rlen = 0;
+
+	if (len > 256)
+		return -EIO;
+	out[0] = 1;
+	be64(out + 1, 4 + len);
+	out[9] = (uint8_t)(id >> 24), out[10] = (uint8_t)(id >> 16);
+	out[11] = (uint8_t)(id >> 8), out[12] = (uint8_t)id;
+	memcpy(out + 13, body, len);
+	if (sp_io(c->fd, out, 13 + len, false) || sp_io(c->fd, hdr, sizeof(hdr), true) ||
+	    hdr[0] != 1)
+		return -EIO;
+	for (int i = 1; i < 9; i++)
+		rlen = rlen << 8 | hdr[i];
+	if (rlen < 4 || rlen > (1u << 24))
+		return -EIO;
+	if (rlen > c->cap) {
+		free(c->buf);
+		c->buf = malloc(rlen);
+		c->cap = c->buf ? rlen : 0;
+		if (!c->buf)
+			return -EIO;
+	}
+	if (sp_io(c->fd, c->buf, rlen, true) ||
+	    memcmp(c->buf, (uint8_t[]){out[9], out[10], out[11], out[12]}, 4))
+		return -EIO;
+	return (long)(rlen - 4);
+}
+
 /* --- client threads --- */
 
 struct client {
@@ -366,10 +482,11 @@ struct client {
 static void *client_main(void *arg)
 {
 	struct client *c = arg;
-	nng_socket s;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	struct sp_conn sp = {.fd = -1};
 	uint64_t i = 0;
 
-	if (dial(&s, c->url)) {
+	if (sp_client ? sp_dial(&sp, c->url) : dial(&s, c->url)) {
 		c->failed++;
 		return NULL;
 	}
@@ -378,7 +495,19 @@ static void *client_main(void *arg)
 	for (;;) {
 		uint64_t t0 = bench_now(), t1;
 		/* every 1024th reply of the API is decoded and checked; the rest only timed */
-		long r = round_trip(s, c->body, c->len, c->is_api && (i++ & 1023) == 0);
+		bool check = c->is_api && (i++ & 1023) == 0;
+		long r = sp_client ? sp_round_trip(&sp, c->body, c->len)
+				   : round_trip(s, c->body, c->len, check);
+
+		if (sp_client && check && r >= 0) {
+			Ebpfmon__V1__Response *resp =
+				ebpfmon__v1__response__unpack(NULL, (size_t)r, sp.buf + 4);
+
+			if (!resp || resp->status != EBPFMON__V1__STATUS__STATUS_OK)
+				r = -EIO;
+			if (resp)
+				ebpfmon__v1__response__free_unpacked(resp, NULL);
+		}
 
 		t1 = bench_now();
 		if (r < 0) {
@@ -390,7 +519,10 @@ static void *client_main(void *arg)
 		if (t1 >= c->end_ns || nsb_interrupted)
 			break;
 	}
-	nng_close(s);
+	if (sp_client)
+		sp_close(&sp);
+	else
+		nng_close(s);
 	return NULL;
 }
 
@@ -619,7 +751,8 @@ static void print_figures(struct cell cells[2][CALL_N][N_CLIENTS][64], unsigned 
 	for (int s = 0; s < (storm ? 2 : 1); s++) {
 		for (int c = CALL_STATUS; c <= CALL_STATS; c++) {
 			int e = c == CALL_STATUS ? CALL_ECHO_STATUS : CALL_ECHO_STATS;
-			const char *sfx = s ? "_storm" : "";
+			const char *sfx = s ? (sp_client ? "_storm_sp" : "_storm")
+					    : (sp_client ? "_sp" : "");
 			struct stat3 p50 =
 				stat_of(cells[s][c][0], rounds, offsetof(struct cell, p50_us));
 			struct stat3 p99 =
@@ -670,6 +803,9 @@ static void usage(FILE *out)
 		"  -n, --addresses N    entries written to ip_stats (default %u, 0..%u)\n"
 		"  -b, --bans-per-s B   the storm's BanIP rate (default %u, 0: no storm, 1..10000)\n"
 		"  -i, --interval-ms MS the analyzer's monitoring interval (default %u, 100..60000)\n"
+		"  -c, --client KIND    nng: the clients are nng REQ sockets (default); sp: they\n"
+		"                       speak SP over IPC on a Unix socket themselves, so that\n"
+		"                       a round trip holds only the server's side and the kernel\n"
 		"      --loader PATH    ebpfmon-loader (default: the one of this build tree)\n"
 		"      --analyzer PATH  ebpfmon-analyzer (default: the one of this build tree)\n"
 		"  -h, --help           this text\n"
@@ -680,9 +816,10 @@ static void usage(FILE *out)
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
 		"  sudo build/test/bench/%s -t 5 -r 5\n"
-		"  sudo build/test/bench/%s -n 0 -b 0      # empty maps, no storm\n",
+		"  sudo build/test/bench/%s -n 0 -b 0      # empty maps, no storm\n"
+		"  sudo build/test/bench/%s -c sp -b 0     # the server's side alone\n",
 		PROG, MAX_CLIENTS, DEFAULT_SECONDS, DEFAULT_ROUNDS, DEFAULT_ADDRS, MAX_ADDRS,
-		DEFAULT_STORM, DEFAULT_INTERVAL, PROG, PROG, PROG);
+		DEFAULT_STORM, DEFAULT_INTERVAL, PROG, PROG, PROG, PROG);
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -694,6 +831,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{"addresses", required_argument, NULL, 'n'},
 		{"bans-per-s", required_argument, NULL, 'b'},
 		{"interval-ms", required_argument, NULL, 'i'},
+		{"client", required_argument, NULL, 'c'},
 		{"loader", required_argument, NULL, OPT_LOADER},
 		{"analyzer", required_argument, NULL, OPT_ANALYZER},
 		{"help", no_argument, NULL, 'h'},
@@ -701,9 +839,12 @@ static int parse(int argc, char **argv, struct opts *o)
 	};
 	int opt;
 
-	*o = (struct opts){DEFAULT_SECONDS,  DEFAULT_ROUNDS, DEFAULT_ADDRS, DEFAULT_STORM,
-			   DEFAULT_INTERVAL, NULL,	     NULL};
-	while ((opt = getopt_long(argc, argv, "t:r:n:b:i:h", lo, NULL)) != -1) {
+	*o = (struct opts){.seconds = DEFAULT_SECONDS,
+			   .rounds = DEFAULT_ROUNDS,
+			   .addrs = DEFAULT_ADDRS,
+			   .storm = DEFAULT_STORM,
+			   .interval_ms = DEFAULT_INTERVAL};
+	while ((opt = getopt_long(argc, argv, "t:r:n:b:i:c:h", lo, NULL)) != -1) {
 		long long v = 0;
 		unsigned int *dst = NULL;
 		long long lo_v = 0, hi_v = 0;
@@ -724,6 +865,13 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'i':
 			dst = &o->interval_ms, lo_v = 100, hi_v = 60000;
 			break;
+		case 'c':
+			if (strcmp(optarg, "nng") && strcmp(optarg, "sp")) {
+				fprintf(stderr, "%s: -c %s: want nng or sp\n", PROG, optarg);
+				return 2;
+			}
+			o->sp_client = !strcmp(optarg, "sp");
+			continue;
 		case OPT_LOADER:
 			o->loader = optarg;
 			continue;
@@ -780,6 +928,7 @@ int main(int argc, char **argv)
 	if ((rc = parse(argc, argv, &o)))
 		return rc;
 	rc = 1;
+	sp_client = o.sp_client;
 	log_init(PROG, LOG_LVL_WARN);
 	nsb_init(&ns, PROG, o.loader, o.analyzer);
 	snprintf(api_url, sizeof(api_url), "ipc://%s/var/api.sock", ns.tmpdir);
@@ -831,6 +980,9 @@ int main(int argc, char **argv)
 	printf("replies: GetMonitorStatus %ld bytes, GetNetworkStats top %d %ld bytes; each cell "
 	       "%u s after %u ms warm-up, %u rounds\n",
 	       size[CALL_STATUS], TOP_N, size[CALL_STATS], o.seconds, WARMUP_MS, o.rounds);
+	printf("clients: %s\n", sp_client ? "SP over IPC without nng (--client sp): the server's "
+					    "side and the kernel's"
+					  : "nng REQ sockets");
 	print_load("at start");
 	fflush(stdout);
 
