@@ -51,8 +51,10 @@ demo_pkgs="python3 curl"
 dev_pkgs="cppcheck clang-tidy clang-format python3"
 # the peers of test/bench/run-all: xdp-filter, fail2ban (with the inotify backend Debian
 # recommends) banning through nftables in front of nginx, iperf3 (the packages' own services
-# may start as well, they are not used)
-bench_pkgs="xdp-tools nftables fail2ban python3-pyinotify iperf3 nginx-light curl"
+# may start as well, they are not used), CrowdSec and its nftables bouncer (f2b_latency runs
+# both from a private configuration; their services are stopped below)
+bench_pkgs="xdp-tools nftables fail2ban python3-pyinotify iperf3 nginx-light curl
+	crowdsec crowdsec-firewall-bouncer"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
 [ "$want_bench" = 1 ] && pkgs="$pkgs $bench_pkgs"
 [ "$want_demo" = 1 ] && pkgs="$pkgs $demo_pkgs"
@@ -90,9 +92,30 @@ apt_wait() {
 if [ -n "$missing" ]; then
 	echo "install-deps.sh: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# crowdsec's postinst registers with CrowdSec's Central API unless this file exists and is
+	# not empty (README.Debian); offline, the registration fails and so would the install.
+	# The benchmark does not use the Central API either.
+	capi=/etc/crowdsec/online_api_credentials.yaml
+	case "$missing " in
+	*" crowdsec "*)
+		if [ ! -s "$capi" ]; then
+			install -d -m 0755 /etc/crowdsec
+			echo "# no Central API registration (written by ebpfmon's install-deps.sh)" >"$capi"
+		fi
+		;;
+	esac
 	apt_wait update -q
 	# shellcheck disable=SC2086
 	apt_wait install -y -q --no-install-recommends $missing
+	# Installed for the benchmark only: the services the postinst may have started (under
+	# systemd) would listen on 127.0.0.1:8080 and change the host's nftables.
+	if [ -d /run/systemd/system ]; then
+		for p in crowdsec-firewall-bouncer crowdsec; do
+			case "$missing " in
+			*" $p "*) systemctl disable --now "$p.service" || true ;;
+			esac
+		done
+	fi
 fi
 
 if ! getent group ebpfmon >/dev/null; then
