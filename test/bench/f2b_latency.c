@@ -1,19 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * f2b_latency: time from a probe of a malicious URL (GET /wp-admin/) to the ban in force,
- * ebpfmon against fail2ban, on the same scenario in the same run.
+ * ebpfmon against fail2ban and against CrowdSec, on the same scenario in the same run.
  *
- *   sudo build/test/bench/f2b_latency [-n TRIALS] [-i PROBE_US] [-w WAIT_MS]
+ *   sudo build/test/bench/f2b_latency [-n TRIALS] [-i PROBE_US] [-w WAIT_MS] [-N CS_TRIALS]
  *
  * The rig is ban_latency's (nsbench.h): namespaces ebb-mon-PID (the server) and
  * ebb-peer-PID (the client, one source address per trial) on a veth. Debian's nginx runs in
- * the server namespace, writing the usual combined access log. Two phases, each with its own
- * source addresses:
+ * the server namespace, writing the usual combined access log. Three phases, in this order,
+ * each with its own source addresses (198.18.230.x, .232.x, .231.x):
  *
  *   fail2ban  fail2ban-server (Debian's, in the server namespace, its own configuration
  *             folder and socket) with one jail on nginx's access log: the filter matches a
  *             request for /wp-admin..., maxretry 1, backend pyinotify, and Debian's nftables
  *             action banning every packet of the address (type=custom, blocktype=drop).
+ *   crowdsec  Debian's crowdsec 1.4 (agent and local API in one process, in the server
+ *             namespace, LAPI on the namespace's 127.0.0.1:8080, no Central API, SQLite in
+ *             the temporary folder) reading nginx's access log, and Debian's
+ *             crowdsec-firewall-bouncer in nftables mode (tables ip crowdsec / ip6 crowdsec6
+ *             in the server namespace, DROP), pulling decisions every CS_UPDATE_MS (the
+ *             package's update_frequency, 10 s, unless -u says otherwise). The parsers are the
+ *             package's offline hub (/usr/share/crowdsec/hub: syslog-logs, nginx-logs,
+ *             dateparse-enrich, http-logs, what Debian enables for nginx). No scenario of that
+ *             hub bans on one request (http-probing wants 10 distinct 404s, the WordPress
+ *             ones 5 requests), so the scenario is local, written to the temporary folder: a
+ *             trigger bucket on a request for /wp-admin..., the rule of the fail2ban jail and
+ *             of ebpfmon; the profile is the package's (a 4 h ban of the address). cscli
+ *             registers the machine and the bouncer in the private database.
  *   ebpfmon   the real loader on the server's veth and the analyzer as user ebpfmon without
  *             capabilities, malicious_url_patterns = /wp-admin.
  *
@@ -25,14 +38,23 @@
  * arrives while no later probe arrives either (ban_latency's definition, "the first dropped probe
  * packet after the request", observed at the receiver so that it means the same for XDP and
  * nftables): checked once that probe is CONFIRM_MS old. "Served": the client got an HTTP status
- * line back for the probe.
+ * line back for the probe. A trial gives up after WAIT_MS (CrowdSec: CS_WAIT_MS, 30 s by
+ * default, since its bouncer polls); one without a ban counts as the wait. CrowdSec runs
+ * fewer trials (CS_TRIALS, by default -n's value but at most 10), each after a pause of
+ * random length below the bouncer's period, so that its request falls anywhere in the
+ * polling cycle and not just after the pull that banned the previous address: a trial takes
+ * about one period.
  *
  * The resident memory of each user-space stack is read at the end of its phase: VmRSS of
- * ebpfmon-loader + ebpfmon-analyzer, of fail2ban-server.
+ * ebpfmon-loader + ebpfmon-analyzer, of fail2ban-server, of crowdsec +
+ * crowdsec-firewall-bouncer.
  *
  * Not a ctest: prints figures and exits 0; 77 without root (1 when EBPFMON_REQUIRE_BPF=1),
  * 1 when the setup fails, 2 on usage. Everything it makes (namespaces, pins, nginx,
- * fail2ban-server and its nftables table, temporary files) goes at exit, also after ^C.
+ * fail2ban-server, crowdsec and the bouncer and their nftables tables, temporary files with
+ * CrowdSec's configuration and database) goes at exit, also after ^C. Nothing under
+ * /etc/crowdsec or /var/lib/crowdsec is written or used, but for the grok patterns in
+ * /etc/crowdsec/patterns (read).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +66,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,11 +88,20 @@
 #define JAIL		 "ebb-wp-admin"
 #define MAX_PROBES	 (1u << 20)
 
-enum phase { PH_F2B, PH_EBPFMON, PH_N };
-static const char *const phase_name[PH_N] = {"fail2ban", "ebpfmon"};
+#define DEFAULT_CS_TRIALS  10u /* at most, and no more than -n */
+#define DEFAULT_CS_WAIT_MS 30000u
+#define DEFAULT_CS_UPDATE  10000u /* the package's update_frequency, ms */
+#define CS_HUB		   "/usr/share/crowdsec/hub"
+#define CS_SCENARIO	   "ebpfmon-bench/wp-admin"
+#define CS_READY_S	   30u
+
+/* In the order they run; trial addresses 198.18.(230 + phase).x */
+enum phase { PH_F2B, PH_EBPFMON, PH_CS, PH_N };
+static const char *const phase_name[PH_N] = {"fail2ban", "ebpfmon", "crowdsec"};
 
 struct opts {
 	unsigned int trials, probe_us, wait_ms;
+	unsigned int cs_trials, cs_wait_ms, cs_update_ms;
 	const char *loader, *analyzer;
 };
 
@@ -83,7 +115,8 @@ struct rig {
 	int sink_fd;
 	struct sockaddr_in web, sink;
 	char web_dir[160], f2b_dir[160], f2b_sock[200];
-	pid_t nginx, f2b;
+	char cs_dir[160], cs_conf[200], cs_log[200], bouncer_conf[200], bouncer_log[200];
+	pid_t nginx, f2b, cs, bouncer;
 	uint64_t *sent_ns; /* per probe number */
 };
 
@@ -93,27 +126,38 @@ static void usage(FILE *out)
 		"Usage: %s [OPTION]...\n"
 		"\n"
 		"Time from a request for /wp-admin/ to the ban in force (the first probe packet\n"
-		"from the client's address that is dropped), ebpfmon against fail2ban + nftables "
-		"on\n"
-		"the same nginx in the same run, and whether the probe was served. Needs root,\n"
-		"nginx, fail2ban, nftables and python3-pyinotify (packaging/install-deps.sh\n"
-		"--bench).\n"
+		"from the client's address that is dropped), ebpfmon against fail2ban + nftables\n"
+		"and against CrowdSec + its nftables bouncer on the same nginx in the same run,\n"
+		"and whether the probe was served. Needs root, nginx, fail2ban, nftables,\n"
+		"python3-pyinotify, crowdsec and crowdsec-firewall-bouncer\n"
+		"(packaging/install-deps.sh --bench).\n"
 		"\n"
-		"  -n, --trials N       trials per system, one source address each (default %u,\n"
-		"                       1..%u)\n"
-		"  -i, --probe-us US    a probe every US microseconds (default %u, 20..100000)\n"
-		"  -w, --wait-ms MS     give up on a trial after MS (default %u, 100..60000)\n"
-		"      --loader PATH    ebpfmon-loader (default: the one of this build tree)\n"
-		"      --analyzer PATH  ebpfmon-analyzer (default: the one of this build tree)\n"
-		"  -h, --help           this text\n"
+		"  -n, --trials N          trials of ebpfmon and fail2ban, one source address each\n"
+		"                          (default %u, 1..%u)\n"
+		"  -i, --probe-us US       a probe every US microseconds (default %u, 20..100000)\n"
+		"  -w, --wait-ms MS        give up on a trial after MS (default %u, 100..60000)\n"
+		"  -N, --cs-trials N       trials of CrowdSec (default: -n, at most %u; 0..%u;\n"
+		"                          0 leaves CrowdSec out)\n"
+		"  -W, --cs-wait-ms MS     give up on a CrowdSec trial after MS (default %u,\n"
+		"                          1000..120000)\n"
+		"  -u, --cs-update-ms MS   the bouncer's update_frequency (default %u, the\n"
+		"                          package's; 100..60000)\n"
+		"      --loader PATH       ebpfmon-loader (default: the one of this build tree)\n"
+		"      --analyzer PATH     ebpfmon-analyzer (default: the one of this build tree)\n"
+		"  -h, --help              this text\n"
 		"\n"
 		"Prints, besides the table, one line per figure for test/bench/run-all:\n"
-		"  FIGURE<TAB>id<TAB>ebpfmon<TAB>fail2ban<TAB>unit<TAB>target\n"
+		"  FIGURE<TAB>id<TAB>ebpfmon<TAB>peer<TAB>unit<TAB>target\n"
+		"(ban.url_probe_*, rss.user_stack_mb: fail2ban the peer; ban.cs_url_probe_*,\n"
+		"rss.cs_user_stack_mb: CrowdSec the peer)\n"
 		"\n"
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
-		"  sudo build/test/bench/%s -n 50 -i 50\n",
-		PROG, DEFAULT_TRIALS, MAX_TRIALS, DEFAULT_PROBE_US, DEFAULT_WAIT_MS, PROG, PROG);
+		"  sudo build/test/bench/%s -n 50 -i 50 -N 0\n"
+		"  sudo build/test/bench/%s -N 20 -u 1000\n",
+		PROG, DEFAULT_TRIALS, MAX_TRIALS, DEFAULT_PROBE_US, DEFAULT_WAIT_MS,
+		DEFAULT_CS_TRIALS, MAX_TRIALS, DEFAULT_CS_WAIT_MS, DEFAULT_CS_UPDATE, PROG, PROG,
+		PROG);
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -123,16 +167,23 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"trials", required_argument, NULL, 'n'},
 		{"probe-us", required_argument, NULL, 'i'},
 		{"wait-ms", required_argument, NULL, 'w'},
+		{"cs-trials", required_argument, NULL, 'N'},
+		{"cs-wait-ms", required_argument, NULL, 'W'},
+		{"cs-update-ms", required_argument, NULL, 'u'},
 		{"loader", required_argument, NULL, OPT_LOADER},
 		{"analyzer", required_argument, NULL, OPT_ANALYZER},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
+	bool cs_trials_set = false;
 	int opt;
 
-	*o = (struct opts){
-		.trials = DEFAULT_TRIALS, .probe_us = DEFAULT_PROBE_US, .wait_ms = DEFAULT_WAIT_MS};
-	while ((opt = getopt_long(argc, argv, "n:i:w:h", lo, NULL)) != -1) {
+	*o = (struct opts){.trials = DEFAULT_TRIALS,
+			   .probe_us = DEFAULT_PROBE_US,
+			   .wait_ms = DEFAULT_WAIT_MS,
+			   .cs_wait_ms = DEFAULT_CS_WAIT_MS,
+			   .cs_update_ms = DEFAULT_CS_UPDATE};
+	while ((opt = getopt_long(argc, argv, "n:i:w:N:W:u:h", lo, NULL)) != -1) {
 		unsigned int *dst = NULL;
 		long long min = 0, max = 0;
 
@@ -145,6 +196,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'w':
 			dst = &o->wait_ms, min = 100, max = 60000;
+			break;
+		case 'N':
+			dst = &o->cs_trials, min = 0, max = MAX_TRIALS;
+			cs_trials_set = true;
+			break;
+		case 'W':
+			dst = &o->cs_wait_ms, min = 1000, max = 120000;
+			break;
+		case 'u':
+			dst = &o->cs_update_ms, min = 100, max = 60000;
 			break;
 		case OPT_LOADER:
 			o->loader = optarg;
@@ -169,9 +230,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		usage(stderr);
 		return -EINVAL;
 	}
+	if (!cs_trials_set)
+		o->cs_trials = o->trials < DEFAULT_CS_TRIALS ? o->trials : DEFAULT_CS_TRIALS;
 	if ((unsigned long long)o->wait_ms * 1000 / o->probe_us >= MAX_PROBES) {
 		fprintf(stderr, "%s: -w %u with -i %u makes more than %u probes a trial\n", PROG,
 			o->wait_ms, o->probe_us, MAX_PROBES);
+		return -EINVAL;
+	}
+	if (o->cs_trials && (unsigned long long)o->cs_wait_ms * 1000 / o->probe_us >= MAX_PROBES) {
+		fprintf(stderr, "%s: -W %u with -i %u makes more than %u probes a trial\n", PROG,
+			o->cs_wait_ms, o->probe_us, MAX_PROBES);
 		return -EINVAL;
 	}
 	return 0;
@@ -415,6 +483,292 @@ static int stop_f2b(struct rig *r)
 	return 0;
 }
 
+/* Lines of a log file that contain needle. */
+static unsigned int log_count(const char *path, const char *needle)
+{
+	char line[1024];
+	unsigned int n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* Whether pid has exited, leaving it to be reaped by bp_stop(). */
+static bool exited(pid_t pid)
+{
+	siginfo_t si = {0};
+
+	return pid <= 0 || (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid == pid);
+}
+
+/* Wait up to CS_READY_S for needle in the log of pid: 0, -EINTR, or -errno (logged). */
+static int wait_log(pid_t pid, const char *name, const char *log, const char *needle)
+{
+	for (unsigned int i = 0; i < CS_READY_S * 10; i++) {
+		if (log_count(log, needle))
+			return 0;
+		if (exited(pid)) {
+			fprintf(stderr, "%s: %s exited while starting:\n", PROG, name);
+			nsb_tail(log, 15);
+			return -ECHILD;
+		}
+		if (nsb_sleep_ms(100))
+			return -EINTR;
+	}
+	fprintf(stderr, "%s: %s not ready after %u s (no \"%s\" in its log):\n", PROG, name,
+		CS_READY_S, needle);
+	nsb_tail(log, 15);
+	return -ETIMEDOUT;
+}
+
+/*
+ * CrowdSec's configuration, all of it in the temporary folder: config.yaml (agent and LAPI,
+ * no Central API, no Prometheus listener, SQLite in data/), acquis.yaml (nginx's access log,
+ * type nginx), the package's profile, the hub's parsers as symbolic links to the package's
+ * offline hub (as Debian's postinst enables them), the local scenario; the machine and the
+ * bouncer registered with cscli in that database; the bouncer's configuration with its key.
+ * 0 or -errno.
+ */
+static int write_cs_conf(struct rig *r, const struct opts *o)
+{
+	static const char *const parsers[] = {
+		"s00-raw/crowdsecurity/syslog-logs.yaml",
+		"s01-parse/crowdsecurity/nginx-logs.yaml",
+		"s02-enrich/crowdsecurity/dateparse-enrich.yaml",
+		"s02-enrich/crowdsecurity/http-logs.yaml",
+	};
+	static const char *const dirs[] = {
+		"",
+		"/etc",
+		"/etc/parsers",
+		"/etc/parsers/s00-raw",
+		"/etc/parsers/s01-parse",
+		"/etc/parsers/s02-enrich",
+		"/etc/scenarios",
+		"/data",
+		"/log",
+	};
+	char path[256], target[256], text[4096], out[1024], creds[200], key[128];
+	const char *d = r->cs_dir;
+	int err;
+
+	snprintf(r->cs_dir, sizeof(r->cs_dir), "%s/crowdsec", r->ns.tmpdir);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", d, dirs[i]);
+		if (mkdir(path, 0700)) {
+			fprintf(stderr, "%s: mkdir %s: %s\n", PROG, path, strerror(errno));
+			return -errno;
+		}
+	}
+	for (size_t i = 0; i < sizeof(parsers) / sizeof(parsers[0]); i++) {
+		const char *stage_end = strchr(parsers[i], '/'), *base = strrchr(parsers[i], '/');
+
+		snprintf(target, sizeof(target), "%s/parsers/%s", CS_HUB, parsers[i]);
+		/* under config_dir without the author's folder, as the postinst links them */
+		snprintf(path, sizeof(path), "%s/etc/parsers/%.*s%s", d,
+			 (int)(stage_end - parsers[i]), parsers[i], base);
+		if (access(target, R_OK) || symlink(target, path)) {
+			fprintf(stderr, "%s: %s: %s (the crowdsec package's offline hub)\n", PROG,
+				target, strerror(errno));
+			return -errno;
+		}
+	}
+	/* grok patterns: the package's (conffiles, read only) */
+	snprintf(path, sizeof(path), "%s/etc/patterns", d);
+	if (access("/etc/crowdsec/patterns/", R_OK) || symlink("/etc/crowdsec/patterns", path)) {
+		fprintf(stderr, "%s: /etc/crowdsec/patterns: %s (the crowdsec package's)\n", PROG,
+			strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/etc/scenarios/wp-admin.yaml", d);
+	if ((err = write_file(path, "# written by " PROG " (test/bench): one request for "
+				    "/wp-admin... bans, as the fail2ban jail and ebpfmon do\n"
+				    "type: trigger\n"
+				    "name: " CS_SCENARIO "\n"
+				    "description: \"a request for /wp-admin...\"\n"
+				    "filter: \"evt.Meta.log_type == 'http_access-log' && "
+				    "evt.Meta.http_path startsWith '/wp-admin'\"\n"
+				    "groupby: evt.Meta.source_ip\n"
+				    "labels:\n"
+				    "  service: http\n"
+				    "  type: scan\n"
+				    "  remediation: true\n")))
+		return err;
+	/* the package's /etc/crowdsec/profiles.yaml, as shipped */
+	snprintf(path, sizeof(path), "%s/etc/profiles.yaml", d);
+	if ((err = write_file(path, "name: default_ip_remediation\n"
+				    "filters:\n"
+				    " - Alert.Remediation == true && Alert.GetScope() == \"Ip\"\n"
+				    "decisions:\n"
+				    " - type: ban\n"
+				    "   duration: 4h\n"
+				    "on_success: break\n")))
+		return err;
+	snprintf(path, sizeof(path), "%s/etc/simulation.yaml", d);
+	if ((err = write_file(path, "simulation: off\n")))
+		return err;
+	snprintf(path, sizeof(path), "%s/etc/acquis.yaml", d);
+	snprintf(text, sizeof(text), "filenames:\n  - %s/access.log\nlabels:\n  type: nginx\n",
+		 r->web_dir);
+	if ((err = write_file(path, text)))
+		return err;
+	snprintf(creds, sizeof(creds), "%s/etc/local_api_credentials.yaml", d);
+	snprintf(r->cs_conf, sizeof(r->cs_conf), "%s/etc/config.yaml", d);
+	snprintf(r->cs_log, sizeof(r->cs_log), "%s/log/crowdsec.log", d);
+	snprintf(text, sizeof(text),
+		 "# written by %s (test/bench): everything in %s\n"
+		 "common:\n"
+		 "  daemonize: false\n"
+		 "  log_media: file\n"
+		 "  log_level: info\n"
+		 "  log_dir: %s/log/\n"
+		 "  working_dir: %s\n"
+		 "config_paths:\n"
+		 "  config_dir: %s/etc/\n"
+		 "  data_dir: %s/data/\n"
+		 "  simulation_path: %s/etc/simulation.yaml\n"
+		 "  hub_dir: %s/\n"
+		 "  index_path: %s/.index.json\n"
+		 "  notification_dir: %s/etc/notifications/\n"
+		 "  plugin_dir: /usr/lib/crowdsec/plugins/\n"
+		 "crowdsec_service:\n"
+		 "  acquisition_path: %s/etc/acquis.yaml\n"
+		 "  parser_routines: 1\n"
+		 "cscli:\n"
+		 "  output: human\n"
+		 "  color: no\n"
+		 "db_config:\n"
+		 "  log_level: info\n"
+		 "  type: sqlite\n"
+		 "  db_path: %s/data/crowdsec.db\n"
+		 "  use_wal: true\n"
+		 "api:\n"
+		 "  client:\n"
+		 "    credentials_path: %s\n"
+		 "  server:\n"
+		 "    log_level: info\n"
+		 "    listen_uri: 127.0.0.1:8080\n"
+		 "    profiles_path: %s/etc/profiles.yaml\n"
+		 "    console_path: %s/etc/console.yaml\n"
+		 "    trusted_ips:\n"
+		 "      - 127.0.0.1\n"
+		 "prometheus:\n"
+		 "  enabled: false\n",
+		 PROG, d, d, d, d, d, d, CS_HUB, CS_HUB, d, d, d, creds, d, d);
+	if ((err = write_file(r->cs_conf, text)))
+		return err;
+	/* cscli writes to the database directly (the LAPI need not run) */
+	err = bp_run(NULL,
+		     (char *const[]){"cscli", "-c", r->cs_conf, "--error", "machines", "add",
+				     "ebpfmon-bench", "--auto", "-f", creds, NULL},
+		     out, sizeof(out));
+	if (err) {
+		fprintf(stderr, "%s: cscli machines add failed:\n%s", PROG, out);
+		return err < 0 ? err : -EIO;
+	}
+	err = bp_run(NULL,
+		     (char *const[]){"cscli", "-c", r->cs_conf, "--error", "-o", "raw", "bouncers",
+				     "add", "ebpfmon-bench-fw", NULL},
+		     out, sizeof(out));
+	if (err || sscanf(out, "%127[A-Za-z0-9]", key) != 1) {
+		fprintf(stderr, "%s: cscli bouncers add failed:\n%s", PROG, out);
+		return err < 0 ? err : -EIO;
+	}
+	/* the package's crowdsec-firewall-bouncer.yaml, nftables mode, files in the folder */
+	snprintf(r->bouncer_conf, sizeof(r->bouncer_conf), "%s/etc/firewall-bouncer.yaml", d);
+	snprintf(r->bouncer_log, sizeof(r->bouncer_log), "%s/log/crowdsec-firewall-bouncer.log", d);
+	snprintf(text, sizeof(text),
+		 "# written by %s (test/bench)\n"
+		 "mode: nftables\n"
+		 "pid_dir: %s/\n"
+		 "update_frequency: %ums\n"
+		 "daemonize: false\n"
+		 "log_mode: file\n"
+		 "log_dir: %s/log/\n"
+		 "log_level: info\n"
+		 "api_url: http://127.0.0.1:8080/\n"
+		 "api_key: %s\n"
+		 "disable_ipv6: false\n"
+		 "deny_action: DROP\n"
+		 "deny_log: false\n"
+		 "supported_decisions_types:\n"
+		 "  - ban\n"
+		 "blacklists_ipv4: crowdsec-blacklists\n"
+		 "blacklists_ipv6: crowdsec6-blacklists\n"
+		 "nftables:\n"
+		 "  ipv4:\n"
+		 "    enabled: true\n"
+		 "    set-only: false\n"
+		 "    table: crowdsec\n"
+		 "    chain: crowdsec-chain\n"
+		 "  ipv6:\n"
+		 "    enabled: true\n"
+		 "    set-only: false\n"
+		 "    table: crowdsec6\n"
+		 "    chain: crowdsec6-chain\n"
+		 "prometheus:\n"
+		 "  enabled: false\n",
+		 PROG, d, o->cs_update_ms, d, key);
+	return write_file(r->bouncer_conf, text);
+}
+
+/* The nftables tables of the bouncer in the server namespace (it leaves them on SIGTERM). */
+static void cs_delete_tables(struct rig *r)
+{
+	bp_run(r->ns.mon_ns, (char *const[]){"nft", "delete", "table", "ip", "crowdsec", NULL},
+	       NULL, 0);
+	bp_run(r->ns.mon_ns, (char *const[]){"nft", "delete", "table", "ip6", "crowdsec6", NULL},
+	       NULL, 0);
+}
+
+/* crowdsec, then the bouncer once the LAPI answers; both in the server namespace. */
+static int start_cs(struct rig *r)
+{
+	char out[256];
+	int err;
+
+	snprintf(out, sizeof(out), "%s/crowdsec.out", r->cs_dir);
+	r->cs = bp_spawn(r->ns.mon_ns, (char *const[]){"crowdsec", "-c", r->cs_conf, NULL}, out);
+	if (r->cs < 0)
+		return r->cs;
+	/* the LAPI listens before the agent starts; the agent tails the log from its end */
+	if ((err = wait_log(r->cs, "crowdsec", r->cs_log, "Starting processing data")))
+		return err;
+	snprintf(out, sizeof(out), "%s/bouncer.out", r->cs_dir);
+	r->bouncer = bp_spawn(
+		r->ns.mon_ns,
+		(char *const[]){"crowdsec-firewall-bouncer", "-c", r->bouncer_conf, NULL}, out);
+	if (r->bouncer < 0)
+		return r->bouncer;
+	/* its first pull done: the tables exist, the ticker runs */
+	if ((err = wait_log(r->bouncer, "crowdsec-firewall-bouncer", r->bouncer_log,
+			    "Processing new and deleted decisions")))
+		return err;
+	err = bp_run(r->ns.mon_ns, (char *const[]){"nft", "list", "table", "ip", "crowdsec", NULL},
+		     out, sizeof(out));
+	if (err) {
+		fprintf(stderr, "%s: no nftables table ip crowdsec in %s:\n%s", PROG, r->ns.mon_ns,
+			out);
+		return err < 0 ? err : -EIO;
+	}
+	return nsb_sleep_ms(1000); /* the agent's file tail settles */
+}
+
+static void stop_cs(struct rig *r)
+{
+	if (r->bouncer > 0)
+		bp_stop(&r->bouncer, "crowdsec-firewall-bouncer");
+	if (r->cs > 0)
+		bp_stop(&r->cs, "crowdsec");
+	cs_delete_tables(r);
+}
+
 static int sock_from(struct rig *r, const char *src)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -443,7 +797,8 @@ static void drain_sink(struct rig *r, long long *last)
 }
 
 /* One trial from src: request, then probes until the ban is confirmed or wait_ms passed. */
-static int trial(struct rig *r, const struct opts *o, const char *src, struct sample *s)
+static int trial(struct rig *r, const struct opts *o, unsigned int wait_ms, const char *src,
+		 struct sample *s)
 {
 	static const char req[] =
 		"GET /wp-admin/ HTTP/1.1\r\nHost: bench\r\nUser-Agent: f2b_latency\r\n\r\n";
@@ -479,7 +834,7 @@ static int trial(struct rig *r, const struct opts *o, const char *src, struct sa
 		err = -errno;
 		goto out;
 	}
-	deadline = t0 + o->wait_ms * 1000000ull;
+	deadline = t0 + wait_ms * 1000000ull;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (;;) {
 		r->sent_ns[seq] = bench_now();
@@ -517,18 +872,27 @@ out:
 	return err;
 }
 
-static int run_phase(struct rig *r, const struct opts *o, enum phase p, struct sample *s,
-		     unsigned int *timeouts)
+/* trials of phase p, one source address each; a trial that never bans counts in *timeouts */
+static int run_phase(struct rig *r, const struct opts *o, enum phase p, unsigned int trials,
+		     unsigned int wait_ms, struct sample *s, unsigned int *timeouts)
 {
 	char src[INET_ADDRSTRLEN];
 	unsigned int failed = 0;
 
 	*timeouts = 0;
-	for (unsigned int i = 0; i < o->trials; i++) {
+	for (unsigned int i = 0; i < trials; i++) {
 		int err;
 
+		/*
+		 * The bouncer pulls every cs_update_ms, and a trial ends right after the pull that
+		 * banned: without a pause of random length, every request would come just after a
+		 * pull and wait almost a whole period. With it, the request falls anywhere in the
+		 * period, as a real probe does.
+		 */
+		if (p == PH_CS && nsb_sleep_ms((unsigned int)(random() % o->cs_update_ms)))
+			return -EINTR;
 		trial_addr(p, i, src, sizeof(src));
-		err = trial(r, o, src, &s[i]);
+		err = trial(r, o, wait_ms, src, &s[i]);
 		if (err == -EINTR)
 			return err;
 		if (err && ++failed > 3) {
@@ -539,6 +903,12 @@ static int run_phase(struct rig *r, const struct opts *o, enum phase p, struct s
 			(*timeouts)++;
 		if (p == PH_EBPFMON && !nsb_analyzer_alive(&r->ns))
 			return -ECHILD;
+		if (p == PH_CS && (exited(r->cs) || exited(r->bouncer))) {
+			fprintf(stderr, "%s: %s exited during the trials\n", PROG,
+				exited(r->cs) ? "crowdsec" : "crowdsec-firewall-bouncer");
+			nsb_tail(exited(r->cs) ? r->cs_log : r->bouncer_log, 15);
+			return -ECHILD;
+		}
 		if (nsb_sleep_ms(PAUSE_MS))
 			return -EINTR;
 	}
@@ -579,21 +949,6 @@ static void summarize(const struct sample *s, unsigned int n, unsigned int wait_
 		res->p50_ms = wait_ms;
 }
 
-/* Lines of a log file that contain needle. */
-static unsigned int log_count(const char *path, const char *needle)
-{
-	char line[1024];
-	unsigned int n = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 static int setup_sink(struct rig *r)
 {
 	r->web = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(HTTP_PORT)};
@@ -621,8 +976,9 @@ int main(int argc, char **argv)
 {
 	static struct rig r = {.sink_fd = -1};
 	static struct sample smp[PH_N][MAX_TRIALS];
+	static const enum phase shown[PH_N] = {PH_EBPFMON, PH_F2B, PH_CS};
 	struct result res[PH_N] = {0};
-	unsigned int timeouts[PH_N] = {0};
+	unsigned int timeouts[PH_N] = {0}, n[PH_N], wait[PH_N];
 	char *addrs[PH_N * MAX_TRIALS], net[512], f2b_log[200];
 	struct opts o;
 	int err = 0, rc = 1;
@@ -630,11 +986,19 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
+	n[PH_F2B] = n[PH_EBPFMON] = o.trials;
+	n[PH_CS] = o.cs_trials;
+	wait[PH_F2B] = wait[PH_EBPFMON] = o.wait_ms;
+	wait[PH_CS] = o.cs_wait_ms;
 	log_init(PROG, LOG_LVL_WARN);
 	nsb_init(&r.ns, PROG, o.loader, o.analyzer);
 	bp_init();
 	prctl(PR_SET_TIMERSLACK, 1UL); /* probes every PROBE_US, not PROBE_US + 50 us */
+	srandom((unsigned int)bench_now() ^ (unsigned int)getpid());
 	if (!have("/usr/sbin/nginx") || !have("/usr/bin/fail2ban-server") || !have("/usr/sbin/nft"))
+		return 1;
+	if (o.cs_trials && (!have("/usr/bin/crowdsec") || !have("/usr/bin/cscli") ||
+			    !have("/usr/bin/crowdsec-firewall-bouncer")))
 		return 1;
 	if (system("/usr/bin/python3 -c 'import pyinotify' 2>/dev/null")) {
 		fprintf(stderr,
@@ -647,7 +1011,7 @@ int main(int argc, char **argv)
 	if (!r.sent_ns)
 		return 1;
 	for (int p = 0; p < PH_N; p++)
-		for (unsigned int i = 0; i < o.trials; i++) {
+		for (unsigned int i = 0; i < n[p]; i++) {
 			addrs[n_addrs] = malloc(INET_ADDRSTRLEN);
 			if (!addrs[n_addrs])
 				return 1;
@@ -665,19 +1029,31 @@ int main(int argc, char **argv)
 		 HTTP_PORT);
 	if ((err = nsb_topology(&r.ns, addrs, n_addrs)) || (err = nsb_write_conf(&r.ns, net)) ||
 	    (err = setup_sink(&r)) || (err = start_nginx(&r)) || (err = web_check(&r)) ||
-	    (err = write_f2b_conf(&r)))
+	    (err = write_f2b_conf(&r)) || (o.cs_trials && (err = write_cs_conf(&r, &o))))
 		goto out;
 
 	/* fail2ban first: its log backend starts on an access log without probes in it */
-	if ((err = start_f2b(&r)) ||
-	    (err = run_phase(&r, &o, PH_F2B, smp[PH_F2B], &timeouts[PH_F2B])))
+	if ((err = start_f2b(&r)) || (err = run_phase(&r, &o, PH_F2B, n[PH_F2B], wait[PH_F2B],
+						      smp[PH_F2B], &timeouts[PH_F2B])))
 		goto out;
 	res[PH_F2B].rss_mb = bench_status_kb(r.f2b, "VmRSS") / 1024.0;
 	stop_f2b(&r);
 
+	/* CrowdSec's agent reads the log from its end: the lines of fail2ban's phase are old */
+	if (o.cs_trials) {
+		if ((err = start_cs(&r)) || (err = run_phase(&r, &o, PH_CS, n[PH_CS], wait[PH_CS],
+							     smp[PH_CS], &timeouts[PH_CS])))
+			goto out;
+		res[PH_CS].rss_mb =
+			(bench_status_kb(r.cs, "VmRSS") + bench_status_kb(r.bouncer, "VmRSS")) /
+			1024.0;
+		stop_cs(&r);
+	}
+
 	if ((err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 15)) ||
 	    (err = nsb_sleep_ms(500)) ||
-	    (err = run_phase(&r, &o, PH_EBPFMON, smp[PH_EBPFMON], &timeouts[PH_EBPFMON])))
+	    (err = run_phase(&r, &o, PH_EBPFMON, n[PH_EBPFMON], wait[PH_EBPFMON], smp[PH_EBPFMON],
+			     &timeouts[PH_EBPFMON])))
 		goto out;
 	res[PH_EBPFMON].rss_mb = (bench_status_kb(r.ns.loader_pid, "VmRSS") +
 				  bench_status_kb(r.ns.analyzer_pid, "VmRSS")) /
@@ -685,30 +1061,42 @@ int main(int argc, char **argv)
 
 	snprintf(f2b_log, sizeof(f2b_log), "%s/fail2ban.log", r.ns.tmpdir);
 	for (int p = 0; p < PH_N; p++)
-		summarize(smp[p], o.trials, o.wait_ms, &res[p]);
-	printf("f2b_latency: %u trials per system, one source address each; GET /wp-admin/ to "
-	       "nginx in %s, then a UDP probe every %u us from the same address\n",
-	       o.trials, r.ns.mon_ns, o.probe_us);
+		summarize(smp[p], n[p], wait[p], &res[p]);
+	printf("f2b_latency: %u trials of ebpfmon and fail2ban, %u of CrowdSec, one source "
+	       "address each; GET /wp-admin/ to nginx in %s, then a UDP probe every %u us from "
+	       "the same address\n",
+	       o.trials, o.cs_trials, r.ns.mon_ns, o.probe_us);
 	printf("ban in force: the first probe that never arrives (no later one either, checked "
 	       "after %u ms); served: the client got nginx's answer\n",
 	       CONFIRM_MS);
 	printf("fail2ban: fail2ban-server (Debian), jail on nginx's access log, pyinotify, "
 	       "maxretry 1, nftables (all packets, drop)\n");
+	if (o.cs_trials)
+		printf("crowdsec: crowdsec (Debian, agent + local API, package's hub parsers, a "
+		       "trigger scenario on /wp-admin), crowdsec-firewall-bouncer (nftables, drop, "
+		       "update_frequency %u ms)\n",
+		       o.cs_update_ms);
 	printf("ebpfmon:  %s on the veth + analyzer as user ebpfmon, malicious_url_patterns = "
 	       "/wp-admin\n\n",
 	       r.ns.loader);
-	printf("  %-9s %9s %9s %9s %9s %10s %12s %9s\n", "system", "banned", "p50 ms", "p99 ms",
+	printf("  %-9s %9s %9s %9s %9s %10s %14s %9s\n", "system", "banned", "p50 ms", "p99 ms",
 	       "max ms", "served", "no ban (ms)", "RSS MB");
-	for (int p = PH_N - 1; p >= 0; p--)
-		printf("  %-9s %4u/%-4u %9.3f %9.3f %9.3f %5u/%-4u %7u/%-4u %9.1f\n", phase_name[p],
-		       res[p].banned, o.trials, res[p].p50_ms, res[p].p99_ms, res[p].max_ms,
-		       res[p].served, o.trials, timeouts[p], o.wait_ms, res[p].rss_mb);
-	printf("  (RSS: ebpfmon-loader + ebpfmon-analyzer, against fail2ban-server, at the end "
-	       "of each phase)\n");
-	printf("  bans the systems logged: ebpfmon-analyzer %u, fail2ban-server %u (of %u trials "
-	       "each)\n\n",
+	for (int k = 0; k < PH_N; k++) {
+		enum phase p = shown[k];
+
+		if (!n[p])
+			continue;
+		printf("  %-9s %4u/%-4u %9.3f %9.3f %9.3f %5u/%-4u %7u/%-6u %9.1f\n", phase_name[p],
+		       res[p].banned, n[p], res[p].p50_ms, res[p].p99_ms, res[p].max_ms,
+		       res[p].served, n[p], timeouts[p], wait[p], res[p].rss_mb);
+	}
+	printf("  (RSS: ebpfmon-loader + ebpfmon-analyzer, against fail2ban-server, against "
+	       "crowdsec + crowdsec-firewall-bouncer, at the end of each phase)\n");
+	printf("  bans the systems logged: ebpfmon-analyzer %u, fail2ban-server %u, crowdsec %u "
+	       "(of the trials above)\n\n",
 	       log_count(r.ns.analyzer_log, "banned 198.18.231."),
-	       log_count(f2b_log, "Ban 198.18.230."), o.trials);
+	       log_count(f2b_log, "Ban 198.18.230."),
+	       o.cs_trials ? log_count(r.cs_log, "ban on Ip 198.18.232.") : 0);
 	/* always printed: a system that banned nobody has the wait as its figures */
 	printf("FIGURE\tban.url_probe_p50_ms\t%.3f\t%.3f\tms\tratio<=1\n", res[PH_EBPFMON].p50_ms,
 	       res[PH_F2B].p50_ms);
@@ -718,6 +1106,16 @@ int main(int argc, char **argv)
 	       res[PH_F2B].served);
 	printf("FIGURE\trss.user_stack_mb\t%.1f\t%.1f\tMB\tratio<=1\n", res[PH_EBPFMON].rss_mb,
 	       res[PH_F2B].rss_mb);
+	if (o.cs_trials) {
+		printf("FIGURE\tban.cs_url_probe_p50_ms\t%.3f\t%.3f\tms\tratio<=1\n",
+		       res[PH_EBPFMON].p50_ms, res[PH_CS].p50_ms);
+		printf("FIGURE\tban.cs_url_probe_p99_ms\t%.3f\t%.3f\tms\tratio<=1\n",
+		       res[PH_EBPFMON].p99_ms, res[PH_CS].p99_ms);
+		printf("FIGURE\tban.cs_url_probe_served\t%u\t%u\tprobes\t<1\n",
+		       res[PH_EBPFMON].served, res[PH_CS].served);
+		printf("FIGURE\trss.cs_user_stack_mb\t%.1f\t%.1f\tMB\tratio<=1\n",
+		       res[PH_EBPFMON].rss_mb, res[PH_CS].rss_mb);
+	}
 	rc = 0;
 out:
 	if (err == -EINTR) {
@@ -729,6 +1127,8 @@ out:
 	}
 	if (r.f2b > 0)
 		stop_f2b(&r);
+	if (r.cs > 0 || r.bouncer > 0)
+		stop_cs(&r);
 	if (r.sink_fd >= 0)
 		close(r.sink_fd);
 	for (size_t i = 0; i < n_addrs; i++)
