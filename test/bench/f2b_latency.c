@@ -40,10 +40,11 @@
  * nftables): checked once that probe is CONFIRM_MS old. "Served": the client got an HTTP status
  * line back for the probe. A trial gives up after WAIT_MS (CrowdSec: CS_WAIT_MS, 30 s by
  * default, since its bouncer polls); one without a ban counts as the wait. CrowdSec runs
- * fewer trials (CS_TRIALS, by default -n's value but at most 10), each after a pause of
- * random length below the bouncer's period, so that its request falls anywhere in the
- * polling cycle and not just after the pull that banned the previous address: a trial takes
- * about one period.
+ * fewer trials (CS_TRIALS, by default -n's value but at most 10), each after a pause below
+ * the bouncer's period: a trial ends just after the pull that banned, so the pause sets where
+ * in the polling cycle the next request falls, trial i of n at a random point of the i-th
+ * n-th of the cycle (stratified: the median of 10 trials varies less than with pauses drawn
+ * from the whole cycle). A trial takes about one period.
  *
  * The resident memory of each user-space stack is read at the end of its phase: VmRSS of
  * ebpfmon-loader + ebpfmon-analyzer, of fail2ban-server, of crowdsec +
@@ -738,7 +739,8 @@ static int start_cs(struct rig *r)
 	if (r->cs < 0)
 		return r->cs;
 	/* the LAPI listens before the agent starts; the agent tails the log from its end */
-	if ((err = wait_log(r->cs, "crowdsec", r->cs_log, "Starting processing data")))
+	if ((err = wait_log(r->cs, "crowdsec", r->cs_log, "Starting processing data")) ||
+	    (err = nsb_sleep_ms(1000))) /* its file tail settles */
 		return err;
 	snprintf(out, sizeof(out), "%s/bouncer.out", r->cs_dir);
 	r->bouncer = bp_spawn(
@@ -746,7 +748,7 @@ static int start_cs(struct rig *r)
 		(char *const[]){"crowdsec-firewall-bouncer", "-c", r->bouncer_conf, NULL}, out);
 	if (r->bouncer < 0)
 		return r->bouncer;
-	/* its first pull done: the tables exist, the ticker runs */
+	/* its first pull done: the tables exist, the ticker runs; the first trial follows */
 	if ((err = wait_log(r->bouncer, "crowdsec-firewall-bouncer", r->bouncer_log,
 			    "Processing new and deleted decisions")))
 		return err;
@@ -757,7 +759,7 @@ static int start_cs(struct rig *r)
 			out);
 		return err < 0 ? err : -EIO;
 	}
-	return nsb_sleep_ms(1000); /* the agent's file tail settles */
+	return 0;
 }
 
 static void stop_cs(struct rig *r)
@@ -884,12 +886,14 @@ static int run_phase(struct rig *r, const struct opts *o, enum phase p, unsigned
 		int err;
 
 		/*
-		 * The bouncer pulls every cs_update_ms, and a trial ends right after the pull that
-		 * banned: without a pause of random length, every request would come just after a
-		 * pull and wait almost a whole period. With it, the request falls anywhere in the
-		 * period, as a real probe does.
+		 * The bouncer pulls every cs_update_ms, and a trial that bans ends right after a
+		 * pull (the first one starts right after the bouncer's first): without a pause,
+		 * every request would come just after a pull and wait almost a whole period. The
+		 * pause puts trial i of n at a random point of the i-th n-th of the period, so that
+		 * the requests sample the polling cycle evenly, as probes arriving at any time do.
 		 */
-		if (p == PH_CS && nsb_sleep_ms((unsigned int)(random() % o->cs_update_ms)))
+		if (p == PH_CS && nsb_sleep_ms((unsigned int)((i + random() / (RAND_MAX + 1.0)) /
+							      trials * o->cs_update_ms)))
 			return -EINTR;
 		trial_addr(p, i, src, sizeof(src));
 		err = trial(r, o, wait_ms, src, &s[i]);
