@@ -22,8 +22,8 @@
  *             package's update_frequency, 10 s, unless -u says otherwise). The parsers are the
  *             package's offline hub (/usr/share/crowdsec/hub: syslog-logs, nginx-logs,
  *             dateparse-enrich, http-logs, what Debian enables for nginx). No scenario of that
- *             hub bans on one request (http-probing wants 10 distinct 404s, the WordPress
- *             ones 5 requests), so the scenario is local, written to the temporary folder: a
+ *             hub bans on one request (http-probing overflows past 10 distinct 404s, the
+ *             WordPress ones past 5 requests), so the scenario is local, in the folder: a
  *             trigger bucket on a request for /wp-admin..., the rule of the fail2ban jail and
  *             of ebpfmon; the profile is the package's (a 4 h ban of the address). cscli
  *             registers the machine and the bouncer in the private database.
