@@ -59,6 +59,10 @@ struct analyzer {
 	struct policy policy;
 	struct store *store;
 	struct netstats net;
+	struct store_net_stats net_row; /* netstats_job()'s results: netstats_finish()'s */
+	struct store_top net_top[NETSTATS_TOP_N];
+	size_t net_ntop;
+	int net_rc;
 	struct sysmon *sysmon;
 	struct sysmon_io_entry *io;
 	size_t io_cap;
@@ -372,20 +376,15 @@ static void resource_report(struct analyzer *a, const struct sysmon_report *rp)
 	}
 }
 
-/* The walk of ip_stats done: the interval's network_stats row. */
+/* The snapshot the offload worker made (netstats_job()): the interval's network_stats row. */
 static void network_snapshot(struct analyzer *a)
 {
-	struct store_top top[NETSTATS_TOP_N];
-	struct store_net_stats s;
-	size_t ntop;
-	int rc = netstats_finish(&a->net, unix_now(), &s, top, &ntop);
-
-	if (rc >= 0) {
-		a->msnap.tracked_addresses = s.tracked;
-		a->msnap.bans_active = s.bans_active;
+	if (a->net_rc >= 0) {
+		a->msnap.tracked_addresses = a->net_row.tracked;
+		a->msnap.bans_active = a->net_row.bans_active;
 	}
-	if (rc == 1 && a->store)
-		store_stats_insert(a->store, &s, top, ntop);
+	if (a->net_rc == 1 && a->store)
+		store_stats_insert(a->store, &a->net_row, a->net_top, a->net_ntop);
 }
 
 /* A warning, at most every STORE_WARN_S, while the database cannot be written. */
@@ -624,7 +623,7 @@ enum interval_step {
 	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
 	STEP_SCAN_EXPIRY,    /* expired bans */
 	STEP_SCAN_RECONCILE, /* the database against the ban maps */
-	STEP_NETSTATS,	     /* the walk of ip_stats */
+	STEP_NETSTATS,	     /* the walk of ip_stats and the snapshot (the offload worker) */
 	STEP_NETSTATS_ROW,   /* then the network_stats row */
 	STEP_SYSMON,	     /* the resource sample */
 	STEP_SYSMON_REPORT,  /* then the detectors */
@@ -717,13 +716,17 @@ static void hold_observe(struct analyzer *a, enum metrics_loop_task t, const cha
 		  ru.ru_nivcsw - m->preempted);
 }
 
-/* On the offload worker: the whole walk of ip_stats (netstats_finish() on the loop). */
+/*
+ * On the offload worker: the whole walk of ip_stats, then the snapshot of it, whose map reads
+ * (the bans in force: a walk of bans, O(max_bans)) are long too; the loop writes its row.
+ */
 static void netstats_job(void *arg)
 {
 	struct analyzer *a = arg;
 
 	netstats_begin(&a->net);
 	netstats_step(&a->net, 0, NULL);
+	a->net_rc = netstats_finish(&a->net, unix_now(), &a->net_row, a->net_top, &a->net_ntop);
 }
 
 /* On the offload worker: proc_io and every process (sysmon_sample_end() on the loop). */
