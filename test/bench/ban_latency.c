@@ -25,20 +25,20 @@
  * sock:inet_sock_set_state stores bpf_ktime_get_ns() (CLOCK_MONOTONIC) when the server's
  * socket of a connection goes from SYN_RECV to ESTABLISHED, the transition ebpfmon's raw
  * tracepoint counts, keyed by the client's address and port; the benchmark reads the entry
- * of the crossing connection. From the crossing connect() on, every PROBE_US, the benchmark
- * looks bans[addr] up (t_ban: the entry is there), sends a UDP datagram from the offender and
- * looks the entry up again; t1 is CLOCK_MONOTONIC right after the look-up that first shows a
- * drop counted by XDP (its drops counter above 0). t1 - t0 therefore also holds up to one
- * probe period, one sendto() and two look-ups after the first drop. Over a veth the whole
- * handshake can run in the sender's softirq, inside connect(): when the ban is in force at
- * the probe's first look, the figure is the time to that look (an upper bound), and such
- * trials are counted in the output. The UDP socket sends one datagram before the trial: the
- * first send of a socket costs ~0.15 ms more.
+ * of the crossing connection. A thread of the benchmark probes from before the crossing
+ * connect() is called: every PROBE_US it looks bans[addr] up (t_ban: the entry is there),
+ * sends a UDP datagram from the offender and looks the entry up again; t1 is
+ * CLOCK_MONOTONIC right after the look-up that first shows a drop counted by XDP (its drops
+ * counter above 0). t1 - t0 therefore also holds up to one probe period, one sendto() and two
+ * look-ups after the first drop. A trial whose ban was in force at the probe's first look
+ * would have an upper bound for a figure; they are counted in the output (there should be
+ * none: the first look comes before the connect()). The UDP socket sends one datagram before
+ * the trial: the first send of a socket costs ~0.15 ms more.
  *
- * Baseline in the same run, probed the same way: the benchmark writes a ban itself (the
- * entry, then settings.ban_gen, as the analyzer does); t0 is CLOCK_MONOTONIC right before it
- * writes the entry, t1 as above. It is the floor of the method (probe interval, XDP, map
- * look-ups), with no connection and no analyzer.
+ * Baseline in the same run, probed the same way, by a thread started first: the benchmark
+ * writes a ban itself (the entry, then settings.ban_gen, as the analyzer does); t0 is
+ * CLOCK_MONOTONIC right before it writes the entry, t1 as above. It is the floor of the
+ * method (probe interval, XDP, map look-ups), with no connection and no analyzer.
  *
  * At the end it reads the analyzer's /metrics: per task, the longest time one callback held
  * the analyzer's loop (ebpfmon_loop_hold_max_seconds, wall clock) and the most CPU time one
@@ -60,6 +60,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -303,12 +304,14 @@ static int sock_in_peer(struct rig *r, int type, const char *src)
 /*
  * ---- The crossing's clock -----------------------------------------------------------------
  *
- * A tracepoint program on sock:inet_sock_set_state, written out as instructions (it is 26),
- * that stores bpf_ktime_get_ns() in crossing[key] when a TCP socket of IPv4 goes from
- * SYN_RECV to ESTABLISHED: the server's side of a connection, the transition ebpfmon's
- * raw tracepoint counts (bpf/ebpfmon.bpf.c, sock_state). key = the remote address (the
- * tracepoint's daddr, 4 bytes as on the wire, read as a native u32) | the remote port (its
- * dport, host order) << 32. The offsets are those of the tracepoint's format
+ * A tracepoint program on sock:inet_sock_set_state, written out as instructions (28 of them),
+ * that stores bpf_ktime_get_ns() in crossing[key] when a TCP socket of IPv4 on this
+ * benchmark's server port (TCP_PORT) goes from SYN_RECV to ESTABLISHED: the server's side of
+ * a connection, the transition ebpfmon's raw tracepoint counts (bpf/ebpfmon.bpf.c,
+ * sock_state). key = the remote address (the tracepoint's daddr, 4 bytes as on the wire, read
+ * as a native u32) | the remote port (its dport, host order) << 32. The tracepoint sees every
+ * namespace: the benchmark clears the key before the crossing connect() and reads it right
+ * after the trial. The offsets are those of the tracepoint's format
  * (/sys/kernel/tracing/events/sock/inet_sock_set_state/format), checked at start.
  */
 #define TP_FORMAT "events/sock/inet_sock_set_state/format"
@@ -318,9 +321,10 @@ static const struct {
 	const char *field; /* as the format file spells it */
 	int off;
 } tp_fields[] = {
-	{"int oldstate;\toffset:16;\tsize:4;", 16},   {"int newstate;\toffset:20;\tsize:4;", 20},
-	{"__u16 dport;\toffset:26;\tsize:2;", 26},    {"__u16 family;\toffset:28;\tsize:2;", 28},
-	{"__u16 protocol;\toffset:30;\tsize:2;", 30}, {"__u8 daddr[4];\toffset:36;\tsize:4;", 36},
+	{"int oldstate;\toffset:16;\tsize:4;", 16},  {"int newstate;\toffset:20;\tsize:4;", 20},
+	{"__u16 sport;\toffset:24;\tsize:2;", 24},   {"__u16 dport;\toffset:26;\tsize:2;", 26},
+	{"__u16 family;\toffset:28;\tsize:2;", 28},  {"__u16 protocol;\toffset:30;\tsize:2;", 30},
+	{"__u8 daddr[4];\toffset:36;\tsize:4;", 36},
 };
 
 #define INSN(c, d, s, o, i)                                                                        \
@@ -406,13 +410,15 @@ static int crossing_open(struct rig *r)
 		const struct bpf_insn insns[] = {
 			INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0), /* r6 = ctx */
 			LDX(BPF_W, 2, 6, 16),			       /* oldstate */
-			JNE_IMM(2, 3 /* TCP_SYN_RECV */, 21),
+			JNE_IMM(2, 3 /* TCP_SYN_RECV */, 23),
 			LDX(BPF_W, 2, 6, 20), /* newstate */
-			JNE_IMM(2, 1 /* TCP_ESTABLISHED */, 19),
+			JNE_IMM(2, 1 /* TCP_ESTABLISHED */, 21),
 			LDX(BPF_H, 2, 6, 28), /* family */
-			JNE_IMM(2, AF_INET, 17),
+			JNE_IMM(2, AF_INET, 19),
 			LDX(BPF_H, 2, 6, 30), /* protocol */
-			JNE_IMM(2, IPPROTO_TCP, 15),
+			JNE_IMM(2, IPPROTO_TCP, 17),
+			LDX(BPF_H, 2, 6, 24), /* sport: the server's port, this benchmark's */
+			JNE_IMM(2, TCP_PORT, 15),
 			LDX(BPF_H, 2, 6, 26), /* dport: the client's port */
 			INSN(BPF_ALU64 | BPF_LSH | BPF_K, 2, 0, 0, 32),
 			LDX(BPF_W, 3, 6, 36), /* daddr: the client's address */
@@ -567,6 +573,58 @@ static int probe(struct rig *r, const struct opts *o, int udp, const struct ebpf
 	}
 }
 
+/*
+ * probe() on a thread of its own, started before the event it times (the crossing connect(),
+ * the baseline's write), so that its first look comes before t0 and the figure is not bounded
+ * below by the time the connect() call takes.
+ */
+struct prober {
+	struct rig *r;
+	const struct opts *o;
+	int udp;
+	struct ebpfmon_addr key;
+	struct seen seen;
+	int err;
+	pthread_t thread;
+	atomic_bool started;
+};
+
+static void *prober_main(void *arg)
+{
+	struct prober *p = arg;
+
+	atomic_store(&p->started, true);
+	p->err = probe(p->r, p->o, p->udp, &p->key, &p->seen);
+	return NULL;
+}
+
+/* Start p's thread and wait until it runs: 0 or -errno (logged). */
+static int prober_start(struct prober *p)
+{
+	sigset_t all, old;
+	int err;
+
+	atomic_store(&p->started, false);
+	sigfillset(&all); /* signals stay with the main thread */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&p->thread, NULL, prober_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fprintf(stderr, "%s: the probe's thread: %s\n", PROG, strerror(err));
+		return -err;
+	}
+	while (!atomic_load(&p->started))
+		sched_yield();
+	return 0;
+}
+
+/* Wait for p's probing to end (a drop, or wait_ms): its result. */
+static int prober_join(struct prober *p)
+{
+	pthread_join(p->thread, NULL);
+	return p->err;
+}
+
 /* t - t0, at least 1 (0 means "not seen"); 0 when t is 0. */
 static uint64_t since(uint64_t t, uint64_t t0)
 {
@@ -583,7 +641,9 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 	char src[INET_ADDRSTRLEN];
 	struct ebpfmon_addr key;
 	struct seen seen = {0};
+	struct prober pr = {.r = r, .o = o};
 	__u64 ckey = 0, t0 = 0;
+	int cerr;
 
 	trial_addr(idx, false, src, sizeof(src));
 	key = pkt_addr(src);
@@ -593,6 +653,8 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 		fprintf(stderr, "%s: UDP socket from %s: %s\n", PROG, src, strerror(-udp));
 		return udp;
 	}
+	pr.udp = udp;
+	pr.key = key;
 	send_probe(r, udp); /* the first send of a socket costs ~0.15 ms more: not timed */
 	for (n = 0; n <= o->limit; n++) {
 		struct ebpfmon_ban ban;
@@ -624,14 +686,18 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 			err = -errno;
 		if (!err && fcntl(fds[n], F_SETFL, O_NONBLOCK))
 			err = -errno;
-		if (!err && connect(fds[n], (struct sockaddr *)&r->srv, sizeof(r->srv)) &&
-		    errno != EINPROGRESS)
-			err = -errno;
-		if (err) {
+		if (err || (err = prober_start(&pr))) {
 			close(fds[n]);
 			break;
 		}
-		err = probe(r, o, udp, &key, &seen);
+		/* probing already; a connect() that fails leaves it to end at wait_ms */
+		cerr = connect(fds[n], (struct sockaddr *)&r->srv, sizeof(r->srv)) &&
+				       errno != EINPROGRESS
+			       ? -errno
+			       : 0;
+		err = prober_join(&pr);
+		err = cerr ?: err;
+		seen = pr.seen;
 		n++;
 		break;
 	}
@@ -665,36 +731,35 @@ static int baseline_trial(struct rig *r, const struct opts *o, unsigned int idx,
 {
 	struct ebpfmon_ban ban = {.reason = EBPFMON_BAN_MANUAL};
 	char src[INET_ADDRSTRLEN];
-	struct ebpfmon_addr key;
-	struct seen seen;
-	int udp, err;
+	struct prober pr = {.r = r, .o = o};
+	int udp, err, werr;
 	uint64_t t0;
 
 	trial_addr(idx, true, src, sizeof(src));
-	key = pkt_addr(src);
+	pr.key = pkt_addr(src);
 	*s = (struct sample){0};
 	udp = sock_in_peer(r, SOCK_DGRAM, src);
 	if (udp < 0)
 		return udp;
+	pr.udp = udp;
 	send_probe(r, udp); /* as in ban_trial(): a warm socket */
 	ban.expires_ns = bench_ns(CLOCK_BOOTTIME) + 1000000000ull; /* gone like the others */
-	/* as the analyzer writes a ban: the entry, then settings.ban_gen (mapconf.h) */
-	t0 = bench_now();
-	if (bpf_map_update_elem(r->bans_fd, &key, &ban, BPF_ANY)) {
-		err = -errno;
-		fprintf(stderr, "%s: writing bans[%s]: %s\n", PROG, src, strerror(errno));
-		close(udp);
-		return err;
-	}
-	err = mapconf_ban_written(r->settings_fd);
+	err = prober_start(&pr);
 	if (err) {
 		close(udp);
 		return err;
 	}
-	err = probe(r, o, udp, &key, &seen);
-	s->ban_ns = since(seen.ban_at, t0);
-	s->drop_ns = since(seen.drop_at, t0);
-	s->at_first_look = seen.at_first_look;
+	/* as the analyzer writes a ban: the entry, then settings.ban_gen (mapconf.h) */
+	t0 = bench_now();
+	werr = bpf_map_update_elem(r->bans_fd, &pr.key, &ban, BPF_ANY) ? -errno : 0;
+	if (werr)
+		fprintf(stderr, "%s: writing bans[%s]: %s\n", PROG, src, strerror(-werr));
+	werr = werr ?: mapconf_ban_written(r->settings_fd);
+	err = prober_join(&pr); /* without a ban: it ends at wait_ms */
+	err = werr ?: err;
+	s->ban_ns = since(pr.seen.ban_at, t0);
+	s->drop_ns = since(pr.seen.drop_at, t0);
+	s->at_first_look = pr.seen.at_first_look;
 	close(udp);
 	drain_server(r);
 	return err;
