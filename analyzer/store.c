@@ -247,8 +247,13 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_STATS_LIST] = "SELECT " STATS_COLS " FROM network_stats"
 			    " WHERE (?1 IS NULL OR ts >= ?1) AND (?2 IS NULL OR ts <= ?2)"
 			    " ORDER BY ts DESC, id DESC LIMIT ?3 OFFSET ?4",
+	/*
+	 * Ties of packets in the order the index network_stats_top_stats (stats_id, packets, and
+	 * the rowid) gives backwards: "id DESC", so that SQLite reads the index and sorts nothing
+	 * (a temporary B-tree per snapshot made a listing of 100 snapshots 3 times as long).
+	 */
 	[STMT_TOP_LIST] = "SELECT address, packets, bytes, syns, connections FROM network_stats_top"
-			  " WHERE stats_id = ?1 ORDER BY packets DESC, id",
+			  " WHERE stats_id = ?1 ORDER BY packets DESC, id DESC",
 
 	[STMT_ANOM_OPEN] = "INSERT INTO system_anomalies (kind, started_at, peak, threshold,"
 			   " top_pid, top_comm) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
