@@ -21,6 +21,7 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ struct analyzer {
 	struct policy policy;
 	struct store *store;
 	struct netstats net;
+	struct store_net_stats net_row; /* netstats_job()'s results: netstats_finish()'s */
+	struct store_top net_top[NETSTATS_TOP_N];
+	size_t net_ntop;
+	int net_rc;
 	struct sysmon *sysmon;
 	struct sysmon_io_entry *io;
 	size_t io_cap;
@@ -371,20 +376,15 @@ static void resource_report(struct analyzer *a, const struct sysmon_report *rp)
 	}
 }
 
-/* The walk of ip_stats done: the interval's network_stats row. */
+/* The snapshot the offload worker made (netstats_job()): the interval's network_stats row. */
 static void network_snapshot(struct analyzer *a)
 {
-	struct store_top top[NETSTATS_TOP_N];
-	struct store_net_stats s;
-	size_t ntop;
-	int rc = netstats_finish(&a->net, unix_now(), &s, top, &ntop);
-
-	if (rc >= 0) {
-		a->msnap.tracked_addresses = s.tracked;
-		a->msnap.bans_active = s.bans_active;
+	if (a->net_rc >= 0) {
+		a->msnap.tracked_addresses = a->net_row.tracked;
+		a->msnap.bans_active = a->net_row.bans_active;
 	}
-	if (rc == 1 && a->store)
-		store_stats_insert(a->store, &s, top, ntop);
+	if (a->net_rc == 1 && a->store)
+		store_stats_insert(a->store, &a->net_row, a->net_top, a->net_ntop);
 }
 
 /* A warning, at most every STORE_WARN_S, while the database cannot be written. */
@@ -609,15 +609,21 @@ static int maps_watch(struct analyzer *a)
  * slice held the loop is in the metrics (ebpfmon_loop_hold_seconds, by task).
  */
 
-#define HOLD_LOG_NS    1000000ull /* a callback that holds the loop longer is logged (debug) */
-#define RETENTION_ROWS 500	  /* rows one slice of retention deletes at most */
+#define HOLD_LOG_NS 1000000ull /* a callback that holds the loop longer is logged (debug) */
+/*
+ * Retention deletes RETENTION_ROWS rows at a time (a snapshot's row costs ~20 us with its top
+ * addresses, a ban's ~5 us), and goes on in the same slice only while the slice is younger
+ * than RETENTION_SLICE_NS: a slice holds the loop for about that plus one chunk.
+ */
+#define RETENTION_ROWS	   16
+#define RETENTION_SLICE_NS 200000ull
 
 enum interval_step {
 	STEP_WATCH,	     /* the pins are ours; the database is open */
 	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
 	STEP_SCAN_EXPIRY,    /* expired bans */
 	STEP_SCAN_RECONCILE, /* the database against the ban maps */
-	STEP_NETSTATS,	     /* the walk of ip_stats */
+	STEP_NETSTATS,	     /* the walk of ip_stats and the snapshot (the offload worker) */
 	STEP_NETSTATS_ROW,   /* then the network_stats row */
 	STEP_SYSMON,	     /* the resource sample */
 	STEP_SYSMON_REPORT,  /* then the detectors */
@@ -639,6 +645,22 @@ static const enum metrics_loop_task step_task[STEP_DONE] = {
 	[STEP_METRICS] = METRICS_LOOP_METRICS,
 };
 
+static const char *const step_name[STEP_DONE] = {
+	[STEP_WATCH] = "maps_check",
+	[STEP_SCAN_CONN] = "scan_connections",
+	[STEP_SCAN_EXPIRY] = "scan_expiry",
+	[STEP_SCAN_RECONCILE] = "scan_reconcile",
+	[STEP_NETSTATS] = "network_stats_walk",
+	[STEP_NETSTATS_ROW] = "network_stats_row",
+	[STEP_SYSMON] = "sysmon_sample",
+	[STEP_SYSMON_REPORT] = "sysmon_report",
+	[STEP_STORE] = "store",
+	[STEP_RETENTION] = "retention",
+	[STEP_CHECKPOINT] = "checkpoint",
+	[STEP_CHECKPOINT_END] = "checkpoint_end",
+	[STEP_METRICS] = "metrics",
+};
+
 /* CPU time of this thread, in ns. */
 static uint64_t thread_cpu_ns(void)
 {
@@ -648,34 +670,63 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/*
- * One callback of task t held the loop from start_ns (mono_ns()) until now. One held long
- * is logged (debug) with the CPU time it used: much less means the analyzer waited for a CPU
- * (another process ran), not that the work was long.
- */
-static void hold_observe(struct analyzer *a, enum metrics_loop_task t, uint64_t start_ns,
-			 uint64_t start_cpu_ns)
+/* Where a callback started: the clocks, and the thread's context switches so far. */
+struct hold_mark {
+	uint64_t ns, cpu_ns; /* mono_ns(), thread_cpu_ns() */
+	long waits;	     /* ru_nvcsw: the thread slept (a lock, I/O) */
+	long preempted;	     /* ru_nivcsw: the scheduler ran something else */
+};
+
+static void hold_start(struct hold_mark *m)
 {
-	uint64_t held = mono_ns() - start_ns, cpu = thread_cpu_ns() - start_cpu_ns;
+	struct rusage ru;
+
+	m->ns = mono_ns();
+	m->cpu_ns = thread_cpu_ns();
+	if (getrusage(RUSAGE_THREAD, &ru))
+		ru.ru_nvcsw = ru.ru_nivcsw = 0;
+	m->waits = ru.ru_nvcsw;
+	m->preempted = ru.ru_nivcsw;
+}
+
+/*
+ * One callback of task t (what: the step, or NULL) held the loop since m. One held long is
+ * logged (debug) with the CPU time it used and how often the thread slept or was preempted
+ * meanwhile: a hold with little CPU time is a wait, for a lock or I/O (sleeps) or for a CPU
+ * that another thread took (preemptions), not long work.
+ */
+static void hold_observe(struct analyzer *a, enum metrics_loop_task t, const char *what,
+			 const struct hold_mark *m)
+{
+	uint64_t held = mono_ns() - m->ns, cpu = thread_cpu_ns() - m->cpu_ns;
 	double sec = (double)held / 1e9;
+	struct rusage ru;
 
 	metrics_histogram_observe(&a->msnap.loop_hold[t], sec);
 	if (sec > a->msnap.loop_hold_max[t])
 		a->msnap.loop_hold_max[t] = sec;
 	if ((double)cpu / 1e9 > a->msnap.loop_cpu_max[t])
 		a->msnap.loop_cpu_max[t] = (double)cpu / 1e9;
-	if (held > HOLD_LOG_NS)
-		log_debug("the loop was held %.3f ms by %s (%.3f ms of CPU)", (double)held / 1e6,
-			  metrics_loop_task_name(t), (double)cpu / 1e6);
+	if (held <= HOLD_LOG_NS || getrusage(RUSAGE_THREAD, &ru))
+		return;
+	log_debug("the loop was held %.3f ms by %s%s%s (%.3f ms of CPU; the thread slept %ld "
+		  "times and was preempted %ld times meanwhile)",
+		  (double)held / 1e6, metrics_loop_task_name(t), what ? ", step " : "",
+		  what ? what : "", (double)cpu / 1e6, ru.ru_nvcsw - m->waits,
+		  ru.ru_nivcsw - m->preempted);
 }
 
-/* On the offload worker: the whole walk of ip_stats (netstats_finish() on the loop). */
+/*
+ * On the offload worker: the whole walk of ip_stats, then the snapshot of it, whose map reads
+ * (the bans in force: a walk of bans, O(max_bans)) are long too; the loop writes its row.
+ */
 static void netstats_job(void *arg)
 {
 	struct analyzer *a = arg;
 
 	netstats_begin(&a->net);
 	netstats_step(&a->net, 0, NULL);
+	a->net_rc = netstats_finish(&a->net, unix_now(), &a->net_row, a->net_top, &a->net_ntop);
 }
 
 /* On the offload worker: proc_io and every process (sysmon_sample_end() on the loop). */
@@ -757,12 +808,16 @@ static int step_slice(struct analyzer *a)
 		return 1;
 	case STEP_RETENTION: {
 		time_t now = time(NULL);
+		uint64_t until = mono_ns() + RETENTION_SLICE_NS;
 		int64_t n;
 
 		if (!a->store || now < a->cleanup_at)
 			return 1;
-		n = store_cleanup_some(a->store, a->cfg.max_records,
-				       (int64_t)a->cfg.max_age_days * 86400, now, RETENTION_ROWS);
+		do
+			n = store_cleanup_some(a->store, a->cfg.max_records,
+					       (int64_t)a->cfg.max_age_days * 86400, now,
+					       RETENTION_ROWS);
+		while (n == RETENTION_ROWS && mono_ns() < until);
 		if (n == RETENTION_ROWS)
 			return 0;
 		a->cleanup_at = now + CLEANUP_EVERY_S;
@@ -807,14 +862,15 @@ static int step_slice(struct analyzer *a)
 static int on_work(sd_event_source *s, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
 	unsigned int step = a->step;
+	struct hold_mark m;
 	int r;
 
 	if (step >= STEP_DONE)
 		return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	hold_start(&m);
 	r = step_slice(a);
-	hold_observe(a, step_task[step], start, cpu);
+	hold_observe(a, step_task[step], step_name[step], &m);
 	if (r < 0)
 		return sd_event_exit(sd_event_source_get_event(s), r);
 	if (r == 1)
@@ -896,12 +952,13 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	struct hold_mark m;
 	int r;
 
 	(void)s;
 	(void)fd;
 	(void)revents;
+	hold_start(&m);
 	a->batch_events = 0;
 	r = ring_buffer__consume(a->rb);
 	if (r < 0 && r != EVENTS_BATCH_FULL)
@@ -909,7 +966,7 @@ static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *us
 	/* the bans are in the kernel: their rows once no event waits (on_flush()) */
 	if (a->batch_events)
 		sd_event_source_set_enabled(a->flush_src, SD_EVENT_ONESHOT);
-	hold_observe(a, METRICS_LOOP_EVENTS, start, cpu);
+	hold_observe(a, METRICS_LOOP_EVENTS, NULL, &m);
 	return 0;
 }
 
@@ -920,12 +977,13 @@ static int on_ring_buffer(sd_event_source *s, int fd, uint32_t revents, void *us
 static int on_flush(sd_event_source *s, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	struct hold_mark m;
 
 	(void)s;
+	hold_start(&m);
 	policy_flush(&a->policy);
 	metrics_events(a);
-	hold_observe(a, METRICS_LOOP_STORE, start, cpu);
+	hold_observe(a, METRICS_LOOP_STORE, NULL, &m);
 	return 0;
 }
 
@@ -1036,14 +1094,15 @@ static void snap_arm(struct analyzer *a, uint64_t next_ns)
 static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t start = mono_ns(), cpu = thread_cpu_ns();
+	struct hold_mark m;
 
 	(void)s;
 	(void)fd;
 	(void)revents;
+	hold_start(&m);
 	api_dispatch(a->api);		    /* the calls run here, on the loop's thread */
 	snap_arm(a, api_snap_due(a->snap)); /* a call that waits for snapshots starts a cycle */
-	hold_observe(a, METRICS_LOOP_API, start, cpu);
+	hold_observe(a, METRICS_LOOP_API, NULL, &m);
 	return 0;
 }
 
@@ -1051,14 +1110,16 @@ static int on_api(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 static int on_snap(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct analyzer *a = userdata;
-	uint64_t next, start = mono_ns(), cpu = thread_cpu_ns();
+	struct hold_mark m;
+	uint64_t next;
 
 	(void)s;
 	(void)usec;
+	hold_start(&m);
 	if (api_snap_step(a->snap, &a->policy, a->sysmon, api_snap_now(), &next))
 		api_resume(a->api);
 	snap_arm(a, api_snap_due(a->snap));
-	hold_observe(a, METRICS_LOOP_API_SNAP, start, cpu);
+	hold_observe(a, METRICS_LOOP_API_SNAP, NULL, &m);
 	return 0;
 }
 

@@ -695,6 +695,7 @@ static api_status get_malicious_ips(struct api_env *env,
 	struct ban_walk w = {.env = env, .r = r, .reason = -1};
 	struct store_query q = {0};
 	enum ebpfmon_ban_reason reason;
+	bool paged;
 	struct addr_cidr net;
 	char err[256], qb[72];
 	int64_t n;
@@ -723,7 +724,20 @@ static api_status get_malicious_ips(struct api_env *env,
 		return no_store(env, r);
 	q.since = rq->since_unix;
 	q.active_only = !rq->history;
+	/* without a filter of its own the database pages and counts: only the page is read */
+	paged = !w.within && w.reason < 0 && rq->offset <= UINT32_MAX;
+	if (paged) {
+		q.limit = w.limit;
+		q.offset = (uint32_t)rq->offset;
+		w.offset = 0;
+	}
 	n = store_ban_list(env->policy->store, &q, ban_walk_one, &w);
+	if (n >= 0 && paged) {
+		q.limit = 0;
+		q.offset = 0;
+		n = store_ban_count(env->policy->store, &q);
+		w.total = n > 0 ? (uint64_t)n : 0;
+	}
 	if ((st = listed(r, "the bans", n)) != ST(OK))
 		return st;
 	ebpfmon__v1__get_malicious_ips_response__init(m);
@@ -1038,6 +1052,7 @@ static api_status get_system_anomalies(struct api_env *env,
 	char qb[72];
 	int64_t n;
 	api_status st;
+	bool paged;
 
 	if (!m)
 		return ST(INTERNAL);
@@ -1063,7 +1078,20 @@ static api_status get_system_anomalies(struct api_env *env,
 	w.offset = rq->offset;
 	q.active_only = rq->open_only;
 	q.since = rq->since_unix; /* overlap: a superset of those started since */
+	/* without "started since" (filtered here) the database pages and counts */
+	paged = !rq->since_unix && rq->offset <= UINT32_MAX;
+	if (paged) {
+		q.limit = w.limit;
+		q.offset = (uint32_t)rq->offset;
+		w.offset = 0;
+	}
 	n = store_anomaly_list(env->policy->store, &q, anomaly_one, &w);
+	if (n >= 0 && paged) {
+		q.limit = 0;
+		q.offset = 0;
+		n = store_anomaly_count(env->policy->store, &q);
+		w.total = n > 0 ? (uint64_t)n : 0;
+	}
 	if ((st = listed(r, "the anomalies", n)) != ST(OK))
 		return st;
 	ebpfmon__v1__get_system_anomalies_response__init(m);

@@ -2,6 +2,7 @@
 #include "cpusched.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -19,12 +20,15 @@ struct sched_attr_v1 {
 
 _Static_assert(sizeof(struct sched_attr_v1) == 56, "struct sched_attr, version 1");
 
-/* SCHED_OTHER with nice and slice (ns, 0: the kernel's default) for thread tid (0: caller). */
-static int set_other(pid_t tid, int nice, uint64_t slice_ns)
+/*
+ * policy (SCHED_OTHER or SCHED_BATCH) with nice and slice (ns, 0: the kernel's default) for
+ * thread tid (0: caller).
+ */
+static int set_fair(pid_t tid, int policy, int nice, uint64_t slice_ns)
 {
 	struct sched_attr_v1 attr = {
 		.size = sizeof(attr),
-		.sched_policy = 0, /* SCHED_OTHER */
+		.sched_policy = (uint32_t)policy,
 		.sched_nice = nice,
 		.sched_runtime = slice_ns,
 	};
@@ -40,7 +44,7 @@ int cpusched_short_slices(void)
 	nice = getpriority(PRIO_PROCESS, 0); /* this thread's */
 	if (nice == -1 && errno)
 		return -errno;
-	return set_other(0, nice, CPUSCHED_SHORT_SLICE_NS);
+	return set_fair(0, SCHED_OTHER, nice, CPUSCHED_SHORT_SLICE_NS);
 }
 
 int cpusched_lower_thread(int nice_delta)
@@ -54,5 +58,5 @@ int cpusched_lower_thread(int nice_delta)
 	nice += nice_delta;
 	if (nice > 19)
 		nice = 19;
-	return set_other(0, nice, 0);
+	return set_fair(0, SCHED_BATCH, nice, 0);
 }

@@ -20,8 +20,10 @@
 int cpusched_short_slices(void);
 
 /*
- * Lower the calling thread alone (not its process) by nice_delta and give it the default
- * slice: 0 or -errno.
+ * Lower the calling thread alone (not its process) by nice_delta, give it the default slice,
+ * and make it SCHED_BATCH: its wakeups never preempt the thread that woke it (the scheduler
+ * switches to a batch task at a tick or when the CPU is free, never on a wakeup), so handing it
+ * work costs the loop no CPU time of its own. 0 or -errno.
  */
 int cpusched_lower_thread(int nice_delta);
 

@@ -5,7 +5,10 @@
  * job over and takes its result back: a ban never waits behind them, and when the host is
  * busy and the scheduler makes the worker wait, the loop does not wait with it.
  *
- * The worker runs at a lower priority than the loop (nice + OFFLOAD_NICE). A job must touch
+ * The worker runs at a lower priority than the loop (nice + OFFLOAD_NICE) and as SCHED_BATCH
+ * (cpusched_lower_thread()): woken by offload_start(), it does not preempt the loop inside the
+ * callback that started it (as a SCHED_OTHER worker did, for the rest of its slice, ~1 ms on
+ * a busy host), but runs when a CPU is free or at the next tick. A job must touch
  * nothing the loop uses while it runs; the loop reads the result once offload_collect() says
  * the job is over. The worker blocks every signal (the loop reads them through signalfd).
  */

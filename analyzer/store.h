@@ -338,6 +338,11 @@ int64_t store_ban_list_active(struct store *st, store_ban_cb cb, void *ctx);
  * cb's negative value, or -errno.
  */
 int64_t store_ban_list(struct store *st, const struct store_query *q, store_ban_cb cb, void *ctx);
+/*
+ * How many rows store_ban_list() lists for q without its limit and offset (an API reply's
+ * total), counted from an index rather than read: O(matching rows), no row decoded. -errno.
+ */
+int64_t store_ban_count(struct store *st, const struct store_query *q);
 
 /* --- network_stats: snapshots --- */
 
@@ -396,8 +401,10 @@ int store_anomaly_close_all(struct store *st, int64_t ended_at);
 /*
  * Anomalies for the API, newest started_at first, filtered by q (active_only = open only,
  * kind, since/until by overlap, limit, offset; NULL = everything). Returns the number of
- * rows passed to cb, or cb's negative value, or -errno.
+ * rows passed to cb, or cb's negative value, or -errno. store_anomaly_count(): how many rows
+ * the listing gives without its limit and offset, no row decoded; or -errno.
  */
+int64_t store_anomaly_count(struct store *st, const struct store_query *q);
 int64_t store_anomaly_list(struct store *st, const struct store_query *q, store_anomaly_cb cb,
 			   void *ctx);
 

@@ -6,50 +6,81 @@
  * deciding and writing `bans`, and XDP dropping the next packet.
  *
  *   sudo build/test/bench/ban_latency [-n TRIALS] [-l LIMIT] [-i PROBE_US] [-b BASELINE]
- *                                     [-m MONITORING_MS] [-f FILL]
+ *                                     [-m MONITORING_MS] [-f FILL] [-q API_RATE] [-r ROWS]
  *
- * The scenario by default: 100,000 addresses written to ip_stats first (as on a busy host)
- * and a 200 ms monitoring interval, so that the analyzer's periodic work (the walk of
- * ip_stats, the resource sample, the database) runs all the time beside the bans.
+ * The scenario by default, so that the analyzer's periodic work runs all the time beside the
+ * bans: 100,000 addresses written to ip_stats first (as on a busy host); a 200 ms
+ * monitoring interval (the walk of ip_stats, the resource sample, the database); a database
+ * that already holds ROWS rows in each of malicious_ips (ended bans), network_stats (each
+ * with its top addresses) and system_anomalies (ended), written through store.c's own schema
+ * while the analyzer is stopped, so that the queries read real tables and the retention
+ * (max_records, by default 10000 a table) has rows to delete; and, during the trials, an
+ * API client asking API_RATE calls a second, in turn, of the ones the analyzer answers on
+ * its loop: GetMaliciousIPs with history, GetSystemAnomalies, GetNetworkStats with history.
  *
- * Each trial uses its own source address (the analyzer escalates repeat offenders, and an
- * address banned by one trial must not disturb the next): from the peer namespace it opens
- * LIMIT connections, checks that the address is not banned yet, and then opens the crossing
- * one; t0 is taken right before that connect() is called, since over a veth the server's
- * side of the connection (whose establishment the kernel reports) can be established, and
- * banned, before connect() returns. The figures therefore include the handshake (its
- * connect() time is printed). Then, every PROBE_US, it looks bans[addr] up (t_ban: the entry
- * is there), sends a UDP datagram from the same address and looks the entry up again
- * (t_drop: its drops counter, counted by XDP, is above 0). Both are quantised by the probe
- * interval. The UDP socket sends one datagram before t0: the first send of a socket costs
- * ~0.15 ms more. Baseline in the same run: the benchmark writes a ban itself (the entry, then
- * settings.ban_gen, as the analyzer does) and measures,
- * the same way, until the first drop: the floor of the method (probe interval, XDP, map
- * lookups). At the end it reads the analyzer's /metrics: the longest time one callback of
- * each task held the analyzer's loop (ebpfmon_loop_hold_max_seconds).
+ * t0 and t1. Each trial uses its own source address (the analyzer escalates repeat
+ * offenders): from the peer namespace it opens LIMIT connections, checks that the address is
+ * not banned yet, and opens the crossing one without waiting (a non-blocking connect()).
+ * t0 is the kernel's time of the crossing: this benchmark's own tracepoint program on
+ * sock:inet_sock_set_state stores bpf_ktime_get_ns() (CLOCK_MONOTONIC) when the server's
+ * socket of a connection goes from SYN_RECV to ESTABLISHED, the transition ebpfmon's raw
+ * tracepoint counts, keyed by the client's address and port; the benchmark reads the entry
+ * of the crossing connection. A thread of the benchmark probes from before the crossing
+ * connect() is called: every PROBE_US it looks bans[addr] up (t_ban: the entry is there),
+ * sends a UDP datagram from the offender and looks the entry up again; t1 is
+ * CLOCK_MONOTONIC right after the look-up that first shows a drop counted by XDP (its drops
+ * counter above 0). t1 - t0 therefore also holds up to one probe period, one sendto() and two
+ * look-ups after the first drop. A trial whose ban was in force at the probe's first look
+ * would have an upper bound for a figure; they are counted in the output (there should be
+ * none: the first look comes before the connect()). The UDP socket sends one datagram before
+ * the trial: the first send of a socket costs ~0.15 ms more.
+ *
+ * Baseline in the same run, probed the same way, by a thread started first: the benchmark
+ * writes a ban itself (the entry, then settings.ban_gen, as the analyzer does); t0 is
+ * CLOCK_MONOTONIC right before it writes the entry, t1 as above. It is the floor of the
+ * method (probe interval, XDP, map look-ups), with no connection and no analyzer.
+ *
+ * At the end it reads the analyzer's /metrics: per task, the longest time one callback held
+ * the analyzer's loop (ebpfmon_loop_hold_max_seconds, wall clock) and the most CPU time one
+ * used (ebpfmon_loop_cpu_max_seconds), over the whole run (the start's retention included).
  *
  * Not a ctest: prints figures and exits 0; 77 without root (1 when EBPFMON_REQUIRE_BPF=1),
- * 1 when the setup fails. Everything it makes (namespaces, pins, temporary files) is removed
- * at exit, also after ^C.
+ * 1 when the setup fails. Everything it makes (namespaces, pins, the tracepoint program,
+ * temporary files) is removed at exit, also after ^C.
  */
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <getopt.h>
+#include <linux/perf_event.h>
 #include <netinet/in.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "bench_util.h"
+#include "ebpfmon.pb-c.h"
 #include "ebpfmon_abi.h"
+#include "log.h"
 #include "mapconf.h"
 #include "nsbench.h"
 #include "pkt.h"
+#include "store.h"
 
 #define PROG "ban_latency"
 
@@ -73,22 +104,43 @@
 #define DEFAULT_FILL	      100000u
 #define METRICS_PORT_BASE     20000 /* + pid % 20000, on 127.0.0.1 of the host */
 #define TARGET_HOLD_US	      1000.0
+#define DEFAULT_API_RATE      50u /* API calls a second during the trials */
+#define MAX_API_RATE	      5000u
+#define DEFAULT_ROWS	      30000u /* rows a table in the database before the analyzer starts */
+#define MAX_ROWS	      1000000u
+#define API_LIMIT	      100u /* rows one API call asks for */
+#define STATS_TOP	      10u  /* top addresses of one network_stats row */
+#define CROSSING_ENTRIES      65536u
 
 struct opts {
 	unsigned int trials, limit, probe_us, baseline, wait_ms, monitoring_ms, fill;
+	unsigned int api_rate, rows;
 	const char *loader, *analyzer;
+};
+
+/* The API client of the measured phase (a thread of its own). */
+struct apiload {
+	char url[200];
+	unsigned int rate; /* calls a second */
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	uint64_t ok[3], failed[3], max_ns[3]; /* by call, read after the join */
+	char err[320];			      /* the first failure */
 };
 
 struct rig {
 	struct nsb ns;
 	int bans_fd, settings_fd, listen_fd, sink_fd;
+	int cross_map_fd, cross_prog_fd, cross_perf_fd; /* the crossing's clock */
 	struct sockaddr_in srv, sink;
 	uint16_t metrics_port; /* the analyzer's /metrics on 127.0.0.1 */
+	struct apiload api;
 };
 
 struct sample {
-	uint64_t ban_ns, drop_ns; /* 0 = not seen */
-	uint64_t connect_ns;	  /* the crossing connect() */
+	uint64_t ban_ns, drop_ns; /* from t0; 0 = not seen */
+	bool at_first_look;	  /* the drop was seen at the probe's first look */
 };
 
 static void usage(FILE *out)
@@ -96,9 +148,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: %s [OPTION]...\n"
 		"\n"
-		"Time from the TCP connection that crosses max_connections_per_ip to the first\n"
-		"packet XDP drops, with the real loader and analyzer in two private network\n"
-		"namespaces. Needs root; the analyzer runs as user ebpfmon without capabilities.\n"
+		"Time from the kernel's crossing of max_connections_per_ip (the server's socket\n"
+		"established) to the first packet XDP drops, with the real loader and analyzer in\n"
+		"two private network namespaces, while the analyzer's periodic work and API\n"
+		"queries run. Needs root; the analyzer runs as user ebpfmon without capabilities.\n"
 		"\n"
 		"  -n, --trials N          measured trials, one source address each (default %u)\n"
 		"  -l, --limit N           max_connections_per_ip (default %u, 1..%u)\n"
@@ -110,6 +163,10 @@ static void usage(FILE *out)
 		"                          100..60000)\n"
 		"  -f, --fill N            first write N addresses to ip_stats, as on a busy host\n"
 		"                          (default %u, at most %u; max_tracked_ips is then %u)\n"
+		"  -q, --api-rate N        API calls a second during the trials, answered on the\n"
+		"                          analyzer's loop (default %u, 0: none, at most %u)\n"
+		"  -r, --rows N            rows in each table of the database before the analyzer\n"
+		"                          starts (default %u, 0: an empty database, at most %u)\n"
 		"      --loader PATH       ebpfmon-loader (default: the one of this build tree)\n"
 		"      --analyzer PATH     ebpfmon-analyzer (default: the one of this build tree)\n"
 		"  -h, --help              this text\n"
@@ -117,14 +174,15 @@ static void usage(FILE *out)
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
 		"  sudo build/test/bench/%s -n 1000 -i 20 -m 10000\n"
-		"  sudo build/test/bench/%s -f 0 -m 60000\n"
+		"  sudo build/test/bench/%s -f 0 -m 60000 -q 0 -r 0\n"
 		"\n"
 		"Besides the table it prints FIGURE lines (tab-separated: id, value, baseline,\n"
-		"unit, target): ban.p50_us and ban.p99_us against the baseline, and the\n"
-		"analyzer's ban.loop_hold_max_us (wall clock) and ban.loop_cpu_max_us (CPU time).\n",
+		"unit, target): ban.p50_us and ban.p99_us against the baseline, the analyzer's\n"
+		"ban.loop_hold_max_us (wall clock) and ban.loop_cpu_max_us (CPU time) over every\n"
+		"task, and ban.hold_us.TASK and ban.cpu_us.TASK for each task.\n",
 		PROG, DEFAULT_TRIALS, DEFAULT_LIMIT, MAX_LIMIT, DEFAULT_PROBE_US, DEFAULT_BASELINE,
-		DEFAULT_WAIT_MS, DEFAULT_MONITORING_MS, DEFAULT_FILL, MAX_FILL, FILL_TRACKED, PROG,
-		PROG, PROG);
+		DEFAULT_WAIT_MS, DEFAULT_MONITORING_MS, DEFAULT_FILL, MAX_FILL, FILL_TRACKED,
+		DEFAULT_API_RATE, MAX_API_RATE, DEFAULT_ROWS, MAX_ROWS, PROG, PROG, PROG);
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -138,6 +196,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"wait-ms", required_argument, NULL, 'w'},
 		{"monitoring-ms", required_argument, NULL, 'm'},
 		{"fill", required_argument, NULL, 'f'},
+		{"api-rate", required_argument, NULL, 'q'},
+		{"rows", required_argument, NULL, 'r'},
 		{"loader", required_argument, NULL, OPT_LOADER},
 		{"analyzer", required_argument, NULL, OPT_ANALYZER},
 		{"help", no_argument, NULL, 'h'},
@@ -151,8 +211,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			   .baseline = DEFAULT_BASELINE,
 			   .wait_ms = DEFAULT_WAIT_MS,
 			   .monitoring_ms = DEFAULT_MONITORING_MS,
-			   .fill = DEFAULT_FILL};
-	while ((opt = getopt_long(argc, argv, "n:l:i:b:w:m:f:h", lo, NULL)) != -1) {
+			   .fill = DEFAULT_FILL,
+			   .api_rate = DEFAULT_API_RATE,
+			   .rows = DEFAULT_ROWS};
+	while ((opt = getopt_long(argc, argv, "n:l:i:b:w:m:f:q:r:h", lo, NULL)) != -1) {
 		struct {
 			unsigned int *dst;
 			long long min, max;
@@ -179,6 +241,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'f':
 			num.dst = &o->fill, num.min = 0, num.max = MAX_FILL;
+			break;
+		case 'q':
+			num.dst = &o->api_rate, num.min = 0, num.max = MAX_API_RATE;
+			break;
+		case 'r':
+			num.dst = &o->rows, num.min = 0, num.max = MAX_ROWS;
 			break;
 		case OPT_LOADER:
 			o->loader = optarg;
@@ -233,6 +301,191 @@ static int sock_in_peer(struct rig *r, int type, const char *src)
 	return fd;
 }
 
+/*
+ * ---- The crossing's clock -----------------------------------------------------------------
+ *
+ * A tracepoint program on sock:inet_sock_set_state, written out as instructions (28 of them),
+ * that stores bpf_ktime_get_ns() in crossing[key] when a TCP socket of IPv4 on this
+ * benchmark's server port (TCP_PORT) goes from SYN_RECV to ESTABLISHED: the server's side of
+ * a connection, the transition ebpfmon's raw tracepoint counts (bpf/ebpfmon.bpf.c,
+ * sock_state). key = the remote address (the tracepoint's daddr, 4 bytes as on the wire, read
+ * as a native u32) | the remote port (its dport, host order) << 32. The tracepoint sees every
+ * namespace: the benchmark clears the key before the crossing connect() and reads it right
+ * after the trial. The offsets are those of the tracepoint's format
+ * (/sys/kernel/tracing/events/sock/inet_sock_set_state/format), checked at start.
+ */
+#define TP_FORMAT "events/sock/inet_sock_set_state/format"
+#define TP_ID	  "events/sock/inet_sock_set_state/id"
+
+static const struct {
+	const char *field; /* as the format file spells it */
+	int off;
+} tp_fields[] = {
+	{"int oldstate;\toffset:16;\tsize:4;", 16},  {"int newstate;\toffset:20;\tsize:4;", 20},
+	{"__u16 sport;\toffset:24;\tsize:2;", 24},   {"__u16 dport;\toffset:26;\tsize:2;", 26},
+	{"__u16 family;\toffset:28;\tsize:2;", 28},  {"__u16 protocol;\toffset:30;\tsize:2;", 30},
+	{"__u8 daddr[4];\toffset:36;\tsize:4;", 36},
+};
+
+#define INSN(c, d, s, o, i)                                                                        \
+	((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+#define LDX(sz, d, s, o) INSN(BPF_LDX | BPF_MEM | (sz), d, s, o, 0)
+#define JNE_IMM(d, i, o) INSN(BPF_JMP | BPF_JNE | BPF_K, d, 0, o, i)
+#define CALL(fn)	 INSN(BPF_JMP | BPF_CALL, 0, 0, 0, fn)
+
+/* tracefs: the first of the two usual mount points that has the tracepoint. */
+static FILE *tracefs_open(const char *rel, char *path, size_t len)
+{
+	static const char *const roots[] = {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"};
+	FILE *f = NULL;
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]) && !f; i++) {
+		snprintf(path, len, "%s/%s", roots[i], rel);
+		f = fopen(path, "re");
+	}
+	return f;
+}
+
+/* The tracepoint's id, after checking the offsets the program reads: id or -errno (logged). */
+static int tracepoint_id(void)
+{
+	static char fmt[8192];
+	char path[256];
+	size_t len;
+	int id = -1;
+	FILE *f = tracefs_open(TP_FORMAT, path, sizeof(path));
+
+	if (!f) {
+		fprintf(stderr, "%s: cannot read %s under tracefs: %s\n", PROG, TP_FORMAT,
+			strerror(errno));
+		return -errno;
+	}
+	len = fread(fmt, 1, sizeof(fmt) - 1, f);
+	fclose(f);
+	fmt[len] = '\0';
+	for (size_t i = 0; i < sizeof(tp_fields) / sizeof(tp_fields[0]); i++)
+		if (!strstr(fmt, tp_fields[i].field)) {
+			fprintf(stderr,
+				"%s: %s has no \"%s\": a format this benchmark does not "
+				"know\n",
+				PROG, path, tp_fields[i].field);
+			return -EPROTO;
+		}
+	f = tracefs_open(TP_ID, path, sizeof(path));
+	if (!f || fscanf(f, "%d", &id) != 1 || id < 0) {
+		fprintf(stderr, "%s: cannot read %s\n", PROG, path);
+		if (f)
+			fclose(f);
+		return -EPROTO;
+	}
+	fclose(f);
+	return id;
+}
+
+/* Load and attach the program: 0, or -errno (logged); crossing_close() undoes it. */
+static int crossing_open(struct rig *r)
+{
+	static char log[65536];
+	LIBBPF_OPTS(bpf_map_create_opts, mo);
+	LIBBPF_OPTS(bpf_prog_load_opts, po, .log_buf = log, .log_size = sizeof(log),
+		    .log_level = 1);
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_TRACEPOINT,
+		.size = sizeof(attr),
+		.sample_period = 1,
+		.wakeup_events = 1,
+	};
+	int id = tracepoint_id(), err;
+
+	if (id < 0)
+		return id;
+	r->cross_map_fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "bl_crossing", sizeof(__u64),
+					 sizeof(__u64), CROSSING_ENTRIES, &mo);
+	if (r->cross_map_fd < 0) {
+		err = -errno;
+		fprintf(stderr, "%s: the crossing map: %s\n", PROG, strerror(errno));
+		return err;
+	}
+	{
+		const struct bpf_insn insns[] = {
+			INSN(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0), /* r6 = ctx */
+			LDX(BPF_W, 2, 6, 16),			       /* oldstate */
+			JNE_IMM(2, 3 /* TCP_SYN_RECV */, 23),
+			LDX(BPF_W, 2, 6, 20), /* newstate */
+			JNE_IMM(2, 1 /* TCP_ESTABLISHED */, 21),
+			LDX(BPF_H, 2, 6, 28), /* family */
+			JNE_IMM(2, AF_INET, 19),
+			LDX(BPF_H, 2, 6, 30), /* protocol */
+			JNE_IMM(2, IPPROTO_TCP, 17),
+			LDX(BPF_H, 2, 6, 24), /* sport: the server's port, this benchmark's */
+			JNE_IMM(2, TCP_PORT, 15),
+			LDX(BPF_H, 2, 6, 26), /* dport: the client's port */
+			INSN(BPF_ALU64 | BPF_LSH | BPF_K, 2, 0, 0, 32),
+			LDX(BPF_W, 3, 6, 36), /* daddr: the client's address */
+			INSN(BPF_ALU64 | BPF_OR | BPF_X, 2, 3, 0, 0),
+			INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 2, -8, 0), /* key at fp - 8 */
+			CALL(BPF_FUNC_ktime_get_ns),
+			INSN(BPF_STX | BPF_MEM | BPF_DW, 10, 0, -16, 0), /* value at fp - 16 */
+			INSN(BPF_LD | BPF_IMM | BPF_DW, 1, BPF_PSEUDO_MAP_FD, 0, r->cross_map_fd),
+			INSN(0, 0, 0, 0, 0),
+			INSN(BPF_ALU64 | BPF_MOV | BPF_X, 2, 10, 0, 0),
+			INSN(BPF_ALU64 | BPF_ADD | BPF_K, 2, 0, 0, -8),
+			INSN(BPF_ALU64 | BPF_MOV | BPF_X, 3, 10, 0, 0),
+			INSN(BPF_ALU64 | BPF_ADD | BPF_K, 3, 0, 0, -16),
+			INSN(BPF_ALU64 | BPF_MOV | BPF_K, 4, 0, 0, BPF_ANY),
+			CALL(BPF_FUNC_map_update_elem),
+			INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0), /* out: return 0 */
+			INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+		};
+
+		r->cross_prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "bl_crossing", "GPL",
+						 insns, sizeof(insns) / sizeof(insns[0]), &po);
+	}
+	if (r->cross_prog_fd < 0) {
+		err = -errno;
+		fprintf(stderr, "%s: loading the crossing program: %s\n%s\n", PROG, strerror(errno),
+			log);
+		return err;
+	}
+	attr.config = (__u64)id;
+	r->cross_perf_fd =
+		(int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (r->cross_perf_fd < 0 ||
+	    ioctl(r->cross_perf_fd, PERF_EVENT_IOC_SET_BPF, r->cross_prog_fd) ||
+	    ioctl(r->cross_perf_fd, PERF_EVENT_IOC_ENABLE, 0)) {
+		err = -errno;
+		fprintf(stderr,
+			"%s: attaching the crossing program to sock:inet_sock_set_state: "
+			"%s\n",
+			PROG, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static void crossing_close(struct rig *r)
+{
+	int *fds[] = {&r->cross_perf_fd, &r->cross_prog_fd, &r->cross_map_fd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+/* The crossing map's key of a connection from fd (bound: its address and port are known). */
+static int crossing_key(int fd, __u64 *key)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &len))
+		return -errno;
+	*key = (__u64)a.sin_addr.s_addr | (__u64)ntohs(a.sin_port) << 32;
+	return 0;
+}
+
 /* The server side: accept what the trial opened and reset it (conn_count goes down). */
 static void drain_server(struct rig *r)
 {
@@ -265,19 +518,27 @@ static int send_probe(const struct rig *r, int udp)
 	return 0;
 }
 
+/* What one probing saw, in CLOCK_MONOTONIC ns (0: not seen). */
+struct seen {
+	uint64_t ban_at;    /* the first look-up that found bans[key] */
+	uint64_t drop_at;   /* the first look-up that found its drops counter above 0 */
+	bool at_first_look; /* drop_at is the first round's */
+};
+
 /*
- * From t0 until bans[key] shows a drop or wait_ms passed, every probe_us: look the ban up
- * (s->ban_ns when it is there), send a datagram from the offender, look it up again
- * (s->drop_ns when its drops counter moved). 0, or -EINTR, or -errno of a send or lookup.
+ * From now until bans[key] shows a drop or wait_ms passed, every probe_us: look the ban up,
+ * send a datagram from the offender, look it up again. 0, or -EINTR, or -errno of a send or
+ * look-up.
  */
 static int probe(struct rig *r, const struct opts *o, int udp, const struct ebpfmon_addr *key,
-		 uint64_t t0, struct sample *s)
+		 struct seen *s)
 {
 	struct timespec next;
-	uint64_t period = o->probe_us * 1000ull, deadline = t0 + o->wait_ms * 1000000ull;
+	uint64_t period = o->probe_us * 1000ull, deadline = bench_now() + o->wait_ms * 1000000ull;
 
+	*s = (struct seen){0};
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	for (;;) {
+	for (bool first = true;; first = false) {
 		struct ebpfmon_ban ban;
 		uint64_t now;
 		int found, err;
@@ -285,17 +546,18 @@ static int probe(struct rig *r, const struct opts *o, int udp, const struct ebpf
 		found = ban_lookup(r, key, &ban);
 		if (found < 0)
 			return found;
-		if (found && !s->ban_ns)
-			s->ban_ns = bench_now() - t0 ?: 1;
+		if (found && !s->ban_at)
+			s->ban_at = bench_now();
 		err = send_probe(r, udp);
 		found = err ?: ban_lookup(r, key, &ban);
 		if (found < 0)
 			return found;
 		now = bench_now();
 		if (found && ban.drops) {
-			if (!s->ban_ns)
-				s->ban_ns = now - t0 ?: 1;
-			s->drop_ns = now - t0 ?: 1;
+			if (!s->ban_at)
+				s->ban_at = now;
+			s->drop_at = now;
+			s->at_first_look = first;
 			return 0;
 		}
 		if (now >= deadline)
@@ -311,6 +573,66 @@ static int probe(struct rig *r, const struct opts *o, int udp, const struct ebpf
 	}
 }
 
+/*
+ * probe() on a thread of its own, started before the event it times (the crossing connect(),
+ * the baseline's write), so that its first look comes before t0 and the figure is not bounded
+ * below by the time the connect() call takes.
+ */
+struct prober {
+	struct rig *r;
+	const struct opts *o;
+	int udp;
+	struct ebpfmon_addr key;
+	struct seen seen;
+	int err;
+	pthread_t thread;
+	atomic_bool started;
+};
+
+static void *prober_main(void *arg)
+{
+	struct prober *p = arg;
+
+	atomic_store(&p->started, true);
+	p->err = probe(p->r, p->o, p->udp, &p->key, &p->seen);
+	return NULL;
+}
+
+/* Start p's thread and wait until it runs: 0 or -errno (logged). */
+static int prober_start(struct prober *p)
+{
+	sigset_t all, old;
+	int err;
+
+	atomic_store(&p->started, false);
+	sigfillset(&all); /* signals stay with the main thread */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&p->thread, NULL, prober_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fprintf(stderr, "%s: the probe's thread: %s\n", PROG, strerror(err));
+		return -err;
+	}
+	while (!atomic_load(&p->started))
+		sched_yield();
+	return 0;
+}
+
+/* Wait for p's probing to end (a drop, or wait_ms): its result. */
+static int prober_join(struct prober *p)
+{
+	pthread_join(p->thread, NULL);
+	return p->err;
+}
+
+/* t - t0, at least 1 (0 means "not seen"); 0 when t is 0. */
+static uint64_t since(uint64_t t, uint64_t t0)
+{
+	if (!t)
+		return 0;
+	return t > t0 ? t - t0 : 1;
+}
+
 /* One trial of the analyzer's path. 0, or -errno (logged). */
 static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, struct sample *s)
 {
@@ -318,7 +640,10 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 	unsigned int n = 0;
 	char src[INET_ADDRSTRLEN];
 	struct ebpfmon_addr key;
-	uint64_t t0 = 0;
+	struct seen seen = {0};
+	struct prober pr = {.r = r, .o = o};
+	__u64 ckey = 0, t0 = 0;
+	int cerr;
 
 	trial_addr(idx, false, src, sizeof(src));
 	key = pkt_addr(src);
@@ -328,6 +653,8 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 		fprintf(stderr, "%s: UDP socket from %s: %s\n", PROG, src, strerror(-udp));
 		return udp;
 	}
+	pr.udp = udp;
+	pr.key = key;
 	send_probe(r, udp); /* the first send of a socket costs ~0.15 ms more: not timed */
 	for (n = 0; n <= o->limit; n++) {
 		struct ebpfmon_ban ban;
@@ -337,32 +664,60 @@ static int ban_trial(struct rig *r, const struct opts *o, unsigned int idx, stru
 			err = fds[n];
 			break;
 		}
-		if (n == o->limit) { /* the crossing one: the clock starts before it */
-			err = ban_lookup(r, &key, &ban);
-			if (err) {
-				fprintf(stderr, "%s: %s is %s before it crossed the limit\n", PROG,
-					src, err > 0 ? "banned" : "unreadable in bans");
-				err = err > 0 ? -EEXIST : err;
+		if (n < o->limit) {
+			if (connect(fds[n], (struct sockaddr *)&r->srv, sizeof(r->srv))) {
+				err = -errno;
 				close(fds[n]);
-				goto out;
+				break;
 			}
-			t0 = bench_now();
+			continue;
 		}
-		if (connect(fds[n], (struct sockaddr *)&r->srv, sizeof(r->srv))) {
+		/* the crossing one: not banned yet, its clock entry cleared, then no wait */
+		err = ban_lookup(r, &key, &ban);
+		if (err) {
+			fprintf(stderr, "%s: %s is %s before it crossed the limit\n", PROG, src,
+				err > 0 ? "banned" : "unreadable in bans");
+			err = err > 0 ? -EEXIST : err;
+			close(fds[n]);
+			goto out;
+		}
+		err = crossing_key(fds[n], &ckey);
+		if (!err && bpf_map_delete_elem(r->cross_map_fd, &ckey) && errno != ENOENT)
 			err = -errno;
+		if (!err && fcntl(fds[n], F_SETFL, O_NONBLOCK))
+			err = -errno;
+		if (err || (err = prober_start(&pr))) {
 			close(fds[n]);
 			break;
 		}
+		/* probing already; a connect() that fails leaves it to end at wait_ms */
+		cerr = connect(fds[n], (struct sockaddr *)&r->srv, sizeof(r->srv)) &&
+				       errno != EINPROGRESS
+			       ? -errno
+			       : 0;
+		err = prober_join(&pr);
+		err = cerr ?: err;
+		seen = pr.seen;
+		n++;
+		break;
 	}
 	if (err) {
-		fprintf(stderr, "%s: connection %u of %u from %s: %s\n", PROG, n + 1, o->limit + 1,
-			src, strerror(-err));
+		if (err != -EINTR)
+			fprintf(stderr, "%s: trial from %s (connection %u of %u): %s\n", PROG, src,
+				n + 1, o->limit + 1, strerror(-err));
 		goto out;
 	}
-	s->connect_ns = bench_now() - t0;
-	err = probe(r, o, udp, &key, t0, s);
-	if (err && err != -EINTR)
-		fprintf(stderr, "%s: probing from %s: %s\n", PROG, src, strerror(-err));
+	if (bpf_map_lookup_elem(r->cross_map_fd, &ckey, &t0)) {
+		fprintf(stderr,
+			"%s: no crossing seen for %s port %u (sock:inet_sock_set_state): %s\n",
+			PROG, src, (unsigned int)(ckey >> 32), strerror(errno));
+		err = -ENOENT;
+		goto out;
+	}
+	bpf_map_delete_elem(r->cross_map_fd, &ckey);
+	s->ban_ns = since(seen.ban_at, t0);
+	s->drop_ns = since(seen.drop_at, t0);
+	s->at_first_look = seen.at_first_look;
 out:
 	while (n-- > 0)
 		close(fds[n]);
@@ -376,35 +731,281 @@ static int baseline_trial(struct rig *r, const struct opts *o, unsigned int idx,
 {
 	struct ebpfmon_ban ban = {.reason = EBPFMON_BAN_MANUAL};
 	char src[INET_ADDRSTRLEN];
-	struct ebpfmon_addr key;
-	int udp, err;
+	struct prober pr = {.r = r, .o = o};
+	int udp, err, werr;
 	uint64_t t0;
 
 	trial_addr(idx, true, src, sizeof(src));
-	key = pkt_addr(src);
+	pr.key = pkt_addr(src);
 	*s = (struct sample){0};
 	udp = sock_in_peer(r, SOCK_DGRAM, src);
 	if (udp < 0)
 		return udp;
+	pr.udp = udp;
 	send_probe(r, udp); /* as in ban_trial(): a warm socket */
 	ban.expires_ns = bench_ns(CLOCK_BOOTTIME) + 1000000000ull; /* gone like the others */
-	/* as the analyzer writes a ban: the entry, then settings.ban_gen (mapconf.h) */
-	if (bpf_map_update_elem(r->bans_fd, &key, &ban, BPF_ANY)) {
-		err = -errno;
-		fprintf(stderr, "%s: writing bans[%s]: %s\n", PROG, src, strerror(errno));
-		close(udp);
-		return err;
-	}
-	err = mapconf_ban_written(r->settings_fd);
+	err = prober_start(&pr);
 	if (err) {
 		close(udp);
 		return err;
 	}
+	/* as the analyzer writes a ban: the entry, then settings.ban_gen (mapconf.h) */
 	t0 = bench_now();
-	err = probe(r, o, udp, &key, t0, s);
+	werr = bpf_map_update_elem(r->bans_fd, &pr.key, &ban, BPF_ANY) ? -errno : 0;
+	if (werr)
+		fprintf(stderr, "%s: writing bans[%s]: %s\n", PROG, src, strerror(-werr));
+	werr = werr ?: mapconf_ban_written(r->settings_fd);
+	err = prober_join(&pr); /* without a ban: it ends at wait_ms */
+	err = werr ?: err;
+	s->ban_ns = since(pr.seen.ban_at, t0);
+	s->drop_ns = since(pr.seen.drop_at, t0);
+	s->at_first_look = pr.seen.at_first_look;
 	close(udp);
 	drain_server(r);
 	return err;
+}
+
+/*
+ * ---- The database's content and the API client ---------------------------------------------
+ */
+
+/*
+ * rows rows in each of malicious_ips (ended bans of 203.0.113.0/24 and 2001:db8::/64),
+ * network_stats (each with STATS_TOP top addresses) and system_anomalies (ended), spread over
+ * the last days, through store.c, in the analyzer's database path (which it does not hold
+ * yet); then the files go to user ebpfmon. 0 or -errno (logged).
+ */
+static int db_fill(const struct nsb *ns, unsigned int rows)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	struct passwd *pw = getpwnam("ebpfmon");
+	struct store *st = NULL;
+	char path[PATH_MAX];
+	int64_t now = time(NULL);
+	int err;
+
+	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", ns->tmpdir);
+	err = store_open(path, &st);
+	if (err) {
+		fprintf(stderr, "%s: store_open %s: %s\n", PROG, path, strerror(-err));
+		return err;
+	}
+	store_begin(st);
+	for (unsigned int i = 0; i < rows && !err; i++) {
+		int64_t at = now - 7 * 86400 + (int64_t)i * (7 * 86400) / rows;
+		struct store_ban b = {
+			.reason = i % 3 ? EBPFMON_BAN_CONN_LIMIT : EBPFMON_BAN_URL_RULE,
+			.source = STORE_SOURCE_AUTO,
+			.hits = 1 + i % 7,
+			.banned_at = at,
+			.expires_at = at + 600,
+			.ended_at = at + 600,
+			.escalation_level = i % 4,
+		};
+		struct store_net_stats ns_row = {
+			.ts = at,
+			.rx_packets = 1000000 + i,
+			.rx_bytes = 900000000ull + i,
+			.tx_packets = 800000 + i,
+			.tx_bytes = 700000000ull + i,
+			.tracked = 100000,
+			.bans_active = i % 50,
+			.drops = i % 1000,
+		};
+		struct store_top top[STATS_TOP];
+		struct store_anomaly an = {
+			.kind = (enum store_anomaly_kind)(1 + i % 3),
+			.started_at = at,
+			.peak = 95.0,
+			.threshold = 90.0,
+			.top_pid = 1000 + (int32_t)(i % 30000),
+		};
+		int64_t id;
+
+		b.net.prefixlen = 128;
+		if (i % 2) {
+			inet_pton(AF_INET6, "2001:db8::", b.net.addr.a);
+			memcpy(b.net.addr.a + 12, &i, sizeof(i));
+		} else {
+			addr_from_v4(htonl(0xcb007100u | (i & 0xff)),
+				     &b.net.addr); /* 203.0.113.x */
+		}
+		snprintf(b.end_reason, sizeof(b.end_reason), "expired");
+		if (b.reason == EBPFMON_BAN_URL_RULE) {
+			snprintf(b.rule, sizeof(b.rule), "/wp-admin");
+			snprintf(b.path, sizeof(b.path), "/wp-admin/setup-config.php");
+		}
+		for (unsigned int k = 0; k < STATS_TOP; k++) {
+			top[k] = (struct store_top){.packets = 10000 - k, .bytes = 1000000 - k};
+			addr_from_v4(htonl(0xc6120000u + (i * STATS_TOP + k) % 65536),
+				     &top[k].addr);
+		}
+		snprintf(an.top_comm, sizeof(an.top_comm), "worker-%u", i % 100);
+		if (store_ban_insert(st, &b) <= 0 ||
+		    store_stats_insert(st, &ns_row, top, STATS_TOP) <= 0)
+			err = -EIO;
+		id = err ? 0 : store_anomaly_open(st, &an);
+		if (!err && (id <= 0 || store_anomaly_close(st, id, at + 120)))
+			err = -EIO;
+		if (!err && i % 5000 == 4999) {
+			err = store_commit(st);
+			store_begin(st);
+		}
+	}
+	err = err ?: store_commit(st);
+	if (err)
+		fprintf(stderr, "%s: writing rows to %s: %s\n", PROG, path, store_last_error(st));
+	store_close(st);
+	for (size_t i = 0; !err && i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		char f[PATH_MAX + 8];
+
+		snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
+		if (pw && chown(f, pw->pw_uid, pw->pw_gid) && errno != ENOENT)
+			err = -errno;
+	}
+	if (!pw)
+		err = -ENOENT;
+	return err;
+}
+
+enum api_call { API_BANS, API_ANOMALIES, API_STATS, API_CALLS };
+static const char *const api_call_name[API_CALLS] = {
+	[API_BANS] = "GetMaliciousIPs history",
+	[API_ANOMALIES] = "GetSystemAnomalies",
+	[API_STATS] = "GetNetworkStats history",
+};
+
+static size_t api_pack(enum api_call c, uint8_t *buf, size_t cap)
+{
+	Ebpfmon__V1__Request req = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetMaliciousIPsRequest mb = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+	Ebpfmon__V1__GetSystemAnomaliesRequest an = EBPFMON__V1__GET_SYSTEM_ANOMALIES_REQUEST__INIT;
+	Ebpfmon__V1__GetNetworkStatsRequest ns = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
+
+	req.version = 1;
+	switch (c) {
+	case API_BANS:
+		mb.history = true;
+		mb.limit = API_LIMIT;
+		req.call_case = EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS;
+		req.get_malicious_ips = &mb;
+		break;
+	case API_ANOMALIES:
+		an.limit = API_LIMIT;
+		req.call_case = EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES;
+		req.get_system_anomalies = &an;
+		break;
+	default:
+		ns.history = true;
+		ns.limit = API_LIMIT;
+		req.call_case = EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS;
+		req.get_network_stats = &ns;
+		break;
+	}
+	if (ebpfmon__v1__request__get_packed_size(&req) > cap)
+		return 0;
+	return ebpfmon__v1__request__pack(&req, buf);
+}
+
+/* One call and its reply, which must be OK: 0, or -EIO with the reason in l->err. */
+static int api_call(struct apiload *l, nng_socket s, enum api_call c)
+{
+	uint8_t body[256];
+	size_t len = api_pack(c, body, sizeof(body)), rlen = 0;
+	void *buf = NULL;
+	Ebpfmon__V1__Response *resp;
+	int rv = len ? nng_send(s, body, len, 0) : NNG_EINVAL;
+
+	if (!rv)
+		rv = nng_recv(s, &buf, &rlen, NNG_FLAG_ALLOC);
+	if (rv) {
+		if (!l->err[0])
+			snprintf(l->err, sizeof(l->err), "%s: %s", api_call_name[c],
+				 nng_strerror(rv));
+		return -EIO;
+	}
+	resp = ebpfmon__v1__response__unpack(NULL, rlen, buf);
+	rv = !resp || resp->status != EBPFMON__V1__STATUS__STATUS_OK;
+	if (rv && !l->err[0])
+		snprintf(l->err, sizeof(l->err), "%s: %s", api_call_name[c],
+			 resp ? resp->message : "a reply that does not decode");
+	if (resp)
+		ebpfmon__v1__response__free_unpacked(resp, NULL);
+	nng_free(buf, rlen);
+	return rv ? -EIO : 0;
+}
+
+/* The client: the three calls in turn, one every 1 / rate s on a fixed schedule. */
+static void *api_main(void *arg)
+{
+	struct apiload *l = arg;
+	uint64_t period = 1000000000ull / l->rate, next = bench_now();
+	nng_socket s;
+	int rv = nng_req0_open(&s);
+
+	if (!rv)
+		rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!rv)
+		rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 5000);
+	if (!rv)
+		rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
+	if (!rv)
+		rv = nng_dial(s, l->url, NULL, 0);
+	if (rv) {
+		snprintf(l->err, sizeof(l->err), "%s: %s", l->url, nng_strerror(rv));
+		return NULL;
+	}
+	for (unsigned int i = 0; !atomic_load(&l->stop); i++) {
+		enum api_call c = (enum api_call)(i % API_CALLS);
+		uint64_t t = bench_now(), took;
+		struct timespec ts;
+
+		if (api_call(l, s, c)) {
+			l->failed[c]++;
+		} else {
+			l->ok[c]++;
+			took = bench_now() - t;
+			if (took > l->max_ns[c])
+				l->max_ns[c] = took;
+		}
+		next += period;
+		ts.tv_sec = (time_t)(next / 1000000000ull);
+		ts.tv_nsec = (long)(next % 1000000000ull);
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	}
+	nng_close(s);
+	return NULL;
+}
+
+/* Start the client on the analyzer's API socket: 0 or -errno (logged). Nothing when rate 0. */
+static int api_start(struct rig *r, unsigned int rate)
+{
+	sigset_t all, old;
+	int err;
+
+	r->api.rate = rate;
+	if (!rate)
+		return 0;
+	snprintf(r->api.url, sizeof(r->api.url), "ipc://%s/var/api.sock", r->ns.tmpdir);
+	sigfillset(&all); /* signals stay with the main thread, which cleans up */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&r->api.thread, NULL, api_main, &r->api);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		fprintf(stderr, "%s: the API client's thread: %s\n", PROG, strerror(err));
+		return -err;
+	}
+	r->api.running = true;
+	return 0;
+}
+
+static void api_stop(struct rig *r)
+{
+	if (!r->api.running)
+		return;
+	atomic_store(&r->api.stop, true);
+	pthread_join(r->api.thread, NULL);
+	r->api.running = false;
 }
 
 static int setup_sockets(struct rig *r)
@@ -430,16 +1031,14 @@ static int setup_sockets(struct rig *r)
 }
 
 /* Figures of one column set: sorted copy of the non-zero values, their count. */
-enum column { COL_BAN, COL_DROP, COL_CONNECT };
+enum column { COL_BAN, COL_DROP };
 
 static size_t collect(const struct sample *s, size_t n, enum column col, uint64_t *out)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t v = col == COL_DROP  ? s[i].drop_ns
-			     : col == COL_BAN ? s[i].ban_ns
-					      : s[i].connect_ns;
+		uint64_t v = col == COL_DROP ? s[i].drop_ns : s[i].ban_ns;
 
 		if (v)
 			out[k++] = v;
@@ -537,9 +1136,25 @@ static unsigned int log_count(const char *path, const char *a, const char *b)
 	return n;
 }
 
+/* Trials whose drop was seen at the probe's first look. */
+static unsigned int at_first(const struct sample *s, size_t n)
+{
+	unsigned int k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += s[i].drop_ns && s[i].at_first_look;
+	return k;
+}
+
 int main(int argc, char **argv)
 {
-	static struct rig r = {.bans_fd = -1, .settings_fd = -1, .listen_fd = -1, .sink_fd = -1};
+	static struct rig r = {.bans_fd = -1,
+			       .settings_fd = -1,
+			       .listen_fd = -1,
+			       .sink_fd = -1,
+			       .cross_map_fd = -1,
+			       .cross_prog_fd = -1,
+			       .cross_perf_fd = -1};
 	struct sample *ban_s = NULL, *base_s = NULL;
 	uint64_t *sorted = NULL;
 	char **addrs = NULL, net[640], api_lines[64];
@@ -548,11 +1163,13 @@ int main(int argc, char **argv)
 	size_t k_drop, k_ban, k_base;
 	double p99_ms, p50_ms = 0, base_p50, base_p99, hold_max = 0, cpu_max = 0;
 	struct holds holds = {0};
+	uint64_t t_start, t_rows = 0;
 	int herr;
 	int rc = 1, err = 0;
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
+	log_init(PROG, LOG_LVL_WARN); /* store.c's, while it fills the database */
 	nsb_init(&r.ns, PROG, o.loader, o.analyzer);
 	/* the analyzer runs in the host's namespace (it needs only the pins) */
 	r.metrics_port = (uint16_t)(METRICS_PORT_BASE + getpid() % 20000);
@@ -587,8 +1204,16 @@ int main(int argc, char **argv)
 		 "ban_duration = 1s\n"
 		 "monitoring_interval = %ums",
 		 o.limit, o.fill ? FILL_TRACKED : 65536u, o.monitoring_ms);
-	if ((err = nsb_topology(&r.ns, addrs, n_addrs)) || (err = nsb_write_conf(&r.ns, net)) ||
-	    (err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 15)))
+	if ((err = crossing_open(&r)) || (err = nsb_topology(&r.ns, addrs, n_addrs)) ||
+	    (err = nsb_write_conf(&r.ns, net)))
+		goto out;
+	if (o.rows) {
+		t_start = bench_now();
+		if ((err = db_fill(&r.ns, o.rows)))
+			goto out;
+		t_rows = bench_now() - t_start;
+	}
+	if ((err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 30)))
 		goto out;
 	r.bans_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_BANS);
 	r.settings_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_SETTINGS);
@@ -603,6 +1228,8 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
+	if ((err = api_start(&r, o.api_rate)))
+		goto out;
 
 	for (unsigned int i = 0; i < o.baseline && !err; i++) {
 		err = baseline_trial(&r, &o, i, &base_s[i]);
@@ -628,6 +1255,7 @@ int main(int argc, char **argv)
 		}
 		err = nsb_sleep_ms(PAUSE_MS);
 	}
+	api_stop(&r);
 	if (err) {
 		if (err == -EINTR)
 			fprintf(stderr, "%s: interrupted; cleaning up\n", PROG);
@@ -639,14 +1267,35 @@ int main(int argc, char **argv)
 	printf("ban_latency: %u trials (+%u warm-up), one source address each, "
 	       "max_connections_per_ip %u\n",
 	       o.trials, WARMUP, o.limit);
+	printf("t0: the kernel's crossing (sock:inet_sock_set_state, the server's socket "
+	       "SYN_RECV -> ESTABLISHED, bpf_ktime_get_ns()); t1: the probe's look-up that "
+	       "first shows a drop\n");
 	printf("probe every %u us: look bans[addr] up, send a UDP datagram from the offender, "
 	       "look it up again (drops > 0: dropped); figures are quantised by it\n",
 	       o.probe_us);
 	printf("rig: %s -> %s on a veth (XDP by %s), analyzer uid ebpfmon without capabilities, "
-	       "monitoring_interval %u ms, ban 1 s, %u extra addresses in ip_stats\n\n",
+	       "monitoring_interval %u ms, ban 1 s, %u extra addresses in ip_stats\n",
 	       r.ns.peer_ns, r.ns.mon_ns, r.ns.loader, o.monitoring_ms, o.fill);
-	printf("  %-44s %11s %8s %8s %8s\n", "from t0 (before the crossing connect()) to",
-	       "n/trials", "p50 ms", "p99 ms", "max ms");
+	printf("database: %u rows in each of malicious_ips, network_stats (+%u top addresses "
+	       "each), system_anomalies, written in %.1f s before the analyzer started; "
+	       "max_records 10000 a table\n",
+	       o.rows, STATS_TOP, (double)t_rows / 1e9);
+	if (o.api_rate) {
+		printf("API during the trials: %u calls/s in turn, answered on the analyzer's "
+		       "loop (%s)\n",
+		       o.api_rate, r.api.url);
+		for (int c = 0; c < API_CALLS; c++)
+			printf("  %-26s %7" PRIu64 " answered, %" PRIu64 " failed, slowest %.2f "
+			       "ms\n",
+			       api_call_name[c], r.api.ok[c], r.api.failed[c],
+			       (double)r.api.max_ns[c] / 1e6);
+		if (r.api.err[0])
+			printf("  first failure: %s\n", r.api.err);
+	} else {
+		printf("API: no calls (-q 0)\n");
+	}
+	printf("\n  %-44s %11s %8s %8s %8s\n", "from t0 (the kernel's crossing) to", "n/trials",
+	       "p50 ms", "p99 ms", "max ms");
 	k_ban = collect(ban_s + WARMUP, o.trials, COL_BAN, sorted);
 	row("the ban entry in the map", sorted, k_ban, o.trials);
 	k_drop = collect(ban_s + WARMUP, o.trials, COL_DROP, sorted);
@@ -659,10 +1308,11 @@ int main(int argc, char **argv)
 		p99_ms = o.wait_ms;
 	if ((o.trials - k_drop) * 100 >= o.trials * 50)
 		p50_ms = o.wait_ms;
-	row("(the crossing connect() itself)", sorted,
-	    collect(ban_s + WARMUP, o.trials, COL_CONNECT, sorted), o.trials);
+	printf("  (dropped at the probe's first look, an upper bound: %u of %zu)\n",
+	       at_first(ban_s + WARMUP, o.trials), k_drop);
 	k_base = collect(base_s, o.baseline, COL_DROP, sorted);
-	printf("\n  baseline: the ban written by this program, then probed the same way\n");
+	printf("\n  baseline: the ban written by this program (t0 right before), then probed the "
+	       "same way\n");
 	row("ban written -> first dropped packet", sorted, k_base, o.baseline);
 	base_p50 = k_base ? bench_pct(sorted, k_base, 50) / 1e6 : 0;
 	base_p99 = k_base ? bench_pct(sorted, k_base, 99) / 1e6 : 0;
@@ -722,11 +1372,19 @@ int main(int argc, char **argv)
 		       TARGET_HOLD_US);
 		printf("FIGURE\tban.loop_cpu_max_us\t%.1f\t-\tus\t<%.0f\n", cpu_max,
 		       TARGET_HOLD_US);
+		for (unsigned int i = 0; i < holds.n; i++) {
+			printf("FIGURE\tban.hold_us.%s\t%.1f\t-\tus\t<%.0f\n", holds.task[i],
+			       holds.us[i], TARGET_HOLD_US);
+			printf("FIGURE\tban.cpu_us.%s\t%.1f\t-\tus\t<%.0f\n", holds.task[i],
+			       holds.cpu_us[i], TARGET_HOLD_US);
+		}
 	}
 	rc = 0;
 out:
+	api_stop(&r);
 	if (rc == 1 && err != -EINTR && r.ns.analyzer_log[0])
 		nsb_tail(r.ns.analyzer_log, 15);
+	crossing_close(&r);
 	if (r.listen_fd >= 0)
 		close(r.listen_fd);
 	if (r.sink_fd >= 0)

@@ -14,11 +14,14 @@
  *
  * Two measurements per handler:
  *  - capacity: the ring is filled first (nobody consuming), then one ring_buffer__consume()
- *    empties it, timed in the consumer thread: what the consumer can do, alone;
+ *    empties it, timed in the consumer thread: what the consumer can do, alone, whatever
+ *    the producer's speed (events.capacity_per_s);
  *  - sustained: producer and consumer at once for SECONDS, the consumer in
  *    ring_buffer__poll() (epoll, as the analyzer), the producer at full speed with no flow
  *    control (BATCH runs per BPF_PROG_TEST_RUN call): events produced, consumed, lost
- *    (counters.ringbuf_drops) and consumed/s, which is the slower side's rate. Meanwhile a
+ *    (counters.ringbuf_drops) and consumed/s, which is the slower side's rate: the producer's
+ *    (events.producer_per_s) when it is below the capacity, and then the figure says that the
+ *    consumer kept up with what was offered, not how much more it could take. Meanwhile a
  *    competing load runs (unless --no-load): one busy child process per online CPU, at the
  *    default priority, for the phase only (each ends by itself at its deadline, and with
  *    the benchmark). The producer stands for XDP, which runs in softirq ahead of every
@@ -397,8 +400,9 @@ static void usage(FILE *out)
 		"  -h, --help             this help\n"
 		"\n"
 		"Besides the tables it prints FIGURE lines (tab-separated: id, value, baseline,\n"
-		"unit, target): events.sustained_per_s, events.lost, events.capacity_per_s, each\n"
-		"against the count-only consumer of the same run.\n"
+		"unit, target): events.sustained_per_s, events.lost, events.capacity_per_s and\n"
+		"events.producer_per_s (the rate offered in the sustained phase), each against\n"
+		"the count-only consumer of the same run.\n"
 		"\n"
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
@@ -572,6 +576,15 @@ int main(int argc, char **argv)
 	}
 	printf("  (XDP ns/event: BPF_PROG_TEST_RUN's own time per run; when the consumer's "
 	       "capacity is above 1e3 / that, the producer sets the pace)\n");
+	for (int m = 0; m < 2; m++) {
+		double prod = 1e3 * (double)fig[m].produced / (double)fig[m].elapsed_ns;
+		double cap = 1e3 * (double)fig[m].cap_events / (double)fig[m].cap_ns;
+
+		printf("  %-22s produced %.2f M/s against a capacity of %.2f M/s: %s\n",
+		       m ? "policy_on_event()" : "count only", prod, cap,
+		       prod < cap ? "the producer set the pace (the consumer had headroom)"
+				  : "the consumer set the pace");
+	}
 	printf("  the ring holds %u events: %.1f ms of the producer's rate; a consumer that "
 	       "sleeps in epoll and wakes later than that loses events\n",
 	       ring_events,
@@ -593,6 +606,10 @@ int main(int argc, char **argv)
 		       fig[0].lost);
 		printf("FIGURE\tevents.capacity_per_s\t%.0f\t%.0f\tevents/s\t>=%.0f\n", cap,
 		       1e9 * (double)fig[0].cap_events / (double)fig[0].cap_ns, TARGET_RATE);
+		/* what paced the sustained phase: the producer, when it is below the capacity */
+		printf("FIGURE\tevents.producer_per_s\t%.0f\t%.0f\tevents/s\t-\n",
+		       1e9 * (double)fig[1].produced / (double)fig[1].elapsed_ns,
+		       1e9 * (double)fig[0].produced / (double)fig[0].elapsed_ns);
 	}
 	rc = 0;
 out_thread:

@@ -627,6 +627,25 @@ static void test_malicious_ips(void **state)
 	assert_int_equal(resp->get_malicious_ips->total, 2);
 	ebpfmon__v1__response__free_unpacked(resp, NULL);
 
+	/* history of every address, paged: the total counts every row, the page is in order */
+	g.since_unix = 0;
+	g.limit = 2;
+	g.offset = 1;
+	resp = bans_call(f, &g);
+	m = resp->get_malicious_ips;
+	assert_int_equal(m->total, 5);
+	assert_int_equal(m->n_bans, 2);
+	assert_string_equal(m->bans[0]->address, "198.51.100.0/24");
+	assert_string_equal(m->bans[1]->address, "198.51.100.3");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	g.offset = 5; /* past the end: no entry, the same total */
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 5);
+	assert_int_equal(resp->get_malicious_ips->n_bans, 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	g.limit = 0;
+	g.offset = 0;
+
 	/* no database: said so */
 	f->policy.store = NULL;
 	expect(bans_call(f, &g), ST(UNAVAILABLE), "is not open");

@@ -792,6 +792,88 @@ static void test_stats_bulk_top(void **state)
 
 /* --- anomalies --- */
 
+/* The totals of the API's listings: what the listing gives without its limit and offset. */
+static int count_one(const void *row, void *ctx)
+{
+	(void)row;
+	++*(int64_t *)ctx;
+	return 0;
+}
+
+static int count_ban(const struct store_ban *b, void *ctx)
+{
+	return count_one(b, ctx);
+}
+
+static int count_anomaly(const struct store_anomaly *a, void *ctx)
+{
+	return count_one(a, ctx);
+}
+
+static void test_counts_match_listings(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	struct addr_cidr one = net_of("198.51.100.7");
+	struct store_anomaly a = {.peak = 90, .threshold = 80};
+	const struct store_query qs[] = {
+		{0},
+		{.active_only = true},
+		{.since = 1050},
+		{.since = 1050, .until = 1080},
+		{.active_only = true, .since = 1050},
+		{.net = &one},
+		{.net = &one, .active_only = true},
+		{.net = &one, .since = 1060},
+		{.limit = 2, .offset = 3}, /* the count ignores both */
+	};
+	const struct store_query aq[] = {
+		{0},
+		{.active_only = true},
+		{.kind = STORE_ANOMALY_MEMORY},
+		{.since = 1040},
+		{.until = 1020},
+		{.active_only = true, .kind = STORE_ANOMALY_CPU},
+	};
+
+	for (int i = 0; i < 12; i++) {
+		struct store_ban b = ban_of(i % 3 ? "198.51.100.7" : "2001:db8::9",
+					    EBPFMON_BAN_CONN_LIMIT, 1000 + 10 * i);
+		int64_t id;
+
+		b.dry_run = i == 5; /* a would-ban: never active */
+		id = store_ban_insert(st, &b);
+		assert_true(id > 0);
+		if (i % 4 == 0)
+			assert_int_equal(store_ban_end(st, id, b.banned_at + 5), 0);
+		a.kind = (enum store_anomaly_kind)(1 + i % 3);
+		a.started_at = 1000 + 10 * i;
+		id = store_anomaly_open(st, &a);
+		assert_true(id > 0);
+		if (i % 2)
+			assert_int_equal(store_anomaly_close(st, id, a.started_at + 7), 0);
+	}
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		struct store_query all = qs[i];
+		int64_t listed = 0;
+
+		all.limit = 0;
+		all.offset = 0;
+		assert_true(store_ban_list(st, &all, count_ban, &listed) >= 0);
+		assert_true(listed > 0 || i == 7);
+		assert_int_equal(store_ban_count(st, &qs[i]), listed);
+	}
+	for (size_t i = 0; i < sizeof(aq) / sizeof(aq[0]); i++) {
+		int64_t listed = 0;
+
+		assert_true(store_anomaly_list(st, &aq[i], count_anomaly, &listed) >= 0);
+		assert_true(listed > 0);
+		assert_int_equal(store_anomaly_count(st, &aq[i]), listed);
+	}
+	assert_int_equal(store_ban_count(st, NULL), 12);
+	assert_int_equal(store_anomaly_count(st, NULL), 12);
+}
+
 static void test_anomalies(void **state)
 {
 	struct fixture *f = *state;
@@ -1429,6 +1511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_bulk_top, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_anomalies, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_match_listings, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_by_count, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_by_age, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_chunks, setup_open, teardown),
