@@ -393,15 +393,16 @@ static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u32 
  * current settings.ban_gen (gen) and not past its deadline (now: CLOCK_MONOTONIC_COARSE). A
  * note of 0 never holds.
  */
-static __always_inline bool ban_note_holds(__u64 note, __u32 gen, __u64 now)
+static __always_inline bool ban_note_holds(__u64 note, __u32 gen, __u64 key, __u64 now)
 {
-	return !((note ^ gen) & EBPFMON_BAN_GEN_MASK) && now < (note & ~EBPFMON_BAN_GEN_MASK);
+	return !((note ^ gen ^ key) & EBPFMON_BAN_GEN_MASK) && now < (note & ~EBPFMON_BAN_GEN_MASK);
 }
 
 /* The note "no ban in force at generation gen", good for EBPFMON_BAN_NOTE_NS at most. */
-static __always_inline __u64 ban_note_make(__u32 gen, __u64 now)
+static __always_inline __u64 ban_note_make(__u32 gen, __u64 key, __u64 now)
 {
-	return ((now + EBPFMON_BAN_NOTE_NS) & ~EBPFMON_BAN_GEN_MASK) | (gen & EBPFMON_BAN_GEN_MASK);
+	return ((now + EBPFMON_BAN_NOTE_NS) & ~EBPFMON_BAN_GEN_MASK) |
+	       ((gen ^ key) & EBPFMON_BAN_GEN_MASK);
 }
 
 /*
@@ -464,7 +465,7 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	if (!recent) {
 		*coarse = coarse_ns();
 		*st = bpf_map_lookup_elem(&ip_stats, src);
-		if (*st && ban_note_holds((*st)->ban_note, gen, *coarse))
+		if (*st && ban_note_holds((*st)->ban_note, gen, ebpfmon_ban_note_key(src), *coarse))
 			return XDP_PASS;
 	}
 
@@ -498,7 +499,7 @@ pass:
 		*st = bpf_map_lookup_elem(&ip_stats, src);
 	}
 	if (clean)
-		*note = ban_note_make(gen, *coarse);
+		*note = ban_note_make(gen, ebpfmon_ban_note_key(src), *coarse);
 	return XDP_PASS;
 drop:
 	if (!recent)

@@ -1227,7 +1227,12 @@ static void test_ban_note_ban_drops_next(void **state)
 	t1 = xh_coarse_ns();
 	/* the note: this generation, good for at most EBPFMON_BAN_NOTE_NS */
 	st = stats_of("198.51.100.60");
-	assert_int_equal(st.ban_note & EBPFMON_BAN_GEN_MASK, ban_gen_now() & EBPFMON_BAN_GEN_MASK);
+	{
+		struct ebpfmon_addr a = pkt_addr("198.51.100.60");
+
+		assert_int_equal(st.ban_note & EBPFMON_BAN_GEN_MASK,
+				 (ban_gen_now() ^ ebpfmon_ban_note_key(&a)) & EBPFMON_BAN_GEN_MASK);
+	}
 	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) > t0);
 	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) <= t1 + EBPFMON_BAN_NOTE_NS);
 
@@ -1263,6 +1268,46 @@ static void test_ban_note_bpftool_ban_bounded(void **state)
 	ban_add_quiet("198.51.100.62", 0);
 	v4_tcp(&f, "198.51.100.62", 443, TCP_ACK, NULL);
 	assert_int_equal(run(&f), XDP_DROP);
+}
+
+/*
+ * A note is about the address it was made for. An ip_stats element that LRU reuses for
+ * another address while XDP holds it can get the note XDP made for the old address (made at
+ * the current ban_gen): that note must not spare the new address, banned, from a lookup.
+ */
+static void test_ban_note_other_address(void **state)
+{
+	struct ebpfmon_addr x = pkt_addr("198.51.100.64"), y = pkt_addr("198.51.100.65");
+	struct ebpfmon_ip_stats st;
+	struct frame fx, fy;
+
+	(void)state;
+	ban_add("198.51.100.65", 0);
+	v4_tcp(&fx, "198.51.100.64", 443, TCP_ACK, NULL);
+	v4_tcp(&fy, "198.51.100.65", 443, TCP_ACK, NULL);
+	assert_int_equal(run(&fx), XDP_PASS);
+	st = stats_of("198.51.100.64");
+	assert_true(st.ban_note != 0);
+	/* the element of x, note and all, now under y's key */
+	assert_int_equal(bpf_map__delete_elem(skel->maps.ip_stats, &x, sizeof(x), 0), 0);
+	assert_int_equal(
+		bpf_map__update_elem(skel->maps.ip_stats, &y, sizeof(y), &st, sizeof(st), BPF_ANY),
+		0);
+	assert_int_equal(run(&fy), XDP_DROP);
+	assert_int_equal(ban_get("198.51.100.65").drops, 1);
+	/* the IPv6 halves count too: an address in another /64 with the same interface id */
+	ban_add("2001:db8:0:2::5", 0);
+	v6_tcp(&fx, "2001:db8:0:1::5", 443, TCP_ACK, NULL);
+	v6_tcp(&fy, "2001:db8:0:2::5", 443, TCP_ACK, NULL);
+	x = pkt_addr("2001:db8:0:1::5");
+	y = pkt_addr("2001:db8:0:2::5");
+	assert_int_equal(run(&fx), XDP_PASS);
+	st = stats_of("2001:db8:0:1::5");
+	assert_int_equal(bpf_map__delete_elem(skel->maps.ip_stats, &x, sizeof(x), 0), 0);
+	assert_int_equal(
+		bpf_map__update_elem(skel->maps.ip_stats, &y, sizeof(y), &st, sizeof(st), BPF_ANY),
+		0);
+	assert_int_equal(run(&fy), XDP_DROP);
 }
 
 /* Unbanned (the entry deleted, ban_gen left alone): the very next packet passes. */
@@ -2436,6 +2481,7 @@ int main(int argc, char **argv)
 		T(test_ban_net_v6),
 		T(test_ban_note_ban_drops_next),
 		T(test_ban_note_bpftool_ban_bounded),
+		T(test_ban_note_other_address),
 		T(test_ban_note_unban_passes),
 		T(test_ban_note_net_ban),
 		T(test_allowlist_overrides_ban),
