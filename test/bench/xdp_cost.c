@@ -1460,6 +1460,27 @@ int main(int argc, char **argv)
 				       minimum(ratio, rounds), maximum(ratio, rounds));
 			}
 		}
+		if (old_fd > 0 && have_xf) {
+			const struct figure_def before[] = {
+				{"xdp.clean_v4_ns", o4, x4, "ratio<=1.3"},
+				{"xdp.clean_v6_ns", o6, x6, "ratio<=1.3"},
+				{"xdp.clean_stale_v4_ns", wg[3], wg[2], "ratio<=1.3"},
+				{"xdp.banned_v4_ns", ob, xb, "ratio<=0.8"},
+				{"xdp.banned_timed_v4_ns", obt, xb, "ratio<=0.8"},
+				{"xdp.banned_many_v4_ns", wc[3], wc[2], "ratio<=0.8"},
+				{"xdp.banned_mixed_v4_ns", wm[3], wm[2], "-"},
+			};
+
+			printf("\nthe build before (-o) against the same peers, round by round: median "
+			       "(min..max)\n");
+			for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+				if (!have(b, before[i].ours))
+					continue;
+				ratios(b, &before[i], rounds, ratio, &mid);
+				printf("  %-27s %5.3f (%5.3f..%5.3f)\n", before[i].id, ratio[mid],
+				       minimum(ratio, rounds), maximum(ratio, rounds));
+			}
+		}
 		if (!have_xf)
 			printf("\ntargets not evaluated: xdp-filter is not installed\n");
 		for (size_t i = 0; i < sizeof(figs) / sizeof(figs[0]); i++)
