@@ -470,7 +470,7 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	struct drop_memo_slot *slot;
 	struct ebpfmon_addr *memo;
 	struct ebpfmon_ban *ban;
-	bool recent, clean = false;
+	bool same, recent, clean = false;
 	__u32 gen;
 
 	*note = 0;
@@ -478,7 +478,8 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	slot = drop_memo_slot();
 	memo = &slot->src;
 	/* bans first: a flood in progress here, or the source of the last drop */
-	recent = slot->streak || addr_eq(memo, src);
+	same = addr_eq(memo, src);
+	recent = same || slot->streak;
 	gen = *(volatile __u32 *)&set->ban_gen;
 	if (!recent) {
 		*coarse = coarse_ns();
@@ -522,7 +523,8 @@ pass:
 		*note = ban_note_make(gen, ebpfmon_ban_note_key(src), *coarse);
 	return XDP_PASS;
 drop:
-	*memo = *src;
+	if (!same)
+		*memo = *src;
 	if (slot->streak < DROP_STREAK_MAX)
 		slot->streak += 2;
 	return XDP_DROP;
