@@ -16,10 +16,12 @@
  * buffers (BPF_PROG_TEST_RUN of a SCHED_CLS program) over an empty tc program: its figures
  * have no target, and name xdp_ingress over the empty XDP program as their peer.
  *
- * Each round runs the cases in groups, back to back, a group's baseline among them (in reverse
- * order every other round); a ratio to a peer is taken per round, over the baselines of the
- * same round, and the figures are the median round's, with the min..max of the rounds beside
- * (timed_run() says what is timed). Traffic that is not one frame repeated (banned sources in
+ * Each round runs the cases in groups, a group's baseline among them, SUBRUNS times over
+ * (forwards and backwards in turn), and keeps each case's least disturbed call; a ratio to a
+ * peer is taken per round, over the baselines of the same round, and the figures are the
+ * median round's, with the min..max of the rounds beside (timed_run() says what is timed).
+ * The XDP programs stay in the kernel's XDP dispatcher meanwhile (keep_in_dispatcher(): a
+ * network namespace of the process's own, gone with it). Traffic that is not one frame repeated (banned sources in
  * turn, banned and clean alternating, a stale note on every packet) runs behind a small
  * wrapper program that changes the frame or the settings and tail-calls the program under
  * test, the same wrapper in front of the empty program being the baseline
@@ -155,8 +157,8 @@ static void usage(FILE *out)
 		"target; tab-separated) for a table runner: the values of the round whose ratio is\n"
 		"the median.\n"
 		"\n"
-		"  -n REPEAT  runs per measurement (default %u, at least 1000; below 1000000\n"
-		"             the figures are noisy)\n"
+		"  -n REPEAT  runs per case and round, in 5 calls (default %u, at least 1000;\n"
+		"             below 1000000 the figures are noisy)\n"
 		"  -r ROUNDS  rounds (default %u, 1..%u)\n"
 		"  -x OBJECT  xdp-filter's BPF object (default: the first of /usr/lib/<multiarch>/bpf,\n"
 		"             /usr/lib/bpf, /usr/local/lib/bpf holding %s.o; Debian package\n"
