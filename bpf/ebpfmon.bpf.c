@@ -511,10 +511,11 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	}
 	clean = true;
 pass:
-	/* the slot again, not one kept from above: the verifier then merges more paths */
-	drop_memo_slot()->streak >>= 1;
 	if (recent) {
-		/* not dropped: the next packets look ip_stats up first */
+		/* the streak halves (0 stays 0 elsewhere); the slot read again, not kept from
+		 * above: the verifier then merges more paths */
+		drop_memo_slot()->streak >>= 1;
+		/* not dropped: no longer the source to look up in bans first */
 		__builtin_memset(memo, 0, sizeof(*memo));
 		*coarse = coarse_ns();
 		*st = bpf_map_lookup_elem(&ip_stats, src);

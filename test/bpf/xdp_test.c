@@ -2414,8 +2414,8 @@ static void test_verifier_headroom(void **state)
 
 /*
  * The object as the loader loads it (url_verify = 1: URL hits checked against this host's
- * sockets) verifies within a budget (xdp_ingress needs about 215000 instructions, tc_ingress
- * 240000; the ban check's flood hint, struct drop_memo_slot, took them from 170000): the socket checks behind every parse path are where the
+ * sockets) verifies within a budget (xdp_ingress needs about 200000 instructions, tc_ingress
+ * 215000; the ban check's flood hint, struct drop_memo_slot, took them from 170000): the socket checks behind every parse path are where the
  * verifier's states multiply when they cannot be merged, as they did when the URL matcher
  * used packet pointers carried from the parse (350000). A loader start pays the verifier's time.
  */
