@@ -389,37 +389,53 @@ static __always_inline void stats_rx(const struct pkt_info *p, __u64 len, __u32 
 }
 
 /*
- * Whether the note on a tracked address still says that no ban is in force on it: made at the
- * current settings.ban_gen (gen) and not past its deadline (now: CLOCK_MONOTONIC_COARSE). A
- * note of 0 never holds.
+ * Whether the note on a tracked address still says that no ban is in force on it: made for
+ * this address (key: ebpfmon_ban_note_key()) at the current settings.ban_gen (gen) and not
+ * past its deadline (now: CLOCK_MONOTONIC_COARSE). A note of 0 never holds.
  */
-static __always_inline bool ban_note_holds(__u64 note, __u32 gen, __u64 now)
+static __always_inline bool ban_note_holds(__u64 note, __u32 gen, __u64 key, __u64 now)
 {
-	return !((note ^ gen) & EBPFMON_BAN_GEN_MASK) && now < (note & ~EBPFMON_BAN_GEN_MASK);
+	return !((note ^ gen ^ key) & EBPFMON_BAN_GEN_MASK) && now < (note & ~EBPFMON_BAN_GEN_MASK);
 }
 
-/* The note "no ban in force at generation gen", good for EBPFMON_BAN_NOTE_NS at most. */
-static __always_inline __u64 ban_note_make(__u32 gen, __u64 now)
+/* The note "no ban in force at generation gen" on the address of key, good for
+ * EBPFMON_BAN_NOTE_NS at most. */
+static __always_inline __u64 ban_note_make(__u32 gen, __u64 key, __u64 now)
 {
-	return ((now + EBPFMON_BAN_NOTE_NS) & ~EBPFMON_BAN_GEN_MASK) | (gen & EBPFMON_BAN_GEN_MASK);
+	return ((now + EBPFMON_BAN_NOTE_NS) & ~EBPFMON_BAN_GEN_MASK) |
+	       ((gen ^ key) & EBPFMON_BAN_GEN_MASK);
 }
 
 /*
- * Per CPU, the source of the last packet a ban dropped there (ban_check()): a hint, not
- * state. A banned source that keeps sending is one flow, which RSS keeps on one CPU: its next
- * packets there look bans up first, one lookup per drop as before ip_stats notes, not
- * ip_stats first (two). A global array indexed by the CPU costs the packet a ns or two less
- * than a per-CPU map lookup (the verifier inlines bpf_get_smp_processor_id() on x86-64);
- * one slot per cache line, so that CPUs never write the same line. CPUs past
- * DROP_MEMO_SLOTS share slots: a hint wrong more often, never a wrong verdict.
+ * Per CPU, what ban_check() learnt from the drops there: a hint, never a verdict (a wrong
+ * hint costs a lookup). A banned source that keeps sending is one flow, which RSS keeps on one
+ * CPU: its next packets there (src, the source of the last drop) look bans up first, one
+ * lookup per drop as before ip_stats notes, not ip_stats first (two). Many banned sources in
+ * turn, a flood from banned addresses, are not one flow: `streak` grows by 2 with a drop (up
+ * to DROP_STREAK_MAX) and halves with a packet that passes, and while it is not 0 every
+ * packet looks bans up first. A clean packet then pays a bans lookup more and a banned one an
+ * ip_stats lookup less: the better trade while more than about a third of the packets are
+ * dropped, which is when the streak stays above 0.
+ *
+ * A global array indexed by the CPU costs the packet a ns or two less than a per-CPU map
+ * lookup (the verifier inlines bpf_get_smp_processor_id() on x86-64); one slot per cache
+ * line, so that CPUs never write the same line. CPUs past DROP_MEMO_SLOTS share slots: a hint
+ * wrong more often, never a wrong verdict.
  */
 #define DROP_MEMO_SLOTS 128
+#define DROP_STREAK_MAX 8
 
 struct drop_memo_slot {
-	struct ebpfmon_addr src;
+	struct ebpfmon_addr src; /* zero: none */
+	__u32 streak;
 } __attribute__((aligned(64)));
 
 static struct drop_memo_slot drop_memo[DROP_MEMO_SLOTS];
+
+static __always_inline struct drop_memo_slot *drop_memo_slot(void)
+{
+	return &drop_memo[bpf_get_smp_processor_id() & (DROP_MEMO_SLOTS - 1)];
+}
 
 /* IPv4-mapped addresses differ in their last 8 bytes: compared first. */
 static __always_inline bool addr_eq(const struct ebpfmon_addr *a, const struct ebpfmon_addr *b)
@@ -436,8 +452,8 @@ static __always_inline bool addr_eq(const struct ebpfmon_addr *a, const struct e
  * lookup, in ip_stats, which it needs anyway. Otherwise both are looked up, and when no ban
  * is in force *note is set to the note to leave on the address (0 otherwise: a ban that
  * passes the packet, allowlisted or dry run, is looked at on every packet, as its counters
- * say). The source of the last drop on this CPU (drop_memo) is looked up in bans first, so
- * that a banned flood pays one lookup per packet, not two. *st: the ip_stats entry of src,
+ * say). While this CPU drops (struct drop_memo_slot), bans is looked up first, so that a
+ * banned flood pays one lookup per packet, not two. *st: the ip_stats entry of src,
  * NULL when not tracked. *now: CLOCK_BOOTTIME when a ban's deadline needed it, else 0;
  * *coarse: CLOCK_MONOTONIC_COARSE, read unless the packet is dropped.
  *
@@ -451,20 +467,24 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 				     struct ebpfmon_counters *cnt, struct ebpfmon_ip_stats **st,
 				     __u64 *note, __u64 *now, __u64 *coarse)
 {
+	struct drop_memo_slot *slot;
 	struct ebpfmon_addr *memo;
 	struct ebpfmon_ban *ban;
-	bool recent, clean = false;
+	bool same, recent, clean = false;
 	__u32 gen;
 
 	*note = 0;
 	*st = NULL;
-	memo = &drop_memo[bpf_get_smp_processor_id() & (DROP_MEMO_SLOTS - 1)].src;
-	recent = addr_eq(memo, src);
+	slot = drop_memo_slot();
+	memo = &slot->src;
+	/* bans first: a flood in progress here, or the source of the last drop */
+	same = addr_eq(memo, src);
+	recent = same || slot->streak;
 	gen = *(volatile __u32 *)&set->ban_gen;
 	if (!recent) {
 		*coarse = coarse_ns();
 		*st = bpf_map_lookup_elem(&ip_stats, src);
-		if (*st && ban_note_holds((*st)->ban_note, gen, *coarse))
+		if (*st && ban_note_holds((*st)->ban_note, gen, ebpfmon_ban_note_key(src), *coarse))
 			return XDP_PASS;
 	}
 
@@ -492,17 +512,22 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	clean = true;
 pass:
 	if (recent) {
-		/* not dropped: the next packets look ip_stats up first */
+		/* the streak halves (0 stays 0 elsewhere); the slot read again, not kept from
+		 * above: the verifier then merges more paths */
+		drop_memo_slot()->streak >>= 1;
+		/* not dropped: no longer the source to look up in bans first */
 		__builtin_memset(memo, 0, sizeof(*memo));
 		*coarse = coarse_ns();
 		*st = bpf_map_lookup_elem(&ip_stats, src);
 	}
 	if (clean)
-		*note = ban_note_make(gen, *coarse);
+		*note = ban_note_make(gen, ebpfmon_ban_note_key(src), *coarse);
 	return XDP_PASS;
 drop:
-	if (!recent)
+	if (!same)
 		*memo = *src;
+	if (slot->streak < DROP_STREAK_MAX)
+		slot->streak += 2;
 	return XDP_DROP;
 }
 

@@ -94,17 +94,37 @@ struct ebpfmon_ip_stats {
 	__u64 last_seen_ns;
 	/*
 	 * XDP's note that no ban covers the address, so that a packet of a tracked address
-	 * looks up ip_stats alone, not bans and ban_nets too: bits 0..19 are settings.ban_gen
-	 * (EBPFMON_BAN_GEN_MASK) when bans and ban_nets were found without a ban in force on
-	 * the address; bits 20..63 the CLOCK_MONOTONIC_COARSE time (ns, a multiple of 2^20)
-	 * until which the note holds, at most EBPFMON_BAN_NOTE_NS after it was made. 0: no
-	 * note (writers other than XDP put 0).
+	 * looks up ip_stats alone, not bans and ban_nets too: bits 0..19
+	 * (EBPFMON_BAN_GEN_MASK) are settings.ban_gen XOR ebpfmon_ban_note_key() of the
+	 * address when bans and ban_nets were found without a ban in force on it; bits 20..63
+	 * the CLOCK_MONOTONIC_COARSE time (ns, a multiple of 2^20) until which the note holds,
+	 * at most EBPFMON_BAN_NOTE_NS after it was made. The key ties the note to the address
+	 * it was made for: an LRU element reused for another address between XDP's lookup and
+	 * its write of the note carries a note that does not hold for the new address (unless
+	 * their keys are equal, a 2^-20 chance). 0: no note (writers other than XDP put 0).
 	 */
 	__u64 ban_note;
 };
 
-/* ebpfmon_ip_stats.ban_note: the bits that hold settings.ban_gen; the rest is a deadline */
+/* ebpfmon_ip_stats.ban_note: the bits of settings.ban_gen ^ the key; the rest is a deadline */
 #define EBPFMON_BAN_GEN_MASK 0xfffffull
+
+/*
+ * The 20 bits of an address that its ban note is tied to (ebpfmon_ip_stats.ban_note): the
+ * address's two 8-byte halves XORed, then bits 24..43 of that XORed with bits 44..63, so
+ * that every bit of an IPv4 address counts, and bytes 3..7 and 11..15 of an IPv6 address
+ * (the end of its prefix, the end of its interface identifier). A few ALU instructions.
+ */
+static inline __u64 ebpfmon_ban_note_key(const struct ebpfmon_addr *a)
+{
+	__u64 w0, w1, h;
+
+	__builtin_memcpy(&w0, a->a, 8);
+	__builtin_memcpy(&w1, a->a + 8, 8);
+	h = w0 ^ w1;
+	return ((h << 20) ^ h) >> 44;
+}
+
 /*
  * How long XDP trusts a note of "no ban" while settings.ban_gen stays the same: the bound on
  * how late a ban written without growing ban_gen (bpftool) takes effect, 1 s.
