@@ -7,6 +7,12 @@
  *   RECV -> SEND: a request came (nng's thread) that api_handle_fast() answers from the
  *                 published snapshots (GetMonitorStatus, the live top list, a malformed
  *                 request): the reply is sent from the callback
+ *   RECV -> READ: a call that only reads the store and the maps (api_is_store_read()):
+ *                 queue the work for the reader thread
+ *   READ -> SEND: the reader runs the call on a read-only connection of its own to the
+ *                 database, puts the reply in the aio and nng_ctx_send()s it; without that
+ *                 connection (no database yet, or it cannot be opened) it hands the work
+ *                 to the owner (WAIT)
  *   RECV -> WAIT: any other request: note the peer, queue the work for the owner, wake it
  *                 through the eventfd
  *   WAIT -> SEND: api_dispatch() on the owner thread runs the call, puts the reply in the aio
@@ -17,6 +23,11 @@
  * Callbacks never exit(), never log above debug on the request path, and never touch the
  * policy or the store. A timer (a sleep aio) retries a listener that failed to start and
  * replaces a listener that stopped accepting (check_ipc(), check_tcp()).
+ *
+ * The reader thread keeps listings of thousands of rows off the owner's loop, so bans go on
+ * while they are read. SQLite's WAL lets it read while the owner writes; the owner commits
+ * at the end of each of its callbacks, before a reply leaves, so a read that follows a reply
+ * (a BanIP, say) sees what that reply reported.
  */
 #include "api.h"
 
@@ -27,7 +38,9 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +51,15 @@
 
 #include "config.h"
 #include "log.h"
+#include "store.h"
+
+/* A reader that could not open the database tries again after this long (ns). */
+#define API_READER_RETRY_NS (10ull * 1000000000ull)
 
 enum work_state {
 	WORK_INIT,
 	WORK_RECV,
+	WORK_READ, /* queued for the reader thread */
 	WORK_WAIT, /* queued for the owner thread */
 	WORK_SEND,
 };
@@ -84,6 +102,15 @@ struct api {
 
 	struct api_env env;
 	struct api_work works[API_WORKS];
+
+	/* the reader thread: store_read calls, on a read-only connection of its own */
+	pthread_t reader;
+	bool reader_started;
+	pthread_cond_t rcond;		/* under mu: rhead or stopping changed */
+	struct api_work *rhead, *rtail; /* under mu */
+	struct store *rstore;		/* the reader's: NULL until opened */
+	uint64_t ropen_after_ns;	/* the reader's: no open before (CLOCK_MONOTONIC) */
+	char db_path[CONFIG_PATH_MAX];
 	atomic_uint_fast64_t requests, refused;
 };
 
@@ -209,12 +236,143 @@ static bool work_fast(struct api *api, struct api_work *w)
 	return true;
 }
 
+/* Queue w (its request in w->msg) for the owner and wake it; false when stopping (freed). */
+static bool to_owner(struct api *api, struct api_work *w)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&api->mu);
+	if (api->stopping) {
+		pthread_mutex_unlock(&api->mu);
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+		return false;
+	}
+	w->state = WORK_WAIT;
+	w->next = NULL;
+	if (api->tail)
+		api->tail->next = w;
+	else
+		api->head = w;
+	api->tail = w;
+	pthread_mutex_unlock(&api->mu);
+	/* an eventfd write only fails when its counter would overflow: still readable */
+	if (write(api->efd, &one, sizeof(one)) < 0)
+		log_debug("api: eventfd: %s", strerror(errno));
+	return true;
+}
+
+/* Queue w for the reader thread; false when stopping (its request freed). */
+static bool to_reader(struct api *api, struct api_work *w)
+{
+	pthread_mutex_lock(&api->mu);
+	if (api->stopping) {
+		pthread_mutex_unlock(&api->mu);
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+		return false;
+	}
+	w->state = WORK_READ;
+	w->next = NULL;
+	if (api->rtail)
+		api->rtail->next = w;
+	else
+		api->rhead = w;
+	api->rtail = w;
+	pthread_cond_signal(&api->rcond);
+	pthread_mutex_unlock(&api->mu);
+	return true;
+}
+
+/* The reader's connection, opened when the database is there: NULL until then. */
+static struct store *reader_store(struct api *api)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (api->rstore)
+		return api->rstore;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (now < api->ropen_after_ns || access(api->db_path, R_OK))
+		return NULL; /* not yet made by the owner: it answers meanwhile */
+	if (store_open_readonly(api->db_path, &api->rstore)) {
+		api->rstore = NULL;
+		api->ropen_after_ns = now + API_READER_RETRY_NS;
+		log_debug("api: the reader cannot open %s: the event loop answers reads",
+			  api->db_path);
+		return NULL;
+	}
+	return api->rstore;
+}
+
+/* The reader thread: run each queued read call on its own connection and send the reply. */
+static void *reader_main(void *arg)
+{
+	struct api *api = arg;
+	struct api_env env = api->env;
+	struct api_work *w;
+	sigset_t all;
+
+	/* signals are the owner's (signalfd) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		pthread_mutex_lock(&api->mu);
+		while (!api->rhead && !api->stopping)
+			pthread_cond_wait(&api->rcond, &api->mu);
+		if (api->stopping) {
+			pthread_mutex_unlock(&api->mu);
+			break;
+		}
+		w = api->rhead;
+		api->rhead = w->next;
+		if (!api->rhead)
+			api->rtail = NULL;
+		pthread_mutex_unlock(&api->mu);
+
+		env.store = reader_store(api);
+		if (!env.store) {
+			to_owner(api, w);
+			continue;
+		}
+		nng_msg *msg = w->msg;
+		void *out = NULL;
+		size_t len = 0;
+		int status = 0;
+		int rv = api_handle(&env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
+				    &status);
+
+		if (rv > 0) { /* cannot be for a read call: the owner's then */
+			free(out);
+			to_owner(api, w);
+			continue;
+		}
+		w->msg = NULL;
+		atomic_fetch_add_explicit(&api->requests, 1, memory_order_relaxed);
+		if (rv < 0) {
+			log_warn("api: out of memory: a request goes unanswered (its client times "
+				 "out)");
+			nng_msg_free(msg);
+			work_recv(w);
+			continue;
+		}
+		if (status)
+			atomic_fetch_add_explicit(&api->refused, 1, memory_order_relaxed);
+		log_debug("api: read request of %zu bytes from %s uid %u: status %d, reply %zu "
+			  "bytes",
+			  nng_msg_len(msg), w->peer.local ? "ipc" : "tcp", w->peer.uid, status,
+			  len);
+		work_send(w, msg, out, len);
+	}
+	return NULL;
+}
+
 /* nng's thread: the aio of w completed. */
 static void work_cb(void *arg)
 {
 	struct api_work *w = arg;
 	struct api *api = w->api;
-	uint64_t one = 1;
 	int rv;
 
 	switch (w->state) {
@@ -234,24 +392,11 @@ static void work_cb(void *arg)
 		peer_of(api, w->msg, &w->peer);
 		if (work_fast(api, w))
 			break;
-		pthread_mutex_lock(&api->mu);
-		if (api->stopping) {
-			pthread_mutex_unlock(&api->mu);
-			nng_msg_free(w->msg);
-			w->msg = NULL;
-			return;
-		}
-		w->state = WORK_WAIT;
-		w->next = NULL;
-		if (api->tail)
-			api->tail->next = w;
+		if (api->reader_started &&
+		    api_is_store_read(nng_msg_body(w->msg), nng_msg_len(w->msg)))
+			to_reader(api, w);
 		else
-			api->head = w;
-		api->tail = w;
-		pthread_mutex_unlock(&api->mu);
-		/* an eventfd write only fails when its counter would overflow: still readable */
-		if (write(api->efd, &one, sizeof(one)) < 0)
-			log_debug("api: eventfd: %s", strerror(errno));
+			to_owner(api, w);
 		break;
 	case WORK_SEND:
 		rv = nng_aio_result(w->aio);
@@ -264,8 +409,9 @@ static void work_cb(void *arg)
 			return;
 		work_recv(w);
 		break;
+	case WORK_READ:
 	case WORK_WAIT:
-		break; /* the owner holds it: no aio is pending */
+		break; /* the reader or the owner holds it: no aio is pending */
 	}
 }
 
@@ -710,8 +856,11 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 		return err;
 	}
 	pthread_mutex_init(&api->mu, NULL);
+	pthread_cond_init(&api->rcond, NULL);
 	atomic_init(&api->ipc_id, -1);
 	api->env = *env;
+	api->env.store = NULL; /* the owner's calls read the policy's connection */
+	snprintf(api->db_path, sizeof(api->db_path), "%s", cfg->sqlite_path);
 	snprintf(api->ipc_path, sizeof(api->ipc_path), "%s", cfg->uds_socket_path);
 	snprintf(api->ipc_url, sizeof(api->ipc_url), "ipc://%s", cfg->uds_socket_path);
 	snprintf(api->tcp_url, sizeof(api->tcp_url), "%s", cfg->listen_address);
@@ -745,6 +894,14 @@ int api_create(struct api **out, const struct config *cfg, const struct api_env 
 		rv = nng_aio_alloc(&api->retry, retry_cb, api);
 	if (rv)
 		goto fail;
+	/* without a reader, the owner answers the reads too */
+	if (api->env.policy && api->db_path[0]) {
+		err = pthread_create(&api->reader, NULL, reader_main, api);
+		if (err)
+			log_warn("api: no reader thread (%s): the event loop answers reads",
+				 strerror(err));
+		api->reader_started = !err;
+	}
 	for (int i = 0; i < API_WORKS; i++)
 		work_cb(&api->works[i]); /* INIT: start receiving */
 	listen_all(api, true);
@@ -767,7 +924,11 @@ void api_destroy(struct api *api)
 		return;
 	pthread_mutex_lock(&api->mu);
 	api->stopping = true;
+	pthread_cond_broadcast(&api->rcond);
 	pthread_mutex_unlock(&api->mu);
+	/* the reader finishes the call it runs (its reply is sent) and takes no other */
+	if (api->reader_started)
+		pthread_join(api->reader, NULL);
 	/* no callback runs once these return; one that ran saw `stopping` and stayed idle */
 	if (api->retry)
 		nng_aio_stop(api->retry);
@@ -786,7 +947,12 @@ void api_destroy(struct api *api)
 		nng_msg_free(w->msg);
 		w->msg = NULL;
 	}
-	api->head = api->tail = api->parked = NULL;
+	for (w = api->rhead; w; w = w->next) {
+		nng_msg_free(w->msg);
+		w->msg = NULL;
+	}
+	api->head = api->tail = api->parked = api->rhead = api->rtail = NULL;
+	store_close(api->rstore);
 	if (api->sock_open)
 		nng_close(api->sock); /* closes the contexts and listeners */
 	for (int i = 0; i < API_WORKS; i++)
@@ -796,6 +962,7 @@ void api_destroy(struct api *api)
 		log_debug("api: stopped serving %s (%llu requests, %llu refused)", api->ipc_url,
 			  (unsigned long long)atomic_load(&api->requests),
 			  (unsigned long long)atomic_load(&api->refused));
+	pthread_cond_destroy(&api->rcond);
 	pthread_mutex_destroy(&api->mu);
 	close(api->efd);
 	free(api);

@@ -5,9 +5,11 @@
  * certificates ([api] listen_address, tls_*). Requests are received on nng's threads by
  * API_WORKS contexts. What the loop's published snapshots answer (api_snap.h:
  * GetMonitorStatus, the live top list) and malformed requests are answered there and then;
- * every other request is handed to the owner thread (the analyzer's event loop) through a
- * queue and an eventfd, which runs the call (api_handlers.h) and sends the reply. nng's
- * threads never touch the store, the maps' ban state or the policy. docs/api.md describes the
+ * the calls that only read the database and the maps (listings, history, one address) go to
+ * a reader thread with a read-only connection of its own; every other request is handed to
+ * the owner thread (the analyzer's event loop) through a queue and an eventfd, which runs the
+ * call (api_handlers.h) and sends the reply. nng's threads never touch the store, the maps'
+ * ban state or the policy; the reader never touches the policy or writes. docs/api.md describes the
  * protocol.
  */
 #ifndef EBPFMON_API_H

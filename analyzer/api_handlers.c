@@ -370,6 +370,12 @@ static const struct maps *maps_of(struct api_env *env)
 	return env->policy->maps;
 }
 
+/* The connection the read calls read: the caller thread's own, else the policy's. */
+static struct store *store_of(struct api_env *env)
+{
+	return env->store ? env->store : env->policy->store;
+}
+
 /* The map entry of exactly net (bans or ban_nets): 0 and *ban, or -errno. */
 static int map_ban(struct api_env *env, const struct addr_cidr *net, struct ebpfmon_ban *ban)
 {
@@ -720,7 +726,7 @@ static api_status get_malicious_ips(struct api_env *env,
 	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
 		return r->resp.status;
 	w.offset = rq->offset;
-	if (!env->policy->store)
+	if (!store_of(env))
 		return no_store(env, r);
 	q.since = rq->since_unix;
 	q.active_only = !rq->history;
@@ -731,11 +737,11 @@ static api_status get_malicious_ips(struct api_env *env,
 		q.offset = (uint32_t)rq->offset;
 		w.offset = 0;
 	}
-	n = store_ban_list(env->policy->store, &q, ban_walk_one, &w);
+	n = store_ban_list(store_of(env), &q, ban_walk_one, &w);
 	if (n >= 0 && paged) {
 		q.limit = 0;
 		q.offset = 0;
-		n = store_ban_count(env->policy->store, &q);
+		n = store_ban_count(store_of(env), &q);
 		w.total = n > 0 ? (uint64_t)n : 0;
 	}
 	if ((st = listed(r, "the bans", n)) != ST(OK))
@@ -898,10 +904,10 @@ static api_status stats_address(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	free(v);
 	m->address = addr_msg(env, r, &s);
 	w.addr = s.addr;
-	if (env->policy->store) {
+	if (store_of(env)) {
 		struct store_query q = {0};
 
-		got = store_ban_list(env->policy->store, &q, addr_ban_one, &w);
+		got = store_ban_list(store_of(env), &q, addr_ban_one, &w);
 		if (got < 0 && got != -ENOMEM)
 			return store_failed(r, "the address's bans", got);
 	}
@@ -965,10 +971,10 @@ static api_status stats_history(struct api_env *env, const Ebpfmon__V1__GetNetwo
 	if (check_since(r, rq->since_unix) ||
 	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &q.limit))
 		return r->resp.status;
-	if (!env->policy->store)
+	if (!store_of(env))
 		return no_store(env, r);
 	q.since = rq->since_unix;
-	n = store_stats_list(env->policy->store, &q, snap_one, &w);
+	n = store_stats_list(store_of(env), &q, snap_one, &w);
 	if ((st = listed(r, "the snapshots", n)) != ST(OK))
 		return st;
 	m->n_snapshots = w.out.n;
@@ -1072,7 +1078,7 @@ static api_status get_system_anomalies(struct api_env *env,
 	if (check_since(r, rq->since_unix) ||
 	    check_limit(r, "limit", rq->limit, API_LIMIT_DEFAULT, &w.limit))
 		return r->resp.status;
-	if (!env->policy->store)
+	if (!store_of(env))
 		return no_store(env, r);
 	w.since = rq->since_unix;
 	w.offset = rq->offset;
@@ -1085,11 +1091,11 @@ static api_status get_system_anomalies(struct api_env *env,
 		q.offset = (uint32_t)rq->offset;
 		w.offset = 0;
 	}
-	n = store_anomaly_list(env->policy->store, &q, anomaly_one, &w);
+	n = store_anomaly_list(store_of(env), &q, anomaly_one, &w);
 	if (n >= 0 && paged) {
 		q.limit = 0;
 		q.offset = 0;
-		n = store_anomaly_count(env->policy->store, &q);
+		n = store_anomaly_count(store_of(env), &q);
 		w.total = n > 0 ? (uint64_t)n : 0;
 	}
 	if ((st = listed(r, "the anomalies", n)) != ST(OK))
@@ -1389,6 +1395,32 @@ out:
 	api_snap_put_top(r.top_ref);
 	free(r.keep);
 	free(r.packed);
+	return ret;
+}
+
+bool api_is_store_read(const void *body, size_t len)
+{
+	Ebpfmon__V1__Request *rq;
+	bool ret = false;
+
+	if (!len || len > API_BODY_MAX)
+		return false;
+	rq = ebpfmon__v1__request__unpack(NULL, len, body);
+	if (!rq)
+		return false;
+	switch (rq->call_case) {
+	case EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS:
+	case EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES:
+		ret = true;
+		break;
+	case EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS:
+		ret = rq->get_network_stats &&
+		      (rq->get_network_stats->address[0] || rq->get_network_stats->history);
+		break;
+	default:
+		break;
+	}
+	ebpfmon__v1__request__free_unpacked(rq, NULL);
 	return ret;
 }
 

@@ -39,6 +39,12 @@ struct api_env {
 	 * and UnbanIP patch; NULL: both are collected per request (a walk of ip_stats each).
 	 */
 	struct api_snap *snap;
+	/*
+	 * A connection of this thread's own to the database, opened read-only (store.h), that
+	 * the calls which only read the store and the maps read instead of the policy's: then
+	 * they may run on a thread other than the policy's. NULL: the policy's connection.
+	 */
+	struct store *store;
 };
 
 /* Who sent a request, as the transport tells. */
@@ -73,6 +79,14 @@ int api_handle(struct api_env *env, const struct api_peer *peer, const void *bod
  */
 int api_handle_fast(struct api_snap *snap, const struct api_peer *peer, const void *body,
 		    size_t len, void **out, size_t *out_len, int *status);
+
+/*
+ * Whether a request body is a call that reads only the store and the maps, never the policy
+ * or the snapshots (GetMaliciousIPs, GetSystemAnomalies, GetNetworkStats of one address or of
+ * the history), so that api_handle() may run it on any thread with env->store set. A body
+ * that does not decode is not one (api_handle_fast() answers it).
+ */
+bool api_is_store_read(const void *body, size_t len);
 
 /*
  * Whether peer may change bans (BanIP, UnbanIP): only a local peer with known credentials

@@ -652,6 +652,75 @@ static void test_malicious_ips(void **state)
 	f->policy.store = f->st;
 }
 
+/* Whether a Request packs into a body that api_is_store_read() sends to the reader. */
+static bool store_read(Ebpfmon__V1__Request *rq)
+{
+	uint8_t buf[512];
+	size_t n = ebpfmon__v1__request__get_packed_size(rq);
+
+	assert_true(n <= sizeof(buf));
+	ebpfmon__v1__request__pack(rq, buf);
+	return api_is_store_read(buf, n);
+}
+
+/* The reader's calls: which go to it, and that they read its own read-only connection. */
+static void test_reader_connection(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__GetMaliciousIPsRequest g = EBPFMON__V1__GET_MALICIOUS_IPS_REQUEST__INIT;
+	Ebpfmon__V1__GetNetworkStatsRequest ns = EBPFMON__V1__GET_NETWORK_STATS_REQUEST__INIT;
+	Ebpfmon__V1__GetSystemAnomaliesRequest an = EBPFMON__V1__GET_SYSTEM_ANOMALIES_REQUEST__INIT;
+	Ebpfmon__V1__GetMonitorStatusRequest gs = EBPFMON__V1__GET_MONITOR_STATUS_REQUEST__INIT;
+	Ebpfmon__V1__BanIPRequest b = EBPFMON__V1__BAN_IPREQUEST__INIT;
+	Ebpfmon__V1__Response *resp;
+	struct store *ro;
+
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MALICIOUS_IPS;
+	rq.get_malicious_ips = &g;
+	assert_true(store_read(&rq));
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_SYSTEM_ANOMALIES;
+	rq.get_system_anomalies = &an;
+	assert_true(store_read(&rq));
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_NETWORK_STATS;
+	rq.get_network_stats = &ns;
+	assert_false(store_read(&rq)); /* the live top list: snapshots */
+	ns.history = true;
+	assert_true(store_read(&rq));
+	ns.history = false;
+	ns.address = "198.51.100.1";
+	assert_true(store_read(&rq));
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_GET_MONITOR_STATUS;
+	rq.get_monitor_status = &gs;
+	assert_false(store_read(&rq));
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_BAN_IP;
+	rq.ban_ip = &b;
+	b.address = "198.51.100.1";
+	assert_false(store_read(&rq)); /* changes: the loop's */
+	assert_false(api_is_store_read("\xff\xff", 2));
+	assert_false(api_is_store_read("", 0));
+
+	/* with env.store, the listing is read there, not from the policy's connection */
+	insert_ban(f->st, "198.51.100.1", EBPFMON_BAN_CONN_LIMIT, 1000, 0);
+	assert_int_equal(store_open_readonly(f->path, &ro), 0);
+	f->env.store = ro;
+	f->policy.store = NULL;
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->status, ST(OK));
+	assert_int_equal(resp->get_malicious_ips->total, 1);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	/* and it sees what the writer committed since */
+	insert_ban(f->st, "198.51.100.2", EBPFMON_BAN_URL_RULE, 1010, 0);
+	resp = bans_call(f, &g);
+	assert_int_equal(resp->get_malicious_ips->total, 2);
+	assert_string_equal(resp->get_malicious_ips->bans[0]->address, "198.51.100.2");
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	f->env.store = NULL;
+	f->policy.store = f->st;
+	store_close(ro);
+}
+
 static void test_anomalies_and_snapshots(void **state)
 {
 	struct fixture *f = *state;
@@ -1088,6 +1157,7 @@ int main(void)
 		cmocka_unit_test(test_tls_may_change),
 		cmocka_unit_test_setup_teardown(test_not_permitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malicious_ips, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_anomalies_and_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ban_unban, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run, setup_maps, teardown),
