@@ -163,8 +163,8 @@ static void usage(FILE *out)
 		"                          100..60000)\n"
 		"  -f, --fill N            first write N addresses to ip_stats, as on a busy host\n"
 		"                          (default %u, at most %u; max_tracked_ips is then %u)\n"
-		"  -q, --api-rate N        API calls a second during the trials, answered on the\n"
-		"                          analyzer's loop (default %u, 0: none, at most %u)\n"
+		"  -q, --api-rate N        API calls a second during the trials that read the\n"
+		"                          database (default %u, 0: none, at most %u)\n"
 		"  -r, --rows N            rows in each table of the database before the analyzer\n"
 		"                          starts (default %u, 0: an empty database, at most %u)\n"
 		"      --loader PATH       ebpfmon-loader (default: the one of this build tree)\n"
@@ -1281,8 +1281,8 @@ int main(int argc, char **argv)
 	       "max_records 10000 a table\n",
 	       o.rows, STATS_TOP, (double)t_rows / 1e9);
 	if (o.api_rate) {
-		printf("API during the trials: %u calls/s in turn, answered on the analyzer's "
-		       "loop (%s)\n",
+		printf("API during the trials: %u calls/s in turn that read the database "
+		       "(%s)\n",
 		       o.api_rate, r.api.url);
 		for (int c = 0; c < API_CALLS; c++)
 			printf("  %-26s %7" PRIu64 " answered, %" PRIu64 " failed, slowest %.2f "
