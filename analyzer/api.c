@@ -236,9 +236,14 @@ static bool work_fast(struct api *api, struct api_work *w)
 	return true;
 }
 
-/* Queue w (its request in w->msg) for the owner and wake it; false when stopping (freed). */
-static bool to_owner(struct api *api, struct api_work *w)
+/*
+ * Queue w (its request in w->msg) for the owner (state WORK_WAIT: woken through the eventfd)
+ * or for the reader (WORK_READ); false when stopping: its request is freed.
+ */
+static bool queue_work(struct api *api, struct api_work *w, enum work_state state)
 {
+	struct api_work **head = state == WORK_READ ? &api->rhead : &api->head;
+	struct api_work **tail = state == WORK_READ ? &api->rtail : &api->tail;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&api->mu);
@@ -248,39 +253,19 @@ static bool to_owner(struct api *api, struct api_work *w)
 		w->msg = NULL;
 		return false;
 	}
-	w->state = WORK_WAIT;
+	w->state = state;
 	w->next = NULL;
-	if (api->tail)
-		api->tail->next = w;
+	if (*tail)
+		(*tail)->next = w;
 	else
-		api->head = w;
-	api->tail = w;
+		*head = w;
+	*tail = w;
+	if (state == WORK_READ)
+		pthread_cond_signal(&api->rcond);
 	pthread_mutex_unlock(&api->mu);
 	/* an eventfd write only fails when its counter would overflow: still readable */
-	if (write(api->efd, &one, sizeof(one)) < 0)
+	if (state == WORK_WAIT && write(api->efd, &one, sizeof(one)) < 0)
 		log_debug("api: eventfd: %s", strerror(errno));
-	return true;
-}
-
-/* Queue w for the reader thread; false when stopping (its request freed). */
-static bool to_reader(struct api *api, struct api_work *w)
-{
-	pthread_mutex_lock(&api->mu);
-	if (api->stopping) {
-		pthread_mutex_unlock(&api->mu);
-		nng_msg_free(w->msg);
-		w->msg = NULL;
-		return false;
-	}
-	w->state = WORK_READ;
-	w->next = NULL;
-	if (api->rtail)
-		api->rtail->next = w;
-	else
-		api->rhead = w;
-	api->rtail = w;
-	pthread_cond_signal(&api->rcond);
-	pthread_mutex_unlock(&api->mu);
 	return true;
 }
 
@@ -333,7 +318,7 @@ static void *reader_main(void *arg)
 
 		env.store = reader_store(api);
 		if (!env.store) {
-			to_owner(api, w);
+			queue_work(api, w, WORK_WAIT);
 			continue;
 		}
 		nng_msg *msg = w->msg;
@@ -345,7 +330,7 @@ static void *reader_main(void *arg)
 
 		if (rv > 0) { /* cannot be for a read call: the owner's then */
 			free(out);
-			to_owner(api, w);
+			queue_work(api, w, WORK_WAIT);
 			continue;
 		}
 		w->msg = NULL;
@@ -394,9 +379,9 @@ static void work_cb(void *arg)
 			break;
 		if (api->reader_started &&
 		    api_is_store_read(nng_msg_body(w->msg), nng_msg_len(w->msg)))
-			to_reader(api, w);
+			queue_work(api, w, WORK_READ);
 		else
-			to_owner(api, w);
+			queue_work(api, w, WORK_WAIT);
 		break;
 	case WORK_SEND:
 		rv = nng_aio_result(w->aio);
