@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -85,6 +86,9 @@ struct analyzer {
 	uint64_t events;
 	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
+	/* the retention run in progress: rows per chunk (0: none), its counts, rows deleted */
+	int64_t retention_rows, retention_deleted;
+	struct store_cleanup retention;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
 	struct metrics_snapshot msnap;	 /* what the loop last published */
@@ -611,11 +615,15 @@ static int maps_watch(struct analyzer *a)
 
 #define HOLD_LOG_NS 1000000ull /* a callback that holds the loop longer is logged (debug) */
 /*
- * Retention deletes RETENTION_ROWS rows at a time (a snapshot's row costs ~20 us with its top
- * addresses, a ban's ~5 us), and goes on in the same slice only while the slice is younger
- * than RETENTION_SLICE_NS: a slice holds the loop for about that plus one chunk.
+ * Retention deletes in chunks (a snapshot's row costs ~20 us with its top addresses, a ban's
+ * ~5 us), and goes on in the same slice only while the slice is younger than
+ * RETENTION_SLICE_NS: a slice holds the loop for about that plus one chunk. The chunk starts
+ * at RETENTION_ROWS_MIN rows and follows what a chunk costs: doubled while one takes under a
+ * quarter of the slice, halved when one takes over half of it. A run counts each table once
+ * (struct store_cleanup), not once per chunk.
  */
-#define RETENTION_ROWS	   16
+#define RETENTION_ROWS_MIN 16
+#define RETENTION_ROWS_MAX 4096
 #define RETENTION_SLICE_NS 200000ull
 
 enum interval_step {
@@ -808,18 +816,36 @@ static int step_slice(struct analyzer *a)
 		return 1;
 	case STEP_RETENTION: {
 		time_t now = time(NULL);
-		uint64_t until = mono_ns() + RETENTION_SLICE_NS;
-		int64_t n;
+		uint64_t t0 = mono_ns(), t1, until = t0 + RETENTION_SLICE_NS;
+		int64_t n, rows;
 
 		if (!a->store || now < a->cleanup_at)
 			return 1;
-		do
+		if (!a->retention_rows) { /* a new run */
+			a->retention_rows = RETENTION_ROWS_MIN;
+			a->retention_deleted = 0;
+			memset(&a->retention, 0, sizeof(a->retention));
+		}
+		do {
+			rows = a->retention_rows;
 			n = store_cleanup_some(a->store, a->cfg.max_records,
-					       (int64_t)a->cfg.max_age_days * 86400, now,
-					       RETENTION_ROWS);
-		while (n == RETENTION_ROWS && mono_ns() < until);
-		if (n == RETENTION_ROWS)
+					       (int64_t)a->cfg.max_age_days * 86400, now, rows,
+					       &a->retention);
+			t1 = mono_ns();
+			if (n > 0)
+				a->retention_deleted += n;
+			if (t1 - t0 < RETENTION_SLICE_NS / 4 && rows < RETENTION_ROWS_MAX)
+				a->retention_rows = rows * 2;
+			else if (t1 - t0 > RETENTION_SLICE_NS / 2 && rows > RETENTION_ROWS_MIN)
+				a->retention_rows = rows / 2;
+			t0 = t1;
+		} while (n == rows && t1 < until);
+		if (n == rows)
 			return 0;
+		if (a->retention_deleted)
+			log_debug("database %s: retention deleted %" PRId64 " rows",
+				  a->cfg.sqlite_path, a->retention_deleted);
+		a->retention_rows = 0;
 		a->cleanup_at = now + CLEANUP_EVERY_S;
 		return 1;
 	}

@@ -1825,14 +1825,16 @@ static int cleanup_chunk(int64_t want, int64_t total, int64_t limit)
 }
 
 int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
-			   int64_t now, int64_t limit)
+			   int64_t now, int64_t limit, struct store_cleanup *run)
 {
 	int64_t total = 0, count, excess;
 	unsigned int i;
 	int n, chunk;
 
+	_Static_assert(ARRAY_SIZE(store_tables) == ARRAY_SIZE(run->excess), "store_cleanup");
 	for (i = 0; i < ARRAY_SIZE(store_tables); i++) {
 		const struct store_retention *r = &store_tables[i];
+		int64_t aged = 0;
 
 		if (max_age_seconds > 0) {
 			do {
@@ -1845,18 +1847,23 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 				if (n < 0)
 					return n;
 				total += n;
+				aged += n;
 			} while (n == chunk);
 		}
 		if (!max_records)
 			continue;
-		count = store_run_int(st, r->count, "count rows");
-		if (count < 0)
-			return count;
-		excess = count - (int64_t)max_records;
+		if (run && run->counted[i]) {
+			excess = run->excess[i] - aged; /* rows that aged out since the count */
+		} else {
+			count = store_run_int(st, r->count, "count rows");
+			if (count < 0)
+				return count;
+			excess = count - (int64_t)max_records;
+		}
 		while (excess > 0) {
 			chunk = cleanup_chunk(excess, total, limit);
 			if (!chunk)
-				goto out;
+				break;
 			sqlite3_bind_int(st->stmt[r->del_oldest], 1, chunk);
 			n = store_delete_chunk(st, r->del_oldest, "delete oldest rows");
 			if (n < 0)
@@ -1864,18 +1871,26 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 			total += n;
 			excess -= n;
 			if (n < chunk)
-				break; /* only active bans / open anomalies are left */
+				excess = 0; /* only active bans / open anomalies are left */
 		}
+		if (run) {
+			run->counted[i] = true;
+			run->excess[i] = excess > 0 ? excess : 0;
+		}
+		if (excess > 0)
+			break; /* limit reached */
 	}
 out:
-	if (total)
-		log_debug("database %s: retention deleted %" PRId64 " rows", st->path, total);
 	return total;
 }
 
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
 {
-	return store_cleanup_some(st, max_records, max_age_seconds, now, INT64_MAX);
+	int64_t total = store_cleanup_some(st, max_records, max_age_seconds, now, INT64_MAX, NULL);
+
+	if (total > 0)
+		log_debug("database %s: retention deleted %" PRId64 " rows", st->path, total);
+	return total;
 }
 
 /* --- checkpoints off the writer's thread --- */

@@ -423,12 +423,25 @@ int64_t store_anomaly_list(struct store *st, const struct store_query *q, store_
  */
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now);
 /*
+ * Where a run of store_cleanup_some() calls is: how many rows each table had over max_records
+ * when the run counted it, less the rows deleted since. Zero it to start a run, so that a
+ * table is counted once per run (a count(*) walks the whole table: milliseconds at a million
+ * rows), not once per call.
+ */
+struct store_cleanup {
+	bool counted[3];   /* malicious_ips, network_stats, system_anomalies */
+	int64_t excess[3]; /* rows over max_records still to delete */
+};
+
+/*
  * The same, deleting at most limit rows (> 0) in this call, so that a caller's loop is held
  * briefly: a result equal to limit means there may be more to delete (call again), less means
- * the tables are within their limits; -errno as store_cleanup().
+ * the tables are within their limits; -errno as store_cleanup(). run (may be NULL: count every
+ * call) carries the tables' counts from one call to the next; rows added during a run are
+ * left to the next run.
  */
 int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
-			   int64_t now, int64_t limit);
+			   int64_t now, int64_t limit, struct store_cleanup *run);
 
 /* --- names --- */
 
