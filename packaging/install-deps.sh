@@ -101,20 +101,40 @@ if [ -n "$missing" ]; then
 		if [ ! -s "$capi" ]; then
 			install -d -m 0755 /etc/crowdsec
 			echo "# no Central API registration (written by ebpfmon's install-deps.sh)" >"$capi"
+			capi_written=1
 		fi
 		;;
 	esac
 	apt_wait update -q
 	# shellcheck disable=SC2086
 	apt_wait install -y -q --no-install-recommends $missing
-	# Installed for the benchmark only: the services the postinst may have started (under
-	# systemd) would listen on 127.0.0.1:8080 and change the host's nftables.
-	if [ -d /run/systemd/system ]; then
-		for p in crowdsec-firewall-bouncer crowdsec; do
-			case "$missing " in
-			*" $p "*) systemctl disable --now "$p.service" || true ;;
-			esac
-		done
+	# Installed for the benchmark only: the services the postinst enables (and, under systemd,
+	# starts) would listen on 127.0.0.1:8080, read the host's logs and ban in the host's
+	# nftables. They are disabled whether systemd runs or not (an image booted later), stopped
+	# when it runs, and the bouncer's tables are removed (it leaves them when stopped).
+	for p in crowdsec-firewall-bouncer crowdsec; do
+		case "$missing " in
+		*" $p "*)
+			if [ -d /run/systemd/system ]; then
+				systemctl disable --now "$p.service" || true
+			else
+				systemctl disable "$p.service" || true
+			fi
+			;;
+		esac
+	done
+	case "$missing " in
+	*" crowdsec-firewall-bouncer "*)
+		if command -v nft >/dev/null; then
+			nft delete table ip crowdsec 2>/dev/null || true
+			nft delete table ip6 crowdsec6 2>/dev/null || true
+		fi
+		;;
+	esac
+	if [ "${capi_written:-0}" = 1 ]; then
+		echo "install-deps.sh: crowdsec is installed for the benchmark only, its services" \
+			"disabled; $capi opts this host out of CrowdSec's Central API (delete it" \
+			"before using crowdsec for real)"
 	fi
 fi
 
