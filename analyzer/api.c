@@ -53,8 +53,11 @@
 #include "log.h"
 #include "store.h"
 
-/* A reader that could not open the database tries again after this long (ns). */
-#define API_READER_RETRY_NS (10ull * 1000000000ull)
+/*
+ * A reader that could not open the database tries again after this long (ns), as the owner
+ * does (each failure is logged by the store).
+ */
+#define API_READER_RETRY_NS (60ull * 1000000000ull)
 
 enum work_state {
 	WORK_INIT,

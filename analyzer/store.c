@@ -318,6 +318,7 @@ struct store {
 
 	int depth;	  /* store_begin() nesting */
 	bool batch_open;  /* the outermost store_begin() holds an open transaction */
+	bool read_open;	  /* store_read_begin() began a read transaction */
 	bool op_open;	  /* one write call holds its own transaction */
 	bool batch_wrote; /* a write succeeded inside the batch */
 	int batch_err;	  /* SQLite rolled the batch back: what store_commit() returns */
@@ -1429,6 +1430,23 @@ int64_t store_ban_list(struct store *st, const struct store_query *q, store_ban_
 	bind_time_or_null(s, 4, q ? q->until : 0);
 	bind_limit(s, 5, q);
 	return store_ban_walk(st, id, "list bans", cb, ctx);
+}
+
+int store_read_begin(struct store *st)
+{
+	if (!st->readonly || !sqlite3_get_autocommit(st->db))
+		return 0;
+	st->read_open = true;
+	return store_exec(st, "BEGIN", "begin a read");
+}
+
+void store_read_end(struct store *st)
+{
+	if (!st->read_open)
+		return;
+	st->read_open = false;
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 
 int64_t store_ban_count(struct store *st, const struct store_query *q)

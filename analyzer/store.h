@@ -344,6 +344,16 @@ int64_t store_ban_list(struct store *st, const struct store_query *q, store_ban_
  */
 int64_t store_ban_count(struct store *st, const struct store_query *q);
 
+/*
+ * On a read-only connection (store_open_readonly()), outside a transaction: begin a read
+ * transaction, so that the statements until store_read_end() see one state of the database
+ * (a listing and its count agree while another connection writes). Elsewhere it does nothing.
+ * 0 or -errno.
+ */
+int store_read_begin(struct store *st);
+/* End what store_read_begin() began (nothing when it began nothing). */
+void store_read_end(struct store *st);
+
 /* --- network_stats: snapshots --- */
 
 /*

@@ -810,6 +810,29 @@ static int count_anomaly(const struct store_anomaly *a, void *ctx)
 	return count_one(a, ctx);
 }
 
+/* A read transaction on a read-only connection: one state of the database until it ends. */
+static void test_read_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct store_query q = {0};
+	struct store *ro;
+
+	insert_ban(f->st, "198.51.100.1", EBPFMON_BAN_CONN_LIMIT, 1000);
+	assert_int_equal(store_open_readonly(f->path, &ro), 0);
+	assert_int_equal(store_read_begin(ro), 0);
+	assert_int_equal(store_ban_count(ro, &q), 1);
+	insert_ban(f->st, "198.51.100.2", EBPFMON_BAN_CONN_LIMIT, 1010);
+	assert_int_equal(store_ban_count(ro, &q), 1); /* the state it began with */
+	store_read_end(ro);
+	assert_int_equal(store_ban_count(ro, &q), 2);
+	/* on the writer's connection it does nothing */
+	assert_int_equal(store_read_begin(f->st), 0);
+	insert_ban(f->st, "198.51.100.3", EBPFMON_BAN_CONN_LIMIT, 1020);
+	store_read_end(f->st);
+	assert_int_equal(store_ban_count(ro, &q), 3);
+	store_close(ro);
+}
+
 static void test_counts_match_listings(void **state)
 {
 	struct fixture *f = *state;
@@ -1534,6 +1557,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats_bulk_top, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_anomalies, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_match_listings, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_read_transaction, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_by_count, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_by_age, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_chunks, setup_open, teardown),
