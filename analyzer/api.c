@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "cpusched.h"
 #include "log.h"
 #include "store.h"
 
@@ -58,6 +59,8 @@
  * does (each failure is logged by the store).
  */
 #define API_READER_RETRY_NS (60ull * 1000000000ull)
+/* The reader thread's nice value over the process's, and SCHED_BATCH (cpusched.h). */
+#define API_READER_NICE 5
 
 enum work_state {
 	WORK_INIT,
@@ -305,6 +308,10 @@ static void *reader_main(void *arg)
 	/* signals are the owner's (signalfd) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_setname_np(pthread_self(), "ebpfmon-reader");
+	/* below the loop, as the offload worker: a listing never delays a ban */
+	if (cpusched_lower_thread(API_READER_NICE))
+		log_debug("api: the reader runs at the loop's priority");
 	for (;;) {
 		pthread_mutex_lock(&api->mu);
 		while (!api->rhead && !api->stopping)
