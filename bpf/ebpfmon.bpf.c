@@ -484,7 +484,8 @@ static __always_inline int ban_check(const struct ebpfmon_addr *src,
 	if (!recent) {
 		*coarse = coarse_ns();
 		*st = bpf_map_lookup_elem(&ip_stats, src);
-		if (*st && ban_note_holds((*st)->ban_note, gen, ebpfmon_ban_note_key(src), *coarse))
+		if (*st && ban_note_holds((*st)->ban_note, gen,
+					  ebpfmon_ban_note_key(src, set->note_seed), *coarse))
 			return XDP_PASS;
 	}
 
@@ -521,7 +522,7 @@ pass:
 		*st = bpf_map_lookup_elem(&ip_stats, src);
 	}
 	if (clean)
-		*note = ban_note_make(gen, ebpfmon_ban_note_key(src), *coarse);
+		*note = ban_note_make(gen, ebpfmon_ban_note_key(src, set->note_seed), *coarse);
 	return XDP_PASS;
 drop:
 	if (!same)

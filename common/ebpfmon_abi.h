@@ -101,7 +101,7 @@ struct ebpfmon_ip_stats {
 	 * at most EBPFMON_BAN_NOTE_NS after it was made. The key ties the note to the address
 	 * it was made for: an LRU element reused for another address between XDP's lookup and
 	 * its write of the note carries a note that does not hold for the new address (unless
-	 * their keys are equal, a 2^-20 chance). 0: no note (writers other than XDP put 0).
+	 * their keys are equal, about 2^-20 of the seeds for any pair). 0: no note (writers other than XDP put 0).
 	 */
 	__u64 ban_note;
 };
@@ -110,19 +110,22 @@ struct ebpfmon_ip_stats {
 #define EBPFMON_BAN_GEN_MASK 0xfffffull
 
 /*
- * The 20 bits of an address that its ban note is tied to (ebpfmon_ip_stats.ban_note): the
- * address's two 8-byte halves XORed, then bits 24..43 of that XORed with bits 44..63, so
- * that every bit of an IPv4 address counts, and bytes 3..7 and 11..15 of an IPv6 address
- * (the end of its prefix, the end of its interface identifier). A few ALU instructions.
+ * The 20 bits of an address that its ban note is tied to (ebpfmon_ip_stats.ban_note): every
+ * byte of the address, mixed with settings.note_seed by two multiplications (the 64-bit
+ * golden-ratio and murmur3 constants) and the top 20 bits taken. With the seed unknown to a
+ * sender (the loader draws it from getrandom() when it creates the map), which two addresses
+ * share a key cannot be chosen: any pair does for about 2^-20 of the seeds. Four ALU
+ * instructions and two multiplications.
  */
-static inline __u64 ebpfmon_ban_note_key(const struct ebpfmon_addr *a)
+static inline __u64 ebpfmon_ban_note_key(const struct ebpfmon_addr *a, __u32 seed)
 {
 	__u64 w0, w1, h;
 
 	__builtin_memcpy(&w0, a->a, 8);
 	__builtin_memcpy(&w1, a->a + 8, 8);
-	h = w0 ^ w1;
-	return ((h << 20) ^ h) >> 44;
+	h = (w0 ^ seed) * 0x9e3779b97f4a7c15ull;
+	h = (h ^ w1) * 0xc4ceb9fe1a85ec53ull;
+	return h >> 44;
 }
 
 /*
@@ -214,7 +217,12 @@ struct ebpfmon_settings {
 	 * effect within EBPFMON_BAN_NOTE_NS. 0 in a new map.
 	 */
 	__u32 ban_gen;
-	__u32 pad;
+	/*
+	 * mixed into the key that ties a ban note to its address (ebpfmon_ban_note_key()):
+	 * drawn from getrandom() by the first full write of the settings (the loader's, when
+	 * it creates the map), kept by every later one (common/mapconf.c); 0 in a new map
+	 */
+	__u32 note_seed;
 };
 
 /* counters[0], per CPU. */

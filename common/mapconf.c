@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,12 @@ static int write_settings(const struct mapconf_fds *fds, const struct config *cf
 	mapconf_settings(cfg, old.flags, &set);
 	set.allow_gen = old.allow_gen + allow_added;
 	set.ban_gen = old.ban_gen + 1; /* EBPFMON_F_BAN_NETS may be new: notes no longer hold */
+	set.note_seed = old.note_seed;
+	/* a new map: a seed no sender knows (a short read leaves 0, which still works) */
+	while (!set.note_seed &&
+	       getrandom(&set.note_seed, sizeof(set.note_seed), 0) != sizeof(set.note_seed))
+		if (errno != EINTR)
+			break;
 	if (bpf_map_update_elem(fds->settings, &zero, &set, BPF_ANY)) {
 		err = -errno;
 		log_error("cannot write map settings: %s", strerror(errno));

@@ -231,6 +231,7 @@ static void settings(__u32 flags, __u16 port0, __u16 port1)
 					      sizeof(old), 0),
 			 0);
 	set.ban_gen = old.ban_gen + 1; /* as common/mapconf.c: flags such as BAN_NETS may be new */
+	set.note_seed = old.note_seed ? old.note_seed : 0x5eed; /* kept, as common/mapconf.c */
 
 	set.http_ports[0] = port0;
 	set.http_ports[EBPFMON_MAX_HTTP_PORTS - 1] = port1; /* the last slot is checked too */
@@ -1230,7 +1231,7 @@ static void test_ban_net_v4(void **state)
 
 /* ---- the note of "no ban" on tracked addresses (ip_stats.ban_note) ------------------------ */
 
-static __u32 ban_gen_now(void)
+static struct ebpfmon_settings settings_now(void)
 {
 	struct ebpfmon_settings set;
 	__u32 zero = 0;
@@ -1238,7 +1239,12 @@ static __u32 ban_gen_now(void)
 	assert_int_equal(bpf_map__lookup_elem(skel->maps.settings, &zero, sizeof(zero), &set,
 					      sizeof(set), 0),
 			 0);
-	return set.ban_gen;
+	return set;
+}
+
+static __u32 ban_gen_now(void)
+{
+	return settings_now().ban_gen;
 }
 
 /* A tracked address passes; the analyzer bans it (ban, then ban_gen): the next packet drops. */
@@ -1258,8 +1264,10 @@ static void test_ban_note_ban_drops_next(void **state)
 	{
 		struct ebpfmon_addr a = pkt_addr("198.51.100.60");
 
-		assert_int_equal(st.ban_note & EBPFMON_BAN_GEN_MASK,
-				 (ban_gen_now() ^ ebpfmon_ban_note_key(&a)) & EBPFMON_BAN_GEN_MASK);
+		assert_int_equal(
+			st.ban_note & EBPFMON_BAN_GEN_MASK,
+			(ban_gen_now() ^ ebpfmon_ban_note_key(&a, settings_now().note_seed)) &
+				EBPFMON_BAN_GEN_MASK);
 	}
 	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) > t0);
 	assert_true((st.ban_note & ~EBPFMON_BAN_GEN_MASK) <= t1 + EBPFMON_BAN_NOTE_NS);

@@ -8,10 +8,64 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "ebpfmon_abi.h"
+
+static struct ebpfmon_addr v6(const uint8_t head[8], uint64_t iid)
+{
+	struct ebpfmon_addr a;
+
+	memcpy(a.a, head, 8);
+	for (int i = 0; i < 8; i++)
+		a.a[8 + i] = (uint8_t)(iid >> (56 - 8 * i));
+	return a;
+}
+
+/*
+ * The ban note's key: every byte of the address counts, and with the seed a sender cannot
+ * know which addresses of its own network share a key.
+ */
+static void test_note_key(void **state)
+{
+	static const uint8_t net[8] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1}; /* 2001:db8:0:1::/64 */
+	const uint32_t seeds[] = {1, 0x5eed, 0xdeadbeef, 0x9e3779b9};
+	(void)state;
+
+	for (size_t k = 0; k < sizeof(seeds) / sizeof(seeds[0]); k++) {
+		uint32_t seed = seeds[k];
+		struct ebpfmon_addr a = v6(net, 5);
+		uint64_t ka = ebpfmon_ban_note_key(&a, seed);
+		unsigned int same = 0;
+
+		assert_true(ka <= EBPFMON_BAN_GEN_MASK);
+		/* each byte of the address changes the key */
+		for (int byte = 0; byte < 16; byte++) {
+			struct ebpfmon_addr b = a;
+
+			b.a[byte] ^= 0x10;
+			assert_int_not_equal(ebpfmon_ban_note_key(&b, seed), ka);
+		}
+		/* 65536 other addresses of the /64 share a's key about 65536 / 2^20 times */
+		for (uint64_t iid = 0x100; iid < 0x100 + 65536; iid++) {
+			struct ebpfmon_addr b = v6(net, iid << 24 | 5);
+
+			same += ebpfmon_ban_note_key(&b, seed) == ka;
+		}
+		assert_true(same <= 3);
+	}
+	/* a key is the seed's: one address, four seeds, four keys */
+	{
+		struct ebpfmon_addr a = v6(net, 5);
+
+		for (size_t i = 0; i < 4; i++)
+			for (size_t j = i + 1; j < 4; j++)
+				assert_int_not_equal(ebpfmon_ban_note_key(&a, seeds[i]),
+						     ebpfmon_ban_note_key(&a, seeds[j]));
+	}
+}
 
 static void test_sizes(void **state)
 {
@@ -56,6 +110,7 @@ static void test_offsets(void **state)
 	assert_int_equal(offsetof(struct ebpfmon_settings, drop_sample_mask), 24);
 	assert_int_equal(offsetof(struct ebpfmon_settings, allow_gen), 28);
 	assert_int_equal(offsetof(struct ebpfmon_settings, ban_gen), 32);
+	assert_int_equal(offsetof(struct ebpfmon_settings, note_seed), 36);
 
 	/* the stats first (readers that add up values per key), XDP's note last */
 	assert_int_equal(offsetof(struct ebpfmon_ip_stats, last_seen_ns), 48);
@@ -103,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_offsets),
 		cmocka_unit_test(test_event_alignment),
+		cmocka_unit_test(test_note_key),
 	};
 
 	return cmocka_run_group_tests_name("abi", tests, NULL, NULL);
