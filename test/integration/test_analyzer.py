@@ -49,6 +49,7 @@ MANUAL = "198.18.0.77"  # written into `bans` by hand (bpftool), never used as a
 THIS = os.path.abspath(__file__)
 REASON_CONN_LIMIT, REASON_URL_RULE, REASON_ESCALATED = 1, 2, 3
 F_DRY_RUN = 1 << 0  # EBPFMON_F_DRY_RUN, settings.flags (common/ebpfmon_abi.h)
+NOTE_SEED_OFF = 36  # settings.note_seed (common/ebpfmon_abi.h, test_abi)
 F_BAN_NETS = 1 << 2  # EBPFMON_F_BAN_NETS
 F_URL_NOCASE = 1 << 3  # EBPFMON_F_URL_NOCASE
 
@@ -740,7 +741,8 @@ def t9_kill9_restart(ctx):
 
 
 @test("18. settings belong to the analyzer: with the analyzer in --dry-run and its own limit, a "
-      "loader restart keeps the dry-run flag, the limit and ban_nets' flag")
+      "loader restart keeps the dry-run flag, the limit, ban_nets' flag and the ban notes' "
+      "seed")
 def t18_settings_survive_loader_restart(ctx):
     conf = conf_with(ctx, "limit7.conf", ("max_connections_per_ip = 3",
                                           "max_connections_per_ip = 7"))
@@ -757,9 +759,15 @@ def t18_settings_survive_loader_restart(ctx):
     ctx.bpftool.map_update(os.path.join(ctx.pin_root, "maps", "settings"), bytes(4),
                            raw[:4] + struct.pack("<I", flags | F_BAN_NETS) + raw[8:])
 
+    seed = struct.unpack_from("<I", raw, NOTE_SEED_OFF)[0]
+    assert seed != 0, f"settings.note_seed is 0 after the loader made the map: {raw.hex()}"
+
     ctx.restart_loader()
     assert "settings reused" in ctx.loader.output("err"), \
         f"the new loader did not say it reused settings:\n{ctx.loader.tail()}"
+    raw = ctx.bpftool.map_lookup_raw(os.path.join(ctx.pin_root, "maps", "settings"), bytes(4))
+    assert struct.unpack_from("<I", raw, NOTE_SEED_OFF)[0] == seed, \
+        f"settings.note_seed changed from {seed:#x} across a loader restart: {raw.hex()}"
     limit, flags = ctx.settings()
     assert flags & F_DRY_RUN, f"after a loader restart settings.flags = {flags:#x}: the " \
                               f"analyzer's dry run was cleared"
