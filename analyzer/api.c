@@ -335,8 +335,13 @@ static void *reader_main(void *arg)
 		void *out = NULL;
 		size_t len = 0;
 		int status = 0;
-		int rv = api_handle(&env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
-				    &status);
+		int rv;
+
+		/* one state of the database for the whole call: a page and its total agree */
+		store_read_begin(env.store);
+		rv = api_handle(&env, &w->peer, nng_msg_body(msg), nng_msg_len(msg), &out, &len,
+				&status);
+		store_read_end(env.store);
 
 		if (rv > 0) { /* cannot be for a read call: the owner's then */
 			free(out);

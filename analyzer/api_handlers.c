@@ -737,8 +737,6 @@ static api_status get_malicious_ips(struct api_env *env,
 		q.offset = (uint32_t)rq->offset;
 		w.offset = 0;
 	}
-	if (paged) /* the page and its count from one state of the database */
-		store_read_begin(store_of(env));
 	n = store_ban_list(store_of(env), &q, ban_walk_one, &w);
 	if (n >= 0 && paged) {
 		q.limit = 0;
@@ -746,8 +744,6 @@ static api_status get_malicious_ips(struct api_env *env,
 		n = store_ban_count(store_of(env), &q);
 		w.total = n > 0 ? (uint64_t)n : 0;
 	}
-	if (paged)
-		store_read_end(store_of(env));
 	if ((st = listed(r, "the bans", n)) != ST(OK))
 		return st;
 	ebpfmon__v1__get_malicious_ips_response__init(m);
@@ -1095,8 +1091,6 @@ static api_status get_system_anomalies(struct api_env *env,
 		q.offset = (uint32_t)rq->offset;
 		w.offset = 0;
 	}
-	if (paged) /* the page and its count from one state of the database */
-		store_read_begin(store_of(env));
 	n = store_anomaly_list(store_of(env), &q, anomaly_one, &w);
 	if (n >= 0 && paged) {
 		q.limit = 0;
@@ -1104,8 +1098,6 @@ static api_status get_system_anomalies(struct api_env *env,
 		n = store_anomaly_count(store_of(env), &q);
 		w.total = n > 0 ? (uint64_t)n : 0;
 	}
-	if (paged)
-		store_read_end(store_of(env));
 	if ((st = listed(r, "the anomalies", n)) != ST(OK))
 		return st;
 	ebpfmon__v1__get_system_anomalies_response__init(m);
