@@ -87,7 +87,8 @@ struct analyzer {
 	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
 	/* the retention run in progress: rows per chunk (0: none), its counts, rows deleted */
-	int64_t retention_rows, retention_deleted;
+	int64_t retention_deleted;
+	bool retention_running; /* a run of slices is under way (a->retention) */
 	struct store_cleanup retention;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
@@ -615,15 +616,10 @@ static int maps_watch(struct analyzer *a)
 
 #define HOLD_LOG_NS 1000000ull /* a callback that holds the loop longer is logged (debug) */
 /*
- * Retention deletes in chunks (a snapshot's row costs ~20 us with its top addresses, a ban's
- * ~5 us), and goes on in the same slice only while the slice is younger than
- * RETENTION_SLICE_NS: a slice holds the loop for about that plus one chunk. The chunk starts
- * at RETENTION_ROWS_MIN rows and follows what a chunk costs: doubled while one takes under a
- * quarter of the slice, halved when one takes over half of it. A run counts each table once
- * (struct store_cleanup), not once per chunk.
+ * Retention goes on in a slice while it is younger than RETENTION_SLICE_NS: a slice holds the
+ * loop for about that plus one chunk, whose size follows what a chunk of its table costs
+ * (struct store_cleanup). A run counts each table once, not once per slice.
  */
-#define RETENTION_ROWS_MIN 16
-#define RETENTION_ROWS_MAX 4096
 #define RETENTION_SLICE_NS 200000ull
 
 enum interval_step {
@@ -748,7 +744,7 @@ static void sysmon_job(void *arg)
 	sysmon_sample_step(a->sysmon, 0, NULL);
 }
 
-/* On the offload worker: copy the WAL back into the database file (its fdatasyncs too). */
+/* On the offload worker: copy the WAL back and empty it (every fdatasync of it, too). */
 static void checkpoint_job(void *arg)
 {
 	struct analyzer *a = arg;
@@ -816,36 +812,27 @@ static int step_slice(struct analyzer *a)
 		return 1;
 	case STEP_RETENTION: {
 		time_t now = time(NULL);
-		uint64_t t0 = mono_ns(), t1, until = t0 + RETENTION_SLICE_NS;
-		int64_t n, rows;
+		int64_t n;
 
 		if (!a->store || now < a->cleanup_at)
 			return 1;
-		if (!a->retention_rows) { /* a new run */
-			a->retention_rows = RETENTION_ROWS_MIN;
-			a->retention_deleted = 0;
+		if (!a->retention_running) { /* a new run */
 			memset(&a->retention, 0, sizeof(a->retention));
+			a->retention_deleted = 0;
+			a->retention_running = true;
 		}
-		do {
-			rows = a->retention_rows;
-			n = store_cleanup_some(a->store, a->cfg.max_records,
-					       (int64_t)a->cfg.max_age_days * 86400, now, rows,
-					       &a->retention);
-			t1 = mono_ns();
-			if (n > 0)
-				a->retention_deleted += n;
-			if (t1 - t0 < RETENTION_SLICE_NS / 4 && rows < RETENTION_ROWS_MAX)
-				a->retention_rows = rows * 2;
-			else if (t1 - t0 > RETENTION_SLICE_NS / 2 && rows > RETENTION_ROWS_MIN)
-				a->retention_rows = rows / 2;
-			t0 = t1;
-		} while (n == rows && t1 < until);
-		if (n == rows)
+		a->retention.until_ns = mono_ns() + RETENTION_SLICE_NS;
+		n = store_cleanup_some(a->store, a->cfg.max_records,
+				       (int64_t)a->cfg.max_age_days * 86400, now, INT64_MAX,
+				       &a->retention);
+		if (n > 0)
+			a->retention_deleted += n;
+		if (n >= 0 && a->retention.more)
 			return 0;
 		if (a->retention_deleted)
 			log_debug("database %s: retention deleted %" PRId64 " rows",
 				  a->cfg.sqlite_path, a->retention_deleted);
-		a->retention_rows = 0;
+		a->retention_running = false;
 		a->cleanup_at = now + CLEANUP_EVERY_S;
 		return 1;
 	}
@@ -857,6 +844,8 @@ static int step_slice(struct analyzer *a)
 			return 1;
 		store_checkpoint_started(a->store);
 		a->ckpt_running = true;
+		/* the checkpoint holds the write lock: the loop's rows wait instead of the loop */
+		a->policy.rows_wait = true;
 		if (offload_start(a->offload, checkpoint_job, a)) { /* cannot be: no job is left */
 			checkpoint_job(a);
 			return 1;
@@ -865,6 +854,8 @@ static int step_slice(struct analyzer *a)
 	case STEP_CHECKPOINT_END:
 		if (!a->ckpt_running)
 			return 1;
+		a->policy.rows_wait = false;
+		policy_flush(&a->policy);
 		if (a->ckpt_rc && !a->ckpt_failing)
 			log_warn(
 				"database %s: the WAL cannot be copied back (%s); it grows until it "
@@ -1258,6 +1249,8 @@ out:
 	sd_event_source_unref(a.offload_src);
 	offload_destroy(a.offload); /* after its job: what the job uses is freed below */
 	store_checkpointer_free(a.ckpt);
+	a.policy.rows_wait = false;
+	policy_flush(&a.policy); /* the last decisions' rows */
 	sd_event_unref(a.event); /* and the signal sources it owns */
 	ring_buffer__free(a.rb);
 	if (a.store) {

@@ -248,7 +248,7 @@ void policy_flush(struct policy *p)
 {
 	size_t done = 0;
 
-	if (!p->store || (!p->n_pending && !p->n_evicted))
+	if (!p->store || p->rows_wait || (!p->n_pending && !p->n_evicted))
 		return;
 	store_begin(p->store);
 	flush_evicted(p);

@@ -39,6 +39,7 @@ struct policy {
 	const char *hit_path;	   /* while a URL hit is judged: its escaped canonical path */
 	const struct policy_req *hit_req; /* and its request, kept with the ban's row */
 	size_t n_pending, cap_pending;
+	bool rows_wait; /* a checkpoint holds the database: policy_flush() keeps the rows */
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
 	uint64_t retransmits;	      /* URL hits of a request counted already */
 	uint64_t full_warned_ns;      /* the last "bans map full" warning (one a minute) */
@@ -76,7 +77,8 @@ int policy_on_event(struct policy *p, const void *data, size_t len);
  * Write the decisions taken since the last call to the database, in one transaction. Called
  * from the loop after each batch of events, never from the ring-buffer callback, so that a
  * ban is in the kernel before SQLite is touched. Rows that could not be written are kept and
- * retried on the next call (up to a bound: then the oldest are dropped and counted).
+ * retried on the next call (up to a bound: then the oldest are dropped and counted). Nothing
+ * while rows_wait is set.
  */
 void policy_flush(struct policy *p);
 

@@ -36,6 +36,10 @@
 
 /* Rows deleted per statement (and per transaction outside a batch) by store_cleanup(). */
 #define STORE_CLEANUP_CHUNK 5000
+/* With a deadline: the first chunk of a table, and what a chunk should take (ns). */
+#define STORE_CLEANUP_CHUNK_MIN	  1
+#define STORE_CLEANUP_CHUNK_FIRST 4
+#define STORE_CLEANUP_CHUNK_NS	  100000ull
 /* Bytes the WAL file is truncated to after a checkpoint, so a big batch does not leave it big. */
 #define STORE_WAL_SIZE_LIMIT (16 * 1024 * 1024)
 
@@ -1832,14 +1836,69 @@ static int store_delete_chunk(struct store *st, enum store_stmt id, const char *
 	return err ? err : n;
 }
 
-/* Rows a statement of store_cleanup_some() may still delete: at most a chunk, within limit. */
-static int cleanup_chunk(int64_t want, int64_t total, int64_t limit)
+/* Rows a statement of store_cleanup_some() may still delete: at most chunk, within limit. */
+static int cleanup_chunk(int64_t want, int64_t chunk, int64_t total, int64_t limit)
 {
-	int64_t c = want < STORE_CLEANUP_CHUNK ? want : STORE_CLEANUP_CHUNK;
+	int64_t c = want < chunk ? want : chunk;
 
 	if (c > limit - total)
 		c = limit - total;
 	return c > 0 ? (int)c : 0;
+}
+
+/* CLOCK_MONOTONIC in ns. */
+static uint64_t store_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Rows the next DELETE of table i takes: STORE_CLEANUP_CHUNK without a deadline; with one,
+ * what run->chunk[i] became after the table's last chunk (cleanup_took()).
+ */
+static int64_t cleanup_rows(const struct store_cleanup *run, unsigned int i)
+{
+	if (!run || !run->until_ns)
+		return STORE_CLEANUP_CHUNK;
+	return run->chunk[i] ? run->chunk[i] : STORE_CLEANUP_CHUNK_FIRST;
+}
+
+/*
+ * True when a run with a deadline reached it: nothing more in this call. A call does one
+ * count or chunk (*work) before it looks, so that every call moves the run on.
+ */
+static bool cleanup_late(struct store_cleanup *run, int *work)
+{
+	if (!run || !run->until_ns || !(*work)++ || store_mono_ns() < run->until_ns)
+		return false;
+	run->more = true;
+	return true;
+}
+
+/*
+ * A chunk of rows of table i took since_ns until now: the table's next chunk is what
+ * STORE_CLEANUP_CHUNK_NS deletes at that cost a row, at most twice the chunk before, within
+ * STORE_CLEANUP_CHUNK_MIN..STORE_CLEANUP_CHUNK.
+ */
+static void cleanup_took(struct store_cleanup *run, unsigned int i, int rows, uint64_t since_ns)
+{
+	uint64_t took, next, before;
+
+	if (!run || !run->until_ns)
+		return;
+	before = (uint64_t)cleanup_rows(run, i);
+	took = store_mono_ns() - since_ns;
+	next = took ? (uint64_t)rows * STORE_CLEANUP_CHUNK_NS / took : before * 2;
+	if (next > before * 2)
+		next = before * 2;
+	if (next > STORE_CLEANUP_CHUNK)
+		next = STORE_CLEANUP_CHUNK;
+	if (next < STORE_CLEANUP_CHUNK_MIN)
+		next = STORE_CLEANUP_CHUNK_MIN;
+	run->chunk[i] = (int)next;
 }
 
 int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
@@ -1847,23 +1906,30 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 {
 	int64_t total = 0, count, excess;
 	unsigned int i;
-	int n, chunk;
+	uint64_t t0;
+	int n, chunk, work = 0;
 
 	_Static_assert(ARRAY_SIZE(store_tables) == ARRAY_SIZE(run->excess), "store_cleanup");
+	_Static_assert(ARRAY_SIZE(store_tables) == ARRAY_SIZE(run->chunk), "store_cleanup");
+	if (run)
+		run->more = false;
 	for (i = 0; i < ARRAY_SIZE(store_tables); i++) {
 		const struct store_retention *r = &store_tables[i];
 		int64_t aged = 0;
 
 		if (max_age_seconds > 0) {
 			do {
-				chunk = cleanup_chunk(STORE_CLEANUP_CHUNK, total, limit);
-				if (!chunk)
+				chunk = cleanup_chunk(INT64_MAX, cleanup_rows(run, i), total,
+						      limit);
+				if (!chunk || cleanup_late(run, &work))
 					goto out;
+				t0 = store_mono_ns();
 				sqlite3_bind_int64(st->stmt[r->del_age], 1, now - max_age_seconds);
 				sqlite3_bind_int(st->stmt[r->del_age], 2, chunk);
 				n = store_delete_chunk(st, r->del_age, "delete old rows");
 				if (n < 0)
 					return n;
+				cleanup_took(run, i, chunk, t0);
 				total += n;
 				aged += n;
 			} while (n == chunk);
@@ -1873,19 +1939,23 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 		if (run && run->counted[i]) {
 			excess = run->excess[i] - aged; /* rows that aged out since the count */
 		} else {
+			if (cleanup_late(run, &work))
+				goto out;
 			count = store_run_int(st, r->count, "count rows");
 			if (count < 0)
 				return count;
 			excess = count - (int64_t)max_records;
 		}
 		while (excess > 0) {
-			chunk = cleanup_chunk(excess, total, limit);
-			if (!chunk)
+			chunk = cleanup_chunk(excess, cleanup_rows(run, i), total, limit);
+			if (!chunk || cleanup_late(run, &work))
 				break;
+			t0 = store_mono_ns();
 			sqlite3_bind_int(st->stmt[r->del_oldest], 1, chunk);
 			n = store_delete_chunk(st, r->del_oldest, "delete oldest rows");
 			if (n < 0)
 				return n;
+			cleanup_took(run, i, chunk, t0);
 			total += n;
 			excess -= n;
 			if (n < chunk)
@@ -1896,7 +1966,7 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 			run->excess[i] = excess > 0 ? excess : 0;
 		}
 		if (excess > 0)
-			break; /* limit reached */
+			break; /* limit or deadline reached */
 	}
 out:
 	return total;
@@ -1912,14 +1982,6 @@ int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_se
 }
 
 /* --- checkpoints off the writer's thread --- */
-
-static uint64_t store_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 bool store_checkpoint_due(const struct store *st)
 {
@@ -1986,8 +2048,11 @@ int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *fra
 			store_checkpointer_free(ck);
 			return rc;
 		}
+		sqlite3_busy_timeout(ck->db, STORE_BUSY_TIMEOUT_MS);
 		/* a connection knows the database is in WAL mode once it has read it */
-		rc = sqlite3_exec(ck->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+		rc = sqlite3_exec(ck->db,
+				  "PRAGMA synchronous = NORMAL; SELECT count(*) FROM sqlite_master",
+				  NULL, NULL, NULL);
 		if (rc != SQLITE_OK) {
 			snprintf(err, errlen, "open a checkpoint connection: %s",
 				 sqlite3_errmsg(ck->db));
@@ -1997,11 +2062,32 @@ int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *fra
 		}
 		*ckp = ck;
 	}
+	/* first without the write lock, then with it only to empty the WAL */
 	rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
-	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+					       NULL);
+	*frames = done;
+	if (rc == SQLITE_BUSY) /* a reader stayed: what it did not need is copied back */
+		return 0;
+	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "checkpoint: %s", sqlite3_errmsg(ck->db));
 		return store_errno(ck->db, rc);
 	}
-	*frames = done;
+	/*
+	 * The WAL is empty: the next commit writes its header and waits for the disk to have it
+	 * (SQLite syncs a new WAL header even with synchronous = NORMAL, so that frames written
+	 * after it cannot be mistaken for older ones). This commit is that one, here rather than
+	 * on the writer's thread.
+	 */
+	rc = sqlite3_exec(ck->db,
+			  "INSERT INTO analyzer_state (key, value)"
+			  "  VALUES ('wal_emptied_at', CAST(strftime('%s', 'now') AS TEXT))"
+			  "  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "start the WAL: %s", sqlite3_errmsg(ck->db));
+		return store_errno(ck->db, rc);
+	}
 	return 0;
 }

@@ -200,11 +200,16 @@ const char *store_path(const struct store *st);
 
 struct store_checkpointer;
 /*
- * One PASSIVE checkpoint of the database at path, through *ck: a connection opened at the
- * first call (and again when path changes), for one thread at a time, other than the
- * writer's if the writer must not wait. *frames gets the WAL frames now in the database file
- * (-1 when unknown). 0 (also when a reader kept part of the WAL), or -errno with a message
- * in err.
+ * Copy the WAL of the database at path back into it and empty it (a TRUNCATE checkpoint),
+ * then write the first frame of the next WAL (analyzer_state 'wal_emptied_at', unix seconds),
+ * through *ck: a connection opened at the first call (and again when path changes), for one
+ * thread at a time other than the writer's. The new WAL's header is synced here, so the
+ * writer's next commit only appends (with synchronous = NORMAL it syncs nothing). The
+ * checkpoint holds the write lock throughout: the writer should not write meanwhile, or it
+ * waits up to STORE_BUSY_TIMEOUT_MS. *frames gets the WAL frames now in the database file
+ * (-1 when unknown). 0 (also when a reader kept part of the WAL, which then stays), or
+ * -errno with a message in err. SQLite: https://sqlite.org/c3ref/wal_checkpoint_v2.html,
+ * https://sqlite.org/wal.html.
  */
 int store_checkpoint(struct store_checkpointer **ck, const char *path, int *frames, char *err,
 		     size_t errlen);
@@ -436,19 +441,26 @@ int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_se
  * Where a run of store_cleanup_some() calls is: how many rows each table had over max_records
  * when the run counted it, less the rows deleted since. Zero it to start a run, so that a
  * table is counted once per run (a count(*) walks the whole table: milliseconds at a million
- * rows), not once per call.
+ * rows), not once per call. With until_ns set, no chunk starts after that time, and each
+ * table's chunk follows what a row of that table costs: from 4 rows, what 100 us deletes at
+ * the last chunk's cost a row, at most doubling (a snapshot's row with 10 top addresses
+ * costs ~20 us, a ban's ~4 us); a call then holds its caller until about until_ns plus one
+ * chunk.
  */
 struct store_cleanup {
 	bool counted[3];   /* malicious_ips, network_stats, system_anomalies */
 	int64_t excess[3]; /* rows over max_records still to delete */
+	int chunk[3];	   /* rows of the table's next chunk (0: the first) */
+	uint64_t until_ns; /* CLOCK_MONOTONIC deadline of each call; 0: none */
+	bool more;	   /* set by a call that stopped at until_ns with rows left */
 };
 
 /*
  * The same, deleting at most limit rows (> 0) in this call, so that a caller's loop is held
- * briefly: a result equal to limit means there may be more to delete (call again), less means
- * the tables are within their limits; -errno as store_cleanup(). run (may be NULL: count every
- * call) carries the tables' counts from one call to the next; rows added during a run are
- * left to the next run.
+ * briefly: a result equal to limit, or run->more, means there may be more to delete (call
+ * again), otherwise the tables are within their limits; -errno as store_cleanup(). run (may
+ * be NULL: count every call) carries the tables' counts and chunks from one call to the next;
+ * rows added during a run are left to the next run.
  */
 int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
 			   int64_t now, int64_t limit, struct store_cleanup *run);

@@ -375,6 +375,11 @@ static void url_offence_survives_a_restart(void **state)
 	assert_int_equal(pol.retransmits, 1);
 	/* the next request on that connection is a new offence */
 	assert_int_equal(policy_on_event(&pol, &next, sizeof(next)), 1);
+	/* while a checkpoint holds the database, the row waits in memory */
+	pol.rows_wait = true;
+	policy_flush(&pol);
+	assert_int_equal(rows_of(st, "198.51.100.7"), 1);
+	pol.rows_wait = false;
 	policy_flush(&pol);
 	assert_int_equal(rows_of(st, "198.51.100.7"), 2);
 	policy_free(&pol);

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1176,7 +1177,331 @@ static void test_cleanup_some(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 400);
 }
 
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Retention with a deadline: a call past it still does one count or chunk, so a run always
+ * ends; a table's first chunk is 4 rows; the run deletes exactly what it counted, across
+ * tables of different costs (snapshots with and without top addresses).
+ */
+static void test_cleanup_deadline(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = f->st;
+	struct store_net_stats ns = {0};
+	struct store_top top[10];
+	struct store_cleanup run = {0};
+	int64_t n, total = 0;
+	int i, calls = 0;
+
+	for (i = 0; i < 10; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		top[i] = top_of(a, 10 - i);
+	}
+	assert_int_equal(store_begin(st), 0);
+	for (i = 0; i < 3000; i++) {
+		struct store_ban b = {
+			.reason = EBPFMON_BAN_CONN_LIMIT,
+			.hits = 1,
+			.banned_at = i,
+			.expires_at = i + 10,
+			.ended_at = i + 10,
+		};
+
+		b.net.prefixlen = 128;
+		assert_int_equal(addr_parse("198.51.100.1", &b.net.addr), 0);
+		assert_true(store_ban_insert(st, &b) > 0);
+		ns.ts = i;
+		assert_true(store_stats_insert(st, &ns, i < 1500 ? top : NULL, i < 1500 ? 10 : 0) >
+			    0);
+	}
+	assert_int_equal(store_commit(st), 0);
+
+	/* a deadline already past: one count or one chunk a call, the first chunk 4 rows */
+	run.until_ns = 1;
+	n = store_cleanup_some(st, 1000, 0, 20000, INT64_MAX, &run);
+	assert_int_equal(n, 0); /* the count of malicious_ips */
+	assert_true(run.more);
+	n = store_cleanup_some(st, 1000, 0, 20000, INT64_MAX, &run);
+	assert_int_equal(n, 4);
+	assert_true(run.more);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 3000 - 4);
+
+	/* a generous deadline: chunks grow, both tables end at max_records */
+	do {
+		run.until_ns = mono_now_ns() + 1000000000ull;
+		n = store_cleanup_some(st, 1000, 0, 20000, INT64_MAX, &run);
+		assert_true(n >= 0);
+		total += n;
+		calls++;
+	} while (run.more && calls < 100);
+	assert_false(run.more);
+	assert_int_equal(total, 2 * 2000 - 4);
+	for (i = 0; i < 2; i++) /* what a chunk costs depends on the machine; its bounds do not */
+		assert_true(run.chunk[i] >= 1 && run.chunk[i] <= 5000);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 1000);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 1000);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats_top"), 0);
+}
+
 /* --- batches --- */
+
+/*
+ * A VFS over the default one that counts xSync() calls by the calling thread: which thread
+ * waits for the disk.
+ */
+static sqlite3_vfs count_vfs, *base_vfs;
+static struct sqlite3_io_methods count_io;
+static __thread int syncs_here;
+
+struct count_file {
+	sqlite3_file base; /* count_io */
+	sqlite3_file *real;
+};
+
+static int count_close(sqlite3_file *f)
+{
+	struct count_file *c = (struct count_file *)f;
+	int rc = c->real->pMethods->xClose(c->real);
+
+	sqlite3_free(c->real);
+	return rc;
+}
+
+static int count_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xRead(r, buf, n, off);
+}
+
+static int count_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xWrite(r, buf, n, off);
+}
+
+static int count_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xTruncate(r, size);
+}
+
+static int count_sync(sqlite3_file *f, int flags)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	syncs_here++;
+	return r->pMethods->xSync(r, flags);
+}
+
+static int count_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xFileSize(r, size);
+}
+
+static int count_lock(sqlite3_file *f, int lock)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xLock(r, lock);
+}
+
+static int count_unlock(sqlite3_file *f, int lock)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xUnlock(r, lock);
+}
+
+static int count_reserved(sqlite3_file *f, int *out)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xCheckReservedLock(r, out);
+}
+
+static int count_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xFileControl(r, op, arg);
+}
+
+static int count_sector(sqlite3_file *f)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xSectorSize(r);
+}
+
+static int count_chars(sqlite3_file *f)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xDeviceCharacteristics(r);
+}
+
+static int count_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **p)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xShmMap(r, pg, pgsz, extend, p);
+}
+
+static int count_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xShmLock(r, off, n, flags);
+}
+
+static void count_shm_barrier(sqlite3_file *f)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	r->pMethods->xShmBarrier(r);
+}
+
+static int count_shm_unmap(sqlite3_file *f, int del)
+{
+	sqlite3_file *r = ((struct count_file *)f)->real;
+
+	return r->pMethods->xShmUnmap(r, del);
+}
+
+static int count_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct count_file *c = (struct count_file *)f;
+	int rc;
+
+	(void)vfs;
+	c->base.pMethods = NULL;
+	c->real = sqlite3_malloc(base_vfs->szOsFile);
+	if (!c->real)
+		return SQLITE_NOMEM;
+	memset(c->real, 0, base_vfs->szOsFile);
+	rc = base_vfs->xOpen(base_vfs, name, c->real, flags, out);
+	if (rc != SQLITE_OK || !c->real->pMethods) {
+		sqlite3_free(c->real);
+		return rc;
+	}
+	c->base.pMethods = &count_io;
+	return SQLITE_OK;
+}
+
+/* Make count_vfs SQLite's default: every connection opened after it counts its syncs. */
+static void count_vfs_register(void)
+{
+	if (base_vfs)
+		return;
+	base_vfs = sqlite3_vfs_find(NULL);
+	count_vfs = *base_vfs;
+	count_vfs.zName = "count-syncs";
+	count_vfs.szOsFile = sizeof(struct count_file);
+	count_vfs.xOpen = count_open;
+	count_io = (struct sqlite3_io_methods){
+		.iVersion = 2,
+		.xClose = count_close,
+		.xRead = count_read,
+		.xWrite = count_write,
+		.xTruncate = count_truncate,
+		.xSync = count_sync,
+		.xFileSize = count_size,
+		.xLock = count_lock,
+		.xUnlock = count_unlock,
+		.xCheckReservedLock = count_reserved,
+		.xFileControl = count_fcntl,
+		.xSectorSize = count_sector,
+		.xDeviceCharacteristics = count_chars,
+		.xShmMap = count_shm_map,
+		.xShmLock = count_shm_lock,
+		.xShmBarrier = count_shm_barrier,
+		.xShmUnmap = count_shm_unmap,
+	};
+	assert_int_equal(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+}
+
+struct ckpt_call {
+	const char *path;
+	int rc, frames, syncs;
+	char err[256];
+};
+
+static void *ckpt_thread(void *arg)
+{
+	struct ckpt_call *c = arg;
+	struct store_checkpointer *ck = NULL;
+
+	syncs_here = 0;
+	c->rc = store_checkpoint(&ck, c->path, &c->frames, c->err, sizeof(c->err));
+	store_checkpointer_free(ck);
+	c->syncs = syncs_here;
+	return NULL;
+}
+
+/*
+ * The writer never waits for the disk: with synchronous = NORMAL a commit syncs nothing, but
+ * the first commit of a new WAL syncs its header. store_checkpoint() on another thread
+ * empties the WAL and writes that first commit itself, so the writer's commits after it
+ * only append.
+ */
+static void test_checkpoint_writer_never_syncs(void **state)
+{
+	struct fixture *f = *state;
+	struct store_net_stats ns = {0};
+	struct store_top top[100];
+	struct ckpt_call call = {.path = f->path};
+	char v[32], wal[160];
+	struct stat sb;
+	pthread_t t;
+	int i;
+
+	count_vfs_register();
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	for (i = 0; i < 100; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		top[i] = top_of(a, 100 - i);
+	}
+	for (i = 0; store_wal_frames(f->st) < STORE_CHECKPOINT_FRAMES; i++) {
+		ns.ts = i;
+		assert_true(store_stats_insert(f->st, &ns, top, 100) > 0);
+	}
+	assert_int_equal(pthread_create(&t, NULL, ckpt_thread, &call), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(call.rc, 0);
+	assert_true(call.frames >= STORE_CHECKPOINT_FRAMES);
+	assert_true(call.syncs >= 3); /* the WAL, the database, the new WAL's header */
+	assert_int_equal(store_state_get(f->st, "wal_emptied_at", v, sizeof(v)), 1);
+	assert_true(strtoll(v, NULL, 10) >= time(NULL) - 60);
+
+	/* the writer goes on: 50 commits, none syncs, the WAL grows from its start */
+	syncs_here = 0;
+	for (int j = 0; j < 50; j++, i++) {
+		ns.ts = i;
+		assert_true(store_stats_insert(f->st, &ns, top, 100) > 0);
+	}
+	assert_int_equal(syncs_here, 0);
+	assert_true(store_wal_frames(f->st) < STORE_CHECKPOINT_FRAMES);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), i);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size < (off_t)STORE_CHECKPOINT_FRAMES * 4096);
+}
 
 /*
  * No commit checkpoints: the WAL grows past SQLite's autocheckpoint size until
@@ -1549,6 +1874,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bans, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_writer_never_syncs, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_writes_in_callback, setup_open,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_escalation_count, setup_open, teardown),
@@ -1562,6 +1889,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cleanup_by_age, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_chunks, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_some, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(test_cleanup_deadline, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_batch, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_open, setup, teardown),
