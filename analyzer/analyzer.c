@@ -925,6 +925,43 @@ static void interval_start(struct analyzer *a)
 	sd_event_source_set_enabled(a->work_src, SD_EVENT_ON);
 }
 
+/*
+ * Keys read only when the analyzer starts (docs/configuration.md, "analyzer restart") keep
+ * their running values in a reloaded configuration, with a line saying when a change applies:
+ * the store, the API's reader thread and the API's sockets go on with what they opened.
+ */
+static void keep_restart_keys(const struct analyzer *a, struct config *next)
+{
+	static const struct {
+		const char *key;
+		size_t off, len;
+	} keys[] = {
+		{"sqlite_path", offsetof(struct config, sqlite_path), sizeof(next->sqlite_path)},
+		{"uds_socket_path", offsetof(struct config, uds_socket_path),
+		 sizeof(next->uds_socket_path)},
+		{"listen_address", offsetof(struct config, listen_address),
+		 sizeof(next->listen_address)},
+		{"tls_cert_file", offsetof(struct config, tls_cert_file),
+		 sizeof(next->tls_cert_file)},
+		{"tls_key_file", offsetof(struct config, tls_key_file), sizeof(next->tls_key_file)},
+		{"tls_client_ca_file", offsetof(struct config, tls_client_ca_file),
+		 sizeof(next->tls_client_ca_file)},
+		{"pin_root", offsetof(struct config, pin_root), sizeof(next->pin_root)},
+		{"group", offsetof(struct config, group), sizeof(next->group)},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *run = (const char *)&a->cfg + keys[i].off;
+		char *new = (char *)next + keys[i].off;
+
+		if (!strcmp(run, new))
+			continue;
+		log_info("reload: %s changes from %s to %s at the next start of the analyzer",
+			 keys[i].key, run, new);
+		snprintf(new, keys[i].len, "%s", run);
+	}
+}
+
 /* SIGHUP: a new configuration replaces the old only when all of it is good. */
 static void reload(struct analyzer *a)
 {
@@ -940,7 +977,7 @@ static void reload(struct analyzer *a)
 		next.dry_run = true;
 	if (a->opts->db_path)
 		snprintf(next.sqlite_path, sizeof(next.sqlite_path), "%s", a->opts->db_path);
-	snprintf(next.pin_root, sizeof(next.pin_root), "%s", a->cfg.pin_root);
+	keep_restart_keys(a, &next);
 	allow_host_addresses(&next);
 	a->cfg = next;
 	a->metrics_retry_at = 0; /* a new metrics_address is tried at once, not a minute on */

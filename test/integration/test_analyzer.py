@@ -1084,11 +1084,19 @@ def t11_sighup_limit(ctx):
         holder.kill()
         ctx.wait_conns_closed()
 
-        conf_with(ctx, "limit.conf")  # the same file, now with max_connections_per_ip = 3
+        # the same file, now with max_connections_per_ip = 3, and a key read only at start
+        old_sock, new_sock = f"{API_DIR}/api.sock", f"{API_DIR}/moved.sock"
+        conf_with(ctx, "limit.conf", (f"uds_socket_path = {old_sock}",
+                                      f"uds_socket_path = {new_sock}"))
         an.signal(signal.SIGHUP)
         line = an.wait_line(r"reloaded .*limit 3 connections", 3)
         assert line, f"no 'reloaded ... limit 3 connections' after SIGHUP:\n{an.output()}"
         log(f"  {line}")
+        kept = an.wait_line(r"reload: uds_socket_path changes from " + re.escape(old_sock) +
+                            r" to " + re.escape(new_sock) + r" at the next start", 1)
+        assert kept, f"no line saying uds_socket_path applies at the next start:\n{an.output()}"
+        assert os.path.exists(old_sock) and not os.path.exists(new_sock), \
+            f"the API socket moved on a reload: {os.listdir(API_DIR)}"
         holder = ctx.hold(5)
         line = wait_verdict(ctx, an, r"\bbanned " + PEER_RX, PEER, 3)
         assert line, f"no 'banned {PEER}' after the reload to limit 3:\n{an.output()}"
