@@ -19,6 +19,7 @@
  * Statements are always reset after use, so a failed call never leaves one busy.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -938,6 +939,25 @@ static int store_open_errno(struct store *st, const char *path, int rc)
 }
 
 /*
+ * SQLite's process-wide settings, before its first connection. Memory statistics off: with
+ * them, every allocation of every connection takes one global mutex, so the loop's writer
+ * waited for the API's reader and the checkpointer, threads of lower priority (a wait of a
+ * scheduler's slice when one was preempted holding it). A process that opened SQLite
+ * elsewhere first keeps its settings (sqlite3_config() then fails, harmlessly).
+ */
+static void store_sqlite_config(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static void store_sqlite_once(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, store_sqlite_config);
+}
+
+/*
  * Open name with flags into st->db and read its schema version (which reads the header, so a
  * file that is no database fails here): the version, or -errno with st->errbuf set.
  */
@@ -945,6 +965,7 @@ static int store_connect(struct store *st, const char *name, int flags)
 {
 	int rc;
 
+	store_sqlite_once();
 	rc = sqlite3_open_v2(name, &st->db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		int err = store_open_errno(st, st->path, rc);
@@ -2037,6 +2058,7 @@ int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *fra
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
+		store_sqlite_once();
 		rc = sqlite3_open_v2(path, &ck->db,
 				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_EXRESCODE |
 					     SQLITE_OPEN_FULLMUTEX,

@@ -1252,6 +1252,23 @@ static void test_cleanup_deadline(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats_top"), 0);
 }
 
+/*
+ * Connections of several threads share no mutex for memory: SQLite's memory statistics,
+ * which take one process-wide mutex on every allocation, are off once a store is open (run
+ * first: a connection opened before store_open() would keep them on).
+ */
+static void test_no_memory_statistics(void **state)
+{
+	struct fixture *f = *state;
+	struct store_net_stats ns = {.ts = 1};
+	sqlite3_int64 cur = -1, hi = -1;
+
+	assert_true(store_stats_insert(f->st, &ns, NULL, 0) > 0);
+	assert_int_equal(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &cur, &hi, 0), SQLITE_OK);
+	assert_int_equal(cur, 0);
+	assert_int_equal(hi, 0);
+}
+
 /* --- batches --- */
 
 /*
@@ -1866,6 +1883,7 @@ static void test_bad_rows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_no_memory_statistics, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_reason_and_state, setup_open, teardown),
