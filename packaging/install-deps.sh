@@ -110,9 +110,11 @@ if [ -n "$missing" ]; then
 	apt_wait install -y -q --no-install-recommends $missing
 	# Installed for the benchmark only: the services the postinst enables (and, under systemd,
 	# starts) would listen on 127.0.0.1:8080, read the host's logs and ban in the host's
-	# nftables. They are disabled whether systemd runs or not (an image booted later), stopped
-	# when it runs, and the bouncer's tables are removed (it leaves them when stopped).
-	for p in crowdsec-firewall-bouncer crowdsec; do
+	# nftables (fail2ban's Debian default is an sshd jail). They are disabled whether systemd
+	# runs or not (an image booted later), stopped when it runs, and the bouncer's tables are
+	# removed (it leaves them when stopped). The benchmarks run fail2ban and crowdsec with
+	# private configurations of their own.
+	for p in crowdsec-firewall-bouncer crowdsec fail2ban; do
 		case "$missing " in
 		*" $p "*)
 			if [ -d /run/systemd/system ]; then
@@ -129,6 +131,12 @@ if [ -n "$missing" ]; then
 			nft delete table ip crowdsec 2>/dev/null || true
 			nft delete table ip6 crowdsec6 2>/dev/null || true
 		fi
+		;;
+	esac
+	case "$missing " in
+	*" fail2ban "*)
+		echo "install-deps.sh: fail2ban is installed for the benchmark only, its service" \
+			"disabled (systemctl enable --now fail2ban to use it)"
 		;;
 	esac
 	if [ "${capi_written:-0}" = 1 ]; then
