@@ -86,7 +86,7 @@ struct analyzer {
 	uint64_t events;
 	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
-	/* the retention run in progress: rows per chunk (0: none), its counts, rows deleted */
+	/* the retention run in progress: its counts, rows deleted */
 	int64_t retention_deleted;
 	bool retention_running; /* a run of slices is under way (a->retention) */
 	struct store_cleanup retention;
@@ -100,6 +100,11 @@ struct analyzer {
 	char ckpt_err[STORE_ERR_MAX];	 /* the job's results */
 	int ckpt_rc, ckpt_frames;
 	bool ckpt_running, ckpt_failing;
+	/* the survey of the ban maps: the job's input, its read-only connection, its results */
+	bool survey_db;		    /* a->store is open: the survey reads the database too */
+	struct store *survey_store; /* the offload worker's; NULL until opened */
+	char survey_path[4096];
+	struct policy_survey survey;
 };
 
 /*
@@ -621,12 +626,14 @@ static int maps_watch(struct analyzer *a)
  * (struct store_cleanup). A run counts each table once, not once per slice.
  */
 #define RETENTION_SLICE_NS 200000ull
+/* A slice of the survey's actions (policy_survey_apply()) lasts about this, plus one action. */
+#define SURVEY_SLICE_NS 200000ull
 
 enum interval_step {
 	STEP_WATCH,	     /* the pins are ours; the database is open */
 	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
-	STEP_SCAN_EXPIRY,    /* expired bans */
-	STEP_SCAN_RECONCILE, /* the database against the ban maps */
+	STEP_SURVEY,	     /* the ban maps and the database's active bans (the offload worker) */
+	STEP_SURVEY_APPLY,   /* then expired bans removed, the database reconciled with the maps */
 	STEP_NETSTATS,	     /* the walk of ip_stats and the snapshot (the offload worker) */
 	STEP_NETSTATS_ROW,   /* then the network_stats row */
 	STEP_SYSMON,	     /* the resource sample */
@@ -641,7 +648,7 @@ enum interval_step {
 
 static const enum metrics_loop_task step_task[STEP_DONE] = {
 	[STEP_WATCH] = METRICS_LOOP_MAPS_CHECK,	 [STEP_SCAN_CONN] = METRICS_LOOP_SCAN,
-	[STEP_SCAN_EXPIRY] = METRICS_LOOP_SCAN,	 [STEP_SCAN_RECONCILE] = METRICS_LOOP_SCAN,
+	[STEP_SURVEY] = METRICS_LOOP_SCAN,	 [STEP_SURVEY_APPLY] = METRICS_LOOP_SCAN,
 	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS, [STEP_NETSTATS_ROW] = METRICS_LOOP_NETSTATS,
 	[STEP_SYSMON] = METRICS_LOOP_SYSMON,	 [STEP_SYSMON_REPORT] = METRICS_LOOP_SYSMON,
 	[STEP_STORE] = METRICS_LOOP_STORE,	 [STEP_RETENTION] = METRICS_LOOP_RETENTION,
@@ -652,8 +659,8 @@ static const enum metrics_loop_task step_task[STEP_DONE] = {
 static const char *const step_name[STEP_DONE] = {
 	[STEP_WATCH] = "maps_check",
 	[STEP_SCAN_CONN] = "scan_connections",
-	[STEP_SCAN_EXPIRY] = "scan_expiry",
-	[STEP_SCAN_RECONCILE] = "scan_reconcile",
+	[STEP_SURVEY] = "scan_bans_walk",
+	[STEP_SURVEY_APPLY] = "scan_bans",
 	[STEP_NETSTATS] = "network_stats_walk",
 	[STEP_NETSTATS_ROW] = "network_stats_row",
 	[STEP_SYSMON] = "sysmon_sample",
@@ -744,6 +751,26 @@ static void sysmon_job(void *arg)
 	sysmon_sample_step(a->sysmon, 0, NULL);
 }
 
+/*
+ * On the offload worker: the walk of bans and ban_nets, and the database's active bans read
+ * through a read-only connection of the worker's own (opened at the first survey with a
+ * database, again after its path changed), compared (policy_survey()).
+ */
+static void survey_job(void *arg)
+{
+	struct analyzer *a = arg;
+
+	if (a->survey_store &&
+	    (!a->survey_db || strcmp(store_path(a->survey_store), a->survey_path))) {
+		store_close(a->survey_store);
+		a->survey_store = NULL;
+	}
+	if (a->survey_db && !a->survey_store &&
+	    store_open_readonly(a->survey_path, &a->survey_store))
+		a->survey_store = NULL; /* no reconciliation this time */
+	policy_survey(&a->maps, a->survey_store, &a->survey);
+}
+
 /* On the offload worker: copy the WAL back and empty it (every fdatasync of it, too). */
 static void checkpoint_job(void *arg)
 {
@@ -769,18 +796,29 @@ static int step_slice(struct analyzer *a)
 		store_try_open(a);
 		return 1;
 	case STEP_SCAN_CONN:
-	case STEP_SCAN_EXPIRY:
-	case STEP_SCAN_RECONCILE:
 		if (a->store)
 			store_begin(a->store);
-		if (a->step == STEP_SCAN_CONN)
-			policy_scan_conn(&a->policy);
-		else if (a->step == STEP_SCAN_EXPIRY)
-			policy_scan_expiry(&a->policy);
-		else
-			policy_scan_reconcile(&a->policy);
+		policy_scan_conn(&a->policy);
 		if (a->store)
 			store_commit(a->store);
+		return 1;
+	case STEP_SURVEY:
+		policy_survey_free(&a->survey);
+		a->survey_db = a->store != NULL;
+		if (a->store)
+			snprintf(a->survey_path, sizeof(a->survey_path), "%s",
+				 store_path(a->store));
+		if (a->survey_db)
+			policy_flush(&a->policy); /* the rows of the bans so far, for the survey */
+		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */
+			survey_job(a);
+			return 1;
+		}
+		return STEP_WAIT;
+	case STEP_SURVEY_APPLY:
+		if (!policy_survey_apply(&a->policy, &a->survey, SURVEY_SLICE_NS))
+			return 0;
+		policy_survey_free(&a->survey);
 		return 1;
 	case STEP_NETSTATS:
 		if (offload_start(a->offload, netstats_job, a)) { /* cannot be: no job is left */
@@ -1286,6 +1324,8 @@ out:
 	sd_event_source_unref(a.offload_src);
 	offload_destroy(a.offload); /* after its job: what the job uses is freed below */
 	store_checkpointer_free(a.ckpt);
+	store_close(a.survey_store);
+	policy_survey_free(&a.survey);
 	a.policy.rows_wait = false;
 	policy_flush(&a.policy); /* the last decisions' rows */
 	sd_event_unref(a.event); /* and the signal sources it owns */

@@ -48,8 +48,11 @@ void policy_free(struct policy *p)
 {
 	free(p->hist);
 	free(p->pending);
+	free(p->evict);
 	p->hist = NULL;
 	p->pending = NULL;
+	p->evict = NULL;
+	p->n_evict = p->evict_next = 0;
 	p->n_hist = p->cap_hist = p->n_pending = p->cap_pending = 0;
 }
 
@@ -397,17 +400,20 @@ static int snap_net(const void *key, const void *value, void *ctx)
 	return snap_push(ctx, &net, value);
 }
 
-/* Every entry of bans, then of ban_nets; n_bans: how many came from bans. 0 or -errno. */
-static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
+/*
+ * Every entry of bans, then of ban_nets; n_bans: how many came from bans. 0 or -errno. Only
+ * reads the maps: the offload worker may call it (policy_survey()).
+ */
+static int snapshot_maps(const struct maps *maps, struct snapshot *sn, size_t *n_bans)
 {
 	long n;
 
 	sn->n = 0;
-	n = maps_walk(p->maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
-		      snap_ban, sn);
+	n = maps_walk(maps->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban), snap_ban,
+		      sn);
 	*n_bans = sn->n;
 	if (n >= 0)
-		n = maps_walk(p->maps->ban_nets, sizeof(struct ebpfmon_lpm_key),
+		n = maps_walk(maps->ban_nets, sizeof(struct ebpfmon_lpm_key),
 			      sizeof(struct ebpfmon_ban), snap_net, sn);
 	if (n < 0) {
 		log_warn("cannot read maps bans/ban_nets: %s", strerror((int)-n));
@@ -419,6 +425,75 @@ static int snapshot_maps(struct policy *p, struct snapshot *sn, size_t *n_bans)
 #define FULL_WARN_NS (60ull * 1000000000ull)
 
 /*
+ * The first POLICY_EVICT_CANDIDATES bans of the first n of v (entries of bans) in the order
+ * of eviction (policy_evict_order()), as a new array in *out (NULL when there is none). The
+ * count, or -ENOMEM. v is reordered.
+ */
+static long evict_candidates(struct policy_map_ban *v, size_t n, struct policy_map_ban **out)
+{
+	size_t k = policy_evict_order(v, n);
+
+	*out = NULL;
+	if (!k)
+		return 0;
+	if (k > POLICY_EVICT_CANDIDATES)
+		k = POLICY_EVICT_CANDIDATES;
+	*out = malloc(k * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, v, k * sizeof(**out));
+	return (long)k;
+}
+
+/* Replace the eviction candidates (taking c, n from evict_candidates()). */
+static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
+{
+	free(p->evict);
+	p->evict = c;
+	p->n_evict = n;
+	p->evict_next = 0;
+}
+
+/*
+ * Delete from bans the ban expiring soonest, never a permanent one, and say which: 0, or
+ * -ENOSPC when every ban is permanent (or the map cannot be read). The candidates come from
+ * the last walk of the map (the interval's survey, or one made here when they ran out): a
+ * candidate renewed or removed since is passed over, and a ban made since the walk is not
+ * one, so the victim is the soonest as of that walk. A walk costs O(max_bans) on the loop
+ * (~20 ms at 65 536); candidates spare it for POLICY_EVICT_CANDIDATES bans.
+ */
+static int evict_soonest(struct policy *p, struct addr_cidr *victim)
+{
+	struct policy_map_ban *c;
+	struct snapshot sn = {0};
+	size_t n_bans;
+	long n;
+
+	for (int walked = 0; walked < 2; walked++) {
+		while (p->evict_next < p->n_evict) {
+			const struct policy_map_ban *m = &p->evict[p->evict_next++];
+			struct ebpfmon_ban b;
+
+			if (bpf_map_lookup_elem(p->maps->bans, &m->net.addr, &b) || !b.expires_ns ||
+			    b.expires_ns != m->expires_ns)
+				continue; /* gone, made permanent or renewed since the walk */
+			if (bpf_map_delete_elem(p->maps->bans, &m->net.addr))
+				continue;
+			*victim = m->net;
+			return 0;
+		}
+		if (walked || snapshot_maps(p->maps, &sn, &n_bans))
+			break;
+		n = evict_candidates(sn.v, n_bans, &c);
+		free(sn.v);
+		if (n <= 0)
+			break;
+		evict_set(p, c, (size_t)n);
+	}
+	return -ENOSPC;
+}
+
+/*
  * bans is full: evict the ban expiring soonest (never a permanent one) and write ban in its
  * place; when every ban is permanent, ban addr's /24 or /64 in ban_nets. 1 when addr is
  * banned (*how says how), 0 when not, or -errno.
@@ -428,15 +503,12 @@ static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
 {
 	struct snapshot sn = {0};
 	struct ebpfmon_lpm_key lpm;
-	size_t n_bans;
-	long victim = -1;
+	struct addr_cidr victim;
 	int err = -ENOSPC;
 
-	if (!snapshot_maps(p, &sn, &n_bans))
-		victim = policy_pick_evict(sn.v, n_bans);
-	if (victim >= 0 && p->n_evicted < sizeof(p->evicted) / sizeof(p->evicted[0]) &&
-	    !bpf_map_delete_elem(p->maps->bans, &sn.v[victim].net.addr)) {
-		p->evicted[p->n_evicted++] = sn.v[victim].net;
+	if (p->n_evicted < sizeof(p->evicted) / sizeof(p->evicted[0]) &&
+	    !evict_soonest(p, &victim)) {
+		p->evicted[p->n_evicted++] = victim;
 		if (!bpf_map_update_elem(p->maps->bans, addr, ban, BPF_NOEXIST)) {
 			*net = (struct addr_cidr){.addr = *addr, .prefixlen = 128};
 			*how = "evicted the ban expiring soonest";
@@ -729,41 +801,49 @@ static int ban_map_fd(const struct policy *p, const struct addr_cidr *net, const
 	return p->maps->ban_nets;
 }
 
+/*
+ * Remove a map entry whose deadline passed (m, from a snapshot; now: CLOCK_BOOTTIME ns): read
+ * again first, since it may have been renewed since the snapshot. True when removed.
+ */
+static bool expire_one(struct policy *p, const struct policy_map_ban *m, uint64_t now)
+{
+	struct ebpfmon_lpm_key lpm;
+	struct ebpfmon_ban ban;
+	const void *key;
+	int fd = ban_map_fd(p, &m->net, &key, &lpm);
+	char a[ADDR_STRLEN], drops[24];
+
+	if (bpf_map_lookup_elem(fd, key, &ban) || maps_ban_in_force(&ban, now) ||
+	    bpf_map_delete_elem(fd, key))
+		return false;
+	p->expired++;
+	{
+		struct log_field f[] = {
+			{"EBPFMON_ADDRESS", cidr_format(&m->net, a, sizeof(a))},
+			{"EBPFMON_END_REASON", "expired"},
+			{"EBPFMON_DROPS", drops},
+		};
+
+		snprintf(drops, sizeof(drops), "%llu", (unsigned long long)ban.drops);
+		log_event(LOG_LVL_INFO, LOG_MID_BAN_ENDED, LOG_FIELDS(f),
+			  "ban of %s ended (%llu packets dropped)", a,
+			  (unsigned long long)ban.drops);
+	}
+	return true;
+}
+
 /* Remove the map entries whose deadline passed: they drop nothing any more. */
 static void remove_expired(struct policy *p, const struct snapshot *sn, uint64_t now)
 {
 	bool nets_left = false;
-	char a[ADDR_STRLEN];
 
 	for (size_t i = 0; i < sn->n; i++) {
 		const struct policy_map_ban *m = &sn->v[i];
-		struct ebpfmon_lpm_key lpm;
-		struct ebpfmon_ban ban;
-		const void *key;
-		int fd = ban_map_fd(p, &m->net, &key, &lpm);
 
-		if (!m->expires_ns || m->expires_ns > now) {
+		if (!m->expires_ns || m->expires_ns > now)
 			nets_left |= m->net.prefixlen != 128;
-			continue;
-		}
-		/* read it again: it may have been renewed since the snapshot */
-		if (bpf_map_lookup_elem(fd, key, &ban) || maps_ban_in_force(&ban, now) ||
-		    bpf_map_delete_elem(fd, key))
-			continue;
-		p->expired++;
-		{
-			char drops[24];
-			struct log_field f[] = {
-				{"EBPFMON_ADDRESS", cidr_format(&m->net, a, sizeof(a))},
-				{"EBPFMON_END_REASON", "expired"},
-				{"EBPFMON_DROPS", drops},
-			};
-
-			snprintf(drops, sizeof(drops), "%llu", (unsigned long long)ban.drops);
-			log_event(LOG_LVL_INFO, LOG_MID_BAN_ENDED, LOG_FIELDS(f),
-				  "ban of %s ended (%llu packets dropped)", a,
-				  (unsigned long long)ban.drops);
-		}
+		else
+			expire_one(p, m, now);
 	}
 	if (!nets_left)
 		set_ban_nets_flag(p, false);
@@ -801,8 +881,49 @@ static int db_collect(const struct store_ban *row, void *ctx)
 struct rc_ctx {
 	struct policy *p;
 	struct policy_now now;
+	bool recheck; /* the diff is older than the maps (policy_survey()): look again first */
 	unsigned int restored, recorded, removed;
 };
+
+/* An unended row of net waits in the queue of policy_flush(). */
+static bool pending_has(const struct policy *p, const struct addr_cidr *net)
+{
+	for (size_t i = 0; i < p->n_pending; i++) {
+		const struct store_ban *q = &p->pending[i];
+
+		if (!q->dry_run && !q->ended_at && q->net.prefixlen == net->prefixlen &&
+		    !memcmp(&q->net.addr, &net->addr, sizeof(net->addr)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether an action of an older diff still holds: a row is not "removed" while its network
+ * is in the map again, and a map entry needs recording only while it is there and no row,
+ * written or queued, knows it.
+ */
+static bool rc_still(struct policy *p, enum policy_rc_action action, const struct policy_map_ban *m,
+		     const struct policy_db_ban *row)
+{
+	const struct addr_cidr *net = action == POLICY_RC_RECORD ? &m->net : &row->net;
+	struct ebpfmon_lpm_key lpm;
+	struct ebpfmon_ban ban;
+	struct store_ban found;
+	const void *key;
+	int fd = ban_map_fd(p, net, &key, &lpm);
+	bool in_map = !bpf_map_lookup_elem(fd, key, &ban);
+
+	switch (action) {
+	case POLICY_RC_END_REMOVED:
+		return !in_map;
+	case POLICY_RC_RECORD:
+		return in_map && maps_ban_in_force(&ban, maps_boot_ns()) && !pending_has(p, net) &&
+		       store_ban_find_active(p->store, net, &found) == 0;
+	default:
+		return true;
+	}
+}
 
 static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		   const struct policy_db_ban *row, void *ctx)
@@ -816,6 +937,8 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 	char a[ADDR_STRLEN];
 	int fd;
 
+	if (rc->recheck && !rc_still(p, action, m, row))
+		return;
 	switch (action) {
 	case POLICY_RC_END_EXPIRED:
 		if (row->id)
@@ -918,6 +1041,171 @@ out:
 	free(rows.v);
 }
 
+/* --- the survey: the interval's scans of the ban maps, off the loop --- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct survey_ctx {
+	struct policy_survey *sv;
+	size_t cap;
+	int err;
+};
+
+/* policy_reconcile_diff()'s callback on the worker: the action, kept for the loop. */
+static void survey_collect(enum policy_rc_action action, const struct policy_map_ban *m,
+			   const struct policy_db_ban *row, void *ctx)
+{
+	struct survey_ctx *sc = ctx;
+	struct policy_survey *sv = sc->sv;
+	struct policy_reconcile_item *it;
+
+	if (sc->err)
+		return;
+	if (sv->n_items == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+
+		it = realloc(sv->items, cap * sizeof(*it));
+		if (!it) {
+			sc->err = -ENOMEM;
+			return;
+		}
+		sv->items = it;
+		sc->cap = cap;
+	}
+	it = &sv->items[sv->n_items++];
+	*it = (struct policy_reconcile_item){.action = action};
+	if (m)
+		it->entry = *m;
+	if (row)
+		it->row = *row;
+}
+
+void policy_survey(const struct maps *maps, struct store *rstore, struct policy_survey *sv)
+{
+	struct survey_ctx sc = {.sv = sv};
+	struct policy_map_ban *map = NULL;
+	struct snapshot sn = {0};
+	struct db_rows rows = {0};
+	size_t n_bans, cap = 0;
+	int64_t n = 0;
+	long k;
+
+	sv->now = (struct policy_now){.boot_ns = maps_boot_ns(), .unix_s = time(NULL)};
+	sv->err = snapshot_maps(maps, &sn, &n_bans);
+	if (sv->err)
+		goto out;
+	for (size_t i = 0; i < sn.n; i++) {
+		const struct policy_map_ban *m = &sn.v[i];
+
+		if (!m->expires_ns || m->expires_ns > sv->now.boot_ns) {
+			sv->nets_left |= m->net.prefixlen != 128;
+			continue;
+		}
+		if (sv->n_expired == cap) {
+			struct policy_map_ban *v;
+
+			cap = cap ? cap * 2 : 64;
+			v = realloc(sv->expired, cap * sizeof(*v));
+			if (!v) {
+				sv->err = -ENOMEM;
+				goto out;
+			}
+			sv->expired = v;
+		}
+		sv->expired[sv->n_expired++] = *m;
+	}
+	if (rstore) {
+		n = store_ban_list_active(rstore, db_collect, &rows);
+		if (n >= 0 && sn.n && !(map = malloc(sn.n * sizeof(*map))))
+			n = -ENOMEM;
+		if (n >= 0) {
+			if (sn.n)
+				memcpy(map, sn.v, sn.n * sizeof(*map));
+			policy_reconcile_diff(map, sn.n, rows.v, rows.n, false, &sv->now,
+					      survey_collect, &sc);
+			sv->reconciled = !sc.err;
+		}
+		if (n < 0 || sc.err)
+			log_debug("reconciliation skipped: %s",
+				  strerror(n < 0 ? (int)-n : -sc.err));
+	}
+	k = evict_candidates(sn.v, n_bans, &sv->evict);
+	if (k > 0)
+		sv->n_evict = (size_t)k;
+out:
+	free(map);
+	free(rows.v);
+	free(sn.v);
+}
+
+int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t budget_ns)
+{
+	struct rc_ctx rc = {.p = p,
+			    .now = {.boot_ns = maps_boot_ns(), .unix_s = time(NULL)},
+			    .recheck = true,
+			    .recorded = sv->recorded,
+			    .removed = sv->removed};
+	uint64_t until = mono_ns() + budget_ns;
+	struct ebpfmon_lpm_key next;
+	bool more = false;
+	int work = 0;
+
+	if (sv->err)
+		return 1;
+	while (sv->done_expired < sv->n_expired) {
+		if (work++ && mono_ns() >= until)
+			return 0;
+		expire_one(p, &sv->expired[sv->done_expired++], rc.now.boot_ns);
+	}
+	/* a network banned since the walk keeps the flag: the map is asked again */
+	if (!sv->nets_left && bpf_map_get_next_key(p->maps->ban_nets, NULL, &next) &&
+	    errno == ENOENT)
+		set_ban_nets_flag(p, false);
+	sv->nets_left = true; /* done */
+	if (sv->reconciled && p->store && sv->done_items < sv->n_items) {
+		store_begin(p->store);
+		while (sv->done_items < sv->n_items) {
+			const struct policy_reconcile_item *it = &sv->items[sv->done_items];
+
+			if (work++ && mono_ns() >= until) {
+				more = true;
+				break;
+			}
+			sv->done_items++;
+			rc_act(it->action, &it->entry, &it->row, &rc);
+		}
+		store_commit(p->store);
+		sv->recorded = rc.recorded;
+		sv->removed = rc.removed;
+		if (more)
+			return 0;
+	}
+	if (sv->recorded || sv->removed)
+		log_info("reconciled: %u bans recorded from the kernel, %u ended as removed from "
+			 "the map",
+			 sv->recorded, sv->removed);
+	if (sv->n_evict) {
+		evict_set(p, sv->evict, sv->n_evict);
+		sv->evict = NULL;
+		sv->n_evict = 0;
+	}
+	return 1;
+}
+
+void policy_survey_free(struct policy_survey *sv)
+{
+	free(sv->expired);
+	free(sv->items);
+	free(sv->evict);
+	memset(sv, 0, sizeof(*sv));
+}
+
 /* An address over the limit whose crossing event was lost (maps_walk callback). */
 static int conn_over_one(const void *key, const void *value, void *ctx)
 {
@@ -945,7 +1233,7 @@ void policy_scan_expiry(struct policy *p)
 	size_t n_bans;
 
 	/* Expired bans no longer drop (the kernel checks the deadline); tidy them away. */
-	if (!snapshot_maps(p, &sn, &n_bans))
+	if (!snapshot_maps(p->maps, &sn, &n_bans))
 		remove_expired(p, &sn, maps_boot_ns());
 	free(sn.v);
 }
@@ -959,7 +1247,7 @@ void policy_scan_reconcile(struct policy *p)
 		return;
 	store_ban_end_expired(p->store, time(NULL));
 	/* The map is the truth: what left it early was unbanned, what came by hand is new. */
-	if (!snapshot_maps(p, &sn, &n_bans))
+	if (!snapshot_maps(p->maps, &sn, &n_bans))
 		reconcile(p, &sn, false);
 	free(sn.v);
 }
@@ -1016,7 +1304,7 @@ void policy_reconcile(struct policy *p)
 				 : "the ban maps are those of the last run: bans missing from them "
 				   "were removed, and are ended",
 			 is[0] ? is : "maps unidentified");
-	if (!snapshot_maps(p, &sn, &n_bans))
+	if (!snapshot_maps(p->maps, &sn, &n_bans))
 		reconcile(p, &sn, maps_new);
 	if (is[0])
 		store_state_set(p->store, "maps", is);

@@ -46,6 +46,9 @@ struct policy {
 	uint64_t full_events;	      /* bans that met a full map */
 	struct addr_cidr evicted[64]; /* bans evicted from a full map, rows to end */
 	size_t n_evicted;
+	/* the next bans to evict from a full map, soonest deadline first (evict_soonest()) */
+	struct policy_map_ban *evict;
+	size_t n_evict, evict_next;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
 	/* for the metrics */
 	uint64_t ev_ts_ns; /* while an event is judged: its CLOCK_BOOTTIME */
@@ -54,6 +57,9 @@ struct policy {
 	struct metrics_rule url_hits[CONFIG_MAX_URL_PATTERNS]; /* requests by matching pattern */
 	unsigned int n_url_hits;
 };
+
+/* Bans of a full map evicted without a walk of it: taken from the last one (bans entries). */
+#define POLICY_EVICT_CANDIDATES 4096
 
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
 		 struct store *store);
@@ -95,6 +101,52 @@ void policy_scan_conn(struct policy *p);
 void policy_scan_expiry(struct policy *p);
 /* End the expired rows; reconcile the database with the ban maps (without a store: nothing). */
 void policy_scan_reconcile(struct policy *p);
+
+/*
+ * The two scans of the ban maps as the analyzer runs them every interval, without holding its
+ * loop for O(max_bans): policy_survey() walks bans and ban_nets, and reads the database's
+ * active rows from a connection of its own, on the offload worker; policy_survey_apply() then
+ * acts on what it found on the loop, a little at a time. Between the two the loop goes on
+ * banning and unbanning, so every action is checked again against the maps and the queued
+ * rows before it is taken (a ban made since the walk is never ended nor recorded twice).
+ */
+struct policy_reconcile_item {
+	enum policy_rc_action action;
+	struct policy_map_ban entry; /* RECORD */
+	struct policy_db_ban row;    /* END_* */
+};
+
+struct policy_survey {
+	/* filled by policy_survey() */
+	struct policy_now now;
+	struct policy_map_ban *expired; /* entries of bans and ban_nets past their deadline */
+	size_t n_expired;
+	bool nets_left;			     /* ban_nets held an entry in force */
+	struct policy_reconcile_item *items; /* the database against the maps */
+	size_t n_items;
+	bool reconciled;	      /* the database was read (items is what it found) */
+	struct policy_map_ban *evict; /* the next candidates of a full map (evict_soonest()) */
+	size_t n_evict;
+	int err; /* 0, or -errno of the maps' walk (nothing to apply) */
+	/* policy_survey_apply()'s progress */
+	size_t done_expired, done_items;
+	unsigned int recorded, removed;
+};
+
+/*
+ * On any thread: fill *sv from the maps and, with rstore (a read-only store of the analyzer's
+ * database; NULL: no reconciliation), the database's active rows. Reads, never writes, and
+ * touches no policy state. *sv must be zeroed or passed to policy_survey_free() before.
+ */
+void policy_survey(const struct maps *maps, struct store *rstore, struct policy_survey *sv);
+/*
+ * On the loop: act on *sv for about budget_ns (at least one action): remove expired entries,
+ * end rows and record bans the reconciliation found, each checked again first; then take the
+ * eviction candidates. 1 when all is done (then policy_survey_free() it), 0 when more is left.
+ */
+int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t budget_ns);
+/* Free what policy_survey() allocated and zero *sv. */
+void policy_survey_free(struct policy_survey *sv);
 
 /*
  * At start: bans the database holds active but the kernel lost (a reboot) are written back,

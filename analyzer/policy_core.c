@@ -188,15 +188,21 @@ void policy_reconcile_diff(struct policy_map_ban *map, size_t n_map, struct poli
 
 /* --- a full bans map --- */
 
-long policy_pick_evict(const struct policy_map_ban *bans, size_t n)
+static int evict_cmp(const void *x, const void *y)
 {
-	long best = -1;
+	const struct policy_map_ban *a = x, *b = y;
 
-	for (size_t i = 0; i < n; i++) {
-		if (!bans[i].expires_ns)
-			continue;
-		if (best < 0 || bans[i].expires_ns < bans[best].expires_ns)
-			best = (long)i;
-	}
-	return best;
+	return a->expires_ns < b->expires_ns ? -1 : a->expires_ns > b->expires_ns;
+}
+
+size_t policy_evict_order(struct policy_map_ban *bans, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (bans[i].expires_ns)
+			bans[k++] = bans[i];
+	if (k > 1)
+		qsort(bans, k, sizeof(*bans), evict_cmp);
+	return k;
 }

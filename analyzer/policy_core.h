@@ -132,10 +132,12 @@ void policy_reconcile_diff(struct policy_map_ban *map, size_t n_map, struct poli
 /* --- a full bans map --- */
 
 /*
- * The ban to evict for a new one when bans is full: the one expiring soonest (an expired
- * one, which drops nothing any more, first of all); never a permanent ban. Its index, or -1
- * when every ban is permanent (then the offender's network is banned in ban_nets instead).
+ * The order in which bans are evicted for new ones when bans is full: the one expiring
+ * soonest first (an expired one, which drops nothing any more, first of all); never a
+ * permanent ban. Moves the n - k permanent entries out and sorts the k others to the front
+ * of bans, soonest deadline first; returns k (0 when every ban is permanent: then the
+ * offender's network is banned in ban_nets instead).
  */
-long policy_pick_evict(const struct policy_map_ban *bans, size_t n);
+size_t policy_evict_order(struct policy_map_ban *bans, size_t n);
 
 #endif

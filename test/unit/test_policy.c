@@ -300,18 +300,23 @@ static void reconcile_new_maps_restore(void **state)
 
 static void evict_soonest_expiring_never_permanent(void **state)
 {
-	const struct policy_map_ban bans[] = {
+	struct policy_map_ban bans[] = {
 		{.net = net_of("198.51.100.1"), .expires_ns = 0},
 		{.net = net_of("198.51.100.2"), .expires_ns = 900},
 		{.net = net_of("198.51.100.3"), .expires_ns = 300},
 		{.net = net_of("198.51.100.4"), .expires_ns = 600},
+		{.net = net_of("198.51.100.5"), .expires_ns = 0},
 	};
+	struct policy_map_ban perm[] = {{.net = net_of("198.51.100.1"), .expires_ns = 0}};
+	char a[ADDR_STRLEN];
 
 	(void)state;
-	assert_int_equal(policy_pick_evict(bans, 4), 2);
-	assert_int_equal(policy_pick_evict(bans, 2), 1);
-	assert_int_equal(policy_pick_evict(bans, 1), -1); /* all permanent: ban the network */
-	assert_int_equal(policy_pick_evict(bans, 0), -1);
+	assert_int_equal(policy_evict_order(bans, 5), 3);
+	assert_string_equal(cidr_format(&bans[0].net, a, sizeof(a)), "198.51.100.3");
+	assert_string_equal(cidr_format(&bans[1].net, a, sizeof(a)), "198.51.100.4");
+	assert_string_equal(cidr_format(&bans[2].net, a, sizeof(a)), "198.51.100.2");
+	assert_int_equal(policy_evict_order(perm, 1), 0); /* all permanent: ban the network */
+	assert_int_equal(policy_evict_order(bans, 0), 0);
 }
 
 /* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
