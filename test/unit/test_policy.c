@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
-/* Ban policy arithmetic and URL matching, without maps. */
+/* Ban policy arithmetic and URL matching; the survey of the ban maps with maps of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,10 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <time.h>
 
 #include "addr.h"
 #include "policy.h"
@@ -319,9 +323,210 @@ static void evict_soonest_expiring_never_permanent(void **state)
 	assert_int_equal(policy_evict_order(bans, 0), 0);
 }
 
-/* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
-
 static struct policy pol; /* holds a seen table: not on the stack */
+
+/* ---- the interval's survey of the ban maps, with maps of its own (needs CAP_BPF) ---- */
+
+struct survey_rig {
+	char dir[40], path[64];
+	struct maps maps;
+	struct store *st, *ro;
+	struct config cfg;
+};
+
+/* bans (max_entries entries), ban_nets, settings: what the survey and evictions use. */
+static bool survey_rig_up(struct survey_rig *r, unsigned int max_entries)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, lpm, .map_flags = BPF_F_NO_PREALLOC);
+	struct ebpfmon_settings set = {0};
+	__u32 zero = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->maps.bans = bpf_map_create(BPF_MAP_TYPE_HASH, "t_bans", sizeof(struct ebpfmon_addr),
+				      sizeof(struct ebpfmon_ban), max_entries, NULL);
+	if (r->maps.bans < 0)
+		return false;
+	r->maps.ban_nets = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "t_ban_nets",
+					  sizeof(struct ebpfmon_lpm_key),
+					  sizeof(struct ebpfmon_ban), 64, &lpm);
+	r->maps.settings = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_settings", sizeof(__u32),
+					  sizeof(struct ebpfmon_settings), 1, NULL);
+	assert_true(r->maps.ban_nets >= 0 && r->maps.settings >= 0);
+	assert_int_equal(bpf_map_update_elem(r->maps.settings, &zero, &set, BPF_ANY), 0);
+	snprintf(r->dir, sizeof(r->dir), "/tmp/ebpfmon-test-survey-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->path, sizeof(r->path), "%s/ebpfmon.db", r->dir);
+	assert_int_equal(store_open(r->path, &r->st), 0);
+	assert_int_equal(store_open_readonly(r->path, &r->ro), 0);
+	config_defaults(&r->cfg);
+	policy_init(&pol, &r->cfg, &r->maps, r->st);
+	return true;
+}
+
+/* Without CAP_BPF: skipped, or failed under EBPFMON_REQUIRE_BPF=1 (CI). */
+static void no_bpf(void)
+{
+	const char *req = getenv("EBPFMON_REQUIRE_BPF");
+
+	if (req && !strcmp(req, "1"))
+		fail_msg("cannot create BPF maps (%s) and EBPFMON_REQUIRE_BPF=1", strerror(errno));
+	skip();
+}
+
+static void survey_rig_down(struct survey_rig *r)
+{
+	policy_free(&pol);
+	store_close(r->ro);
+	store_close(r->st);
+	close(r->maps.bans);
+	close(r->maps.ban_nets);
+	close(r->maps.settings);
+	for (int i = 0; i < 3; i++) {
+		snprintf(r->path, sizeof(r->path), "%s/ebpfmon.db%s", r->dir,
+			 (const char *[]){"", "-wal", "-shm"}[i]);
+		unlink(r->path);
+	}
+	assert_int_equal(rmdir(r->dir), 0);
+}
+
+static void map_ban(struct survey_rig *r, const char *ip, int64_t in_s)
+{
+	struct ebpfmon_ban b = {.reason = EBPFMON_BAN_CONN_LIMIT};
+	struct ebpfmon_addr a;
+
+	assert_int_equal(addr_parse(ip, &a), 0);
+	b.expires_ns = (uint64_t)((int64_t)maps_boot_ns() + in_s * 1000000000ll);
+	assert_int_equal(bpf_map_update_elem(r->maps.bans, &a, &b, BPF_ANY), 0);
+}
+
+static bool in_map(struct survey_rig *r, const char *ip)
+{
+	struct ebpfmon_ban b;
+	struct ebpfmon_addr a;
+
+	assert_int_equal(addr_parse(ip, &a), 0);
+	return !bpf_map_lookup_elem(r->maps.bans, &a, &b);
+}
+
+static int64_t row_ban(struct survey_rig *r, const char *ip, int64_t in_s)
+{
+	struct store_ban b = {.reason = EBPFMON_BAN_CONN_LIMIT, .hits = 1};
+
+	b.net = net_of(ip);
+	b.banned_at = time(NULL) - 10;
+	b.expires_at = time(NULL) + in_s;
+	return store_ban_insert(r->st, &b);
+}
+
+static void survey_run(struct survey_rig *r, struct policy_survey *sv, bool apply)
+{
+	memset(sv, 0, sizeof(*sv));
+	policy_survey(&r->maps, r->ro, sv);
+	assert_int_equal(sv->err, 0);
+	if (apply) {
+		while (!policy_survey_apply(&pol, sv, 0))
+			;
+		policy_survey_free(sv);
+	}
+}
+
+/*
+ * The survey finds a row whose ban left the map (an unban), a ban no row knows (written by
+ * hand) and an expired entry; the loop acts a slice at a time, but takes nothing the maps or
+ * the database changed since the walk: a ban made again, or recorded, after it stays.
+ */
+static void survey_actions_are_checked_again(void **state)
+{
+	struct survey_rig r;
+	struct policy_survey sv;
+	struct addr_cidr a = net_of("198.51.100.1"), b = net_of("198.51.100.2");
+	int64_t id;
+
+	(void)state;
+	if (!survey_rig_up(&r, 64))
+		no_bpf();
+
+	/* as the walk finds them: 198.51.100.1 has a row only, .2 an entry only, .3 expired */
+	id = row_ban(&r, "198.51.100.1", 3600);
+	assert_true(id > 0);
+	map_ban(&r, "198.51.100.2", 3600);
+	map_ban(&r, "198.51.100.3", -5);
+	survey_run(&r, &sv, false);
+	assert_int_equal(sv.n_expired, 1);
+	assert_true(sv.reconciled);
+	assert_int_equal(sv.n_items, 2); /* END_REMOVED .1, RECORD .2 */
+
+	/* meanwhile on the loop: .1 banned again, .2 recorded by someone else */
+	map_ban(&r, "198.51.100.1", 3600);
+	assert_true(row_ban(&r, "198.51.100.2", 3600) > 0);
+	while (!policy_survey_apply(&pol, &sv, 0)) /* one action a call */
+		;
+	policy_survey_free(&sv);
+	assert_false(in_map(&r, "198.51.100.3")); /* the expired entry is gone */
+	assert_int_equal(store_ban_count_since(r.st, &a, 0, false), 1);
+	assert_int_equal(store_ban_count_since(r.st, &b, 0, false), 1); /* not recorded twice */
+	{
+		struct store_ban row;
+
+		assert_int_equal(store_ban_find_active(r.st, &a, &row), 1); /* not ended */
+		assert_int_equal(row.id, id);
+	}
+
+	/* with nothing changed since the walk, the same findings are acted on */
+	{
+		struct addr_cidr c = net_of("198.51.100.4");
+		struct store_ban row;
+
+		map_ban(&r, "198.51.100.4", 3600);	/* by hand */
+		id = row_ban(&r, "198.51.100.5", 3600); /* its entry gone */
+		survey_run(&r, &sv, true);
+		assert_int_equal(store_ban_find_active(r.st, &c, &row), 1); /* recorded */
+		c = net_of("198.51.100.5");
+		assert_int_equal(store_ban_find_active(r.st, &c, &row), 0); /* ended */
+	}
+	survey_rig_down(&r);
+}
+
+/*
+ * A full bans map: each new ban evicts the one expiring soonest, from the candidates of the
+ * interval's walk, passing over one renewed since; a permanent ban is never evicted.
+ */
+static void full_map_evicts_from_candidates(void **state)
+{
+	struct survey_rig r;
+	struct policy_survey sv;
+	struct ebpfmon_addr x;
+	char ip[32];
+
+	(void)state;
+	if (!survey_rig_up(&r, 8))
+		no_bpf();
+	for (int i = 1; i <= 8; i++) {
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i);
+		map_ban(&r, ip, i == 1 ? 0 : 100 * i); /* .1 permanent: expires_ns 0 below */
+	}
+	{
+		struct ebpfmon_ban perm = {.reason = EBPFMON_BAN_MANUAL};
+
+		assert_int_equal(addr_parse("198.51.100.1", &x), 0);
+		assert_int_equal(bpf_map_update_elem(r.maps.bans, &x, &perm, BPF_ANY), 0);
+	}
+	survey_run(&r, &sv, true);
+	assert_int_equal(pol.n_evict, 7);
+	map_ban(&r, "198.51.100.2", 5000); /* renewed since the walk: now the latest */
+
+	assert_int_equal(addr_parse("203.0.113.1", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_false(in_map(&r, "198.51.100.3")); /* .2 passed over: .3 the soonest */
+	assert_true(in_map(&r, "198.51.100.2") && in_map(&r, "203.0.113.1"));
+	assert_int_equal(addr_parse("203.0.113.2", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_false(in_map(&r, "198.51.100.4"));
+	assert_true(in_map(&r, "198.51.100.1")); /* permanent */
+	survey_rig_down(&r);
+}
+
+/* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
 
 static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_t seq,
 					 const char *path)
@@ -412,6 +617,8 @@ int main(void)
 		cmocka_unit_test(url_offence_survives_a_restart),
 		cmocka_unit_test(reconcile_running),
 		cmocka_unit_test(reconcile_new_maps_restore),
+		cmocka_unit_test(survey_actions_are_checked_again),
+		cmocka_unit_test(full_map_evicts_from_candidates),
 		cmocka_unit_test(evict_soonest_expiring_never_permanent),
 	};
 
