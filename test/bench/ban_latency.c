@@ -52,7 +52,8 @@
  * system_anomalies when the trials start and when they end, and says whether the retention
  * ran inside the window. A window under a minute covers only that first run; -d 70 or more
  * covers a second one (with the few rows the run itself added). -d 0: the trials back to
- * back, 10 ms apart (about a second for 200; the pacing before this option).
+ * back, 10 ms apart (about a second for 200: the pacing before this option, whose baseline
+ * trials all came first).
  *
  * t0 and t1. Each trial uses its own source address (the analyzer escalates repeat
  * offenders): from the peer namespace it opens LIMIT connections, checks that the address is
