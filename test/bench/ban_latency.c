@@ -7,16 +7,53 @@
  *
  *   sudo build/test/bench/ban_latency [-n TRIALS] [-l LIMIT] [-i PROBE_US] [-b BASELINE]
  *                                     [-m MONITORING_MS] [-f FILL] [-q API_RATE] [-r ROWS]
+ *                                     [-a ACTIVE] [-d SECONDS]
  *
  * The scenario by default, so that the analyzer's periodic work runs all the time beside the
- * bans: 100,000 addresses written to ip_stats first (as on a busy host); a 200 ms
- * monitoring interval (the walk of ip_stats, the resource sample, the database); a database
- * that already holds ROWS rows in each of malicious_ips (ended bans), network_stats (each
- * with its top addresses) and system_anomalies (ended), written through store.c's own schema
- * while the analyzer is stopped, so that the queries read real tables and the retention
- * (max_records, by default 10000 a table) has rows to delete; and, during the trials, an
- * API client asking API_RATE calls a second, in turn, of the ones the analyzer answers on
- * its loop: GetMaliciousIPs with history, GetSystemAnomalies, GetNetworkStats with history.
+ * bans, on the state an attacker makes cheaply: 100,000 addresses written to ip_stats first
+ * (as on a busy host); a 200 ms monitoring interval (the walk of ip_stats, the resource
+ * sample, the scans of the ban maps, the database); a database that already holds ROWS rows
+ * in each of malicious_ips (ended bans), network_stats (each with its top addresses) and
+ * system_anomalies (ended), written through store.c's own schema while the analyzer is
+ * stopped, so that the queries read real tables and the retention (max_records, by default
+ * 10000 a table) has rows to delete; ACTIVE bans in force (below); and, during the trials, an
+ * API client asking API_RATE calls a second, in turn, of the ones that read the database:
+ * GetMaliciousIPs with history, GetSystemAnomalies, GetNetworkStats with history.
+ *
+ * Bans in force (-a, 20000 by default). Each source that sends one URL probe, or crosses the
+ * connection limit once, is a ban of an hour, and one IPv6 /64 supplies sources without end:
+ * tens of thousands of bans in force cost an attacker nothing, and every interval the
+ * analyzer walks `bans` (expiry) and compares the database's active rows with the maps
+ * (reconciliation). So before the analyzer starts, with the loader's maps pinned, the
+ * benchmark writes ACTIVE bans as the analyzer would have left them before a restart: hosts
+ * of 2001:db8:ba7::/64 (ACTIVE_NET; no trial uses IPv6), each a row of malicious_ips (source
+ * auto, reason conn_limit or url_rule with its rule, path and request, banned in the last 10
+ * minutes, expires_at one hour after banned_at, ended_at NULL) and the matching entry of the
+ * pinned `bans` map (expires_ns: the same deadline on CLOCK_BOOTTIME, both computed from one
+ * reading of the two clocks, as the analyzer converts them), then settings.ban_gen once. It
+ * also writes the analyzer's marker of the maps its bans were enforced in (analyzer_state
+ * 'maps' = "BOOT_ID bans=ID ban_nets=ID", policy.c maps_marker(); docs/policy.md): the
+ * analyzer then starts as after a restart of its own, on maps it knows, and restores nothing.
+ * That is the state of a busy host, and the one that keeps the start quiet: had it taken the
+ * maps for new and restored the bans from the rows, it would have written 20000 entries and
+ * logged one line each before "ready". Map and rows agree either way, so reconciliation finds
+ * nothing to do whichever view the analyzer takes (the benchmark prints which it took). After
+ * "ready" the benchmark counts the bans in force in the map and the active rows and stops
+ * unless both are ACTIVE; both are printed again at the end. -a 0: no ban in force (the
+ * scenario before this option).
+ *
+ * The measured window (-d, 15 s by default). The trials are paced so that they span at least
+ * SECONDS from the analyzer's "ready": one every SECONDS / (TRIALS + BASELINE), the baseline
+ * trials spread among the others, so that both meet the same periodic work: about 75
+ * intervals, and the first retention run. Retention runs at the analyzer's first interval
+ * (200 ms after its start) and then once a minute; the first run deletes the rows over
+ * max_records that ROWS put there (with -a, every ended row of malicious_ips: the active ones
+ * keep the table over max_records). The benchmark counts the rows of malicious_ips and
+ * system_anomalies when the trials start and when they end, and says whether the retention
+ * ran inside the window. A window under a minute covers only that first run; -d 70 or more
+ * covers a second one (with the few rows the run itself added). -d 0: the trials back to
+ * back, 10 ms apart (about a second for 200: the pacing before this option, whose baseline
+ * trials all came first).
  *
  * t0 and t1. Each trial uses its own source address (the analyzer escalates repeat
  * offenders): from the peer namespace it opens LIMIT connections, checks that the address is
@@ -78,6 +115,7 @@
 #include "ebpfmon_abi.h"
 #include "log.h"
 #include "mapconf.h"
+#include "mapwalk.h"
 #include "nsbench.h"
 #include "pkt.h"
 #include "store.h"
@@ -111,10 +149,19 @@
 #define API_LIMIT	      100u /* rows one API call asks for */
 #define STATS_TOP	      10u  /* top addresses of one network_stats row */
 #define CROSSING_ENTRIES      65536u
+#define DEFAULT_ACTIVE	      20000u	       /* bans in force before the analyzer starts */
+#define MAX_BANS	      65536u	       /* the configuration's max_bans (its default) */
+#define MAX_ACTIVE	      60000u	       /* below MAX_BANS: room for the trials' own bans */
+#define ACTIVE_NET	      "2001:db8:ba7::" /* their /64: host i is ACTIVE_NET + i + 1 */
+#define ACTIVE_BAN_S	      3600	       /* an hour, banned_at to expires_at */
+#define ACTIVE_SPREAD_S	      600	       /* banned_at within the last 10 minutes */
+#define DEFAULT_DURATION_S    15u	       /* the trials span at least this from "ready" */
+#define MAX_DURATION_S	      600u
+#define MAX_RECORDS	      10000u /* the configuration's max_records (its default) */
 
 struct opts {
 	unsigned int trials, limit, probe_us, baseline, wait_ms, monitoring_ms, fill;
-	unsigned int api_rate, rows;
+	unsigned int api_rate, rows, active, duration_s;
 	const char *loader, *analyzer;
 };
 
@@ -167,6 +214,13 @@ static void usage(FILE *out)
 		"                          database (default %u, 0: none, at most %u)\n"
 		"  -r, --rows N            rows in each table of the database before the analyzer\n"
 		"                          starts (default %u, 0: an empty database, at most %u)\n"
+		"  -a, --active N          bans in force before the analyzer starts, in the map and\n"
+		"                          as active rows, hosts of %s/64 banned for an hour\n"
+		"                          (default %u, 0: none, at most %u; max_bans %u)\n"
+		"  -d, --duration S        pace the trials so that they span at least S seconds from\n"
+		"                          the analyzer's start: many intervals and the first\n"
+		"                          retention run (default %u, 0: back to back, at most %u;\n"
+		"                          70 or more: a second retention run too)\n"
 		"      --loader PATH       ebpfmon-loader (default: the one of this build tree)\n"
 		"      --analyzer PATH     ebpfmon-analyzer (default: the one of this build tree)\n"
 		"  -h, --help              this text\n"
@@ -174,15 +228,21 @@ static void usage(FILE *out)
 		"EXAMPLES\n"
 		"  sudo build/test/bench/%s\n"
 		"  sudo build/test/bench/%s -n 1000 -i 20 -m 10000\n"
-		"  sudo build/test/bench/%s -f 0 -m 60000 -q 0 -r 0\n"
+		"  sudo build/test/bench/%s -a 60000 -d 30\n"
+		"  sudo build/test/bench/%s -a 0 -d 0 -f 0 -m 60000 -q 0 -r 0\n"
 		"\n"
 		"Besides the table it prints FIGURE lines (tab-separated: id, value, baseline,\n"
 		"unit, target): ban.p50_us and ban.p99_us against the baseline, the analyzer's\n"
 		"ban.loop_hold_max_us (wall clock) and ban.loop_cpu_max_us (CPU time) over every\n"
-		"task, and ban.hold_us.TASK and ban.cpu_us.TASK for each task.\n",
+		"task, ban.hold_us.TASK and ban.cpu_us.TASK for each task, and ban.active_bans\n"
+		"(bans in force in the map when the trials start).\n"
+		"\n"
+		"A default run takes about 17 s: 2 s to set up (-a 60000: 3 s), then the trials'\n"
+		"15 s.\n",
 		PROG, DEFAULT_TRIALS, DEFAULT_LIMIT, MAX_LIMIT, DEFAULT_PROBE_US, DEFAULT_BASELINE,
 		DEFAULT_WAIT_MS, DEFAULT_MONITORING_MS, DEFAULT_FILL, MAX_FILL, FILL_TRACKED,
-		DEFAULT_API_RATE, MAX_API_RATE, DEFAULT_ROWS, MAX_ROWS, PROG, PROG, PROG);
+		DEFAULT_API_RATE, MAX_API_RATE, DEFAULT_ROWS, MAX_ROWS, ACTIVE_NET, DEFAULT_ACTIVE,
+		MAX_ACTIVE, MAX_BANS, DEFAULT_DURATION_S, MAX_DURATION_S, PROG, PROG, PROG, PROG);
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -198,6 +258,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"fill", required_argument, NULL, 'f'},
 		{"api-rate", required_argument, NULL, 'q'},
 		{"rows", required_argument, NULL, 'r'},
+		{"active", required_argument, NULL, 'a'},
+		{"duration", required_argument, NULL, 'd'},
 		{"loader", required_argument, NULL, OPT_LOADER},
 		{"analyzer", required_argument, NULL, OPT_ANALYZER},
 		{"help", no_argument, NULL, 'h'},
@@ -213,8 +275,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			   .monitoring_ms = DEFAULT_MONITORING_MS,
 			   .fill = DEFAULT_FILL,
 			   .api_rate = DEFAULT_API_RATE,
-			   .rows = DEFAULT_ROWS};
-	while ((opt = getopt_long(argc, argv, "n:l:i:b:w:m:f:q:r:h", lo, NULL)) != -1) {
+			   .rows = DEFAULT_ROWS,
+			   .active = DEFAULT_ACTIVE,
+			   .duration_s = DEFAULT_DURATION_S};
+	while ((opt = getopt_long(argc, argv, "n:l:i:b:w:m:f:q:r:a:d:h", lo, NULL)) != -1) {
 		struct {
 			unsigned int *dst;
 			long long min, max;
@@ -248,6 +312,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'r':
 			num.dst = &o->rows, num.min = 0, num.max = MAX_ROWS;
 			break;
+		case 'a':
+			num.dst = &o->active, num.min = 0, num.max = MAX_ACTIVE;
+			break;
+		case 'd':
+			num.dst = &o->duration_s, num.min = 0, num.max = MAX_DURATION_S;
+			break;
 		case OPT_LOADER:
 			o->loader = optarg;
 			continue;
@@ -261,8 +331,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			usage(stderr);
 			return -EINVAL;
 		}
-		if (bench_opt_num(PROG, opt, optarg, num.min, num.max, num.dst))
+		if (bench_opt_num(PROG, opt, optarg, num.min, num.max, num.dst)) {
+			usage(stderr);
 			return -EINVAL;
+		}
 	}
 	if (optind != argc) {
 		usage(stderr);
@@ -769,22 +841,117 @@ static int baseline_trial(struct rig *r, const struct opts *o, unsigned int idx,
  * ---- The database's content and the API client ---------------------------------------------
  */
 
+/* Host i of ACTIVE_NET/64 (i < 2^32 - 1). */
+static void active_addr(unsigned int i, struct ebpfmon_addr *a)
+{
+	uint32_t host = htonl(i + 1);
+
+	inet_pton(AF_INET6, ACTIVE_NET, a->a);
+	memcpy(a->a + 12, &host, sizeof(host));
+}
+
 /*
+ * The analyzer's marker of the maps its bans are enforced in, as policy.c maps_marker()
+ * writes it to analyzer_state 'maps': "BOOT_ID bans=ID ban_nets=ID". 0 or -errno (logged).
+ */
+static int maps_marker(const struct nsb *ns, int bans_fd, char *buf, size_t len)
+{
+	struct bpf_map_info bi = {0}, ni = {0};
+	__u32 bl = sizeof(bi), nl = sizeof(ni);
+	char boot[64] = "";
+	int nets_fd = nsb_map_fd(ns, EBPFMON_MAP_BAN_NETS), err = 0;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+
+	if (f) {
+		if (!fgets(boot, sizeof(boot), f))
+			boot[0] = '\0';
+		fclose(f);
+	}
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!boot[0] || nets_fd < 0 || bpf_obj_get_info_by_fd(bans_fd, &bi, &bl) ||
+	    bpf_obj_get_info_by_fd(nets_fd, &ni, &nl)) {
+		err = nets_fd < 0 ? nets_fd : -EIO;
+		fprintf(stderr, "%s: the maps' marker (boot id, ids of bans and ban_nets): %s\n",
+			PROG, strerror(-err));
+	} else {
+		snprintf(buf, len, "%s bans=%u ban_nets=%u", boot, bi.id, ni.id);
+	}
+	if (nets_fd >= 0)
+		close(nets_fd);
+	return err;
+}
+
+/*
+ * active bans in force, as the analyzer leaves them (the header comment): the entries of
+ * bans (bans_fd) and the rows, in st's open batch; then settings.ban_gen. 0 or -errno (logged).
+ */
+static int active_fill(struct store *st, int bans_fd, int settings_fd, unsigned int active)
+{
+	/* one reading of both clocks: expires_ns and expires_at name the same deadline */
+	int64_t now = time(NULL);
+	uint64_t boot = bench_ns(CLOCK_BOOTTIME);
+	int err = 0;
+
+	for (unsigned int i = 0; i < active && !err; i++) {
+		int64_t at = now - (int64_t)(i % ACTIVE_SPREAD_S);
+		struct store_ban b = {
+			.net.prefixlen = 128,
+			.reason = i % 3 ? EBPFMON_BAN_CONN_LIMIT : EBPFMON_BAN_URL_RULE,
+			.source = STORE_SOURCE_AUTO,
+			.hits = 1,
+			.banned_at = at,
+			.expires_at = at + ACTIVE_BAN_S,
+		};
+		struct ebpfmon_ban ban = {
+			.expires_ns = boot + (uint64_t)(b.expires_at - now) * 1000000000ull,
+			.reason = b.reason,
+		};
+
+		active_addr(i, &b.net.addr);
+		if (b.reason == EBPFMON_BAN_URL_RULE) { /* the request, as policy.c records it */
+			snprintf(b.rule, sizeof(b.rule), "/wp-admin");
+			snprintf(b.path, sizeof(b.path), "/wp-admin/setup-config.php");
+			b.has_req = true;
+			b.sport = (uint16_t)(32768 + i % 28000);
+			b.dport = 80;
+			b.seq = i * 2654435761u;
+			b.conn_isn = b.seq - 1;
+		}
+		if (bpf_map_update_elem(bans_fd, &b.net.addr, &ban, BPF_NOEXIST)) {
+			err = -errno;
+			fprintf(stderr, "%s: writing ban %u of %u to the map: %s\n", PROG, i + 1,
+				active, strerror(errno));
+		} else if (store_ban_insert(st, &b) <= 0) {
+			err = -EIO;
+		} else if (i % 5000 == 4999) {
+			err = store_commit(st);
+			store_begin(st);
+		}
+	}
+	/* as the analyzer writes bans: the entries, then settings.ban_gen (mapconf.h) */
+	return err ?: mapconf_ban_written(settings_fd);
+}
+
+/*
+ * Before the analyzer starts, in its database (which it does not hold yet), through store.c:
  * rows rows in each of malicious_ips (ended bans of 203.0.113.0/24 and 2001:db8::/64),
  * network_stats (each with STATS_TOP top addresses) and system_anomalies (ended), spread over
- * the last days, through store.c, in the analyzer's database path (which it does not hold
- * yet); then the files go to user ebpfmon. 0 or -errno (logged).
+ * the last days; active bans in force, in bans_fd and as rows (active_fill()), and the maps'
+ * marker; then the files go to user ebpfmon. Nothing when both are 0 (the analyzer creates
+ * the database). 0 or -errno (logged).
  */
-static int db_fill(const struct nsb *ns, unsigned int rows)
+static int db_fill(const struct rig *r, unsigned int rows, unsigned int active)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm"};
 	struct passwd *pw = getpwnam("ebpfmon");
 	struct store *st = NULL;
-	char path[PATH_MAX];
+	char path[PATH_MAX], marker[160];
 	int64_t now = time(NULL);
 	int err;
 
-	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", ns->tmpdir);
+	if (!rows && !active)
+		return 0;
+	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", r->ns.tmpdir);
 	err = store_open(path, &st);
 	if (err) {
 		fprintf(stderr, "%s: store_open %s: %s\n", PROG, path, strerror(-err));
@@ -852,7 +1019,13 @@ static int db_fill(const struct nsb *ns, unsigned int rows)
 			store_begin(st);
 		}
 	}
-	err = err ?: store_commit(st);
+	if (!err && active) {
+		err = active_fill(st, r->bans_fd, r->settings_fd, active);
+		err = err ?: maps_marker(&r->ns, r->bans_fd, marker, sizeof(marker));
+		if (!err && store_state_set(st, "maps", marker))
+			err = -EIO;
+	}
+	err = store_commit(st) ?: err;
 	if (err)
 		fprintf(stderr, "%s: writing rows to %s: %s\n", PROG, path, store_last_error(st));
 	store_close(st);
@@ -866,6 +1039,78 @@ static int db_fill(const struct nsb *ns, unsigned int rows)
 	if (!pw)
 		err = -ENOENT;
 	return err;
+}
+
+/* What the map and the database hold (db_count(), bans_count()); -1: could not be read. */
+struct census {
+	long in_force;	      /* entries of bans in force (not expired) */
+	long ours;	      /* of them, hosts of ACTIVE_NET/64 */
+	int64_t active_rows;  /* malicious_ips: active, not dry run */
+	int64_t ban_rows;     /* malicious_ips: every row */
+	int64_t anomaly_rows; /* system_anomalies: every row */
+};
+
+struct in_force {
+	uint64_t now;
+	struct addr_cidr net;
+	long all, ours;
+};
+
+static int in_force_one(const void *key, const void *value, void *ctx)
+{
+	const struct ebpfmon_ban *ban = value;
+	struct in_force *f = ctx;
+
+	if (ban->expires_ns && ban->expires_ns <= f->now)
+		return 0;
+	f->all++;
+	f->ours += cidr_contains(&f->net, key);
+	return 0;
+}
+
+/* The bans in force in the map: c->in_force and c->ours (-1 when unreadable). */
+static void bans_count(const struct rig *r, struct census *c)
+{
+	struct in_force f = {.now = bench_ns(CLOCK_BOOTTIME), .net.prefixlen = 64};
+	long n;
+
+	active_addr(0, &f.net.addr);
+	memset(f.net.addr.a + 8, 0, 8);
+	n = maps_walk(r->bans_fd, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban),
+		      in_force_one, &f);
+	if (n < 0) {
+		fprintf(stderr, "%s: walking bans: %s\n", PROG, strerror((int)-n));
+		f.all = f.ours = -1;
+	}
+	c->in_force = f.all;
+	c->ours = f.ours;
+}
+
+/* The database's rows, read on a read-only connection of this program's (-1: unreadable). */
+static void db_count(const struct rig *r, struct census *c)
+{
+	const struct store_query active = {.active_only = true};
+	struct store *st = NULL;
+	char path[PATH_MAX];
+	int err;
+
+	c->active_rows = c->ban_rows = c->anomaly_rows = -1;
+	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", r->ns.tmpdir);
+	err = store_open_readonly(path, &st);
+	if (err) {
+		fprintf(stderr, "%s: reading %s: %s\n", PROG, path, strerror(-err));
+		return;
+	}
+	c->active_rows = store_ban_count(st, &active);
+	c->ban_rows = store_ban_count(st, NULL);
+	c->anomaly_rows = store_anomaly_count(st, NULL);
+	store_close(st);
+}
+
+static void census_take(const struct rig *r, struct census *c)
+{
+	bans_count(r, c);
+	db_count(r, c);
 }
 
 enum api_call { API_BANS, API_ANOMALIES, API_STATS, API_CALLS };
@@ -1049,12 +1294,18 @@ static size_t collect(const struct sample *s, size_t n, enum column col, uint64_
 
 static void row(const char *name, const uint64_t *v, size_t k, size_t of)
 {
+	size_t over = 0;
+
 	if (!k) {
-		printf("  %-44s %5zu/%-5zu %8s %8s %8s\n", name, k, of, "-", "-", "-");
+		printf("  %-44s %5zu/%-5zu %8s %8s %8s %8s %6s\n", name, k, of, "-", "-", "-", "-",
+		       "-");
 		return;
 	}
-	printf("  %-44s %5zu/%-5zu %8.3f %8.3f %8.3f\n", name, k, of, bench_pct(v, k, 50) / 1e6,
-	       bench_pct(v, k, 99) / 1e6, v[k - 1] / 1e6);
+	while (over < k && v[k - 1 - over] >= TARGET_P99_MS * 1e6)
+		over++;
+	printf("  %-44s %5zu/%-5zu %8.3f %8.3f %8.3f %8.3f %6zu\n", name, k, of,
+	       bench_pct(v, k, 50) / 1e6, bench_pct(v, k, 90) / 1e6, bench_pct(v, k, 99) / 1e6,
+	       v[k - 1] / 1e6, over);
 }
 
 #define MAX_TASKS 16
@@ -1146,6 +1397,78 @@ static unsigned int at_first(const struct sample *s, size_t n)
 	return k;
 }
 
+/* Ban trial i, counted: 0 to go on, or the error that ends the run. */
+static int ban_step(struct rig *r, const struct opts *o, unsigned int i, struct sample *s,
+		    unsigned int *errors, unsigned int *timeouts)
+{
+	int terr = ban_trial(r, o, i, s);
+
+	if (terr == -EINTR)
+		return terr;
+	if (terr && ++*errors > 5) {
+		fprintf(stderr, "%s: too many failed trials; giving up\n", PROG);
+		return terr;
+	}
+	if (!terr && !s->drop_ns && i >= WARMUP)
+		++*timeouts;
+	return nsb_analyzer_alive(&r->ns) ? 0 : -ECHILD;
+}
+
+/* Sleep until CLOCK_MONOTONIC at, and at least PAUSE_MS: 0 or -EINTR. */
+static int pause_until(uint64_t at)
+{
+	uint64_t now = bench_now(), ms = PAUSE_MS;
+
+	if (at > now + ms * 1000000ull)
+		ms = (at - now + 999999) / 1000000;
+	return nsb_sleep_ms((unsigned int)ms);
+}
+
+/*
+ * Where the retention run stood against the trials: the rows written before the analyzer
+ * started, at the trials' start and at their end. Only the tables the pre-fill put over
+ * max_records tell (malicious_ips: ended rows only; system_anomalies).
+ */
+static void retention_print(const struct opts *o, const struct census *a, const struct census *b)
+{
+	int64_t written = (int64_t)o->rows + o->active, before, during;
+
+	if (o->rows <= MAX_RECORDS) {
+		printf("retention: nothing to delete (-r %u, max_records %u)\n", o->rows,
+		       MAX_RECORDS);
+		return;
+	}
+	before = (written - a->ban_rows) + ((int64_t)o->rows - a->anomaly_rows);
+	during = (a->ban_rows - b->ban_rows) + (a->anomaly_rows - b->anomaly_rows);
+	printf("retention: malicious_ips %" PRId64 " rows written, %" PRId64 " at the trials' "
+	       "start, %" PRId64 " at their end; system_anomalies %u, %" PRId64 ", %" PRId64 "\n",
+	       written, a->ban_rows, b->ban_rows, o->rows, a->anomaly_rows, b->anomaly_rows);
+	printf("  %s: %" PRId64 " of those rows deleted during the trials, %" PRId64
+	       " before them\n",
+	       during > 0 && before <= 0 ? "the first retention run fell within the trials"
+	       : during > 0		 ? "the first retention run began before the trials"
+					 : "NO retention run during the trials",
+	       during, before);
+}
+
+/* What the analyzer's log says of the maps it found at start. */
+static const char *maps_view(const struct rig *r)
+{
+	if (log_count(r->ns.analyzer_log, "ban maps are those of the last run", NULL))
+		return "those of its last run (the marker matched)";
+	if (log_count(r->ns.analyzer_log, "ban maps are new since the last run", NULL))
+		return "new (the marker did not match: it restores missing bans)";
+	return "new (no marker: a first run with this database)";
+}
+
+static void census_print(const char *when, const struct census *c)
+{
+	printf("  %-22s %6ld in force in the map (%ld of %s/64), %6" PRId64 " active rows; %" PRId64
+	       " rows in malicious_ips, %" PRId64 " in system_anomalies\n",
+	       when, c->in_force, c->ours, ACTIVE_NET, c->active_rows, c->ban_rows,
+	       c->anomaly_rows);
+}
+
 int main(int argc, char **argv)
 {
 	static struct rig r = {.bans_fd = -1,
@@ -1163,7 +1486,9 @@ int main(int argc, char **argv)
 	size_t k_drop, k_ban, k_base;
 	double p99_ms, p50_ms = 0, base_p50, base_p99, hold_max = 0, cpu_max = 0;
 	struct holds holds = {0};
-	uint64_t t_start, t_rows = 0;
+	struct census at_start = {0}, at_end = {0};
+	uint64_t t_start, t_rows = 0, t_ready = 0, t_end = 0;
+	unsigned int slots, n_base = 0, n_ban = WARMUP;
 	int herr;
 	int rc = 1, err = 0;
 
@@ -1202,19 +1527,16 @@ int main(int argc, char **argv)
 		 "allowlist = 127.0.0.0/8, ::1\n"
 		 "cidr_ban_threshold = 0\n"
 		 "ban_duration = 1s\n"
+		 "max_bans = %u\n"
 		 "monitoring_interval = %ums",
-		 o.limit, o.fill ? FILL_TRACKED : 65536u, o.monitoring_ms);
+		 o.limit, o.fill ? FILL_TRACKED : 65536u, MAX_BANS, o.monitoring_ms);
 	if ((err = crossing_open(&r)) || (err = nsb_topology(&r.ns, addrs, n_addrs)) ||
-	    (err = nsb_write_conf(&r.ns, net)))
+	    (err = nsb_write_conf(&r.ns, net)) || (err = nsb_start_loader(&r.ns, 20)))
 		goto out;
-	if (o.rows) {
-		t_start = bench_now();
-		if ((err = db_fill(&r.ns, o.rows)))
-			goto out;
-		t_rows = bench_now() - t_start;
-	}
-	if ((err = nsb_start_loader(&r.ns, 20)) || (err = nsb_start_analyzer(&r.ns, 30)))
-		goto out;
+	/*
+	 * Every state the analyzer meets is written before it starts, so that the measured
+	 * window begins at its "ready", with the first retention run ahead.
+	 */
 	r.bans_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_BANS);
 	r.settings_fd = nsb_map_fd(&r.ns, EBPFMON_MAP_SETTINGS);
 	if (r.bans_fd < 0 || r.settings_fd < 0 || setup_sockets(&r))
@@ -1228,34 +1550,54 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
+	t_start = bench_now();
+	if ((err = db_fill(&r, o.rows, o.active)))
+		goto out;
+	t_rows = bench_now() - t_start;
+	if ((err = nsb_start_analyzer(&r.ns, 30)))
+		goto out;
+	t_ready = bench_now();
+	/* the figures mean nothing unless the analyzer runs with the bans in force */
+	census_take(&r, &at_start);
+	if (at_start.in_force != (long)o.active || at_start.ours != (long)o.active ||
+	    at_start.active_rows != (int64_t)o.active) {
+		fprintf(stderr,
+			"%s: after the analyzer's start, %ld bans in force in the map (%ld of "
+			"%s/64) and %" PRId64 " active rows, want %u of each\n",
+			PROG, at_start.in_force, at_start.ours, ACTIVE_NET, at_start.active_rows,
+			o.active);
+		err = -EPROTO;
+		goto out;
+	}
 	if ((err = api_start(&r, o.api_rate)))
 		goto out;
 
-	for (unsigned int i = 0; i < o.baseline && !err; i++) {
-		err = baseline_trial(&r, &o, i, &base_s[i]);
+	/*
+	 * The warm-up, then the trials in slots of duration_s / (trials + baseline) from "ready",
+	 * the baseline's spread among them (Bresenham): each starts at its slot or PAUSE_MS after
+	 * the one before, whichever is later.
+	 */
+	for (unsigned int i = 0; i < WARMUP && !err; i++) {
+		err = ban_step(&r, &o, i, &ban_s[i], &errors, &timeouts);
 		err = err ?: nsb_sleep_ms(PAUSE_MS);
 	}
-	for (unsigned int i = 0; i < WARMUP + o.trials && !err; i++) {
-		int terr = ban_trial(&r, &o, i, &ban_s[i]);
+	slots = o.trials + o.baseline;
+	for (unsigned int k = 0; k < slots && !err; k++) {
+		uint64_t span = o.duration_s * 1000000000ull;
 
-		if (terr == -EINTR) {
-			err = terr;
-			break;
+		if ((uint64_t)(k + 1) * o.baseline / slots > (uint64_t)k * o.baseline / slots) {
+			err = baseline_trial(&r, &o, n_base, &base_s[n_base]);
+			n_base++;
+		} else {
+			err = ban_step(&r, &o, n_ban, &ban_s[n_ban], &errors, &timeouts);
+			n_ban++;
 		}
-		if (terr && ++errors > 5) {
-			fprintf(stderr, "%s: too many failed trials; giving up\n", PROG);
-			err = terr;
-			break;
-		}
-		if (!terr && !ban_s[i].drop_ns && i >= WARMUP)
-			timeouts++;
-		if (!nsb_analyzer_alive(&r.ns)) {
-			err = -ECHILD;
-			break;
-		}
-		err = nsb_sleep_ms(PAUSE_MS);
+		err = err ?: pause_until(t_ready + span * (k + 1) / slots);
 	}
+	t_end = bench_now();
 	api_stop(&r);
+	if (!err)
+		census_take(&r, &at_end);
 	if (err) {
 		if (err == -EINTR)
 			fprintf(stderr, "%s: interrupted; cleaning up\n", PROG);
@@ -1277,9 +1619,23 @@ int main(int argc, char **argv)
 	       "monitoring_interval %u ms, ban 1 s, %u extra addresses in ip_stats\n",
 	       r.ns.peer_ns, r.ns.mon_ns, r.ns.loader, o.monitoring_ms, o.fill);
 	printf("database: %u rows in each of malicious_ips, network_stats (+%u top addresses "
-	       "each), system_anomalies, written in %.1f s before the analyzer started; "
-	       "max_records 10000 a table\n",
-	       o.rows, STATS_TOP, (double)t_rows / 1e9);
+	       "each), system_anomalies, and %u active bans, written in %.1f s before the "
+	       "analyzer started; max_records %u a table\n",
+	       o.rows, STATS_TOP, o.active, (double)t_rows / 1e9, MAX_RECORDS);
+	if (o.active)
+		printf("bans in force: %u hosts of %s/64 banned for 1 h (conn_limit, url_rule), "
+		       "entries of bans and active rows, max_bans %u; the analyzer found the ban "
+		       "maps %s\n",
+		       o.active, ACTIVE_NET, MAX_BANS, maps_view(&r));
+	else
+		printf("bans in force: none before the analyzer started (-a 0)\n");
+	census_print("at the trials' start:", &at_start);
+	census_print("at their end:", &at_end);
+	printf("trials: %u (+%u warm-up) and %u baseline, interleaved, over %.1f s from the "
+	       "analyzer's ready (-d %u: at least %u s), %.0f monitoring intervals\n",
+	       o.trials, WARMUP, o.baseline, (double)(t_end - t_ready) / 1e9, o.duration_s,
+	       o.duration_s, (double)(t_end - t_ready) / 1e6 / o.monitoring_ms);
+	retention_print(&o, &at_start, &at_end);
 	if (o.api_rate) {
 		printf("API during the trials: %u calls/s in turn that read the database "
 		       "(%s)\n",
@@ -1294,8 +1650,8 @@ int main(int argc, char **argv)
 	} else {
 		printf("API: no calls (-q 0)\n");
 	}
-	printf("\n  %-44s %11s %8s %8s %8s\n", "from t0 (the kernel's crossing) to", "n/trials",
-	       "p50 ms", "p99 ms", "max ms");
+	printf("\n  %-44s %11s %8s %8s %8s %8s %6s\n", "from t0 (the kernel's crossing) to",
+	       "n/trials", "p50 ms", "p90 ms", "p99 ms", "max ms", ">=1 ms");
 	k_ban = collect(ban_s + WARMUP, o.trials, COL_BAN, sorted);
 	row("the ban entry in the map", sorted, k_ban, o.trials);
 	k_drop = collect(ban_s + WARMUP, o.trials, COL_DROP, sorted);
@@ -1358,6 +1714,7 @@ int main(int argc, char **argv)
 		       cpu_max, cpu_max < TARGET_HOLD_US ? "PASS" : "OVER");
 	}
 	/* always printed: an analyzer that never bans shows as a figure that fails */
+	printf("FIGURE\tban.active_bans\t%ld\t-\tcount\t-\n", at_start.in_force);
 	if (k_base) {
 		printf("FIGURE\tban.p50_us\t%.1f\t%.1f\tus\t-\n", p50_ms * 1e3, base_p50 * 1e3);
 		printf("FIGURE\tban.p99_us\t%.1f\t%.1f\tus\t<%.0f\n", p99_ms * 1e3, base_p99 * 1e3,
