@@ -105,6 +105,10 @@ struct analyzer {
 	struct store *survey_store; /* the offload worker's; NULL until opened */
 	char survey_path[4096];
 	struct policy_survey survey;
+	/* a retention run due: the survey's job counts the tables for it (retention_counts) */
+	bool retention_count_due, retention_counted;
+	uint32_t retention_max_records;
+	struct store_cleanup retention_counts;
 };
 
 /*
@@ -769,6 +773,9 @@ static void survey_job(void *arg)
 	    store_open_readonly(a->survey_path, &a->survey_store))
 		a->survey_store = NULL; /* no reconciliation this time */
 	policy_survey(&a->maps, a->survey_store, &a->survey);
+	if (a->retention_count_due && a->survey_store)
+		a->retention_counted = !store_cleanup_count(
+			a->survey_store, a->retention_max_records, &a->retention_counts);
 }
 
 /* On the offload worker: copy the WAL back and empty it (every fdatasync of it, too). */
@@ -808,6 +815,10 @@ static int step_slice(struct analyzer *a)
 		if (a->store)
 			snprintf(a->survey_path, sizeof(a->survey_path), "%s",
 				 store_path(a->store));
+		a->retention_count_due = a->store && !a->retention_running &&
+					 time(NULL) >= a->cleanup_at;
+		a->retention_max_records = a->cfg.max_records;
+		a->retention_counted = false;
 		if (a->survey_db)
 			policy_flush(&a->policy); /* the rows of the bans so far, for the survey */
 		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */
@@ -854,8 +865,12 @@ static int step_slice(struct analyzer *a)
 
 		if (!a->store || now < a->cleanup_at)
 			return 1;
-		if (!a->retention_running) { /* a new run */
-			memset(&a->retention, 0, sizeof(a->retention));
+		if (!a->retention_running) { /* a new run, on the survey's counts if it made them */
+			if (a->retention_counted && a->retention_max_records == a->cfg.max_records)
+				a->retention = a->retention_counts;
+			else
+				memset(&a->retention, 0, sizeof(a->retention));
+			a->retention_counted = false;
 			a->retention_deleted = 0;
 			a->retention_running = true;
 		}

@@ -39,8 +39,8 @@
 #define STORE_CLEANUP_CHUNK 5000
 /* With a deadline: the first chunk of a table, and what a chunk should take (ns). */
 #define STORE_CLEANUP_CHUNK_MIN	  1
-#define STORE_CLEANUP_CHUNK_FIRST 4
-#define STORE_CLEANUP_CHUNK_NS	  100000ull
+#define STORE_CLEANUP_CHUNK_FIRST 2
+#define STORE_CLEANUP_CHUNK_NS	  50000ull
 /* Bytes the WAL file is truncated to after a checkpoint, so a big batch does not leave it big. */
 #define STORE_WAL_SIZE_LIMIT (16 * 1024 * 1024)
 
@@ -1991,6 +1991,24 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 	}
 out:
 	return total;
+}
+
+int store_cleanup_count(struct store *st, uint32_t max_records, struct store_cleanup *run)
+{
+	memset(run, 0, sizeof(*run));
+	if (!max_records)
+		return 0;
+	for (unsigned int i = 0; i < ARRAY_SIZE(store_tables); i++) {
+		int64_t count = store_run_int(st, store_tables[i].count, "count rows");
+
+		if (count < 0) {
+			memset(run, 0, sizeof(*run));
+			return (int)count;
+		}
+		run->counted[i] = true;
+		run->excess[i] = count > (int64_t)max_records ? count - (int64_t)max_records : 0;
+	}
+	return 0;
 }
 
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
