@@ -86,10 +86,13 @@ struct analyzer {
 	uint64_t events;
 	unsigned int batch_events; /* handled in this callback of the ring buffer */
 	time_t store_retry_at, store_warned_at, cleanup_at, status_logged_at, maps_unchecked_at;
-	/* the retention run in progress: its counts, rows deleted */
-	int64_t retention_deleted;
-	bool retention_running; /* a run of slices is under way (a->retention) */
-	struct store_cleanup retention;
+	/* retention, on the offload worker: the run (over intervals), the job's input, its result */
+	bool retention_running;		/* a run is under way (a->retention) */
+	bool retention_ran;		/* this interval's step started a job */
+	struct store_cleanup retention; /* the worker's while its job runs */
+	int64_t retention_deleted, retention_n, retention_now, retention_max_age_s;
+	uint32_t retention_max_records;
+	uint64_t retention_budget_ns;
 	struct timespec maps_gone_since; /* when maps_check() first failed; tv_sec 0: it did not */
 	struct metrics_server *metrics;	 /* NULL: [api] metrics_address is off, or failed */
 	struct metrics_snapshot msnap;	 /* what the loop last published */
@@ -100,15 +103,11 @@ struct analyzer {
 	char ckpt_err[STORE_ERR_MAX];	 /* the job's results */
 	int ckpt_rc, ckpt_frames;
 	bool ckpt_running, ckpt_failing;
-	/* the survey of the ban maps: the job's input, its read-only connection, its results */
-	bool survey_db;		    /* a->store is open: the survey reads the database too */
-	struct store *survey_store; /* the offload worker's; NULL until opened */
-	char survey_path[4096];
-	struct policy_survey survey;
-	/* a retention run due: the survey's job counts the tables for it (retention_counts) */
-	bool retention_count_due, retention_counted;
-	uint32_t retention_max_records;
-	struct store_cleanup retention_counts;
+	/* the offload worker's own connection to the database, for its survey and retention */
+	bool worker_db;		     /* a->store is open: the jobs may use the database */
+	char worker_path[4096];	     /* its path (a job's input) */
+	struct store *wstore;	     /* read-write; NULL until a job opened it */
+	struct policy_survey survey; /* survey_job()'s results */
 };
 
 /*
@@ -617,19 +616,22 @@ static int maps_watch(struct analyzer *a)
  * The loop runs one callback at a time, and a ban waits for whatever runs. So the interval's
  * work is a sequence of steps, each run in short slices from a defer source of a lower
  * priority than the ring buffer and the API: between two slices the loop acts on the
- * events and requests that came meanwhile. The two long reads, the walk of ip_stats and the
- * processes of /proc, run on the offload worker (offload.h) while the loop goes on; the step
- * that started one waits for its end. Retention keeps its place between slices. How long each
- * slice held the loop is in the metrics (ebpfmon_loop_hold_seconds, by task).
+ * events and requests that came meanwhile. What grows with the host's state runs on the
+ * offload worker (offload.h) while the loop goes on: the walk of ip_stats, the processes of
+ * /proc, the survey of the ban maps and the database, retention and checkpoints; the step that
+ * started one waits for its end, and the worker's own connection to the database writes only
+ * while the loop's rows wait (policy.rows_wait). How long each slice held the loop is in the
+ * metrics (ebpfmon_loop_hold_seconds, by task).
  */
 
 #define HOLD_LOG_NS 1000000ull /* a callback that holds the loop longer is logged (debug) */
 /*
- * Retention goes on in a slice while it is younger than RETENTION_SLICE_NS: a slice holds the
- * loop for about that plus one chunk, whose size follows what a chunk of its table costs
- * (struct store_cleanup). A run counts each table once, not once per slice.
+ * Retention runs on the offload worker, for at most a quarter of the interval at a time (and
+ * at least RETENTION_JOB_MIN_NS): a run with much to delete goes on over several intervals. Its
+ * chunks are short transactions (struct store_cleanup), so a BanIP that writes meanwhile waits
+ * at most for one.
  */
-#define RETENTION_SLICE_NS 200000ull
+#define RETENTION_JOB_MIN_NS 20000000ull
 /* A slice of the survey's actions (policy_survey_apply()) lasts about this, plus one action. */
 #define SURVEY_SLICE_NS 200000ull
 
@@ -643,7 +645,8 @@ enum interval_step {
 	STEP_SYSMON,	     /* the resource sample */
 	STEP_SYSMON_REPORT,  /* then the detectors */
 	STEP_STORE,	     /* the bans' rows, the database's health, the status line */
-	STEP_RETENTION,	     /* every CLEANUP_EVERY_S */
+	STEP_RETENTION,	     /* every CLEANUP_EVERY_S, on the offload worker */
+	STEP_RETENTION_END,  /* then its rows, and whether the run goes on */
 	STEP_CHECKPOINT,     /* the database's WAL, on the offload worker, when due */
 	STEP_CHECKPOINT_END, /* then its outcome */
 	STEP_METRICS,	     /* the snapshot /metrics serves */
@@ -651,12 +654,19 @@ enum interval_step {
 };
 
 static const enum metrics_loop_task step_task[STEP_DONE] = {
-	[STEP_WATCH] = METRICS_LOOP_MAPS_CHECK,	 [STEP_SCAN_CONN] = METRICS_LOOP_SCAN,
-	[STEP_SURVEY] = METRICS_LOOP_SCAN,	 [STEP_SURVEY_APPLY] = METRICS_LOOP_SCAN,
-	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS, [STEP_NETSTATS_ROW] = METRICS_LOOP_NETSTATS,
-	[STEP_SYSMON] = METRICS_LOOP_SYSMON,	 [STEP_SYSMON_REPORT] = METRICS_LOOP_SYSMON,
-	[STEP_STORE] = METRICS_LOOP_STORE,	 [STEP_RETENTION] = METRICS_LOOP_RETENTION,
-	[STEP_CHECKPOINT] = METRICS_LOOP_STORE,	 [STEP_CHECKPOINT_END] = METRICS_LOOP_STORE,
+	[STEP_WATCH] = METRICS_LOOP_MAPS_CHECK,
+	[STEP_SCAN_CONN] = METRICS_LOOP_SCAN,
+	[STEP_SURVEY] = METRICS_LOOP_SCAN,
+	[STEP_SURVEY_APPLY] = METRICS_LOOP_SCAN,
+	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS,
+	[STEP_NETSTATS_ROW] = METRICS_LOOP_NETSTATS,
+	[STEP_SYSMON] = METRICS_LOOP_SYSMON,
+	[STEP_SYSMON_REPORT] = METRICS_LOOP_SYSMON,
+	[STEP_STORE] = METRICS_LOOP_STORE,
+	[STEP_RETENTION] = METRICS_LOOP_RETENTION,
+	[STEP_RETENTION_END] = METRICS_LOOP_RETENTION,
+	[STEP_CHECKPOINT] = METRICS_LOOP_STORE,
+	[STEP_CHECKPOINT_END] = METRICS_LOOP_STORE,
 	[STEP_METRICS] = METRICS_LOOP_METRICS,
 };
 
@@ -671,6 +681,7 @@ static const char *const step_name[STEP_DONE] = {
 	[STEP_SYSMON_REPORT] = "sysmon_report",
 	[STEP_STORE] = "store",
 	[STEP_RETENTION] = "retention",
+	[STEP_RETENTION_END] = "retention_end",
 	[STEP_CHECKPOINT] = "checkpoint",
 	[STEP_CHECKPOINT_END] = "checkpoint_end",
 	[STEP_METRICS] = "metrics",
@@ -756,26 +767,51 @@ static void sysmon_job(void *arg)
 }
 
 /*
+ * On the offload worker: its own read-write connection to the database at a->worker_path,
+ * opened at the first job that needs it and again after the path changed; NULL while the loop
+ * has no database (a->worker_db) or when it cannot be opened (logged by store_open()).
+ */
+static struct store *worker_store(struct analyzer *a)
+{
+	if (a->wstore && (!a->worker_db || strcmp(store_path(a->wstore), a->worker_path))) {
+		store_close(a->wstore);
+		a->wstore = NULL;
+	}
+	if (a->worker_db && !a->wstore && store_open(a->worker_path, &a->wstore))
+		a->wstore = NULL;
+	return a->wstore;
+}
+
+/* A job's input, on the loop: whether and where the worker may use the database. */
+static void worker_input(struct analyzer *a)
+{
+	a->worker_db = a->store != NULL;
+	if (a->store)
+		snprintf(a->worker_path, sizeof(a->worker_path), "%s", store_path(a->store));
+}
+
+/*
  * On the offload worker: the walk of bans and ban_nets, and the database's active bans read
- * through a read-only connection of the worker's own (opened at the first survey with a
- * database, again after its path changed), compared (policy_survey()).
+ * through the worker's own connection, compared (policy_survey()).
  */
 static void survey_job(void *arg)
 {
 	struct analyzer *a = arg;
 
-	if (a->survey_store &&
-	    (!a->survey_db || strcmp(store_path(a->survey_store), a->survey_path))) {
-		store_close(a->survey_store);
-		a->survey_store = NULL;
-	}
-	if (a->survey_db && !a->survey_store &&
-	    store_open_readonly(a->survey_path, &a->survey_store))
-		a->survey_store = NULL; /* no reconciliation this time */
-	policy_survey(&a->maps, a->survey_store, &a->survey);
-	if (a->retention_count_due && a->survey_store)
-		a->retention_counted = !store_cleanup_count(
-			a->survey_store, a->retention_max_records, &a->retention_counts);
+	policy_survey(&a->maps, worker_store(a), &a->survey);
+}
+
+/* On the offload worker: retention for a->retention_budget_ns (store_cleanup_some()). */
+static void retention_job(void *arg)
+{
+	struct analyzer *a = arg;
+	struct store *st = worker_store(a);
+
+	a->retention.until_ns = mono_ns() + a->retention_budget_ns;
+	a->retention_n = st ? store_cleanup_some(st, a->retention_max_records,
+						 a->retention_max_age_s, a->retention_now,
+						 INT64_MAX, &a->retention)
+			    : -ENODEV;
 }
 
 /* On the offload worker: copy the WAL back and empty it (every fdatasync of it, too). */
@@ -811,15 +847,8 @@ static int step_slice(struct analyzer *a)
 		return 1;
 	case STEP_SURVEY:
 		policy_survey_free(&a->survey);
-		a->survey_db = a->store != NULL;
-		if (a->store)
-			snprintf(a->survey_path, sizeof(a->survey_path), "%s",
-				 store_path(a->store));
-		a->retention_count_due = a->store && !a->retention_running &&
-					 time(NULL) >= a->cleanup_at;
-		a->retention_max_records = a->cfg.max_records;
-		a->retention_counted = false;
-		if (a->survey_db)
+		worker_input(a);
+		if (a->worker_db)
 			policy_flush(&a->policy); /* the rows of the bans so far, for the survey */
 		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */
 			survey_job(a);
@@ -860,42 +889,59 @@ static int step_slice(struct analyzer *a)
 		status(a);
 		return 1;
 	case STEP_RETENTION: {
-		time_t now = time(NULL);
-		int64_t n;
+		uint64_t budget = (uint64_t)interval_ms(&a->cfg) * 1000000ull / 4;
 
-		if (!a->store || now < a->cleanup_at)
+		a->retention_ran = false;
+		if (!a->store || (!a->retention_running && time(NULL) < a->cleanup_at))
 			return 1;
-		if (!a->retention_running) { /* a new run, on the survey's counts if it made them */
-			if (a->retention_counted && a->retention_max_records == a->cfg.max_records)
-				a->retention = a->retention_counts;
-			else
-				memset(&a->retention, 0, sizeof(a->retention));
-			a->retention_counted = false;
+		if (!a->retention_running) { /* a new run: it counts the tables first */
+			memset(&a->retention, 0, sizeof(a->retention));
 			a->retention_deleted = 0;
 			a->retention_running = true;
 		}
-		a->retention.until_ns = mono_ns() + RETENTION_SLICE_NS;
-		n = store_cleanup_some(a->store, a->cfg.max_records,
-				       (int64_t)a->cfg.max_age_days * 86400, now, INT64_MAX,
-				       &a->retention);
-		if (n > 0)
-			a->retention_deleted += n;
-		if (n >= 0 && a->retention.more)
-			return 0;
-		if (a->retention_deleted)
+		worker_input(a);
+		a->retention_max_records = a->cfg.max_records;
+		a->retention_max_age_s = (int64_t)a->cfg.max_age_days * 86400;
+		a->retention_now = time(NULL);
+		a->retention_budget_ns = budget > RETENTION_JOB_MIN_NS ? budget
+								       : RETENTION_JOB_MIN_NS;
+		a->retention_ran = true;
+		/* the worker takes the write lock chunk after chunk: the loop's rows wait meanwhile */
+		a->policy.rows_wait = true;
+		if (offload_start(a->offload, retention_job, a)) { /* cannot be: no job is left */
+			retention_job(a);
+			return 1;
+		}
+		return STEP_WAIT;
+	}
+	case STEP_RETENTION_END:
+		if (!a->retention_ran)
+			return 1;
+		a->policy.rows_wait = false;
+		policy_flush(&a->policy);
+		if (a->retention_n > 0)
+			a->retention_deleted += a->retention_n;
+		if (a->retention_n >= 0 && a->retention.more)
+			return 1; /* the run goes on at the next interval */
+		if (a->retention_n < 0)
+			log_warn("database %s: retention stopped: %s", a->cfg.sqlite_path,
+				 a->wstore ? store_last_error(a->wstore)
+					   : strerror(-(int)a->retention_n));
+		else if (a->retention_deleted)
 			log_debug("database %s: retention deleted %" PRId64 " rows",
 				  a->cfg.sqlite_path, a->retention_deleted);
 		a->retention_running = false;
-		a->cleanup_at = now + CLEANUP_EVERY_S;
+		a->cleanup_at = time(NULL) + CLEANUP_EVERY_S;
 		return 1;
-	}
 	case STEP_CHECKPOINT:
 		a->ckpt_running = false;
-		if (!store_checkpoint_due(a->store) ||
+		/* both writers' commits count (the worker's connection is idle while this runs) */
+		if (!(store_checkpoint_due(a->store) || store_checkpoint_due(a->wstore)) ||
 		    snprintf(a->ckpt_path, sizeof(a->ckpt_path), "%s", store_path(a->store)) >=
 			    (int)sizeof(a->ckpt_path))
 			return 1;
 		store_checkpoint_started(a->store);
+		store_checkpoint_started(a->wstore);
 		a->ckpt_running = true;
 		/* the checkpoint holds the write lock: the loop's rows wait instead of the loop */
 		a->policy.rows_wait = true;
@@ -1339,7 +1385,7 @@ out:
 	sd_event_source_unref(a.offload_src);
 	offload_destroy(a.offload); /* after its job: what the job uses is freed below */
 	store_checkpointer_free(a.ckpt);
-	store_close(a.survey_store);
+	store_close(a.wstore);
 	policy_survey_free(&a.survey);
 	a.policy.rows_wait = false;
 	policy_flush(&a.policy); /* the last decisions' rows */

@@ -1164,10 +1164,10 @@ int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t bud
 		expire_one(p, &sv->expired[sv->done_expired++], rc.now.boot_ns);
 	}
 	/* a network banned since the walk keeps the flag: the map is asked again */
-	if (!sv->nets_left && bpf_map_get_next_key(p->maps->ban_nets, NULL, &next) &&
-	    errno == ENOENT)
+	if (!sv->nets_left && !sv->nets_checked &&
+	    bpf_map_get_next_key(p->maps->ban_nets, NULL, &next) && errno == ENOENT)
 		set_ban_nets_flag(p, false);
-	sv->nets_left = true; /* done */
+	sv->nets_checked = true;
 	if (sv->reconciled && p->store && sv->done_items < sv->n_items) {
 		store_begin(p->store);
 		while (sv->done_items < sv->n_items) {
@@ -1259,8 +1259,7 @@ void policy_scan(struct policy *p)
 	policy_scan_reconcile(p);
 }
 
-/* "BOOT_ID bans=ID ban_nets=ID": which maps the database's bans were enforced in. */
-static int maps_marker(const struct policy *p, char *buf, size_t len)
+int policy_maps_marker(int bans, int ban_nets, char *buf, size_t len)
 {
 	struct bpf_map_info bi = {0}, ni = {0};
 	__u32 bl = sizeof(bi), nl = sizeof(ni);
@@ -1273,8 +1272,8 @@ static int maps_marker(const struct policy *p, char *buf, size_t len)
 		fclose(f);
 	}
 	boot[strcspn(boot, "\n")] = '\0';
-	if (!boot[0] || bpf_obj_get_info_by_fd(p->maps->bans, &bi, &bl) ||
-	    bpf_obj_get_info_by_fd(p->maps->ban_nets, &ni, &nl))
+	if (!boot[0] || bpf_obj_get_info_by_fd(bans, &bi, &bl) ||
+	    bpf_obj_get_info_by_fd(ban_nets, &ni, &nl))
 		return -EIO;
 	snprintf(buf, len, "%s bans=%u ban_nets=%u", boot, bi.id, ni.id);
 	return 0;
@@ -1293,7 +1292,8 @@ void policy_reconcile(struct policy *p)
 	store_ban_end_expired(p->store, time(NULL));
 	/* A map id can repeat after a reboot, the boot id never does. Unknown: assume new. */
 	first = store_state_get(p->store, "maps", was, sizeof(was)) != 1;
-	maps_new = maps_marker(p, is, sizeof(is)) || first || strcmp(was, is);
+	maps_new = policy_maps_marker(p->maps->bans, p->maps->ban_nets, is, sizeof(is)) || first ||
+		   strcmp(was, is);
 	if (first)
 		log_debug("first run with this database (%s)", is[0] ? is : "maps unidentified");
 	else

@@ -58,6 +58,14 @@ struct policy {
 	unsigned int n_url_hits;
 };
 
+/*
+ * The marker of the ban maps the database's bans were enforced in, kept in analyzer_state
+ * 'maps' (docs/policy.md): "BOOT_ID bans=ID ban_nets=ID" from /proc/sys/kernel/random/boot_id
+ * and the kernel's ids of the two maps (a map id can repeat after a reboot, a boot id never
+ * does). 0, or -EIO when either is unknown.
+ */
+int policy_maps_marker(int bans, int ban_nets, char *buf, size_t len);
+
 /* Bans of a full map evicted without a walk of it: taken from the last one (bans entries). */
 #define POLICY_EVICT_CANDIDATES 4096
 
@@ -130,6 +138,7 @@ struct policy_survey {
 	int err; /* 0, or -errno of the maps' walk (nothing to apply) */
 	/* policy_survey_apply()'s progress */
 	size_t done_expired, done_items;
+	bool nets_checked;
 	unsigned int recorded, removed;
 };
 

@@ -1993,24 +1993,6 @@ out:
 	return total;
 }
 
-int store_cleanup_count(struct store *st, uint32_t max_records, struct store_cleanup *run)
-{
-	memset(run, 0, sizeof(*run));
-	if (!max_records)
-		return 0;
-	for (unsigned int i = 0; i < ARRAY_SIZE(store_tables); i++) {
-		int64_t count = store_run_int(st, store_tables[i].count, "count rows");
-
-		if (count < 0) {
-			memset(run, 0, sizeof(*run));
-			return (int)count;
-		}
-		run->counted[i] = true;
-		run->excess[i] = count > (int64_t)max_records ? count - (int64_t)max_records : 0;
-	}
-	return 0;
-}
-
 int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_seconds, int64_t now)
 {
 	int64_t total = store_cleanup_some(st, max_records, max_age_seconds, now, INT64_MAX, NULL);

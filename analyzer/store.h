@@ -464,13 +464,6 @@ struct store_cleanup {
  */
 int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_age_seconds,
 			   int64_t now, int64_t limit, struct store_cleanup *run);
-/*
- * Count the three tables for a run of store_cleanup_some() beforehand, on any connection of
- * the database (a read-only one on another thread: a cold count(*) of 30 000 rows costs up to
- * 1.5 ms): *run is zeroed and gets each table's rows over max_records. 0 or -errno (then *run
- * is zeroed: the run counts itself).
- */
-int store_cleanup_count(struct store *st, uint32_t max_records, struct store_cleanup *run);
 
 /* --- names --- */
 

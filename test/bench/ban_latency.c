@@ -32,7 +32,7 @@
  * pinned `bans` map (expires_ns: the same deadline on CLOCK_BOOTTIME, both computed from one
  * reading of the two clocks, as the analyzer converts them), then settings.ban_gen once. It
  * also writes the analyzer's marker of the maps its bans were enforced in (analyzer_state
- * 'maps' = "BOOT_ID bans=ID ban_nets=ID", policy.c maps_marker(); docs/policy.md): the
+ * 'maps' = "BOOT_ID bans=ID ban_nets=ID", policy_maps_marker(); docs/policy.md): the
  * analyzer then starts as after a restart of its own, on maps it knows, and restores nothing.
  * That is the state of a busy host, and the one that keeps the start quiet: had it taken the
  * maps for new and restored the bans from the rows, it would have written 20000 entries and
@@ -118,6 +118,7 @@
 #include "mapwalk.h"
 #include "nsbench.h"
 #include "pkt.h"
+#include "policy.h"
 #include "store.h"
 
 #define PROG "ban_latency"
@@ -851,31 +852,17 @@ static void active_addr(unsigned int i, struct ebpfmon_addr *a)
 }
 
 /*
- * The analyzer's marker of the maps its bans are enforced in, as policy.c maps_marker()
- * writes it to analyzer_state 'maps': "BOOT_ID bans=ID ban_nets=ID". 0 or -errno (logged).
+ * The analyzer's marker of the maps its bans are enforced in (policy_maps_marker(), which it
+ * writes to analyzer_state 'maps'). 0 or -errno (logged).
  */
 static int maps_marker(const struct nsb *ns, int bans_fd, char *buf, size_t len)
 {
-	struct bpf_map_info bi = {0}, ni = {0};
-	__u32 bl = sizeof(bi), nl = sizeof(ni);
-	char boot[64] = "";
-	int nets_fd = nsb_map_fd(ns, EBPFMON_MAP_BAN_NETS), err = 0;
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int nets_fd = nsb_map_fd(ns, EBPFMON_MAP_BAN_NETS), err;
 
-	if (f) {
-		if (!fgets(boot, sizeof(boot), f))
-			boot[0] = '\0';
-		fclose(f);
-	}
-	boot[strcspn(boot, "\n")] = '\0';
-	if (!boot[0] || nets_fd < 0 || bpf_obj_get_info_by_fd(bans_fd, &bi, &bl) ||
-	    bpf_obj_get_info_by_fd(nets_fd, &ni, &nl)) {
-		err = nets_fd < 0 ? nets_fd : -EIO;
+	err = nets_fd < 0 ? nets_fd : policy_maps_marker(bans_fd, nets_fd, buf, len);
+	if (err)
 		fprintf(stderr, "%s: the maps' marker (boot id, ids of bans and ban_nets): %s\n",
 			PROG, strerror(-err));
-	} else {
-		snprintf(buf, len, "%s bans=%u ban_nets=%u", boot, bi.id, ni.id);
-	}
 	if (nets_fd >= 0)
 		close(nets_fd);
 	return err;

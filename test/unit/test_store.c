@@ -1250,36 +1250,6 @@ static void test_cleanup_deadline(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 1000);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 1000);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats_top"), 0);
-
-	/* counted beforehand on another connection (the worker's): the run deletes just that */
-	{
-		struct store *ro;
-
-		assert_int_equal(store_begin(st), 0);
-		for (i = 0; i < 300; i++) {
-			ns.ts = 5000 + i;
-			assert_true(store_stats_insert(st, &ns, NULL, 0) > 0);
-		}
-		assert_int_equal(store_commit(st), 0);
-		assert_int_equal(store_open_readonly(f->path, &ro), 0);
-		assert_int_equal(store_cleanup_count(ro, 1000, &run), 0);
-		store_close(ro);
-		assert_true(run.counted[0] && run.counted[1] && run.counted[2]);
-		assert_int_equal(run.excess[0], 0);
-		assert_int_equal(run.excess[1], 300);
-		/* rows written after the count are the next run's */
-		ns.ts = 6000;
-		assert_true(store_stats_insert(st, &ns, NULL, 0) > 0);
-		total = 0;
-		do {
-			run.until_ns = mono_now_ns() + 1000000000ull;
-			n = store_cleanup_some(st, 1000, 0, 20000, INT64_MAX, &run);
-			assert_true(n >= 0);
-			total += n;
-		} while (run.more);
-		assert_int_equal(total, 300);
-		assert_int_equal(sql_int(f->path, "SELECT count(*) FROM network_stats"), 1001);
-	}
 }
 
 /*
