@@ -108,6 +108,7 @@ struct analyzer {
 	char worker_path[4096];	     /* its path (a job's input) */
 	struct store *wstore;	     /* read-write; NULL until a job opened it */
 	struct policy_survey survey; /* survey_job()'s results */
+	uint32_t survey_limit;	     /* its input: max_connections_per_ip */
 };
 
 /*
@@ -637,7 +638,6 @@ static int maps_watch(struct analyzer *a)
 
 enum interval_step {
 	STEP_WATCH,	     /* the pins are ours; the database is open */
-	STEP_SCAN_CONN,	     /* policy_scan(), in three: the connection-limit safety net */
 	STEP_SURVEY,	     /* the ban maps and the database's active bans (the offload worker) */
 	STEP_SURVEY_APPLY,   /* then expired bans removed, the database reconciled with the maps */
 	STEP_NETSTATS,	     /* the walk of ip_stats and the snapshot (the offload worker) */
@@ -655,7 +655,7 @@ enum interval_step {
 
 static const enum metrics_loop_task step_task[STEP_DONE] = {
 	[STEP_WATCH] = METRICS_LOOP_MAPS_CHECK,
-	[STEP_SCAN_CONN] = METRICS_LOOP_SCAN,
+
 	[STEP_SURVEY] = METRICS_LOOP_SCAN,
 	[STEP_SURVEY_APPLY] = METRICS_LOOP_SCAN,
 	[STEP_NETSTATS] = METRICS_LOOP_NETSTATS,
@@ -672,7 +672,6 @@ static const enum metrics_loop_task step_task[STEP_DONE] = {
 
 static const char *const step_name[STEP_DONE] = {
 	[STEP_WATCH] = "maps_check",
-	[STEP_SCAN_CONN] = "scan_connections",
 	[STEP_SURVEY] = "scan_bans_walk",
 	[STEP_SURVEY_APPLY] = "scan_bans",
 	[STEP_NETSTATS] = "network_stats_walk",
@@ -798,7 +797,7 @@ static void survey_job(void *arg)
 {
 	struct analyzer *a = arg;
 
-	policy_survey(&a->maps, worker_store(a), &a->survey);
+	policy_survey(&a->maps, a->survey_limit, worker_store(a), &a->survey);
 }
 
 /* On the offload worker: retention for a->retention_budget_ns (store_cleanup_some()). */
@@ -838,16 +837,10 @@ static int step_slice(struct analyzer *a)
 			return -ESTALE;
 		store_try_open(a);
 		return 1;
-	case STEP_SCAN_CONN:
-		if (a->store)
-			store_begin(a->store);
-		policy_scan_conn(&a->policy);
-		if (a->store)
-			store_commit(a->store);
-		return 1;
 	case STEP_SURVEY:
 		policy_survey_free(&a->survey);
 		worker_input(a);
+		a->survey_limit = a->cfg.max_connections_per_ip;
 		if (a->worker_db)
 			policy_flush(&a->policy); /* the rows of the bans so far, for the survey */
 		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */

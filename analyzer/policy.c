@@ -1086,8 +1086,40 @@ static void survey_collect(enum policy_rc_action action, const struct policy_map
 		it->row = *row;
 }
 
-void policy_survey(const struct maps *maps, struct store *rstore, struct policy_survey *sv)
+struct over_walk {
+	struct policy_survey *sv;
+	size_t cap;
+	int err;
+};
+
+/* An address of conn_count over the limit (maps_walk callback, on the worker). */
+static int over_one(const void *key, const void *value, void *ctx)
 {
+	const struct ebpfmon_conn *c = value;
+	struct over_walk *w = ctx;
+	struct policy_survey *sv = w->sv;
+
+	if (c->active <= sv->limit)
+		return 0;
+	if (sv->n_over == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+		struct ebpfmon_addr *v = realloc(sv->over, cap * sizeof(*v));
+
+		if (!v) {
+			w->err = -ENOMEM;
+			return 1; /* stop: what was found is acted on */
+		}
+		sv->over = v;
+		w->cap = cap;
+	}
+	memcpy(&sv->over[sv->n_over++], key, sizeof(*sv->over));
+	return 0;
+}
+
+void policy_survey(const struct maps *maps, uint32_t limit, struct store *rstore,
+		   struct policy_survey *sv)
+{
+	struct over_walk ow = {.sv = sv};
 	struct survey_ctx sc = {.sv = sv};
 	struct policy_map_ban *map = NULL;
 	struct snapshot sn = {0};
@@ -1097,6 +1129,12 @@ void policy_survey(const struct maps *maps, struct store *rstore, struct policy_
 	long k;
 
 	sv->now = (struct policy_now){.boot_ns = maps_boot_ns(), .unix_s = time(NULL)};
+	sv->limit = limit;
+	if (maps_walk(maps->conn_count, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_conn),
+		      over_one, &ow) < 0 ||
+	    ow.err)
+		log_debug("the scan of conn_count stopped early: %s",
+			  strerror(ow.err ? -ow.err : EIO));
 	sv->err = snapshot_maps(maps, &sn, &n_bans);
 	if (sv->err)
 		goto out;
@@ -1156,6 +1194,23 @@ int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t bud
 	bool more = false;
 	int work = 0;
 
+	while (sv->done_over < sv->n_over) {
+		const struct ebpfmon_addr *addr = &sv->over[sv->done_over];
+		struct ebpfmon_conn c;
+		char detail[128];
+
+		if (work++ && mono_ns() >= until)
+			return 0;
+		sv->done_over++;
+		/* still over the limit now, and the limit the walk compared with is still it */
+		if (sv->limit != p->cfg->max_connections_per_ip ||
+		    bpf_map_lookup_elem(p->maps->conn_count, addr, &c) ||
+		    c.active <= p->cfg->max_connections_per_ip)
+			continue;
+		snprintf(detail, sizeof(detail), "%u established connections, limit %u (scan)",
+			 c.active, p->cfg->max_connections_per_ip);
+		policy_ban(p, addr, EBPFMON_BAN_CONN_LIMIT, NULL, detail);
+	}
 	if (sv->err)
 		return 1;
 	while (sv->done_expired < sv->n_expired) {
@@ -1200,6 +1255,7 @@ int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t bud
 
 void policy_survey_free(struct policy_survey *sv)
 {
+	free(sv->over);
 	free(sv->expired);
 	free(sv->items);
 	free(sv->evict);

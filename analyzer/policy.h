@@ -111,12 +111,13 @@ void policy_scan_expiry(struct policy *p);
 void policy_scan_reconcile(struct policy *p);
 
 /*
- * The two scans of the ban maps as the analyzer runs them every interval, without holding its
- * loop for O(max_bans): policy_survey() walks bans and ban_nets, and reads the database's
- * active rows from a connection of its own, on the offload worker; policy_survey_apply() then
- * acts on what it found on the loop, a little at a time. Between the two the loop goes on
- * banning and unbanning, so every action is checked again against the maps and the queued
- * rows before it is taken (a ban made since the walk is never ended nor recorded twice).
+ * The three scans as the analyzer runs them every interval, without holding its loop for the
+ * size of maps a sender fills (conn_count, bans): policy_survey() walks conn_count, bans and
+ * ban_nets, and reads the database's active rows from a connection of its own, on the offload
+ * worker; policy_survey_apply() then acts on what it found on the loop, a little at a time.
+ * Between the two the loop goes on banning and unbanning, so every action is checked again
+ * against the maps and the queued rows before it is taken (an address is banned only while
+ * it is still over the limit; a ban made since the walk is never ended nor recorded twice).
  */
 struct policy_reconcile_item {
 	enum policy_rc_action action;
@@ -127,6 +128,9 @@ struct policy_reconcile_item {
 struct policy_survey {
 	/* filled by policy_survey() */
 	struct policy_now now;
+	struct ebpfmon_addr *over; /* addresses of conn_count over the limit */
+	size_t n_over;
+	uint32_t limit;			/* max_connections_per_ip the walk compared with */
 	struct policy_map_ban *expired; /* entries of bans and ban_nets past their deadline */
 	size_t n_expired;
 	bool nets_left;			     /* ban_nets held an entry in force */
@@ -137,21 +141,24 @@ struct policy_survey {
 	size_t n_evict;
 	int err; /* 0, or -errno of the maps' walk (nothing to apply) */
 	/* policy_survey_apply()'s progress */
-	size_t done_expired, done_items;
+	size_t done_over, done_expired, done_items;
 	bool nets_checked;
 	unsigned int recorded, removed;
 };
 
 /*
- * On any thread: fill *sv from the maps and, with rstore (a read-only store of the analyzer's
- * database; NULL: no reconciliation), the database's active rows. Reads, never writes, and
- * touches no policy state. *sv must be zeroed or passed to policy_survey_free() before.
+ * On any thread: fill *sv from the maps (conn_count against limit, max_connections_per_ip)
+ * and, with rstore (a store of the analyzer's database; NULL: no reconciliation), the
+ * database's active rows. Reads, never writes, and touches no policy state. *sv must be
+ * zeroed or passed to policy_survey_free() before.
  */
-void policy_survey(const struct maps *maps, struct store *rstore, struct policy_survey *sv);
+void policy_survey(const struct maps *maps, uint32_t limit, struct store *rstore,
+		   struct policy_survey *sv);
 /*
- * On the loop: act on *sv for about budget_ns (at least one action): remove expired entries,
- * end rows and record bans the reconciliation found, each checked again first; then take the
- * eviction candidates. 1 when all is done (then policy_survey_free() it), 0 when more is left.
+ * On the loop: act on *sv for about budget_ns (at least one action): ban the addresses over
+ * the connection limit (their crossing event was lost), remove expired entries, end rows and
+ * record bans the reconciliation found, each checked again first; then take the eviction
+ * candidates. 1 when all is done (then policy_survey_free() it), 0 when more is left.
  */
 int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t budget_ns);
 /* Free what policy_survey() allocated and zero *sv. */

@@ -351,7 +351,10 @@ static bool survey_rig_up(struct survey_rig *r, unsigned int max_entries)
 					  sizeof(struct ebpfmon_ban), 64, &lpm);
 	r->maps.settings = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_settings", sizeof(__u32),
 					  sizeof(struct ebpfmon_settings), 1, NULL);
-	assert_true(r->maps.ban_nets >= 0 && r->maps.settings >= 0);
+	r->maps.conn_count = bpf_map_create(BPF_MAP_TYPE_HASH, "t_conn_count",
+					    sizeof(struct ebpfmon_addr),
+					    sizeof(struct ebpfmon_conn), 64, NULL);
+	assert_true(r->maps.ban_nets >= 0 && r->maps.settings >= 0 && r->maps.conn_count >= 0);
 	assert_int_equal(bpf_map_update_elem(r->maps.settings, &zero, &set, BPF_ANY), 0);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/ebpfmon-test-survey-XXXXXX");
 	assert_non_null(mkdtemp(r->dir));
@@ -359,6 +362,7 @@ static bool survey_rig_up(struct survey_rig *r, unsigned int max_entries)
 	assert_int_equal(store_open(r->path, &r->st), 0);
 	assert_int_equal(store_open_readonly(r->path, &r->ro), 0);
 	config_defaults(&r->cfg);
+	r->cfg.max_connections_per_ip = 3;
 	policy_init(&pol, &r->cfg, &r->maps, r->st);
 	return true;
 }
@@ -381,6 +385,7 @@ static void survey_rig_down(struct survey_rig *r)
 	close(r->maps.bans);
 	close(r->maps.ban_nets);
 	close(r->maps.settings);
+	close(r->maps.conn_count);
 	for (int i = 0; i < 3; i++) {
 		snprintf(r->path, sizeof(r->path), "%s/ebpfmon.db%s", r->dir,
 			 (const char *[]){"", "-wal", "-shm"}[i]);
@@ -397,6 +402,15 @@ static void map_ban(struct survey_rig *r, const char *ip, int64_t in_s)
 	assert_int_equal(addr_parse(ip, &a), 0);
 	b.expires_ns = (uint64_t)((int64_t)maps_boot_ns() + in_s * 1000000000ll);
 	assert_int_equal(bpf_map_update_elem(r->maps.bans, &a, &b, BPF_ANY), 0);
+}
+
+static void conns(struct survey_rig *r, const char *ip, uint32_t active)
+{
+	struct ebpfmon_conn c = {.active = active, .total = active};
+	struct ebpfmon_addr a;
+
+	assert_int_equal(addr_parse(ip, &a), 0);
+	assert_int_equal(bpf_map_update_elem(r->maps.conn_count, &a, &c, BPF_ANY), 0);
 }
 
 static bool in_map(struct survey_rig *r, const char *ip)
@@ -421,7 +435,7 @@ static int64_t row_ban(struct survey_rig *r, const char *ip, int64_t in_s)
 static void survey_run(struct survey_rig *r, struct policy_survey *sv, bool apply)
 {
 	memset(sv, 0, sizeof(*sv));
-	policy_survey(&r->maps, r->ro, sv);
+	policy_survey(&r->maps, r->cfg.max_connections_per_ip, r->ro, sv);
 	assert_int_equal(sv->err, 0);
 	if (apply) {
 		while (!policy_survey_apply(&pol, sv, 0))
@@ -446,23 +460,32 @@ static void survey_actions_are_checked_again(void **state)
 	if (!survey_rig_up(&r, 64))
 		no_bpf();
 
-	/* as the walk finds them: 198.51.100.1 has a row only, .2 an entry only, .3 expired */
+	/* as the walk finds them: 198.51.100.1 has a row only, .2 an entry only, .3 expired;
+	 * .6 and .7 over the connection limit of 3, whose crossing events were lost */
 	id = row_ban(&r, "198.51.100.1", 3600);
 	assert_true(id > 0);
 	map_ban(&r, "198.51.100.2", 3600);
 	map_ban(&r, "198.51.100.3", -5);
+	conns(&r, "198.51.100.6", 5);
+	conns(&r, "198.51.100.7", 4);
+	conns(&r, "198.51.100.8", 3);
 	survey_run(&r, &sv, false);
+	assert_int_equal(sv.n_over, 2);
 	assert_int_equal(sv.n_expired, 1);
 	assert_true(sv.reconciled);
 	assert_int_equal(sv.n_items, 2); /* END_REMOVED .1, RECORD .2 */
 
-	/* meanwhile on the loop: .1 banned again, .2 recorded by someone else */
+	/* meanwhile on the loop: .1 banned again, .2 recorded by someone else, .7 down to 2 */
 	map_ban(&r, "198.51.100.1", 3600);
+	conns(&r, "198.51.100.7", 2);
 	assert_true(row_ban(&r, "198.51.100.2", 3600) > 0);
 	while (!policy_survey_apply(&pol, &sv, 0)) /* one action a call */
 		;
 	policy_survey_free(&sv);
 	assert_false(in_map(&r, "198.51.100.3")); /* the expired entry is gone */
+	assert_true(in_map(&r, "198.51.100.6"));  /* still over the limit: banned */
+	assert_false(in_map(&r, "198.51.100.7")); /* under it again: not */
+	assert_false(in_map(&r, "198.51.100.8")); /* at the limit: never over it */
 	assert_int_equal(store_ban_count_since(r.st, &a, 0, false), 1);
 	assert_int_equal(store_ban_count_since(r.st, &b, 0, false), 1); /* not recorded twice */
 	{
