@@ -638,8 +638,8 @@ static int maps_watch(struct analyzer *a)
 
 enum interval_step {
 	STEP_WATCH,	     /* the pins are ours; the database is open */
-	STEP_SURVEY,	     /* the ban maps and the database's active bans (the offload worker) */
-	STEP_SURVEY_APPLY,   /* then expired bans removed, the database reconciled with the maps */
+	STEP_SURVEY,	     /* conn_count, the ban maps, the active rows (the offload worker) */
+	STEP_SURVEY_APPLY,   /* then bans over the limit, expired ones removed, rows reconciled */
 	STEP_NETSTATS,	     /* the walk of ip_stats and the snapshot (the offload worker) */
 	STEP_NETSTATS_ROW,   /* then the network_stats row */
 	STEP_SYSMON,	     /* the resource sample */
@@ -672,8 +672,8 @@ static const enum metrics_loop_task step_task[STEP_DONE] = {
 
 static const char *const step_name[STEP_DONE] = {
 	[STEP_WATCH] = "maps_check",
-	[STEP_SURVEY] = "scan_bans_walk",
-	[STEP_SURVEY_APPLY] = "scan_bans",
+	[STEP_SURVEY] = "scan_walk",
+	[STEP_SURVEY_APPLY] = "scan_apply",
 	[STEP_NETSTATS] = "network_stats_walk",
 	[STEP_NETSTATS_ROW] = "network_stats_row",
 	[STEP_SYSMON] = "sysmon_sample",
@@ -790,8 +790,8 @@ static void worker_input(struct analyzer *a)
 }
 
 /*
- * On the offload worker: the walk of bans and ban_nets, and the database's active bans read
- * through the worker's own connection, compared (policy_survey()).
+ * On the offload worker: the walks of conn_count, bans and ban_nets, and the database's
+ * active bans read through the worker's own connection, compared (policy_survey()).
  */
 static void survey_job(void *arg)
 {
