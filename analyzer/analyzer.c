@@ -633,6 +633,9 @@ static int maps_watch(struct analyzer *a)
  * at most for one.
  */
 #define RETENTION_JOB_MIN_NS 20000000ull
+#define RETENTION_JOB_MAX_NS 500000000ull /* the loop's rows wait at most about this */
+/* Rows of decisions one callback writes (~7 us each): a backlog is written over several. */
+#define FLUSH_ROWS 64
 /* A slice of the survey's actions (policy_survey_apply()) lasts about this, plus one action. */
 #define SURVEY_SLICE_NS 200000ull
 
@@ -813,6 +816,16 @@ static void retention_job(void *arg)
 			    : -ENODEV;
 }
 
+/*
+ * Rows of decisions, FLUSH_ROWS at a time (policy_flush_some()): what is left is written by
+ * the flush source on the loop's next turns, between events and requests.
+ */
+static void flush_rows(struct analyzer *a)
+{
+	if (policy_flush_some(&a->policy, FLUSH_ROWS))
+		sd_event_source_set_enabled(a->flush_src, SD_EVENT_ONESHOT);
+}
+
 /* On the offload worker: copy the WAL back and empty it (every fdatasync of it, too). */
 static void checkpoint_job(void *arg)
 {
@@ -841,8 +854,6 @@ static int step_slice(struct analyzer *a)
 		policy_survey_free(&a->survey);
 		worker_input(a);
 		a->survey_limit = a->cfg.max_connections_per_ip;
-		if (a->worker_db)
-			policy_flush(&a->policy); /* the rows of the bans so far, for the survey */
 		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */
 			survey_job(a);
 			return 1;
@@ -877,7 +888,7 @@ static int step_slice(struct analyzer *a)
 			store_commit(a->store);
 		return 1;
 	case STEP_STORE:
-		policy_flush(&a->policy);
+		flush_rows(a);
 		store_upkeep(a);
 		status(a);
 		return 1;
@@ -896,8 +907,11 @@ static int step_slice(struct analyzer *a)
 		a->retention_max_records = a->cfg.max_records;
 		a->retention_max_age_s = (int64_t)a->cfg.max_age_days * 86400;
 		a->retention_now = time(NULL);
-		a->retention_budget_ns = budget > RETENTION_JOB_MIN_NS ? budget
-								       : RETENTION_JOB_MIN_NS;
+		if (budget < RETENTION_JOB_MIN_NS)
+			budget = RETENTION_JOB_MIN_NS;
+		if (budget > RETENTION_JOB_MAX_NS)
+			budget = RETENTION_JOB_MAX_NS;
+		a->retention_budget_ns = budget;
 		a->retention_ran = true;
 		/* the worker takes the write lock chunk after chunk: the loop's rows wait meanwhile */
 		a->policy.rows_wait = true;
@@ -911,7 +925,7 @@ static int step_slice(struct analyzer *a)
 		if (!a->retention_ran)
 			return 1;
 		a->policy.rows_wait = false;
-		policy_flush(&a->policy);
+		flush_rows(a);
 		if (a->retention_n > 0)
 			a->retention_deleted += a->retention_n;
 		if (a->retention_n >= 0 && a->retention.more)
@@ -947,7 +961,7 @@ static int step_slice(struct analyzer *a)
 		if (!a->ckpt_running)
 			return 1;
 		a->policy.rows_wait = false;
-		policy_flush(&a->policy);
+		flush_rows(a);
 		if (a->ckpt_rc && !a->ckpt_failing)
 			log_warn(
 				"database %s: the WAL cannot be copied back (%s); it grows until it "
@@ -1127,7 +1141,7 @@ static int on_flush(sd_event_source *s, void *userdata)
 
 	(void)s;
 	hold_start(&m);
-	policy_flush(&a->policy);
+	flush_rows(a);
 	metrics_events(a);
 	hold_observe(a, METRICS_LOOP_STORE, NULL, &m);
 	return 0;

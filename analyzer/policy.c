@@ -49,6 +49,9 @@ void policy_free(struct policy *p)
 	free(p->hist);
 	free(p->pending);
 	free(p->evict);
+	free(p->evicted);
+	p->evicted = NULL;
+	p->n_evicted = p->cap_evicted = 0;
 	p->hist = NULL;
 	p->pending = NULL;
 	p->evict = NULL;
@@ -184,6 +187,8 @@ static struct store_ban *pending_slot(struct policy *p)
 		size_t cap = p->cap_pending ? p->cap_pending * 2 : 64;
 		struct store_ban *q = NULL;
 
+		if (cap > POLICY_PENDING_MAX && p->cap_pending < POLICY_PENDING_MAX)
+			cap = POLICY_PENDING_MAX;
 		if (cap <= POLICY_PENDING_MAX)
 			q = realloc(p->pending, cap * sizeof(*q));
 		if (q) {
@@ -233,34 +238,43 @@ static void record(struct policy *p, const struct addr_cidr *net, enum ebpfmon_b
 	}
 }
 
-/* The rows of bans evicted from a full map end, saying so. */
-static void flush_evicted(struct policy *p)
+/* The rows of at most max bans evicted from a full map end, saying so. */
+static void flush_evicted(struct policy *p, size_t max)
 {
 	int64_t now = time(NULL);
+	size_t done = 0;
 
-	for (size_t i = 0; i < p->n_evicted; i++) {
+	for (; done < p->n_evicted && done < max; done++) {
 		struct store_ban row;
 
-		if (store_ban_find_active(p->store, &p->evicted[i], &row) == 1)
+		if (store_ban_find_active(p->store, &p->evicted[done], &row) == 1)
 			store_ban_end_why(p->store, row.id, now, "evicted: bans map full");
 	}
-	p->n_evicted = 0;
+	memmove(p->evicted, p->evicted + done, (p->n_evicted - done) * sizeof(*p->evicted));
+	p->n_evicted -= done;
 }
 
-void policy_flush(struct policy *p)
+bool policy_flush_some(struct policy *p, size_t max_rows)
 {
 	size_t done = 0;
 
 	if (!p->store || p->rows_wait || (!p->n_pending && !p->n_evicted))
-		return;
+		return false;
 	store_begin(p->store);
-	flush_evicted(p);
-	while (done < p->n_pending && store_ban_insert(p->store, &p->pending[done]) > 0)
+	flush_evicted(p, max_rows);
+	while (done < p->n_pending && done < max_rows &&
+	       store_ban_insert(p->store, &p->pending[done]) > 0)
 		done++;
 	if (store_commit(p->store))
 		done = 0; /* the batch was rolled back: every row is still to be written */
 	memmove(p->pending, p->pending + done, (p->n_pending - done) * sizeof(*p->pending));
 	p->n_pending -= done;
+	return p->n_pending || p->n_evicted;
+}
+
+void policy_flush(struct policy *p)
+{
+	policy_flush_some(p, SIZE_MAX);
 }
 
 static void set_ban_nets_flag(struct policy *p, bool on)
@@ -445,6 +459,28 @@ static long evict_candidates(struct policy_map_ban *v, size_t n, struct policy_m
 	return (long)k;
 }
 
+/*
+ * Keep the network of an evicted ban, whose row policy_flush() ends ("evicted: bans map
+ * full"). Eviction never waits for that: past POLICY_PENDING_MAX kept (the database away
+ * long) the row ends at the next reconciliation instead, as removed from the map.
+ */
+static void note_evicted(struct policy *p, const struct addr_cidr *net)
+{
+	if (p->n_evicted == p->cap_evicted) {
+		size_t cap = p->cap_evicted ? p->cap_evicted * 2 : 64;
+		struct addr_cidr *v;
+
+		if (cap > POLICY_PENDING_MAX)
+			return;
+		v = realloc(p->evicted, cap * sizeof(*v));
+		if (!v)
+			return;
+		p->evicted = v;
+		p->cap_evicted = cap;
+	}
+	p->evicted[p->n_evicted++] = *net;
+}
+
 /* Replace the eviction candidates (taking c, n from evict_candidates()). */
 static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
 {
@@ -454,13 +490,54 @@ static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
 	p->evict_next = 0;
 }
 
+/* Keys of bans looked at when the candidates ran out, before a walk of the whole map. */
+#define EVICT_SAMPLE 256
+
+/*
+ * The candidates ran out: the soonest-expiring of the next EVICT_SAMPLE entries of bans from
+ * where the last sample stopped (p->evict_cursor), deleted; its network in *victim. 0, or
+ * -ENOENT when the sample held only permanent bans.
+ */
+static int evict_sampled(struct policy *p, struct addr_cidr *victim)
+{
+	struct ebpfmon_addr key, best = {0};
+	uint64_t best_ns = UINT64_MAX;
+	struct ebpfmon_ban b;
+	bool found = false;
+
+	for (int i = 0; i < EVICT_SAMPLE; i++) {
+		const void *prev = p->evict_cursor_set ? &p->evict_cursor : NULL;
+
+		if (bpf_map_get_next_key(p->maps->bans, prev, &key)) {
+			if (!p->evict_cursor_set)
+				break;		     /* empty */
+			p->evict_cursor_set = false; /* the end: from the start again */
+			continue;
+		}
+		p->evict_cursor = key;
+		p->evict_cursor_set = true;
+		if (bpf_map_lookup_elem(p->maps->bans, &key, &b) || !b.expires_ns ||
+		    b.expires_ns >= best_ns)
+			continue;
+		best = key;
+		best_ns = b.expires_ns;
+		found = true;
+	}
+	if (!found || bpf_map_delete_elem(p->maps->bans, &best))
+		return -ENOENT;
+	*victim = (struct addr_cidr){.addr = best, .prefixlen = 128};
+	return 0;
+}
+
 /*
  * Delete from bans the ban expiring soonest, never a permanent one, and say which: 0, or
  * -ENOSPC when every ban is permanent (or the map cannot be read). The candidates come from
- * the last walk of the map (the interval's survey, or one made here when they ran out): a
- * candidate renewed or removed since is passed over, and a ban made since the walk is not
- * one, so the victim is the soonest as of that walk. A walk costs O(max_bans) on the loop
- * (~20 ms at 65 536); candidates spare it for POLICY_EVICT_CANDIDATES bans.
+ * the interval's survey, the last walk of the map: a candidate renewed or removed since is
+ * passed over, and a ban made since the walk is not one, so the victim is the soonest as of
+ * that walk. When they run out before the next survey, the soonest of a sample of
+ * EVICT_SAMPLE entries goes (the sample moves on through the map); only a sample of permanent
+ * bans alone costs a walk of the whole map on the loop (~20 ms at 65 536 entries), which
+ * finds a timed ban if there is one and refills the candidates.
  */
 static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 {
@@ -482,6 +559,8 @@ static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 			*victim = m->net;
 			return 0;
 		}
+		if (!walked && !evict_sampled(p, victim))
+			return 0;
 		if (walked || snapshot_maps(p->maps, &sn, &n_bans))
 			break;
 		n = evict_candidates(sn.v, n_bans, &c);
@@ -506,9 +585,8 @@ static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
 	struct addr_cidr victim;
 	int err = -ENOSPC;
 
-	if (p->n_evicted < sizeof(p->evicted) / sizeof(p->evicted[0]) &&
-	    !evict_soonest(p, &victim)) {
-		p->evicted[p->n_evicted++] = victim;
+	if (!evict_soonest(p, &victim)) {
+		note_evicted(p, &victim);
 		if (!bpf_map_update_elem(p->maps->bans, addr, ban, BPF_NOEXIST)) {
 			*net = (struct addr_cidr){.addr = *addr, .prefixlen = 128};
 			*how = "evicted the ban expiring soonest";

@@ -41,14 +41,16 @@ struct policy {
 	size_t n_pending, cap_pending;
 	bool rows_wait; /* a checkpoint holds the database: policy_flush() keeps the rows */
 	uint64_t bans, would_bans, net_bans, expired, unrecorded; /* for the status line */
-	uint64_t retransmits;	      /* URL hits of a request counted already */
-	uint64_t full_warned_ns;      /* the last "bans map full" warning (one a minute) */
-	uint64_t full_events;	      /* bans that met a full map */
-	struct addr_cidr evicted[64]; /* bans evicted from a full map, rows to end */
-	size_t n_evicted;
+	uint64_t retransmits;	   /* URL hits of a request counted already */
+	uint64_t full_warned_ns;   /* the last "bans map full" warning (one a minute) */
+	uint64_t full_events;	   /* bans that met a full map */
+	struct addr_cidr *evicted; /* bans evicted from a full map, rows to end (note_evicted()) */
+	size_t n_evicted, cap_evicted;
 	/* the next bans to evict from a full map, soonest deadline first (evict_soonest()) */
 	struct policy_map_ban *evict;
 	size_t n_evict, evict_next;
+	struct ebpfmon_addr evict_cursor; /* where the last sample of bans stopped */
+	bool evict_cursor_set;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
 	/* for the metrics */
 	uint64_t ev_ts_ns; /* while an event is judged: its CLOCK_BOOTTIME */
@@ -95,6 +97,12 @@ int policy_on_event(struct policy *p, const void *data, size_t len);
  * while rows_wait is set.
  */
 void policy_flush(struct policy *p);
+/*
+ * The same, writing at most max_rows queued rows and ending at most max_rows rows of evicted
+ * bans in this call (~7 and ~20 us each), so that a backlog does not hold the loop: true when
+ * rows are left (call again), false when none is (or the store is away or waiting).
+ */
+bool policy_flush_some(struct policy *p, size_t max_rows);
 
 /*
  * The periodic pass: addresses over the limit that no event reported, and expired bans.

@@ -41,6 +41,8 @@
 #define STORE_CLEANUP_CHUNK_MIN	  1
 #define STORE_CLEANUP_CHUNK_FIRST 2
 #define STORE_CLEANUP_CHUNK_NS	  50000ull
+/* Milliseconds the checkpoint that empties the WAL waits for readers, holding the write lock. */
+#define STORE_CKPT_READERS_MS 10
 /* Bytes the WAL file is truncated to after a checkpoint, so a big batch does not leave it big. */
 #define STORE_WAL_SIZE_LIMIT (16 * 1024 * 1024)
 
@@ -2086,9 +2088,17 @@ int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *fra
 	}
 	/* first without the write lock, then with it only to empty the WAL */
 	rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &done);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		/*
+		 * TRUNCATE holds the write lock while it waits for readers (an operator's sqlite3
+		 * on the file, the API's reader): a writer of the loop waits as long. A reader that
+		 * stays longer than STORE_CKPT_READERS_MS keeps the WAL as it is until the next one.
+		 */
+		sqlite3_busy_timeout(ck->db, STORE_CKPT_READERS_MS);
 		rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
 					       NULL);
+		sqlite3_busy_timeout(ck->db, STORE_BUSY_TIMEOUT_MS);
+	}
 	*frames = done;
 	if (rc == SQLITE_BUSY) /* a reader stayed: what it did not need is copied back */
 		return 0;

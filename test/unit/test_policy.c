@@ -546,6 +546,25 @@ static void full_map_evicts_from_candidates(void **state)
 	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
 	assert_false(in_map(&r, "198.51.100.4"));
 	assert_true(in_map(&r, "198.51.100.1")); /* permanent */
+
+	/*
+	 * 300 more without a flush of their rows between them (a burst, the database away or
+	 * busy): each evicts a timed ban, past the candidates and past any count of rows to
+	 * end; never a network instead while a timed ban is there to evict.
+	 */
+	for (int i = 0; i < 300; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:7::%x", i + 1);
+		assert_int_equal(addr_parse(ip, &x), 0);
+		assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+		assert_true(in_map(&r, ip));
+	}
+	{
+		struct ebpfmon_lpm_key k;
+
+		assert_int_not_equal(bpf_map_get_next_key(r.maps.ban_nets, NULL, &k), 0);
+	}
+	assert_true(in_map(&r, "198.51.100.1")); /* still: permanent */
+	assert_int_equal(pol.n_evicted, 302);	 /* every evicted ban's row is still to end */
 	survey_rig_down(&r);
 }
 
