@@ -269,7 +269,8 @@ bool policy_flush_some(struct policy *p, size_t max_rows)
 		done = 0; /* the batch was rolled back: every row is still to be written */
 	memmove(p->pending, p->pending + done, (p->n_pending - done) * sizeof(*p->pending));
 	p->n_pending -= done;
-	return p->n_pending || p->n_evicted;
+	/* a database that refuses rows is tried again later, not at once */
+	return store_healthy(p->store) && (p->n_pending || p->n_evicted);
 }
 
 void policy_flush(struct policy *p)
@@ -535,9 +536,9 @@ static int evict_sampled(struct policy *p, struct addr_cidr *victim)
  * the interval's survey, the last walk of the map: a candidate renewed or removed since is
  * passed over, and a ban made since the walk is not one, so the victim is the soonest as of
  * that walk. When they run out before the next survey, the soonest of a sample of
- * EVICT_SAMPLE entries goes (the sample moves on through the map); only a sample of permanent
- * bans alone costs a walk of the whole map on the loop (~20 ms at 65 536 entries), which
- * finds a timed ban if there is one and refills the candidates.
+ * EVICT_SAMPLE entries goes (the sample moves on through the map). A walk of the whole map on
+ * the loop (~20 ms at 65 536 entries) makes candidates when there are none yet (before the
+ * first survey) or when a sample held permanent bans alone.
  */
 static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 {
@@ -559,7 +560,8 @@ static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 			*victim = m->net;
 			return 0;
 		}
-		if (!walked && !evict_sampled(p, victim))
+		/* used up: a sample; none yet (no survey since the start): the walk makes them */
+		if (!walked && p->n_evict && !evict_sampled(p, victim))
 			return 0;
 		if (walked || snapshot_maps(p->maps, &sn, &n_bans))
 			break;

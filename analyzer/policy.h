@@ -100,7 +100,8 @@ void policy_flush(struct policy *p);
 /*
  * The same, writing at most max_rows queued rows and ending at most max_rows rows of evicted
  * bans in this call (~7 and ~20 us each), so that a backlog does not hold the loop: true when
- * rows are left (call again), false when none is (or the store is away or waiting).
+ * rows are left (call again), false when none is, or the store is away, waiting or failing
+ * (then the next call at its usual time tries again).
  */
 bool policy_flush_some(struct policy *p, size_t max_rows);
 
