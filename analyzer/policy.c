@@ -495,38 +495,40 @@ static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
 #define EVICT_SAMPLE 256
 
 /*
- * The candidates ran out: the soonest-expiring of the next EVICT_SAMPLE entries of bans from
- * where the last sample stopped (p->evict_cursor), deleted; its network in *victim. 0, or
- * -ENOENT when the sample held only permanent bans.
+ * The candidates ran out: the soonest-expiring of the next EVICT_SAMPLE entries of bans, read
+ * by one BPF_MAP_LOOKUP_BATCH from where the last sample stopped (p->evict_cursor, the
+ * kernel's batch token), deleted; its network in *victim. 0, or -ENOENT when the sample held
+ * only permanent bans (or the map cannot be read).
  */
 static int evict_sampled(struct policy *p, struct addr_cidr *victim)
 {
-	struct ebpfmon_addr key, best = {0};
+	struct ebpfmon_addr keys[EVICT_SAMPLE], next;
+	struct ebpfmon_ban vals[EVICT_SAMPLE];
 	uint64_t best_ns = UINT64_MAX;
-	struct ebpfmon_ban b;
-	bool found = false;
+	long best = -1;
+	__u32 n = 0;
 
-	for (int i = 0; i < EVICT_SAMPLE; i++) {
-		const void *prev = p->evict_cursor_set ? &p->evict_cursor : NULL;
+	for (int tries = 0; tries < 2 && !n; tries++) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		int err;
 
-		if (bpf_map_get_next_key(p->maps->bans, prev, &key)) {
-			if (!p->evict_cursor_set)
-				break;		     /* empty */
-			p->evict_cursor_set = false; /* the end: from the start again */
-			continue;
-		}
-		p->evict_cursor = key;
-		p->evict_cursor_set = true;
-		if (bpf_map_lookup_elem(p->maps->bans, &key, &b) || !b.expires_ns ||
-		    b.expires_ns >= best_ns)
-			continue;
-		best = key;
-		best_ns = b.expires_ns;
-		found = true;
+		n = EVICT_SAMPLE;
+		err = bpf_map_lookup_batch(p->maps->bans,
+					   p->evict_cursor_set ? &p->evict_cursor : NULL, &next,
+					   keys, vals, &n, &opts);
+		if (err && errno != ENOENT)
+			return -ENOENT;
+		p->evict_cursor = next;
+		p->evict_cursor_set = !err; /* ENOENT: the end, from the start again next time */
 	}
-	if (!found || bpf_map_delete_elem(p->maps->bans, &best))
+	for (__u32 i = 0; i < n; i++)
+		if (vals[i].expires_ns && vals[i].expires_ns < best_ns) {
+			best = (long)i;
+			best_ns = vals[i].expires_ns;
+		}
+	if (best < 0 || bpf_map_delete_elem(p->maps->bans, &keys[best]))
 		return -ENOENT;
-	*victim = (struct addr_cidr){.addr = best, .prefixlen = 128};
+	*victim = (struct addr_cidr){.addr = keys[best], .prefixlen = 128};
 	return 0;
 }
 
