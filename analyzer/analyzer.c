@@ -838,6 +838,28 @@ static void checkpoint_job(void *arg)
 #define STEP_WAIT 2 /* step_slice(): the step waits for the offload worker */
 
 /*
+ * Start a job of the offload worker that writes through its own connection: the loop's rows
+ * wait in memory until writing_job_end() (policy.rows_wait), so that the loop never waits
+ * for the worker's write lock. STEP_WAIT, or 1 when the job ran here.
+ */
+static int writing_job_start(struct analyzer *a, void (*job)(void *))
+{
+	a->policy.rows_wait = true;
+	if (offload_start(a->offload, job, a)) { /* cannot be: no job is left */
+		job(a);
+		return 1;
+	}
+	return STEP_WAIT;
+}
+
+/* The step after a writing job: the rows that waited are written (FLUSH_ROWS at a time). */
+static void writing_job_end(struct analyzer *a)
+{
+	a->policy.rows_wait = false;
+	flush_rows(a);
+}
+
+/*
  * One slice of the current step: 1 when the step is over, 0 when it has more to do, STEP_WAIT
  * when the offload worker took it over (on_offload() goes on), -ESTALE when the maps were
  * replaced.
@@ -913,19 +935,12 @@ static int step_slice(struct analyzer *a)
 			budget = RETENTION_JOB_MAX_NS;
 		a->retention_budget_ns = budget;
 		a->retention_ran = true;
-		/* the worker takes the write lock chunk after chunk: the loop's rows wait meanwhile */
-		a->policy.rows_wait = true;
-		if (offload_start(a->offload, retention_job, a)) { /* cannot be: no job is left */
-			retention_job(a);
-			return 1;
-		}
-		return STEP_WAIT;
+		return writing_job_start(a, retention_job); /* write lock chunk after chunk */
 	}
 	case STEP_RETENTION_END:
 		if (!a->retention_ran)
 			return 1;
-		a->policy.rows_wait = false;
-		flush_rows(a);
+		writing_job_end(a);
 		if (a->retention_n > 0)
 			a->retention_deleted += a->retention_n;
 		if (a->retention_n >= 0 && a->retention.more)
@@ -950,18 +965,11 @@ static int step_slice(struct analyzer *a)
 		store_checkpoint_started(a->store);
 		store_checkpoint_started(a->wstore);
 		a->ckpt_running = true;
-		/* the checkpoint holds the write lock: the loop's rows wait instead of the loop */
-		a->policy.rows_wait = true;
-		if (offload_start(a->offload, checkpoint_job, a)) { /* cannot be: no job is left */
-			checkpoint_job(a);
-			return 1;
-		}
-		return STEP_WAIT;
+		return writing_job_start(a, checkpoint_job); /* TRUNCATE holds the write lock */
 	case STEP_CHECKPOINT_END:
 		if (!a->ckpt_running)
 			return 1;
-		a->policy.rows_wait = false;
-		flush_rows(a);
+		writing_job_end(a);
 		if (a->ckpt_rc && !a->ckpt_failing)
 			log_warn(
 				"database %s: the WAL cannot be copied back (%s); it grows until it "
