@@ -34,6 +34,7 @@
 #include "maps.h"
 #include "mapwalk.h"
 #include "metrics.h"
+#include "monoclock.h"
 #include "netstats.h"
 #include "offload.h"
 #include "policy.h"
@@ -222,14 +223,14 @@ static void detectors_init(struct analyzer *a)
 	}
 }
 
-static int64_t ns_to_unix(uint64_t mono_ns)
+static int64_t ns_to_unix(uint64_t mono)
 {
 	struct timespec m, r;
 
 	clock_gettime(CLOCK_MONOTONIC, &m);
 	clock_gettime(CLOCK_REALTIME, &r);
-	return r.tv_sec - (int64_t)(((uint64_t)m.tv_sec * 1000000000ull + m.tv_nsec - mono_ns) /
-				    1000000000ull);
+	return r.tv_sec -
+	       (int64_t)(((uint64_t)m.tv_sec * 1000000000ull + m.tv_nsec - mono) / 1000000000ull);
 }
 
 static void store_try_open(struct analyzer *a)
@@ -318,15 +319,6 @@ __attribute__((format(printf, 5, 6))) static void anomaly_log(enum log_level lev
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_event(level, mid, LOG_FIELDS(f), "%s", msg);
-}
-
-/* CLOCK_MONOTONIC now, in ns: the clock of the loop's slices. */
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* A sample's figures to the anomaly detectors, and their openings and ends to the store. */

@@ -52,6 +52,7 @@
 #include "config.h"
 #include "cpusched.h"
 #include "log.h"
+#include "monoclock.h"
 #include "store.h"
 
 /*
@@ -278,13 +279,11 @@ static bool queue_work(struct api *api, struct api_work *w, enum work_state stat
 /* The reader's connection, opened when the database is there: NULL until then. */
 static struct store *reader_store(struct api *api)
 {
-	struct timespec ts;
 	uint64_t now;
 
 	if (api->rstore)
 		return api->rstore;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	now = mono_ns();
 	if (now < api->ropen_after_ns || access(api->db_path, R_OK))
 		return NULL; /* not yet made by the owner: it answers meanwhile */
 	if (store_open_readonly(api->db_path, &api->rstore)) {

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "maps.h"
+#include "monoclock.h"
 #include "policy.h"
 #include "store.h"
 #include "sysmon.h"
@@ -107,10 +108,7 @@ struct api_snap {
 
 uint64_t api_snap_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return mono_ns();
 }
 
 /* --- the walker --- */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "mapconf.h"
 #include "mapwalk.h"
+#include "monoclock.h"
 #include "store.h"
 #include "urlcanon.h"
 
@@ -1124,14 +1125,6 @@ out:
 }
 
 /* --- the survey: the interval's scans of the ban maps, off the loop --- */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct survey_ctx {
 	struct policy_survey *sv;

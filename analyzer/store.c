@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "monoclock.h"
 #include "store.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -1869,15 +1870,6 @@ static int cleanup_chunk(int64_t want, int64_t chunk, int64_t total, int64_t lim
 	return c > 0 ? (int)c : 0;
 }
 
-/* CLOCK_MONOTONIC in ns. */
-static uint64_t store_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Rows the next DELETE of table i takes: STORE_CLEANUP_CHUNK without a deadline; with one,
  * what run->chunk[i] became after the table's last chunk (cleanup_took()).
@@ -1895,7 +1887,7 @@ static int64_t cleanup_rows(const struct store_cleanup *run, unsigned int i)
  */
 static bool cleanup_late(struct store_cleanup *run, int *work)
 {
-	if (!run || !run->until_ns || !(*work)++ || store_mono_ns() < run->until_ns)
+	if (!run || !run->until_ns || !(*work)++ || mono_ns() < run->until_ns)
 		return false;
 	run->more = true;
 	return true;
@@ -1913,7 +1905,7 @@ static void cleanup_took(struct store_cleanup *run, unsigned int i, int rows, ui
 	if (!run || !run->until_ns)
 		return;
 	before = (uint64_t)cleanup_rows(run, i);
-	took = store_mono_ns() - since_ns;
+	took = mono_ns() - since_ns;
 	next = took ? (uint64_t)rows * STORE_CLEANUP_CHUNK_NS / took : before * 2;
 	if (next > before * 2)
 		next = before * 2;
@@ -1946,7 +1938,7 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 						      limit);
 				if (!chunk || cleanup_late(run, &work))
 					goto out;
-				t0 = store_mono_ns();
+				t0 = mono_ns();
 				sqlite3_bind_int64(st->stmt[r->del_age], 1, now - max_age_seconds);
 				sqlite3_bind_int(st->stmt[r->del_age], 2, chunk);
 				n = store_delete_chunk(st, r->del_age, "delete old rows");
@@ -1973,7 +1965,7 @@ int64_t store_cleanup_some(struct store *st, uint32_t max_records, int64_t max_a
 			chunk = cleanup_chunk(excess, cleanup_rows(run, i), total, limit);
 			if (!chunk || cleanup_late(run, &work))
 				break;
-			t0 = store_mono_ns();
+			t0 = mono_ns();
 			sqlite3_bind_int(st->stmt[r->del_oldest], 1, chunk);
 			n = store_delete_chunk(st, r->del_oldest, "delete oldest rows");
 			if (n < 0)
@@ -2009,7 +2001,7 @@ int64_t store_cleanup(struct store *st, uint32_t max_records, int64_t max_age_se
 bool store_checkpoint_due(const struct store *st)
 {
 	return st && !st->readonly && st->wal_frames >= STORE_CHECKPOINT_FRAMES &&
-	       store_mono_ns() >= st->checkpoint_at_ns + STORE_CHECKPOINT_GAP_NS;
+	       mono_ns() >= st->checkpoint_at_ns + STORE_CHECKPOINT_GAP_NS;
 }
 
 int store_wal_frames(const struct store *st)
@@ -2020,7 +2012,7 @@ int store_wal_frames(const struct store *st)
 void store_checkpoint_started(struct store *st)
 {
 	if (st)
-		st->checkpoint_at_ns = store_mono_ns();
+		st->checkpoint_at_ns = mono_ns();
 }
 
 const char *store_path(const struct store *st)
