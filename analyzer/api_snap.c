@@ -4,7 +4,8 @@
  * status figures and the live top list, published together; readers on nng's threads take a
  * reference under the mutex and build their reply from it without holding anything.
  *
- * A cycle:  INFO   interfaces, programs, loader, database, resources, open anomalies
+ * A cycle:  INFO   interfaces, programs, loader (as the lock probe last found: struct
+ *                  lock_probe), database, resources, open anomalies
  *           BANS   entries of bans in force (a batched walk, sliced), then ban_nets
  *           WALK   ip_stats (a batched walk, sliced): tracked addresses, the top k of each
  *                  order in two min-heaps; merged into one array sorted by address
@@ -69,6 +70,24 @@ struct top_build {
 	size_t n[API_TOP_ORDERS];
 };
 
+/*
+ * The thread that finds the loader: the process holding the flock on the pin root, as
+ * /proc/locks tells. Reading /proc/locks waits for an RCU grace period (8-24 ms measured
+ * here, and every file lock of the system waits with it), so the loop never reads it: it
+ * asks this thread and takes the answer when there is one.
+ */
+struct lock_probe {
+	pthread_t thread;
+	bool running;
+	char pin_root[CONFIG_PATH_MAX];
+	pthread_mutex_t mu; /* everything below */
+	pthread_cond_t cv;
+	bool asked, stop;
+	uint64_t seq;		  /* answers given; 0: none yet */
+	long pid;		  /* the last answer: the holder, 0 none */
+	unsigned long long start; /* its start time (proc_start()) */
+};
+
 struct api_snap {
 	pthread_mutex_t mu; /* the two pointers below */
 	struct api_status_snap *status;
@@ -83,11 +102,16 @@ struct api_snap {
 	atomic_uint_fast64_t want_k_ns;
 	atomic_uint want_k;
 
+	struct lock_probe probe; /* who holds the loader's lock, found off the loop */
+
 	/* the loop's thread only */
 	const struct maps *maps;
 	long loader_pid;		 /* holds the pin root's lock (0: none found) */
 	unsigned long long loader_start; /* its start time, against a reused pid */
-	uint64_t loader_checked_ns;	 /* /proc/locks was read then */
+	uint64_t loader_asked_ns;	 /* the probe was last asked then */
+	uint64_t probe_seen;		 /* the probe's answer last taken (its seq) */
+	uint64_t wait_until_ns;		 /* the next slice not before (0: at once) */
+	int loader_state;		 /* the cycle's loader_running() */
 	uint64_t due_ns, period_ns;
 	bool kicked;
 	uint32_t kick_k;
@@ -349,30 +373,107 @@ static unsigned long long proc_start(long pid)
 	return start;
 }
 
+static void *probe_main(void *arg)
+{
+	struct lock_probe *pr = arg;
+
+	pthread_mutex_lock(&pr->mu);
+	for (;;) {
+		long pid;
+		unsigned long long start;
+
+		while (!pr->asked && !pr->stop)
+			pthread_cond_wait(&pr->cv, &pr->mu);
+		if (pr->stop)
+			break;
+		pr->asked = false;
+		pthread_mutex_unlock(&pr->mu);
+		pid = maps_lock_holder(pr->pin_root);
+		if (pid <= 0 || pid == getpid()) /* none, or -errno */
+			pid = 0;
+		start = pid ? proc_start(pid) : 0;
+		pthread_mutex_lock(&pr->mu);
+		pr->pid = start ? pid : 0;
+		pr->start = start;
+		pr->seq++;
+	}
+	pthread_mutex_unlock(&pr->mu);
+	return NULL;
+}
+
+/* Start the probe of the lock on pin_root, asking it at once: 0 or -errno. */
+static int probe_start(struct lock_probe *pr, const char *pin_root)
+{
+	int err;
+
+	snprintf(pr->pin_root, sizeof(pr->pin_root), "%s", pin_root);
+	pthread_mutex_init(&pr->mu, NULL);
+	pthread_cond_init(&pr->cv, NULL);
+	pr->asked = true;
+	err = pthread_create(&pr->thread, NULL, probe_main, pr);
+	if (err) {
+		pthread_cond_destroy(&pr->cv);
+		pthread_mutex_destroy(&pr->mu);
+		return -err;
+	}
+	pthread_setname_np(pr->thread, "ebpfmon-locks");
+	pr->running = true;
+	return 0;
+}
+
+static void probe_stop(struct lock_probe *pr)
+{
+	if (!pr->running)
+		return;
+	pthread_mutex_lock(&pr->mu);
+	pr->stop = true;
+	pthread_cond_signal(&pr->cv);
+	pthread_mutex_unlock(&pr->mu);
+	pthread_join(pr->thread, NULL);
+	pthread_cond_destroy(&pr->cv);
+	pthread_mutex_destroy(&pr->mu);
+	pr->running = false;
+}
+
 /*
- * Whether the loader runs: a process holds its lock on the pin root. Finding the holder
- * means reading /proc/locks, which waits for an RCU grace period (milliseconds, and every
- * file lock of the system waits with it): so the holder found is remembered, and only its
- * process is looked at again; without one, /proc/locks is read again after
- * LOADER_RECHECK_NS.
+ * Whether the loader runs, on the loop: the holder found last is looked at again (one read
+ * of /proc/PID/stat); when it is gone or none was found, the probe is asked again, at most
+ * every LOADER_RECHECK_NS while none is found. -EAGAIN while the probe never answered.
  */
 #define LOADER_RECHECK_NS (10 * 1000000000ull)
+#define PROBE_WAIT_NS	  (1000 * 1000000ull) /* the first cycle waits this long at most */
+#define PROBE_POLL_NS	  (1 * 1000000ull)    /* for the first answer, looked for this often */
 
-static bool loader_running(struct api_snap *s, const char *pin_root, uint64_t now)
+static int loader_running(struct api_snap *s, uint64_t now)
 {
-	long pid;
+	struct lock_probe *pr = &s->probe;
+	bool ask = false, answered;
 
 	if (s->loader_pid > 0 && proc_start(s->loader_pid) == s->loader_start)
-		return true;
-	if (s->loader_pid <= 0 && s->loader_checked_ns &&
-	    now < s->loader_checked_ns + LOADER_RECHECK_NS)
-		return false;
-	pid = maps_lock_holder(pin_root);
-	s->loader_checked_ns = now;
-	s->loader_pid = pid > 0 && pid != getpid() ? pid : 0;
-	s->loader_start = s->loader_pid ? proc_start(s->loader_pid) : 0;
-	if (!s->loader_start)
+		return 1;
+	if (s->loader_pid > 0) { /* it went: who holds the lock now? */
 		s->loader_pid = 0;
+		s->loader_asked_ns = 0;
+	}
+	pthread_mutex_lock(&pr->mu);
+	answered = pr->seq > 0;
+	if (pr->seq != s->probe_seen) {
+		s->probe_seen = pr->seq;
+		s->loader_pid = pr->pid;
+		s->loader_start = pr->start;
+	}
+	if (!pr->asked && (!s->loader_pid || proc_start(s->loader_pid) != s->loader_start) &&
+	    (!s->loader_asked_ns || now >= s->loader_asked_ns + LOADER_RECHECK_NS)) {
+		pr->asked = ask = true;
+		pthread_cond_signal(&pr->cv);
+	}
+	pthread_mutex_unlock(&pr->mu);
+	if (ask) {
+		s->loader_pid = 0;
+		s->loader_asked_ns = now;
+	}
+	if (!answered)
+		return -EAGAIN;
 	return s->loader_pid > 0;
 }
 
@@ -748,9 +849,11 @@ uint64_t api_snap_started_ns(const struct api_snap *s)
 
 /* --- the loop's side --- */
 
-int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t started_ns)
+int api_snap_create(struct api_snap **out, const struct maps *m, const char *pin_root,
+		    uint64_t started_ns)
 {
 	struct api_snap *s = calloc(1, sizeof(*s));
+	int err;
 
 	if (!s)
 		return -ENOMEM;
@@ -759,6 +862,13 @@ int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t starte
 		free(s);
 		return -ENOMEM;
 	}
+	err = probe_start(&s->probe, pin_root);
+	if (err) {
+		free(s->changed);
+		free(s);
+		return err;
+	}
+	s->loader_asked_ns = api_snap_now();
 	pthread_mutex_init(&s->mu, NULL);
 	s->maps = m;
 	s->counters_fd = m->counters;
@@ -787,6 +897,7 @@ void api_snap_destroy(struct api_snap *s)
 	if (!s)
 		return;
 	cycle_abort(s);
+	probe_stop(&s->probe);
 	api_snap_put_status(s->status);
 	api_snap_put_top(s->top);
 	pthread_mutex_destroy(&s->mu);
@@ -894,7 +1005,8 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		__attribute__((fallthrough)); /* the figures are one slice */
 	case PH_INFO:
 		status_info(p, sm, s->nst);
-		s->nst->loader_running = loader_running(s, p->cfg->pin_root, now);
+		s->loader_state = loader_running(s, now); /* -EAGAIN: asked again at the end */
+		s->nst->loader_running = s->loader_state > 0;
 		if (walker_init(&s->w, s->maps->bans, sizeof(struct ebpfmon_addr),
 				sizeof(struct ebpfmon_ban))) {
 			cycle_abort(s);
@@ -954,6 +1066,14 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		if (!top_lookups(s->maps, s->ntop, &s->finish_i, deadline))
 			return 0;
 		now = api_snap_now();
+		if (s->loader_state == -EAGAIN) { /* the analyzer's first cycle */
+			s->loader_state = loader_running(s, now);
+			s->nst->loader_running = s->loader_state > 0;
+			if (s->loader_state == -EAGAIN && now < s->cycle_ns + PROBE_WAIT_NS) {
+				s->wait_until_ns = now + PROBE_POLL_NS;
+				return 0;
+			}
+		}
 		publish(s, now);
 		s->phase = PH_IDLE;
 		log_debug(
@@ -985,7 +1105,9 @@ int api_snap_step(struct api_snap *s, struct policy *p, const struct sysmon *sm,
 			s->slice_max_phase = ph;
 		}
 		if (s->phase != PH_IDLE) {
-			s->due_ns = now_ns; /* the next slice after the loop's other work */
+			/* the next slice after the loop's other work (or the probe's answer) */
+			s->due_ns = s->wait_until_ns > now_ns ? s->wait_until_ns : now_ns;
+			s->wait_until_ns = 0;
 		} else {
 			uint64_t demand = atomic_load_explicit(&s->demand_ns, memory_order_relaxed);
 			uint64_t next = s->cycle_ns + s->period_ns;

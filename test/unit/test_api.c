@@ -9,13 +9,18 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1013,8 +1018,12 @@ static void cycle(struct fixture *f, struct api_snap *snap)
 	uint64_t next;
 
 	for (int i = 0; i < 1000; i++) {
+		uint64_t now = api_snap_now();
+
 		if (!api_snap_due(snap))
 			api_snap_want(snap, 0);
+		else if (api_snap_due(snap) > now) /* as the loop would: not before it is due */
+			usleep((useconds_t)((api_snap_due(snap) - now) / 1000 + 1));
 		if (api_snap_step(snap, &f->policy, NULL, api_snap_now(), &next))
 			return;
 	}
@@ -1034,7 +1043,7 @@ static void test_snapshots(void **state)
 	if (!f->have_maps)
 		skip();
 	fill_ip_stats(f);
-	assert_int_equal(api_snap_create(&snap, &f->maps, api_snap_now()), 0);
+	assert_int_equal(api_snap_create(&snap, &f->maps, f->cfg.pin_root, api_snap_now()), 0);
 	f->env.snap = snap;
 
 	/* nothing published yet: nng's thread hands over, the loop parks the request */
@@ -1145,6 +1154,67 @@ static void test_snapshots(void **state)
 	api_snap_destroy(snap);
 }
 
+/* The status's loader_running of a fresh cycle. */
+static bool loader_seen(struct fixture *f, struct api_snap *snap)
+{
+	Ebpfmon__V1__Response *resp;
+	uint8_t body[64];
+	size_t len = pack_status(body);
+	bool running;
+
+	cycle(f, snap);
+	resp = fast(snap, body, len);
+	assert_non_null(resp);
+	assert_int_equal(resp->status, ST(OK));
+	running = resp->get_monitor_status->loader_running;
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	return running;
+}
+
+/*
+ * Whether the loader runs is whether a process holds the flock on the pin root; the
+ * snapshots find the holder on a thread of their own (the loop never reads /proc/locks),
+ * and the first cycle waits for that answer.
+ */
+static void test_snapshot_loader(void **state)
+{
+	struct fixture *f = *state;
+	struct api_snap *snap;
+	int ready[2], i;
+	pid_t child;
+	char c;
+
+	if (!f->have_maps)
+		skip();
+	assert_int_equal(mkdir(f->cfg.pin_root, 0700), 0);
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) { /* the loader: holds the lock until killed */
+		int fd = open(f->cfg.pin_root, O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+
+	assert_int_equal(api_snap_create(&snap, &f->maps, f->cfg.pin_root, api_snap_now()), 0);
+	assert_true(loader_seen(f, snap)); /* the first cycle already knows */
+	assert_true(loader_seen(f, snap));
+	kill(child, SIGKILL);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	/* gone: seen at the next cycle (its process is looked at again every cycle) */
+	for (i = 0; i < 100 && loader_seen(f, snap); i++)
+		usleep(10000);
+	assert_true(i < 100);
+	api_snap_destroy(snap);
+	rmdir(f->cfg.pin_root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1162,6 +1232,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ban_unban, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots, setup_all_maps, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_loader, setup_all_maps, teardown),
 	};
 
 	log_init("test_api", LOG_LVL_WARN);
