@@ -844,11 +844,28 @@ static int writing_job_start(struct analyzer *a, void (*job)(void *))
 	return STEP_WAIT;
 }
 
-/* The step after a writing job: the rows that waited are written (FLUSH_ROWS at a time). */
+/*
+ * The step after a writing job: the rows that waited are written (FLUSH_ROWS at a time), and
+ * the BanIP and UnbanIP calls that waited are answered.
+ */
 static void writing_job_end(struct analyzer *a)
 {
 	a->policy.rows_wait = false;
 	flush_rows(a);
+	if (a->api)
+		api_resume(a->api);
+}
+
+/*
+ * api_env.db_wanted, on the loop: a BanIP or UnbanIP waits for the worker's writing job.
+ * Retention stops after its current chunk (about 50 us; the run goes on at the next
+ * interval); a checkpoint runs to its end (its TRUNCATE waits 10 ms at most for readers).
+ */
+static void db_wanted(void *arg)
+{
+	struct analyzer *a = arg;
+
+	atomic_store_explicit(&a->retention.cut, true, memory_order_relaxed);
 }
 
 /*
@@ -926,6 +943,7 @@ static int step_slice(struct analyzer *a)
 		if (budget > RETENTION_JOB_MAX_NS)
 			budget = RETENTION_JOB_MAX_NS;
 		a->retention_budget_ns = budget;
+		atomic_store_explicit(&a->retention.cut, false, memory_order_relaxed);
 		a->retention_ran = true;
 		return writing_job_start(a, retention_job); /* write lock chunk after chunk */
 	}
@@ -1299,6 +1317,8 @@ static int modules_start(struct analyzer *a)
 		return r;
 	}
 	env.snap = a->snap;
+	env.db_wanted = db_wanted;
+	env.db_wanted_arg = a;
 	/*
 	 * Its slices come after the ring buffer and the API's eventfd when those are pending
 	 * too (a larger number runs later), so that a cycle never delays a ban.

@@ -1324,10 +1324,17 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 		st = get_system_anomalies(env, rq->get_system_anomalies, r);
 		break;
 	case EBPFMON__V1__REQUEST__CALL_BAN_IP:
-		st = ban_ip(env, peer, rq->ban_ip, r);
-		break;
 	case EBPFMON__V1__REQUEST__CALL_UNBAN_IP:
-		st = unban_ip(env, peer, rq->unban_ip, r);
+		if (env->policy->rows_wait) {
+			/* the loop would wait for the worker's write lock: the call waits */
+			if (env->db_wanted)
+				env->db_wanted(env->db_wanted_arg);
+			st = ST_LATER;
+		} else if (rq->call_case == EBPFMON__V1__REQUEST__CALL_BAN_IP) {
+			st = ban_ip(env, peer, rq->ban_ip, r);
+		} else {
+			st = unban_ip(env, peer, rq->unban_ip, r);
+		}
 		break;
 	default:
 		if (rq->base.n_unknown_fields)

@@ -45,6 +45,13 @@ struct api_env {
 	 * they may run on a thread other than the policy's. NULL: the policy's connection.
 	 */
 	struct store *store;
+	/*
+	 * A BanIP or UnbanIP found the database held by a job of the analyzer's worker
+	 * (policy.rows_wait): the call waits for the job's end, answered by api_resume(), and
+	 * db_wanted(db_wanted_arg) asks the job to end soon. NULL: nothing to ask.
+	 */
+	void (*db_wanted)(void *arg);
+	void *db_wanted_arg;
 };
 
 /* Who sent a request, as the transport tells. */

@@ -1887,7 +1887,9 @@ static int64_t cleanup_rows(const struct store_cleanup *run, unsigned int i)
  */
 static bool cleanup_late(struct store_cleanup *run, int *work)
 {
-	if (!run || !run->until_ns || !(*work)++ || mono_ns() < run->until_ns)
+	if (!run || !run->until_ns || !(*work)++)
+		return false;
+	if (mono_ns() < run->until_ns && !atomic_load_explicit(&run->cut, memory_order_relaxed))
 		return false;
 	run->more = true;
 	return true;

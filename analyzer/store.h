@@ -29,6 +29,7 @@
 #ifndef EBPFMON_STORE_H
 #define EBPFMON_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -452,7 +453,9 @@ struct store_cleanup {
 	int64_t excess[3]; /* rows over max_records still to delete */
 	int chunk[3];	   /* rows of the table's next chunk (0: the first) */
 	uint64_t until_ns; /* CLOCK_MONOTONIC deadline of each call; 0: none */
-	bool more;	   /* set by a call that stopped at until_ns with rows left */
+	bool more;	   /* set by a call that stopped at until_ns (or cut) with rows left */
+	/* set from any thread: a call with a deadline stops after its current chunk */
+	atomic_bool cut;
 };
 
 /*

@@ -923,6 +923,78 @@ static void test_ban_unban(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+static void count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* api_handle() of rq on the owner's thread: 1 when the call waits (api_resume()). */
+static int handle_later(struct fixture *f, Ebpfmon__V1__Request *rq)
+{
+	uint8_t buf[256];
+	size_t n = ebpfmon__v1__request__get_packed_size(rq);
+	void *out = NULL;
+	size_t len = 0;
+	int rv;
+
+	assert_true(n <= sizeof(buf));
+	ebpfmon__v1__request__pack(rq, buf);
+	rv = api_handle(&f->env, &root_peer, buf, n, &out, &len, NULL);
+	free(out);
+	return rv;
+}
+
+/*
+ * While a job of the worker holds the database (policy.rows_wait), BanIP and UnbanIP wait
+ * for its end instead of holding the loop on the write lock, and ask the job to end soon;
+ * nothing is done before they are answered.
+ */
+static void test_ban_waits_for_worker(void **state)
+{
+	struct fixture *f = *state;
+	Ebpfmon__V1__Request rq = EBPFMON__V1__REQUEST__INIT;
+	Ebpfmon__V1__BanIPRequest b = EBPFMON__V1__BAN_IPREQUEST__INIT;
+	Ebpfmon__V1__UnbanIPRequest u = EBPFMON__V1__UNBAN_IPREQUEST__INIT;
+	Ebpfmon__V1__Response *resp;
+	int wanted = 0;
+
+	if (!f->have_maps)
+		skip();
+	f->env.db_wanted = count_call;
+	f->env.db_wanted_arg = &wanted;
+	rq.version = 1;
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_BAN_IP;
+	rq.ban_ip = &b;
+	b.address = "198.18.5.1";
+	b.duration_seconds = 600;
+
+	f->policy.rows_wait = true;
+	assert_int_equal(handle_later(f, &rq), 1);
+	assert_int_equal(wanted, 1);
+	assert_false(in_bans(f, "198.18.5.1", NULL));
+	/* the job ended: the same call bans, map and row */
+	f->policy.rows_wait = false;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->status, ST(OK));
+	assert_true(resp->ban_ip->ban->id > 0);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_true(in_bans(f, "198.18.5.1", NULL));
+
+	rq.call_case = EBPFMON__V1__REQUEST__CALL_UNBAN_IP;
+	rq.unban_ip = &u;
+	u.address = "198.18.5.1";
+	f->policy.rows_wait = true;
+	assert_int_equal(handle_later(f, &rq), 1);
+	assert_int_equal(wanted, 2);
+	assert_true(in_bans(f, "198.18.5.1", NULL));
+	f->policy.rows_wait = false;
+	resp = handle(f, &root_peer, &rq);
+	assert_int_equal(resp->status, ST(OK));
+	assert_int_equal(resp->unban_ip->ended, 1);
+	ebpfmon__v1__response__free_unpacked(resp, NULL);
+	assert_false(in_bans(f, "198.18.5.1", NULL));
+}
+
 static void test_dry_run(void **state)
 {
 	struct fixture *f = *state;
@@ -1231,6 +1303,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_anomalies_and_snapshots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ban_unban, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_dry_run, setup_maps, teardown),
+		cmocka_unit_test_setup_teardown(test_ban_waits_for_worker, setup_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots, setup_all_maps, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_loader, setup_all_maps, teardown),
 	};

@@ -1235,6 +1235,16 @@ static void test_cleanup_deadline(void **state)
 	assert_true(run.more);
 	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 3000 - 2);
 
+	/* cut (a BanIP waits): a generous deadline, yet one chunk a call */
+	atomic_store(&run.cut, true);
+	run.until_ns = mono_now_ns() + 1000000000ull;
+	n = store_cleanup_some(st, 1000, 0, 20000, INT64_MAX, &run);
+	assert_true(n > 0 && n <= 4); /* the chunk after 2 rows: at most twice as many */
+	assert_true(run.more);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM malicious_ips"), 3000 - 2 - n);
+	total = n;
+	atomic_store(&run.cut, false);
+
 	/* a generous deadline: chunks grow, both tables end at max_records */
 	do {
 		run.until_ns = mono_now_ns() + 1000000000ull;
