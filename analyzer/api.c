@@ -17,7 +17,8 @@
  *                 through the eventfd
  *   WAIT -> SEND: api_dispatch() on the owner thread runs the call, puts the reply in the aio
  *                 and nng_ctx_send()s it; a call that waits for fresh snapshots is parked
- *                 and answered by api_resume() after the next cycle
+ *                 and answered by api_resume() after the next cycle (a BanIP or UnbanIP
+ *                 while the analyzer's worker holds the database: after the worker's job)
  *   SEND -> RECV: the reply left (or could not: its message is freed); receive the next
  *
  * Callbacks never exit(), never log above debug on the request path, and never touch the
@@ -105,7 +106,8 @@ struct api {
 	pthread_mutex_t mu; /* head, tail; stopping is set under it */
 	struct api_work *head, *tail;
 	atomic_bool stopping;
-	struct api_work *parked; /* the owner's: waiting for fresh snapshots */
+	/* the owner's: waiting for fresh snapshots, or for the worker's hold on the database */
+	struct api_work *parked;
 
 	struct api_env env;
 	struct api_work works[API_WORKS];
@@ -446,10 +448,15 @@ static void work_answer(struct api *api, struct api_work *w)
 
 void api_resume(struct api *api)
 {
-	struct api_work *w = api->parked, *next;
+	struct api_work *w = api->parked, *next, *fifo = NULL;
 
 	api->parked = NULL;
-	for (; w; w = next) {
+	for (; w; w = next) { /* parked newest first: answered in the order they came */
+		next = w->next;
+		w->next = fifo;
+		fifo = w;
+	}
+	for (w = fifo; w; w = next) {
 		next = w->next;
 		work_answer(api, w);
 	}

@@ -46,8 +46,9 @@ int api_fd(const struct api *api);
 void api_dispatch(struct api *api);
 
 /*
- * On the owner thread, after api_snap_step() published: answer the requests that waited for
- * fresh snapshots.
+ * On the owner thread, after api_snap_step() published or a job of the worker that held the
+ * database ended: answer the requests that waited (parked), in the order they came; those
+ * that still have to wait are parked again.
  */
 void api_resume(struct api *api);
 
