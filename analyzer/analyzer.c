@@ -104,6 +104,7 @@ struct analyzer {
 	char ckpt_err[STORE_ERR_MAX];	 /* the job's results */
 	int ckpt_rc, ckpt_frames;
 	bool ckpt_running, ckpt_failing;
+	uint64_t ckpt_started_ns; /* CLOCK_MONOTONIC: the job was handed to the worker */
 	/* the offload worker's own connection to the database, for its survey and retention */
 	bool worker_db;		     /* a->store is open: the jobs may use the database */
 	char worker_path[4096];	     /* its path (a job's input) */
@@ -975,6 +976,7 @@ static int step_slice(struct analyzer *a)
 		store_checkpoint_started(a->store);
 		store_checkpoint_started(a->wstore);
 		a->ckpt_running = true;
+		a->ckpt_started_ns = mono_ns();
 		return writing_job_start(a, checkpoint_job); /* TRUNCATE holds the write lock */
 	case STEP_CHECKPOINT_END:
 		if (!a->ckpt_running)
@@ -988,8 +990,9 @@ static int step_slice(struct analyzer *a)
 		else if (!a->ckpt_rc && a->ckpt_failing)
 			log_info("database %s: the WAL is copied back again", a->ckpt_path);
 		else if (!a->ckpt_rc)
-			log_debug("database %s: checkpoint, %d WAL frames in the file",
-				  a->ckpt_path, a->ckpt_frames);
+			log_debug("database %s: checkpoint, %d WAL frames in the file, %.1f ms",
+				  a->ckpt_path, a->ckpt_frames,
+				  (double)(mono_ns() - a->ckpt_started_ns) / 1e6);
 		a->ckpt_failing = a->ckpt_rc != 0;
 		return 1;
 	case STEP_METRICS:
