@@ -1119,6 +1119,21 @@ static bool in_force(struct api_env *env, const struct addr_cidr *net)
 	return !map_ban(env, net, &b) && maps_ban_in_force(&b, maps_boot_ns());
 }
 
+/*
+ * Whether a change, authorized and valid, waits: while a job of the analyzer's worker holds
+ * the database (policy.rows_wait) the loop would wait for its write lock, so the call is
+ * parked (ST_LATER) and the job asked to end soon. Checked after authorize() and the
+ * arguments, so that a call that is refused never delays the worker.
+ */
+static bool change_waits(struct api_env *env)
+{
+	if (!env->policy->rows_wait)
+		return false;
+	if (env->db_wanted)
+		env->db_wanted(env->db_wanted_arg);
+	return true;
+}
+
 static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 			 const Ebpfmon__V1__BanIPRequest *rq, struct reply *r)
 {
@@ -1163,6 +1178,8 @@ static api_status ban_ip(struct api_env *env, const struct api_peer *peer,
 			    "%s is %s: no packet comes from it, a ban "
 			    "would never drop anything",
 			    a, never_source(&net));
+	if (change_waits(env))
+		return ST_LATER;
 	was = in_force(env, &net);
 	ret = policy_ban_manual(env->policy, &net, dur, rq->reason, who, &row, &allowed);
 	if (ret == -EPERM && net.prefixlen == 128)
@@ -1237,6 +1254,8 @@ static api_status unban_ip(struct api_env *env, const struct api_peer *peer,
 		return fail(r, ST(INVALID_ARGUMENT), "address: %s", err);
 	cidr_format(&net, a, sizeof(a));
 	snprintf(why, sizeof(why), "unbanned by %s", who);
+	if (change_waits(env))
+		return ST_LATER;
 	was = in_force(env, &net);
 	ret = policy_unban(env->policy, &net, why);
 	if (ret < 0)
@@ -1324,17 +1343,10 @@ static api_status dispatch(struct api_env *env, const struct api_peer *peer, con
 		st = get_system_anomalies(env, rq->get_system_anomalies, r);
 		break;
 	case EBPFMON__V1__REQUEST__CALL_BAN_IP:
+		st = ban_ip(env, peer, rq->ban_ip, r);
+		break;
 	case EBPFMON__V1__REQUEST__CALL_UNBAN_IP:
-		if (env->policy->rows_wait) {
-			/* the loop would wait for the worker's write lock: the call waits */
-			if (env->db_wanted)
-				env->db_wanted(env->db_wanted_arg);
-			st = ST_LATER;
-		} else if (rq->call_case == EBPFMON__V1__REQUEST__CALL_BAN_IP) {
-			st = ban_ip(env, peer, rq->ban_ip, r);
-		} else {
-			st = unban_ip(env, peer, rq->unban_ip, r);
-		}
+		st = unban_ip(env, peer, rq->unban_ip, r);
 		break;
 	default:
 		if (rq->base.n_unknown_fields)

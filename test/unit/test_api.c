@@ -969,6 +969,12 @@ static void test_ban_waits_for_worker(void **state)
 	b.duration_seconds = 600;
 
 	f->policy.rows_wait = true;
+	/* a call that is refused, or malformed, is answered at once and delays nothing */
+	expect(handle(f, &(struct api_peer){.local = false}, &rq), ST(NOT_PERMITTED), "read-only");
+	b.address = "198.18.5.1/33";
+	expect(handle(f, &root_peer, &rq), ST(INVALID_ARGUMENT), "address");
+	b.address = "198.18.5.1";
+	assert_int_equal(wanted, 0);
 	assert_int_equal(handle_later(f, &rq), 1);
 	assert_int_equal(wanted, 1);
 	assert_false(in_bans(f, "198.18.5.1", NULL));
@@ -984,6 +990,8 @@ static void test_ban_waits_for_worker(void **state)
 	rq.unban_ip = &u;
 	u.address = "198.18.5.1";
 	f->policy.rows_wait = true;
+	expect(handle(f, &(struct api_peer){.local = false}, &rq), ST(NOT_PERMITTED), "read-only");
+	assert_int_equal(wanted, 1);
 	assert_int_equal(handle_later(f, &rq), 1);
 	assert_int_equal(wanted, 2);
 	assert_true(in_bans(f, "198.18.5.1", NULL));
