@@ -803,6 +803,9 @@ static void retention_job(void *arg)
 	struct store *st = worker_store(a);
 
 	a->retention.until_ns = mono_ns() + a->retention_budget_ns;
+	/* a BanIP may cut the job short (db_wanted()), after its first RETENTION_JOB_MIN_NS */
+	a->retention.cut_after_ns =
+		a->retention.until_ns - a->retention_budget_ns + RETENTION_JOB_MIN_NS;
 	a->retention_n = st ? store_cleanup_some(st, a->retention_max_records,
 						 a->retention_max_age_s, a->retention_now,
 						 INT64_MAX, &a->retention)
@@ -860,7 +863,9 @@ static void writing_job_end(struct analyzer *a)
 /*
  * api_env.db_wanted, on the loop: a BanIP or UnbanIP waits for the worker's writing job.
  * Retention stops after its current chunk (about 50 us; the run goes on at the next
- * interval); a checkpoint runs to its end (its TRUNCATE waits 10 ms at most for readers).
+ * interval), once the job ran RETENTION_JOB_MIN_NS (20 ms), so that a stream of bans slows
+ * retention down without stopping it; a checkpoint runs to its end (its TRUNCATE waits 10 ms
+ * at most for readers).
  */
 static void db_wanted(void *arg)
 {

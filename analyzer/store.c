@@ -1887,9 +1887,13 @@ static int64_t cleanup_rows(const struct store_cleanup *run, unsigned int i)
  */
 static bool cleanup_late(struct store_cleanup *run, int *work)
 {
+	uint64_t now;
+
 	if (!run || !run->until_ns || !(*work)++)
 		return false;
-	if (mono_ns() < run->until_ns && !atomic_load_explicit(&run->cut, memory_order_relaxed))
+	now = mono_ns();
+	if (now < run->until_ns &&
+	    (!atomic_load_explicit(&run->cut, memory_order_relaxed) || now < run->cut_after_ns))
 		return false;
 	run->more = true;
 	return true;

@@ -454,8 +454,12 @@ struct store_cleanup {
 	int chunk[3];	   /* rows of the table's next chunk (0: the first) */
 	uint64_t until_ns; /* CLOCK_MONOTONIC deadline of each call; 0: none */
 	bool more;	   /* set by a call that stopped at until_ns (or cut) with rows left */
-	/* set from any thread: a call with a deadline stops after its current chunk */
+	/*
+	 * Set from any thread: a call with a deadline stops after its current chunk, once
+	 * CLOCK_MONOTONIC passed cut_after_ns (so that cuts in a row still let a run go on).
+	 */
 	atomic_bool cut;
+	uint64_t cut_after_ns;
 };
 
 /*
