@@ -56,7 +56,8 @@ void policy_free(struct policy *p)
 	p->hist = NULL;
 	p->pending = NULL;
 	p->evict = NULL;
-	p->n_evict = p->evict_next = 0;
+	p->n_evict = p->evict_next = p->cap_evict = 0;
+	p->evict_walked = false;
 	p->n_hist = p->cap_hist = p->n_pending = p->cap_pending = 0;
 }
 
@@ -483,13 +484,45 @@ static void note_evicted(struct policy *p, const struct addr_cidr *net)
 	p->evicted[p->n_evicted++] = *net;
 }
 
-/* Replace the eviction candidates (taking c, n from evict_candidates()). */
+/* Replace the eviction candidates (taking c, n from evict_candidates(), a walk's). */
 static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
 {
 	free(p->evict);
 	p->evict = c;
-	p->n_evict = n;
+	p->n_evict = p->cap_evict = n;
 	p->evict_next = 0;
+	p->evict_walked = true;
+}
+
+/*
+ * A timed ban of addr, until expires_ns (CLOCK_BOOTTIME; 0: permanent, not kept), was written
+ * to bans here: it is a candidate too, after those of the last walk, so that when every other
+ * ban of a full map is permanent the next victim needs no walk. At most
+ * POLICY_EVICT_NOTED candidates are kept; past that the sample finds the others.
+ */
+static void evict_note(struct policy *p, const struct ebpfmon_addr *addr, uint64_t expires_ns)
+{
+	if (!expires_ns)
+		return;
+	if (p->n_evict == p->cap_evict && p->evict_next) { /* the used ones go */
+		memmove(p->evict, p->evict + p->evict_next,
+			(p->n_evict - p->evict_next) * sizeof(*p->evict));
+		p->n_evict -= p->evict_next;
+		p->evict_next = 0;
+	}
+	if (p->n_evict == p->cap_evict) {
+		size_t cap = p->cap_evict < 32 ? 64 : p->cap_evict * 2;
+		struct policy_map_ban *v;
+
+		if (cap > POLICY_EVICT_NOTED)
+			cap = POLICY_EVICT_NOTED;
+		if (cap <= p->n_evict || !(v = realloc(p->evict, cap * sizeof(*v))))
+			return;
+		p->evict = v;
+		p->cap_evict = cap;
+	}
+	p->evict[p->n_evict++] = (struct policy_map_ban){.net = {.addr = *addr, .prefixlen = 128},
+							 .expires_ns = expires_ns};
 }
 
 /* Keys of bans looked at when the candidates ran out, before a walk of the whole map. */
@@ -536,12 +569,13 @@ static int evict_sampled(struct policy *p, struct addr_cidr *victim)
 /*
  * Delete from bans the ban expiring soonest, never a permanent one, and say which: 0, or
  * -ENOSPC when every ban is permanent (or the map cannot be read). The candidates come from
- * the interval's survey, the last walk of the map: a candidate renewed or removed since is
- * passed over, and a ban made since the walk is not one, so the victim is the soonest as of
- * that walk. When they run out before the next survey, the soonest of a sample of
- * EVICT_SAMPLE entries goes (the sample moves on through the map). A walk of the whole map on
- * the loop (~20 ms at 65 536 entries) makes candidates when there are none yet (before the
- * first survey) or when a sample held permanent bans alone.
+ * the interval's survey, the last walk of the map, then the timed bans written here since
+ * (evict_note()): a candidate renewed or removed since is passed over, so the victim is the
+ * soonest as of that walk. When they run out before the next survey, the soonest of a sample
+ * of EVICT_SAMPLE entries goes (the sample moves on through the map); a sample of permanent
+ * bans alone means -ENOSPC, never a walk, which a sender of new networks could make every
+ * ban pay when the map holds permanent bans only (15-23 ms each at 65 536 entries). The
+ * loop walks the whole map only before the first survey.
  */
 static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 {
@@ -564,13 +598,14 @@ static int evict_soonest(struct policy *p, struct addr_cidr *victim)
 			return 0;
 		}
 		/* used up: a sample; none yet (no survey since the start): the walk makes them */
-		if (!walked && p->n_evict && !evict_sampled(p, victim))
-			return 0;
+		if (p->evict_walked)
+			return evict_sampled(p, victim) ? -ENOSPC : 0;
 		if (walked || snapshot_maps(p->maps, &sn, &n_bans))
 			break;
+		p->evict_walks++;
 		n = evict_candidates(sn.v, n_bans, &c);
 		free(sn.v);
-		if (n <= 0)
+		if (n < 0)
 			break;
 		evict_set(p, c, (size_t)n);
 	}
@@ -593,6 +628,7 @@ static int ban_when_full(struct policy *p, const struct ebpfmon_addr *addr,
 	if (!evict_soonest(p, &victim)) {
 		note_evicted(p, &victim);
 		if (!bpf_map_update_elem(p->maps->bans, addr, ban, BPF_NOEXIST)) {
+			evict_note(p, addr, ban->expires_ns);
 			*net = (struct addr_cidr){.addr = *addr, .prefixlen = 128};
 			*how = "evicted the ban expiring soonest";
 			err = 1;
@@ -692,7 +728,9 @@ int policy_ban(struct policy *p, const struct ebpfmon_addr *addr, enum ebpfmon_b
 	prior = prior_bans(p, off);
 	dur = policy_duration_s(p->cfg, prior);
 	ban.expires_ns = dur ? now + dur * 1000000000ull : 0;
-	if (bpf_map_update_elem(p->maps->bans, addr, &ban, BPF_ANY)) {
+	if (!bpf_map_update_elem(p->maps->bans, addr, &ban, BPF_ANY)) {
+		evict_note(p, addr, ban.expires_ns);
+	} else {
 		int err = -errno;
 		const char *how = NULL;
 		bool warn = now - p->full_warned_ns >= FULL_WARN_NS || !p->full_warned_ns;
@@ -1064,6 +1102,8 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 		rc->restored++;
 		if (row->net.prefixlen != 128)
 			set_ban_nets_flag(p, true);
+		else
+			evict_note(p, &row->net.addr, ban.expires_ns);
 		ban_written(p);
 		log_info("restored the ban of %s from the database (the maps are new)",
 			 cidr_format(&row->net, a, sizeof(a)));
@@ -1249,8 +1289,10 @@ void policy_survey(const struct maps *maps, uint32_t limit, struct store *rstore
 				  strerror(n < 0 ? (int)-n : -sc.err));
 	}
 	k = evict_candidates(sn.v, n_bans, &sv->evict);
-	if (k > 0)
+	if (k >= 0) {
 		sv->n_evict = (size_t)k;
+		sv->evict_made = true;
+	}
 out:
 	free(map);
 	free(rows.v);
@@ -1320,10 +1362,11 @@ int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t bud
 		log_info("reconciled: %u bans recorded from the kernel, %u ended as removed from "
 			 "the map",
 			 sv->recorded, sv->removed);
-	if (sv->n_evict) {
+	if (sv->evict_made) { /* none: every ban was permanent at the walk */
 		evict_set(p, sv->evict, sv->n_evict);
 		sv->evict = NULL;
 		sv->n_evict = 0;
+		sv->evict_made = false;
 	}
 	return 1;
 }
@@ -1539,6 +1582,8 @@ int policy_ban_manual(struct policy *p, const struct addr_cidr *net, uint64_t du
 		}
 		if (!single)
 			set_ban_nets_flag(p, true);
+		else
+			evict_note(p, &net->addr, ban.expires_ns);
 		ban_written(p);
 		if (single)
 			p->bans++;

@@ -48,7 +48,9 @@ struct policy {
 	size_t n_evicted, cap_evicted;
 	/* the next bans to evict from a full map, soonest deadline first (evict_soonest()) */
 	struct policy_map_ban *evict;
-	size_t n_evict, evict_next;
+	size_t n_evict, evict_next, cap_evict;
+	bool evict_walked;    /* a walk (the survey's or the loop's) made them at least once */
+	uint64_t evict_walks; /* walks of bans on the loop for them (before the first survey) */
 	struct ebpfmon_addr evict_cursor; /* where the last sample of bans stopped */
 	bool evict_cursor_set;
 	struct policy_seen seen; /* recent URL offences: one request, one offence */
@@ -70,6 +72,8 @@ int policy_maps_marker(int bans, int ban_nets, char *buf, size_t len);
 
 /* Bans of a full map evicted without a walk of it: taken from the last one (bans entries). */
 #define POLICY_EVICT_CANDIDATES 4096
+/* And with the timed bans written since (evict_note() in policy.c), at most this many. */
+#define POLICY_EVICT_NOTED 65536
 
 void policy_init(struct policy *p, const struct config *cfg, const struct maps *maps,
 		 struct store *store);
@@ -148,7 +152,8 @@ struct policy_survey {
 	bool reconciled;	      /* the database was read (items is what it found) */
 	struct policy_map_ban *evict; /* the next candidates of a full map (evict_soonest()) */
 	size_t n_evict;
-	int err; /* 0, or -errno of the maps' walk (nothing to apply) */
+	bool evict_made; /* evict, n_evict are the walk's (none: every ban permanent) */
+	int err;	 /* 0, or -errno of the maps' walk (nothing to apply) */
 	/* policy_survey_apply()'s progress */
 	size_t done_over, done_expired, done_items;
 	bool nets_checked;

@@ -568,6 +568,56 @@ static void full_map_evicts_from_candidates(void **state)
 	survey_rig_down(&r);
 }
 
+/*
+ * A full map of permanent bans: each new offender's network is banned instead, with no walk
+ * of the map per ban (a sender of new /64s would make each ban pay it); a timed ban written
+ * since the last walk is still found and evicted.
+ */
+static void full_map_of_permanent_bans(void **state)
+{
+	struct ebpfmon_ban perm = {.reason = EBPFMON_BAN_MANUAL}, b;
+	struct ebpfmon_lpm_key k = {.prefixlen = 128};
+	struct survey_rig r;
+	struct policy_survey sv;
+	struct ebpfmon_addr x;
+	char ip[48];
+
+	(void)state;
+	if (!survey_rig_up(&r, 512))
+		no_bpf();
+	for (int i = 0; i < 512; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:5::%x", i + 1);
+		assert_int_equal(addr_parse(ip, &x), 0);
+		assert_int_equal(bpf_map_update_elem(r.maps.bans, &x, &perm, BPF_ANY), 0);
+	}
+	survey_run(&r, &sv, true);
+	assert_true(pol.evict_walked);
+	assert_int_equal(pol.n_evict, 0);
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:6:%x::1", i + 1);
+		assert_int_equal(addr_parse(ip, &x), 0);
+		assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+		assert_false(in_map(&r, ip));
+	}
+	/* the last one's /64 is banned instead (the longest prefix holding it) */
+	memcpy(k.a, x.a, sizeof(k.a));
+	assert_int_equal(bpf_map_lookup_elem(r.maps.ban_nets, &k, &b), 0);
+
+	/* a slot frees up; the timed ban written there is the next victim */
+	assert_int_equal(addr_parse("2001:db8:5::1", &x), 0);
+	assert_int_equal(bpf_map_delete_elem(r.maps.bans, &x), 0);
+	assert_int_equal(addr_parse("2001:db8:7::1", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_true(in_map(&r, "2001:db8:7::1"));
+	assert_int_equal(addr_parse("2001:db8:7::2", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_true(in_map(&r, "2001:db8:7::2"));
+	assert_false(in_map(&r, "2001:db8:7::1"));
+	assert_int_equal(pol.evict_walks, 0); /* never a walk of the map on the loop */
+	survey_rig_down(&r);
+}
+
 /* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
 
 static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_t seq,
@@ -661,6 +711,7 @@ int main(void)
 		cmocka_unit_test(reconcile_new_maps_restore),
 		cmocka_unit_test(survey_actions_are_checked_again),
 		cmocka_unit_test(full_map_evicts_from_candidates),
+		cmocka_unit_test(full_map_of_permanent_bans),
 		cmocka_unit_test(evict_soonest_expiring_never_permanent),
 	};
 
