@@ -888,7 +888,7 @@ static int step_slice(struct analyzer *a)
 		store_try_open(a);
 		return 1;
 	case STEP_SURVEY:
-		policy_survey_free(&a->survey);
+		policy_survey_prepare(&a->policy, &a->survey);
 		worker_input(a);
 		a->survey_limit = a->cfg.max_connections_per_ip;
 		if (offload_start(a->offload, survey_job, a)) { /* cannot be: no job is left */

@@ -49,7 +49,15 @@ struct policy {
 	/* the next bans to evict from a full map, soonest deadline first (evict_soonest()) */
 	struct policy_map_ban *evict;
 	size_t n_evict, evict_next, cap_evict;
-	bool evict_walked;    /* a walk (the survey's or the loop's) made them at least once */
+	bool evict_walked; /* a walk (the survey's or the loop's) made them at least once */
+	/*
+	 * cidr_ban_threshold's count of the bans in force in a network, without a walk of bans
+	 * per ban: those the last survey found (esc), and those written here since (esc_new),
+	 * each array sorted by policy_esc_cmp(); esc_seq counts the writes.
+	 */
+	struct policy_esc *esc, *esc_new;
+	size_t n_esc, n_esc_new, cap_esc_new;
+	uint64_t esc_seq;
 	uint64_t evict_walks; /* walks of bans on the loop for them (before the first survey) */
 	struct ebpfmon_addr evict_cursor; /* where the last sample of bans stopped */
 	bool evict_cursor_set;
@@ -152,8 +160,14 @@ struct policy_survey {
 	bool reconciled;	      /* the database was read (items is what it found) */
 	struct policy_map_ban *evict; /* the next candidates of a full map (evict_soonest()) */
 	size_t n_evict;
-	bool evict_made; /* evict, n_evict are the walk's (none: every ban permanent) */
-	int err;	 /* 0, or -errno of the maps' walk (nothing to apply) */
+	bool evict_made;	/* evict, n_evict are the walk's (none: every ban permanent) */
+	struct policy_esc *esc; /* with want_esc: the bans in force, sorted (policy_esc_cmp()) */
+	size_t n_esc;
+	bool esc_made;
+	/* set by policy_survey_prepare() on the loop */
+	bool want_esc;	  /* cidr_ban_threshold is on: make esc */
+	uint64_t esc_seq; /* the policy's esc_seq when the survey began */
+	int err;	  /* 0, or -errno of the maps' walk (nothing to apply) */
 	/* policy_survey_apply()'s progress */
 	size_t done_over, done_expired, done_items;
 	bool nets_checked;
@@ -177,6 +191,11 @@ void policy_survey(const struct maps *maps, uint32_t limit, struct store *rstore
 int policy_survey_apply(struct policy *p, struct policy_survey *sv, uint64_t budget_ns);
 /* Free what policy_survey() allocated and zero *sv. */
 void policy_survey_free(struct policy_survey *sv);
+/*
+ * On the loop, before policy_survey(): free and zero *sv, and set what the survey takes from
+ * the policy (whether cidr_ban_threshold needs the bans by network, and since when).
+ */
+void policy_survey_prepare(struct policy *p, struct policy_survey *sv);
 
 /*
  * At start: bans the database holds active but the kernel lost (a reboot) are written back,

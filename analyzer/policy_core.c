@@ -51,6 +51,18 @@ enum policy_verdict policy_decide(const struct config *cfg, const struct ebpfmon
 	return cfg->dry_run ? POLICY_WOULD_BAN : POLICY_BAN;
 }
 
+int policy_esc_cmp(const void *a, const void *b)
+{
+	const struct policy_esc *x = a, *y = b;
+	int c = memcmp(x->net.addr.a, y->net.addr.a, sizeof(x->net.addr.a));
+
+	if (c)
+		return c;
+	if (x->net.prefixlen != y->net.prefixlen)
+		return x->net.prefixlen < y->net.prefixlen ? -1 : 1;
+	return memcmp(x->addr.a, y->addr.a, sizeof(x->addr.a));
+}
+
 void policy_escalation_net(const struct ebpfmon_addr *addr, struct addr_cidr *net)
 {
 	bool v4 = addr_is_v4(addr);

@@ -89,6 +89,20 @@ struct policy_map_ban {
 	uint32_t reason;
 };
 
+/*
+ * A ban in force in bans, by the network cidr_ban_threshold counts it in (its /24 or /64,
+ * policy_escalation_net()); seq: when the policy wrote it (its count of writes), 0 when a walk
+ * found it. Arrays of these are sorted by policy_esc_cmp(): by net, then address.
+ */
+struct policy_esc {
+	struct addr_cidr net;
+	struct ebpfmon_addr addr;
+	uint64_t seq;
+};
+
+/* qsort()/bsearch() order of struct policy_esc: net (address, then length), then address. */
+int policy_esc_cmp(const void *a, const void *b);
+
 /* An active, enforced (not dry-run) row of the database. */
 struct policy_db_ban {
 	struct addr_cidr net;

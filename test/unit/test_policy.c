@@ -618,6 +618,66 @@ static void full_map_of_permanent_bans(void **state)
 	survey_rig_down(&r);
 }
 
+static bool net_banned(struct survey_rig *r, const char *ip)
+{
+	struct ebpfmon_lpm_key k = {.prefixlen = 128};
+	struct ebpfmon_addr a;
+	struct ebpfmon_ban b;
+
+	assert_int_equal(addr_parse(ip, &a), 0);
+	memcpy(k.a, a.a, sizeof(k.a));
+	return !bpf_map_lookup_elem(r->maps.ban_nets, &k, &b);
+}
+
+/*
+ * cidr_ban_threshold counts the bans in force in the offender's /24 without a walk of bans:
+ * those the last survey found (written by anyone), and those the policy wrote since, each
+ * looked up again, so that a ban lifted since the survey no longer counts.
+ */
+static void escalation_counts_without_a_walk(void **state)
+{
+	struct policy_survey sv = {0};
+	struct survey_rig r;
+	struct ebpfmon_addr x;
+
+	(void)state;
+	if (!survey_rig_up(&r, 64))
+		no_bpf();
+	r.cfg.cidr_ban_threshold = 3;
+	map_ban(&r, "198.18.9.1", 600); /* not the policy's: only the survey knows them */
+	map_ban(&r, "198.18.9.2", 600);
+	map_ban(&r, "198.18.9.9", -5);	/* expired: does not count */
+	map_ban(&r, "198.18.8.1", 600); /* another /24 */
+	policy_survey_prepare(&pol, &sv);
+	policy_survey(&r.maps, r.cfg.max_connections_per_ip, r.ro, &sv);
+	while (!policy_survey_apply(&pol, &sv, 0))
+		;
+	policy_survey_free(&sv);
+	assert_int_equal(pol.n_esc, 3);
+
+	/* .2 lifted since the survey: .3 makes two in force, not three */
+	assert_int_equal(addr_parse("198.18.9.2", &x), 0);
+	assert_int_equal(bpf_map_delete_elem(r.maps.bans, &x), 0);
+	assert_int_equal(addr_parse("198.18.9.3", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_false(net_banned(&r, "198.18.9.3"));
+	/* .4, written since the survey like .3: three, the network goes */
+	assert_int_equal(addr_parse("198.18.9.4", &x), 0);
+	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	assert_true(net_banned(&r, "198.18.9.200"));
+	assert_false(net_banned(&r, "198.18.8.1"));
+
+	/* a survey that began after them takes them over; the count stays right */
+	policy_survey_prepare(&pol, &sv);
+	policy_survey(&r.maps, r.cfg.max_connections_per_ip, r.ro, &sv);
+	while (!policy_survey_apply(&pol, &sv, 0))
+		;
+	policy_survey_free(&sv);
+	assert_int_equal(pol.n_esc_new, 0);
+	assert_int_equal(pol.n_esc, 4); /* .1, .3, .4 and 198.18.8.1 */
+	survey_rig_down(&r);
+}
+
 /* ---- one request, one offence, across a restart (dry run: no maps needed) ---- */
 
 static struct ebpfmon_ev_url_hit url_hit(const char *ip, uint16_t sport, uint32_t seq,
@@ -712,6 +772,7 @@ int main(void)
 		cmocka_unit_test(survey_actions_are_checked_again),
 		cmocka_unit_test(full_map_evicts_from_candidates),
 		cmocka_unit_test(full_map_of_permanent_bans),
+		cmocka_unit_test(escalation_counts_without_a_walk),
 		cmocka_unit_test(evict_soonest_expiring_never_permanent),
 	};
 
