@@ -1319,7 +1319,7 @@ static int modules_start(struct analyzer *a)
 	metrics_listen(a); /* a listener that cannot start is retried, never a failure */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	env.started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-	r = api_snap_create(&a->snap, &a->maps, a->cfg.pin_root, env.started_ns);
+	r = api_snap_create(&a->snap, &a->maps, env.started_ns);
 	if (r) {
 		log_error("api: cannot make its snapshots: %s", strerror(-r));
 		return r;

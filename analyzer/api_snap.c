@@ -4,8 +4,7 @@
  * status figures and the live top list, published together; readers on nng's threads take a
  * reference under the mutex and build their reply from it without holding anything.
  *
- * A cycle:  INFO   interfaces, programs, loader (as the lock probe last found: struct
- *                  lock_probe), database, resources, open anomalies
+ * A cycle:  INFO   interfaces, programs, loader, database, resources, open anomalies
  *           BANS   entries of bans in force (a batched walk, sliced), then ban_nets
  *           WALK   ip_stats (a batched walk, sliced): tracked addresses, the top k of each
  *                  order in two min-heaps; merged into one array sorted by address
@@ -25,6 +24,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,24 +70,6 @@ struct top_build {
 	size_t n[API_TOP_ORDERS];
 };
 
-/*
- * The thread that finds the loader: the process holding the flock on the pin root, as
- * /proc/locks tells. Reading /proc/locks waits for an RCU grace period (8-24 ms measured
- * here, and every file lock of the system waits with it), so the loop never reads it: it
- * asks this thread and takes the answer when there is one.
- */
-struct lock_probe {
-	pthread_t thread;
-	bool running;
-	char pin_root[CONFIG_PATH_MAX];
-	pthread_mutex_t mu; /* everything below */
-	pthread_cond_t cv;
-	bool asked, stop;
-	uint64_t seq;		  /* answers given; 0: none yet */
-	long pid;		  /* the last answer: the holder, 0 none */
-	unsigned long long start; /* its start time (proc_start()) */
-};
-
 struct api_snap {
 	pthread_mutex_t mu; /* the two pointers below */
 	struct api_status_snap *status;
@@ -102,16 +84,8 @@ struct api_snap {
 	atomic_uint_fast64_t want_k_ns;
 	atomic_uint want_k;
 
-	struct lock_probe probe; /* who holds the loader's lock, found off the loop */
-
 	/* the loop's thread only */
 	const struct maps *maps;
-	long loader_pid;		 /* holds the pin root's lock (0: none found) */
-	unsigned long long loader_start; /* its start time, against a reused pid */
-	uint64_t loader_asked_ns;	 /* the probe was last asked then */
-	uint64_t probe_seen;		 /* the probe's answer last taken (its seq) */
-	uint64_t wait_until_ns;		 /* the next slice not before (0: at once) */
-	int loader_state;		 /* the cycle's loader_running() */
 	uint64_t due_ns, period_ns;
 	bool kicked;
 	uint32_t kick_k;
@@ -346,135 +320,23 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 		st->open_anomalies = open;
 }
 
-/* The start time of process pid (field 22 of /proc/PID/stat), or 0 when it is gone. */
-static unsigned long long proc_start(long pid)
-{
-	char path[64], buf[512], *p;
-	unsigned long long start = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the name may hold anything */
-	/* NOLINTNEXTLINE(cert-err34-c): /proc/PID/stat is the kernel's; starttime fits */
-	if (!p || sscanf(p + 1,
-			 " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu",
-			 &start) != 1)
-		return 0;
-	return start;
-}
-
-static void *probe_main(void *arg)
-{
-	struct lock_probe *pr = arg;
-
-	pthread_mutex_lock(&pr->mu);
-	for (;;) {
-		long pid;
-		unsigned long long start;
-
-		while (!pr->asked && !pr->stop)
-			pthread_cond_wait(&pr->cv, &pr->mu);
-		if (pr->stop)
-			break;
-		pr->asked = false;
-		pthread_mutex_unlock(&pr->mu);
-		pid = maps_lock_holder(pr->pin_root);
-		if (pid <= 0 || pid == getpid()) /* none, or -errno */
-			pid = 0;
-		start = pid ? proc_start(pid) : 0;
-		pthread_mutex_lock(&pr->mu);
-		pr->pid = start ? pid : 0;
-		pr->start = start;
-		pr->seq++;
-	}
-	pthread_mutex_unlock(&pr->mu);
-	return NULL;
-}
-
-/* Start the probe of the lock on pin_root, asking it at once: 0 or -errno. */
-static int probe_start(struct lock_probe *pr, const char *pin_root)
-{
-	int err;
-
-	snprintf(pr->pin_root, sizeof(pr->pin_root), "%s", pin_root);
-	pthread_mutex_init(&pr->mu, NULL);
-	pthread_cond_init(&pr->cv, NULL);
-	pr->asked = true;
-	err = pthread_create(&pr->thread, NULL, probe_main, pr);
-	if (err) {
-		pthread_cond_destroy(&pr->cv);
-		pthread_mutex_destroy(&pr->mu);
-		return -err;
-	}
-	pthread_setname_np(pr->thread, "ebpfmon-locks");
-	pr->running = true;
-	return 0;
-}
-
-static void probe_stop(struct lock_probe *pr)
-{
-	if (!pr->running)
-		return;
-	pthread_mutex_lock(&pr->mu);
-	pr->stop = true;
-	pthread_cond_signal(&pr->cv);
-	pthread_mutex_unlock(&pr->mu);
-	pthread_join(pr->thread, NULL);
-	pthread_cond_destroy(&pr->cv);
-	pthread_mutex_destroy(&pr->mu);
-	pr->running = false;
-}
-
 /*
- * Whether the loader runs, on the loop: the holder found last is looked at again (one read
- * of /proc/PID/stat); when it is gone or none was found, the probe is asked again, at most
- * every LOADER_RECHECK_NS while none is found. -EAGAIN while the probe never answered.
+ * Whether the loader runs: a process holds the exclusive flock() the loader takes on the pin
+ * root. Tried with a shared lock that does not wait: taken, it goes again at once (the loader
+ * tries again when it meets it, loader.c). /proc/locks, which would name the holder, is not
+ * read: its read waits for an RCU grace period and holds up every file lock of the system
+ * meanwhile, SQLite's too (8-24 ms here).
  */
-#define LOADER_RECHECK_NS (10 * 1000000000ull)
-#define PROBE_WAIT_NS	  (1000 * 1000000ull) /* the first cycle waits this long at most */
-#define PROBE_POLL_NS	  (1 * 1000000ull)    /* for the first answer, looked for this often */
-
-static int loader_running(struct api_snap *s, uint64_t now)
+static bool loader_running(const char *pin_root)
 {
-	struct lock_probe *pr = &s->probe;
-	bool ask = false, answered;
+	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool held;
 
-	if (s->loader_pid > 0 && proc_start(s->loader_pid) == s->loader_start)
-		return 1;
-	if (s->loader_pid > 0) { /* it went: who holds the lock now? */
-		s->loader_pid = 0;
-		s->loader_asked_ns = 0;
-	}
-	pthread_mutex_lock(&pr->mu);
-	answered = pr->seq > 0;
-	if (pr->seq != s->probe_seen) {
-		s->probe_seen = pr->seq;
-		s->loader_pid = pr->pid;
-		s->loader_start = pr->start;
-	}
-	if (!pr->asked && (!s->loader_pid || proc_start(s->loader_pid) != s->loader_start) &&
-	    (!s->loader_asked_ns || now >= s->loader_asked_ns + LOADER_RECHECK_NS)) {
-		pr->asked = ask = true;
-		pthread_cond_signal(&pr->cv);
-	}
-	pthread_mutex_unlock(&pr->mu);
-	if (ask) {
-		s->loader_pid = 0;
-		s->loader_asked_ns = now;
-	}
-	if (!answered)
-		return -EAGAIN;
-	return s->loader_pid > 0;
+	if (fd < 0)
+		return false;
+	held = flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK;
+	close(fd); /* and with it the shared lock, when it was taken */
+	return held;
 }
 
 struct count_ctx {
@@ -849,11 +711,9 @@ uint64_t api_snap_started_ns(const struct api_snap *s)
 
 /* --- the loop's side --- */
 
-int api_snap_create(struct api_snap **out, const struct maps *m, const char *pin_root,
-		    uint64_t started_ns)
+int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t started_ns)
 {
 	struct api_snap *s = calloc(1, sizeof(*s));
-	int err;
 
 	if (!s)
 		return -ENOMEM;
@@ -862,13 +722,6 @@ int api_snap_create(struct api_snap **out, const struct maps *m, const char *pin
 		free(s);
 		return -ENOMEM;
 	}
-	err = probe_start(&s->probe, pin_root);
-	if (err) {
-		free(s->changed);
-		free(s);
-		return err;
-	}
-	s->loader_asked_ns = api_snap_now();
 	pthread_mutex_init(&s->mu, NULL);
 	s->maps = m;
 	s->counters_fd = m->counters;
@@ -897,7 +750,6 @@ void api_snap_destroy(struct api_snap *s)
 	if (!s)
 		return;
 	cycle_abort(s);
-	probe_stop(&s->probe);
 	api_snap_put_status(s->status);
 	api_snap_put_top(s->top);
 	pthread_mutex_destroy(&s->mu);
@@ -1005,8 +857,7 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		__attribute__((fallthrough)); /* the figures are one slice */
 	case PH_INFO:
 		status_info(p, sm, s->nst);
-		s->loader_state = loader_running(s, now); /* -EAGAIN: asked again at the end */
-		s->nst->loader_running = s->loader_state > 0;
+		s->nst->loader_running = loader_running(p->cfg->pin_root);
 		if (walker_init(&s->w, s->maps->bans, sizeof(struct ebpfmon_addr),
 				sizeof(struct ebpfmon_ban))) {
 			cycle_abort(s);
@@ -1066,14 +917,6 @@ static int cycle_slice(struct api_snap *s, struct policy *p, const struct sysmon
 		if (!top_lookups(s->maps, s->ntop, &s->finish_i, deadline))
 			return 0;
 		now = api_snap_now();
-		if (s->loader_state == -EAGAIN) { /* the analyzer's first cycle */
-			s->loader_state = loader_running(s, now);
-			s->nst->loader_running = s->loader_state > 0;
-			if (s->loader_state == -EAGAIN && now < s->cycle_ns + PROBE_WAIT_NS) {
-				s->wait_until_ns = now + PROBE_POLL_NS;
-				return 0;
-			}
-		}
 		publish(s, now);
 		s->phase = PH_IDLE;
 		log_debug(
@@ -1105,9 +948,7 @@ int api_snap_step(struct api_snap *s, struct policy *p, const struct sysmon *sm,
 			s->slice_max_phase = ph;
 		}
 		if (s->phase != PH_IDLE) {
-			/* the next slice after the loop's other work (or the probe's answer) */
-			s->due_ns = s->wait_until_ns > now_ns ? s->wait_until_ns : now_ns;
-			s->wait_until_ns = 0;
+			s->due_ns = now_ns; /* the next slice after the loop's other work */
 		} else {
 			uint64_t demand = atomic_load_explicit(&s->demand_ns, memory_order_relaxed);
 			uint64_t next = s->cycle_ns + s->period_ns;
@@ -1169,12 +1010,12 @@ void api_snap_collect_status(struct policy *p, const struct sysmon *sm, struct a
 {
 	const struct maps *m = p->maps;
 	struct count_ctx bans = {.now = maps_boot_ns()};
-	long holder = maps_lock_holder(p->cfg->pin_root), nets;
+	long nets;
 	struct walker w;
 
 	memset(out, 0, sizeof(*out));
 	status_info(p, sm, out);
-	out->loader_running = holder > 0 && holder != getpid();
+	out->loader_running = loader_running(p->cfg->pin_root);
 	if (!walker_init(&w, m->bans, sizeof(struct ebpfmon_addr), sizeof(struct ebpfmon_ban)))
 		walker_step(&w, count_in_force, &bans, UINT64_MAX);
 	walker_free(&w);

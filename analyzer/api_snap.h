@@ -116,13 +116,10 @@ struct api_top_snap {
 struct api_snap;
 
 /*
- * Make the snapshots' home for the maps m (which outlive it) under pin_root (whose lock tells
- * whether the loader runs: a thread of its own looks for the holder, see api_snap.c);
- * started_ns: CLOCK_MONOTONIC when the analyzer started serving. No cycle is due until a
- * request asks. 0, -ENOMEM, or -errno from pthread_create().
+ * Make the snapshots' home for the maps m (which outlive it); started_ns: CLOCK_MONOTONIC
+ * when the analyzer started serving. No cycle is due until a request asks. 0 or -ENOMEM.
  */
-int api_snap_create(struct api_snap **out, const struct maps *m, const char *pin_root,
-		    uint64_t started_ns);
+int api_snap_create(struct api_snap **out, const struct maps *m, uint64_t started_ns);
 /* Free, after every reader is gone (api_destroy() first). NULL is fine. */
 void api_snap_destroy(struct api_snap *s);
 

@@ -344,15 +344,6 @@ static long flock_holder(dev_t dev, ino_t ino)
 	return pid;
 }
 
-long maps_lock_holder(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st))
-		return -errno;
-	return flock_holder(st.st_dev, st.st_ino);
-}
-
 int maps_lock(struct maps *m, const char *pin_root)
 {
 	char path[512];

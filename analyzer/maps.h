@@ -37,12 +37,6 @@ int maps_lock(struct maps *m, const char *pin_root);
  * or the folder cannot be checked now (-ENOENT: gone), what says which. Logs nothing.
  */
 int maps_check(const struct maps *m, const char *pin_root, char *what, size_t len);
-/*
- * The pid of a process holding a flock() on path, from /proc/locks (the loader holds one on
- * the pin root while it runs): > 0, 0 when none is held (or its holder is in another pid
- * namespace), -errno when path cannot be stat()ed. Takes no lock itself.
- */
-long maps_lock_holder(const char *path);
 struct ebpfmon_prog_stats;
 /*
  * The programs' run statistics the loader copies into pin_root/maps/prog_stats (opened

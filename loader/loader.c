@@ -109,6 +109,24 @@ static bool on_bpffs(const char *path)
 }
 
 /* Make sure pin_root lies on bpffs, mounting /sys/fs/bpf when nothing is mounted there yet. */
+/*
+ * The exclusive flock() on the pin root, fd, that says a loader runs there: 0, or -1 with
+ * errno (EWOULDBLOCK: another holds it). The analyzer's status tries a shared lock on it for
+ * microseconds (api_snap.c), so a loader that meets one tries again, for LOCK_TRIES x 10 ms.
+ */
+#define LOCK_TRIES 20
+
+static int lock_root(int fd)
+{
+	for (int i = 0;; i++) {
+		if (!flock(fd, LOCK_EX | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK || i + 1 >= LOCK_TRIES)
+			return -1;
+		usleep(10 * 1000);
+	}
+}
+
 static int ensure_bpffs(const char *pin_root)
 {
 	char parent[PIN_PATH_MAX], *slash;
@@ -168,7 +186,7 @@ static int pin_root_setup(struct loader *l)
 		log_error("cannot open %s: %s", root, strerror(errno));
 		return -errno;
 	}
-	if (flock(l->root_fd, LOCK_EX | LOCK_NB)) {
+	if (lock_root(l->root_fd)) {
 		err = -errno;
 		if (errno == EWOULDBLOCK)
 			log_error("another ebpfmon-loader is already running on %s", root);
@@ -1070,7 +1088,7 @@ int loader_unload(const struct config *cfg)
 		close(fd);
 		return LOADER_EXIT_FAIL;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
+	if (lock_root(fd)) {
 		log_error("an ebpfmon-loader is running on %s: stop it first", cfg->pin_root);
 		close(fd);
 		return LOADER_EXIT_FAIL;
