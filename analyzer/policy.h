@@ -178,7 +178,8 @@ struct policy_survey {
  * On any thread: fill *sv from the maps (conn_count against limit, max_connections_per_ip)
  * and, with rstore (a store of the analyzer's database; NULL: no reconciliation), the
  * database's active rows. Reads, never writes, and touches no policy state. *sv must be
- * zeroed or passed to policy_survey_free() before.
+ * zeroed, or passed to policy_survey_prepare() (or policy_survey_free()) before. With
+ * sv->want_esc, also the bans in force by network (sv->esc) for cidr_ban_threshold.
  */
 void policy_survey(const struct maps *maps, uint32_t limit, struct store *rstore,
 		   struct policy_survey *sv);
