@@ -455,24 +455,38 @@ static long evict_candidates(struct policy_map_ban *v, size_t n, struct policy_m
 }
 
 /*
+ * v (n elements of elem bytes used, room for *cap) with room for one more: as it is, or
+ * reallocated to twice *cap (first when 0), max elements at most; NULL when it is full at
+ * max or memory ran out (v is then unchanged).
+ */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t elem, size_t first, size_t max)
+{
+	size_t c = *cap ? *cap * 2 : first;
+	void *nv;
+
+	if (n < *cap)
+		return v;
+	if (c > max)
+		c = max;
+	if (c <= n || !(nv = realloc(v, c * elem)))
+		return NULL;
+	*cap = c;
+	return nv;
+}
+
+/*
  * Keep the network of an evicted ban, whose row policy_flush() ends ("evicted: bans map
  * full"). Eviction never waits for that: past POLICY_PENDING_MAX kept (the database away
  * long) the row ends at the next reconciliation instead, as removed from the map.
  */
 static void note_evicted(struct policy *p, const struct addr_cidr *net)
 {
-	if (p->n_evicted == p->cap_evicted) {
-		size_t cap = p->cap_evicted ? p->cap_evicted * 2 : 64;
-		struct addr_cidr *v;
+	struct addr_cidr *v = room_for_one(p->evicted, p->n_evicted, &p->cap_evicted, sizeof(*v),
+					   64, POLICY_PENDING_MAX);
 
-		if (cap > POLICY_PENDING_MAX)
-			return;
-		v = realloc(p->evicted, cap * sizeof(*v));
-		if (!v)
-			return;
-		p->evicted = v;
-		p->cap_evicted = cap;
-	}
+	if (!v)
+		return;
+	p->evicted = v;
 	p->evicted[p->n_evicted++] = *net;
 }
 
@@ -494,6 +508,8 @@ static void evict_set(struct policy *p, struct policy_map_ban *c, size_t n)
  */
 static void evict_note(struct policy *p, const struct ebpfmon_addr *addr, uint64_t expires_ns)
 {
+	struct policy_map_ban *v;
+
 	if (!expires_ns)
 		return;
 	if (p->n_evict == p->cap_evict && p->evict_next) { /* the used ones go */
@@ -502,17 +518,10 @@ static void evict_note(struct policy *p, const struct ebpfmon_addr *addr, uint64
 		p->n_evict -= p->evict_next;
 		p->evict_next = 0;
 	}
-	if (p->n_evict == p->cap_evict) {
-		size_t cap = p->cap_evict < 32 ? 64 : p->cap_evict * 2;
-		struct policy_map_ban *v;
-
-		if (cap > POLICY_EVICT_NOTED)
-			cap = POLICY_EVICT_NOTED;
-		if (cap <= p->n_evict || !(v = realloc(p->evict, cap * sizeof(*v))))
-			return;
-		p->evict = v;
-		p->cap_evict = cap;
-	}
+	v = room_for_one(p->evict, p->n_evict, &p->cap_evict, sizeof(*v), 64, POLICY_EVICT_NOTED);
+	if (!v)
+		return;
+	p->evict = v;
 	p->evict[p->n_evict++] = (struct policy_map_ban){.net = {.addr = *addr, .prefixlen = 128},
 							 .expires_ns = expires_ns};
 }
@@ -575,7 +584,7 @@ static bool esc_same_net(const struct policy_esc *a, const struct addr_cidr *net
  */
 static void esc_note(struct policy *p, const struct ebpfmon_addr *addr)
 {
-	struct policy_esc e = {.addr = *addr};
+	struct policy_esc e = {.addr = *addr}, *v;
 	size_t at;
 
 	if (!p->cfg->cidr_ban_threshold || p->cfg->dry_run)
@@ -587,15 +596,11 @@ static void esc_note(struct policy *p, const struct ebpfmon_addr *addr)
 		p->esc_new[at].seq = e.seq; /* banned again: seen by a survey after this one */
 		return;
 	}
-	if (p->n_esc_new == p->cap_esc_new) {
-		size_t cap = p->cap_esc_new ? p->cap_esc_new * 2 : 64;
-		struct policy_esc *v;
-
-		if (cap > POLICY_EVICT_NOTED || !(v = realloc(p->esc_new, cap * sizeof(*v))))
-			return;
-		p->esc_new = v;
-		p->cap_esc_new = cap;
-	}
+	v = room_for_one(p->esc_new, p->n_esc_new, &p->cap_esc_new, sizeof(*v), 64,
+			 POLICY_EVICT_NOTED);
+	if (!v)
+		return;
+	p->esc_new = v;
 	memmove(&p->esc_new[at + 1], &p->esc_new[at], (p->n_esc_new - at) * sizeof(e));
 	p->esc_new[at] = e;
 	p->n_esc_new++;
