@@ -321,17 +321,21 @@ static void status_info(struct policy *p, const struct sysmon *sm, struct api_st
 }
 
 /*
- * Whether the loader runs: a process holds the exclusive flock() the loader takes on the pin
- * root. Tried with a shared lock that does not wait: taken, it goes again at once (the loader
- * tries again when it meets it, loader.c). /proc/locks, which would name the holder, is not
- * read: its read waits for an RCU grace period and holds up every file lock of the system
- * meanwhile, SQLite's too (8-24 ms here).
+ * Whether the loader runs: a process holds the exclusive flock() the loader takes on links/ of
+ * the pin root (lock_folder(), loader.c; the folder is this user's, 0700, while a loader runs).
+ * Tried with a shared lock that does not wait: taken, it goes again at once (the loader tries
+ * again when it meets it). /proc/locks, which would name the holder, is not read: its read
+ * waits for an RCU grace period and holds up every file lock of the system meanwhile,
+ * SQLite's too (8-24 ms here).
  */
 static bool loader_running(const char *pin_root)
 {
-	int fd = open(pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char path[CONFIG_PATH_MAX + 16];
 	bool held;
+	int fd;
 
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_LINKS);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	held = flock(fd, LOCK_SH | LOCK_NB) && errno == EWOULDBLOCK;

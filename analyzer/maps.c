@@ -209,7 +209,7 @@ static unsigned int map_id(int fd)
 int maps_check(const struct maps *m, const char *pin_root, char *what, size_t len)
 {
 	char path[512];
-	struct stat now, held;
+	struct stat now;
 	unsigned int id;
 	int fd;
 
@@ -219,10 +219,9 @@ int maps_check(const struct maps *m, const char *pin_root, char *what, size_t le
 		snprintf(what, len, "%s: %s", path, strerror(-fd));
 		return fd;
 	}
-	if (m->lock >= 0 && !fstat(m->lock, &held) &&
-	    (now.st_dev != held.st_dev || now.st_ino != held.st_ino)) {
-		snprintf(what, len, "%s is a new folder (inode %llu, the locked one %llu)", path,
-			 (unsigned long long)now.st_ino, (unsigned long long)held.st_ino);
+	if (m->maps_ino && (now.st_dev != m->maps_dev || now.st_ino != m->maps_ino)) {
+		snprintf(what, len, "%s is a new folder (inode %llu, the opened one %llu)", path,
+			 (unsigned long long)now.st_ino, m->maps_ino);
 		return 1;
 	}
 	for (size_t i = 0; i < N_SPECS; i++) {
@@ -260,6 +259,7 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 	struct timespec start, now;
 	char path[512], what[700];
 	bool said = false;
+	struct stat st;
 	int fd;
 
 	for (size_t i = 0; i < N_SPECS; i++) {
@@ -267,6 +267,7 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 		m->ids[i] = 0;
 	}
 	m->lock = -1;
+	m->maps_dev = m->maps_ino = 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (size_t i = 0; i < N_SPECS; i++) {
 		snprintf(path, sizeof(path), "%s/%s/%s", pin_root, EBPFMON_PIN_MAPS, specs[i].name);
@@ -317,6 +318,11 @@ int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s)
 		*map_fd(m, i) = fd;
 		m->ids[i] = map_id(fd);
 	}
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_MAPS);
+	if (!stat(path, &st)) {
+		m->maps_dev = st.st_dev;
+		m->maps_ino = st.st_ino;
+	}
 	return 0;
 }
 
@@ -351,11 +357,26 @@ int maps_lock(struct maps *m, const char *pin_root)
 	long pid;
 	int fd, err;
 
-	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_MAPS);
+	snprintf(path, sizeof(path), "%s/%s", pin_root, EBPFMON_PIN_ANALYZER);
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
+		char what[700], user[512];
+
 		err = -errno;
-		log_error("cannot open %s to lock it: %s", path, strerror(errno));
+		if (err == -ENOENT) {
+			log_error(
+				"cannot open %s to lock it: %s (ebpfmon-loader makes it; a loader "
+				"of an older version did not: restart the loader)",
+				path, strerror(-err));
+			return err;
+		}
+		denied_by(path, pin_root, what, sizeof(what));
+		describe_user(user, sizeof(user));
+		log_error("cannot open %s to lock it: %s: refused by %s to user %s%s", path,
+			  strerror(-err), what, user,
+			  err == -EACCES ? "; run the analyzer as the user the loader becomes "
+					   "([loader] user)"
+					 : "");
 		return err;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {

@@ -9,8 +9,10 @@
 struct maps {
 	int bans, ban_nets, allow_nets, url_rules, settings, events; /* read-write */
 	int ip_stats, conn_count, counters, proc_io;		     /* read-only */
-	int lock;	      /* pin_root/maps, flock()ed by maps_lock(); -1 when not held */
+	int lock;	      /* pin_root/analyzer, flock()ed by maps_lock(); -1 when not held */
 	unsigned int ids[10]; /* kernel map id of each fd above, in their order (maps_open()) */
+	/* the folder pin_root/maps when maps_open() had opened them; 0 0: not known */
+	unsigned long long maps_dev, maps_ino;
 };
 
 /*
@@ -25,14 +27,17 @@ struct maps {
 int maps_open(struct maps *m, const char *pin_root, unsigned int wait_s);
 /*
  * Make this process the only analyzer of pin_root: an exclusive flock() on the folder
- * pin_root/maps (on bpffs; no file of ours is needed, any user that can open the maps can
- * take it), held until maps_close(). 0; -EBUSY when another process holds it (logged with
- * its pid, from /proc/locks, and the path); other -errno (logged).
+ * pin_root/analyzer, held until maps_close(). The loader makes it, empty, mode 0700 and
+ * owned by its user, which the analyzer runs as: readers of the pins (group ebpfmon) cannot
+ * open it, so cannot take the lock and keep an analyzer from starting, as they could on the
+ * group-readable maps/. 0; -EBUSY when another process holds it (logged with its pid, from
+ * /proc/locks, and the path); other -errno (logged: -EACCES names the folder's owner and this
+ * user).
  */
 int maps_lock(struct maps *m, const char *pin_root);
 /*
  * Whether the maps pinned under pin_root are still the ones m holds: every pin's map id and
- * the folder pin_root/maps that maps_lock() locked. 0 when they are; 1 when one was replaced
+ * the folder pin_root/maps that maps_open() opened them in. 0 when they are; 1 when one was replaced
  * (a loader ran --unload, or replaced an incompatible pin), what says which; -errno when a pin
  * or the folder cannot be checked now (-ENOENT: gone), what says which. Logs nothing.
  */

@@ -19,6 +19,8 @@
 #define EBPFMON_PIN_MAPS  "maps"
 #define EBPFMON_PIN_PROGS "progs"
 #define EBPFMON_PIN_LINKS "links"
+/* Empty: the analyzer's lock (one analyzer per pin root), 0700, its user's. */
+#define EBPFMON_PIN_ANALYZER "analyzer"
 
 /* Map names: also the file names of the pins under <root>/maps/. */
 #define EBPFMON_MAP_BANS       "bans"

@@ -57,7 +57,8 @@ struct pinned_link {
 struct loader {
 	const struct config *cfg;
 	struct ebpfmon *skel;
-	int root_fd; /* the pin root, flock()ed while we run */
+	int lock_fd;  /* progs/ of the pin root, flock()ed while we run: no second loader */
+	int links_fd; /* links/ of the pin root, flock()ed while we run: what the analyzer sees */
 	uid_t uid;
 	gid_t uid_gid;		    /* the user's primary group */
 	gid_t pin_gid;		    /* group that owns the pins */
@@ -108,15 +109,20 @@ static bool on_bpffs(const char *path)
 	return statfs(path, &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
-/* Make sure pin_root lies on bpffs, mounting /sys/fs/bpf when nothing is mounted there yet. */
 /*
- * The exclusive flock() on the pin root, fd, that says a loader runs there: 0, or -1 with
- * errno (EWOULDBLOCK: another holds it). The analyzer's status tries a shared lock on it for
- * microseconds (api_snap.c), so a loader that meets one tries again, for LOCK_TRIES x 10 ms.
+ * An exclusive flock() on fd, a folder of the pin root: 0, or -1 with errno (EWOULDBLOCK:
+ * another process holds it). A loader holds two, on folders that no reader of the pins
+ * (group ebpfmon) may open, so that none can take them and keep a loader from starting, as
+ * one could on the group-readable pin root or maps/:
+ * - progs/, root's 0700 always: one loader per pin root. Taken first, before anything of the
+ *   pin root is changed.
+ * - links/, 0700 and the user's while a loader runs (root's while it starts): how the
+ *   analyzer, the same user, sees that a loader runs. It tries a shared lock on it for
+ *   microseconds (api_snap.c), so a loader that meets one tries again, for LOCK_TRIES x 10 ms.
  */
 #define LOCK_TRIES 20
 
-static int lock_root(int fd)
+static int lock_folder(int fd)
 {
 	for (int i = 0;; i++) {
 		if (!flock(fd, LOCK_EX | LOCK_NB))
@@ -127,6 +133,34 @@ static int lock_root(int fd)
 	}
 }
 
+/* Open the folder pin_root/sub and lock it (lock_folder()): its fd, or -errno (logged). */
+static int open_locked(const char *pin_root, const char *sub)
+{
+	char path[PIN_PATH_MAX];
+	int fd, err;
+
+	pin_path(path, sizeof(path), pin_root, sub, NULL);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		log_error("cannot open %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (lock_folder(fd)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			log_error("another ebpfmon-loader is already running on %s (it holds the "
+				  "lock on %s)",
+				  pin_root, path);
+		else
+			log_error("cannot lock %s: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* Make sure pin_root lies on bpffs, mounting /sys/fs/bpf when nothing is mounted there yet. */
 static int ensure_bpffs(const char *pin_root)
 {
 	char parent[PIN_PATH_MAX], *slash;
@@ -164,15 +198,16 @@ static int make_dir(const char *path)
 static int reclaim_pins(const struct loader *l, bool maps);
 
 /*
- * The pin root and its three folders, and the lock that keeps a second loader out. Link pins
- * that an earlier run left (it crashed) are taken back from its user, to be taken over in place,
- * and the maps it handed to the analyzer's user, to be reused.
+ * The pin root and its four folders, and the locks (lock_folder()): progs/ first, which keeps
+ * a second loader out, then links/. Link pins that an earlier run left (it crashed) are taken
+ * back from its user, to be taken over in place, and the maps it handed to the analyzer's
+ * user, to be reused.
  */
 static int pin_root_setup(struct loader *l)
 {
 	const char *root = l->cfg->pin_root;
 	char path[PIN_PATH_MAX];
-	const char *subs[] = {EBPFMON_PIN_MAPS, EBPFMON_PIN_PROGS, EBPFMON_PIN_LINKS};
+	const char *subs[] = {EBPFMON_PIN_MAPS, EBPFMON_PIN_LINKS, EBPFMON_PIN_ANALYZER};
 	int err;
 
 	err = ensure_bpffs(root);
@@ -181,26 +216,25 @@ static int pin_root_setup(struct loader *l)
 	err = make_dir(root);
 	if (err)
 		return err;
-	l->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (l->root_fd < 0) {
-		log_error("cannot open %s: %s", root, strerror(errno));
-		return -errno;
-	}
-	if (lock_root(l->root_fd)) {
-		err = -errno;
-		if (errno == EWOULDBLOCK)
-			log_error("another ebpfmon-loader is already running on %s", root);
-		else
-			log_error("cannot lock %s: %s", root, strerror(errno));
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
+	err = make_dir(path);
+	if (err)
 		return err;
-	}
+	l->lock_fd = open_locked(root, EBPFMON_PIN_PROGS);
+	if (l->lock_fd < 0)
+		return l->lock_fd;
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		pin_path(path, sizeof(path), root, subs[i], NULL);
 		err = make_dir(path);
 		if (err)
 			return err;
 	}
-	return reclaim_pins(l, true);
+	/* links/ is root's again from here: root without CAP_DAC_OVERRIDE may open it */
+	err = reclaim_pins(l, true);
+	if (err)
+		return err;
+	l->links_fd = open_locked(root, EBPFMON_PIN_LINKS);
+	return l->links_fd < 0 ? l->links_fd : 0;
 }
 
 /*
@@ -778,10 +812,13 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid
 }
 
 /*
- * root/ and maps/ root:GROUP 0750 with each map 0640, USER:GROUP for the maps the analyzer
- * writes and root:GROUP for the others; progs/ root 0700;
+ * analyzer/ USER 0700, the analyzer's lock (maps_lock()), first: an analyzer waiting for the
+ * maps then finds it its own; root/ and maps/ root:GROUP 0750 with each map 0640, USER:GROUP
+ * for the maps the analyzer writes and root:GROUP for the others; progs/ root 0700;
  * links/ owned by the user we become, so that it can remove the link pins on the way out (its
  * pins first: root without CAP_DAC_OVERRIDE cannot list a folder that is no longer its own).
+ * The two folders that hold a lock, links/ and analyzer/, are 0700: readers of the pins (the
+ * group) cannot open them, so cannot take their locks.
  */
 static int hand_over_pins(struct loader *l)
 {
@@ -789,7 +826,9 @@ static int hand_over_pins(struct loader *l)
 	char path[PIN_PATH_MAX];
 	int err;
 
-	err = set_owner(root, 0, l->pin_gid, 0750);
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_ANALYZER, NULL);
+	err = set_owner(path, l->uid, l->uid_gid, 0700);
+	err = err ?: set_owner(root, 0, l->pin_gid, 0750);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_MAPS, NULL);
 	err = err ?: set_owner(path, 0, l->pin_gid, 0750);
 	err = err
@@ -853,8 +892,27 @@ static int resolve_ids(struct loader *l)
 	return 0;
 }
 
+/*
+ * Remove the link pins this run made (the programs detach). Not when links/ is no longer the
+ * folder this run locked (the pin root was removed and made again, and another loader may
+ * have pinned its own links there under the same names): those pins are not ours.
+ */
 static void unpin_links(struct loader *l)
 {
+	char path[PIN_PATH_MAX];
+	struct stat held, now;
+
+	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
+	if (l->n_links && l->links_fd >= 0 && !fstat(l->links_fd, &held) &&
+	    (stat(path, &now) || now.st_dev != held.st_dev || now.st_ino != held.st_ino)) {
+		log_warn("%s is no longer the folder this loader locked: leaving the link pins "
+			 "there as they are",
+			 path);
+		for (unsigned int i = 0; i < l->n_links; i++)
+			close(l->links[i].fd);
+		l->n_links = 0;
+		return;
+	}
 	for (unsigned int i = 0; i < l->n_links; i++) {
 		if (unlink(l->links[i].path) && errno != ENOENT)
 			log_warn("cannot remove link pin %s: %s", l->links[i].path,
@@ -927,7 +985,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int loader_run(const struct config *cfg)
 {
-	struct loader l = {.cfg = cfg, .root_fd = -1, .cg_fd = -ENOENT};
+	struct loader l = {.cfg = cfg, .lock_fd = -1, .links_fd = -1, .cg_fd = -ENOENT};
 	LIBBPF_OPTS(bpf_object_open_opts, opts);
 	char maps_dir[PIN_PATH_MAX];
 	struct stat netns;
@@ -1027,8 +1085,10 @@ out_unpin:
 	unpin_links(&l);
 out:
 	ebpfmon__destroy(l.skel);
-	if (l.root_fd >= 0)
-		close(l.root_fd);
+	if (l.links_fd >= 0)
+		close(l.links_fd);
+	if (l.lock_fd >= 0)
+		close(l.lock_fd);
 	if (l.cg_fd >= 0)
 		close(l.cg_fd);
 	sd_event_unref(event);
@@ -1063,16 +1123,16 @@ static int remove_dir(const char *dir)
 
 int loader_unload(const struct config *cfg)
 {
-	const char *subs[] = {EBPFMON_PIN_LINKS, EBPFMON_PIN_PROGS, EBPFMON_PIN_MAPS};
+	const char *subs[] = {EBPFMON_PIN_LINKS, EBPFMON_PIN_PROGS, EBPFMON_PIN_MAPS,
+			      EBPFMON_PIN_ANALYZER};
 	char path[PIN_PATH_MAX];
-	int fd, err = 0;
+	int fd = -1, err = 0;
 
 	if (geteuid() != 0) {
 		log_error("--unload must be run as root");
 		return LOADER_EXIT_FAIL;
 	}
-	fd = open(cfg->pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
+	if (access(cfg->pin_root, F_OK)) {
 		if (errno == ENOENT) {
 			log_info("nothing to unload: %s does not exist", cfg->pin_root);
 			return LOADER_EXIT_OK;
@@ -1085,10 +1145,16 @@ int loader_unload(const struct config *cfg)
 		log_error("%s is not on a BPF filesystem (bpffs): nothing of ebpfmon's can be "
 			  "pinned there, and nothing is removed",
 			  cfg->pin_root);
-		close(fd);
 		return LOADER_EXIT_FAIL;
 	}
-	if (lock_root(fd)) {
+	/* a running loader holds progs/ (lock_folder()); without progs/ none runs here */
+	pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_PROGS, NULL);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return LOADER_EXIT_FAIL;
+	}
+	if (fd >= 0 && lock_folder(fd)) {
 		log_error("an ebpfmon-loader is running on %s: stop it first", cfg->pin_root);
 		close(fd);
 		return LOADER_EXIT_FAIL;
@@ -1101,7 +1167,8 @@ int loader_unload(const struct config *cfg)
 		if (r)
 			err = r; /* the last failure is reported; the other folders are removed */
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	if (!err && rmdir(cfg->pin_root)) {
 		err = -errno;
 		log_error("cannot remove %s: %s", cfg->pin_root, strerror(errno));

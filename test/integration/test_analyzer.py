@@ -1508,7 +1508,7 @@ def t22_second_analyzer(ctx):
     log(f"  rc={r.returncode} after {took:.2f}s: {out.splitlines()[-1] if out else ''}")
     assert r.returncode == 1, f"second analyzer: exit status {r.returncode}, expected 1:\n{out}"
     assert took <= 3.0, f"second analyzer exited after {took:.1f} s, expected at once"
-    lock = f"{ctx.pin_root}/maps"
+    lock = f"{ctx.pin_root}/analyzer"
     assert re.search(r"\bpid " + str(first.pid) + r"\b.*" + re.escape(lock), out), \
         f"no message naming the first analyzer (pid {first.pid}) and {lock}:\n{out}"
     assert not re.search(r"\bready\b", out), f"the second analyzer got ready:\n{out}"

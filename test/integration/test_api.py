@@ -457,8 +457,12 @@ def t4_cidr_and_refusals(ctx):
 
 def make_accounts(ctx):
     """Group emtadm<pid> and system user emtapi<pid> (primary group nogroup, member of group
-    ebpfmon), removed at the end. Returns (user, uid, admin group)."""
+    ebpfmon), removed at the end; made once a run. Returns (user, uid, admin group)."""
     user, group = f"{USER_PREFIX}{os.getpid()}", f"{GROUP_PREFIX}{os.getpid()}"
+    try:
+        return user, pwd.getpwnam(user).pw_uid, group
+    except KeyError:
+        pass
     nstest.run(["groupadd", "--system", group])
     CLEANUP.push(f"groupdel {group}", lambda: nstest.run(["groupdel", group], check=False))
     nstest.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
@@ -901,6 +905,85 @@ def t11_raw_api(ctx):
         f"{cmd}: exit {r.returncode}\n{r.stdout}{r.stderr}"
 
 
+# Run as a reader of the pins: opens every folder of the pin root it can, takes an exclusive
+# flock() on each one it opened (a shared one when that is refused), prints what it got, and
+# holds them until killed.
+LOCK_HOLDER = r"""
+import errno, fcntl, os, sys, time
+held = []
+for d in sys.argv[1:]:
+    try:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:
+        print(f"{d} open {errno.errorcode[e.errno]}", flush=True)
+        continue
+    for kind, op in (("exclusive", fcntl.LOCK_EX), ("shared", fcntl.LOCK_SH)):
+        try:
+            fcntl.flock(fd, op | fcntl.LOCK_NB)
+            print(f"{d} locked {kind}", flush=True)
+            break
+        except OSError as e:
+            got = errno.errorcode[e.errno]
+    else:
+        print(f"{d} lock {got}", flush=True)
+    held.append(fd)
+print("holding", flush=True)
+time.sleep(3600)
+"""
+
+
+def loader_running_as(ctx, prefix, want, timeout=5.0):
+    """Wait until status, asked as prefix's user, says loader_running is want; the last
+    status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = ctx.ctl_json("status", prefix=prefix)
+        if st.get("loader_running") is want or time.monotonic() > deadline:
+            return st
+        time.sleep(0.2)
+
+
+@test("12. a reader of the pins (group ebpfmon) that flock()s every folder of the pin root it "
+      "can open: links/, analyzer/ and progs/ refuse it; the loader and the analyzer still "
+      "start again, and the status says whether the loader runs")
+def t12_reader_locks(ctx):
+    user, _, _ = make_accounts(ctx)
+    reader = as_user(user, "nogroup")
+    ctx.fresh()
+    root = ctx.pin_root
+    dirs = [root] + [f"{root}/{d}" for d in ("maps", "links", "analyzer", "progs")]
+    holder = nstest.Background(reader + ["python3", "-c", LOCK_HOLDER] + dirs, "lock holder")
+    assert holder.wait_line(r"^holding$", 10), f"the lock holder did not start:\n" \
+        f"{holder.output()}"
+    got = {line.split(" ", 1)[0]: line.split(" ", 1)[1]
+           for line in holder.output("out").splitlines() if line != "holding"}
+    log("  as a reader: " + "; ".join(f"{d}: {got.get(d)}" for d in dirs))
+    for d in dirs[2:]:
+        assert got.get(d) == "open EACCES", f"{d}: the reader got '{got.get(d)}', " \
+            f"expected 'open EACCES'"
+    # what a reader can lock keeps nothing from starting
+    assert got.get(root) == "locked exclusive" and got.get(f"{root}/maps") == \
+        "locked exclusive", f"the reader's locks: {got}"
+    try:
+        ctx.restart_loader()
+        an = ctx.start_analyzer()
+        assert an.running(), f"the analyzer exited:\n{an.output()}"
+        st = loader_running_as(ctx, reader, True)
+        assert st["loader_running"] is True and st["analyzer_running"] is True, \
+            f"status as the reader with the loader running: {st}"
+        rc = ctx.loader.stop()
+        assert rc == 0, f"loader exit status {rc}:\n{ctx.loader.tail()}"
+        st = loader_running_as(ctx, reader, False)
+        assert st["loader_running"] is False, \
+            f"status as the reader says the stopped loader runs: {st}"
+    finally:
+        holder.kill()
+        if not ctx.loader.running():
+            ctx.restart_loader(stop=False)
+    st = loader_running_as(ctx, (), True)
+    assert st["loader_running"] is True, f"status after the loader started again: {st}"
+
+
 def main():
     return nstest.main(
         __doc__.split("\n")[0], TESTS, Ctx,
@@ -909,7 +992,7 @@ def main():
                   ("ctl", "path of ebpfmonctl"),
                   ("probe", "path of api_probe (test/integration/api_probe.c)"),
                   ("example", "path of api_example (docs/examples/api_example.c)")],
-        tools=["ip", "nsenter", "ping", "setpriv", "ss", "useradd", "userdel", "groupadd",
+        tools=["ip", "nsenter", "ping", "python3", "setpriv", "ss", "useradd", "userdel", "groupadd",
                "groupdel", "gpasswd", "openssl", "protoc", "nngcat"],
         setup_what="the namespaces and the loader", before_test=ta.before_test,
         on_fail=ta.on_fail, after_test=("stopping the analyzer / clearing bans", ta.after_test))

@@ -224,6 +224,9 @@ def t1_pins(ctx):
         elif os.lstat(path).st_uid != 0:
             problems.append(f"{path}: owner uid {os.lstat(path).st_uid}, expected 0")
     expect(ctx.pin("links"), ctx.uid, None, 0o700)
+    expect(ctx.pin("analyzer"), ctx.uid, None, 0o700)
+    if os.path.isdir(ctx.pin("analyzer")) and os.listdir(ctx.pin("analyzer")):
+        problems.append(f"{ctx.pin('analyzer')}: not empty: {os.listdir(ctx.pin('analyzer'))}")
     for link in (f"xdp-{ctx.topo.mon_if}", f"egress-{ctx.topo.mon_if}") + LINKS_FIXED:
         if not os.path.lexists(ctx.pin("links", link)):
             problems.append(f"{ctx.pin('links', link)}: missing")
@@ -562,6 +565,35 @@ def t6_sigterm_restart(ctx):
     assert wait_ping_ok(peer, mon, timeout=6), "unban after restart: ping still fails"
 
 
+@test("6c. the pin root removed and made again under a running loader: on SIGTERM it says "
+      "links/ is no longer its folder and removes no pin of the new one")
+def t6c_links_replaced(ctx):
+    lo = ctx.ensure_loader()
+    links, name = ctx.pin("links"), f"xdp-{ctx.topo.mon_if}"
+    link_id = ctx.bpftool.obj_id("link", os.path.join(links, name))
+    assert link_id, f"cannot read the link pinned at {os.path.join(links, name)}"
+    try:
+        shutil.rmtree(ctx.pin_root)  # the loader's fds keep its links attached
+        os.makedirs(links, 0o700)
+        # another loader's pin under the same name: here the same link, pinned again
+        nstest.run([ctx.bpftool.path, "link", "pin", "id", str(link_id),
+                    os.path.join(links, name)])
+        rc = lo.stop(signal.SIGTERM)
+        assert rc == 0, f"loader exit status after SIGTERM: {rc}\n{lo.tail()}"
+        assert re.search(r"is no longer the folder this loader locked", lo.output("err")), \
+            f"no line saying links/ was replaced:\n{lo.tail()}"
+        assert os.path.lexists(os.path.join(links, name)), \
+            f"the stopped loader removed {os.path.join(links, name)}, a pin of the new folder"
+    finally:
+        if lo.running():
+            lo.stop(signal.SIGKILL)
+        ctx.loader = None
+        shutil.rmtree(ctx.pin_root, ignore_errors=True)
+    assert wait_until(lambda: not ctx.topo.xdp_in_link_details(), 3, 0.05), \
+        f"XDP still on the veth once every pin and fd of its link went:\n" \
+        f"{ctx.topo.link_details()}"
+    ctx.start_loader()
+
 def tx_to_peer(ctx):
     return ctx.bpftool.ip_stats_get(ctx.map("ip_stats"), Topology.PEER_V4)["tx_packets"]
 
@@ -603,7 +635,8 @@ def t6b_egress_restart(ctx):
     assert_tx_counted(ctx, "after the restart")
 
 
-@test("7. a second loader on the same pin root is refused while the first runs")
+@test("7. a second loader on the same pin root is refused while the first runs, and so is "
+      "--unload")
 def t7_second_instance(ctx):
     lo = ctx.ensure_loader()
     links_before = ctx.link_pins()
@@ -615,6 +648,12 @@ def t7_second_instance(ctx):
     assert lo.running(), f"the first loader died:\n{lo.tail()}"
     assert ctx.link_pins() == links_before, \
         f"link pins changed: {links_before} -> {ctx.link_pins()}"
+    r = ctx.run_loader(["-c", ctx.conf, "--pin-root", ctx.pin_root, "--unload"] + ctx.extra)
+    log(f"  --unload meanwhile: rc={r.returncode} stderr: {r.stderr.strip()[-200:]}")
+    assert r.returncode == 1 and "stop it first" in r.stderr, \
+        f"--unload with a loader running: exit {r.returncode}: {r.stderr}"
+    assert ctx.link_pins() == links_before and os.path.isdir(ctx.pin("maps")), \
+        f"link pins after the refused --unload: {ctx.link_pins()}"
     assert ctx.topo.xdp_in_link_details(), "XDP no longer attached after the refused second start"
     ctx.ban(Topology.PEER_V4)
     assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "first loader no longer enforces bans"

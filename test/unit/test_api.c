@@ -31,6 +31,7 @@
 #include "api_wire.h"
 #include "utf8.h"
 #include "config.h"
+#include "ebpfmon_abi.h"
 #include "ebpfmon.pb-c.h"
 #include "log.h"
 #include "maps.h"
@@ -1252,26 +1253,38 @@ static bool loader_seen(struct fixture *f, struct api_snap *snap)
 }
 
 /*
- * Whether the loader runs is whether a process holds the flock on the pin root, tried
- * without /proc/locks (whose read holds up every file lock of the system): the cycle after
- * the holder went says so.
+ * Whether the loader runs is whether a process holds the flock on links/ of the pin root,
+ * tried without /proc/locks (whose read holds up every file lock of the system): a lock on the
+ * pin root, which any reader of the pins may take, does not count; the cycle after the
+ * holder went says so.
  */
 static void test_snapshot_loader(void **state)
 {
 	struct fixture *f = *state;
+	char links[sizeof(f->cfg.pin_root) + 16];
 	struct api_snap *snap;
-	int ready[2], i;
+	int ready[2], root_fd;
 	pid_t child;
 	char c;
 
 	if (!f->have_maps)
 		skip();
+	snprintf(links, sizeof(links), "%s/%s", f->cfg.pin_root, EBPFMON_PIN_LINKS);
 	assert_int_equal(mkdir(f->cfg.pin_root, 0700), 0);
+	assert_int_equal(mkdir(links, 0700), 0);
+	assert_int_equal(api_snap_create(&snap, &f->maps, api_snap_now()), 0);
+	/* a reader's lock on the pin root (the loader's lock before) is no loader */
+	root_fd = open(f->cfg.pin_root, O_RDONLY | O_DIRECTORY);
+	assert_true(root_fd >= 0);
+	assert_int_equal(flock(root_fd, LOCK_EX | LOCK_NB), 0);
+	assert_false(loader_seen(f, snap));
+	close(root_fd);
+
 	assert_int_equal(pipe(ready), 0);
 	child = fork();
 	assert_true(child >= 0);
 	if (child == 0) { /* the loader: holds the lock until killed */
-		int fd = open(f->cfg.pin_root, O_RDONLY | O_DIRECTORY);
+		int fd = open(links, O_RDONLY | O_DIRECTORY);
 
 		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) || write(ready[1], "x", 1) != 1)
 			_exit(1);
@@ -1282,21 +1295,20 @@ static void test_snapshot_loader(void **state)
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	close(ready[0]);
 
-	assert_int_equal(api_snap_create(&snap, &f->maps, api_snap_now()), 0);
 	assert_true(loader_seen(f, snap));
 	assert_true(loader_seen(f, snap)); /* trying it did not take it from the holder */
 	kill(child, SIGKILL);
 	assert_int_equal(waitpid(child, NULL, 0), child);
 	assert_false(loader_seen(f, snap)); /* gone: the next cycle says so */
 	{ /* and the lock is free again: a loader starting now takes it */
-		int fd = open(f->cfg.pin_root, O_RDONLY | O_DIRECTORY);
+		int fd = open(links, O_RDONLY | O_DIRECTORY);
 
 		assert_true(fd >= 0);
 		assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
 		close(fd);
 	}
-	(void)i;
 	api_snap_destroy(snap);
+	rmdir(links);
 	rmdir(f->cfg.pin_root);
 }
 
