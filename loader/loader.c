@@ -817,8 +817,8 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid
  * for the maps the analyzer writes and root:GROUP for the others; progs/ root 0700;
  * links/ owned by the user we become, so that it can remove the link pins on the way out (its
  * pins first: root without CAP_DAC_OVERRIDE cannot list a folder that is no longer its own).
- * The two folders that hold a lock, links/ and analyzer/, are 0700: readers of the pins (the
- * group) cannot open them, so cannot take their locks.
+ * The folders that hold a lock, progs/, links/ and analyzer/, are 0700: readers of the pins
+ * (the group) cannot open them, so cannot take their locks (lock_folder(), maps_lock()).
  */
 static int hand_over_pins(struct loader *l)
 {
