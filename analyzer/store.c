@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1012,6 +1013,31 @@ static char *store_immutable_uri(const char *path)
 	return uri;
 }
 
+/*
+ * The database and its -wal and -shm files readable by their owner alone (0600). A reader of
+ * them, even a read-only one, may hold a read transaction open: each checkpoint then stops at
+ * its snapshot, and the WAL, which only a checkpoint past every reader may start over, grows
+ * for as long as it holds it, without bound. The data is the API's to show (GetMaliciousIPs,
+ * GetSystemAnomalies). SQLite creates the -wal and -shm files with the database's mode, so
+ * those made later follow. What cannot be changed (a file of another owner) is logged.
+ */
+static void store_owner_only(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	char p[4096];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		if (stat(p, &st) || (st.st_mode & 077) == 0)
+			continue;
+		if (chmod(p, st.st_mode & 0700))
+			log_warn("database %s: cannot make it readable by its owner only (a reader "
+				 "could keep the WAL from being emptied): %s",
+				 p, strerror(errno));
+	}
+}
+
 static int store_open_mode(const char *path, bool readonly, struct store **out)
 {
 	int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX;
@@ -1073,8 +1099,10 @@ static int store_open_mode(const char *path, bool readonly, struct store **out)
 	}
 	if (!st->readonly && sqlite3_db_readonly(st->db, "main") == 1)
 		st->readonly = true; /* opened, but only for reading: file mode, mount */
-	if (!st->readonly)
+	if (!st->readonly) {
 		store_pragmas(st);
+		store_owner_only(path);
+	}
 
 	err = store_migrate(st, readonly);
 	if (err)

@@ -943,13 +943,28 @@ def loader_running_as(ctx, prefix, want, timeout=5.0):
         time.sleep(0.2)
 
 
-@test("12. a reader of the pins (group ebpfmon) that flock()s every folder of the pin root it "
-      "can open: links/, analyzer/ and progs/ refuse it; the loader and the analyzer still "
-      "start again, and the status says whether the loader runs")
+@test("12. a reader of the pins (group ebpfmon) cannot open the database (0600), and it "
+      "flock()s every folder of the pin root it can open: links/, analyzer/ and progs/ refuse "
+      "it; the loader and the analyzer still start again, and the status says whether the "
+      "loader runs")
 def t12_reader_locks(ctx):
     user, _, _ = make_accounts(ctx)
     reader = as_user(user, "nogroup")
     ctx.fresh()
+    # the database as packaged: its folder ebpfmon:ebpfmon 0750; the files the analyzer's alone
+    os.chmod(os.path.dirname(ctx.db), 0o750)
+    modes = {sfx: f"{stat.S_IMODE(os.stat(ctx.db + sfx).st_mode):04o}"
+             for sfx in ("", "-wal", "-shm") if os.path.exists(ctx.db + sfx)}
+    assert modes == {"": "0600", "-wal": "0600", "-shm": "0600"}, \
+        f"modes of {ctx.db}, -wal, -shm: {modes}"
+    r = nstest.run(reader + ["python3", "-c", "import sqlite3, sys; sqlite3.connect("
+                             "f'file:{sys.argv[1]}?mode=ro', uri=True).execute("
+                             "'BEGIN').connection.execute('SELECT COUNT(*) FROM malicious_ips')",
+                             ctx.db], check=False, timeout=20)
+    log(f"  the reader opening the database: exit {r.returncode}: "
+        f"{(r.stderr.strip().splitlines() or [''])[-1]}")
+    assert r.returncode != 0 and "unable to open database" in r.stderr, \
+        f"a reader of the pins opened {ctx.db}: exit {r.returncode}\n{r.stderr}"
     root = ctx.pin_root
     dirs = [root] + [f"{root}/{d}" for d in ("maps", "links", "analyzer", "progs")]
     holder = nstest.Background(reader + ["python3", "-c", LOCK_HOLDER] + dirs, "lock holder")

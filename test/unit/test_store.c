@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -208,6 +209,51 @@ static int64_t list_bans(struct store *st, const struct store_query *q, struct r
 }
 
 /* --- schema --- */
+
+static unsigned int file_mode(const char *path, const char *suffix)
+{
+	char p[600];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &st) ? 01000 /* missing */ : (unsigned int)(st.st_mode & 07777);
+}
+
+/*
+ * The database, its -wal and its -shm are its owner's alone, whatever the umask: a reader
+ * could hold a read transaction and keep every checkpoint from emptying the WAL. A file an
+ * earlier version left readable by the group is narrowed at the next open for writing.
+ */
+static void test_owner_only(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st;
+	mode_t old = umask(022);
+	int fd;
+
+	assert_int_equal(store_open(f->path, &st), 0);
+	assert_int_equal(file_mode(f->path, ""), 0600);
+	assert_int_equal(file_mode(f->path, "-wal"), 0600);
+	assert_int_equal(file_mode(f->path, "-shm"), 0600);
+	store_close(st);
+
+	/* left by an earlier version, group-readable, with a WAL of a crashed run */
+	assert_int_equal(chmod(f->path, 0640), 0);
+	{
+		char p[600];
+
+		snprintf(p, sizeof(p), "%s-wal", f->path);
+		fd = open(p, O_CREAT | O_WRONLY, 0644);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	assert_int_equal(store_open(f->path, &st), 0);
+	assert_int_equal(file_mode(f->path, ""), 0600);
+	assert_int_equal(file_mode(f->path, "-wal"), 0600);
+	assert_int_equal(file_mode(f->path, "-shm"), 0600);
+	store_close(st);
+	umask(old);
+}
 
 static void test_migrate_from_empty(void **state)
 {
@@ -1905,6 +1951,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_no_memory_statistics, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_reason_and_state, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
