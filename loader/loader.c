@@ -118,7 +118,8 @@ static bool on_bpffs(const char *path)
  *   pin root is changed.
  * - links/, 0700 and the user's while a loader runs (root's while it starts): how the
  *   analyzer, the same user, sees that a loader runs. It tries a shared lock on it for
- *   microseconds (api_snap.c), so a loader that meets one tries again, for LOCK_TRIES x 10 ms.
+ *   microseconds (api_snap.c), so a loader that meets one tries again, for LOCK_TRIES x 10 ms;
+ *   one held longer (by that user) is logged and does not stop the start (open_locked()).
  */
 #define LOCK_TRIES 20
 
@@ -133,8 +134,13 @@ static int lock_folder(int fd)
 	}
 }
 
-/* Open the folder pin_root/sub and lock it (lock_folder()): its fd, or -errno (logged). */
-static int open_locked(const char *pin_root, const char *sub)
+/*
+ * Open the folder pin_root/sub and lock it (lock_folder()): its fd, or -errno (logged).
+ * Unless required, a lock that another process holds is logged and the folder's fd returned
+ * unlocked: links/, once this loader holds progs/, is held by no other loader, but may be by
+ * the user the loader becomes, which must not keep a loader from starting.
+ */
+static int open_locked(const char *pin_root, const char *sub, bool required)
 {
 	char path[PIN_PATH_MAX];
 	int fd, err;
@@ -148,6 +154,13 @@ static int open_locked(const char *pin_root, const char *sub)
 	}
 	if (lock_folder(fd)) {
 		err = -errno;
+		if (err == -EWOULDBLOCK && !required) {
+			log_warn("%s is locked by a process that is not a loader (this one holds "
+				 "the loaders' lock): going on without its lock, so the analyzer's "
+				 "status may say that no loader runs",
+				 path);
+			return fd;
+		}
 		if (err == -EWOULDBLOCK)
 			log_error("another ebpfmon-loader is already running on %s (it holds the "
 				  "lock on %s)",
@@ -220,7 +233,7 @@ static int pin_root_setup(struct loader *l)
 	err = make_dir(path);
 	if (err)
 		return err;
-	l->lock_fd = open_locked(root, EBPFMON_PIN_PROGS);
+	l->lock_fd = open_locked(root, EBPFMON_PIN_PROGS, true);
 	if (l->lock_fd < 0)
 		return l->lock_fd;
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
@@ -233,7 +246,7 @@ static int pin_root_setup(struct loader *l)
 	err = reclaim_pins(l, true);
 	if (err)
 		return err;
-	l->links_fd = open_locked(root, EBPFMON_PIN_LINKS);
+	l->links_fd = open_locked(root, EBPFMON_PIN_LINKS, false);
 	return l->links_fd < 0 ? l->links_fd : 0;
 }
 
@@ -759,15 +772,28 @@ static const char *const analyzer_maps[] = {
 /*
  * chmod() only while the pin is ours: a pin that is someone else's is taken first (chown to
  * us), then given its mode, then its owner. CAP_CHOWN is then all this needs (no CAP_FOWNER).
+ * Only a folder or a pin (a regular file on bpffs), never through a symbolic link: the user
+ * the loader becomes owns links/ and may put anything there, which a root loader must not
+ * follow (set_owner_all() takes the folder back before it looks at what is in it).
  */
 static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
 	struct stat st;
-	bool ours = lstat(path, &st) == 0 && st.st_uid == geteuid();
+	bool ours;
 	int err;
 
-	if ((!ours && chown(path, geteuid(), (gid_t)-1)) || chmod(path, mode) ||
-	    chown(path, uid, gid)) {
+	if (lstat(path, &st)) {
+		err = -errno;
+		log_error("cannot set owner and mode of %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		log_error("cannot set owner and mode of %s: neither a folder nor a pin", path);
+		return -EINVAL;
+	}
+	ours = st.st_uid == geteuid();
+	if ((!ours && fchownat(AT_FDCWD, path, geteuid(), (gid_t)-1, AT_SYMLINK_NOFOLLOW)) ||
+	    chmod(path, mode) || fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW)) {
 		err = -errno;
 		log_error("cannot set owner and mode of %s: %s%s", path, strerror(-err),
 			  privdrop_cap_hint(err, PRIVDROP_CAP(CAP_CHOWN)));
@@ -785,13 +811,20 @@ static bool name_in(const char *name, const char *const *names, size_t n)
 	return false;
 }
 
-/* Set owner and mode of every entry of a pin folder: uid:gid, or user:gid for the entries
- * named in users[0, n_users). */
+/*
+ * Set owner and mode of every pin of a pin folder: uid:gid, or user:gid for the entries named
+ * in users[0, n_users). What is not a pin was not made by a loader: a symbolic link is removed
+ * (one in links/ would otherwise lead the loader to another program's link, or its chown to
+ * any file), anything else is left as it is; both are logged. The folder must not be writable
+ * by anyone but root meanwhile (links/: reclaim_pins() takes it back first, hand_over_pins()
+ * hands it over last), so that no entry changes between the look and the change.
+ */
 static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid_t user,
 			 const char *const *users, size_t n_users)
 {
 	char path[PIN_PATH_MAX];
 	struct dirent *de;
+	struct stat st;
 	DIR *d = opendir(dir);
 	int err = 0;
 
@@ -805,6 +838,20 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid
 			continue;
 		if (join_path(path, sizeof(path), dir, de->d_name))
 			continue;
+		if (lstat(path, &st))
+			continue; /* gone meanwhile */
+		if (S_ISLNK(st.st_mode)) {
+			if (unlink(path))
+				log_warn("%s is a symbolic link, not a pin: cannot remove it: %s",
+					 path, strerror(errno));
+			else
+				log_warn("%s was a symbolic link, not a pin: removed", path);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			log_warn("%s is not a pin: left as it is", path);
+			continue;
+		}
 		err = set_owner(path, name_in(de->d_name, users, n_users) ? user : uid, gid, mode);
 	}
 	closedir(d);
@@ -1103,8 +1150,13 @@ static int remove_dir(const char *dir)
 	DIR *d = opendir(dir);
 	int err = 0;
 
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		err = -errno;
+		log_error("cannot open %s: %s", dir, strerror(-err));
+		return err;
+	}
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -1158,6 +1210,20 @@ int loader_unload(const struct config *cfg)
 		log_error("an ebpfmon-loader is running on %s: stop it first", cfg->pin_root);
 		close(fd);
 		return LOADER_EXIT_FAIL;
+	}
+	/*
+	 * links/ and analyzer/ are the loader's user's: root without CAP_DAC_OVERRIDE (the
+	 * unit's) takes them back before it may list them (CAP_CHOWN).
+	 */
+	{
+		const struct loader l = {.cfg = cfg};
+
+		pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
+		if (!access(path, F_OK))
+			reclaim_pins(&l, false);
+		pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_ANALYZER, NULL);
+		if (!access(path, F_OK))
+			set_owner(path, 0, 0, 0700);
 	}
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		int r;

@@ -20,6 +20,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -167,6 +168,18 @@ TESTS, test = nstest.test_registry()
 
 
 # ---------------------------------------------------------------------------------------
+
+
+# The loader unit's CapabilityBoundingSet= (packaging/systemd/ebpfmon-loader.service): root
+# without CAP_DAC_OVERRIDE, as under systemd.
+UNIT_CAPS = ["setpriv", "--bounding-set=-all,+bpf,+perfmon,+net_admin,+chown,+setuid,+setgid,"
+             "+setpcap", "--inh-caps=-all"]
+
+
+def as_loader_user(cmd):
+    """cmd run as the user the loader becomes, without capabilities."""
+    return ["setpriv", f"--reuid={nstest.USER}", f"--regid={nstest.GROUP}", "--init-groups",
+            "--inh-caps=-all", "--bounding-set=-all"] + cmd
 
 
 @test("startup: READY=1 over NOTIFY_SOCKET, 'ready' logged, XDP mode logged and attached")
@@ -594,6 +607,62 @@ def t6c_links_replaced(ctx):
         f"{ctx.topo.link_details()}"
     ctx.start_loader()
 
+@test("6d. what the loader's user leaves in links/ is not followed: symbolic links to a root "
+      "file, to progs/ and to nothing are removed at the next start, which changes none of "
+      "their targets")
+def t6d_links_symlinks(ctx):
+    lo = ctx.ensure_loader()
+    rc = lo.stop(signal.SIGTERM)
+    assert rc == 0, f"loader exit status after SIGTERM: {rc}\n{lo.tail()}"
+    ctx.loader = None
+    links = ctx.pin("links")
+    with tempfile.TemporaryDirectory(prefix="ebpfmon-victim-") as d:
+        os.chmod(d, 0o755)
+        victim = os.path.join(d, "victim")
+        with open(victim, "w") as f:
+            f.write("root's\n")
+        os.chmod(victim, 0o644)
+        made = {"zz-file": victim, "zz-progs": "../progs", "zz-dangling": "/nonexistent"}
+        for name, target in made.items():
+            run(as_loader_user(["ln", "-s", target, os.path.join(links, name)]))
+        lo = ctx.start_loader()
+        st = os.stat(victim)
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644), \
+            f"{victim} is now {st.st_uid}:{st.st_gid} {stat.S_IMODE(st.st_mode):04o}"
+    u, g, m = stat_owner_mode(ctx.pin("progs"))
+    assert (u, g, m) == (0, 0, 0o700), f"progs/ is now {u}:{g} {m:04o}"
+    left = [n for n in made if os.path.lexists(os.path.join(links, n))]
+    assert not left, f"symbolic links left in {links}: {left}"
+    err = lo.output("err")
+    for name in made:
+        assert re.search(re.escape(os.path.join(links, name)) + r" was a symbolic link, not a "
+                         r"pin: removed", err), f"no line about links/{name}:\n{lo.tail()}"
+    ctx.ban(Topology.PEER_V4)
+    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "the restarted loader does not enforce"
+    ctx.unban(Topology.PEER_V4)
+
+
+@test("6e. after a crash, a lock that the loader's user holds on links/ does not keep the "
+      "next loader from starting (it says so)")
+def t6e_links_locked_by_user(ctx):
+    lo = ctx.ensure_loader()
+    assert lo.stop(signal.SIGKILL) == -signal.SIGKILL
+    ctx.loader = None
+    holder = nstest.Background(as_loader_user(["flock", "-s", ctx.pin("links"), "sleep", "60"]),
+                               "links/ lock holder")
+    try:
+        time.sleep(0.3)
+        assert holder.running(), f"the lock holder exited:\n{holder.output()}"
+        lo = ctx.start_loader()
+        assert lo.wait_line(r"is locked by a process that is not a loader", 3, "err"), \
+            f"no warning about the lock on links/:\n{lo.tail()}"
+    finally:
+        holder.kill()
+    ctx.ban(Topology.PEER_V4)
+    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "the loader started does not enforce"
+    ctx.unban(Topology.PEER_V4)
+
+
 def tx_to_peer(ctx):
     return ctx.bpftool.ip_stats_get(ctx.map("ip_stats"), Topology.PEER_V4)["tx_packets"]
 
@@ -660,8 +729,8 @@ def t7_second_instance(ctx):
     ctx.unban(Topology.PEER_V4)
 
 
-@test("8. after a crash, --unload leaves nothing: no pin root, no XDP, no programs; a pin "
-      "root off bpffs is refused with every file kept")
+@test("8. after a crash, --unload with the unit's capabilities leaves nothing: no pin root, no "
+      "XDP, no programs; a pin root off bpffs is refused with every file kept")
 def t8_unload(ctx):
     lo = ctx.ensure_loader()
     bt = ctx.bpftool
@@ -694,7 +763,10 @@ def t8_unload(ctx):
             kept == ["links/file", "maps/file", "progs/file"], \
             f"--unload on {d}: exit {r.returncode}, {r.stderr.strip()}; left {kept}"
 
-    r = ctx.run_loader(["-c", ctx.conf, "--pin-root", ctx.pin_root, "--unload"] + ctx.extra)
+    # with the unit's capabilities: no CAP_DAC_OVERRIDE for links/ and analyzer/, the user's
+    r = run(ns_cmd(ctx.topo.mon, UNIT_CAPS + [ctx.loader_path, "-c", ctx.conf, "--pin-root",
+                                              ctx.pin_root, "--unload"] + ctx.extra),
+            check=False, timeout=30)
     log(f"  --unload: rc={r.returncode} stderr: {r.stderr.strip()[-300:]}")
     assert r.returncode == 0, f"--unload exited {r.returncode}: {r.stderr}"
     assert not os.path.lexists(ctx.pin_root), \
