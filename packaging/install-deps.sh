@@ -33,9 +33,9 @@ pkgs="build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev 
 	libnng-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libinih-dev
 	libsystemd-dev libjson-c-dev iproute2 sqlite3 man-db"
 # nginx-light, curl, python3-scapy, procps: test/integration/test_detection.py (nginx runs in a
-# namespace of the test; the package's own service may start as well, it is not used)
+# namespace of the test; the package's own service is disabled below)
 # prometheus: its promtool checks /metrics in test/integration/test_metrics.py (the package's
-# own server may start as well, it is not used)
+# own server is disabled below)
 # python3-seccomp, systemd (systemd-analyze): test/integration/test_units.py applies the units'
 # system call filters; dpkg-dev (dpkg-shlibdeps): test/integration/test_package.py
 # openssl: the CA and certificates of the tls+tcp:// test in test/integration/test_api.py
@@ -50,9 +50,9 @@ demo_pkgs="python3 curl"
 # the fmt target (clang-format); not needed to build or to test
 dev_pkgs="cppcheck clang-tidy clang-format python3"
 # the peers of test/bench/run-all: xdp-filter, fail2ban (with the inotify backend Debian
-# recommends) banning through nftables in front of nginx, iperf3 (the packages' own services
-# may start as well, they are not used), CrowdSec and its nftables bouncer (f2b_latency runs
-# both from a private configuration; their services are stopped below)
+# recommends) banning through nftables in front of nginx, iperf3 (Debian starts no daemon of
+# it unless asked), CrowdSec and its nftables bouncer (f2b_latency runs them all from private
+# configurations; the services the packages enable are disabled below)
 bench_pkgs="xdp-tools nftables fail2ban python3-pyinotify iperf3 nginx-light curl
 	crowdsec crowdsec-firewall-bouncer"
 [ "$want_test" = 1 ] && pkgs="$pkgs $test_pkgs"
@@ -108,19 +108,21 @@ if [ -n "$missing" ]; then
 	apt_wait update -q
 	# shellcheck disable=SC2086
 	apt_wait install -y -q --no-install-recommends $missing
-	# Installed for the benchmark only: the services the postinst enables (and, under systemd,
-	# starts) would listen on 127.0.0.1:8080, read the host's logs and ban in the host's
-	# nftables (fail2ban's Debian default is an sshd jail). They are disabled whether systemd
-	# runs or not (an image booted later), stopped when it runs, and the bouncer's tables are
-	# removed (it leaves them when stopped). The benchmarks run fail2ban and crowdsec with
-	# private configurations of their own.
-	for p in crowdsec-firewall-bouncer crowdsec fail2ban; do
+	# Installed for the tests and the benchmark only: the services the postinst enables (and,
+	# under systemd, starts) would listen on the host (nginx on :80, prometheus on :9090,
+	# crowdsec on 127.0.0.1:8080), read the host's logs and ban in the host's nftables
+	# (fail2ban's Debian default is an sshd jail). They are disabled whether systemd runs or
+	# not (an image booted later), stopped when it runs, and the bouncer's tables are removed
+	# (it leaves them when stopped). The tests and benchmarks run each of them with a private
+	# configuration of their own. PACKAGE:SERVICE.
+	for ps in crowdsec-firewall-bouncer:crowdsec-firewall-bouncer crowdsec:crowdsec \
+		fail2ban:fail2ban nginx-light:nginx prometheus:prometheus; do
 		case "$missing " in
-		*" $p "*)
+		*" ${ps%%:*} "*)
 			if [ -d /run/systemd/system ]; then
-				systemctl disable --now "$p.service" || true
+				systemctl disable --now "${ps#*:}.service" || true
 			else
-				systemctl disable "$p.service" || true
+				systemctl disable "${ps#*:}.service" || true
 			fi
 			;;
 		esac
