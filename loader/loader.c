@@ -774,7 +774,7 @@ static const char *const analyzer_maps[] = {
  * us), then given its mode, then its owner. CAP_CHOWN is then all this needs (no CAP_FOWNER).
  * Only a folder or a pin (a regular file on bpffs), never through a symbolic link: the user
  * the loader becomes owns links/ and may put anything there, which a root loader must not
- * follow (set_owner_all() takes the folder back before it looks at what is in it).
+ * follow (reclaim_pins() takes the folder back before set_owner_all() looks into it).
  */
 static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode)
 {
