@@ -80,7 +80,9 @@ int main(int argc, char **argv)
 
 	log_init("ebpfmon-analyzer", LOG_LVL_INFO);
 	daemon_journal_attach();
-	umask(0027); /* the database is for the ebpfmon group, not for everyone */
+	/* what it creates is its own: the database from its first byte (store.c says why it is
+	 * 0600); the API socket sets its own mode (0660, its group may connect) */
+	umask(0077);
 	raise_nofile();
 	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
 		switch (opt) {

@@ -59,6 +59,7 @@ struct loader {
 	struct ebpfmon *skel;
 	int lock_fd;  /* progs/ of the pin root, flock()ed while we run: no second loader */
 	int links_fd; /* links/ of the pin root, flock()ed while we run: what the analyzer sees */
+	bool links_locked; /* links_fd holds the lock (open_locked() may go on without it) */
 	uid_t uid;
 	gid_t uid_gid;		    /* the user's primary group */
 	gid_t pin_gid;		    /* group that owns the pins */
@@ -208,6 +209,52 @@ static int make_dir(const char *path)
 	return 0;
 }
 
+/*
+ * Whether path is a folder a loader made: a folder (not a symbolic link), owned by root or by
+ * user (0: root only), writable by its owner alone. 0, or -EPERM logged: bpffs mounted
+ * without mode= (mount -t bpf) lets every user make folders in it, and a pin root or folder
+ * made by another would have the root loader chown, chmod and remove what that user chooses.
+ */
+static int folder_ours(const char *path, uid_t user)
+{
+	struct stat st;
+
+	if (lstat(path, &st)) {
+		log_error("cannot check %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && (!user || st.st_uid != user)) ||
+	    (st.st_mode & 022)) {
+		log_error("%s is not a folder that ebpfmon-loader made (%s, owner uid %u, mode "
+			  "%04o): refusing to use or remove it; whoever made it may control what "
+			  "is in it (remove it by hand once you know what it is)",
+			  path,
+			  S_ISLNK(st.st_mode)	? "a symbolic link"
+			  : S_ISDIR(st.st_mode) ? "a folder"
+						: "not a folder",
+			  (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* A warning when the folder that holds the pin root lets every user make folders in it. */
+static void warn_open_parent(const char *pin_root)
+{
+	char parent[PIN_PATH_MAX], *slash;
+	struct stat st;
+
+	snprintf(parent, sizeof(parent), "%s", pin_root);
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return;
+	*slash = '\0';
+	if (!stat(parent, &st) && (st.st_mode & 002))
+		log_warn("%s is writable by every user (mode %04o): any of them could make %s "
+			 "before the loader does (mount bpffs with mode=0700, as systemd does)",
+			 parent, (unsigned int)(st.st_mode & 07777), pin_root);
+}
+
 static int reclaim_pins(const struct loader *l, bool maps);
 
 /*
@@ -226,11 +273,14 @@ static int pin_root_setup(struct loader *l)
 	err = ensure_bpffs(root);
 	if (err)
 		return err;
+	warn_open_parent(root);
 	err = make_dir(root);
+	err = err ?: folder_ours(root, 0);
 	if (err)
 		return err;
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
 	err = make_dir(path);
+	err = err ?: folder_ours(path, 0);
 	if (err)
 		return err;
 	l->lock_fd = open_locked(root, EBPFMON_PIN_PROGS, true);
@@ -239,6 +289,7 @@ static int pin_root_setup(struct loader *l)
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		pin_path(path, sizeof(path), root, subs[i], NULL);
 		err = make_dir(path);
+		err = err ?: folder_ours(path, l->uid);
 		if (err)
 			return err;
 	}
@@ -247,7 +298,10 @@ static int pin_root_setup(struct loader *l)
 	if (err)
 		return err;
 	l->links_fd = open_locked(root, EBPFMON_PIN_LINKS, false);
-	return l->links_fd < 0 ? l->links_fd : 0;
+	if (l->links_fd < 0)
+		return l->links_fd;
+	l->links_locked = flock(l->links_fd, LOCK_EX | LOCK_NB) == 0; /* held: a no-op */
+	return 0;
 }
 
 /*
@@ -815,12 +869,15 @@ static bool name_in(const char *name, const char *const *names, size_t n)
  * Set owner and mode of every pin of a pin folder: uid:gid, or user:gid for the entries named
  * in users[0, n_users). What is not a pin was not made by a loader: a symbolic link is removed
  * (one in links/ would otherwise lead the loader to another program's link, or its chown to
- * any file), anything else is left as it is; both are logged. The folder must not be writable
- * by anyone but root meanwhile (links/: reclaim_pins() takes it back first, hand_over_pins()
- * hands it over last), so that no entry changes between the look and the change.
+ * any file), anything else is left as it is; both are logged. With one_name (links/, which
+ * the loader's user owned), a pin that has another name too is removed as well: a hard link
+ * to a pin elsewhere (a map of maps/, another loader's link) whose mode and owner this would
+ * change. The folder must not be writable by anyone but root meanwhile (links/:
+ * reclaim_pins() takes it back first, hand_over_pins() hands it over last), so that no entry
+ * changes between the look and the change.
  */
 static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid_t user,
-			 const char *const *users, size_t n_users)
+			 const char *const *users, size_t n_users, bool one_name)
 {
 	char path[PIN_PATH_MAX];
 	struct dirent *de;
@@ -852,6 +909,16 @@ static int set_owner_all(const char *dir, uid_t uid, gid_t gid, mode_t mode, uid
 			log_warn("%s is not a pin: left as it is", path);
 			continue;
 		}
+		if (one_name && st.st_nlink > 1) {
+			if (unlink(path))
+				log_warn(
+					"%s has %lu names, not a pin of ours: cannot remove it: %s",
+					path, (unsigned long)st.st_nlink, strerror(errno));
+			else
+				log_warn("%s had %lu names, not a pin of ours: removed this one",
+					 path, (unsigned long)st.st_nlink);
+			continue;
+		}
 		err = set_owner(path, name_in(de->d_name, users, n_users) ? user : uid, gid, mode);
 	}
 	closedir(d);
@@ -880,12 +947,12 @@ static int hand_over_pins(struct loader *l)
 	err = err ?: set_owner(path, 0, l->pin_gid, 0750);
 	err = err
 		      ?: set_owner_all(path, 0, l->pin_gid, 0640, l->uid, analyzer_maps,
-				       sizeof(analyzer_maps) / sizeof(analyzer_maps[0]));
+				       sizeof(analyzer_maps) / sizeof(analyzer_maps[0]), false);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_PROGS, NULL);
 	err = err ?: set_owner(path, 0, 0, 0700);
-	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
+	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0, false);
 	pin_path(path, sizeof(path), root, EBPFMON_PIN_LINKS, NULL);
-	err = err ?: set_owner_all(path, l->uid, l->uid_gid, 0600, 0, NULL, 0);
+	err = err ?: set_owner_all(path, l->uid, l->uid_gid, 0600, 0, NULL, 0, true);
 	err = err ?: set_owner(path, l->uid, l->uid_gid, 0700);
 	return err;
 }
@@ -904,11 +971,11 @@ static int reclaim_pins(const struct loader *l, bool maps)
 
 	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
 	err = set_owner(path, 0, 0, 0700);
-	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0);
+	err = err ?: set_owner_all(path, 0, 0, 0600, 0, NULL, 0, true);
 	if (!maps)
 		return err;
 	pin_path(path, sizeof(path), l->cfg->pin_root, EBPFMON_PIN_MAPS, NULL);
-	return err ?: set_owner_all(path, 0, (gid_t)-1, 0640, 0, NULL, 0);
+	return err ?: set_owner_all(path, 0, (gid_t)-1, 0640, 0, NULL, 0, false);
 }
 
 static int resolve_ids(struct loader *l)
@@ -1010,9 +1077,15 @@ static int prog_stats_copy(struct loader *l)
 
 static int on_prog_stats(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	struct loader *l = userdata;
 	int r;
 
-	prog_stats_copy(userdata);
+	prog_stats_copy(l);
+	/* the lock on links/ that another process held at the start, once it is let go */
+	if (!l->links_locked && l->links_fd >= 0 && !flock(l->links_fd, LOCK_EX | LOCK_NB)) {
+		l->links_locked = true;
+		log_info("took the lock on links/ that another process held at the start");
+	}
 	r = sd_event_source_set_time(s, usec + PROG_STATS_EVERY_US);
 	return r < 0 ? r : sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 }
@@ -1198,6 +1271,21 @@ int loader_unload(const struct config *cfg)
 			  "pinned there, and nothing is removed",
 			  cfg->pin_root);
 		return LOADER_EXIT_FAIL;
+	}
+	/* only folders a loader made are looked into: nothing is followed or removed elsewhere */
+	{
+		const struct passwd *pw = getpwnam(cfg->user);
+		uid_t user = pw ? pw->pw_uid : 0;
+
+		if (folder_ours(cfg->pin_root, 0))
+			return LOADER_EXIT_FAIL;
+		struct stat st;
+
+		for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+			pin_path(path, sizeof(path), cfg->pin_root, subs[i], NULL);
+			if (!lstat(path, &st) && folder_ours(path, user))
+				return LOADER_EXIT_FAIL;
+		}
 	}
 	/* a running loader holds progs/ (lock_folder()); without progs/ none runs here */
 	pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_PROGS, NULL);

@@ -608,8 +608,8 @@ def t6c_links_replaced(ctx):
     ctx.start_loader()
 
 @test("6d. what the loader's user leaves in links/ is not followed: symbolic links to a root "
-      "file, to progs/ and to nothing are removed at the next start, which changes none of "
-      "their targets")
+      "file, to progs/ and to nothing, and a hard link to maps/bans, are removed at the next "
+      "start, which changes none of their targets")
 def t6d_links_symlinks(ctx):
     lo = ctx.ensure_loader()
     rc = lo.stop(signal.SIGTERM)
@@ -625,14 +625,21 @@ def t6d_links_symlinks(ctx):
         made = {"zz-file": victim, "zz-progs": "../progs", "zz-dangling": "/nonexistent"}
         for name, target in made.items():
             run(as_loader_user(["ln", "-s", target, os.path.join(links, name)]))
+        # and a second name of the bans map (the user's, so protected_hardlinks allows it)
+        run(as_loader_user(["ln", ctx.map("bans"), os.path.join(links, "zz-hard")]))
+        bans_before = stat_owner_mode(ctx.map("bans"))
         lo = ctx.start_loader()
         st = os.stat(victim)
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644), \
             f"{victim} is now {st.st_uid}:{st.st_gid} {stat.S_IMODE(st.st_mode):04o}"
     u, g, m = stat_owner_mode(ctx.pin("progs"))
     assert (u, g, m) == (0, 0, 0o700), f"progs/ is now {u}:{g} {m:04o}"
-    left = [n for n in made if os.path.lexists(os.path.join(links, n))]
-    assert not left, f"symbolic links left in {links}: {left}"
+    left = [n for n in list(made) + ["zz-hard"] if os.path.lexists(os.path.join(links, n))]
+    assert not left, f"symbolic and hard links left in {links}: {left}"
+    assert stat_owner_mode(ctx.map("bans")) == bans_before, \
+        f"maps/bans went from {bans_before} to {stat_owner_mode(ctx.map('bans'))}"
+    assert re.search(re.escape(os.path.join(links, "zz-hard")) + r" had 2 names, not a pin of "
+                     r"ours: removed", lo.output("err")), f"no line about zz-hard:\n{lo.tail()}"
     err = lo.output("err")
     for name in made:
         assert re.search(re.escape(os.path.join(links, name)) + r" was a symbolic link, not a "
@@ -643,24 +650,69 @@ def t6d_links_symlinks(ctx):
 
 
 @test("6e. after a crash, a lock that the loader's user holds on links/ does not keep the "
-      "next loader from starting (it says so)")
+      "next loader from starting (it says so), which takes the lock once it is let go")
 def t6e_links_locked_by_user(ctx):
     lo = ctx.ensure_loader()
     assert lo.stop(signal.SIGKILL) == -signal.SIGKILL
     ctx.loader = None
-    holder = nstest.Background(as_loader_user(["flock", "-s", ctx.pin("links"), "sleep", "60"]),
+    # one process holds it (flock(1) would hand it to its command too)
+    hold = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+            "fcntl.flock(fd, fcntl.LOCK_SH)\nprint('held', flush=True)\ntime.sleep(60)\n")
+    holder = nstest.Background(as_loader_user(["python3", "-c", hold, ctx.pin("links")]),
                                "links/ lock holder")
     try:
-        time.sleep(0.3)
-        assert holder.running(), f"the lock holder exited:\n{holder.output()}"
+        assert holder.wait_line(r"^held$", 5), f"the lock holder did not start:\n" \
+            f"{holder.output()}"
         lo = ctx.start_loader()
         assert lo.wait_line(r"is locked by a process that is not a loader", 3, "err"), \
             f"no warning about the lock on links/:\n{lo.tail()}"
     finally:
         holder.kill()
+    # let go: the loader takes it within its 5 s round
+    assert lo.wait_line(r"took the lock on links/", 8, "err"), \
+        f"the loader did not take the lock on links/ once it was let go:\n{lo.tail()}"
+    r = run(["flock", "-n", "-s", ctx.pin("links"), "true"], check=False)
+    assert r.returncode != 0, "links/ is not locked by the running loader"
     ctx.ban(Topology.PEER_V4)
     assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "the loader started does not enforce"
     ctx.unban(Topology.PEER_V4)
+
+
+@test("6f. a pin root, or a folder in it, that another user made is refused, by a start and by "
+      "--unload, and nothing behind it is touched")
+def t6f_foreign_pin_root(ctx):
+    nobody = pwd.getpwnam("nobody").pw_uid
+    root = f"{BPFFS}/{PIN_PREFIX}{os.getpid()}-foreign"
+    with tempfile.TemporaryDirectory(prefix="ebpfmon-victim-") as d:
+        victim = os.path.join(d, "keep")
+        with open(victim, "w") as f:
+            f.write("root's\n")
+        os.chmod(victim, 0o644)
+        CLEANUP.push(f"remove {root}", lambda: run(["rm", "-rf", root], check=False))
+        cases = (("a pin root of another user", None),
+                 ("maps/ a symbolic link", "maps"))
+        for what, link in cases:
+            os.mkdir(root, 0o750)
+            if link:
+                os.symlink(d, os.path.join(root, link))
+            else:
+                os.mkdir(os.path.join(root, "maps"), 0o755)
+                os.chown(root, nobody, -1)
+                os.symlink(d, os.path.join(root, "links"))
+            for argv in (["--unload"], ["-i", ctx.topo.mon_if]):
+                r = ctx.run_loader(["-c", ctx.conf, "--pin-root", root] + argv + ctx.extra)
+                log(f"  {what}, {argv[0]}: rc={r.returncode} {r.stderr.strip()[-160:]}")
+                assert r.returncode == 1 and "is not a folder that ebpfmon-loader made" in \
+                    r.stderr, f"{what}, {' '.join(argv)}: exit {r.returncode}\n{r.stderr}"
+                st = os.stat(victim)
+                assert os.listdir(d) == ["keep"] and \
+                    (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, 0, 0o644), \
+                    f"{what}, {' '.join(argv)}: {d} now {os.listdir(d)}, keep " \
+                    f"{st.st_uid}:{st.st_gid} {stat.S_IMODE(st.st_mode):04o}"
+            run(["rm", "-rf", root])
+    assert not ctx.topo.bpftool_net_xdp(ctx.bpftool.path) or ctx.loader, \
+        "XDP attached by a refused start"
 
 
 def tx_to_peer(ctx):
