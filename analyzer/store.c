@@ -45,6 +45,13 @@
 #define STORE_CLEANUP_CHUNK_NS	  50000ull
 /* Milliseconds the checkpoint that empties the WAL waits for readers, holding the write lock. */
 #define STORE_CKPT_READERS_MS 10
+/*
+ * The most the checkpoint waits for the read transactions of read-only stores (the API's
+ * reader) to end, new ones held back meanwhile (read_gate), and the most a new one is held
+ * back (ms).
+ */
+#define STORE_CKPT_DRAIN_MS 50
+#define STORE_READ_HOLD_MS  100
 /* Bytes the WAL file is truncated to after a checkpoint, so a big batch does not leave it big. */
 #define STORE_WAL_SIZE_LIMIT (16 * 1024 * 1024)
 
@@ -1153,6 +1160,8 @@ void store_close(struct store *st)
 
 	if (!st)
 		return;
+	if (st->db)
+		store_read_end(st); /* a read left open: the checkpoint would wait for it */
 	if (st->db && (st->batch_open || st->op_open)) {
 		log_warn("database %s: closed inside a store_begin() batch; its rows are lost",
 			 st->path);
@@ -1507,10 +1516,65 @@ int64_t store_ban_list(struct store *st, const struct store_query *q, store_ban_
 	return store_ban_walk(st, id, "list bans", cb, ctx);
 }
 
+/*
+ * The read transactions of read-only stores in this process (the API's reader) against the
+ * checkpoint that empties the WAL. A reader's snapshot keeps the WAL from being started over,
+ * and read calls back to back (a client asking for deep pages in a loop) would leave no gap
+ * for the checkpoint's TRUNCATE: the WAL would grow as long as they go on. So the checkpoint
+ * closes the gate, waits for the reads in progress to end (up to STORE_CKPT_DRAIN_MS), empties
+ * the WAL and opens it again; a read that comes meanwhile waits (up to STORE_READ_HOLD_MS).
+ */
+static struct {
+	pthread_once_t once;
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* CLOCK_MONOTONIC */
+	unsigned int reads;
+	bool closed;
+} read_gate = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void read_gate_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&read_gate.cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Wait on the gate until done() or ms have passed; with read_gate.mu held. */
+static void read_gate_wait(bool (*done)(void), unsigned int ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!done())
+		if (pthread_cond_timedwait(&read_gate.cv, &read_gate.mu, &until))
+			break;
+}
+
+static bool gate_open(void)
+{
+	return !read_gate.closed;
+}
+
+static bool no_reads(void)
+{
+	return !read_gate.reads;
+}
+
 int store_read_begin(struct store *st)
 {
 	if (!st->readonly || !sqlite3_get_autocommit(st->db))
 		return 0;
+	pthread_once(&read_gate.once, read_gate_init);
+	pthread_mutex_lock(&read_gate.mu);
+	read_gate_wait(gate_open, STORE_READ_HOLD_MS);
+	read_gate.reads++;
+	pthread_mutex_unlock(&read_gate.mu);
 	st->read_open = true;
 	return store_exec(st, "BEGIN", "begin a read");
 }
@@ -1522,6 +1586,10 @@ void store_read_end(struct store *st)
 	st->read_open = false;
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	pthread_mutex_lock(&read_gate.mu);
+	read_gate.reads--;
+	pthread_cond_broadcast(&read_gate.cv);
+	pthread_mutex_unlock(&read_gate.mu);
 }
 
 int64_t store_ban_count(struct store *st, const struct store_query *q)
@@ -2139,10 +2207,19 @@ int store_checkpoint(struct store_checkpointer **ckp, const char *path, int *fra
 		 * on the file, the API's reader): a writer of the loop waits as long. A reader that
 		 * stays longer than STORE_CKPT_READERS_MS keeps the WAL as it is until the next one.
 		 */
+		pthread_once(&read_gate.once, read_gate_init);
+		pthread_mutex_lock(&read_gate.mu);
+		read_gate.closed = true;
+		read_gate_wait(no_reads, STORE_CKPT_DRAIN_MS);
+		pthread_mutex_unlock(&read_gate.mu);
 		sqlite3_busy_timeout(ck->db, STORE_CKPT_READERS_MS);
 		rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
 					       NULL);
 		sqlite3_busy_timeout(ck->db, STORE_BUSY_TIMEOUT_MS);
+		pthread_mutex_lock(&read_gate.mu);
+		read_gate.closed = false;
+		pthread_cond_broadcast(&read_gate.cv);
+		pthread_mutex_unlock(&read_gate.mu);
 	}
 	*frames = done;
 	if (rc == SQLITE_BUSY) /* a reader stayed: what it did not need is copied back */

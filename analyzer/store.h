@@ -207,7 +207,9 @@ struct store_checkpointer;
  * thread at a time other than the writer's. The new WAL's header is synced here, so the
  * writer's next commit only appends (with synchronous = NORMAL it syncs nothing). The
  * checkpoint holds the write lock throughout: the writer should not write meanwhile, or it
- * waits up to STORE_BUSY_TIMEOUT_MS. *frames gets the WAL frames now in the database file
+ * waits up to STORE_BUSY_TIMEOUT_MS. Before it empties the WAL it holds back new read
+ * transactions of this process's read-only stores (store_read_begin()) and waits up to 50 ms
+ * for those in progress to end. *frames gets the WAL frames now in the database file
  * (-1 when unknown). 0 (also when a reader kept part of the WAL, which then stays), or
  * -errno with a message in err. SQLite: https://sqlite.org/c3ref/wal_checkpoint_v2.html,
  * https://sqlite.org/wal.html.
@@ -354,7 +356,8 @@ int64_t store_ban_count(struct store *st, const struct store_query *q);
  * On a read-only connection (store_open_readonly()), outside a transaction: begin a read
  * transaction, so that the statements until store_read_end() see one state of the database
  * (a listing and its count agree while another connection writes). Elsewhere it does nothing.
- * 0 or -errno.
+ * While store_checkpoint() empties the WAL it waits first, up to 100 ms: read transactions
+ * back to back would otherwise never let it (store.c, read_gate). 0 or -errno.
  */
 int store_read_begin(struct store *st);
 /* End what store_read_begin() began (nothing when it began nothing). */

@@ -1527,6 +1527,80 @@ static void *ckpt_thread(void *arg)
 	return NULL;
 }
 
+struct reads_loop {
+	const char *path;
+	_Atomic int stop;
+	_Atomic int reads;
+	struct rows rows;
+};
+
+/* A client asking for history in a loop: read transactions of ~20 ms, back to back. */
+static void *reads_thread(void *arg)
+{
+	struct reads_loop *r = arg;
+	struct store *ro;
+
+	if (store_open_readonly(r->path, &ro))
+		return NULL;
+	while (!r->stop) {
+		store_read_begin(ro);
+		list_bans(ro, NULL, &r->rows);
+		usleep(20 * 1000);
+		store_read_end(ro);
+		r->reads++;
+	}
+	store_close(ro);
+	return NULL;
+}
+
+/*
+ * Read calls of the API's reader back to back leave the WAL no gap to be emptied in: the
+ * checkpoint holds new ones back and waits for the one in progress, so it still empties the
+ * WAL (to a few pages: the first commit of the next one), and the reads go on after it.
+ */
+static void test_checkpoint_between_reads(void **state)
+{
+	struct fixture *f = *state;
+	struct store_net_stats ns = {0};
+	struct store_top top[100];
+	struct ckpt_call call = {.path = f->path};
+	static struct reads_loop r;
+	char wal[160];
+	struct stat sb;
+	pthread_t t, rt;
+	int i, reads;
+
+	r.path = f->path;
+	r.stop = 0;
+	r.reads = 0;
+	assert_int_equal(store_open(f->path, &f->st), 0);
+	for (i = 0; i < 100; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		top[i] = top_of(a, 100 - i);
+	}
+	assert_int_equal(pthread_create(&rt, NULL, reads_thread, &r), 0);
+	usleep(50 * 1000);
+	for (i = 0; store_wal_frames(f->st) < STORE_CHECKPOINT_FRAMES; i++) {
+		ns.ts = i;
+		assert_true(store_stats_insert(f->st, &ns, top, 100) > 0);
+	}
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 1000 * 4096);
+	reads = r.reads;
+	assert_int_equal(pthread_create(&t, NULL, ckpt_thread, &call), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(call.rc, 0);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size < 16 * 4096);
+	usleep(100 * 1000);
+	r.stop = 1;
+	assert_int_equal(pthread_join(rt, NULL), 0);
+	assert_true(r.reads > reads); /* the reads went on */
+}
+
 /*
  * The writer never waits for the disk: with synchronous = NORMAL a commit syncs nothing, but
  * the first commit of a new WAL syncs its header. store_checkpoint() on another thread
@@ -1952,6 +2026,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_memory_statistics, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_between_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_reason_and_state, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
