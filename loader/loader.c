@@ -1215,30 +1215,75 @@ out:
 	return ret;
 }
 
-/* Remove every entry of a pin folder and the folder. */
-static int remove_dir(const char *dir)
+#define REMOVE_DEPTH 8 /* folders in a pin folder, which no loader makes, removed this deep */
+
+/*
+ * Remove what the folder dirfd (named path, for messages) holds, folders too (up to depth
+ * levels, each taken by root first: CAP_CHOWN), through descriptors: nothing is followed
+ * (O_NOFOLLOW, unlinkat()), whatever the user who owned analyzer/ or links/ may have left.
+ * 0 or the last -errno (each logged).
+ */
+static int remove_entries(int dirfd, const char *path, int depth)
 {
-	char path[PIN_PATH_MAX];
+	char sub[PIN_PATH_MAX];
 	struct dirent *de;
-	DIR *d = opendir(dir);
-	int err = 0;
+	struct stat st;
+	int fd = dup(dirfd), err = 0;
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	if (!d) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		log_error("cannot list %s: %s", path, strerror(-err));
+		return err;
+	}
+	while ((de = readdir(d))) {
+		bool dir;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		dir = !fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) && S_ISDIR(st.st_mode);
+		if (dir && depth > 0) {
+			int subfd = openat(dirfd, de->d_name,
+					   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			/* ours first: root without CAP_DAC_OVERRIDE may not write another's */
+			if (subfd >= 0 &&
+			    (fchown(subfd, geteuid(), (gid_t)-1) || fchmod(subfd, 0700)))
+				log_warn("cannot take %s: %s", sub, strerror(errno));
+			if (subfd >= 0) {
+				int r = remove_entries(subfd, sub, depth - 1);
+
+				close(subfd);
+				if (r)
+					err = r;
+			}
+		}
+		if (unlinkat(dirfd, de->d_name, dir ? AT_REMOVEDIR : 0)) {
+			err = -errno;
+			log_error("cannot remove %s: %s", sub, strerror(-err));
+		}
+	}
+	closedir(d);
+	return err;
+}
+
+/* Remove every entry of a pin folder and the folder; 0 when it is not there. */
+static int remove_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err;
+
+	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
 		err = -errno;
 		log_error("cannot open %s: %s", dir, strerror(-err));
 		return err;
 	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (join_path(path, sizeof(path), dir, de->d_name) || unlink(path)) {
-			err = -errno;
-			log_error("cannot remove %s: %s", path, strerror(errno));
-		}
-	}
-	closedir(d);
+	err = remove_entries(fd, dir, REMOVE_DEPTH);
+	close(fd);
 	if (!err && rmdir(dir)) {
 		err = -errno;
 		log_error("cannot remove %s: %s", dir, strerror(errno));

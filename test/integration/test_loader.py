@@ -815,10 +815,19 @@ def t8_unload(ctx):
             kept == ["links/file", "maps/file", "progs/file"], \
             f"--unload on {d}: exit {r.returncode}, {r.stderr.strip()}; left {kept}"
 
+    # what the loader's user may leave in analyzer/, its own: folders, a link to root's files
+    victim = tempfile.mkdtemp(prefix="ebpfmon-victim-")
+    CLEANUP.push(f"remove {victim}", lambda: shutil.rmtree(victim, True))
+    with open(os.path.join(victim, "keep"), "w") as f:
+        f.write("root's\n")
+    os.chmod(victim, 0o755)
+    run(as_loader_user(["mkdir", "-p", ctx.pin("analyzer", "sub", "deeper")]))
+    run(as_loader_user(["ln", "-s", victim, ctx.pin("analyzer", "sub", "deeper", "to-root")]))
     # with the unit's capabilities: no CAP_DAC_OVERRIDE for links/ and analyzer/, the user's
     r = run(ns_cmd(ctx.topo.mon, UNIT_CAPS + [ctx.loader_path, "-c", ctx.conf, "--pin-root",
                                               ctx.pin_root, "--unload"] + ctx.extra),
             check=False, timeout=30)
+    assert os.listdir(victim) == ["keep"], f"--unload reached {victim}: {os.listdir(victim)}"
     log(f"  --unload: rc={r.returncode} stderr: {r.stderr.strip()[-300:]}")
     assert r.returncode == 0, f"--unload exited {r.returncode}: {r.stderr}"
     assert not os.path.lexists(ctx.pin_root), \
