@@ -1229,7 +1229,9 @@ static void rc_act(enum policy_rc_action action, const struct policy_map_ban *m,
 			.net = m->net,
 			.reason = m->reason <= EBPFMON_BAN_ESCALATED ? m->reason
 								     : EBPFMON_BAN_MANUAL,
-			.source = STORE_SOURCE_MANUAL,
+			/* the policy's reason: its row was lost (a crash while rows waited) */
+			.source = m->reason == EBPFMON_BAN_MANUAL ? STORE_SOURCE_MANUAL
+								  : STORE_SOURCE_AUTO,
 			.hits = 1,
 			.banned_at = rc->now.unix_s,
 			.expires_at = m->expires_ns ? rc->now.unix_s + (int64_t)((m->expires_ns -

@@ -504,6 +504,9 @@ static void survey_actions_are_checked_again(void **state)
 		id = row_ban(&r, "198.51.100.5", 3600); /* its entry gone */
 		survey_run(&r, &sv, true);
 		assert_int_equal(store_ban_find_active(r.st, &c, &row), 1); /* recorded */
+		/* with the policy's reason: an automatic ban whose row was lost */
+		assert_int_equal(row.reason, EBPFMON_BAN_CONN_LIMIT);
+		assert_int_equal(row.source, STORE_SOURCE_AUTO);
 		c = net_of("198.51.100.5");
 		assert_int_equal(store_ban_find_active(r.st, &c, &row), 0); /* ended */
 	}
