@@ -644,9 +644,7 @@ def t6d_links_symlinks(ctx):
     for name in made:
         assert re.search(re.escape(os.path.join(links, name)) + r" was a symbolic link, not a "
                          r"pin: removed", err), f"no line about links/{name}:\n{lo.tail()}"
-    ctx.ban(Topology.PEER_V4)
-    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "the restarted loader does not enforce"
-    ctx.unban(Topology.PEER_V4)
+    assert_enforces(ctx, "the restarted loader does not enforce")
 
 
 @test("6e. after a crash, a lock that the loader's user holds on links/ does not keep the "
@@ -674,9 +672,7 @@ def t6e_links_locked_by_user(ctx):
         f"the loader did not take the lock on links/ once it was let go:\n{lo.tail()}"
     r = run(["flock", "-n", "-s", ctx.pin("links"), "true"], check=False)
     assert r.returncode != 0, "links/ is not locked by the running loader"
-    ctx.ban(Topology.PEER_V4)
-    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "the loader started does not enforce"
-    ctx.unban(Topology.PEER_V4)
+    assert_enforces(ctx, "the loader started does not enforce")
 
 
 @test("6f. a pin root, or a folder in it, that another user made is refused, by a start and by "
@@ -713,6 +709,13 @@ def t6f_foreign_pin_root(ctx):
             run(["rm", "-rf", root])
     assert not ctx.topo.bpftool_net_xdp(ctx.bpftool.path) or ctx.loader, \
         "XDP attached by a refused start"
+
+
+def assert_enforces(ctx, message):
+    """A ban of the peer written now drops its pings (message when not); unbanned after."""
+    ctx.ban(Topology.PEER_V4)
+    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, message
+    ctx.unban(Topology.PEER_V4)
 
 
 def tx_to_peer(ctx):
@@ -776,9 +779,7 @@ def t7_second_instance(ctx):
     assert ctx.link_pins() == links_before and os.path.isdir(ctx.pin("maps")), \
         f"link pins after the refused --unload: {ctx.link_pins()}"
     assert ctx.topo.xdp_in_link_details(), "XDP no longer attached after the refused second start"
-    ctx.ban(Topology.PEER_V4)
-    assert ping(ctx.topo.peer, Topology.MON_V4) == 0, "first loader no longer enforces bans"
-    ctx.unban(Topology.PEER_V4)
+    assert_enforces(ctx, "first loader no longer enforces bans")
 
 
 @test("8. after a crash, --unload with the unit's capabilities leaves nothing: no pin root, no "
