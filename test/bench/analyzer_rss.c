@@ -143,8 +143,7 @@ static void read_snapshots(const struct nsb *ns, struct phase *ph, int n)
 	struct store *st;
 	int err;
 
-	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", ns->tmpdir);
-	err = store_open_readonly(path, &st);
+	err = nsb_db_path(ns, path, sizeof(path)) ?: store_open_readonly(path, &st);
 	if (err) {
 		fprintf(stderr, "%s: cannot read the analyzer's database %s: %s\n", PROG, path,
 			strerror(-err));

@@ -929,8 +929,6 @@ static int active_fill(struct store *st, int bans_fd, int settings_fd, unsigned 
  */
 static int db_fill(const struct rig *r, unsigned int rows, unsigned int active)
 {
-	static const char *const suffix[] = {"", "-wal", "-shm"};
-	struct passwd *pw = getpwnam("ebpfmon");
 	struct store *st = NULL;
 	char path[PATH_MAX], marker[160];
 	int64_t now = time(NULL);
@@ -1015,16 +1013,7 @@ static int db_fill(const struct rig *r, unsigned int rows, unsigned int active)
 	err = store_commit(st) ?: err;
 	if (err)
 		fprintf(stderr, "%s: writing rows to %s: %s\n", PROG, path, store_last_error(st));
-	store_close(st);
-	for (size_t i = 0; !err && i < sizeof(suffix) / sizeof(suffix[0]); i++) {
-		char f[PATH_MAX + 8];
-
-		snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
-		if (pw && chown(f, pw->pw_uid, pw->pw_gid) && errno != ENOENT)
-			err = -errno;
-	}
-	if (!pw)
-		err = -ENOENT;
+	store_close(st); /* in var/, root's until nsb_start_analyzer() hands it over */
 	return err;
 }
 
@@ -1082,8 +1071,7 @@ static void db_count(const struct rig *r, struct census *c)
 	int err;
 
 	c->active_rows = c->ban_rows = c->anomaly_rows = -1;
-	snprintf(path, sizeof(path), "%s/var/ebpfmon.db", r->ns.tmpdir);
-	err = store_open_readonly(path, &st);
+	err = nsb_db_path(&r->ns, path, sizeof(path)) ?: store_open_readonly(path, &st);
 	if (err) {
 		fprintf(stderr, "%s: reading %s: %s\n", PROG, path, strerror(-err));
 		return;

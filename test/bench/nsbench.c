@@ -507,12 +507,15 @@ int nsb_topology(struct nsb *n, char *const *extra_peer_v4, size_t n_extra)
 int nsb_write_conf(struct nsb *n, const char *network_lines)
 {
 	char dbdir[128];
-	struct passwd *pw = getpwnam(USER_NAME);
 	FILE *f;
 
-	/* A private database and API socket, in a folder the analyzer may write. */
+	/*
+	 * A private database and API socket, in a folder the analyzer may write: root's until
+	 * nsb_start_analyzer() hands it over, so that what the benchmark writes there as root
+	 * (ban_latency's rows) is written where no other user can plant a link.
+	 */
 	snprintf(dbdir, sizeof(dbdir), "%s/var", n->tmpdir);
-	if (mkdir(dbdir, 0700) || !pw || chown(dbdir, pw->pw_uid, pw->pw_gid))
+	if (mkdir(dbdir, 0700))
 		return -errno;
 	snprintf(n->conf, sizeof(n->conf), "%s/ebpfmon.conf", n->tmpdir);
 	f = fopen(n->conf, "we");
@@ -656,12 +659,56 @@ static bool log_has(const char *path, const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
+/*
+ * TMPDIR/var and what is in it to the analyzer's user, through descriptors, while it is
+ * root's still (what is in it was written by root alone); a second start finds it handed
+ * over and changes nothing. 0 or -errno.
+ */
+static int hand_over_var(const struct nsb *n)
+{
+	struct passwd *pw = getpwnam(USER_NAME);
+	char dbdir[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	int fd, err = 0;
+	DIR *d;
+
+	if (!pw)
+		return -ENOENT;
+	snprintf(dbdir, sizeof(dbdir), "%s/var", n->tmpdir);
+	fd = open(dbdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!fstat(fd, &st) && st.st_uid != 0) {
+		close(fd);
+		return 0;
+	}
+	d = fdopendir(dup(fd));
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    fchownat(fd, e->d_name, pw->pw_uid, pw->pw_gid, AT_SYMLINK_NOFOLLOW))
+			err = -errno;
+	if (d)
+		closedir(d);
+	if (!err && fchown(fd, pw->pw_uid, pw->pw_gid))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int nsb_start_analyzer(struct nsb *n, unsigned int timeout_s)
 {
 	char comm[64] = "";
 	uint64_t deadline;
-	int status;
+	int status, err;
 	FILE *f;
+
+	err = hand_over_var(n);
+	if (err) {
+		fprintf(stderr, "%s: cannot give %s/var to %s: %s\n", n->prog, n->tmpdir, USER_NAME,
+			strerror(-err));
+		return err;
+	}
 
 	n->analyzer_runs++;
 	snprintf(n->analyzer_log, sizeof(n->analyzer_log), "%s/analyzer-%u.log", n->tmpdir,
@@ -748,6 +795,16 @@ bool nsb_analyzer_alive(struct nsb *n)
 		return false;
 	}
 	return true;
+}
+
+int nsb_db_path(const struct nsb *n, char *path, size_t len)
+{
+	struct stat st;
+
+	snprintf(path, len, "%s/var/ebpfmon.db", n->tmpdir);
+	if (lstat(path, &st))
+		return -errno;
+	return S_ISREG(st.st_mode) ? 0 : -ELOOP;
 }
 
 int nsb_map_fd(const struct nsb *n, const char *name)

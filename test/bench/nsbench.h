@@ -84,6 +84,13 @@ int nsb_stop_analyzer(struct nsb *n);
 /* True while the analyzer still runs (prints its log tail once when it has died). */
 bool nsb_analyzer_alive(struct nsb *n);
 
+/*
+ * The analyzer's database, TMPDIR/var/ebpfmon.db, into path: 0, or -ELOOP when it is not a
+ * regular file (var/ is the analyzer's user's: a link there would have root read another
+ * file), or -errno of lstat(). For reading it as root, read-only.
+ */
+int nsb_db_path(const struct nsb *n, char *path, size_t len);
+
 /* A pinned map of the loader, opened read-write (we are root). fd or -errno. */
 int nsb_map_fd(const struct nsb *n, const char *name);
 
