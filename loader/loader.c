@@ -255,7 +255,35 @@ static void warn_open_parent(const char *pin_root)
 			 parent, (unsigned int)(st.st_mode & 07777), pin_root);
 }
 
+/* folders in a pin folder, which no loader makes, removed this deep */
+#define REMOVE_DEPTH 32
+
 static int reclaim_pins(const struct loader *l, bool maps);
+static int set_owner(const char *path, uid_t uid, gid_t gid, mode_t mode);
+static int remove_entries(int dirfd, const char *path, int depth);
+
+/*
+ * analyzer/ is the analyzer's lock and holds nothing: what its user left there (a second name
+ * of a link pin would keep that link, and its program, attached) is removed, root's for the
+ * time (hand_over_pins() gives it back). A running analyzer's lock on it stays. What cannot be
+ * removed is logged and does not stop the start.
+ */
+static void empty_analyzer_dir(const char *root)
+{
+	char path[PIN_PATH_MAX];
+	int fd;
+
+	pin_path(path, sizeof(path), root, EBPFMON_PIN_ANALYZER, NULL);
+	if (set_owner(path, 0, 0, 0700))
+		return;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("cannot open %s to empty it: %s", path, strerror(errno));
+		return;
+	}
+	remove_entries(fd, path, REMOVE_DEPTH);
+	close(fd);
+}
 
 /*
  * The pin root and its four folders, and the locks (lock_folder()): progs/ first, which keeps
@@ -297,6 +325,7 @@ static int pin_root_setup(struct loader *l)
 	err = reclaim_pins(l, true);
 	if (err)
 		return err;
+	empty_analyzer_dir(root);
 	l->links_fd = open_locked(root, EBPFMON_PIN_LINKS, false);
 	if (l->links_fd < 0)
 		return l->links_fd;
@@ -1006,10 +1035,21 @@ static int resolve_ids(struct loader *l)
 	return 0;
 }
 
+/* BPF_LINK_DETACH of fd, pinned at path; raw tracepoint links cannot be: not logged. */
+static void detach_link(int fd, const char *path)
+{
+	if (bpf_link_detach(fd) && errno != EOPNOTSUPP && errno != EINVAL)
+		log_warn("cannot detach the link pinned at %s: %s", path, strerror(errno));
+}
+
 /*
- * Remove the link pins this run made (the programs detach). Not when links/ is no longer the
- * folder this run locked (the pin root was removed and made again, and another loader may
- * have pinned its own links there under the same names): those pins are not ours.
+ * Detach the links this run made and remove their pins. Detached first (BPF_LINK_DETACH,
+ * which needs only the link's fd): a pin removed is the program's detachment only when it
+ * was the last reference, and a second name of the pin, or an fd, that the loader's user
+ * kept elsewhere would keep XDP attached (and the next start out: EBUSY). Links that cannot
+ * be detached (raw tracepoints) go with their last reference as before. Not when links/ is
+ * no longer the folder this run locked (the pin root was removed and made again, and another
+ * loader may have pinned its own links there under the same names, or taken these over).
  */
 static void unpin_links(struct loader *l)
 {
@@ -1028,6 +1068,7 @@ static void unpin_links(struct loader *l)
 		return;
 	}
 	for (unsigned int i = 0; i < l->n_links; i++) {
+		detach_link(l->links[i].fd, l->links[i].path);
 		if (unlink(l->links[i].path) && errno != ENOENT)
 			log_warn("cannot remove link pin %s: %s", l->links[i].path,
 				 strerror(errno));
@@ -1215,8 +1256,6 @@ out:
 	return ret;
 }
 
-#define REMOVE_DEPTH 8 /* folders in a pin folder, which no loader makes, removed this deep */
-
 /*
  * Remove what the folder dirfd (named path, for messages) holds, folders too (up to depth
  * levels, each taken by root first: CAP_CHOWN), through descriptors: nothing is followed
@@ -1268,6 +1307,33 @@ static int remove_entries(int dirfd, const char *path, int depth)
 	}
 	closedir(d);
 	return err;
+}
+
+/*
+ * Detach every link pinned in dir (BPF_LINK_DETACH): a second name or an fd kept elsewhere
+ * would otherwise keep a program attached once the pins are removed.
+ */
+static void detach_all(const char *dir)
+{
+	char path[PIN_PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		int fd;
+
+		if (join_path(path, sizeof(path), dir, de->d_name) || lstat(path, &st) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd >= 0) {
+			detach_link(fd, path);
+			close(fd);
+		}
+	}
+	if (d)
+		closedir(d);
 }
 
 /* Remove every entry of a pin folder and the folder; 0 when it is not there. */
@@ -1352,8 +1418,8 @@ int loader_unload(const struct config *cfg)
 		const struct loader l = {.cfg = cfg};
 
 		pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_LINKS, NULL);
-		if (!access(path, F_OK))
-			reclaim_pins(&l, false);
+		if (!access(path, F_OK) && !reclaim_pins(&l, false))
+			detach_all(path);
 		pin_path(path, sizeof(path), cfg->pin_root, EBPFMON_PIN_ANALYZER, NULL);
 		if (!access(path, F_OK))
 			set_owner(path, 0, 0, 0700);

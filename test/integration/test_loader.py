@@ -711,6 +711,24 @@ def t6f_foreign_pin_root(ctx):
         "XDP attached by a refused start"
 
 
+@test("6g. a second name of the XDP link that the loader's user keeps (in analyzer/) does not "
+      "keep XDP attached after SIGTERM, and is gone at the next start")
+def t6g_link_second_name(ctx):
+    lo = ctx.ensure_loader()
+    name = f"xdp-{ctx.topo.mon_if}"
+    keep = ctx.pin("analyzer", "keep")
+    run(as_loader_user(["ln", ctx.pin("links", name), keep]))
+    rc = lo.stop(signal.SIGTERM)
+    assert rc == 0, f"loader exit status after SIGTERM: {rc}\n{lo.tail()}"
+    ctx.loader = None
+    assert wait_until(lambda: not ctx.topo.xdp_in_link_details(), 3, 0.05), \
+        f"XDP still attached after SIGTERM, a second name of its link kept:\n" \
+        f"{ctx.topo.link_details()}"
+    ctx.start_loader()
+    assert not os.path.lexists(keep), f"{keep} is still there after a start"
+    assert_enforces(ctx, "the loader started after does not enforce")
+
+
 def assert_enforces(ctx, message):
     """A ban of the peer written now drops its pings (message when not); unbanned after."""
     ctx.ban(Topology.PEER_V4)
