@@ -413,6 +413,13 @@ static void conns(struct survey_rig *r, const char *ip, uint32_t active)
 	assert_int_equal(bpf_map_update_elem(r->maps.conn_count, &a, &c, BPF_ANY), 0);
 }
 
+/* A connection-limit ban of ip (its address into *x), written by the policy pol. */
+static void ban_conn(const char *ip, struct ebpfmon_addr *x)
+{
+	assert_int_equal(addr_parse(ip, x), 0);
+	assert_int_equal(policy_ban(&pol, x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+}
+
 static bool in_map(struct survey_rig *r, const char *ip)
 {
 	struct ebpfmon_ban b;
@@ -541,12 +548,10 @@ static void full_map_evicts_from_candidates(void **state)
 	assert_int_equal(pol.n_evict, 7);
 	map_ban(&r, "198.51.100.2", 5000); /* renewed since the walk: now the latest */
 
-	assert_int_equal(addr_parse("203.0.113.1", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("203.0.113.1", &x);
 	assert_false(in_map(&r, "198.51.100.3")); /* .2 passed over: .3 the soonest */
 	assert_true(in_map(&r, "198.51.100.2") && in_map(&r, "203.0.113.1"));
-	assert_int_equal(addr_parse("203.0.113.2", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("203.0.113.2", &x);
 	assert_false(in_map(&r, "198.51.100.4"));
 	assert_true(in_map(&r, "198.51.100.1")); /* permanent */
 
@@ -557,8 +562,7 @@ static void full_map_evicts_from_candidates(void **state)
 	 */
 	for (int i = 0; i < 300; i++) {
 		snprintf(ip, sizeof(ip), "2001:db8:7::%x", i + 1);
-		assert_int_equal(addr_parse(ip, &x), 0);
-		assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+		ban_conn(ip, &x);
 		assert_true(in_map(&r, ip));
 	}
 	{
@@ -599,8 +603,7 @@ static void full_map_of_permanent_bans(void **state)
 
 	for (int i = 0; i < 20; i++) {
 		snprintf(ip, sizeof(ip), "2001:db8:6:%x::1", i + 1);
-		assert_int_equal(addr_parse(ip, &x), 0);
-		assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+		ban_conn(ip, &x);
 		assert_false(in_map(&r, ip));
 	}
 	/* the last one's /64 is banned instead (the longest prefix holding it) */
@@ -610,11 +613,9 @@ static void full_map_of_permanent_bans(void **state)
 	/* a slot frees up; the timed ban written there is the next victim */
 	assert_int_equal(addr_parse("2001:db8:5::1", &x), 0);
 	assert_int_equal(bpf_map_delete_elem(r.maps.bans, &x), 0);
-	assert_int_equal(addr_parse("2001:db8:7::1", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("2001:db8:7::1", &x);
 	assert_true(in_map(&r, "2001:db8:7::1"));
-	assert_int_equal(addr_parse("2001:db8:7::2", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("2001:db8:7::2", &x);
 	assert_true(in_map(&r, "2001:db8:7::2"));
 	assert_false(in_map(&r, "2001:db8:7::1"));
 	assert_int_equal(pol.evict_walks, 0); /* never a walk of the map on the loop */
@@ -661,12 +662,10 @@ static void escalation_counts_without_a_walk(void **state)
 	/* .2 lifted since the survey: .3 makes two in force, not three */
 	assert_int_equal(addr_parse("198.18.9.2", &x), 0);
 	assert_int_equal(bpf_map_delete_elem(r.maps.bans, &x), 0);
-	assert_int_equal(addr_parse("198.18.9.3", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("198.18.9.3", &x);
 	assert_false(net_banned(&r, "198.18.9.3"));
 	/* .4, written since the survey like .3: three, the network goes */
-	assert_int_equal(addr_parse("198.18.9.4", &x), 0);
-	assert_int_equal(policy_ban(&pol, &x, EBPFMON_BAN_CONN_LIMIT, NULL, "test"), 1);
+	ban_conn("198.18.9.4", &x);
 	assert_true(net_banned(&r, "198.18.9.200"));
 	assert_false(net_banned(&r, "198.18.8.1"));
 
